@@ -1,0 +1,31 @@
+/* log.c -- one-line diagnostics on stderr (see log.h).
+ * Context: init, collector
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int gp_log_debug_enabled;
+
+void gp_log(const char *subsystem, const char *fmt, ...)
+{
+    char line[512];
+    int saved = errno;
+    int n = snprintf(line, sizeof line, "libgoprof: %s: ", subsystem);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof line)
+        n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof line - 1)
+        n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    (void)w;
+    errno = saved;
+}

@@ -1,0 +1,16 @@
+/* record_flags.h -- what a sample record says about its own stack; shared by unwind/ and ring/.
+ * Context: any
+ */
+#ifndef GP_RECORD_FLAGS_H
+#define GP_RECORD_FLAGS_H
+
+#define GP_REC_TRUNCATED      0x0001u /* more frames than fit in a record */
+#define GP_REC_NATIVE_SKIPPED 0x0002u /* native unwinding skipped (reserved) */
+#define GP_REC_UNWIND_BROKEN  0x0004u /* the walk stopped before a known stack root */
+#define GP_REC_GO_UNKNOWN     0x0008u /* Go runtime layout not recognised: no g/m state used */
+
+/* Bit 63 of a recorded PC: the PC is exact (an interrupted instruction), not a return address,
+ * so the symbolizer must not subtract 1. User-space addresses never have bit 63 set. */
+#define GP_PC_EXACT (1ull << 63)
+
+#endif

@@ -1,0 +1,40 @@
+/* profmap.h -- aggregation of identical samples (stack + thread + flags) into counts.
+ * Context: collector
+ *
+ * Entries keep insertion order so the same samples always give the same profile bytes (as Go's
+ * runtime/pprof map.go does). It grows without bound: one entry per distinct stack and thread,
+ * ~2 KiB for a 248-frame stack, far less for real ones (10^5 distinct stacks of 30 frames: ~30 MB).
+ */
+#ifndef GP_PROFMAP_H
+#define GP_PROFMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ring_record;
+
+struct profmap_entry {
+    uint64_t hash;
+    uint64_t count;         /* summed weights */
+    uint64_t goid;
+    uint32_t tid;
+    uint16_t flags;
+    uint16_t nframes;
+    size_t frames;          /* offset into the map's frame store */
+    char thread_name[16];
+};
+
+struct profmap;
+
+struct profmap *profmap_new(void);
+void profmap_free(struct profmap *pm);
+/* Adds one record. Frames inside [skip_lo, skip_hi) (libgoprof's own code: the thread-start
+ * trampoline) are left out. Returns 0 or -ENOMEM. */
+int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip_lo,
+                uint64_t skip_hi);
+size_t profmap_len(const struct profmap *pm);
+const struct profmap_entry *profmap_get(const struct profmap *pm, size_t i);
+const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_entry *e);
+uint64_t profmap_total(const struct profmap *pm);   /* summed weights of all samples */
+
+#endif

@@ -1,0 +1,54 @@
+/* goruntime.c -- per-version offsets of g and m (see goruntime.h).
+ * Context: init
+ */
+#include "go/goruntime.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct version_row {
+    int minor;
+    uint16_t g_sched_bp, g_syscallsp, g_syscallpc, g_goid;
+    uint16_t m_gsignal, m_curg, m_incgo, m_isextra_in_c, m_ncgo;
+};
+
+/* notes/go-runtime.md §2.1 (DWARF of amd64 cgo binaries). */
+static const struct version_row rows[] = {
+    /* minor sched.bp syscallsp syscallpc goid  gsignal curg incgo isExtraInC ncgo */
+    { 21, 56 + 48, 112, 120, 152,  80, 192, 280, 282, 312 },
+    { 22, 56 + 48, 112, 120, 152,  80, 192, 280, 282, 304 },
+    { 23, 56 + 48, 112, 120, 160,  80, 192, 280, 282, 304 },
+    { 24, 56 + 48, 112, 120, 160,  80, 192, 280, 282, 304 },
+    { 25, 56 + 40, 104, 112, 152,  72, 184, 272, 274, 320 },
+    { 26, 56 + 40, 104, 112, 152,  72, 184, 280, 282, 328 },
+};
+
+int go_layout_for_version(int major, int minor, struct go_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    if (major != 1)
+        return -ENOTSUP;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct version_row *r = &rows[i];
+        if (r->minor != minor)
+            continue;
+        l->known = 1;
+        l->g_stack_lo = 0;
+        l->g_stack_hi = 8;
+        l->g_m = 48;
+        l->g_sched_sp = 56;
+        l->g_sched_pc = 64;
+        l->g_sched_bp = r->g_sched_bp;
+        l->g_syscallsp = r->g_syscallsp;
+        l->g_syscallpc = r->g_syscallpc;
+        l->g_goid = r->g_goid;
+        l->m_g0 = 0;
+        l->m_curg = r->m_curg;
+        l->m_gsignal = r->m_gsignal;
+        l->m_incgo = r->m_incgo;
+        l->m_isextra_in_c = r->m_isextra_in_c;
+        l->m_ncgo = r->m_ncgo;
+        return 0;
+    }
+    return -ENOTSUP;
+}

@@ -1,0 +1,24 @@
+/* goruntime.h -- byte offsets of the Go runtime structures the unwinder reads (g, m).
+ * Context: init (lookup), any (the struct is read in signal context)
+ *
+ * Source: the table in notes/go-runtime.md §2.1, measured from the DWARF of Go 1.21–1.26
+ * amd64 binaries. Offsets that never moved (g.stack, g.m, g.sched, m.g0) are constants; the
+ * others are per version. An unknown version yields no layout: the unwinder then uses no g/m
+ * state and says so in each record (GP_REC_GO_UNKNOWN).
+ */
+#ifndef GP_GORUNTIME_H
+#define GP_GORUNTIME_H
+
+#include <stdint.h>
+
+struct go_layout {
+    int known;
+    uint16_t g_stack_lo, g_stack_hi, g_m, g_sched_sp, g_sched_pc, g_sched_bp;
+    uint16_t g_syscallsp, g_syscallpc, g_goid;
+    uint16_t m_g0, m_curg, m_gsignal, m_incgo, m_isextra_in_c, m_ncgo;
+};
+
+/* Fills l for Go major.minor; returns 0, or -ENOTSUP for versions outside the table. */
+int go_layout_for_version(int major, int minor, struct go_layout *l);
+
+#endif

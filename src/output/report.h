@@ -1,0 +1,33 @@
+/* report.h -- turns the aggregated samples into a symbolized pprof file.
+ * Context: collector
+ */
+#ifndef GP_REPORT_H
+#define GP_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct profmap;
+struct symbolizer;
+
+struct report_lost {
+    const char *reason;     /* e.g. "ring full"; shown as "[libgoprof] lost: <reason>" */
+    uint64_t count;         /* summed weights */
+};
+
+struct report_input {
+    const struct profmap *pm;
+    struct symbolizer *sym;
+    const struct report_lost *lost;
+    size_t nlost;
+    int64_t start_ns;       /* wall clock, ns since the epoch */
+    int64_t end_ns;
+    uint64_t period_ns;
+    const char *const *comments;
+    size_t ncomments;
+};
+
+/* Builds the profile and writes it atomically to path. Returns 0 or -errno. */
+int report_write(const struct report_input *in, const char *path);
+
+#endif

@@ -1,0 +1,232 @@
+/* preload.c -- the library constructor: configuration, Go analysis, ring, collector, handler,
+ * timers. The composition root of libgoprof.
+ * Context: init
+ *
+ * Runs before main (and before the Go runtime's rt0_go) while the process has one thread. Any
+ * failure leaves the program running exactly as without libgoprof: configuration errors print
+ * one line naming the variable; other failures print one line and profiling stays off.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "collect/collector.h"
+#include "go/goexe.h"
+#include "output/outpath.h"
+#include "preload/config.h"
+#include "preload/interpose.h"
+#include "preload/session.h"
+#include "ring/ring.h"
+#include "sample/sample.h"
+#include "unwind/unwind.h"
+
+struct real_functions gp_real;
+int gp_owns_sigprof;
+
+static struct gp_config config;
+static struct ring ring;
+static struct goexe goexe;
+static struct session session;
+static struct collector_hooks hooks;
+static struct collector_config collector;
+
+int interpose_resolve(void)
+{
+    gp_real.sigaction = dlsym(RTLD_NEXT, "sigaction");
+    gp_real.signal = dlsym(RTLD_NEXT, "signal");
+    gp_real.sysv_signal = dlsym(RTLD_NEXT, "sysv_signal");
+    gp_real.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
+    gp_real.dl_iterate_phdr = dlsym(RTLD_NEXT, "dl_iterate_phdr");
+    if (!gp_real.sigaction || !gp_real.signal || !gp_real.pthread_create ||
+        !gp_real.dl_iterate_phdr)
+        return -ENOSYS;
+    return 0;
+}
+
+struct self_text {
+    uint64_t lo, hi, main_bias;
+    int main_seen;
+};
+
+static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct self_text *st = data;
+    if (!st->main_seen) {   /* the first entry is the main program */
+        st->main_seen = 1;
+        st->main_bias = info->dlpi_addr;
+    }
+    uint64_t me = (uint64_t)(uintptr_t)&find_modules;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < hi) {
+            st->lo = lo;
+            st->hi = hi;
+        }
+    }
+    return 0;
+}
+
+/* A process whose parent is profiled too (a child the program spawned: it inherited
+ * LD_PRELOAD) must not overwrite the parent's file when GOPROF_OUT names no pid. */
+static int parent_is_profiled(void)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)getppid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int found = 0;
+    ssize_t n;
+    size_t keep = 0;
+    while (!found && (n = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
+        buf[keep + (size_t)n] = 0;
+        found = strstr(buf, "libgoprof") != NULL;
+        /* keep a tail so a name split across reads is still found */
+        size_t len = keep + (size_t)n;
+        keep = len > 16 ? 16 : len;
+        memmove(buf, buf + len - keep, keep);
+    }
+    close(fd);
+    return found;
+}
+
+static int prepare_output(time_t start)
+{
+    char tmpl[sizeof config.out + 8], expanded[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s", config.out);
+    if (!strstr(config.out, "%p") && parent_is_profiled())
+        strncat(tmpl, ".%p", sizeof tmpl - strlen(tmpl) - 1);
+    int r = outpath_expand(tmpl, getpid(), start, program_invocation_short_name, expanded,
+                           sizeof expanded);
+    if (r) {
+        gp_log("config", "GOPROF_OUT=\"%s\" cannot be expanded (%s); profiling is off for "
+               "this run", config.out, strerror(-r));
+        return r;
+    }
+    /* The collector runs in "/": make the path absolute now. */
+    if (expanded[0] == '/') {
+        snprintf(session.out_path, sizeof session.out_path, "%s", expanded);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return -errno;
+        if ((size_t)snprintf(session.out_path, sizeof session.out_path, "%s/%s", cwd,
+                             expanded) >= sizeof session.out_path)
+            return -ENAMETOOLONG;
+    }
+    char dir[sizeof session.out_path];
+    snprintf(dir, sizeof dir, "%s", session.out_path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    if (access(dir, W_OK | X_OK) != 0) {
+        int err = -errno;
+        gp_log("config", "GOPROF_OUT=\"%s\": directory %s is not writable (%s); profiling is "
+               "off for this run", config.out, dir, strerror(errno));
+        return err;
+    }
+    return 0;
+}
+
+/* Threads that exist before us (rare: a library constructor that started one). */
+static void arm_existing_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0 && tid != self)
+            sample_arm_thread(tid);
+    }
+    closedir(d);
+}
+
+static void forked_child(void)
+{
+    /* fork without exec: the child has no timers and must not write into the parent's ring */
+    sample_enable(0);
+}
+
+__attribute__((constructor)) static void libgoprof_init(void)
+{
+    char err[512], warn[256];
+    if (interpose_resolve() != 0) {
+        gp_log("preload", "libc's sigaction/pthread_create not found; profiling is off");
+        return;
+    }
+    int r = config_parse(&config, err, sizeof err, warn, sizeof warn);
+    gp_log_debug_enabled = config.debug;
+    if (warn[0])
+        gp_log("config", "%s", warn);
+    if (r) {
+        gp_log("config", "%s", err);
+        return;
+    }
+    if (config.disable)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (prepare_output(now.tv_sec) != 0)
+        return;
+
+    struct self_text st = { 0 };
+    gp_real.dl_iterate_phdr(find_modules, &st);
+    r = goexe_analyze("/proc/self/exe", st.main_bias, &goexe);
+    if (r != 0 && r != -ENOENT)
+        gp_log("go", "this Go program's layout is not supported (%s): Go frames are unwound "
+               "without runtime state", strerror(-r));
+    unwind_configure_go(goexe.is_go ? &goexe : NULL);
+    unwind_warm_up();
+
+    if ((r = ring_create(&ring, config.ring_slots)) != 0) {
+        gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
+               strerror(-r));
+        return;
+    }
+    session.period_ns = 1000000000ull / config.hz;
+    session.hz = config.hz;
+    session.start_ns = (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec;
+    session.go = goexe.is_go ? &goexe : NULL;
+    session.version_note = goexe.is_go ? goexe.version : "";
+    session_hooks(&session, &hooks);
+    collector.ring = &ring;
+    collector.app_pid = getpid();
+    collector.skip_lo = st.lo;
+    collector.skip_hi = st.hi;
+    collector.keep_fd = -1;
+    if ((r = collector_start(&collector, &hooks)) != 0) {
+        gp_log("collector", "cannot start: %s; profiling is off", strerror(-r));
+        ring_destroy(&ring);
+        return;
+    }
+    struct sample_config sc = { .period_ns = session.period_ns, .ring = &ring };
+    if ((r = sample_setup(&sc, gp_real.sigaction)) != 0) {
+        gp_log("sample", "cannot install the SIGPROF handler: %s; profiling is off",
+               strerror(-r));
+        return;
+    }
+    __atomic_store_n(&gp_owns_sigprof, 1, __ATOMIC_RELEASE);
+    sample_enable(1);
+    pthread_atfork(NULL, NULL, forked_child);
+    sample_thread_start();
+    arm_existing_threads();
+    gp_debug("preload", "profiling pid %d at %u Hz into %s%s%s", (int)getpid(), config.hz,
+             session.out_path, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
+}

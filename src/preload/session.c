@@ -1,0 +1,102 @@
+/* session.c -- the collector's hooks: keep the target's mappings, write the profile at the end.
+ * Context: collector
+ */
+#include "preload/session.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "collect/profmap.h"
+#include "go/goexe.h"
+#include "output/report.h"
+#include "ring/ring.h"
+#include "symbolize/symbolize.h"
+
+/* Re-read the target's mappings at most this often, and only after new samples arrived (a
+ * dlopen'ed library's code appears in samples before the profile is written). */
+#define MAPS_REFRESH_NS 250000000ll
+
+static struct symbolizer *sym;
+static int64_t last_maps_ns;
+
+static int64_t now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static struct symbolizer *symbolizer(struct session *s)
+{
+    if (sym)
+        return sym;
+    sym = symbolizer_new();
+    if (!sym)
+        return NULL;
+    if (s->go && s->go->is_go)
+        symbolizer_set_go(sym, &s->go->pcln, s->go->text_start, s->go->text_end);
+    /* This process is a fork of the target taken at its start: our own executable mappings are
+     * the target's as of then, and stay readable after the target is gone. */
+    symbolizer_update_maps(sym, getpid());
+    return sym;
+}
+
+static void session_alive(void *ctx, pid_t pid, size_t new_records)
+{
+    struct session *s = ctx;
+    struct symbolizer *sy = symbolizer(s);
+    int64_t now = now_ns(CLOCK_MONOTONIC);
+    if (!sy || (last_maps_ns && (!new_records || now - last_maps_ns < MAPS_REFRESH_NS)))
+        return;
+    last_maps_ns = now;
+    symbolizer_update_maps(sy, pid);
+}
+
+static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
+                          enum collector_end how)
+{
+    struct session *s = ctx;
+    if (how == COLLECTOR_END_EXEC && profmap_total(pm) == 0)
+        return 0;   /* an image replaced by exec before it ran: nothing worth a file */
+    struct symbolizer *sy = symbolizer(s);
+    if (!sy) {
+        gp_log("collector", "cannot symbolize: out of memory; no profile written to %s",
+               s->out_path);
+        return 1;
+    }
+    struct report_lost lost[GP_DROP_MAX];
+    uint64_t nlost = 0;
+    for (int i = 0; i < GP_DROP_MAX; i++) {
+        lost[i].reason = ring_drop_name((enum gp_drop_reason)i);
+        lost[i].count = drops[i];
+        nlost += drops[i];
+    }
+    char c1[160], c2[160];
+    snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s", PACKAGE_VERSION, s->hz,
+             s->version_note[0] ? ", " : "", s->version_note);
+    snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
+             (unsigned long long)profmap_total(pm), (unsigned long long)nlost,
+             how == COLLECTOR_END_EXEC ? ", ended by exec" : "");
+    const char *comments[] = { c1, c2 };
+    struct report_input in = {
+        .pm = pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
+        .start_ns = s->start_ns, .end_ns = now_ns(CLOCK_REALTIME), .period_ns = s->period_ns,
+        .comments = comments, .ncomments = 2,
+    };
+    int err = report_write(&in, s->out_path);
+    if (err) {
+        gp_log("collector", "cannot write %s: %s", s->out_path, strerror(-err));
+        return 1;
+    }
+    return 0;
+}
+
+void session_hooks(struct session *s, struct collector_hooks *hooks)
+{
+    hooks->ctx = s;
+    hooks->alive = session_alive;
+    hooks->finish = session_finish;
+}

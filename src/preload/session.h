@@ -1,0 +1,25 @@
+/* session.h -- what the collector process does with the samples: symbolize, write the file.
+ * Context: init (session_prepare), collector (the hooks)
+ */
+#ifndef GP_SESSION_H
+#define GP_SESSION_H
+
+#include <stdint.h>
+
+#include "collect/collector.h"
+
+struct goexe;
+
+struct session {
+    char out_path[4096];        /* absolute, expanded */
+    uint64_t period_ns;
+    uint32_t hz;
+    int64_t start_ns;           /* wall clock at start */
+    const struct goexe *go;     /* NULL for a non-Go program */
+    const char *version_note;   /* e.g. "go1.26.10" or "" */
+};
+
+/* Hooks for collector_start; `s` must stay valid (it is inherited by the forked collector). */
+void session_hooks(struct session *s, struct collector_hooks *hooks);
+
+#endif

@@ -1,0 +1,54 @@
+/* ring.c -- creation of the shared ring (see ring.h for the protocol).
+ * Context: init
+ */
+#include "ring/ring.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+int ring_create(struct ring *r, uint32_t nslots)
+{
+    uint32_t n = 1;
+    while (n < nslots && n < (1u << 20))
+        n <<= 1;
+    size_t hdr_size = 4096;
+    _Static_assert(sizeof(struct ring_header) <= 4096, "ring header fits a page");
+    size_t size = hdr_size + (size_t)n * sizeof(struct ring_slot);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    r->hdr = p;
+    r->slots = (struct ring_slot *)((char *)p + hdr_size);
+    r->map_size = size;
+    r->hdr->magic = GP_RING_MAGIC;
+    r->hdr->version = GP_RING_VERSION;
+    r->hdr->slot_size = sizeof(struct ring_slot);
+    r->hdr->nslots = n;
+    r->hdr->mask = n - 1;
+    for (uint32_t i = 0; i < n; i++)
+        atomic_init(&r->slots[i].seq, i);
+    atomic_init(&r->hdr->head, 0);
+    atomic_init(&r->hdr->tail, 0);
+    atomic_init(&r->hdr->samples, 0);
+    for (int i = 0; i < GP_DROP_MAX; i++)
+        atomic_init(&r->hdr->drops[i], 0);
+    return 0;
+}
+
+void ring_destroy(struct ring *r)
+{
+    if (r->hdr)
+        munmap(r->hdr, r->map_size);
+    r->hdr = NULL;
+    r->slots = NULL;
+}
+
+const char *ring_drop_name(enum gp_drop_reason why)
+{
+    switch (why) {
+    case GP_DROP_RING_FULL: return "ring full";
+    case GP_DROP_TORN: return "writer interrupted";
+    case GP_DROP_BAD_RECORD: return "bad record";
+    default: return "unknown";
+    }
+}

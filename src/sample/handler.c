@@ -1,0 +1,67 @@
+/* handler.c -- the SIGPROF handler: take our timer's samples, forward everything else.
+ * Context: signal
+ * Must not: allocate, lock, use stdio, touch dynamic TLS (only initial-exec), change errno, use
+ * more than GP_SIGNAL_STACK_BUDGET bytes of stack (the record is written in place in the ring).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ring/ring.h"
+#include "sample/chain.h"
+#include "sample/sample_internal.h"
+#include "unwind/unwind.h"
+
+/* The thread name is re-read every THREAD_NAME_REFRESH samples: names are set once, early, and
+ * prctl costs a syscall. */
+#define THREAD_NAME_REFRESH 64
+/* A weight above this means a corrupt overrun count, not a real backlog. */
+#define MAX_WEIGHT (1u << 20)
+
+__thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
+struct sample_state gp_sample;
+
+GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
+{
+    struct sample_thread *t = &gp_thread;
+    uint64_t pos;
+    struct ring_record *rec = ring_reserve(gp_sample.ring, &pos);
+    if (!rec) {
+        ring_drop(gp_sample.ring, GP_DROP_RING_FULL, weight);
+        return;
+    }
+    if (t->tid == 0)
+        t->tid = (uint32_t)syscall(SYS_gettid);
+    if (t->name_age++ % THREAD_NAME_REFRESH == 0)
+        prctl(PR_GET_NAME, t->name, 0, 0, 0);
+    rec->tid = t->tid;
+    rec->weight = weight;
+    gp_copy_bytes(rec->thread_name, t->name, sizeof rec->thread_name);
+    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES };
+    unwind_capture((const ucontext_t *)ucv, &t->unw, &out);
+    rec->nframes = (uint16_t)out.n;
+    rec->flags = out.flags;
+    rec->goid = out.goid;
+    ring_commit(gp_sample.ring, pos);
+}
+
+/* Entry assumptions: installed with SA_SIGINFO|SA_ONSTACK|SA_RESTART and all signals blocked, so
+ * it never nests on one thread; runs on Go's gsignal stack on Go threads.
+ * On return: errno as it was; our samples recorded or counted as lost; other SIGPROFs delivered
+ * to the recorded action. */
+GP_SIGSAFE void sample_sigprof_handler(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    if (si && si->si_code == SI_TIMER && si->si_value.sival_ptr == &gp_sample) {
+        if (atomic_load_explicit(&gp_sample.enabled, memory_order_relaxed)) {
+            uint32_t overrun = si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0;
+            uint32_t weight = overrun < MAX_WEIGHT ? 1 + overrun : MAX_WEIGHT;
+            take_sample(uc, weight);
+        }
+    } else {
+        chain_forward(sig, si, uc);
+    }
+    errno = saved_errno;
+}

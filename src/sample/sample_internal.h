@@ -1,0 +1,33 @@
+/* sample_internal.h -- state shared by the handler and the timer code.
+ * Context: any
+ */
+#ifndef GP_SAMPLE_INTERNAL_H
+#define GP_SAMPLE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sample/sample.h"
+#include "unwind/unwind.h"
+
+struct sample_thread {
+    struct unwind_thread unw;
+    uint32_t tid;
+    uint32_t name_age;
+    char name[16];
+    timer_t timer;
+    int has_timer;
+};
+
+/* Its address is the cookie in sigev_value: unique in this process, and never zero. */
+struct sample_state {
+    struct ring *ring;
+    uint64_t period_ns;
+    _Atomic int enabled;
+};
+
+extern __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
+extern struct sample_state gp_sample;
+
+#endif

@@ -1,0 +1,125 @@
+/* timer.c -- per-thread CPU-time timers and the thread bookkeeping around them.
+ * Context: init, thread start/exit (never signal)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "sample/chain.h"
+#include "sample/sample_internal.h"
+
+/* MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED): the clock of another thread (what
+ * pthread_getcpuclockid returns); CLOCK_THREAD_CPUTIME_ID always means the caller. */
+#define THREAD_CPUCLOCK(tid) ((clockid_t)((~(unsigned)(tid) << 3) | 6))
+
+static uint64_t rand_state;
+
+/* xorshift64*: the first expiry is random in [1, period] so that short-lived and rarely running
+ * threads are not biased against (as Go does). */
+static uint64_t next_random(uint32_t tid)
+{
+    uint64_t x = __atomic_add_fetch(&rand_state, 0x9e3779b97f4a7c15ull + tid, __ATOMIC_RELAXED);
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+static int arm(clockid_t clock, pid_t tid, timer_t *out)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_ptr = &gp_sample;
+    sev._sigev_un._tid = tid;
+    if (timer_create(clock, &sev, out) != 0)
+        return -errno;
+    uint64_t period = gp_sample.period_ns;
+    uint64_t first = 1 + next_random((uint32_t)tid) % period;
+    struct itimerspec its = {
+        .it_interval = { (time_t)(period / 1000000000u), (long)(period % 1000000000u) },
+        .it_value = { (time_t)(first / 1000000000u), (long)(first % 1000000000u) },
+    };
+    if (timer_settime(*out, 0, &its, NULL) != 0) {
+        int err = -errno;
+        timer_delete(*out);
+        return err;
+    }
+    return 0;
+}
+
+int sample_setup(const struct sample_config *cfg,
+                 int (*install)(int, const struct sigaction *, struct sigaction *))
+{
+    gp_sample.ring = cfg->ring;
+    gp_sample.period_ns = cfg->period_ns;
+    rand_state = (uint64_t)getpid() * 0x100000001b3ull ^ (uint64_t)time(NULL);
+    chain_init(install);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sample_sigprof_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (install(SIGPROF, &sa, &old) != 0)
+        return -errno;
+    chain_set(&old, NULL);
+    return 0;
+}
+
+void sample_enable(int on)
+{
+    atomic_store(&gp_sample.enabled, on);
+}
+
+int sample_enabled(void)
+{
+    return atomic_load(&gp_sample.enabled);
+}
+
+static void record_stack_bounds(struct sample_thread *t)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        t->unw.stack_lo = (uint64_t)(uintptr_t)addr;
+        t->unw.stack_hi = (uint64_t)(uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+void sample_thread_start(void)
+{
+    struct sample_thread *t = &gp_thread;
+    if (!sample_enabled() || t->has_timer)
+        return;
+    t->tid = (uint32_t)syscall(SYS_gettid);
+    record_stack_bounds(t);
+    int err = arm(CLOCK_THREAD_CPUTIME_ID, (pid_t)t->tid, &t->timer);
+    if (err) {
+        gp_debug("sample", "timer for thread %u: %s", t->tid, strerror(-err));
+        return;
+    }
+    t->has_timer = 1;
+}
+
+void sample_thread_stop(void)
+{
+    struct sample_thread *t = &gp_thread;
+    if (!t->has_timer)
+        return;
+    t->has_timer = 0;
+    timer_delete(t->timer);
+}
+
+int sample_arm_thread(pid_t tid)
+{
+    timer_t timer;
+    return arm(THREAD_CPUCLOCK(tid), tid, &timer);
+}

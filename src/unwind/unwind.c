@@ -1,0 +1,152 @@
+/* unwind.c -- entry of the stack capture: reads Go's g/m state, picks Go or native walking.
+ * Context: signal (unwind_capture), init (configuration)
+ * Must not: allocate, lock, call libc, read unwound addresses except through safe_read.
+ */
+#include "unwind/unwind.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "base/safe_read.h"
+#include "go/goexe.h"
+
+struct unwind_go gp_unwind_go;
+static int unwind_pid;
+
+/* Per thread: set once the TLS slot has been shown to hold a real g (g->m->g0->m == m, read
+ * fault-safely). After that, g/m fields are plain loads: g, m and g0 of a live thread are never
+ * freed. initial-exec: no dynamic TLS in the handler. */
+static __thread int tls_g_trusted __attribute__((tls_model("initial-exec")));
+
+static void add_root(const char *name, struct pc_range *dst, int *n, int max)
+{
+    struct gofunc f;
+    if (*n >= max || gopcln_find_by_name(&gp_unwind_go.pcln, name, &f) != 0)
+        return;
+    dst[*n].lo = f.entry;
+    dst[*n].hi = f.end;
+    (*n)++;
+}
+
+void unwind_configure_go(const struct goexe *go)
+{
+    struct unwind_go *u = &gp_unwind_go;
+    memset(u, 0, sizeof *u);
+    unwind_pid = getpid();
+    if (!go || !go->is_go)
+        return;
+    u->is_go = 1;
+    u->pcln = go->pcln;
+    u->text.lo = go->text_start;
+    u->text.hi = go->text_end;
+    u->g_tls_offset = go->g_tls_offset;
+    go_layout_for_version(go->major, go->minor, &u->layout);
+    /* Functions at the bottom of every goroutine stack, every M's g0 stack, m0's g0 stack, and
+     * mcall (its callers belong to a goroutine that is no longer running here). */
+    static const char *const roots[] = {
+        "runtime.goexit", "runtime.mstart", "runtime.rt0_go", "runtime.mcall",
+        "runtime.morestack", "runtime.sigtramp",
+    };
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+        add_root(roots[i], u->roots, &u->nroots, GP_UNWIND_MAX_ROOTS);
+    int n = 0;
+    add_root("runtime.asmcgocall", &u->asmcgocall, &n, 1);
+}
+
+GP_SIGSAFE int unwind_in_go_text(uint64_t pc)
+{
+    return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
+}
+
+GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc)
+{
+    if (out->n >= out->max) {
+        out->flags |= GP_REC_TRUNCATED;
+        return -1;
+    }
+    out->pc[out->n++] = pc;
+    return 0;
+}
+
+static inline uint64_t load_u64(uint64_t addr)
+{
+    return *(const volatile uint64_t *)(uintptr_t)addr;
+}
+
+static inline int plausible_ptr(uint64_t p)
+{
+    return p >= 4096 && p < (1ull << 47) && (p & 7) == 0;
+}
+
+/* Adds the stacks of the interrupted thread's g0 and current goroutine to the known ranges, and
+ * fetches the goroutine id. Entry assumptions: the layout is known. */
+GP_SIGSAFE static void go_state(struct safe_reader *sr, struct unwind_out *out)
+{
+    const struct go_layout *l = &gp_unwind_go.layout;
+    uint64_t tp = (uint64_t)(uintptr_t)__builtin_thread_pointer();
+    uint64_t g = load_u64(tp + (uint64_t)gp_unwind_go.g_tls_offset);
+    if (!plausible_ptr(g))
+        return;   /* not a Go thread, or not yet/no longer running Go */
+    if (!tls_g_trusted) {
+        uint64_t m, g0, g0m;
+        if (safe_read_slow(unwind_pid, &m, g + l->g_m, 8) != 0 || !plausible_ptr(m) ||
+            safe_read_slow(unwind_pid, &g0, m + l->m_g0, 8) != 0 || !plausible_ptr(g0) ||
+            safe_read_slow(unwind_pid, &g0m, g0 + l->g_m, 8) != 0 || g0m != m)
+            return;
+        tls_g_trusted = 1;
+    }
+    uint64_t m = load_u64(g + l->g_m);
+    if (!plausible_ptr(m))
+        return;
+    uint64_t g0 = load_u64(m + l->m_g0);
+    if (!plausible_ptr(g0))
+        return;
+    if (*(const volatile uint8_t *)(uintptr_t)(m + l->m_isextra_in_c))
+        return;   /* a C thread with an extra M, running C: a non-Go thread for now */
+    safe_reader_add(sr, load_u64(g0 + l->g_stack_lo), load_u64(g0 + l->g_stack_hi));
+    uint64_t curg = load_u64(m + l->m_curg);
+    if (plausible_ptr(curg) && load_u64(curg + l->g_m) == m) {
+        safe_reader_add(sr, load_u64(curg + l->g_stack_lo), load_u64(curg + l->g_stack_hi));
+        out->goid = load_u64(curg + l->g_goid);
+    }
+}
+
+GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
+                               struct unwind_out *out)
+{
+    struct safe_reader sr;
+    sr.nranges = 0;
+    sr.pid = unwind_pid;
+    sr.slow_reads = 0;
+    out->n = 0;
+    out->flags = 0;
+    out->goid = 0;
+    safe_reader_add(&sr, th->stack_lo, th->stack_hi);
+    if (gp_unwind_go.is_go) {
+        if (gp_unwind_go.layout.known)
+            go_state(&sr, out);
+        else
+            out->flags |= GP_REC_GO_UNKNOWN;
+    }
+    const greg_t *r = uc->uc_mcontext.gregs;
+    uint64_t pc = (uint64_t)r[REG_RIP];
+    if (unwind_in_go_text(pc))
+        unwind_go_walk(&sr, pc, (uint64_t)r[REG_RSP], (uint64_t)r[REG_RBP], 1, out);
+    else
+        unwind_native_walk(&sr, uc, out);
+}
+
+/* Lazy initialisation inside libunwind (tdep_init, its caches) must not first run in a
+ * handler: one local walk here does it. */
+void unwind_warm_up(void)
+{
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+        return;
+    for (int i = 0; i < 4 && unw_step(&cur) > 0; i++)
+        ;
+}

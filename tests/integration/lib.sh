@@ -1,0 +1,248 @@
+# lib.sh -- helpers for libgoprof integration tests. Source it from a bash script:
+#
+#   . "$(dirname "$0")/lib.sh"
+#
+# Environment (all optional):
+#   top_srcdir   source tree root (default: two levels above this file)
+#   top_builddir build tree root (default: $top_srcdir)
+#   LIBGOPROF    the library to preload (default: $top_builddir/.libs/libgoprof.so)
+#   GOPROF_CACHE cache root shared with scripts/go-toolchain.sh (default: ~/.cache/libgoprof)
+#   GOPROF_TEST_KEEP=1  keep the work directory (default: removed when every check passed)
+#
+# Functions:
+#   need_go                 sets $GO (Go 1.26 from scripts/go-toolchain.sh) and a Go env
+#   build_fixtures DIR      builds DIR/c_threads, DIR/go_cgo and DIR/profcheck;
+#                           sets $C_THREADS, $GO_CGO, $PROFCHECK
+#   run_profiled OUT [--kill-after=SECS] [--no-profile] [VAR=VALUE ...] -- CMD [ARG ...]
+#                           runs CMD with LD_PRELOAD=$LIBGOPROF GOPROF_OUT=OUT (+ VAR=VALUE);
+#                           stdout, stderr and exit status go to OUT.stdout, OUT.stderr,
+#                           OUT.status (also $RUN_STDOUT $RUN_STDERR $RUN_STATUS_FILE, and the
+#                           status in $RUN_STATUS); then waits up to 10 s for the profile
+#                           (OUT, or OUT.<pid>) to appear; sets $RUN_PROFILE to it.
+#                           Returns 0 if a non-empty profile appeared, 1 if not.
+#                           --no-profile: instead wait $NO_PROFILE_WAIT s (default 3) and
+#                           return 0 if no profile appeared.
+#                           --kill-after=SECS: send SIGKILL to CMD after SECS seconds.
+#   run_plain PREFIX -- CMD [ARG ...]
+#                           same capture without the preload (PREFIX.stdout/.stderr/.status)
+#   pprof_ok FILE           `go tool pprof -top/-traces/-raw/-tags FILE` all succeed
+#   pass MSG / fail MSG     count and print a result line
+#   check MSG CMD...        run CMD; pass MSG if it succeeds, else fail MSG
+#   summary                 prints "N passed, N failed"; returns 1 if any failed
+#
+# Nothing here uses `set -e`: a failing check is counted and the script goes on.
+
+_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$_lib_dir/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${LIBGOPROF:=$top_builddir/.libs/libgoprof.so}"
+: "${GOPROF_CACHE:=${HOME:-/tmp}/.cache/libgoprof}"
+: "${NO_PROFILE_WAIT:=3}"
+export top_srcdir top_builddir LIBGOPROF
+
+PASSED=0
+FAILED=0
+
+pass() {
+	PASSED=$((PASSED + 1))
+	printf 'PASS: %s\n' "$*"
+}
+
+fail() {
+	FAILED=$((FAILED + 1))
+	printf 'FAIL: %s\n' "$*"
+}
+
+# note MSG: an indented detail line under the last result.
+note() {
+	printf '      %s\n' "$*"
+}
+
+# show_file FILE [MAXLINES]: indented dump of a file, for failure context.
+show_file() {
+	[ -f "$1" ] || { note "($1 does not exist)"; return; }
+	head -n "${2:-20}" "$1" | sed 's/^/      | /'
+}
+
+check() {
+	local msg=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		pass "$msg"
+	else
+		fail "$msg"
+		printf '%s\n' "$out" | head -n 30 | sed 's/^/      | /'
+	fi
+}
+
+summary() {
+	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+	[ "$FAILED" -eq 0 ]
+}
+
+need_go() {
+	local goroot
+	if ! goroot=$("$top_srcdir/scripts/go-toolchain.sh" 1.26); then
+		echo "lib.sh: scripts/go-toolchain.sh 1.26 failed" >&2
+		return 1
+	fi
+	GO=$goroot/bin/go
+	if [ ! -x "$GO" ]; then
+		echo "lib.sh: no go binary at $GO" >&2
+		return 1
+	fi
+	export GO
+	export GOCACHE="$GOPROF_CACHE/gocache"
+	export GOFLAGS='' GOTOOLCHAIN=local GO111MODULE=on GOPROXY=off GOSUMDB=off
+	export GOPATH="$GOPROF_CACHE/gopath"
+	mkdir -p "$GOCACHE" "$GOPATH"
+	# The tests need the toolchain itself unprofiled.
+	unset LD_PRELOAD
+	return 0
+}
+
+build_fixtures() {
+	local dir=$1 fx="$top_srcdir/tests/fixtures"
+	[ -n "$dir" ] || { echo "usage: build_fixtures DIR" >&2; return 1; }
+	[ -n "${GO:-}" ] || need_go || return 1
+	mkdir -p "$dir" || return 1
+	dir=$(cd "$dir" && pwd)
+	if ! gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$dir/c_threads" \
+		"$fx/c_threads/c_threads.c"; then
+		echo "lib.sh: building c_threads failed" >&2
+		return 1
+	fi
+	if ! (cd "$fx/go_cgo" && CGO_ENABLED=1 "$GO" build -o "$dir/go_cgo" .); then
+		echo "lib.sh: building go_cgo failed" >&2
+		return 1
+	fi
+	if ! (cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$dir/profcheck" .); then
+		echo "lib.sh: building profcheck failed" >&2
+		return 1
+	fi
+	C_THREADS=$dir/c_threads
+	GO_CGO=$dir/go_cgo
+	PROFCHECK=$dir/profcheck
+	export C_THREADS GO_CGO PROFCHECK
+	return 0
+}
+
+# _capture PREFIX KILL_AFTER CMD...: run CMD (env already set up by the caller's `env`),
+# capture output, optionally SIGKILL it; sets RUN_* and _RUN_PID.
+_capture() {
+	local prefix=$1 kill_after=$2 killer=
+	shift 2
+	RUN_STDOUT=$prefix.stdout
+	RUN_STDERR=$prefix.stderr
+	RUN_STATUS_FILE=$prefix.status
+	"$@" >"$RUN_STDOUT" 2>"$RUN_STDERR" </dev/null &
+	_RUN_PID=$!
+	if [ -n "$kill_after" ]; then
+		(sleep "$kill_after" && kill -KILL "$_RUN_PID" 2>/dev/null) &
+		killer=$!
+	fi
+	wait "$_RUN_PID"
+	RUN_STATUS=$?
+	if [ -n "$killer" ]; then
+		kill "$killer" 2>/dev/null
+		wait "$killer" 2>/dev/null
+	fi
+	echo "$RUN_STATUS" >"$RUN_STATUS_FILE"
+}
+
+run_profiled() {
+	local out=$1 kill_after='' no_profile=0 i
+	local -a vars=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		case $1 in
+		--kill-after=*) kill_after=${1#--kill-after=} ;;
+		--no-profile) no_profile=1 ;;
+		*=*) vars+=("$1") ;;
+		*) echo "run_profiled: unexpected argument '$1' (missing --?)" >&2; return 2 ;;
+		esac
+		shift
+	done
+	if [ "${1:-}" != "--" ] || [ $# -lt 2 ]; then
+		echo "usage: run_profiled OUT [--kill-after=SECS] [--no-profile] [VAR=VAL ...] -- CMD ..." >&2
+		return 2
+	fi
+	shift
+	if [ ! -f "$LIBGOPROF" ]; then
+		echo "run_profiled: LIBGOPROF=$LIBGOPROF does not exist" >&2
+	fi
+	rm -f "$out"
+	# GOPROF_OUT first so that a VAR=VALUE (e.g. GOPROF_OUT='%q') can override it.
+	_capture "$out" "$kill_after" env LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$out" "${vars[@]}" "$@"
+	RUN_PROFILE=
+	local tries
+	if [ "$no_profile" = 1 ]; then
+		tries=$((NO_PROFILE_WAIT * 10))
+	else
+		tries=100 # 10 s
+	fi
+	for ((i = 0; i < tries; i++)); do
+		if [ -s "$out" ]; then
+			RUN_PROFILE=$out
+			break
+		fi
+		if [ -s "$out.$_RUN_PID" ]; then
+			RUN_PROFILE=$out.$_RUN_PID
+			break
+		fi
+		sleep 0.1
+	done
+	if [ "$no_profile" = 1 ]; then
+		[ -z "$RUN_PROFILE" ]
+	else
+		[ -n "$RUN_PROFILE" ]
+	fi
+}
+
+run_plain() {
+	local prefix=$1
+	shift
+	if [ "${1:-}" != "--" ] || [ $# -lt 2 ]; then
+		echo "usage: run_plain PREFIX -- CMD ..." >&2
+		return 2
+	fi
+	shift
+	_capture "$prefix" "" env -u LD_PRELOAD "$@"
+}
+
+pprof_ok() {
+	local f=$1 mode rc=0 out err
+	[ -n "${GO:-}" ] || need_go || return 1
+	if [ ! -s "$f" ]; then
+		echo "pprof_ok: $f missing or empty"
+		return 1
+	fi
+	out=$(mktemp) err=$(mktemp)
+	for mode in -top -traces -raw -tags; do
+		if ! "$GO" tool pprof "$mode" "$f" >"$out" 2>"$err"; then
+			echo "pprof_ok: go tool pprof $mode $f failed:"
+			head -n 10 "$err"
+			rc=1
+		elif grep -Eiq 'error|malformed|unrecognized|parsing profile|mismatch|nil (location|function)|concatenated' "$err"; then
+			echo "pprof_ok: go tool pprof $mode $f reported:"
+			head -n 10 "$err"
+			rc=1
+		elif [ "$mode" != -tags ] && [ ! -s "$out" ]; then
+			echo "pprof_ok: go tool pprof $mode $f printed nothing"
+			rc=1
+		fi
+	done
+	rm -f "$out" "$err"
+	return $rc
+}
+
+# strip_timing FILE: stdout minus the lines that vary between runs.
+strip_timing() {
+	grep -Ev '^(cpu_ns=|cpu main=)' "$1"
+}
+
+# field_of FILE KEY: the value of "KEY=<v>" anywhere in FILE (first match).
+field_of() {
+	grep -o "$2=[0-9]*" "$1" | head -n 1 | cut -d= -f2
+}

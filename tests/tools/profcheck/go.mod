@@ -1,0 +1,3 @@
+module profcheck
+
+go 1.21
