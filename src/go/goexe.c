@@ -6,7 +6,8 @@
  *   text       runtime.text from .symtab; else moduledata.text; else pcHeader.textStart
  *   moduledata scan .go.module (1.26), .noptrdata, then writable PT_LOADs for a word equal to
  *              the pclntab address, validated by the funcnametab and cutab pointers
- *   g TLS      runtime.tlsg and PT_TLS (glibc variant II layout); else -8
+ *   g TLS      runtime.tlsg and PT_TLS (glibc variant II layout); a lone 8-byte PT_TLS;
+ *              else -8
  * Memory is only read inside the file's PT_LOAD ranges, so a wrong bias cannot make us read
  * outside the executable's own mappings.
  */
@@ -124,9 +125,14 @@ static void goexe_tls(const struct elf_file *f, struct goexe *out)
     Elf64_Sym tlsg;
     out->g_tls_offset = GOEXE_DEFAULT_G_TLS;
     out->g_tls_exact = 0;
-    if (elf_file_phdr_find(f, PT_TLS, &tls) != 0 ||
-        elf_file_symbol_find(f, "runtime.tlsg", &tlsg) != 0)
+    if (elf_file_phdr_find(f, PT_TLS, &tls) != 0)
         return;
+    if (elf_file_symbol_find(f, "runtime.tlsg", &tlsg) != 0) {
+        /* No symbol (stripped, or internal link): an 8-byte TLS segment can only be g. */
+        if (tls.p_memsz != 8)
+            return;
+        tlsg.st_value = 0;
+    }
     uint64_t align = tls.p_align ? tls.p_align : 1;
     if (align & (align - 1) || tls.p_memsz > (1u << 30) || tlsg.st_value >= tls.p_memsz)
         return;

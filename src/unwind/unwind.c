@@ -1,60 +1,17 @@
 /* unwind.c -- entry of the stack capture: reads Go's g/m state, picks Go or native walking.
- * Context: signal (unwind_capture), init (configuration)
+ * Context: signal
  * Must not: allocate, lock, call libc, read unwound addresses except through safe_read.
  */
 #include "unwind/unwind.h"
 
-#include <string.h>
-#include <unistd.h>
-
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "base/safe_read.h"
-#include "go/goexe.h"
 
 struct unwind_go gp_unwind_go;
-static int unwind_pid;
 
 /* Per thread: set once the TLS slot has been shown to hold a real g (g->m->g0->m == m, read
  * fault-safely). After that, g/m fields are plain loads: g, m and g0 of a live thread are never
  * freed. initial-exec: no dynamic TLS in the handler. */
 static __thread int tls_g_trusted __attribute__((tls_model("initial-exec")));
-
-static void add_root(const char *name, struct pc_range *dst, int *n, int max)
-{
-    struct gofunc f;
-    if (*n >= max || gopcln_find_by_name(&gp_unwind_go.pcln, name, &f) != 0)
-        return;
-    dst[*n].lo = f.entry;
-    dst[*n].hi = f.end;
-    (*n)++;
-}
-
-void unwind_configure_go(const struct goexe *go)
-{
-    struct unwind_go *u = &gp_unwind_go;
-    memset(u, 0, sizeof *u);
-    unwind_pid = getpid();
-    if (!go || !go->is_go)
-        return;
-    u->is_go = 1;
-    u->pcln = go->pcln;
-    u->text.lo = go->text_start;
-    u->text.hi = go->text_end;
-    u->g_tls_offset = go->g_tls_offset;
-    go_layout_for_version(go->major, go->minor, &u->layout);
-    /* Functions at the bottom of every goroutine stack, every M's g0 stack, m0's g0 stack, and
-     * mcall (its callers belong to a goroutine that is no longer running here). */
-    static const char *const roots[] = {
-        "runtime.goexit", "runtime.mstart", "runtime.rt0_go", "runtime.mcall",
-        "runtime.morestack", "runtime.sigtramp",
-    };
-    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
-        add_root(roots[i], u->roots, &u->nroots, GP_UNWIND_MAX_ROOTS);
-    int n = 0;
-    add_root("runtime.asmcgocall", &u->asmcgocall, &n, 1);
-}
 
 GP_SIGSAFE int unwind_in_go_text(uint64_t pc)
 {
@@ -92,9 +49,9 @@ GP_SIGSAFE static void go_state(struct safe_reader *sr, struct unwind_out *out)
         return;   /* not a Go thread, or not yet/no longer running Go */
     if (!tls_g_trusted) {
         uint64_t m, g0, g0m;
-        if (safe_read_slow(unwind_pid, &m, g + l->g_m, 8) != 0 || !plausible_ptr(m) ||
-            safe_read_slow(unwind_pid, &g0, m + l->m_g0, 8) != 0 || !plausible_ptr(g0) ||
-            safe_read_slow(unwind_pid, &g0m, g0 + l->g_m, 8) != 0 || g0m != m)
+        if (safe_read_slow(gp_unwind_go.pid, &m, g + l->g_m, 8) != 0 || !plausible_ptr(m) ||
+            safe_read_slow(gp_unwind_go.pid, &g0, m + l->m_g0, 8) != 0 || !plausible_ptr(g0) ||
+            safe_read_slow(gp_unwind_go.pid, &g0m, g0 + l->g_m, 8) != 0 || g0m != m)
             return;
         tls_g_trusted = 1;
     }
@@ -119,7 +76,7 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
 {
     struct safe_reader sr;
     sr.nranges = 0;
-    sr.pid = unwind_pid;
+    sr.pid = gp_unwind_go.pid;
     sr.slow_reads = 0;
     out->n = 0;
     out->flags = 0;
@@ -139,14 +96,3 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
         unwind_native_walk(&sr, uc, out);
 }
 
-/* Lazy initialisation inside libunwind (tdep_init, its caches) must not first run in a
- * handler: one local walk here does it. */
-void unwind_warm_up(void)
-{
-    unw_context_t ctx;
-    unw_cursor_t cur;
-    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
-        return;
-    for (int i = 0; i < 4 && unw_step(&cur) > 0; i++)
-        ;
-}

@@ -27,6 +27,7 @@ struct pc_range {
 
 /* What the unwinder knows of the Go runtime of this process; immutable after init. */
 struct unwind_go {
+    int pid;                      /* ours, for fault-safe reads (process_vm_readv) */
     int is_go;                    /* the main executable is a Go program with a readable pclntab */
     struct go_layout layout;      /* layout.known == 0: g/m state is not used */
     int64_t g_tls_offset;         /* g = *(thread pointer + g_tls_offset) */

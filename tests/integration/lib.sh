@@ -5,16 +5,18 @@
 # Environment (all optional):
 #   top_srcdir   source tree root (default: two levels above this file)
 #   top_builddir build tree root (default: $top_srcdir)
-#   LIBGOPROF    the library to preload (default: $top_builddir/.libs/libgoprof.so)
-#   GOPROF_CACHE cache root shared with scripts/go-toolchain.sh (default: ~/.cache/libgoprof)
-#   GOPROF_TEST_KEEP=1  keep the work directory (default: removed when every check passed)
+#   LIBGOPROF    the library to preload (default: $top_builddir/.libs/libgoprof.so, else
+#                $top_srcdir/build/.libs/libgoprof.so as built by scripts/build.sh)
+#   LIBGOPROF_CACHE cache root shared with scripts/go-toolchain.sh (default: ~/.cache/libgoprof)
+#   LIBGOPROF_TEST_KEEP=1  keep the work directory (default: removed when every check passed)
 #
 # Functions:
 #   need_go                 sets $GO (Go 1.26 from scripts/go-toolchain.sh) and a Go env
 #   build_fixtures DIR      builds DIR/c_threads, DIR/go_cgo and DIR/profcheck;
 #                           sets $C_THREADS, $GO_CGO, $PROFCHECK
 #   run_profiled OUT [--kill-after=SECS] [--no-profile] [VAR=VALUE ...] -- CMD [ARG ...]
-#                           runs CMD with LD_PRELOAD=$LIBGOPROF GOPROF_OUT=OUT (+ VAR=VALUE);
+#                           runs CMD with LD_PRELOAD=$LIBGOPROF GOPROF_OUT=OUT (+ VAR=VALUE,
+#                           and no other GOPROF_* variable);
 #                           stdout, stderr and exit status go to OUT.stdout, OUT.stderr,
 #                           OUT.status (also $RUN_STDOUT $RUN_STDERR $RUN_STATUS_FILE, and the
 #                           status in $RUN_STATUS); then waits up to 10 s for the profile
@@ -35,8 +37,14 @@
 _lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${top_srcdir:=$(cd "$_lib_dir/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
-: "${LIBGOPROF:=$top_builddir/.libs/libgoprof.so}"
-: "${GOPROF_CACHE:=${HOME:-/tmp}/.cache/libgoprof}"
+if [ -z "${LIBGOPROF:-}" ]; then
+	LIBGOPROF=$top_builddir/.libs/libgoprof.so
+	# scripts/build.sh builds out of tree in build/.
+	if [ ! -f "$LIBGOPROF" ] && [ -f "$top_srcdir/build/.libs/libgoprof.so" ]; then
+		LIBGOPROF=$top_srcdir/build/.libs/libgoprof.so
+	fi
+fi
+: "${LIBGOPROF_CACHE:=${HOME:-/tmp}/.cache/libgoprof}"
 : "${NO_PROFILE_WAIT:=3}"
 export top_srcdir top_builddir LIBGOPROF
 
@@ -93,9 +101,9 @@ need_go() {
 		return 1
 	fi
 	export GO
-	export GOCACHE="$GOPROF_CACHE/gocache"
+	export GOCACHE="$LIBGOPROF_CACHE/gocache"
 	export GOFLAGS='' GOTOOLCHAIN=local GO111MODULE=on GOPROXY=off GOSUMDB=off
-	export GOPATH="$GOPROF_CACHE/gopath"
+	export GOPATH="$LIBGOPROF_CACHE/gopath"
 	mkdir -p "$GOCACHE" "$GOPATH"
 	# The tests need the toolchain itself unprofiled.
 	unset LD_PRELOAD
@@ -142,13 +150,21 @@ _capture() {
 		(sleep "$kill_after" && kill -KILL "$_RUN_PID" 2>/dev/null) &
 		killer=$!
 	fi
-	wait "$_RUN_PID"
+	wait "$_RUN_PID" 2>/dev/null # no "Killed" job notice
 	RUN_STATUS=$?
 	if [ -n "$killer" ]; then
 		kill "$killer" 2>/dev/null
 		wait "$killer" 2>/dev/null
 	fi
 	echo "$RUN_STATUS" >"$RUN_STATUS_FILE"
+}
+
+# _goprof_unsets: "-u NAME" for every GOPROF_* variable in the environment (for env(1)).
+_goprof_unsets() {
+	local v
+	for v in $(compgen -e); do
+		case $v in GOPROF_*) printf -- '-u %s ' "$v" ;; esac
+	done
 }
 
 run_profiled() {
@@ -173,8 +189,11 @@ run_profiled() {
 		echo "run_profiled: LIBGOPROF=$LIBGOPROF does not exist" >&2
 	fi
 	rm -f "$out"
-	# GOPROF_OUT first so that a VAR=VALUE (e.g. GOPROF_OUT='%q') can override it.
-	_capture "$out" "$kill_after" env LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$out" "${vars[@]}" "$@"
+	# The library sees exactly the configuration given here: every GOPROF_* variable
+	# inherited from the caller is removed (the library warns about unknown ones).
+	# GOPROF_OUT comes first so that a VAR=VALUE (e.g. GOPROF_OUT='%q') overrides it.
+	_capture "$out" "$kill_after" env $(_goprof_unsets) LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$out" \
+		"${vars[@]}" "$@"
 	RUN_PROFILE=
 	local tries
 	if [ "$no_profile" = 1 ]; then
@@ -208,7 +227,7 @@ run_plain() {
 		return 2
 	fi
 	shift
-	_capture "$prefix" "" env -u LD_PRELOAD "$@"
+	_capture "$prefix" "" env -u LD_PRELOAD $(_goprof_unsets) "$@"
 }
 
 pprof_ok() {

@@ -4,7 +4,7 @@
 #   LIBGOPROF=/path/to/libgoprof.so tests/integration/test_basic.sh
 #
 # Prints one PASS:/FAIL: line per check and ends with "N passed, N failed"; exits non-zero
-# if anything failed. The work directory is kept on failure (or with GOPROF_TEST_KEEP=1).
+# if anything failed. The work directory is kept on failure (or with LIBPROFTEST_KEEP=1).
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -21,7 +21,7 @@ echo "# work directory: $WORK"
 echo "# LIBGOPROF=$LIBGOPROF"
 
 finish() {
-	if [ "$FAILED" -eq 0 ] && [ "${GOPROF_TEST_KEEP:-0}" != 1 ] && [ -z "${TEST_WORKDIR:-}" ]; then
+	if [ "$FAILED" -eq 0 ] && [ "${LIBPROFTEST_KEEP:-0}" != 1 ] && [ -z "${TEST_WORKDIR:-}" ]; then
 		rm -rf "$WORK"
 	else
 		echo "# kept $WORK"

@@ -9,9 +9,9 @@
 set -eu
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-GO=${GO:-/root/.cache/libgoprof/go-1.26/usr/lib/go-1.26/bin/go}
+GO=${GO:-$("$repo/scripts/go-toolchain.sh" 1.26)/bin/go}
 CC=${CC:-gcc}
-export GOCACHE=${GOCACHE:-/tmp/gocache}
+export GOCACHE=${GOCACHE:-${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}/gocache}
 export GOTOOLCHAIN=local
 work=$(mktemp -d /tmp/test_pprof.XXXXXX)
 if [ "${KEEP:-0}" = 1 ]; then echo "keeping $work"; else trap 'rm -rf "$work"' EXIT; fi

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run_symbolize.sh -- build the symbolize fixtures (C, and Go+cgo with each toolchain in
-# GOPROF_TEST_GO_VERSIONS, default "1.26 1.21": default, pie, stripped, stripped pie,
+# LIBGOPROF_TEST_GO_VERSIONS, default "1.26 1.21": default, pie, stripped, stripped pie,
 # internal-link pie), then
 # run test_symbolize on each and the goexe_shim LD_PRELOAD check inside each Go binary.
 # Usage: tests/unit/run_symbolize.sh   (from anywhere; needs gcc, zlib, readelf, nm)
@@ -35,7 +35,7 @@ run "$tmp/test_symbolize" self "$(buildid "$tmp/test_symbolize")"
 src="$here/symbolize_fixture.go"
 line() { grep -n "LINE:$1\$" "$src" | cut -d: -f1; }
 lines="$(line noinline),$(line inlined),$(line inlined_body),$(line caller)"
-for v in ${GOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
+for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
     goroot=$("$top/scripts/go-toolchain.sh" "$v") || { fail "toolchain $v"; continue; }
     mkdir -p "$tmp/go$v" && cp "$src" "$tmp/go$v/main.go"
     for kind in default pie strip pie-strip ipie; do
@@ -45,7 +45,7 @@ for v in ${GOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
             ipie) mode=pie; ld="-linkmode=internal" ;;
         esac
         bin="$tmp/go$v/$kind"
-        (cd "$tmp/go$v" && GOCACHE=${GOCACHE:-/tmp/gocache} GOFLAGS= GO111MODULE=off CGO_ENABLED=1 \
+        (cd "$tmp/go$v" && GOCACHE=${GOCACHE:-${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}/gocache} GOFLAGS= GO111MODULE=off CGO_ENABLED=1 \
             "$goroot/bin/go" build -buildmode=$mode -ldflags="$ld" -o "$bin" main.go) || { fail "build go$v $kind"; continue; }
     done
     for kind in default pie strip pie-strip ipie; do

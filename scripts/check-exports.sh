@@ -1,0 +1,19 @@
+#!/bin/sh
+# check-exports.sh -- libgoprof.so exports exactly the interposed libc functions and the public
+# API (libgoprof.map), nothing else: a library living inside other programs must not leak names.
+#   scripts/check-exports.sh path/to/libgoprof.so
+set -eu
+lib=${1:?usage: check-exports.sh libgoprof.so}
+want="bsd_signal dl_iterate_phdr goprof_active goprof_version pthread_create sigaction signal sysv_signal"
+got=$(nm -D --defined-only "$lib" | awk '{print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
+if [ "$got" != "$want" ]; then
+    echo "check-exports: exported: $got" >&2
+    echo "check-exports: expected: $want" >&2
+    exit 1
+fi
+# No dynamic TLS: every __thread variable must be initial-exec (no __tls_get_addr).
+if nm -D "$lib" | grep -q '__tls_get_addr'; then
+    echo "check-exports: $lib uses dynamic TLS (__tls_get_addr)" >&2
+    exit 1
+fi
+echo "check-exports: $(echo "$want" | wc -w) exports, no dynamic TLS"

@@ -1,0 +1,24 @@
+#!/bin/sh
+# setup.sh -- installs what building and testing libgoprof needs on Debian 12, as root:
+# build tools and libraries from Debian's archive, and a Go toolchain (scripts/go-toolchain.sh).
+# Idempotent; prints the GOROOT of the Go toolchain last.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+pkgs="build-essential autoconf automake libtool pkg-config
+      libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+      cppcheck valgrind"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup.sh: missing Debian packages:$missing (run as root to install them)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >&2
+fi
+"$here/go-toolchain.sh" "${GO_VERSION:-1.26}"

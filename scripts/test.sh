@@ -1,0 +1,51 @@
+#!/bin/sh
+# test.sh -- sets everything up and runs every test of libgoprof; prints "N passed, N failed".
+#   ./scripts/test.sh        (as root on a fresh Debian 12 machine; .ci/run calls exactly this)
+# LIBGOPROF_TEST_GO_VERSIONS: Go versions for the multi-version tests (default "1.26 1.21").
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/setup.sh" >/dev/null
+for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do "$top/scripts/go-toolchain.sh" "$v" >/dev/null; done
+"$top/scripts/build.sh" >/dev/null
+status=0
+
+echo "== make check (unit, integration, static checks)"
+( cd build && make check -j1 >/dev/null 2>&1 ) || status=1
+for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/*.log; do
+    [ -f "$f" ] || continue
+    case $f in */test-suite.log) continue ;; esac
+    printf '%-45s %s\n' "${f#build/}" "$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n1)"
+done
+[ $status = 0 ] || { echo "make check failed; details:"; cat build/test-suite.log | head -n 200; }
+
+echo "== cppcheck"
+if cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+    --std=c11 --inline-suppr -I src -I include --suppress=missingIncludeSystem src 2>&1; then
+    echo "cppcheck: clean"
+else
+    status=1
+fi
+
+echo "== make distcheck (unit tests and static checks in the unpacked tarball)"
+if ( cd build && make distcheck -j2 \
+        TESTS="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap" \
+        >/tmp/libgoprof-distcheck.log 2>&1 ); then
+    echo "distcheck: ok"
+else
+    tail -n 40 /tmp/libgoprof-distcheck.log
+    status=1
+fi
+
+# The overall line: counted from every test log's own "N passed, N failed".
+total_pass=0 total_fail=0
+for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/*.log; do
+    [ -f "$f" ] || continue
+    case $f in */test-suite.log) continue ;; esac
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n1)
+    p=$(echo "$line" | awk '{print $1}'); q=$(echo "$line" | awk '{print $3}')
+    total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${q:-0}))
+done
+[ $status = 0 ] || [ $total_fail -gt 0 ] || total_fail=1
+echo "$total_pass passed, $total_fail failed"
+exit $status

@@ -1,0 +1,81 @@
+/* test_config.c -- every GOPROF_* variable: defaults, valid and invalid values, messages.
+ * Context: tests
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "preload/config.h"
+
+static struct gp_config c;
+static char err[512], warn[256];
+
+static int parse_with(const char *name, const char *value)
+{
+    if (value)
+        setenv(name, value, 1);
+    int r = config_parse(&c, err, sizeof err, warn, sizeof warn);
+    unsetenv(name);
+    return r;
+}
+
+static void test_defaults(void)
+{
+    CHECK(parse_with("GOPROF_NONE_SET", NULL) == 0);
+    CHECK(c.hz == 100 && c.disable == 0 && c.ring_slots == 2048 && c.debug == 0);
+    CHECK(strcmp(c.out, "goprof.%n.%p.pb.gz") == 0);
+    CHECK(err[0] == 0 && warn[0] == 0);
+}
+
+static void test_hz(void)
+{
+    CHECK(parse_with("GOPROF_HZ", "250") == 0 && c.hz == 250);
+    CHECK(parse_with("GOPROF_HZ", "10000") == 0 && c.hz == 10000);
+    const char *bad[] = { "abc", "0", "10001", "", "-5", "1e3", "99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(parse_with("GOPROF_HZ", bad[i]) != 0);
+        CHECK(strstr(err, "GOPROF_HZ") != NULL);
+        CHECK(strstr(err, "1 to 10000") != NULL);
+        CHECK(strchr(err, '\n') == NULL);        /* one line */
+    }
+}
+
+static void test_out(void)
+{
+    CHECK(parse_with("GOPROF_OUT", "/tmp/x.%p.%t.%n.pb.gz") == 0);
+    CHECK(strcmp(c.out, "/tmp/x.%p.%t.%n.pb.gz") == 0);
+    CHECK(parse_with("GOPROF_OUT", "a%%b") == 0);
+    CHECK(parse_with("GOPROF_OUT", "%q") != 0 && strstr(err, "GOPROF_OUT") != NULL);
+    CHECK(parse_with("GOPROF_OUT", "x%") != 0 && strstr(err, "GOPROF_OUT") != NULL);
+    CHECK(parse_with("GOPROF_OUT", "") != 0);
+}
+
+static void test_bools_and_ring(void)
+{
+    CHECK(parse_with("GOPROF_DISABLE", "1") == 0 && c.disable == 1);
+    CHECK(parse_with("GOPROF_DISABLE", "0") == 0 && c.disable == 0);
+    CHECK(parse_with("GOPROF_DISABLE", "maybe") != 0 && strstr(err, "GOPROF_DISABLE"));
+    CHECK(parse_with("GOPROF_RING_SLOTS", "64") == 0 && c.ring_slots == 64);
+    CHECK(parse_with("GOPROF_RING_SLOTS", "63") != 0 && strstr(err, "GOPROF_RING_SLOTS"));
+    CHECK(parse_with("GOPROF_DEBUG", "yes") == 0 && c.debug == 1);
+}
+
+static void test_first_error_and_unknown(void)
+{
+    setenv("GOPROF_HZ", "x", 1);
+    CHECK(parse_with("GOPROF_OUT", "%q") != 0);
+    CHECK(strstr(err, "GOPROF_OUT") != NULL);    /* table order: GOPROF_OUT comes first */
+    unsetenv("GOPROF_HZ");
+    CHECK(parse_with("GOPROF_HZZ", "5") == 0);   /* unknown names warn, never fail */
+    CHECK(strstr(warn, "GOPROF_HZZ") != NULL);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_hz();
+    test_out();
+    test_bools_and_ring();
+    test_first_error_and_unknown();
+    return check_done();
+}
