@@ -5,7 +5,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 goroot=$("$top/scripts/setup.sh" | tail -n1)
 lib=$("$top/scripts/build.sh" | tail -n1)
-export GOCACHE="${GOCACHE:-${LIBLIBGOPROF_CACHE:-$HOME/.cache/libgoprof}/gocache}" GOFLAGS= GOTOOLCHAIN=local
+export GOCACHE="${GOCACHE:-${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}/gocache}" GOFLAGS= GOTOOLCHAIN=local
 out="$top/build/demo"
 mkdir -p "$out"
 (cd "$top/examples/cgo_demo" && "$goroot/bin/go" build -o "$out/cgo_demo" .)

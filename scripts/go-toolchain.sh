@@ -4,13 +4,13 @@
 #
 #   scripts/go-toolchain.sh 1.26        -> prints the GOROOT (e.g. $CACHE/go-1.26/usr/lib/go-1.26)
 #
-# Cache: $LIBLIBGOPROF_CACHE (default: $HOME/.cache/libgoprof). Bookworm only ships 1.19, so newer
+# Cache: $LIBGOPROF_CACHE (default: $HOME/.cache/libgoprof). Bookworm only ships 1.19, so newer
 # versions come from bookworm-backports, trixie, trixie-backports or sid: a private sources list
 # and private apt state (-o Dir::State::Lists / Dir::Etc::SourceList) make `apt-get download`
 # search those suites; `dpkg-deb -x` unpacks without installing.
 set -eu
 ver=${1:?usage: go-toolchain.sh 1.NN}
-cache=${LIBLIBGOPROF_CACHE:-$HOME/.cache/libgoprof}
+cache=${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}
 root="$cache/go-$ver"
 goroot="$root/usr/lib/go-$ver"
 if [ -x "$goroot/bin/go" ] && [ -f "$goroot/src/runtime/proc.go" ]; then

@@ -195,11 +195,13 @@ int report_write(const struct report_input *in, const char *path)
     if (!ids)
         goto out;
     /* Lookups first (they settle each mapping's has_* flags), then the mappings. */
+    struct sym_frame scratch[MAX_INLINE];
     for (size_t i = 0; i < profmap_len(in->pm); i++) {
         const struct profmap_entry *e = profmap_get(in->pm, i);
         const uint64_t *pcs = profmap_frames(in->pm, e);
         for (size_t k = 0; k < e->nframes; k++)
-            symbolizer_lookup(r.sym, pcs[k] & ~GP_PC_EXACT, !(pcs[k] & GP_PC_EXACT), NULL, 0);
+            symbolizer_lookup(r.sym, pcs[k] & ~GP_PC_EXACT, !(pcs[k] & GP_PC_EXACT), scratch,
+                              MAX_INLINE);
     }
     finish_mappings(&r);
     for (size_t i = 0; i < profmap_len(in->pm); i++) {

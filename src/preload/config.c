@@ -33,8 +33,8 @@ static const struct var vars[] = {
       "samples per CPU-second per thread (1-10000; the kernel tick caps signals, overruns keep "
       "totals right)" },
     { "GOPROF_DISABLE", K_BOOL, "0", 0, 1, "1 turns libgoprof off entirely" },
-    { "GOPROF_RING_SLOTS", K_UINT, "2048", 64, 1u << 20,
-      "sample ring size in 2 KiB slots (64-1048576)" },
+    { "GOPROF_RING_SLOTS", K_UINT, "2048", 4, 1u << 20,
+      "sample ring size in 2 KiB records (4-1048576; rounded up to a power of two)" },
     { "GOPROF_DEBUG", K_BOOL, "0", 0, 1, "1 prints diagnostics on stderr" },
 };
 
@@ -123,7 +123,7 @@ int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_
         if (r && !first_err) {
             char acc[96];
             accepted(v, acc, sizeof acc);
-            snprintf(err, errsz, "config: %s=\"%.200s\" is invalid (%s); profiling is off for "
+            snprintf(err, errsz, "%s=\"%.200s\" is invalid (%s); profiling is off for "
                      "this run", v->name, from_env ? s : "", acc);
             first_err = r;
         }
@@ -138,7 +138,7 @@ int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_
             if (strlen(vars[i].name) == len && !strncmp(vars[i].name, *e, len))
                 known = 1;
         if (!known && !warn[0])
-            snprintf(warn, warnsz, "config: unknown variable %.*s ignored", (int)len, *e);
+            snprintf(warn, warnsz, "unknown variable %.*s ignored", (int)len, *e);
     }
     return first_err ? -EINVAL : 0;
 }

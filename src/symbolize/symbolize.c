@@ -9,9 +9,11 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #include "base/elf_file.h"
 #include "base/log.h"
@@ -27,6 +29,7 @@ struct sym_map {
     char *path;
     int open_state;             /* 0 = not tried, 1 = open, -1 = failed */
     struct elf_file *elf;
+    struct elf_file *debug;     /* separate debug file found by build id, or NULL */
     uint64_t bias;              /* runtime = link-time vaddr + bias */
     char build_id[SYM_BUILD_ID_MAX];
     unsigned long lookups, fn_misses, file_misses, line_misses;
@@ -55,6 +58,7 @@ void symbolizer_free(struct symbolizer *s)
         return;
     for (size_t i = 0; i < s->nmaps; i++) {
         elf_file_close(s->maps[i].elf);
+        elf_file_close(s->maps[i].debug);
         free(s->maps[i].path);
     }
     free(s->maps);
@@ -133,6 +137,21 @@ static struct elf_file *sym_open_vdso(void)
     return elf_file_open_mem(base, (size_t)size);
 }
 
+/* Distributions strip shared libraries and ship their symbols apart (Debian's *-dbg and
+ * *-dbgsym packages, e.g. libc6-dbg), found by build id; local functions such as libc's
+ * start_thread are only there. Same link-time addresses as the stripped file. */
+static void open_debug_file(struct sym_map *m)
+{
+    size_t n = strlen(m->build_id);
+    if (n < 4)
+        return;
+    char path[sizeof m->build_id + 64];
+    snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%.2s/%s.debug", m->build_id,
+             m->build_id + 2);
+    if (access(path, R_OK) == 0)
+        m->debug = elf_file_open(path);
+}
+
 static void sym_open(struct sym_map *m)
 {
     m->open_state = -1;
@@ -168,6 +187,7 @@ static void sym_open(struct sym_map *m)
     if (elf_file_build_id(m->elf, m->build_id, sizeof m->build_id) != 0)
         m->build_id[0] = 0;
     m->open_state = 1;
+    open_debug_file(m);
 }
 
 /* Newest mapping containing addr (later mappings replace earlier ones at the same place). */
@@ -220,6 +240,8 @@ int symbolizer_lookup(struct symbolizer *s, uint64_t addr, int is_return_address
     const char *name = NULL;
     if (m->open_state > 0)
         name = elf_file_symbol_lookup(m->elf, pc - m->bias, NULL);
+    if (!name && m->debug)
+        name = elf_file_symbol_lookup(m->debug, pc - m->bias, NULL);
     m->file_misses++;
     m->line_misses++;
     if (!name) {

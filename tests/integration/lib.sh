@@ -159,11 +159,13 @@ _capture() {
 	echo "$RUN_STATUS" >"$RUN_STATUS_FILE"
 }
 
-# _goprof_unsets: "-u NAME" for every GOPROF_* variable in the environment (for env(1)).
+# _goprof_unsets: sets the array _UNSETS to "-u NAME" for every GOPROF_* variable in the
+# environment (arguments for env(1)).
 _goprof_unsets() {
 	local v
+	_UNSETS=()
 	for v in $(compgen -e); do
-		case $v in GOPROF_*) printf -- '-u %s ' "$v" ;; esac
+		case $v in GOPROF_*) _UNSETS+=(-u "$v") ;; esac
 	done
 }
 
@@ -192,7 +194,8 @@ run_profiled() {
 	# The library sees exactly the configuration given here: every GOPROF_* variable
 	# inherited from the caller is removed (the library warns about unknown ones).
 	# GOPROF_OUT comes first so that a VAR=VALUE (e.g. GOPROF_OUT='%q') overrides it.
-	_capture "$out" "$kill_after" env $(_goprof_unsets) LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$out" \
+	_goprof_unsets
+	_capture "$out" "$kill_after" env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$out" \
 		"${vars[@]}" "$@"
 	RUN_PROFILE=
 	local tries
@@ -227,7 +230,8 @@ run_plain() {
 		return 2
 	fi
 	shift
-	_capture "$prefix" "" env -u LD_PRELOAD $(_goprof_unsets) "$@"
+	_goprof_unsets
+	_capture "$prefix" "" env -u LD_PRELOAD "${_UNSETS[@]}" "$@"
 }
 
 pprof_ok() {

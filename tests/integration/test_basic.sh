@@ -4,14 +4,14 @@
 #   LIBGOPROF=/path/to/libgoprof.so tests/integration/test_basic.sh
 #
 # Prints one PASS:/FAIL: line per check and ends with "N passed, N failed"; exits non-zero
-# if anything failed. The work directory is kept on failure (or with LIBPROFTEST_KEEP=1).
+# if anything failed. The work directory is kept on failure (or with LIBGOPROF_TEST_KEEP=1).
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Expected chains (root -> leaf, ';'-separated, '...' = zero or more frames).
-CHAIN_LEAF_A='...;main;work_a;leaf_a'
-CHAIN_LEAF_B='...;worker;leaf_b'
-CHAIN_C_INNER='runtime.goexit;runtime.main;main.main;main.goCallC;main._Cfunc_c_outer;runtime.cgocall;...;c_outer;c_inner'
+CHAIN_LEAF_A='_start;__libc_start_main;__libc_start_call_main;main;work_a;leaf_a'
+CHAIN_LEAF_B='__clone3;start_thread;worker;leaf_b'
+CHAIN_C_INNER='runtime.goexit;runtime.main;main.main;main.goCallC;main._Cfunc_c_outer;runtime.cgocall;runtime.asmcgocall;*;c_outer;c_inner'
 # First library version unwinds Go frames with frame pointers; tighten to 0.99 later.
 C_INNER_MIN=0.95
 
@@ -21,7 +21,7 @@ echo "# work directory: $WORK"
 echo "# LIBGOPROF=$LIBGOPROF"
 
 finish() {
-	if [ "$FAILED" -eq 0 ] && [ "${LIBPROFTEST_KEEP:-0}" != 1 ] && [ -z "${TEST_WORKDIR:-}" ]; then
+	if [ "$FAILED" -eq 0 ] && [ "${LIBGOPROF_TEST_KEEP:-0}" != 1 ] && [ -z "${TEST_WORKDIR:-}" ]; then
 		rm -rf "$WORK"
 	else
 		echo "# kept $WORK"

@@ -1,0 +1,52 @@
+#!/bin/bash
+# test_robust.sh -- libgoprof must not change what a program does with signals, and must show
+# lost samples instead of hiding them.
+#   - c_signals uses SIGPROF itself (own handler, kill, setitimer, SIG_IGN, dies by SIG_DFL):
+#     identical stdout and exit status with and without the preload, and still a profile.
+#   - a tiny ring (GOPROF_RING_SLOTS=4) at 1000 Hz must overflow: the profile shows a
+#     "[libgoprof] lost: ring full" frame and the header counts the loss; samples plus lost
+#     still account for the CPU time.
+#   - GOPROF_DISABLE=1: no profile, no collector, output unchanged.
+. "$(dirname "$0")/lib.sh"
+
+need_go || { echo "0 passed, 1 failed"; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-robust.XXXXXX")
+build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
+gcc -O1 -o "$work/c_signals" "$top_srcdir/tests/fixtures/c_signals/c_signals.c" ||
+    { fail "build c_signals"; summary; exit 1; }
+
+# --- signals ---------------------------------------------------------------------------
+run_plain "$work/sig-plain" -- "$work/c_signals"
+plain_status=$RUN_STATUS
+run_profiled "$work/sig.pb.gz" -- "$work/c_signals"
+got=$?
+check "c_signals: exit status unchanged ($plain_status)" test "$RUN_STATUS" = "$plain_status"
+check "c_signals: killed by SIGPROF as without the preload" test "$plain_status" = 155
+check "c_signals: stdout identical" cmp -s "$work/sig-plain.stdout" "$RUN_STDOUT"
+check "c_signals: stderr identical" cmp -s "$work/sig-plain.stderr" "$RUN_STDERR"
+check "c_signals: own handler seen, kill and setitimer delivered" \
+    grep -q "kill delivered: 3" "$RUN_STDOUT"
+check "c_signals: profile written although the program died by a signal" test "$got" = 0
+[ "$got" = 0 ] && check "c_signals: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
+
+# --- lost samples are visible --------------------------------------------------------
+run_profiled "$work/lost.pb.gz" GOPROF_RING_SLOTS=4 GOPROF_HZ=1000 -- "$C_THREADS"
+check "tiny ring: profile written" test -n "$RUN_PROFILE"
+if [ -n "$RUN_PROFILE" ]; then
+    out=$("$PROFCHECK" dump "$RUN_PROFILE")
+    check "tiny ring: '[libgoprof] lost: ring full' frame present" \
+        grep -q '\[libgoprof\] lost: ring full' <<<"$out"
+    check "tiny ring: header comment counts the loss" \
+        grep -Eq '^# comment: .*lost [1-9][0-9]*' <<<"$out"
+    cpu=$(awk '/^cpu /{split($2,a,"="); split($3,b,"="); print a[2]+b[2]}' "$RUN_STDOUT")
+    check "tiny ring: samples + lost within 10% of CPU time ($cpu ns)" \
+        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
+fi
+
+# --- disabled ------------------------------------------------------------------------
+run_profiled "$work/off.pb.gz" --no-profile GOPROF_DISABLE=1 -- "$C_THREADS"
+check "GOPROF_DISABLE=1: no profile written" test -z "$RUN_PROFILE"
+check "GOPROF_DISABLE=1: nothing on stderr" test ! -s "$RUN_STDERR"
+check "GOPROF_DISABLE=1: exit status 0" test "$RUN_STATUS" = 0
+
+summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
