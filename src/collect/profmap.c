@@ -97,7 +97,8 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
     h = fnv(h, &rec->flags, sizeof rec->flags);
     h = fnv(h, &rec->goid, sizeof rec->goid);
     h = fnv(h, rec->thread_name, sizeof rec->thread_name);
-    h = fnv(h, pcs, n * sizeof *pcs);
+    if (n)
+        h = fnv(h, pcs, n * sizeof *pcs);
     size_t slot = h & (pm->index_cap - 1);
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];

@@ -93,10 +93,8 @@ static uint64_t pseudo_location(struct report *r, const char *name)
 {
     uint64_t key = 0x8000000000000000ull | (uint64_t)(uintptr_t)name;
     uint64_t *slot = cache_slot(&r->locs, key);
-    if (!slot)
-        return 0;
-    if (*slot)
-        return *slot;
+    if (!slot || *slot)
+        return slot ? *slot : 0;
     struct pprof_line line = { pprof_function(r->p, name, name, "", 0), 0 };
     if (!line.function_id)
         return 0;
@@ -108,10 +106,8 @@ static uint64_t pseudo_location(struct report *r, const char *name)
 static uint64_t location(struct report *r, uint64_t recorded)
 {
     uint64_t *slot = cache_slot(&r->locs, recorded);
-    if (!slot)
-        return 0;
-    if (*slot)
-        return *slot;
+    if (!slot || *slot)
+        return slot ? *slot : 0;
     int exact = (recorded & GP_PC_EXACT) != 0;
     uint64_t pc = recorded & ~GP_PC_EXACT;
     uint64_t address = exact ? pc : pc - 1;

@@ -13,6 +13,7 @@ CFLAGS="-std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmis
 srcs="$top/src/base/elf_file.c $top/src/base/log.c $top/src/go/buildinfo.c $top/src/go/pclntab.c
       $top/src/go/goexe.c $top/src/symbolize/maps.c $top/src/symbolize/symbolize.c"
 total_fail=0
+total_pass=0
 note() { printf '%s\n' "$*"; }
 fail() { note "FAIL: $*"; total_fail=$((total_fail + 1)); }
 buildid() { readelf -n "$1" | awk '/Build ID/ { id = $3; exit } END { print id ? id : "-" }'; }
@@ -24,7 +25,7 @@ run() {  # run NAME CMD...: show the test's summary line, count a failure
     out=$("$@" 2>&1); rc=$?
     printf '%s\n' "$out" | grep -v '^[0-9]* passed' | sed 's/^/    /'
     note "  $1 ${3:-} ${4:-}: $(printf '%s\n' "$out" | tail -n 1)"
-    [ $rc -eq 0 ] || fail "$*"
+    if [ $rc -eq 0 ]; then total_pass=$((total_pass + 1)); else fail "$*"; fi
 }
 
 gcc -O1 -g -o "$tmp/cfix" "$here/symbolize_fixture.c" || exit 1
@@ -66,8 +67,13 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
               GOEXE_SHIM_LINES=$lines LD_PRELOAD="$tmp/goexe_shim.so" "$bin" 2>&1 >/dev/null)
         printf '%s\n' "$out" | grep -v '^goexe_shim: [0-9]* passed' | sed 's/^/    /'
         note "  shim go$v $kind: $(printf '%s\n' "$out" | grep 'passed' | tail -n 1)"
-        printf '%s\n' "$out" | grep -q '^goexe_shim: [0-9]* passed, 0 failed' || fail "shim go$v $kind"
+        if printf '%s\n' "$out" | grep -q '^goexe_shim: [0-9]* passed, 0 failed'; then
+            total_pass=$((total_pass + 1))
+        else
+            fail "shim go$v $kind"
+        fi
     done
 done
 if [ $total_fail -eq 0 ]; then note "run_symbolize: all passed"; else note "run_symbolize: $total_fail failed"; fi
+echo "$total_pass passed, $total_fail failed"   # one per test program run
 [ $total_fail -eq 0 ]
