@@ -1,12 +1,14 @@
 #!/bin/sh
 # test.sh -- sets everything up and runs every test of libgoprof; prints "N passed, N failed".
 #   ./scripts/test.sh        (as root on a fresh Debian 12 machine; .ci/run calls exactly this)
-# LIBGOPROF_TEST_GO_VERSIONS: Go versions for the multi-version tests (default "1.26 1.21").
+# LIBGOPROF_TEST_GO_VERSIONS: Go versions for the multi-version tests (default: 1.21 to 1.26).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 "$top/scripts/setup.sh" >/dev/null
-for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do "$top/scripts/go-toolchain.sh" "$v" >/dev/null; done
+LIBGOPROF_TEST_GO_VERSIONS=${LIBGOPROF_TEST_GO_VERSIONS:-1.21 1.22 1.23 1.24 1.25 1.26}
+export LIBGOPROF_TEST_GO_VERSIONS
+for v in $LIBGOPROF_TEST_GO_VERSIONS; do "$top/scripts/go-toolchain.sh" "$v" >/dev/null; done
 "$top/scripts/build.sh" >/dev/null
 status=0
 
