@@ -29,6 +29,18 @@ else
     status=1
 fi
 
+echo "== ASan + UBSan build of the collector-side code, running the unit tests"
+san="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+if ( mkdir -p build-asan && cd build-asan &&
+     { [ -f Makefile ] || ../configure CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" >/dev/null; } &&
+     make -j2 check TESTS="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap" \
+        >/tmp/libgoprof-asan.log 2>&1 ); then
+    grep -h 'passed, ' build-asan/tests/unit/*.log | sed 's/^/sanitizers: /'
+else
+    tail -n 40 /tmp/libgoprof-asan.log
+    status=1
+fi
+
 echo "== make distcheck (unit tests and static checks in the unpacked tarball)"
 if ( cd build && make distcheck -j2 \
         TESTS="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap" \
