@@ -5,7 +5,6 @@
 #define GP_RECORD_FLAGS_H
 
 #define GP_REC_TRUNCATED      0x0001u /* more frames than fit in a record */
-#define GP_REC_NATIVE_SKIPPED 0x0002u /* native unwinding skipped (reserved) */
 #define GP_REC_UNWIND_BROKEN  0x0004u /* the walk stopped before a known stack root */
 #define GP_REC_GO_UNKNOWN     0x0008u /* Go runtime layout not recognised: no g/m state used */
 

@@ -42,16 +42,26 @@ static __sighandler_t install_simple(int sig, __sighandler_t handler, int flags)
     return old.sa_handler;
 }
 
-/* glibc's signal() has BSD semantics: the handler stays, interrupted calls restart. */
-GP_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+/* signal() and sysv_signal() for SIGPROF go through our sigaction with their own semantics;
+ * any other signal goes to libc's function untouched. */
+static __sighandler_t simple_signal(__sighandler_t (*real)(int, __sighandler_t), int sig,
+                                    __sighandler_t handler, int flags)
 {
-    if (!gp_real.signal && interpose_resolve() != 0) {
+    if (!real) {
         errno = ENOSYS;
         return SIG_ERR;
     }
     if (sig != SIGPROF || !__atomic_load_n(&gp_owns_sigprof, __ATOMIC_ACQUIRE))
-        return gp_real.signal(sig, handler);
-    return install_simple(sig, handler, SA_RESTART);
+        return real(sig, handler);
+    return install_simple(sig, handler, flags);
+}
+
+/* glibc's signal() has BSD semantics: the handler stays, interrupted calls restart. */
+GP_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+{
+    if (!gp_real.signal)
+        interpose_resolve();
+    return simple_signal(gp_real.signal, sig, handler, SA_RESTART);
 }
 
 __sighandler_t bsd_signal(int sig, __sighandler_t handler);   /* glibc declares it only for
@@ -64,11 +74,7 @@ GP_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
 /* System V semantics: one-shot, not blocked while running. */
 GP_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t handler)
 {
-    if (!gp_real.sysv_signal && interpose_resolve() != 0) {
-        errno = ENOSYS;
-        return SIG_ERR;
-    }
-    if (sig != SIGPROF || !__atomic_load_n(&gp_owns_sigprof, __ATOMIC_ACQUIRE))
-        return gp_real.sysv_signal(sig, handler);
-    return install_simple(sig, handler, (int)(SA_RESETHAND | SA_NODEFER));
+    if (!gp_real.sysv_signal)
+        interpose_resolve();
+    return simple_signal(gp_real.sysv_signal, sig, handler, (int)(SA_RESETHAND | SA_NODEFER));
 }

@@ -35,7 +35,6 @@ struct unwind_go {
     struct gopcln pcln;           /* function table, read in place */
     struct pc_range roots[GP_UNWIND_MAX_ROOTS];  /* functions that end a goroutine/system stack */
     int nroots;
-    struct pc_range asmcgocall;
 };
 
 /* Per-thread facts recorded when the thread started (0 when unknown). */

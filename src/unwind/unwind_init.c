@@ -42,8 +42,6 @@ void unwind_configure_go(const struct goexe *go)
     };
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
         add_root(roots[i], u->roots, &u->nroots, GP_UNWIND_MAX_ROOTS);
-    int n = 0;
-    add_root("runtime.asmcgocall", &u->asmcgocall, &n, 1);
 }
 
 
