@@ -1,0 +1,27 @@
+/* config.h -- the GOPROF_* environment variables: one table, parsed once at start.
+ * Context: init
+ */
+#ifndef GP_CONFIG_H
+#define GP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gp_config {
+    int disable;              /* GOPROF_DISABLE */
+    char out[4096];           /* GOPROF_OUT: output path template */
+    uint32_t hz;              /* GOPROF_HZ */
+    uint32_t ring_slots;      /* GOPROF_RING_SLOTS */
+    int debug;                /* GOPROF_DEBUG */
+};
+
+/* Parses every GOPROF_* variable from the environment. On the first bad value, writes into
+ * `err` one line naming the variable and what it accepts, and returns -EINVAL (the caller
+ * prints it and leaves the program unprofiled). Unknown GOPROF_* names produce a warning line
+ * in `warn` but are not an error. */
+int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_t warnsz);
+
+/* For documentation and tests: the table, one line per variable. */
+void config_describe(void (*line)(const char *name, const char *def, const char *help));
+
+#endif
