@@ -14,10 +14,15 @@ status=0
 
 echo "== make check (unit, integration, static checks)"
 ( cd build && make check -j1 >/dev/null 2>&1 ) || status=1
+# Each test prints its own "N passed, N failed"; show it per log and add them up.
+total_pass=0 total_fail=0
 for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/*.log; do
     [ -f "$f" ] || continue
     case $f in */test-suite.log) continue ;; esac
-    printf '%-45s %s\n' "${f#build/}" "$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n1)"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n1)
+    printf '%-45s %s\n' "${f#build/}" "$line"
+    p=$(echo "$line" | awk '{print $1 + 0}'); q=$(echo "$line" | awk '{print $3 + 0}')
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + q))
 done
 [ $status = 0 ] || { echo "make check failed; details:"; cat build/test-suite.log | head -n 200; }
 
@@ -51,15 +56,6 @@ else
     status=1
 fi
 
-# The overall line: counted from every test log's own "N passed, N failed".
-total_pass=0 total_fail=0
-for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/*.log; do
-    [ -f "$f" ] || continue
-    case $f in */test-suite.log) continue ;; esac
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n1)
-    p=$(echo "$line" | awk '{print $1}'); q=$(echo "$line" | awk '{print $3}')
-    total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${q:-0}))
-done
 [ $status = 0 ] || [ $total_fail -gt 0 ] || total_fail=1
 echo "$total_pass passed, $total_fail failed"
 exit $status

@@ -112,7 +112,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
      * errors can still be reported; a pipe or socket is let go. */
     if (fstat(STDERR_FILENO, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))
         stderr_fd = STDERR_FILENO;
-    close_inherited_fds(lifeline, pidfd, stderr_fd >= 0 ? stderr_fd : cfg->keep_fd);
+    close_inherited_fds(lifeline, pidfd, stderr_fd);
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
         dup2(devnull, STDIN_FILENO);
@@ -131,12 +131,12 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     if (!c.pm)
         _exit(70);
     enum collector_end how = COLLECTOR_END_EXIT;
-    int alive = 1;
+    int alive = 1, busy = 0;
     while (alive) {
         struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { lifeline, POLLIN, 0 } };
         int np = pidfd >= 0 ? 2 : 1;
         struct pollfd *pp = pidfd >= 0 ? p : &p[1];
-        poll(pp, (nfds_t)np, DRAIN_PERIOD_MS);
+        poll(pp, (nfds_t)np, busy ? 0 : DRAIN_PERIOD_MS);
         size_t n = drain(&c);
         if (pidfd >= 0 && (p[0].revents & POLLIN)) {
             alive = 0;
@@ -160,8 +160,8 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
         }
         if (alive && hooks->alive)
             hooks->alive(hooks->ctx, cfg->app_pid, n);
-        if (alive && ring_used(cfg->ring) * 4 > cfg->ring->hdr->nslots)
-            continue;   /* busy: drain again at once */
+        /* A drain that took more than a quarter of the ring: the next one starts at once. */
+        busy = n * 4 > cfg->ring->hdr->nslots;
     }
     /* No writer of a gone image can finish a record: read what is committed, step over torn
      * slots, read the rest. An exec'd image keeps running, but its new image has its own ring. */

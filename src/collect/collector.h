@@ -41,7 +41,6 @@ struct collector_config {
     struct ring *ring;
     pid_t app_pid;
     uint64_t skip_lo, skip_hi;   /* libgoprof's own text: its frames are left out */
-    int keep_fd;                 /* a descriptor to keep open in the collector, or -1 */
 };
 
 /* Forks the collector. In the application: returns 0 or -errno, and the lifeline's write end is

@@ -93,6 +93,14 @@ uint64_t pprof_mapping(struct pprof *p, uint64_t start, uint64_t limit, uint64_t
     return ++p->nmaps;
 }
 
+int pprof_mapping_set_flags(struct pprof *p, uint64_t mapping_id, unsigned has_flags)
+{
+    if (mapping_id == 0 || mapping_id > p->nmaps)
+        return -EINVAL;
+    p->maps[mapping_id - 1].flags = has_flags;
+    return 0;
+}
+
 /* Mixes the four key fields; strings are already unique indices, so integers suffice. */
 static uint64_t function_hash(const struct pprof_function_rec *f)
 {

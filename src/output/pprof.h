@@ -44,6 +44,10 @@ void pprof_set_duration(struct pprof *p, int64_t duration_ns);
 uint64_t pprof_mapping(struct pprof *p, uint64_t start, uint64_t limit, uint64_t offset,
                        const char *file, const char *build_id, unsigned has_flags);
 
+/* Replaces the has_* flags of a mapping (PPROF_HAS_*): a symbolizer knows them only after its
+ * lookups, and locations need the mapping id before. Returns 0 or -EINVAL for an unknown id. */
+int pprof_mapping_set_flags(struct pprof *p, uint64_t mapping_id, unsigned has_flags);
+
 /* Returns the id (>= 1) of the function (name, system_name, filename, start_line), adding it if
  * new; NULL strings are treated as "". Returns 0 with errno = ENOMEM. */
 uint64_t pprof_function(struct pprof *p, const char *name, const char *system_name,

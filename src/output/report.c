@@ -129,6 +129,8 @@ static uint64_t location(struct report *r, uint64_t recorded)
     return *slot;
 }
 
+/* Mappings are registered before any location refers to them; their has_* flags depend on how
+ * every lookup went, so they are set once all locations exist. */
 static int add_mappings(struct report *r)
 {
     r->nmaps = symbolizer_mapping_count(r->sym);
@@ -136,24 +138,30 @@ static int add_mappings(struct report *r)
     r->mapping_ids = calloc(r->nmaps ? r->nmaps : 1, sizeof *r->mapping_ids);
     if (!r->maps || !r->mapping_ids)
         return -ENOMEM;
-    return 0;
-}
-
-/* Mappings go in last: their has_* flags depend on how every lookup went. */
-static int finish_mappings(struct report *r)
-{
     for (size_t i = 0; i < r->nmaps; i++) {
         struct sym_mapping *m = &r->maps[i];
         if (symbolizer_mapping_get(r->sym, i, m) != 0)
             continue;
-        unsigned flags = (m->has_functions ? PPROF_HAS_FUNCTIONS : 0) |
-                         (m->has_filenames ? PPROF_HAS_FILENAMES : 0) |
-                         (m->has_line_numbers ? PPROF_HAS_LINE_NUMBERS : 0) |
-                         (m->has_inline_frames ? PPROF_HAS_INLINE_FRAMES : 0);
         r->mapping_ids[i] = pprof_mapping(r->p, m->start, m->limit, m->offset, m->path,
-                                          m->build_id, flags);
+                                          m->build_id, 0);
+        if (!r->mapping_ids[i])
+            return -ENOMEM;
     }
     return 0;
+}
+
+static void set_mapping_flags(struct report *r)
+{
+    for (size_t i = 0; i < r->nmaps; i++) {
+        struct sym_mapping m;
+        if (!r->mapping_ids[i] || symbolizer_mapping_get(r->sym, i, &m) != 0)
+            continue;
+        unsigned flags = (m.has_functions ? PPROF_HAS_FUNCTIONS : 0) |
+                         (m.has_filenames ? PPROF_HAS_FILENAMES : 0) |
+                         (m.has_line_numbers ? PPROF_HAS_LINE_NUMBERS : 0) |
+                         (m.has_inline_frames ? PPROF_HAS_INLINE_FRAMES : 0);
+        pprof_mapping_set_flags(r->p, r->mapping_ids[i], flags);
+    }
 }
 
 static int add_labels_sample(struct report *r, const struct profmap_entry *e,
@@ -162,12 +170,11 @@ static int add_labels_sample(struct report *r, const struct profmap_entry *e,
     struct pprof_label labels[3];
     size_t nl = 0;
     labels[nl++] = (struct pprof_label){ .key = "thread_id", .num = e->tid };
-    if (e->thread_name[0]) {
-        static __thread char name[17];
-        memcpy(name, e->thread_name, 16);
-        name[16] = 0;
+    char name[sizeof e->thread_name + 1];
+    memcpy(name, e->thread_name, sizeof e->thread_name);
+    name[sizeof e->thread_name] = 0;
+    if (name[0])
         labels[nl++] = (struct pprof_label){ .key = "thread_name", .str = name };
-    }
     return pprof_add_sample(r->p, ids, n, (int64_t)e->count, (int64_t)(e->count * period),
                             labels, nl);
 }
@@ -181,25 +188,11 @@ int report_write(const struct report_input *in, const char *path)
     r.sym = in->sym;
     if (!r.p || add_mappings(&r) != 0)
         goto out;
-    /* Mapping ids must exist before locations refer to them, but their flags are known only
-     * after the lookups: fetch the ranges now and register the mappings in a first pass. */
-    for (size_t i = 0; i < r.nmaps; i++)
-        symbolizer_mapping_get(r.sym, i, &r.maps[i]);
     pprof_set_duration(r.p, in->end_ns - in->start_ns);
-    size_t cap = 2 * 256 + 4;
+    size_t cap = 256 + 2;   /* a record holds at most 248 frames; plus two pseudo-frames */
     ids = malloc(cap * sizeof *ids);
     if (!ids)
         goto out;
-    /* Lookups first (they settle each mapping's has_* flags), then the mappings. */
-    struct sym_frame scratch[MAX_INLINE];
-    for (size_t i = 0; i < profmap_len(in->pm); i++) {
-        const struct profmap_entry *e = profmap_get(in->pm, i);
-        const uint64_t *pcs = profmap_frames(in->pm, e);
-        for (size_t k = 0; k < e->nframes; k++)
-            symbolizer_lookup(r.sym, pcs[k] & ~GP_PC_EXACT, !(pcs[k] & GP_PC_EXACT), scratch,
-                              MAX_INLINE);
-    }
-    finish_mappings(&r);
     for (size_t i = 0; i < profmap_len(in->pm); i++) {
         const struct profmap_entry *e = profmap_get(in->pm, i);
         const uint64_t *pcs = profmap_frames(in->pm, e);
@@ -227,6 +220,7 @@ int report_write(const struct report_input *in, const char *path)
                                     (int64_t)(in->lost[i].count * in->period_ns), NULL, 0))
             goto out;
     }
+    set_mapping_flags(&r);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
     err = pprof_write_file(r.p, path);

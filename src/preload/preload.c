@@ -210,7 +210,6 @@ __attribute__((constructor)) static void libgoprof_init(void)
     collector.app_pid = getpid();
     collector.skip_lo = st.lo;
     collector.skip_hi = st.hi;
-    collector.keep_fd = -1;
     if ((r = collector_start(&collector, &hooks)) != 0) {
         gp_log("collector", "cannot start: %s; profiling is off", strerror(-r));
         ring_destroy(&ring);

@@ -13,7 +13,7 @@ CHAIN_LEAF_A='_start;__libc_start_main;__libc_start_call_main;main;work_a;leaf_a
 CHAIN_LEAF_B='__clone3;start_thread;worker;leaf_b'
 CHAIN_C_INNER='runtime.goexit;runtime.main;main.main;main.goCallC;main._Cfunc_c_outer;runtime.cgocall;runtime.asmcgocall;*;c_outer;c_inner'
 # First library version unwinds Go frames with frame pointers; tighten to 0.99 later.
-C_INNER_MIN=0.95
+C_INNER_MIN=0.99
 
 WORK=${TEST_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/goprof-basic.XXXXXX")}
 mkdir -p "$WORK"
@@ -101,6 +101,10 @@ if run_profiled "$D/prof.pb.gz" -- "$C_THREADS"; then
 	check "c_threads: labels thread_id (numeric), thread_name with value worker" \
 		"$PROFCHECK" labels "$P" --require thread_id:num --require thread_name:str \
 		--require-value thread_name=worker
+	# Symbolized here, so pprof must not re-symbolize: the executable's mapping says so.
+	check "c_threads: executable mapping has build id and has_functions" \
+		grep -Eq "^# mapping 1: .*file=$C_THREADS build_id=[0-9a-f]{40} has_functions=true" \
+		<("$PROFCHECK" dump "$P")
 else
 	fail "c_threads: no profile at $D/prof.pb.gz within 10 s (exit status $RUN_STATUS)"
 	show_file "$RUN_STDERR" 10
@@ -117,6 +121,10 @@ if run_profiled "$D/prof.pb.gz" -- "$GO_CGO" -d 2s; then
 	expect_status "go_cgo" 0
 	P=$RUN_PROFILE
 	profile_valid "go_cgo" "$P"
+	# Go inline frames are expanded here: the Go executable's mapping says so.
+	check "go_cgo: executable mapping has has_functions and has_inline_frames" \
+		grep -Eq "^# mapping 1: .*file=$GO_CGO .*has_functions=true .*has_inline_frames=true" \
+		<("$PROFCHECK" dump "$P")
 	check "go_cgo: chain $CHAIN_C_INNER for leaf c_inner (>= $C_INNER_MIN)" \
 		"$PROFCHECK" chain "$P" --leaf c_inner --expect "$CHAIN_C_INNER" --min "$C_INNER_MIN"
 	cpu=$(field_of "$RUN_STDOUT" cpu_ns)
