@@ -14,8 +14,9 @@
 struct go_layout {
     int known;
     uint16_t g_stack_lo, g_stack_hi, g_m, g_sched_sp, g_sched_pc, g_sched_bp;
-    uint16_t g_syscallsp, g_syscallpc, g_goid;
-    uint16_t m_g0, m_curg, m_gsignal, m_incgo, m_isextra_in_c, m_ncgo;
+    uint16_t g_syscallsp, g_syscallpc, g_goid, g_atomicstatus;
+    uint16_t m_g0, m_curg, m_gsignal, m_procid, m_incgo, m_isextra_in_c, m_ncgo;
+    uint16_t m_vdso_sp, m_vdso_pc;
 };
 
 /* Fills l for Go major.minor; returns 0, or -ENOTSUP for versions outside the table. */
