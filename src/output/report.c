@@ -19,6 +19,8 @@
 #include "symbolize/symbolize.h"
 
 #define MAX_INLINE 32
+/* Location cache value for an address whose frames are all left out (Go wrappers). */
+#define LOC_ELIDED UINT64_MAX
 
 struct loc_cache {
     uint64_t *keys;
@@ -107,20 +109,30 @@ static uint64_t location(struct report *r, uint64_t recorded)
 {
     uint64_t *slot = cache_slot(&r->locs, recorded);
     if (!slot || *slot)
-        return slot ? *slot : 0;
+        return slot && *slot != LOC_ELIDED ? *slot : 0;
     int exact = (recorded & GP_PC_EXACT) != 0;
     uint64_t pc = recorded & ~GP_PC_EXACT;
     uint64_t address = exact ? pc : pc - 1;
     struct sym_frame frames[MAX_INLINE];
     struct pprof_line lines[MAX_INLINE];
     int n = symbolizer_lookup(r->sym, pc, !exact, frames, MAX_INLINE);
-    size_t nl = 0;
+    size_t nl = 0, wrappers = 0;
     for (int i = 0; i < n; i++) {
+        if (frames[i].go_wrapper) {
+            wrappers++;
+            continue;
+        }
         lines[nl].function_id = pprof_function(r->p, frames[i].function, frames[i].function,
                                                frames[i].filename, frames[i].start_line);
         lines[nl].line = frames[i].line;
         if (lines[nl].function_id)
             nl++;
+    }
+    if (n > 0 && wrappers == (size_t)n) {
+        /* Only wrapper frames: left out of stacks, as Go's own profiles do. */
+        *slot = LOC_ELIDED;
+        r->locs.len++;
+        return 0;
     }
     int mi = n > 0 ? frames[0].mapping_index : mapping_of(r, address);
     uint64_t mapping = mi >= 0 && (size_t)mi < r->nmaps ? r->mapping_ids[mi] : 0;
@@ -170,6 +182,8 @@ static int add_labels_sample(struct report *r, const struct profmap_entry *e,
     struct pprof_label labels[3];
     size_t nl = 0;
     labels[nl++] = (struct pprof_label){ .key = "thread_id", .num = e->tid };
+    if (e->goid)
+        labels[nl++] = (struct pprof_label){ .key = "goroutine_id", .num = (int64_t)e->goid };
     char name[sizeof e->thread_name + 1];
     memcpy(name, e->thread_name, sizeof e->thread_name);
     name[sizeof e->thread_name] = 0;
@@ -204,6 +218,8 @@ int report_write(const struct report_input *in, const char *path)
         }
         if (e->flags & GP_REC_TRUNCATED)
             ids[n++] = pseudo_location(&r, "[libgoprof] truncated: deeper than the record");
+        else if (e->flags & GP_REC_UNWIND_BROKEN)
+            ids[n++] = pseudo_location(&r, "[libgoprof] incomplete: the unwinder stopped here");
         if (n == 0)
             ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
         if (add_labels_sample(&r, e, ids, n, in->period_ns) != 0)

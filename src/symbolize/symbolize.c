@@ -42,6 +42,7 @@ struct symbolizer {
     int have_go;
     struct gopcln go;
     uint64_t go_start, go_end;
+    int wrapper_funcid;         /* funcID of compiler-generated wrappers, -1 when unknown */
 };
 
 struct symbolizer *symbolizer_new(void)
@@ -113,6 +114,12 @@ void symbolizer_set_go(struct symbolizer *s, const struct gopcln *t, uint64_t te
     s->go_start = text_start;
     s->go_end = text_end;
     s->have_go = 1;
+    /* FuncIDs are renumbered between versions, but Wrapper always directly follows
+     * systemstack_switch (internal/abi/symtab.go, 1.21-1.26). */
+    struct gofunc f;
+    s->wrapper_funcid = -1;
+    if (gopcln_find_by_name(t, "runtime.systemstack_switch", &f) == 0)
+        s->wrapper_funcid = gopcln_funcid(&f) + 1;
 }
 
 /* Our own vDSO is the target's too (same kernel). Its image size is not recorded anywhere,
@@ -209,7 +216,8 @@ static int sym_lookup_go(struct symbolizer *s, struct sym_map *m, int idx, uint6
         return 0;
     m->go_frames = 1;
     for (int i = 0; i < n; i++) {
-        out[i] = (struct sym_frame){ fr[i].name, fr[i].file, fr[i].line, fr[i].start_line, idx };
+        out[i] = (struct sym_frame){ fr[i].name, fr[i].file, fr[i].line, fr[i].start_line, idx,
+                                     fr[i].funcid == s->wrapper_funcid };
         if (!fr[i].file)
             m->file_misses++;
         if (fr[i].line <= 0)
@@ -248,7 +256,7 @@ int symbolizer_lookup(struct symbolizer *s, uint64_t addr, int is_return_address
         m->fn_misses++;
         return 0;
     }
-    out[0] = (struct sym_frame){ name, NULL, 0, 0, idx };
+    out[0] = (struct sym_frame){ name, NULL, 0, 0, idx, 0 };
     return 1;
 }
 

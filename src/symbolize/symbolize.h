@@ -24,6 +24,7 @@ struct sym_frame {
     int64_t line;               /* 0 when unknown */
     int64_t start_line;         /* 0 when unknown */
     int mapping_index;          /* index for symbolizer_mapping_get */
+    int go_wrapper;             /* a compiler-generated Go wrapper, which Go's profiles omit */
 };
 
 struct sym_mapping {

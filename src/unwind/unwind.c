@@ -1,4 +1,5 @@
-/* unwind.c -- entry of the stack capture: reads Go's g/m state, picks Go or native walking.
+/* unwind.c -- entry of the stack capture: reads Go's g/m state, then alternates the Go and the
+ * native walker until one of them ends the stack.
  * Context: signal
  * Must not: allocate, lock, call libc, read unwound addresses except through safe_read.
  */
@@ -7,6 +8,10 @@
 #include "base/safe_read.h"
 
 struct unwind_go gp_unwind_go;
+
+/* A stack crosses the C/Go boundary twice per cgo call level (C -> Go callback -> C ...);
+ * more segments than this is a loop in corrupt data. */
+#define UNWIND_MAX_SEGMENTS 32
 
 /* Per thread: set once the TLS slot has been shown to hold a real g (g->m->g0->m == m, read
  * fault-safely). After that, g/m fields are plain loads: g, m and g0 of a live thread are never
@@ -38,9 +43,9 @@ static inline int plausible_ptr(uint64_t p)
     return p >= 4096 && p < (1ull << 47) && (p & 7) == 0;
 }
 
-/* Adds the stacks of the interrupted thread's g0 and current goroutine to the known ranges, and
- * fetches the goroutine id. Entry assumptions: the layout is known. */
-GP_SIGSAFE static void go_state(struct safe_reader *sr, struct unwind_out *out)
+/* Adds the stacks of the interrupted thread's g0 and current goroutine to the known ranges,
+ * and records m, curg and the goroutine id. Entry assumptions: the layout is known. */
+GP_SIGSAFE static void go_state(struct unwind_walk *w)
 {
     const struct go_layout *l = &gp_unwind_go.layout;
     uint64_t tp = (uint64_t)(uintptr_t)__builtin_thread_pointer();
@@ -62,12 +67,34 @@ GP_SIGSAFE static void go_state(struct safe_reader *sr, struct unwind_out *out)
     if (!plausible_ptr(g0))
         return;
     if (*(const volatile uint8_t *)(uintptr_t)(m + l->m_isextra_in_c))
-        return;   /* a C thread with an extra M, running C: a non-Go thread for now */
-    safe_reader_add(sr, load_u64(g0 + l->g_stack_lo), load_u64(g0 + l->g_stack_hi));
+        return;   /* a C thread with an extra M, running C: walked as a plain C thread */
+    safe_reader_add(w->sr, load_u64(g0 + l->g_stack_lo), load_u64(g0 + l->g_stack_hi));
+    w->m = m;
     uint64_t curg = load_u64(m + l->m_curg);
     if (plausible_ptr(curg) && load_u64(curg + l->g_m) == m) {
-        safe_reader_add(sr, load_u64(curg + l->g_stack_lo), load_u64(curg + l->g_stack_hi));
-        out->goid = load_u64(curg + l->g_goid);
+        safe_reader_add(w->sr, load_u64(curg + l->g_stack_lo), load_u64(curg + l->g_stack_hi));
+        w->curg = curg;
+        w->out->goid = load_u64(curg + l->g_goid);
+    }
+}
+
+/* A context for libunwind to start from at a frame boundary (not a signal frame). Zeroed by
+ * hand: a struct initialiser this size may become a memset call. */
+GP_SIGSAFE static void regs_to_context(const struct unwind_regs *r, ucontext_t *uc)
+{
+    volatile unsigned char *p = (volatile unsigned char *)uc;
+    for (unsigned long i = 0; i < sizeof *uc; i++)
+        p[i] = 0;
+    greg_t *g = uc->uc_mcontext.gregs;
+    g[REG_RIP] = (greg_t)r->ip;
+    g[REG_RSP] = (greg_t)r->sp;
+    g[REG_RBP] = (greg_t)r->bp;
+    if (r->have_callee_saved) {
+        g[REG_RBX] = (greg_t)r->bx;
+        g[REG_R12] = (greg_t)r->r12;
+        g[REG_R13] = (greg_t)r->r13;
+        g[REG_R14] = (greg_t)r->r14;
+        g[REG_R15] = (greg_t)r->r15;
     }
 }
 
@@ -81,18 +108,33 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
     out->n = 0;
     out->flags = 0;
     out->goid = 0;
+    struct unwind_walk w = { .sr = &sr, .out = out, .m = 0, .curg = 0 };
     safe_reader_add(&sr, th->stack_lo, th->stack_hi);
     if (gp_unwind_go.is_go) {
         if (gp_unwind_go.layout.known)
-            go_state(&sr, out);
+            go_state(&w);
         else
             out->flags |= GP_REC_GO_UNKNOWN;
     }
     const greg_t *r = uc->uc_mcontext.gregs;
-    uint64_t pc = (uint64_t)r[REG_RIP];
-    if (unwind_in_go_text(pc))
-        unwind_go_walk(&sr, pc, (uint64_t)r[REG_RSP], (uint64_t)r[REG_RBP], 1, out);
+    struct unwind_regs next;
+    enum unwind_next step;
+    if (unwind_in_go_text((uint64_t)r[REG_RIP]))
+        step = unwind_go_walk(&w, (uint64_t)r[REG_RIP], (uint64_t)r[REG_RSP],
+                              (uint64_t)r[REG_RBP], 1, &next);
     else
-        unwind_native_walk(&sr, uc, out);
+        step = unwind_native_walk(&w, uc, 1, &next);
+    ucontext_t restart;
+    for (int seg = 1; step != UNWIND_STOP; seg++) {
+        if (seg >= UNWIND_MAX_SEGMENTS) {
+            out->flags |= GP_REC_UNWIND_BROKEN;
+            return;
+        }
+        if (step == UNWIND_TO_GO) {
+            step = unwind_go_walk(&w, next.ip, next.sp, next.bp, 0, &next);
+        } else {
+            regs_to_context(&next, &restart);
+            step = unwind_native_walk(&w, &restart, 0, &next);
+        }
+    }
 }
-

@@ -1,12 +1,17 @@
 /* unwind.h -- mixed C + Go stack capture from a signal context.
  * Context: init (configuration), signal (unwind_capture)
  *
- * The walk starts at the interrupted context. Native code is walked with libunwind (CFI from
- * .eh_frame); Go code by frame pointers, with the Go function table (pclntab) used for the
- * innermost frame so a frameless leaf or a prologue does not lose its caller. The crossing from
- * C back into Go happens where libunwind reaches runtime.asmcgocall: the RBP it restores there
- * is asmcgocall's frame on the goroutine stack (notes/go-runtime.md §3.2). The complete
- * all-transition Go unwinder plugs in at unwind_go_walk().
+ * A stack is walked in segments that alternate between two walkers, starting at the
+ * interrupted context (notes/go-runtime.md §3.11):
+ *   - Go frames (unwind_go.c) by the function table's SP deltas (pcsp); frame pointers only
+ *     where a function switched stacks (SPWRITE: systemstack, asmcgocall, cgocallback,
+ *     nanotime1), at morestack (the goroutine's saved context) and as a cross-check.
+ *   - native frames (unwind_native.c) by CFI with libunwind.
+ * Go -> C happens where a Go frame returns into C: only crosscall2 does (a C -> Go callback);
+ * the C caller's registers come from crosscall2's save area. C -> Go happens where libunwind
+ * returns into Go text: runtime.asmcgocall, or nanotime1 above the vDSO. A walk ends at a
+ * root function (goexit, mstart, rt0_go, mcall, sigtramp), at the end of the native CFI
+ * chain (_start, clone3), or is marked broken.
  */
 #ifndef GP_UNWIND_H
 #define GP_UNWIND_H
@@ -19,10 +24,24 @@
 #include "go/goruntime.h"
 #include "go/pclntab.h"
 
-#define GP_UNWIND_MAX_ROOTS 8
+#define GP_UNWIND_MAX_SPECIAL 24
 
 struct pc_range {
     uint64_t lo, hi;
+};
+
+/* Go functions the walker treats specially, found by name at start-up (funcID numbers move
+ * between versions; names do not). */
+enum go_special {
+    GO_ROOT = 1,        /* ends a stack: goexit, mstart, rt0_go, mcall, sigtramp */
+    GO_MORESTACK,       /* continue in the goroutine's saved context (curg.sched) */
+    GO_TRAP,            /* asyncPreempt, sigpanic: the caller's PC was injected, it is exact */
+    GO_CROSSCALL2,      /* C calls Go through it: its caller is C */
+};
+
+struct go_special_range {
+    uint64_t lo, hi;
+    uint8_t kind;
 };
 
 /* What the unwinder knows of the Go runtime of this process; immutable after init. */
@@ -33,8 +52,8 @@ struct unwind_go {
     int64_t g_tls_offset;         /* g = *(thread pointer + g_tls_offset) */
     struct pc_range text;         /* Go text */
     struct gopcln pcln;           /* function table, read in place */
-    struct pc_range roots[GP_UNWIND_MAX_ROOTS];  /* functions that end a goroutine/system stack */
-    int nroots;
+    struct go_special_range special[GP_UNWIND_MAX_SPECIAL];
+    int nspecial;
 };
 
 /* Per-thread facts recorded when the thread started (0 when unknown). */
@@ -65,11 +84,36 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
 
 /* Internal pieces, in their own files. */
 extern struct unwind_go gp_unwind_go;
+
 struct safe_reader;
-GP_SIGSAFE void unwind_go_walk(struct safe_reader *sr, uint64_t pc, uint64_t sp, uint64_t bp,
-                               int pc_exact, struct unwind_out *out);
-GP_SIGSAFE void unwind_native_walk(struct safe_reader *sr, const ucontext_t *uc,
-                                   struct unwind_out *out);
+
+/* One walk in progress. */
+struct unwind_walk {
+    struct safe_reader *sr;
+    struct unwind_out *out;
+    uint64_t m, curg;             /* Go state of the interrupted thread, 0 when unknown */
+};
+
+/* Registers at a frame boundary, handed from one walker to the other. */
+struct unwind_regs {
+    uint64_t ip, sp, bp;
+    uint64_t bx, r12, r13, r14, r15;
+    int have_callee_saved;        /* bx..r15 valid (crosscall2's save area) */
+};
+
+enum unwind_next {
+    UNWIND_STOP,                  /* done: root reached, chain ended, or flags say why */
+    UNWIND_TO_NATIVE,             /* continue with the native walker at *next */
+    UNWIND_TO_GO,                 /* continue with the Go walker at *next */
+};
+
+/* Walks Go frames from (pc, sp, bp); pc_exact: pc is an interrupted PC, not a return
+ * address. */
+GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
+                                           uint64_t bp, int pc_exact, struct unwind_regs *next);
+/* Walks native frames from uc; signal_frame: uc is an interrupted context (its PC exact). */
+GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucontext_t *uc,
+                                               int signal_frame, struct unwind_regs *next);
 GP_SIGSAFE int unwind_in_go_text(uint64_t pc);
 GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc);
 

@@ -1,103 +1,118 @@
-/* unwind_go.c -- Go frames: pclntab for the innermost frame, frame pointers above it.
+/* unwind_go.c -- Go frames by the function table, across the runtime's stack switches.
  * Context: signal
  * Must not: allocate, lock, call libc, dereference an unwound address except via safe_read.
  *
- * Go keeps frame pointers on amd64: every function with a frame runs PUSHQ BP; MOVQ SP, BP, so
- * [bp] is the caller's BP and [bp+8] the return address. Two places break that chain and are
- * fixed with the function table's SP delta (pcsp): a frameless leaf (delta 0, the return address
- * is at [sp]) and a prologue before BP is saved (BP still belongs to the caller).
- * systemstack leaves BP untouched when it switches to g0, so the chain crosses g0 -> goroutine by
- * itself (notes/go-runtime.md §3.1).
+ * Each frame is (pc, sp): the table's SP delta at pc (pcsp) gives the return address at
+ * [sp+delta] and the caller's SP sp+delta+8, exactly, also in frameless leaves, prologues and
+ * epilogues where frame pointers lose the caller. Where they switch stacks, Go functions are
+ * flagged SPWRITE and their delta describes the stack they were entered on; there the frame
+ * record BP points at (pushed before the switch) is used (notes/go-runtime.md §3):
+ *   systemstack  fn on g0 was called with BP = systemstack's frame on the goroutine stack;
+ *   asmcgocall   reached from C: BP (restored by CFI) is its frame on the goroutine stack;
+ *   cgocallback  reached from cgocallbackg on the goroutine: BP is its frame on g0, whose
+ *                return address leads into crosscall2 and from there to the C caller;
+ *   nanotime1    reached from the vDSO: BP is its frame on the goroutine stack.
+ * morestack has no frame of its own: the goroutine's context is in curg.sched.
  */
 #include "base/safe_read.h"
 #include "unwind/unwind.h"
 
-/* Limits: a chain may hop between known stacks (g0 -> goroutine) a few times, never loop. */
-#define GO_MAX_STACK_SWITCHES 8
-
-GP_SIGSAFE static int is_root(uint64_t pc)
+GP_SIGSAFE static int special_kind(uint64_t pc)
 {
-    for (int i = 0; i < gp_unwind_go.nroots; i++)
-        if (pc >= gp_unwind_go.roots[i].lo && pc < gp_unwind_go.roots[i].hi)
-            return 1;
+    for (int i = 0; i < gp_unwind_go.nspecial; i++)
+        if (pc >= gp_unwind_go.special[i].lo && pc < gp_unwind_go.special[i].hi)
+            return gp_unwind_go.special[i].kind;
     return 0;
 }
 
-/* Entry assumptions: pc is the exact interrupted PC, in Go text. On return: *ra and *bp hold the
- * caller's return address and frame pointer when the frame record of the function at pc is not
- * established (frameless leaf or prologue); returns 1 then, 0 when plain FP applies, -1 when the
- * return address could not be read. */
-GP_SIGSAFE static int leaf_frame(struct safe_reader *sr, uint64_t pc, uint64_t sp, uint64_t *bp,
-                                 uint64_t *ra)
+GP_SIGSAFE static enum unwind_next broken(struct unwind_walk *w)
 {
-    struct gofunc f;
-    int32_t delta;
-    if (gopcln_find(&gp_unwind_go.pcln, pc, &f) != 0 ||
-        gopcln_pcsp(&gp_unwind_go.pcln, &f, pc, &delta) != 0 || delta < 0)
-        return 0;
-    if (delta > 0 && *bp == sp + (uint64_t)delta - 8)
-        return 0;   /* BP already points at this frame's record */
-    if (safe_read_word(sr, sp + (uint64_t)delta, ra) != 0)
-        return -1;
-    return 1;       /* *bp is still the caller's frame pointer */
+    w->out->flags |= GP_REC_UNWIND_BROKEN;
+    return UNWIND_STOP;
 }
 
-GP_SIGSAFE void unwind_go_walk(struct safe_reader *sr, uint64_t pc, uint64_t sp, uint64_t bp,
-                               int pc_exact, struct unwind_out *out)
+/* crosscall2's frame at the CALL into cgocallback: the C caller's callee-saved registers
+ * are in the save area above the 24 bytes of cgocallback's arguments (BX, R12..R15;
+ * PUSH_REGS_HOST_TO_ABI0 in runtime/cgo/abi_amd64.h, same in 1.21-1.26). */
+GP_SIGSAFE static void crosscall2_saved(struct unwind_walk *w, uint64_t sp, struct unwind_regs *r)
 {
-    if (unwind_push(out, pc_exact ? (pc | GP_PC_EXACT) : pc) != 0)
-        return;
-    uint64_t lookup = pc_exact ? pc : pc - 1;
-    if (is_root(lookup))
-        return;
-    if (pc_exact) {
-        uint64_t ra;
-        int r = leaf_frame(sr, pc, sp, &bp, &ra);
-        if (r < 0) {
-            out->flags |= GP_REC_UNWIND_BROKEN;
+    uint64_t v[5];
+    r->have_callee_saved = 0;
+    for (int i = 0; i < 5; i++)
+        if (safe_read_word(w->sr, sp + 24 + 8 * (uint64_t)i, &v[i]) != 0)
             return;
-        }
-        if (r == 1) {
-            if (unwind_push(out, ra) != 0 || is_root(ra - 1))
-                return;
-            if (!unwind_in_go_text(ra - 1)) {
-                out->flags |= GP_REC_UNWIND_BROKEN;
-                return;
-            }
-        }
-    }
-    uint64_t prev = 0;
-    int prev_range = -2, switches = 0;
+    r->bx = v[0];
+    r->r12 = v[1];
+    r->r13 = v[2];
+    r->r14 = v[3];
+    r->r15 = v[4];
+    r->have_callee_saved = 1;
+}
+
+GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
+                                           uint64_t bp, int exact, struct unwind_regs *next)
+{
+    const struct go_layout *l = &gp_unwind_go.layout;
     for (;;) {
-        if (bp == 0 || (bp & 7)) {
-            out->flags |= GP_REC_UNWIND_BROKEN;
-            return;
+        if (unwind_push(w->out, exact ? (pc | GP_PC_EXACT) : pc) != 0)
+            return UNWIND_STOP;
+        uint64_t at = exact ? pc : pc - 1;
+        struct gofunc f;
+        if (gopcln_find(&gp_unwind_go.pcln, at, &f) != 0)
+            return broken(w);
+        int kind = special_kind(at);
+        if (kind == GO_ROOT)
+            return UNWIND_STOP;
+        if (kind == GO_MORESTACK) {
+            /* newstack runs on g0 for the goroutine whose prologue called morestack; that
+             * function (not yet in its frame: delta 0 at the call) resumes at sched.pc. */
+            if (!w->curg)
+                return UNWIND_STOP;   /* descheduled from here (gopreempt_m): like mcall */
+            pc = *(const volatile uint64_t *)(uintptr_t)(w->curg + l->g_sched_pc);
+            sp = *(const volatile uint64_t *)(uintptr_t)(w->curg + l->g_sched_sp);
+            bp = *(const volatile uint64_t *)(uintptr_t)(w->curg + l->g_sched_bp);
+            exact = 0;
+            if (!unwind_in_go_text(pc - 1))
+                return broken(w);
+            continue;
         }
-        int range = safe_reader_range_of(sr, bp, 16);
-        if (range == prev_range) {
-            if (bp <= prev) {   /* frames must move toward the stack base */
-                out->flags |= GP_REC_UNWIND_BROKEN;
-                return;
-            }
-        } else if (++switches > GO_MAX_STACK_SWITCHES) {
-            out->flags |= GP_REC_UNWIND_BROKEN;
-            return;
+        int32_t delta;
+        if (gopcln_pcsp(&gp_unwind_go.pcln, &f, at, &delta) != 0 || delta < 0 || (delta & 7))
+            return broken(w);
+        uint64_t d = (uint64_t)delta;
+        int has_record = d > 0 && bp == sp + d - 8;   /* BP points at this frame's record */
+        uint64_t ra, nsp, nbp;
+        if ((gopcln_flag(&f) & GOPCLN_FLAG_SPWRITE) && !has_record && !(exact && d == 0)) {
+            /* Switched stacks: follow the record pushed before the switch. */
+            if (bp < 4096 || (bp & 7) || safe_read_word(w->sr, bp, &nbp) != 0 ||
+                safe_read_word(w->sr, bp + 8, &ra) != 0)
+                return broken(w);
+            nsp = bp + 16;
+        } else {
+            if (safe_read_word(w->sr, sp + d, &ra) != 0)
+                return broken(w);
+            nsp = sp + d + 8;
+            nbp = bp;
+            /* A return address above us means the callee saved our BP at [sp+d-8]; an
+             * interrupted frame has saved it only once BP points at its record. */
+            if (d > 0 && (!exact || has_record) && safe_read_word(w->sr, sp + d - 8, &nbp) != 0)
+                return broken(w);
         }
-        uint64_t next_bp, ra;
-        if (safe_read_word(sr, bp, &next_bp) != 0 || safe_read_word(sr, bp + 8, &ra) != 0 ||
-            ra == 0) {
-            out->flags |= GP_REC_UNWIND_BROKEN;
-            return;
-        }
-        if (unwind_push(out, ra) != 0 || is_root(ra - 1))
-            return;
+        if (ra == 0)
+            return broken(w);
         if (!unwind_in_go_text(ra - 1)) {
-            /* Back into C (a cgo callback's crosscall2): crossed by the exact unwinder. */
-            out->flags |= GP_REC_UNWIND_BROKEN;
-            return;
+            if (kind != GO_CROSSCALL2)
+                return broken(w);
+            /* Back in the C code that called into Go. */
+            next->ip = ra;
+            next->sp = nsp;
+            next->bp = nbp;
+            crosscall2_saved(w, sp, next);
+            return UNWIND_TO_NATIVE;
         }
-        prev = bp;
-        prev_range = range;
-        bp = next_bp;
+        exact = kind == GO_TRAP;
+        pc = ra;
+        sp = nsp;
+        bp = nbp;
     }
 }

@@ -11,15 +11,27 @@
 #include "go/goexe.h"
 #include "unwind/unwind.h"
 
-static void add_root(const char *name, struct pc_range *dst, int *n, int max)
-{
-    struct gofunc f;
-    if (*n >= max || gopcln_find_by_name(&gp_unwind_go.pcln, name, &f) != 0)
-        return;
-    dst[*n].lo = f.entry;
-    dst[*n].hi = f.end;
-    (*n)++;
-}
+/* Functions the Go walker treats specially, by name (names are in pclntab even in stripped
+ * binaries; funcIDs are renumbered between versions). Some names occur twice (an ABI0 body and
+ * its ABIInternal wrapper): every match is recorded. */
+static const struct {
+    const char *name;
+    uint8_t kind;
+} special_names[] = {
+    /* Bottoms of goroutine stacks, of every M's g0, of m0's g0; signal trampolines; and
+     * mcall, whose callers belong to a goroutine no longer running on this M
+     * (notes/go-runtime.md §3.4, §3.7). */
+    { "runtime.goexit", GO_ROOT },
+    { "runtime.mstart", GO_ROOT },
+    { "runtime.rt0_go", GO_ROOT },
+    { "runtime.mcall", GO_ROOT },
+    { "runtime.sigtramp", GO_ROOT },
+    { "runtime.cgoSigtramp", GO_ROOT },
+    { "runtime.morestack", GO_MORESTACK },
+    { "runtime.asyncPreempt", GO_TRAP },
+    { "runtime.sigpanic", GO_TRAP },
+    { "crosscall2", GO_CROSSCALL2 },
+};
 
 void unwind_configure_go(const struct goexe *go)
 {
@@ -34,16 +46,24 @@ void unwind_configure_go(const struct goexe *go)
     u->text.hi = go->text_end;
     u->g_tls_offset = go->g_tls_offset;
     go_layout_for_version(go->major, go->minor, &u->layout);
-    /* Functions at the bottom of every goroutine stack, every M's g0 stack, m0's g0 stack, and
-     * mcall (its callers belong to a goroutine that is no longer running here). */
-    static const char *const roots[] = {
-        "runtime.goexit", "runtime.mstart", "runtime.rt0_go", "runtime.mcall",
-        "runtime.morestack", "runtime.sigtramp",
-    };
-    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
-        add_root(roots[i], u->roots, &u->nroots, GP_UNWIND_MAX_ROOTS);
+    for (uint32_t i = 0; i < u->pcln.nfunc && u->nspecial < GP_UNWIND_MAX_SPECIAL; i++) {
+        struct gofunc f;
+        if (gopcln_func_at(&u->pcln, i, &f) != 0)
+            continue;
+        const char *name = gopcln_funcname(&u->pcln, &f);
+        if (!name)
+            continue;
+        for (size_t k = 0; k < sizeof special_names / sizeof special_names[0]; k++) {
+            if (strcmp(name, special_names[k].name) != 0)
+                continue;
+            u->special[u->nspecial].lo = f.entry;
+            u->special[u->nspecial].hi = f.end;
+            u->special[u->nspecial].kind = special_names[k].kind;
+            u->nspecial++;
+            break;
+        }
+    }
 }
-
 
 /* Lazy initialisation inside libunwind (tdep_init, its caches) must not first run in a
  * handler: one local walk here does it. */

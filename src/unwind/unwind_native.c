@@ -1,13 +1,15 @@
-/* unwind_native.c -- native (C/C++) frames with libunwind, handing over to Go at asmcgocall.
+/* unwind_native.c -- native (C/C++) frames with libunwind, handing over to Go where a return
+ * address leads into Go text.
  * Context: signal
  * Must not: allocate, lock (libunwind's own cache lock blocks signals while held, so it can
  * never be held by the thread we interrupted), call glibc's dl_iterate_phdr (ours answers from
  * _dl_find_object between phdr_lookup_begin and _end; see phdr_lookup.h), use stdio.
  *
  * libunwind walks C frames by CFI. Go functions have no .eh_frame, so when the walk reaches a
- * return address in Go text we switch to the Go walker with the registers libunwind restored
+ * return address in Go text the Go walker takes over with the registers libunwind restored
  * for that frame: in runtime.asmcgocall, RBP is asmcgocall's frame on the goroutine stack
- * (notes/go-runtime.md §3.2, pprof-perf.md §3.3).
+ * (notes/go-runtime.md §3.2, pprof-perf.md §3.3); in nanotime1 above the vDSO, RBP is
+ * nanotime1's frame.
  */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -16,32 +18,39 @@
 #include "unwind/phdr_lookup.h"
 #include "unwind/unwind.h"
 
-GP_SIGSAFE void unwind_native_walk(struct safe_reader *sr, const ucontext_t *uc,
-                                   struct unwind_out *out)
+GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucontext_t *uc,
+                                               int signal_frame, struct unwind_regs *next)
 {
-    const greg_t *r = uc->uc_mcontext.gregs;
-    uint64_t pc = (uint64_t)r[REG_RIP];
+    struct unwind_out *out = w->out;
+    uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
     unw_cursor_t cur;
-    phdr_lookup_begin(pc);
-    if (unw_init_local2(&cur, (unw_context_t *)(uintptr_t)uc, UNW_INIT_SIGNAL_FRAME) < 0) {
-        unwind_push(out, pc | GP_PC_EXACT);
+    enum unwind_next result = UNWIND_STOP;
+    phdr_lookup_begin(signal_frame ? pc : pc - 1);
+    if (unw_init_local2(&cur, (unw_context_t *)(uintptr_t)uc,
+                        signal_frame ? UNW_INIT_SIGNAL_FRAME : 0) < 0) {
+        unwind_push(out, signal_frame ? (pc | GP_PC_EXACT) : pc);
         out->flags |= GP_REC_UNWIND_BROKEN;
         phdr_lookup_end();
-        return;
+        return UNWIND_STOP;
     }
     for (int first = 1;; first = 0) {
         unw_word_t ip = 0;
         unw_get_reg(&cur, UNW_REG_IP, &ip);
-        if (!first && unwind_in_go_text(ip - 1)) {
+        int exact = first && signal_frame;
+        if (!exact && unwind_in_go_text(ip - 1)) {
             unw_word_t sp = 0, bp = 0;
             unw_get_reg(&cur, UNW_X86_64_RSP, &sp);
             unw_get_reg(&cur, UNW_X86_64_RBP, &bp);
-            unwind_go_walk(sr, ip, sp, bp, 0, out);
+            next->ip = ip;
+            next->sp = sp;
+            next->bp = bp;
+            next->have_callee_saved = 0;
+            result = UNWIND_TO_GO;
             break;
         }
-        if (unwind_push(out, first ? (ip | GP_PC_EXACT) : ip) != 0)
+        if (unwind_push(out, exact ? (ip | GP_PC_EXACT) : ip) != 0)
             break;
-        phdr_lookup_begin(first ? ip : ip - 1);
+        phdr_lookup_begin(exact ? ip : ip - 1);
         int step = unw_step(&cur);
         if (step <= 0) {
             if (step < 0)
@@ -50,4 +59,5 @@ GP_SIGSAFE void unwind_native_walk(struct safe_reader *sr, const ucontext_t *uc,
         }
     }
     phdr_lookup_end();
+    return result;
 }
