@@ -194,6 +194,10 @@ __attribute__((constructor)) static void libgoprof_init(void)
                "without runtime state", strerror(-r));
     unwind_configure_go(goexe.is_go ? &goexe : NULL);
     unwind_warm_up();
+    if (goexe.is_go && !gp_unwind_go.layout.known)
+        gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "
+               "are known): goroutine state is not read; stacks may end early at morestack",
+               goexe.version);
 
     if ((r = ring_create(&ring, config.ring_slots)) != 0) {
         gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
@@ -205,6 +209,9 @@ __attribute__((constructor)) static void libgoprof_init(void)
     session.start_ns = (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec;
     session.go = goexe.is_go ? &goexe : NULL;
     session.version_note = goexe.is_go ? goexe.version : "";
+    session.layout_note = !goexe.is_go ? ""
+                          : !gp_unwind_go.layout.known ? "runtime layout not recognised"
+                          : "";
     session_hooks(&session, &hooks);
     collector.ring = &ring;
     collector.app_pid = getpid();

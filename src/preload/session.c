@@ -75,8 +75,9 @@ static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
         nlost += drops[i];
     }
     char c1[160], c2[160];
-    snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s", PACKAGE_VERSION, s->hz,
-             s->version_note[0] ? ", " : "", s->version_note);
+    snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, s->hz,
+             s->version_note[0] ? ", " : "", s->version_note,
+             s->layout_note[0] ? ", " : "", s->layout_note);
     snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
              (unsigned long long)profmap_total(pm), (unsigned long long)nlost,
              how == COLLECTOR_END_EXEC ? ", ended by exec" : "");

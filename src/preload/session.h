@@ -17,6 +17,7 @@ struct session {
     int64_t start_ns;           /* wall clock at start */
     const struct goexe *go;     /* NULL for a non-Go program */
     const char *version_note;   /* e.g. "go1.26.10" or "" */
+    const char *layout_note;    /* how Go's runtime layout was found, or "" */
 };
 
 /* Hooks for collector_start; `s` must stay valid (it is inherited by the forked collector). */
