@@ -68,7 +68,9 @@ GP_SIGSAFE static void go_state(struct unwind_walk *w)
         return;
     if (*(const volatile uint8_t *)(uintptr_t)(m + l->m_isextra_in_c))
         return;   /* a C thread with an extra M, running C: walked as a plain C thread */
-    safe_reader_add(w->sr, load_u64(g0 + l->g_stack_lo), load_u64(g0 + l->g_stack_hi));
+    w->g0_lo = load_u64(g0 + l->g_stack_lo);
+    w->g0_hi = load_u64(g0 + l->g_stack_hi);
+    safe_reader_add(w->sr, w->g0_lo, w->g0_hi);
     w->m = m;
     uint64_t curg = load_u64(m + l->m_curg);
     if (plausible_ptr(curg) && load_u64(curg + l->g_m) == m) {
@@ -108,7 +110,7 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
     out->n = 0;
     out->flags = 0;
     out->goid = 0;
-    struct unwind_walk w = { .sr = &sr, .out = out, .m = 0, .curg = 0 };
+    struct unwind_walk w = { .sr = &sr, .out = out, .m = 0, .curg = 0, .g0_lo = 0, .g0_hi = 0 };
     safe_reader_add(&sr, th->stack_lo, th->stack_hi);
     if (gp_unwind_go.is_go) {
         if (gp_unwind_go.layout.known)

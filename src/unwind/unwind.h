@@ -92,6 +92,7 @@ struct unwind_walk {
     struct safe_reader *sr;
     struct unwind_out *out;
     uint64_t m, curg;             /* Go state of the interrupted thread, 0 when unknown */
+    uint64_t g0_lo, g0_hi;        /* its g0 stack, 0 when unknown */
 };
 
 /* Registers at a frame boundary, handed from one walker to the other. */

@@ -49,6 +49,17 @@ GP_SIGSAFE static void crosscall2_saved(struct unwind_walk *w, uint64_t sp, stru
     r->have_callee_saved = 1;
 }
 
+/* One step by the frame record at bp: [bp] caller's BP, [bp+8] return address. */
+GP_SIGSAFE static int fp_step(struct unwind_walk *w, uint64_t bp, uint64_t *ra, uint64_t *nsp,
+                              uint64_t *nbp)
+{
+    if (bp < 4096 || (bp & 7) || safe_read_word(w->sr, bp, nbp) != 0 ||
+        safe_read_word(w->sr, bp + 8, ra) != 0)
+        return -1;
+    *nsp = bp + 16;
+    return 0;
+}
+
 GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
                                            uint64_t bp, int exact, struct unwind_regs *next)
 {
@@ -58,14 +69,15 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
             return UNWIND_STOP;
         uint64_t at = exact ? pc : pc - 1;
         struct gofunc f;
-        if (gopcln_find(&gp_unwind_go.pcln, at, &f) != 0)
-            return broken(w);
         int kind = special_kind(at);
+        int32_t delta;
+        uint64_t ra, nsp, nbp;
         if (kind == GO_ROOT)
             return UNWIND_STOP;
-        if (kind == GO_MORESTACK) {
+        if (kind == GO_MORESTACK && (!exact || (sp >= w->g0_lo && sp < w->g0_hi))) {
             /* newstack runs on g0 for the goroutine whose prologue called morestack; that
-             * function (not yet in its frame: delta 0 at the call) resumes at sched.pc. */
+             * function (not yet in its frame: delta 0 at the call) resumes at sched.pc.
+             * Interrupted in morestack itself, sched is set once SP is on g0. */
             if (!w->curg)
                 return UNWIND_STOP;   /* descheduled from here (gopreempt_m): like mcall */
             pc = *(const volatile uint64_t *)(uintptr_t)(w->curg + l->g_sched_pc);
@@ -76,18 +88,19 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
                 return broken(w);
             continue;
         }
-        int32_t delta;
-        if (gopcln_pcsp(&gp_unwind_go.pcln, &f, at, &delta) != 0 || delta < 0 || (delta & 7))
-            return broken(w);
+        if (gopcln_find(&gp_unwind_go.pcln, at, &f) != 0 ||
+            gopcln_pcsp(&gp_unwind_go.pcln, &f, at, &delta) != 0 || delta < 0 || (delta & 7)) {
+            /* Not in the table (padding, a corrupt entry): the frame pointer is the fallback. */
+            if (exact || fp_step(w, bp, &ra, &nsp, &nbp) != 0)
+                return broken(w);
+            goto next_frame;
+        }
         uint64_t d = (uint64_t)delta;
         int has_record = d > 0 && bp == sp + d - 8;   /* BP points at this frame's record */
-        uint64_t ra, nsp, nbp;
         if ((gopcln_flag(&f) & GOPCLN_FLAG_SPWRITE) && !has_record && !(exact && d == 0)) {
             /* Switched stacks: follow the record pushed before the switch. */
-            if (bp < 4096 || (bp & 7) || safe_read_word(w->sr, bp, &nbp) != 0 ||
-                safe_read_word(w->sr, bp + 8, &ra) != 0)
+            if (fp_step(w, bp, &ra, &nsp, &nbp) != 0)
                 return broken(w);
-            nsp = bp + 16;
         } else {
             if (safe_read_word(w->sr, sp + d, &ra) != 0)
                 return broken(w);
@@ -98,6 +111,7 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
             if (d > 0 && (!exact || has_record) && safe_read_word(w->sr, sp + d - 8, &nbp) != 0)
                 return broken(w);
         }
+    next_frame:
         if (ra == 0)
             return broken(w);
         if (!unwind_in_go_text(ra - 1)) {
