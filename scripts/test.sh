@@ -34,12 +34,14 @@ else
     status=1
 fi
 
+# The unit test programs (make check TESTS=...) run by the sanitizer build and distcheck.
+unit_tests="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap tests/unit/test_godwarf"
+
 echo "== ASan + UBSan build of the collector-side code, running the unit tests"
 san="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 if ( mkdir -p build-asan && cd build-asan &&
      { [ -f Makefile ] || ../configure CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" >/dev/null; } &&
-     make -j2 check TESTS="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap" \
-        >/tmp/libgoprof-asan.log 2>&1 ); then
+     make -j2 check TESTS="$unit_tests" >/tmp/libgoprof-asan.log 2>&1 ); then
     grep -h 'passed, ' build-asan/tests/unit/*.log | sed 's/^/sanitizers: /'
 else
     tail -n 40 /tmp/libgoprof-asan.log
@@ -47,9 +49,7 @@ else
 fi
 
 echo "== make distcheck (unit tests and static checks in the unpacked tarball)"
-if ( cd build && make distcheck -j2 \
-        TESTS="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap" \
-        >/tmp/libgoprof-distcheck.log 2>&1 ); then
+if ( cd build && make distcheck -j2 TESTS="$unit_tests" >/tmp/libgoprof-distcheck.log 2>&1 ); then
     echo "distcheck: ok"
 else
     tail -n 40 /tmp/libgoprof-distcheck.log

@@ -8,6 +8,8 @@
  *              the pclntab address, validated by the funcnametab and cutab pointers
  *   g TLS      runtime.tlsg and PT_TLS (glibc variant II layout); a lone 8-byte PT_TLS;
  *              else -8
+ *   g/m layout DWARF of the file (godwarf.c) if it passes go_layout_check; else the version
+ *              table (goruntime.c)
  * Memory is only read inside the file's PT_LOAD ranges, so a wrong bias cannot make us read
  * outside the executable's own mappings.
  */
@@ -20,6 +22,7 @@
 #include "base/elf_file.h"
 #include "base/log.h"
 #include "go/buildinfo.h"
+#include "go/godwarf.h"
 
 /* moduledata field offsets, amd64, identical in Go 1.21-1.26 (go-runtime.md 6.1). */
 enum { MD_PCHEADER = 0, MD_FUNCNAMETAB = 8, MD_CUTAB = 32, MD_PCLNTABLE = 104, MD_TEXT = 176, MD_ETEXT = 184,
@@ -202,6 +205,34 @@ static int goexe_find_pclntab(const struct goexe_mem *m, uint64_t *vaddr, uint64
     return -ENOENT;
 }
 
+/* The DWARF describes this very binary, so it wins over the table whenever it is plausible;
+ * the table covers stripped builds (-ldflags=-s -w, most distro packages). godwarf frees
+ * everything it allocates, as goexe_analyze must in the constructor. */
+static void goexe_layout(const struct elf_file *f, struct goexe *out)
+{
+    struct go_layout dw, tab;
+    int rd = godwarf_layout(f, &dw);
+    if (rd == 0 && go_layout_check(&dw) != 0)
+        rd = -EINVAL;
+    int rt = go_layout_for_version(out->major, out->minor, &tab);
+    if (rt == 0 && go_layout_check(&tab) != 0)
+        rt = -EINVAL;
+    out->layout_from_dwarf = rd == 0;
+    if (rd == 0) {
+        out->layout = dw;
+        /* Both were zeroed before being filled, padding included: memcmp is exact. */
+        if (rt == 0 && memcmp(&dw, &tab, sizeof dw) != 0)
+            gp_debug("goexe", "%s: DWARF layout differs from the version table; using DWARF",
+                     out->version);
+    } else if (rt == 0) {
+        out->layout = tab;
+        gp_debug("goexe", "%s: no usable DWARF layout (%s); using the version table",
+                 out->version, strerror(-rd));
+    } else {
+        memset(&out->layout, 0, sizeof out->layout);
+    }
+}
+
 static int goexe_run(const struct goexe_mem *m, struct goexe *out)
 {
     const struct elf_file *f = m->f;
@@ -253,10 +284,13 @@ static int goexe_run(const struct goexe_mem *m, struct goexe *out)
     }
     out->text_end = gopcln_text_end(&out->pcln);
     goexe_tls(f, out);
-    gp_debug("goexe", "%s text %#llx-%#llx pclntab %#llx moduledata %#llx gofunc %#llx g@tp%+lld",
-             out->version, (unsigned long long)out->text_start, (unsigned long long)out->text_end,
-             (unsigned long long)out->pclntab, (unsigned long long)out->moduledata,
-             (unsigned long long)out->gofunc, (long long)out->g_tls_offset);
+    goexe_layout(f, out);   /* last: the costliest step, and only worth it for a usable binary */
+    gp_debug("goexe", "%s text %#llx-%#llx pclntab %#llx moduledata %#llx gofunc %#llx g@tp%+lld "
+             "g/m layout from %s", out->version, (unsigned long long)out->text_start,
+             (unsigned long long)out->text_end, (unsigned long long)out->pclntab,
+             (unsigned long long)out->moduledata, (unsigned long long)out->gofunc,
+             (long long)out->g_tls_offset,
+             !out->layout.known ? "nowhere" : out->layout_from_dwarf ? "DWARF" : "the table");
     return 0;
 }
 

@@ -6,12 +6,17 @@
  * relocated) memory for pclntab and moduledata, so every address in the result is a runtime
  * address and the gopcln tables point into live memory (no copy, valid for the life of the
  * process and of a forked collector).
+ *
+ * The g/m layout comes from the executable's DWARF when it has some and it passes
+ * go_layout_check(), else from the version table; layout.known = 0 when neither applies (the
+ * caller says so; nothing is printed here).
  */
 #ifndef GP_GO_GOEXE_H
 #define GP_GO_GOEXE_H
 
 #include <stdint.h>
 
+#include "go/goruntime.h"
 #include "go/pclntab.h"
 
 struct elf_file;
@@ -28,6 +33,8 @@ struct goexe {
     uint64_t gofunc;            /* moduledata.gofunc, 0 if unknown (no inline expansion) */
     int64_t g_tls_offset;       /* g lives at thread pointer + g_tls_offset */
     int g_tls_exact;            /* 1: computed from runtime.tlsg; 0: the observed default -8 */
+    struct go_layout layout;    /* g/m offsets; layout.known = 0 when neither source has them */
+    int layout_from_dwarf;      /* 1: this binary's DWARF; 0: the version table (or unknown) */
     struct elf_file *file;      /* goexe_analyze_file only: backing image */
 };
 

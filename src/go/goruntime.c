@@ -57,3 +57,50 @@ int go_layout_for_version(int major, int minor, struct go_layout *l)
     }
     return -ENOTSUP;
 }
+
+struct layout_field {
+    uint16_t off;
+    uint8_t size;              /* also the alignment: every field is naturally aligned */
+};
+
+/* Fields of one struct must be aligned, inside the struct's plausible size, and disjoint. */
+static int layout_fields_ok(const struct layout_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].off % f[i].size != 0 || f[i].off + f[i].size > GO_LAYOUT_MAX_OFFSET)
+            return 0;
+        for (size_t j = 0; j < i; j++) {
+            if (f[i].off < f[j].off + f[j].size && f[j].off < f[i].off + f[i].size)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int go_layout_check(const struct go_layout *l)
+{
+    if (!l->known)
+        return -EINVAL;
+    /* Sizes: pointers and uintptr/uint64 are 8 bytes, atomicstatus and ncgo 4, the bools 1. */
+    const struct layout_field g[] = {
+        { l->g_stack_lo, 8 }, { l->g_stack_hi, 8 }, { l->g_m, 8 }, { l->g_sched_sp, 8 },
+        { l->g_sched_pc, 8 }, { l->g_sched_bp, 8 }, { l->g_syscallsp, 8 },
+        { l->g_syscallpc, 8 }, { l->g_goid, 8 }, { l->g_atomicstatus, 4 },
+    };
+    const struct layout_field m[] = {
+        { l->m_g0, 8 }, { l->m_curg, 8 }, { l->m_gsignal, 8 }, { l->m_procid, 8 },
+        { l->m_incgo, 1 }, { l->m_isextra_in_c, 1 }, { l->m_ncgo, 4 }, { l->m_vdso_sp, 8 },
+        { l->m_vdso_pc, 8 },
+    };
+    if (!layout_fields_ok(g, sizeof g / sizeof g[0]) ||
+        !layout_fields_ok(m, sizeof m / sizeof m[0]))
+        return -EINVAL;
+    /* stack{lo, hi} and gobuf{sp, pc, ...} start with fields whose offsets the runtime's
+     * assembly and cgo hard-code (runtime2.go); bp is one of gobuf's few (<= 7) words. */
+    if (l->g_stack_hi != l->g_stack_lo + 8 || l->g_sched_pc != l->g_sched_sp + 8 ||
+        l->g_sched_bp <= l->g_sched_pc || l->g_sched_bp - l->g_sched_sp >= 64)
+        return -EINVAL;
+    if (l->m_g0 != 0)   /* the first field of m (runtime2.go) */
+        return -EINVAL;
+    return 0;
+}

@@ -1,10 +1,11 @@
 /* goruntime.h -- byte offsets of the Go runtime structures the unwinder reads (g, m).
  * Context: init (lookup), any (the struct is read in signal context)
  *
- * Source: the table in notes/go-runtime.md §2.1, measured from the DWARF of Go 1.21–1.26
- * amd64 binaries. Offsets that never moved (g.stack, g.m, g.sched, m.g0) are constants; the
- * others are per version. An unknown version yields no layout: the unwinder then uses no g/m
- * state and says so in each record (GP_REC_GO_UNKNOWN).
+ * Sources (goexe.c picks one): the executable's own DWARF when it has some (godwarf.h), else
+ * the table here, from notes/go-runtime.md §2.1, measured from the DWARF of Go 1.21–1.26 amd64
+ * binaries. Offsets that never moved (g.stack, g.m, g.sched, m.g0) are constants in the table;
+ * the others are per version. Neither source (stripped binary of an unknown version) yields no
+ * layout: the unwinder then uses no g/m state and says so in each record (GP_REC_GO_UNKNOWN).
  */
 #ifndef GP_GORUNTIME_H
 #define GP_GORUNTIME_H
@@ -21,5 +22,12 @@ struct go_layout {
 
 /* Fills l for Go major.minor; returns 0, or -ENOTSUP for versions outside the table. */
 int go_layout_for_version(int major, int minor, struct go_layout *l);
+
+/* 0 when l is plausible for amd64: known, every field naturally aligned and inside the first
+ * GO_LAYOUT_MAX_OFFSET bytes, no two fields of g (or of m) overlapping, g.stack.hi =
+ * g.stack.lo + 8, g.sched.pc = g.sched.sp + 8 and g.sched.bp after them inside one gobuf,
+ * m.g0 = 0. Else -EINVAL. Run on layouts read from DWARF before the unwinder trusts them. */
+#define GO_LAYOUT_MAX_OFFSET 4096
+int go_layout_check(const struct go_layout *l);
 
 #endif
