@@ -211,7 +211,8 @@ __attribute__((constructor)) static void libgoprof_init(void)
     session.version_note = goexe.is_go ? goexe.version : "";
     session.layout_note = !goexe.is_go ? ""
                           : !gp_unwind_go.layout.known ? "runtime layout not recognised"
-                          : "";
+                          : goexe.layout_from_dwarf ? "runtime layout from DWARF"
+                          : "runtime layout from the version table";
     session_hooks(&session, &hooks);
     collector.ring = &ring;
     collector.app_pid = getpid();

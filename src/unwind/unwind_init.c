@@ -45,7 +45,7 @@ void unwind_configure_go(const struct goexe *go)
     u->text.lo = go->text_start;
     u->text.hi = go->text_end;
     u->g_tls_offset = go->g_tls_offset;
-    go_layout_for_version(go->major, go->minor, &u->layout);
+    u->layout = go->layout;   /* DWARF, else the version table (goexe) */
     for (uint32_t i = 0; i < u->pcln.nfunc && u->nspecial < GP_UNWIND_MAX_SPECIAL; i++) {
         struct gofunc f;
         if (gopcln_func_at(&u->pcln, i, &f) != 0)
