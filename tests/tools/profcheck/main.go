@@ -35,7 +35,17 @@ commands:
   chain  FILE --leaf NAME --expect 'f1;f2;...;fn' [--contains] [--min 0.99] [--min-samples 20]
                                    samples whose leaf is NAME (or that contain NAME with
                                    --contains) must match the root-to-leaf pattern; in the
-                                   pattern '...' matches zero or more frames, '*' exactly one
+                                   pattern '...' matches zero or more frames, '*' exactly one,
+                                   NAME+ one or more, NAME? zero or one; '*' inside a name is
+                                   a glob (e.g. _cgo_*_Cfunc_f)
+  stacks FILE --expect EXPECTFILE [--gopprof GOPROFILE] [--label L] [--variant V] [--go 1.NN]
+              [--min-match 0.99] [--min-root 0.995] [--min-samples 20]
+              [--go-tol 0.03] [--go-min-share 0.05] [--go-min-samples 100]
+                                   the stacks corpus check (tests/stacks/README): one row per
+                                   expectation (selected samples, % matching), % of samples
+                                   ending at a legal root and how broken stacks end, and with
+                                   --gopprof the flat/cum shares of Go functions compared with
+                                   Go's own CPU profile of the same run
   share  FILE --group name=regex [--group ...] [--by leaf|contains] [--denom total|groups]
               [--expect name=0.75 ...] [--tol 0.04]
                                    fraction of cpu_ns per group; prints 'name share'
@@ -82,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"share":  cmdShare,
 		"total":  cmdTotal,
 		"labels": cmdLabels,
+		"stacks": cmdStacks,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {
@@ -162,6 +173,7 @@ type Stack struct {
 	Count  int64
 	CPU    int64
 	Labels []Label
+	NLocs  int // locations (PCs) in the sample, before inline expansion
 }
 
 func (s *Stack) Leaf() string {
@@ -260,7 +272,7 @@ func (p *Profile) Stacks() ([]Stack, error) {
 				leafFirst = append(leafFirst, p.frameName(l, ln))
 			}
 		}
-		st := Stack{Frames: make([]string, len(leafFirst)), Count: s.Values[ci], Labels: s.Labels}
+		st := Stack{Frames: make([]string, len(leafFirst)), Count: s.Values[ci], Labels: s.Labels, NLocs: len(s.LocationIDs)}
 		for i, f := range leafFirst {
 			st.Frames[len(leafFirst)-1-i] = f
 		}
@@ -398,31 +410,6 @@ func mergeStacks(in []Stack) []Stack {
 
 // ---- chain ----
 
-// matchPattern reports whether frames (root first) match pat, where "..." matches zero or
-// more frames, "*" exactly one, and anything else one frame of exactly that name.
-func matchPattern(pat, frames []string) bool {
-	// ok[j] = pat[:i] matches frames[:j], rolled over i.
-	ok := make([]bool, len(frames)+1)
-	ok[0] = true
-	for _, tok := range pat {
-		next := make([]bool, len(frames)+1)
-		switch tok {
-		case "...":
-			seen := false
-			for j := 0; j <= len(frames); j++ {
-				seen = seen || ok[j]
-				next[j] = seen
-			}
-		default:
-			for j := 1; j <= len(frames); j++ {
-				next[j] = ok[j-1] && (tok == "*" || frames[j-1] == tok)
-			}
-		}
-		ok = next
-	}
-	return ok[len(frames)]
-}
-
 func splitPattern(s string) []string {
 	if s == "" {
 		return nil
@@ -477,7 +464,10 @@ func cmdChain(args []string, w io.Writer) error {
 	if *leaf == "" || *expect == "" {
 		return usageErr("chain needs --leaf NAME and --expect 'f1;...;fn'")
 	}
-	pat := splitPattern(*expect)
+	pat, perr := compilePattern(*expect)
+	if perr != nil {
+		return usageErr("--expect: %v", perr)
+	}
 	var total, matched, all int64
 	bad := map[string]int64{}
 	leaves := map[string]int64{}
@@ -493,7 +483,7 @@ func cmdChain(args []string, w io.Writer) error {
 			continue
 		}
 		total += s.Count
-		if matchPattern(pat, s.Frames) {
+		if pat.Match(s.Frames) {
 			matched += s.Count
 		} else {
 			bad[s.String()] += s.Count

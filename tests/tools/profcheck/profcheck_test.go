@@ -505,3 +505,457 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing file: %d %s", code, errs)
 	}
 }
+
+// ---- stacks corpus: patterns, expect files, roots, Go comparison ----
+
+// stackProfile builds a profile from root-first ';'-separated stacks with counts, one
+// location per distinct frame name; file gives every function's file name (Go's profile
+// has .go files). Period 2 ms.
+func stackProfile(file string, stacks map[string]int64) []byte {
+	b := newBuilder()
+	b.valueType(1, "samples", "count")
+	b.valueType(1, "cpu", "nanoseconds")
+	ids := map[string]uint64{}
+	var order []string
+	for s := range stacks {
+		order = append(order, s)
+	}
+	sortStrings(order)
+	for _, s := range order {
+		for _, f := range strings.Split(s, ";") {
+			if _, ok := ids[f]; !ok {
+				id := uint64(len(ids) + 1)
+				ids[f] = id
+				b.e.msg(5, func(e *enc) {
+					e.u(1, id)
+					e.u(2, b.s(f))
+					e.u(4, b.s(file))
+				})
+				b.location(id, 0, 0x1000*id, id)
+			}
+		}
+	}
+	for _, s := range order {
+		fr := strings.Split(s, ";")
+		locs := make([]uint64, len(fr))
+		for i, f := range fr {
+			locs[len(fr)-1-i] = ids[f]
+		}
+		b.sample(true, locs, []int64{stacks[s], stacks[s] * 2000000})
+	}
+	b.valueType(11, "cpu", "nanoseconds")
+	b.e.i(12, 2000000)
+	b.e.packed(13, []uint64{b.s("libgoprof test, go1.26.1")})
+	return b.bytes()
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	for _, tc := range []struct {
+		glob, name string
+		want       bool
+	}{
+		{"main.f", "main.f", true},
+		{"main.f", "main.fg", false},
+		{"*", "", true},
+		{"*", "anything", true},
+		{"_cgo_*_Cfunc_c_outer", "_cgo_af2778569c98_Cfunc_c_outer", true},
+		{"_cgo_*_Cfunc_c_outer", "_cgo_af2778569c98_Cfunc_c_outer2", false},
+		{"_cgo_*_Cfunc_c_outer", "x_cgo_a_Cfunc_c_outer", false},
+		{"runtime.gcBgMarkWorker.func*", "runtime.gcBgMarkWorker.func2", true},
+		{"runtime.gcBgMarkWorker.func*", "runtime.gcBgMarkWorker", false},
+		{"*clone*", "__clone3", true},
+		{"*clone*", "start_thread", false},
+		{"a*b*c", "aXbYbZc", true},
+		{"a*b*c", "aXbYbZ", false},
+		{"0x*", "0x4cf076", true},
+		{"main.f[...]", "main.f[...]", true}, // '[' is literal
+	} {
+		if got := globMatch(tc.glob, tc.name); got != tc.want {
+			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.glob, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestPatternTokens(t *testing.T) {
+	fr := strings.Split("runtime.goexit;main.worker;main.recurse;main.recurse;main.recurse;runtime.morestack;runtime.newstack;runtime.memmove", ";")
+	for _, tc := range []struct {
+		pat  string
+		want bool
+	}{
+		{"runtime.goexit;main.worker;main.recurse+;runtime.morestack;runtime.newstack;...", true},
+		{"runtime.goexit;main.worker;main.recurse;runtime.morestack;...", false}, // three recurse frames
+		{"runtime.goexit;main.worker;main.recurse+;runtime.newstack;...", false}, // morestack missing
+		{"runtime.goexit;main.worker;main.recurse+;main.recurse;main.recurse;runtime.morestack;...", true},
+		{"runtime.goexit;main.worker;main.*+;runtime.*+", true},
+		{"runtime.goexit;main.wrapper?;main.worker;...", true},
+		{"runtime.goexit;main.worker?;main.worker;...", true},
+		{"runtime.goexit;main.worker?;main.recurse+;...", true},
+		{"runtime.goexit; main.worker ;...; runtime.memmove", true}, // spaces around tokens
+		{"...;runtime.memmove", true},
+		{"...;runtime.memmove;...", true},
+		{"runtime.goexit;*;*;*;*;*;*;*", true},
+		{"runtime.goexit;*;*;*;*;*;*", false},
+	} {
+		p, err := compilePattern(tc.pat)
+		if err != nil {
+			t.Fatalf("compilePattern(%q): %v", tc.pat, err)
+		}
+		if got := p.Match(fr); got != tc.want {
+			t.Errorf("%q: match = %v, want %v", tc.pat, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "a;;b", "a;b;", " ; "} {
+		if _, err := compilePattern(bad); err == nil {
+			t.Errorf("compilePattern(%q) accepted", bad)
+		}
+	}
+	// '+' needs at least one frame, '?' none.
+	if mustPattern("x+").Match(nil) || !mustPattern("x?").Match(nil) || !mustPattern("x+").Match([]string{"x", "x"}) {
+		t.Errorf("empty-stack handling of x+ / x? wrong")
+	}
+}
+
+const testExpect = `# comment
+variants default pie  stripped   # trailing comment
+check-frameless main.leaf
+check-inlined main.outer main.middle main.inner
+duration-factor 2
+
+leaf c_inner
+    runtime.goexit;runtime.main;main.main;
+    main.caller;_cgo_*_Cfunc_c;c_inner
+[v=stripped] has runtime.asmcgocall ...;runtime.asmcgocall;0x*
+[v!=stripped,go>=1.23] has main.x
+    main.y;... | main.z;...
+        | main.w
+[go<1.23] leaf main.x main.x
+`
+
+func TestParseExpect(t *testing.T) {
+	ef, err := parseExpect(strings.NewReader(testExpect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ef.Variants, ",") != "default,pie,stripped" || strings.Join(ef.Frameless, ",") != "main.leaf" ||
+		len(ef.Inlined) != 1 || strings.Join(ef.Inlined[0], ",") != "main.outer,main.middle,main.inner" ||
+		ef.DurationX != 2 {
+		t.Errorf("directives: %+v", ef)
+	}
+	if len(ef.Expectations) != 4 {
+		t.Fatalf("%d expectations, want 4", len(ef.Expectations))
+	}
+	e := ef.Expectations[0]
+	if e.Line != 7 || e.Kind != "leaf" || e.Selector != "c_inner" || len(e.Patterns) != 1 ||
+		e.Patterns[0].String() != "runtime.goexit;runtime.main;main.main; main.caller;_cgo_*_Cfunc_c;c_inner" {
+		t.Errorf("expectation 0: %+v %q", e, e.Patterns[0].String())
+	}
+	if !e.Matches(strings.Split("runtime.goexit;runtime.main;main.main;main.caller;_cgo_12ab_Cfunc_c;c_inner", ";")) {
+		t.Errorf("continued pattern does not match")
+	}
+	if alts := ef.Expectations[2].Patterns; len(alts) != 3 || alts[2].String() != "main.w" {
+		t.Errorf("alternatives: %v", alts)
+	}
+	for _, tc := range []struct {
+		i       int
+		variant string
+		minor   int
+		want    bool
+	}{
+		{1, "stripped", 21, true}, {1, "pie", 21, false},
+		{2, "default", 23, true}, {2, "default", 22, false}, {2, "stripped", 26, false},
+		{3, "pie", 21, true}, {3, "pie", 23, false},
+	} {
+		got, err := ef.Expectations[tc.i].Applies(tc.variant, tc.minor)
+		if err != nil || got != tc.want {
+			t.Errorf("expectation %d applies(%s, 1.%d) = %v, %v; want %v", tc.i, tc.variant, tc.minor, got, err, tc.want)
+		}
+	}
+	if _, err := ef.Expectations[2].Applies("default", 0); err == nil {
+		t.Errorf("a go condition without a Go version must be an error")
+	}
+	for _, bad := range []string{
+		"bogus x y",
+		"leaf c_inner",
+		"    continuation first",
+		"[v=pie leaf a b",
+		"[x=1] leaf a b",
+		"[v=pie] variants a",
+		"leaf a b;;c",
+		"check-inlined main.outer",
+		"duration-factor 0\nleaf a b",
+		"duration-factor x\nleaf a b",
+		"variants default", // no expectation at all
+	} {
+		if _, err := parseExpect(strings.NewReader(bad)); err == nil {
+			t.Errorf("parseExpect(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRootEnd(t *testing.T) {
+	for _, tc := range []struct {
+		stack string
+		legal bool
+		end   string
+	}{
+		{"runtime.goexit;runtime.main;main.main", true, "runtime.goexit"},
+		{"runtime.mstart;runtime.mstart0;runtime.sysmon", true, "runtime.mstart"},
+		{"runtime.mcall;runtime.park_m;runtime.schedule", true, "runtime.mcall"},
+		{"runtime.rt0_go;runtime.schedinit", true, "runtime.rt0_go"},
+		{"_start;__libc_start_main;main;work", true, "_start"},
+		{"__clone3;start_thread;worker;leaf", true, "__clone3"},
+		{"start_thread;worker", true, "start_thread"},
+		{"x;y;start_thread;worker", false, "x"},
+		{"runtime.morestack;runtime.newstack", false, "runtime.morestack"},
+		{"0x7ffc1f9f83af;crosscall2;runtime.cgocallback", false, "0x7ffc1f9f83af"},
+		{"[libgoprof] truncated: deeper than the record;main.f", false, "[libgoprof] truncated: deeper than the record"},
+	} {
+		legal, end := rootEnd(strings.Split(tc.stack, ";"))
+		if legal != tc.legal || end != tc.end {
+			t.Errorf("rootEnd(%s) = %v %q, want %v %q", tc.stack, legal, end, tc.legal, tc.end)
+		}
+	}
+	if legal, _ := rootEnd(nil); legal {
+		t.Errorf("empty stack is legal")
+	}
+}
+
+func TestGoViews(t *testing.T) {
+	g := newGoFuncs(nil)
+	g.known["gcWriteBarrier"] = true
+	g.noteGoStacks([]Stack{{Frames: []string{"runtime.bgsweep", "runtime.sweepone"}},
+		{Frames: []string{"main.main.func1", "main.work"}}})
+	for _, tc := range []struct {
+		name string
+		isGo bool
+	}{
+		{"main.main", true}, {"runtime.(*unwinder).next", true}, {"runtime/pprof.profileWriter", true},
+		{"github.com/a/b.(*T).M", true}, {"gopkg.in/yaml.v3.Unmarshal", true}, {"type:.eq.main.T", true},
+		{"_cgoexp_04859f59fa7a_goCb", true}, {"gcWriteBarrier", true},
+		{"c_inner", false}, {"crosscall2", false}, {"_cgo_af27_Cfunc_c_outer", false}, {"0x4cf076", false},
+		{"c_inner.cold", false}, {"foo.part.0", false}, {"bar.constprop.2", false}, {"memcpy@@GLIBC_2.14", false},
+		{"__clone3", false}, {"runtime._ExternalCode", false}, {"[libgoprof] lost: ring full", false},
+	} {
+		if got := g.isGo(tc.name); got != tc.isGo {
+			t.Errorf("isGo(%q) = %v, want %v", tc.name, got, tc.isGo)
+		}
+	}
+	ours := []struct{ stack, view, why string }{
+		// C time: cut at the leaf-most asmcgocall, so the leaf is runtime.cgocall.
+		{"runtime.goexit;runtime.main;main.main;main._Cfunc_c;runtime.cgocall;runtime.asmcgocall;_cgo_x_Cfunc_c;c_outer;c_inner",
+			"runtime.main;main.main;main._Cfunc_c;runtime.cgocall", ""},
+		// Go code in a callback keeps its frames; the outer asmcgocall and C frames go.
+		{"runtime.goexit;main.path;main._Cfunc_c;runtime.cgocall;runtime.asmcgocall;c_call_go;goCb;crosscall2;runtime.cgocallback;runtime.cgocallbackg;runtime.cgocallbackg;runtime.cgocallbackg1;_cgoexp_1_goCb;main.goCb;main.spin",
+			"main.path;main._Cfunc_c;runtime.cgocall;runtime.cgocallback;runtime.cgocallbackg;runtime.cgocallbackg;runtime.cgocallbackg1;_cgoexp_1_goCb;main.goCb;main.spin", ""},
+		// ... and C called from that callback is cut at the inner asmcgocall.
+		{"__clone3;start_thread;c_thread;goCb;crosscall2;runtime.cgocallback;runtime.cgocallbackg1;main.goCb;main._Cfunc_leaf;runtime.cgocall;runtime.asmcgocall;_cgo_1_Cfunc_leaf;leaf",
+			"runtime.cgocallback;runtime.cgocallbackg1;main.goCb;main._Cfunc_leaf;runtime.cgocall", ""},
+		// Hidden frames and wrappers.
+		{"runtime.goexit;main.main.gowrap1;main.worker;main.recurse;runtime.morestack;runtime.newstack;runtime.memmove",
+			"main.worker;main.recurse;runtime.newstack;runtime.memmove", ""},
+		{"runtime.goexit;runtime.main;main.main;main.leaf;runtime.asyncPreempt", "runtime.main;main.main;main.leaf", ""},
+		// A Go 1.21 go-statement wrapper (Go's profile shows bgsweep as a root, never the
+		// wrapper), and an ordinary goroutine closure (Go's profile shows it).
+		{"runtime.goexit;runtime.gcenable.func1;runtime.bgsweep;runtime.sweepone", "runtime.bgsweep;runtime.sweepone", ""},
+		{"runtime.goexit;main.main.func1;main.work", "main.main.func1;main.work", ""},
+		{"runtime.goexit;runtime.main;main.main;main.churn;gcWriteBarrier;runtime.wbBufFlush", "runtime.main;main.main;main.churn;gcWriteBarrier;runtime.wbBufFlush", ""},
+		// Exclusions.
+		{"__clone3;start_thread;c_thread;c_spin", "", "no Go function"},
+		{"runtime.mstart;runtime.mstart0;runtime.mstart1;runtime.sysmon;runtime.usleep", "", "sysmon (never sampled by Go)"},
+		{"runtime.goexit;runtime.main;main.main;runtime.Callers;runtime.callers;runtime.systemstack", "", "leaf runtime.systemstack"},
+		{"[libgoprof] lost: ring full", "", "on a [libgoprof] pseudo-frame"},
+	}
+	for _, tc := range ours {
+		v, why := g.oursView(strings.Split(tc.stack, ";"))
+		if strings.Join(v, ";") != tc.view || why != tc.why {
+			t.Errorf("oursView(%s) = %q %q, want %q %q", tc.stack, strings.Join(v, ";"), why, tc.view, tc.why)
+		}
+	}
+	goStacks := []struct {
+		stack string
+		nlocs int
+		view  string
+		why   string
+	}{
+		{"main.path;main._Cfunc_c;runtime.cgocall;runtime.systemstack_switch;runtime.cgocallback;main.goCb", 6,
+			"main.path;main._Cfunc_c;runtime.cgocall;runtime.cgocallback;main.goCb", ""},
+		{"main.main.func1;runtime._ExternalCode", 2, "", "on runtime._ExternalCode"},
+		{"runtime.futex;runtime._System", 2, "", "on runtime._System"},
+		{"runtime.systemstack;runtime.callers.func1;runtime.tracebackPCs", 3, "", "traceback stopped at runtime.systemstack"},
+		{"runtime.systemstack", 1, "", "leaf runtime.systemstack"},
+		{"main.recurse;main.recurse", 64, "", "at Go's 64-frame limit"},
+	}
+	for _, tc := range goStacks {
+		s := Stack{Frames: strings.Split(tc.stack, ";"), NLocs: tc.nlocs}
+		v, why := g.goView(&s)
+		if strings.Join(v, ";") != tc.view || why != tc.why {
+			t.Errorf("goView(%s) = %q %q, want %q %q", tc.stack, strings.Join(v, ";"), why, tc.view, tc.why)
+		}
+	}
+}
+
+func stacksOf(m map[string]int64) []Stack {
+	var out []Stack
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		fr := strings.Split(k, ";")
+		out = append(out, Stack{Frames: fr, Count: m[k], CPU: m[k] * 2000000, NLocs: len(fr)})
+	}
+	return out
+}
+
+func TestCompareWithGo(t *testing.T) {
+	cCall := "runtime.goexit;runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall;runtime.asmcgocall;_cgo_1_Cfunc_c;c_inner"
+	goSpin := "runtime.goexit;runtime.main;main.main;main.spin"
+	ours := stacksOf(map[string]int64{cCall: 600, goSpin: 380, "runtime.mstart;runtime.sysmon;runtime.usleep": 50})
+	goC := "runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall"
+	goS := "runtime.main;main.main;main.spin"
+	theirs := stacksOf(map[string]int64{goC: 290, goS: 200, "runtime.futex;runtime._System": 5})
+	c := compareWithGo(ours, nil, theirs, 0.03, 0.05, 100)
+	// ours: 980 compared (sysmon excluded): cgocall 61.2 %, spin 38.8 %; Go: 490: 59.2 % / 40.8 %.
+	if !c.OK() {
+		var b bytes.Buffer
+		c.Write(&b)
+		t.Fatalf("comparison failed:\n%s", b.String())
+	}
+	if c.Ours.compared != 980*2000000 || c.Go.compared != 490*2000000 || c.Ours.excluded["sysmon (never sampled by Go)"] != 50*2000000 {
+		t.Errorf("compared/excluded: ours %d %v, go %d", c.Ours.compared, c.Ours.excluded, c.Go.compared)
+	}
+	want := map[string]bool{"runtime.main": true, "main.main": true, "main.caller": true, "main._Cfunc_c": true,
+		"runtime.cgocall": true, "main.spin": true}
+	if len(c.Rows) != len(want) {
+		t.Errorf("rows: %+v", c.Rows)
+	}
+	for _, r := range c.Rows {
+		if !want[r.fn] {
+			t.Errorf("unexpected row %s", r.fn)
+		}
+	}
+	// Our broken C stacks (stopping at asmcgocall) have no Go function left, so they are not
+	// compared: the C share drops from 61 % to 44 % and main.caller's with it.
+	broken := stacksOf(map[string]int64{cCall: 300, "runtime.asmcgocall;_cgo_1_Cfunc_c;c_inner": 300, goSpin: 380})
+	c = compareWithGo(broken, nil, theirs, 0.03, 0.05, 100)
+	if c.OK() {
+		t.Fatalf("broken stacks passed the comparison")
+	}
+	var b bytes.Buffer
+	c.Write(&b)
+	for _, w := range []string{"main.caller cum 44.1% vs Go's 59.2%", "excluded: no Go function 30.6%", "Go comparison: FAIL"} {
+		if !strings.Contains(b.String(), w) && !strings.Contains(strings.Join(c.Failures, "; "), w) {
+			t.Errorf("comparison output lacks %q:\n%s", w, b.String())
+		}
+	}
+	// Too few comparable samples.
+	c = compareWithGo(ours, nil, stacksOf(map[string]int64{goS: 10}), 0.03, 0.05, 100)
+	if c.OK() || !strings.Contains(strings.Join(c.Failures, ";"), "only 10 samples of Go's profile") {
+		t.Errorf("min samples not enforced: %v", c.Failures)
+	}
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestStacksCommand(t *testing.T) {
+	full := "runtime.goexit;runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall;runtime.asmcgocall;_cgo_ab12_Cfunc_c;c_outer;c_inner"
+	prof := writeTemp(t, stackProfile("", map[string]int64{
+		full: 1000,
+		"runtime.asmcgocall;_cgo_ab12_Cfunc_c;c_outer;c_inner": 4, // broken: ends at asmcgocall
+		"runtime.goexit;runtime.main;main.main;main.caller":    30,
+		"__clone3;start_thread;c_thread;c_spin":                20,
+		"[libgoprof] lost: ring full":                          7,
+	}), true)
+	goProf := writeTemp(t, stackProfile("/go/src/x.go", map[string]int64{
+		"runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall": 480,
+		"runtime.main;main.main;main.caller":                               14,
+	}), true)
+	expect := writeFile(t, "expect", `
+leaf c_inner
+    runtime.goexit;runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall;
+    runtime.asmcgocall;_cgo_*_Cfunc_c;c_outer;c_inner
+has main.caller runtime.goexit;runtime.main;main.main;main.caller;...
+[v=pie] leaf c_spin __clone3;start_thread;c_thread;c_spin
+[go>=1.27] leaf nothing x
+`)
+	code, out, errs := runCmd(t, "stacks", prof, "--expect", expect, "--gopprof", goProf, "--label", "t/default")
+	// 1000 of 1004 c_inner samples match (99.60 %); 1050 of 1054 non-lost samples end at a
+	// legal root (99.62 %); the Go shares agree.
+	if code != 0 {
+		t.Fatalf("stacks: exit %d\n%s%s", code, out, errs)
+	}
+	for _, w := range []string{
+		"== t/default: 1061 samples (7 lost), 99.62% of the others end at a legal root (min 99.50%)",
+		"line 2   leaf c_inner                         selected   1004  match   99.60%  PASS",
+		"line 5   has main.caller                      selected   1030  match  100.00%  PASS",
+		"4× ended at runtime.asmcgocall   e.g. runtime.asmcgocall;_cgo_ab12_Cfunc_c;c_outer;c_inner",
+		"ours:   1030 samples compared",
+		"Go comparison: ok",
+		"RESULT label=t/default samples=1061 match=99.60 worst=line2 root=99.62 go=ok verdict=PASS",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "c_spin") && strings.Contains(out, "leaf c_spin") {
+		t.Errorf("[v=pie] line applied to the default variant:\n%s", out)
+	}
+	// Stricter targets fail, and say why.
+	code, out, errs = runCmd(t, "stacks", prof, "--expect", expect, "--min-root", "0.999", "--min-match", "0.999")
+	if code != 1 || !strings.Contains(errs, "99.62% of samples end at a legal root, need 99.90%") ||
+		!strings.Contains(errs, "line 2 (leaf c_inner): 99.60% match, need 99.90%") ||
+		!strings.Contains(out, "expected: runtime.goexit;") || !strings.Contains(out, "verdict=FAIL") {
+		t.Errorf("stricter targets: exit %d\n%s%s", code, out, errs)
+	}
+	// The pie variant: c_spin is selected (20 samples, all match).
+	code, out, _ = runCmd(t, "stacks", prof, "--expect", expect, "--variant", "pie")
+	if code != 0 || !strings.Contains(out, "leaf c_spin                          selected     20  match  100.00%  PASS") {
+		t.Errorf("variant pie: exit %d\n%s", code, out)
+	}
+	// A wrong expectation fails: c_middle is not in the stacks.
+	wrong := writeFile(t, "wrong", "leaf c_inner ...;c_outer;c_middle;c_inner\n")
+	code, out, errs = runCmd(t, "stacks", prof, "--expect", wrong)
+	if code != 1 || !strings.Contains(errs, "0.00% match") || !strings.Contains(out, "1000  runtime.goexit;runtime.main") {
+		t.Errorf("wrong expectation: exit %d\n%s%s", code, out, errs)
+	}
+	// Too few selected samples.
+	few := writeFile(t, "few", "leaf c_spin ...;c_spin\n")
+	if code, _, errs = runCmd(t, "stacks", prof, "--expect", few, "--min-samples", "21"); code != 1 || !strings.Contains(errs, "only 20 samples selected, need 21") {
+		t.Errorf("min-samples: exit %d: %s", code, errs)
+	}
+	// The Go comparison can fail on its own.
+	goSkewed := writeTemp(t, stackProfile("/go/src/x.go", map[string]int64{
+		"runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall": 400,
+		"runtime.main;main.main;main.caller":                               100,
+	}), true)
+	code, out, errs = runCmd(t, "stacks", prof, "--expect", expect, "--gopprof", goSkewed)
+	if code != 1 || !strings.Contains(errs, "runtime.cgocall flat 97.1% vs Go's 80.0%") || !strings.Contains(out, "go=FAIL") {
+		t.Errorf("skewed Go profile: exit %d\n%s%s", code, out, errs)
+	}
+	// Usage errors.
+	if code, _, _ = runCmd(t, "stacks", prof); code != 2 {
+		t.Errorf("no --expect: exit %d", code)
+	}
+	if code, _, _ = runCmd(t, "stacks", prof, "--expect", writeFile(t, "bad", "leaf x\n")); code != 2 {
+		t.Errorf("bad expect file: exit %d", code)
+	}
+	if code, _, _ = runCmd(t, "stacks", prof, "--expect", writeFile(t, "none", "[v=pie] leaf x y\n")); code != 2 {
+		t.Errorf("no applicable expectation: exit %d", code)
+	}
+}
