@@ -19,7 +19,7 @@
 stacks_dir=$top_srcdir/tests/stacks
 versions=${LIBGOPROF_TEST_GO_VERSIONS:-1.21 1.22 1.23 1.24 1.25 1.26}
 seconds=${LIBGOPROF_STACKS_SECONDS:-2}
-hz=500
+hz=${LIBGOPROF_STACKS_HZ:-500}
 
 need_go || { echo "0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-stacks.XXXXXX")

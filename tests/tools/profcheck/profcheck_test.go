@@ -716,7 +716,9 @@ func TestRootEnd(t *testing.T) {
 		{"x;y;start_thread;worker", false, "x"},
 		{"runtime.morestack;runtime.newstack", false, "runtime.morestack"},
 		{"0x7ffc1f9f83af;crosscall2;runtime.cgocallback", false, "0x7ffc1f9f83af"},
-		{"[libgoprof] truncated: deeper than the record;main.f", false, "[libgoprof] truncated: deeper than the record"},
+		{"[libgoprof] truncated: deeper than the record;main.f", false, "[libgoprof] truncated: deeper than the record after main.f"},
+		{"[libgoprof] incomplete: the unwinder stopped here;main.f;main.g", false, "[libgoprof] incomplete: the unwinder stopped here after main.f"},
+		{"[libgoprof] incomplete: the unwinder stopped here", false, "[libgoprof] incomplete: the unwinder stopped here"},
 	} {
 		legal, end := rootEnd(strings.Split(tc.stack, ";"))
 		if legal != tc.legal || end != tc.end {

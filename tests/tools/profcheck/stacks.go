@@ -38,6 +38,11 @@ func rootEnd(frames []string) (legal bool, end string) {
 	if legalRootFrames[frames[0]] {
 		return true, frames[0]
 	}
+	// The unwinder marks where it gave up ("[libgoprof] incomplete: ...") or where the record
+	// was full ("[libgoprof] truncated: ..."): name the frame it got to.
+	if strings.HasPrefix(frames[0], PseudoPrefix) && len(frames) > 1 {
+		return false, frames[0] + " after " + frames[1]
+	}
 	// A thread created by pthread_create: start_thread, below it clone3/__clone3/clone.
 	for i := 0; i < 2 && i < len(frames); i++ {
 		if frames[i] == "start_thread" {
