@@ -133,7 +133,7 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
             return;
         }
         if (step == UNWIND_TO_GO) {
-            step = unwind_go_walk(&w, next.ip, next.sp, next.bp, 0, &next);
+            step = unwind_go_walk(&w, next.ip, next.sp, next.bp, next.exact, &next);
         } else {
             regs_to_context(&next, &restart);
             step = unwind_native_walk(&w, &restart, 0, &next);

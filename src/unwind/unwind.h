@@ -100,6 +100,7 @@ struct unwind_regs {
     uint64_t ip, sp, bp;
     uint64_t bx, r12, r13, r14, r15;
     int have_callee_saved;        /* bx..r15 valid (crosscall2's save area) */
+    int exact;                    /* ip is an interrupted PC, not a return address */
 };
 
 enum unwind_next {

@@ -121,6 +121,7 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
             next->ip = ra;
             next->sp = nsp;
             next->bp = nbp;
+            next->exact = 0;
             crosscall2_saved(w, sp, next);
             return UNWIND_TO_NATIVE;
         }

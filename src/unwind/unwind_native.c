@@ -33,11 +33,15 @@ GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucon
         phdr_lookup_end();
         return UNWIND_STOP;
     }
+    /* An interrupted PC is exact, every other IP is a return address. Interrupted are the
+     * first frame of a signal context and a frame libunwind reached through a signal
+     * trampoline (unw_is_signal_frame is true for that frame); the trampoline's own IP is
+     * its first instruction, exact too. */
     for (int first = 1;; first = 0) {
         unw_word_t ip = 0;
         unw_get_reg(&cur, UNW_REG_IP, &ip);
-        int exact = first && signal_frame;
-        if (!exact && unwind_in_go_text(ip - 1)) {
+        int exact = (first && signal_frame) || (!first && unw_is_signal_frame(&cur) > 0);
+        if (unwind_in_go_text(exact ? ip : ip - 1)) {   /* never the first frame: see callers */
             unw_word_t sp = 0, bp = 0;
             unw_get_reg(&cur, UNW_X86_64_RSP, &sp);
             unw_get_reg(&cur, UNW_X86_64_RBP, &bp);
@@ -45,6 +49,7 @@ GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucon
             next->sp = sp;
             next->bp = bp;
             next->have_callee_saved = 0;
+            next->exact = exact;   /* Go code a C signal handler interrupted */
             result = UNWIND_TO_GO;
             break;
         }
@@ -57,6 +62,8 @@ GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucon
                 out->flags |= GP_REC_UNWIND_BROKEN;
             break;
         }
+        if (unw_is_signal_frame(&cur) > 0)
+            out->pc[out->n - 1] |= GP_PC_EXACT;   /* what we just left was the trampoline */
     }
     phdr_lookup_end();
     return result;

@@ -113,6 +113,22 @@ run_plain "$D/plain" -- "$C_THREADS"
 same_output "c_threads" "$D/prof.pb.gz" "$D/plain"
 
 # ---------------------------------------------------------------------------------------
+# 1b. C program whose CPU time is in a signal handler: the stack crosses the kernel's
+# signal frame (__restore_rt, exact PC: it is not a return address) back to the
+# interrupted sigsuspend.
+D=$WORK/c_sighandler
+mkdir -p "$D"
+if gcc -O2 -Wall -o "$D/c_sighandler" "$top_srcdir/tests/fixtures/c_sighandler/c_sighandler.c" &&
+	run_profiled "$D/prof.pb.gz" GOPROF_HZ=250 -- "$D/c_sighandler"; then
+	expect_status "c_sighandler" 0
+	check "c_sighandler: chain through the signal frame for leaf in_handler_work (>= 0.99)" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf in_handler_work --min 0.99 \
+		--expect '_start;__libc_start_main*;...;main;sigsuspend;__restore_rt;on_alarm?;in_handler_work'
+else
+	fail "c_sighandler: build or profile"
+fi
+
+# ---------------------------------------------------------------------------------------
 # 2. Go + cgo program.
 D=$WORK/go_cgo
 mkdir -p "$D"

@@ -16,6 +16,7 @@
 static volatile uint64_t sink_goroutine __attribute__((aligned(64)));
 static volatile uint64_t sink_thread __attribute__((aligned(64)));
 static volatile uint64_t sink_probe __attribute__((aligned(64)));
+static volatile uint64_t sink_nested __attribute__((aligned(64)));
 
 static inline uint64_t spin(volatile uint64_t *sink, long n)
 {
@@ -27,11 +28,19 @@ static inline uint64_t spin(volatile uint64_t *sink, long n)
 CB_NOINLINE uint64_t c_leaf_goroutine(long n) { return spin(&sink_goroutine, n); }
 CB_NOINLINE uint64_t c_leaf_thread(long n) { return spin(&sink_thread, n); }
 CB_NOINLINE uint64_t c_probe(long n) { return spin(&sink_probe, n); }
+CB_NOINLINE uint64_t c_leaf_nested(long n) { return spin(&sink_nested, n); }
 
 /* Go -> C -> Go on a goroutine. */
 CB_NOINLINE void c_call_go(long n)
 {
     goCb(n);
+    __asm__ volatile("" : : : "memory");
+}
+
+/* Go -> C -> Go -> C -> Go, inside goCb. */
+CB_NOINLINE void c_call_go_nested(long n)
+{
+    goNested(n);
     __asm__ volatile("" : : : "memory");
 }
 

@@ -2,16 +2,17 @@
 //
 // Goroutine path: main.goroutinePath calls C.c_call_go, which calls the exported Go function
 // goCb (through the C stub goCb in _cgo_export.c and crosscall2), which calls the hot C leaf
-// c_leaf_goroutine and then spins in Go (main.spinGoroutine).
+// c_leaf_goroutine, then one level deeper C.c_call_go_nested -> goNested -> c_leaf_nested
+// (Go -> C -> Go -> C -> Go -> C), and then spins in Go (main.spinGoroutine).
 //
 // Thread path: C.c_thread_start creates a pthread whose c_thread_main loops calling the
 // exported goFromThread (the runtime lends that thread an extra M), which calls the hot C
 // leaf c_leaf_thread and then spins in Go (main.spinThread).
 //
-// Each callback does about 1 ms in C and 1 ms in Go. The C code has frame pointers
-// (-fno-omit-frame-pointer); see callback.c. -Wextra is not in the cgo flags: the wrappers
-// cgo 1.21-1.24 generates for //export have unused parameters. The harness compiles
-// callback.c alone with -std=c11 -Wall -Wextra -Werror instead.
+// goCb does about 2 ms in C (half of it nested) and 1 ms in Go, goFromThread 1 ms in each.
+// The C code has frame pointers (-fno-omit-frame-pointer); see callback.c. -Wextra is not in
+// the cgo flags: the wrappers cgo 1.21-1.24 generates for //export have unused parameters.
+// The harness compiles callback.c alone with -std=c11 -Wall -Wextra -Werror instead.
 package main
 
 /*
@@ -58,8 +59,14 @@ func spinThread(n int64) uint64 { return spin(n) }
 //export goCb
 func goCb(n C.long) {
 	C.c_leaf_goroutine(n)
+	C.c_call_go_nested(n)
 	sink.Add(spinGoroutine(goN))
 	calls.Add(1)
+}
+
+//export goNested
+func goNested(n C.long) {
+	C.c_leaf_nested(n)
 }
 
 //export goFromThread

@@ -10,6 +10,11 @@
 //     that has no Go frame leafward of it, the stack is truncated (asmcgocall and everything
 //     leafward go), so its leaf becomes runtime.cgocall. A sample in Go code called back
 //     from C keeps its Go frames on both sides.
+//   - vDSO time: Go's sigprof starts a sample with m.vdsoSP set at (vdsoPC, vdsoSP), in the
+//     caller of the function that calls the vDSO (time.now, runtime.nanotime1, ...); in
+//     their own code before vdsoSP is set its traceback gives up (SPWRITE). Ours is cut at
+//     the leaf-most such function when it is the last Go frame: it and everything leafward
+//     go; Go's samples rooted at one are excluded as failed tracebacks.
 //   - A leaf runtime.asyncPreempt is dropped on both sides (the sample goes to the function
 //     it interrupted). asyncPreempt is not called: the SIGURG handler injects a call to it
 //     at the interrupted PC, and a SIGPROF that became pending meanwhile is delivered at its
@@ -66,11 +71,26 @@ var goPseudo = map[string]bool{
 	"runtime/pprof.lostProfileEvent":     true,
 }
 
-// goGaveUp are root-most frames at which Go's traceback stops short of the stack's base.
+// goGaveUp are root-most frames at which Go's traceback stops short of the stack's base
+// (the vDSO callers: a sample in their own code after the switch to g0 but before or after
+// m.vdsoSP is set).
 var goGaveUp = map[string]bool{
 	"runtime.systemstack": true,
 	"runtime.morestack":   true,
 	"runtime.asmcgocall":  true,
+	"time.now":            true,
+	"runtime.nanotime1":   true,
+	"runtime.walltime":    true,
+	"runtime.vgetrandom1": true,
+}
+
+// vdsoCallers set m.vdsoPC/vdsoSP and call the vDSO on the g0 stack; Go's sigprof starts a
+// sample taken inside them (or the vDSO) at vdsoPC, in their caller.
+var vdsoCallers = map[string]bool{
+	"time.now":            true,
+	"runtime.nanotime1":   true,
+	"runtime.walltime":    true,
+	"runtime.vgetrandom1": true,
 }
 
 // switchLeaves: a sample taken while the PC is in one of these is excluded on both sides.
@@ -188,6 +208,11 @@ func (g *goFuncs) oursView(frames []string) (view []string, reason string) {
 			break
 		}
 		if g.isGo(frames[i]) {
+			if vdsoCallers[frames[i]] {
+				// In a vDSO caller or the vDSO: Go's sigprof starts at vdsoPC, in the
+				// caller (approximately: Go does so only while m.vdsoSP is set).
+				cut = i
+			}
 			break // Go code leafward: not (only) C time
 		}
 	}
