@@ -80,8 +80,8 @@ done
 
 table=$work/table
 : >"$table"
-row() { # label version samples match root go verdict
-    printf '%-22s %-5s %8s %8s %8s %6s  %s\n' "$@" >>"$table"
+row() { # label version samples match root go verdict broken-endings
+    printf '%-22s %-5s %8s %8s %8s %6s  %-6s %s\n' "$@" >>"$table"
 }
 
 for v in $versions; do
@@ -160,12 +160,12 @@ for v in $versions; do
                 pass "$label go$v: stacks ($(get samples) samples, match $(get match)%, root $(get root)%, Go comparison $(get go))"
                 # Even a passing run says how its few broken stacks ended.
                 grep 'ended at' "$out.stacks" | sed 's/^ */      /'
-                row "$label" "$v" "$(get samples)" "$(get match)" "$(get root)" "$(get go)" PASS
+                row "$label" "$v" "$(get samples)" "$(get match)" "$(get root)" "$(get go)" PASS "$(get broken)"
             else
                 fail "$label go$v: stacks"
                 sed 's/^/      | /' "$out.stacks"
                 if [ -n "$res" ]; then
-                    row "$label" "$v" "$(get samples)" "$(get match)" "$(get root)" "$(get go)" FAIL
+                    row "$label" "$v" "$(get samples)" "$(get match)" "$(get root)" "$(get go)" FAIL "$(get broken)"
                 else
                     row "$label" "$v" - - - - "FAIL(profcheck)"
                 fi
@@ -178,8 +178,9 @@ echo
 echo "stacks corpus: ${seconds} s per run (times the expect file's duration-factor) at ${hz} Hz."
 echo "match = the worst expectation's share of its selected samples matching (>= 99%),"
 echo "root = share of samples ending at a legal root (>= 99.5%),"
-echo "go = flat/cum shares of Go functions within 3 points of Go's own profile."
-printf '%-22s %-5s %8s %8s %8s %6s  %s\n' program/variant go samples match% root% go result
+echo "go = flat/cum shares of Go functions within 3 points of Go's own profile,"
+echo "broken = how the samples not ending at a legal root ended (frame x count, top 3)."
+printf '%-22s %-5s %8s %8s %8s %6s  %-6s %s\n' program/variant go samples match% root% go result broken
 sort -s -k1,1 "$table"
 echo
 summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }

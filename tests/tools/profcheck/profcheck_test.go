@@ -715,6 +715,7 @@ func TestRootEnd(t *testing.T) {
 		{"start_thread;worker", true, "start_thread"},
 		{"x;y;start_thread;worker", false, "x"},
 		{"runtime.morestack;runtime.newstack", false, "runtime.morestack"},
+		{"runtime.morestack;runtime.newstack;runtime.gopreempt_m;runtime.goschedImpl", true, "runtime.morestack"},
 		{"0x7ffc1f9f83af;crosscall2;runtime.cgocallback", false, "0x7ffc1f9f83af"},
 		{"[libgoprof] truncated: deeper than the record;main.f", false, "[libgoprof] truncated: deeper than the record after main.f"},
 		{"[libgoprof] incomplete: the unwinder stopped here;main.f;main.g", false, "[libgoprof] incomplete: the unwinder stopped here after main.f"},
@@ -959,5 +960,19 @@ has main.caller runtime.goexit;runtime.main;main.main;main.caller;...
 	}
 	if code, _, _ = runCmd(t, "stacks", prof, "--expect", writeFile(t, "none", "[v=pie] leaf x y\n")); code != 2 {
 		t.Errorf("no applicable expectation: exit %d", code)
+	}
+}
+
+func TestBrokenSummary(t *testing.T) {
+	rs := rootStats([]Stack{
+		{Frames: []string{"runtime.goexit", "main.main"}, Count: 10},
+		{Frames: []string{"runtime.morestack", "runtime.newstack", "runtime.copystack"}, Count: 3},
+		{Frames: []string{PseudoPrefix + " incomplete: the unwinder stopped here", "main.f", "main.g"}, Count: 2},
+	})
+	if got, want := brokenSummary(rs), "runtime.morestack×3,incomplete@main.f×2"; got != want {
+		t.Errorf("brokenSummary = %q, want %q", got, want)
+	}
+	if got := brokenSummary(rootStats([]Stack{{Frames: []string{"runtime.goexit"}, Count: 1}})); got != "-" {
+		t.Errorf("brokenSummary of a clean profile = %q, want -", got)
 	}
 }

@@ -5,7 +5,10 @@
 // a legal root and how the others end, and, with --gopprof, the comparison with Go's own
 // profile (gocompare.go). The last line is a machine-readable summary for the harness:
 //
-//	RESULT label=L samples=N match=P worst=W root=P go=ok|FAIL|- verdict=PASS|FAIL
+//	RESULT label=L samples=N match=P worst=W root=P go=ok|FAIL|- verdict=PASS|FAIL broken=B
+//
+// B says how the samples not ending at a legal root ended: "END×N,..." (the three most
+// frequent), "-" when there are none.
 //
 // Exit status 1 if an expectation matches less than --min-match of its samples or selects
 // fewer than --min-samples, if fewer than --min-root of the samples end at a legal root, or
@@ -36,6 +39,13 @@ func rootEnd(frames []string) (legal bool, end string) {
 		return false, "(empty stack)"
 	}
 	if legalRootFrames[frames[0]] {
+		return true, frames[0]
+	}
+	// newstack deciding to preempt (gopreempt_m → schedule) drops the goroutine from the M
+	// (m.curg = nil): like mcall, the scheduler code that runs next on g0 has no goroutine
+	// below it, and the walk ends at morestack (Go's unwinder stops there as well).
+	if frames[0] == "runtime.morestack" && len(frames) > 2 && frames[1] == "runtime.newstack" &&
+		frames[2] == "runtime.gopreempt_m" {
 		return true, frames[0]
 	}
 	// The unwinder marks where it gave up ("[libgoprof] incomplete: ...") or where the record
@@ -278,10 +288,31 @@ func cmdStacks(args []string, w io.Writer) error {
 	if len(reasons) > 0 {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "RESULT label=%s samples=%d match=%.2f worst=%s root=%.2f go=%s verdict=%s\n",
-		*label, rs.Total, 100*worst, worstName, 100*rs.Share(), goVerdict, verdict)
+	fmt.Fprintf(w, "RESULT label=%s samples=%d match=%.2f worst=%s root=%.2f go=%s verdict=%s broken=%s\n",
+		*label, rs.Total, 100*worst, worstName, 100*rs.Share(), goVerdict, verdict, brokenSummary(rs))
 	if len(reasons) > 0 {
 		return checkFail("%s: %s", *label, strings.Join(reasons, "; "))
 	}
 	return nil
+}
+
+// brokenSummary is the RESULT line's one-word account of the broken stacks.
+func brokenSummary(rs *RootStats) string {
+	if len(rs.Broken) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, t := range topN(rs.Broken, 3) {
+		end := strings.TrimPrefix(t.key, PseudoPrefix+" ")
+		if i := strings.Index(end, ":"); i > 0 && strings.HasPrefix(t.key, PseudoPrefix) {
+			// "[libgoprof] incomplete: ... after F" -> "incomplete@F"
+			after := ""
+			if j := strings.LastIndex(end, " after "); j >= 0 {
+				after = "@" + end[j+len(" after "):]
+			}
+			end = end[:i] + after
+		}
+		parts = append(parts, fmt.Sprintf("%s×%d", strings.ReplaceAll(end, " ", "_"), t.count))
+	}
+	return strings.Join(parts, ",")
 }
