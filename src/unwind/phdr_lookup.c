@@ -50,3 +50,9 @@ GP_SIGSAFE int phdr_lookup_iterate(phdr_callback cb, void *data)
     info.dlpi_tls_data = 0;
     return cb(&info, sizeof info, data);
 }
+
+GP_SIGSAFE int phdr_lookup_in_module(uint64_t pc)
+{
+    struct dl_find_object obj;
+    return _dl_find_object((void *)(uintptr_t)pc, &obj) == 0;
+}

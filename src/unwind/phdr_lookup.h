@@ -27,5 +27,7 @@ GP_SIGSAFE void phdr_lookup_end(void);
 GP_SIGSAFE int phdr_lookup_active(void);
 /* dl_iterate_phdr restricted to the module containing the current ip. */
 GP_SIGSAFE int phdr_lookup_iterate(phdr_callback cb, void *data);
+/* Non-zero when pc lies in a loaded object (executable, library or vDSO). */
+GP_SIGSAFE int phdr_lookup_in_module(uint64_t pc);
 
 #endif

@@ -15,6 +15,7 @@
  * morestack has no frame of its own: the goroutine's context is in curg.sched.
  */
 #include "base/safe_read.h"
+#include "unwind/phdr_lookup.h"
 #include "unwind/unwind.h"
 
 GP_SIGSAFE static int special_kind(uint64_t pc)
@@ -115,14 +116,18 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
         if (ra == 0)
             return broken(w);
         if (!unwind_in_go_text(ra - 1)) {
-            if (kind != GO_CROSSCALL2)
+            /* Back in C code that called Go: through crosscall2 (a callback), or, interrupted
+             * in it, a Go assembly function C calls directly (_cgo_topofstack from cgo's
+             * stubs), whose return address must lie in a loaded object. */
+            if (kind != GO_CROSSCALL2 && !(exact && phdr_lookup_in_module(ra - 1)))
                 return broken(w);
-            /* Back in the C code that called into Go. */
             next->ip = ra;
             next->sp = nsp;
             next->bp = nbp;
             next->exact = 0;
-            crosscall2_saved(w, sp, next);
+            next->have_callee_saved = 0;
+            if (kind == GO_CROSSCALL2)
+                crosscall2_saved(w, sp, next);
             return UNWIND_TO_NATIVE;
         }
         exact = kind == GO_TRAP;
