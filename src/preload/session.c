@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "collect/profmap.h"
 #include "go/goexe.h"
 #include "output/report.h"
+#include "ring/cost_hist.h"
 #include "ring/ring.h"
 #include "symbolize/symbolize.h"
 
@@ -81,11 +83,40 @@ static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
     snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
              (unsigned long long)profmap_total(pm), (unsigned long long)nlost,
              how == COLLECTOR_END_EXEC ? ", ended by exec" : "");
-    const char *comments[] = { c1, c2 };
+    const char *comments[5] = { c1, c2 };
+    size_t ncomments = 2;
+    char c3[160], c4[160], c5[160];
+    struct cost_summary own = { 0 }, fwd = { 0 };
+    if (s->ring && s->ring->hdr) {
+        cost_hist_summarize(&s->ring->hdr->handler_cost, &own);
+        cost_hist_summarize(&s->ring->hdr->forward_cost, &fwd);
+    }
+    /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
+     * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way. */
+    snprintf(c3, sizeof c3, "handler_ns: samples=%llu median=%llu p99=%llu max=%llu",
+             (unsigned long long)own.n, (unsigned long long)own.median_ns,
+             (unsigned long long)own.p99_ns, (unsigned long long)own.max_ns);
+    comments[ncomments++] = c3;
+    if (fwd.n) {
+        snprintf(c4, sizeof c4, "forwarded_ns: signals=%llu median=%llu p99=%llu max=%llu",
+                 (unsigned long long)fwd.n, (unsigned long long)fwd.median_ns,
+                 (unsigned long long)fwd.p99_ns, (unsigned long long)fwd.max_ns);
+        comments[ncomments++] = c4;
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        unsigned long long cpu =
+            ((unsigned long long)ru.ru_utime.tv_sec + (unsigned long long)ru.ru_stime.tv_sec) *
+                1000000000ull +
+            ((unsigned long long)ru.ru_utime.tv_usec + (unsigned long long)ru.ru_stime.tv_usec) *
+                1000ull;
+        snprintf(c5, sizeof c5, "collector: cpu_ns=%llu maxrss_kb=%ld", cpu, ru.ru_maxrss);
+        comments[ncomments++] = c5;
+    }
     struct report_input in = {
         .pm = pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
         .start_ns = s->start_ns, .end_ns = now_ns(CLOCK_REALTIME), .period_ns = s->period_ns,
-        .comments = comments, .ncomments = 2,
+        .comments = comments, .ncomments = ncomments,
     };
     int err = report_write(&in, s->out_path);
     if (err) {

@@ -9,6 +9,7 @@
 #include "collect/collector.h"
 
 struct goexe;
+struct ring;
 
 struct session {
     char out_path[4096];        /* absolute, expanded */
@@ -18,6 +19,7 @@ struct session {
     const struct goexe *go;     /* NULL for a non-Go program */
     const char *version_note;   /* e.g. "go1.26.10" or "" */
     const char *layout_note;    /* how Go's runtime layout was found, or "" */
+    const struct ring *ring;    /* for the handler-cost histograms in its header */
 };
 
 /* Hooks for collector_start; `s` must stay valid (it is inherited by the forked collector). */

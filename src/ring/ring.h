@@ -45,6 +45,7 @@
 
 #include "base/record_flags.h"
 #include "base/sigsafe.h"
+#include "ring/cost_hist.h"
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
@@ -98,6 +99,9 @@ struct ring_header {
     _Atomic uint64_t drops[GP_DROP_MAX];   /* summed weights of lost samples */
     _Atomic uint64_t samples;              /* committed records (for the collector's check) */
     uint64_t pad2[7];
+    /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to */
+    struct cost_hist handler_cost;
+    struct cost_hist forward_cost;
     /* reader only */
     _Atomic uint64_t tail;
 };

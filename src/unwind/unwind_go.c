@@ -14,6 +14,8 @@
  *   nanotime1    reached from the vDSO: BP is its frame on the goroutine stack.
  * morestack has no frame of its own: the goroutine's context is in curg.sched.
  */
+#include <stdatomic.h>
+
 #include "base/safe_read.h"
 #include "unwind/phdr_lookup.h"
 #include "unwind/unwind.h"
@@ -50,6 +52,53 @@ GP_SIGSAFE static void crosscall2_saved(struct unwind_walk *w, uint64_t sp, stru
     r->have_callee_saved = 1;
 }
 
+/* What the walk needs of the function table at one PC. Looking it up (a binary search over
+ * every function, then decoding the pcsp table from the function's entry) costs far more
+ * than the rest of a frame, and the same PCs recur sample after sample: the answers are kept
+ * in a table shared by all threads. An entry is one 64-bit word (pc | delta/8 << 48 |
+ * spwrite << 60 | kind << 61), read and written atomically, so a racing writer can replace an
+ * entry but never tear one; a lookup that does not find its own pc computes the answer. */
+struct frame_info {
+    uint64_t delta;     /* pcsp at the PC */
+    int spwrite;        /* the function switches stacks (FuncFlag SPWRITE) */
+    int kind;           /* enum go_special, or 0 */
+};
+
+#define FRAME_CACHE_SIZE 8192u                  /* entries; 64 KiB */
+#define FRAME_CACHE_PC_MASK ((1ull << 48) - 1)
+#define FRAME_CACHE_MAX_DELTA (((1ull << 12) - 1) * 8)
+
+static _Atomic uint64_t frame_cache[FRAME_CACHE_SIZE];
+
+GP_SIGSAFE static int frame_info_at(uint64_t at, struct frame_info *fi)
+{
+    _Atomic uint64_t *slot = &frame_cache[((at * 0x9E3779B97F4A7C15ull) >> 40) %
+                                          FRAME_CACHE_SIZE];
+    uint64_t e = atomic_load_explicit(slot, memory_order_relaxed);
+    if (e && (e & FRAME_CACHE_PC_MASK) == at) {
+        fi->delta = ((e >> 48) & 0xfff) * 8;
+        fi->spwrite = (int)((e >> 60) & 1);
+        fi->kind = (int)(e >> 61);
+        return 1;
+    }
+    fi->kind = special_kind(at);
+    fi->spwrite = 0;
+    fi->delta = 0;
+    struct gofunc f;
+    int32_t delta;
+    if (gopcln_find(&gp_unwind_go.pcln, at, &f) != 0 ||
+        gopcln_pcsp(&gp_unwind_go.pcln, &f, at, &delta) != 0 || delta < 0 || (delta & 7))
+        return 0;
+    fi->delta = (uint64_t)delta;
+    fi->spwrite = (gopcln_flag(&f) & GOPCLN_FLAG_SPWRITE) != 0;
+    if (at <= FRAME_CACHE_PC_MASK && fi->delta <= FRAME_CACHE_MAX_DELTA)
+        atomic_store_explicit(slot,
+                              at | (fi->delta / 8) << 48 | (uint64_t)fi->spwrite << 60 |
+                                  (uint64_t)fi->kind << 61,
+                              memory_order_relaxed);
+    return 1;
+}
+
 /* One step by the frame record at bp: [bp] caller's BP, [bp+8] return address. */
 GP_SIGSAFE static int fp_step(struct unwind_walk *w, uint64_t bp, uint64_t *ra, uint64_t *nsp,
                               uint64_t *nbp)
@@ -69,9 +118,9 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
         if (unwind_push(w->out, exact ? (pc | GP_PC_EXACT) : pc) != 0)
             return UNWIND_STOP;
         uint64_t at = exact ? pc : pc - 1;
-        struct gofunc f;
-        int kind = special_kind(at);
-        int32_t delta;
+        struct frame_info fi;
+        int known = frame_info_at(at, &fi);
+        int kind = fi.kind;
         uint64_t ra, nsp, nbp;
         if (kind == GO_ROOT)
             return UNWIND_STOP;
@@ -89,16 +138,15 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
                 return broken(w);
             continue;
         }
-        if (gopcln_find(&gp_unwind_go.pcln, at, &f) != 0 ||
-            gopcln_pcsp(&gp_unwind_go.pcln, &f, at, &delta) != 0 || delta < 0 || (delta & 7)) {
+        if (!known) {
             /* Not in the table (padding, a corrupt entry): the frame pointer is the fallback. */
             if (exact || fp_step(w, bp, &ra, &nsp, &nbp) != 0)
                 return broken(w);
             goto next_frame;
         }
-        uint64_t d = (uint64_t)delta;
+        uint64_t d = fi.delta;
         int has_record = d > 0 && bp == sp + d - 8;   /* BP points at this frame's record */
-        if ((gopcln_flag(&f) & GOPCLN_FLAG_SPWRITE) && !has_record && !(exact && d == 0)) {
+        if (fi.spwrite && !has_record && !(exact && d == 0)) {
             /* Switched stacks: follow the record pushed before the switch. */
             if (fp_step(w, bp, &ra, &nsp, &nbp) != 0)
                 return broken(w);
