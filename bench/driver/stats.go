@@ -29,7 +29,13 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func stat(xs []float64) Stat {
+func stat(in []float64) Stat {
+	var xs []float64
+	for _, x := range in {
+		if !math.IsNaN(x) {
+			xs = append(xs, x)
+		}
+	}
 	if len(xs) == 0 {
 		return Stat{math.NaN(), math.NaN(), math.NaN(), 0}
 	}
@@ -64,8 +70,11 @@ func (s Stat) pts() string {
 	return Stat{s.Med * 100, s.Min * 100, s.Max * 100, s.N}.f("%+.1f", " pts")
 }
 
-// us formats nanoseconds as microseconds.
+// us formats nanoseconds as microseconds (as milliseconds from 10 ms up).
 func (s Stat) us() string {
+	if s.ok() && s.Med >= 1e7 {
+		return Stat{s.Med / 1e6, s.Min / 1e6, s.Max / 1e6, s.N}.f("%.1f", " ms")
+	}
 	return Stat{s.Med / 1e3, s.Min / 1e3, s.Max / 1e3, s.N}.f("%.2f", " µs")
 }
 
