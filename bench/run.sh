@@ -33,11 +33,11 @@ if ! dpkg-query -W -f='${Status}' libgoogle-perftools-dev 2>/dev/null | grep -q 
         echo "bench: libgoogle-perftools-dev is not installed (needs root); gperftools rows are skipped" >&2
     fi
 fi
-libprofiler=$(ls /usr/lib/*/libprofiler.so.0 2>/dev/null | head -n1 || true)
+libprofiler=$(find /usr/lib -name libprofiler.so.0 2>/dev/null | head -n1)
 
 goroot=$("$top/scripts/go-toolchain.sh" 1.26)
 GO=$goroot/bin/go
-export GOFLAGS= GOTOOLCHAIN=local GOCACHE="$cache/gocache" GOPATH="$cache/gopath" GOPROXY=off GOSUMDB=off
+export GOFLAGS='' GOTOOLCHAIN=local GOCACHE="$cache/gocache" GOPATH="$cache/gopath" GOPROXY=off GOSUMDB=off
 unset LD_PRELOAD
 
 # The library and bench/writeout (which links the collector's code).
