@@ -25,7 +25,7 @@ type Params struct {
 var fullParams = Params{
 	RepsCost: 5, RepsOverhead: 5, RepsSmall: 3, RepsAttr: 5, RepsWriteout: 3, RepsE2E: 2,
 	UnitsCost: 2000, Units1: 2000, Units2: 1200, UnitsMag: 1500, UnitsMagMany: 150,
-	UnitsAttr: 4000, UnitsDepth: 1000, UnitsThreads: 1500, UnitsThreadsMin: 10,
+	UnitsAttr: 4000, UnitsDepth: 1000, UnitsThreads: 1500, UnitsThreadsMin: 40,
 	UnitsDistinct: 4000,
 	FloorArgs:     []string{"5", "100000", "1000"},
 }
@@ -33,7 +33,7 @@ var fullParams = Params{
 var quickParams = Params{
 	RepsCost: 3, RepsOverhead: 3, RepsSmall: 2, RepsAttr: 2, RepsWriteout: 1, RepsE2E: 1,
 	UnitsCost: 600, Units1: 400, Units2: 300, UnitsMag: 400, UnitsMagMany: 20,
-	UnitsAttr: 1500, UnitsDepth: 300, UnitsThreads: 400, UnitsThreadsMin: 4,
+	UnitsAttr: 1500, UnitsDepth: 300, UnitsThreads: 400, UnitsThreadsMin: 10,
 	UnitsDistinct: 1000,
 	FloorArgs:     []string{"3", "30000", "300"},
 }
@@ -167,7 +167,7 @@ func costSummary(res [][]*Result, i int, which string) (string, Stat, Stat) {
 		}
 		return "n/a (no forwarded_ns comment)", med, p99
 	}
-	return fmt.Sprintf("median %s · p99 %s · max %s", med.us(), p99.us(), Stat{mx.Max, mx.Max, mx.Max, 1}.us()), med, p99
+	return fmt.Sprintf("median %s · p99 %s · max %s", med.us(), p99.us(), durExact(mx.Max)), med, p99
 }
 
 func ratioCol(res [][]*Result, i int, pick func(h *Hist) int64) Stat {

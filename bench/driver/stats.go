@@ -70,12 +70,35 @@ func (s Stat) pts() string {
 	return Stat{s.Med * 100, s.Min * 100, s.Max * 100, s.N}.f("%+.1f", " pts")
 }
 
-// us formats nanoseconds as microseconds (as milliseconds from 10 ms up).
-func (s Stat) us() string {
-	if s.ok() && s.Med >= 1e7 {
-		return Stat{s.Med / 1e6, s.Min / 1e6, s.Max / 1e6, s.N}.f("%.1f", " ms")
+// histTop is the lower edge of the last bucket of libgoprof's cost histograms (2^25 x 15/8 ns):
+// a quantile there means "this long or longer".
+const histTop = 62914560
+
+// dur formats a quantile of a cost histogram (nanoseconds) as µs, or ms from 10 ms up.
+func dur(ns float64) string {
+	if ns >= histTop {
+		return "≥ 62.9 ms"
 	}
-	return Stat{s.Med / 1e3, s.Min / 1e3, s.Max / 1e3, s.N}.f("%.2f", " µs")
+	return durExact(ns)
+}
+
+// durExact formats nanoseconds as µs, or ms from 10 ms up.
+func durExact(ns float64) string {
+	if ns >= 1e7 {
+		return fmt.Sprintf("%.1f ms", ns/1e6)
+	}
+	return fmt.Sprintf("%.2f µs", ns/1e3)
+}
+
+// us formats nanoseconds: median [min, max].
+func (s Stat) us() string {
+	if !s.ok() {
+		return "n/a"
+	}
+	if s.N == 1 {
+		return dur(s.Med)
+	}
+	return fmt.Sprintf("%s [%s, %s]", dur(s.Med), dur(s.Min), dur(s.Max))
 }
 
 // ms formats nanoseconds as milliseconds.
