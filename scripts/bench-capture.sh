@@ -54,7 +54,7 @@ stats() { # FILE -> "samples frames broken% median p90 p99 max"
 printf '%-12s %-10s %8s %7s %7s %8s %8s %8s %8s\n' program rev samples frames broken% \
     median_us p90_us p99_us max_us
 for rev in "$@"; do
-    src=$work/rev-$(echo "$rev" | tr -c 'A-Za-z0-9._-\n' '_')
+    src=$work/rev-$(echo "$rev" | tr -c 'A-Za-z0-9._\n-' '_')
     mkdir -p "$src"
     git -C "$top" archive "$rev" | tar -x -C "$src"
     patch -s -d "$src" -p1 <"$top/tests/bench/capture_timing.patch"

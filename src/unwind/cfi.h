@@ -6,6 +6,8 @@
  * nothing, lock nothing and call nothing but _dl_find_object (AS-Safe):
  *   cfi_find.c   pc -> FDE: _dl_find_object gives the module and its .eh_frame_hdr, whose
  *                sorted table is binary-searched;
+ *   cfi_cache.c  rows already computed, by pc: in steady state a frame costs one lookup
+ *                instead of a table search, two entry parses and two CFA programs;
  *   cfi_parse.c  the FDE and its CIE (augmentations z, R, P, L, S; pointer encodings);
  *   cfi_exec.c   the CFA program up to the pc -> one row of rules;
  *   cfi_expr.c   the DWARF expressions those rules use (PLT stubs, __restore_rt);
@@ -51,23 +53,22 @@ struct cfi_span {
 struct cfi_module {
     uint64_t map_lo, map_hi;     /* _dl_find_object's dlfo_map_start/end */
     uint64_t bias;               /* load bias (l_addr) */
+    uint64_t eh_frame_hdr;       /* its PT_GNU_EH_FRAME, 0 when none; also its identity */
     const void *phdr;            /* program headers, NULL when unreadable */
     int phnum;
+    int headers_read;            /* phdr/phnum are set (read on first need) */
     struct cfi_span eh_frame;    /* the PT_LOAD segment holding .eh_frame (CIEs and FDEs) */
 };
 
-enum cfi_find_result {
-    CFI_FOUND,                   /* *fde set */
-    CFI_NO_FDE,                  /* the module is known (mod filled in), no FDE covers pc */
-    CFI_NO_MODULE,               /* pc is in no loaded object */
-};
-
-/* Finds the FDE covering pc (pc is the address to look up: an exact pc, or a return address
- * minus 1). */
-GP_SIGSAFE enum cfi_find_result cfi_find(uint64_t pc, struct cfi_module *mod, uint64_t *fde);
+/* The object holding pc (_dl_find_object; no other memory is read). Returns 0 or -1. */
+GP_SIGSAFE int cfi_module_find(uint64_t pc, struct cfi_module *mod);
+/* Finds the FDE that covers pc if any does (the caller checks its range): the last entry of
+ * the .eh_frame_hdr table at or below pc. pc is the address to look up: an exact pc, or a
+ * return address minus 1. Returns 0 or -1 (no table entry, no usable .eh_frame). */
+GP_SIGSAFE int cfi_fde_find(struct cfi_module *mod, uint64_t pc, uint64_t *fde);
 /* Non-zero when [addr, addr+len) lies in one of the module's PT_LOAD segments (the whole
  * mapping when the program headers were unreadable). */
-GP_SIGSAFE int cfi_module_readable(const struct cfi_module *mod, uint64_t addr, uint64_t len);
+GP_SIGSAFE int cfi_module_readable(struct cfi_module *mod, uint64_t addr, uint64_t len);
 
 /* ---- cfi_parse.c ---- */
 
@@ -166,7 +167,28 @@ GP_SIGSAFE int cfi_expr_eval(struct cfi_span span, uint64_t expr, uint64_t initi
 /* Steps a frame no FDE covers: a lazy PLT stub, a sigreturn trampoline (by its code bytes), else
  * the frame pointer. mod is the module holding the pc, NULL when there is none. */
 GP_SIGSAFE enum cfi_step_result cfi_fallback_step(struct safe_reader *sr, struct cfi_frame *f,
-                                                  const struct cfi_module *mod);
+                                                  struct cfi_module *mod);
+
+/* ---- cfi_cache.c ---- */
+
+/* A cached row in compact form: CFA = reg + off; RBX, RBP, R12-R15, RIP (in this order)
+ * each same, undefined or saved at CFA + off; every other register the same. */
+#define CFI_COMPACT_SLOTS 7
+struct cfi_compact {
+    uint8_t cfa_reg;
+    int32_t cfa_off;
+    uint8_t kind[CFI_COMPACT_SLOTS];      /* CFI_SAME, CFI_UNDEF or CFI_OFFSET */
+    int16_t off[CFI_COMPACT_SLOTS];
+};
+extern const uint8_t cfi_compact_reg[CFI_COMPACT_SLOTS];
+
+/* The row for pc in the module whose .eh_frame_hdr is at module: 0 and *c, or -1. */
+GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_compact *c);
+/* Non-zero on a thread: neither use nor fill the cache (tests compare both paths). */
+extern __thread int cfi_cache_bypass __attribute__((tls_model("initial-exec")));
+/* Remembers a row when it fits the cache's compact form (see cfi_cache.c); never waits. */
+GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_fde *fde,
+                              const struct cfi_row *row);
 /* Restores all registers from the ucontext at uc (an rt_sigframe's) into *f. 0 or -1. */
 GP_SIGSAFE int cfi_frame_from_sigframe(struct safe_reader *sr, struct cfi_frame *f, uint64_t uc);
 

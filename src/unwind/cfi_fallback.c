@@ -49,7 +49,7 @@ GP_SIGSAFE static int plausible_fp(const struct safe_reader *sr, uint64_t sp, ui
 }
 
 GP_SIGSAFE enum cfi_step_result cfi_fallback_step(struct safe_reader *sr, struct cfi_frame *f,
-                                                  const struct cfi_module *mod)
+                                                  struct cfi_module *mod)
 {
     uint64_t ip = f->reg[CFI_RIP], sp = f->reg[CFI_RSP], bp, ra, nbp;
     if (mod && cfi_module_readable(mod, ip, 16)) {

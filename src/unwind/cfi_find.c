@@ -30,6 +30,9 @@
  * PT_LOAD (file offset 0) is that mapping's start. */
 GP_SIGSAFE static void module_headers(struct cfi_module *m)
 {
+    if (m->headers_read)
+        return;
+    m->headers_read = 1;
     m->phdr = 0;
     m->phnum = 0;
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(uintptr_t)m->map_lo;
@@ -58,11 +61,12 @@ GP_SIGSAFE static void module_headers(struct cfi_module *m)
 }
 
 /* The PT_LOAD segment holding addr, clipped to the mapping; empty when none does. */
-GP_SIGSAFE static struct cfi_span segment_of(const struct cfi_module *m, uint64_t addr)
+GP_SIGSAFE static struct cfi_span segment_of(struct cfi_module *m, uint64_t addr)
 {
     struct cfi_span s = { 0, 0 };
     if (addr < m->map_lo || addr >= m->map_hi)
         return s;
+    module_headers(m);
     if (!m->phdr) {
         s.lo = m->map_lo;
         s.hi = m->map_hi;
@@ -82,7 +86,7 @@ GP_SIGSAFE static struct cfi_span segment_of(const struct cfi_module *m, uint64_
     return s;
 }
 
-GP_SIGSAFE int cfi_module_readable(const struct cfi_module *mod, uint64_t addr, uint64_t len)
+GP_SIGSAFE int cfi_module_readable(struct cfi_module *mod, uint64_t addr, uint64_t len)
 {
     struct cfi_span s = segment_of(mod, addr);
     return addr + len >= addr && addr + len <= s.hi;
@@ -130,20 +134,28 @@ GP_SIGSAFE static int linear_search(struct cfi_span span, uint64_t eh_frame, uin
     return -1;
 }
 
-GP_SIGSAFE enum cfi_find_result cfi_find(uint64_t pc, struct cfi_module *mod, uint64_t *fde)
+GP_SIGSAFE int cfi_module_find(uint64_t pc, struct cfi_module *mod)
 {
     struct dl_find_object obj;
     if (_dl_find_object((void *)(uintptr_t)pc, &obj) != 0)
-        return CFI_NO_MODULE;
+        return -1;
     mod->map_lo = (uint64_t)(uintptr_t)obj.dlfo_map_start;
     mod->map_hi = (uint64_t)(uintptr_t)obj.dlfo_map_end;
     mod->bias = obj.dlfo_link_map ? (uint64_t)obj.dlfo_link_map->l_addr : 0;
+    mod->eh_frame_hdr = (uint64_t)(uintptr_t)obj.dlfo_eh_frame;
+    mod->headers_read = 0;
     mod->eh_frame.lo = mod->eh_frame.hi = 0;
-    module_headers(mod);
-    uint64_t hdr = (uint64_t)(uintptr_t)obj.dlfo_eh_frame;
+    return 0;
+}
+
+GP_SIGSAFE int cfi_fde_find(struct cfi_module *mod, uint64_t pc, uint64_t *fde)
+{
+    uint64_t hdr = mod->eh_frame_hdr;
+    if (!hdr)
+        return -1;   /* no .eh_frame_hdr: nothing to find .eh_frame by */
     struct cfi_span hs = segment_of(mod, hdr);
-    if (!hdr || hs.lo == hs.hi)
-        return CFI_NO_FDE;   /* no .eh_frame_hdr: nothing to find .eh_frame by */
+    if (hs.lo == hs.hi)
+        return -1;
     struct cfi_cur c = cfi_cur_at(hs, hdr, hs.hi);
     uint8_t version = cfi_u8(&c);
     uint8_t ptr_enc = cfi_u8(&c);
@@ -152,15 +164,15 @@ GP_SIGSAFE enum cfi_find_result cfi_find(uint64_t pc, struct cfi_module *mod, ui
     uint64_t eh_frame = cfi_encoded(&c, ptr_enc, hdr);
     uint64_t count = count_enc == CFI_PE_OMIT ? 0 : cfi_encoded(&c, count_enc, hdr);
     if (c.bad || version != 1 || ptr_enc == CFI_PE_OMIT)
-        return CFI_NO_FDE;
+        return -1;
     mod->eh_frame = segment_of(mod, eh_frame);
     if (mod->eh_frame.lo == mod->eh_frame.hi)
-        return CFI_NO_FDE;
+        return -1;
     if (table_enc == (CFI_PE_DATAREL | CFI_PE_SDATA4) && count_enc != CFI_PE_OMIT) {
         if (count > (hs.hi - c.p) / 8)
-            return CFI_NO_FDE;   /* the table would run past its segment */
-        return table_search(hdr, c.p, count, pc, fde) == 0 ? CFI_FOUND : CFI_NO_FDE;
+            return -1;   /* the table would run past its segment */
+        return table_search(hdr, c.p, count, pc, fde);
     }
     uint64_t max = count_enc == CFI_PE_OMIT ? CFI_LINEAR_MAX : count * 2 + 16;  /* CIEs too */
-    return linear_search(mod->eh_frame, eh_frame, max, pc, fde) == 0 ? CFI_FOUND : CFI_NO_FDE;
+    return linear_search(mod->eh_frame, eh_frame, max, pc, fde);
 }

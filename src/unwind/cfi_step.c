@@ -169,26 +169,58 @@ GP_SIGSAFE static enum cfi_step_result apply(struct safe_reader *sr, struct cfi_
     return CFI_STEP_OK;
 }
 
+/* apply() for a cached compact row, in place: only the compact form's registers change, so
+ * the frame is not copied (on END or BROKEN the caller drops *f anyway). Same results as
+ * apply() on the equivalent row. */
+GP_SIGSAFE static enum cfi_step_result apply_compact(struct safe_reader *sr, struct cfi_frame *f,
+                                                     const struct cfi_compact *c)
+{
+    uint64_t old_ip = f->reg[CFI_RIP], old_sp = f->reg[CFI_RSP], base, ra;
+    if (cfi_get_reg(sr, f, c->cfa_reg, &base) != 0)
+        return CFI_STEP_BROKEN;
+    uint64_t cfa = base + (uint64_t)(int64_t)c->cfa_off;
+    for (int i = 0; i < CFI_COMPACT_SLOTS; i++) {
+        int r = cfi_compact_reg[i];
+        if (c->kind[i] == CFI_UNDEF) {
+            f->known &= ~BIT(r);
+            f->pending &= ~BIT(r);
+        } else if (c->kind[i] == CFI_OFFSET) {
+            set_slot(f, r, cfa + (uint64_t)(int64_t)c->off[i]);
+        }
+    }
+    set_value(f, CFI_RSP, cfa);
+    if (!(f->known & BIT(CFI_RIP)))
+        return CFI_STEP_END;
+    if (cfi_get_reg(sr, f, CFI_RIP, &ra) != 0)
+        return CFI_STEP_BROKEN;
+    if (ra == old_ip && cfa == old_sp)
+        return CFI_STEP_BROKEN;
+    if (!(f->known & BIT(CFI_RBP)) || ra == 0)
+        return CFI_STEP_END;
+    f->exact = 0;
+    return CFI_STEP_OK;
+}
+
 GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_frame *f)
 {
     uint64_t pc = f->exact ? f->reg[CFI_RIP] : f->reg[CFI_RIP] - 1;
     struct cfi_module mod;
-    uint64_t fde_addr;
-    switch (cfi_find(pc, &mod, &fde_addr)) {
-    case CFI_NO_MODULE:
-        return cfi_fallback_step(sr, f, 0);
-    case CFI_NO_FDE:
-        return cfi_fallback_step(sr, f, &mod);
-    case CFI_FOUND:
-        break;
-    }
     struct cfi_fde fde;
+    struct cfi_row row;
+    struct cfi_compact compact;
+    uint64_t fde_addr;
+    if (cfi_module_find(pc, &mod) != 0)
+        return cfi_fallback_step(sr, f, 0);
+    if (mod.eh_frame_hdr && cfi_cache_get(pc, mod.eh_frame_hdr, &compact) == 0)
+        return apply_compact(sr, f, &compact);
+    if (cfi_fde_find(&mod, pc, &fde_addr) != 0)
+        return cfi_fallback_step(sr, f, &mod);
     if (cfi_parse_fde(mod.eh_frame, fde_addr, &fde) != 0)
         return CFI_STEP_BROKEN;
     if (pc < fde.start || pc >= fde.end)
         return cfi_fallback_step(sr, f, &mod);   /* a gap between FDEs: code without CFI */
-    struct cfi_row row;
     if (cfi_exec(&fde, pc, &row) != 0)
         return CFI_STEP_BROKEN;
+    cfi_cache_put(pc, mod.eh_frame_hdr, &fde, &row);
     return apply(sr, f, &fde, &row);
 }
