@@ -49,6 +49,12 @@ GP_SIGSAFE static void copy_row(struct cfi_row *d, const struct cfi_row *s)
     d->cfa_expr = s->cfa_expr;
 }
 
+/* v times the data alignment factor, wrapping instead of overflowing on garbage input. */
+GP_SIGSAFE static inline int64_t factored(uint64_t v, const struct cfi_fde *f)
+{
+    return (int64_t)(v * (uint64_t)f->data_align);
+}
+
 /* Sets a rule; registers we do not track are accepted and dropped. */
 GP_SIGSAFE static int set_rule(struct exec *e, uint64_t reg, int kind, int64_t val)
 {
@@ -100,7 +106,7 @@ GP_SIGSAFE static int run(struct exec *e, struct cfi_cur *c, uint64_t *loc, uint
             continue;
         case CFA_OFFSET:
             u = cfi_uleb(c);
-            r = set_rule(e, op & 0x3f, CFI_OFFSET, (int64_t)u * f->data_align);
+            r = set_rule(e, op & 0x3f, CFI_OFFSET, factored(u, f));
             break;
         case CFA_RESTORE:
             r = restore_rule(e, op & 0x3f);
@@ -118,25 +124,25 @@ GP_SIGSAFE static int run(struct exec *e, struct cfi_cur *c, uint64_t *loc, uint
             case CFA_OFFSET_EXTENDED:
                 reg = cfi_uleb(c);
                 u = cfi_uleb(c);
-                r = set_rule(e, reg, CFI_OFFSET, (int64_t)u * f->data_align);
+                r = set_rule(e, reg, CFI_OFFSET, factored(u, f));
                 break;
             case CFA_OFFSET_EXTENDED_SF:
                 reg = cfi_uleb(c);
-                r = set_rule(e, reg, CFI_OFFSET, cfi_sleb(c) * f->data_align);
+                r = set_rule(e, reg, CFI_OFFSET, factored((uint64_t)cfi_sleb(c), f));
                 break;
             case CFA_GNU_NEGATIVE_OFFSET_EXTENDED:
                 reg = cfi_uleb(c);
                 u = cfi_uleb(c);
-                r = set_rule(e, reg, CFI_OFFSET, -((int64_t)u * f->data_align));
+                r = set_rule(e, reg, CFI_OFFSET, factored(-u, f));
                 break;
             case CFA_VAL_OFFSET:
                 reg = cfi_uleb(c);
                 u = cfi_uleb(c);
-                r = set_rule(e, reg, CFI_VAL_OFFSET, (int64_t)u * f->data_align);
+                r = set_rule(e, reg, CFI_VAL_OFFSET, factored(u, f));
                 break;
             case CFA_VAL_OFFSET_SF:
                 reg = cfi_uleb(c);
-                r = set_rule(e, reg, CFI_VAL_OFFSET, cfi_sleb(c) * f->data_align);
+                r = set_rule(e, reg, CFI_VAL_OFFSET, factored((uint64_t)cfi_sleb(c), f));
                 break;
             case CFA_RESTORE_EXTENDED:
                 r = restore_rule(e, cfi_uleb(c));
@@ -178,7 +184,7 @@ GP_SIGSAFE static int run(struct exec *e, struct cfi_cur *c, uint64_t *loc, uint
             case CFA_DEF_CFA_SF:
                 row->cfa_kind = CFI_CFA_REG;
                 row->cfa_reg = (uint32_t)cfi_uleb(c);
-                row->cfa_off = cfi_sleb(c) * f->data_align;
+                row->cfa_off = factored((uint64_t)cfi_sleb(c), f);
                 break;
             case CFA_DEF_CFA_REGISTER:
                 row->cfa_kind = CFI_CFA_REG;
@@ -188,7 +194,7 @@ GP_SIGSAFE static int run(struct exec *e, struct cfi_cur *c, uint64_t *loc, uint
                 row->cfa_off = (int64_t)cfi_uleb(c);
                 break;
             case CFA_DEF_CFA_OFFSET_SF:
-                row->cfa_off = cfi_sleb(c) * f->data_align;
+                row->cfa_off = factored((uint64_t)cfi_sleb(c), f);
                 break;
             case CFA_DEF_CFA_EXPRESSION:
                 row->cfa_kind = CFI_CFA_EXPR;

@@ -378,14 +378,17 @@ static void *worker_main(void *arg)
     wk->tid = (pid_t)syscall(SYS_gettid);
     self = wk;
     struct chain_ctx c = { .spin = 300, .seed = (unsigned)wk->kind * 1000, .action = act_none };
+    stack_t old_ss;
+    int restore_ss = 0;
     cmp_ctx = (struct chain_ctx){ .spin = 100, .seed = 7, .action = act_none };
     usr1_ctx = (struct chain_ctx){ .spin = 2000, .seed = 3, .action = act_none };
     switch (wk->kind) {
     case W_QSORT: c.action = act_qsort; c.spin = 10; break;
     case W_ALTSTACK: {
         stack_t ss = { .ss_sp = malloc(1 << 20), .ss_size = 1 << 20, .ss_flags = 0 };
-        if (!ss.ss_sp || sigaltstack(&ss, 0) != 0)
+        if (!ss.ss_sp || sigaltstack(&ss, &old_ss) != 0)
             abort();
+        restore_ss = 1;   /* ASan unmaps the thread's altstack at exit, believing it its own */
         c.action = act_raise;
         c.spin = 200;
         break;
@@ -406,6 +409,8 @@ static void *worker_main(void *arg)
             c.seed = 4;   /* one fixed chain: the same ~32 frames every time */
         chain_step(&c, depth);
     }
+    if (restore_ss)
+        sigaltstack(&old_ss, 0);
     return 0;
 }
 
