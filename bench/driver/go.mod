@@ -1,0 +1,3 @@
+module benchdriver
+
+go 1.21

@@ -1,0 +1,142 @@
+// stats.go -- medians with min/max, number formatting, and the one table.
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Stat is the median and range of repeated measurements.
+type Stat struct {
+	Med, Min, Max float64
+	N             int
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func stat(in []float64) Stat {
+	var xs []float64
+	for _, x := range in {
+		if !math.IsNaN(x) {
+			xs = append(xs, x)
+		}
+	}
+	if len(xs) == 0 {
+		return Stat{math.NaN(), math.NaN(), math.NaN(), 0}
+	}
+	st := Stat{Med: median(xs), Min: xs[0], Max: xs[0], N: len(xs)}
+	for _, x := range xs {
+		st.Min = math.Min(st.Min, x)
+		st.Max = math.Max(st.Max, x)
+	}
+	return st
+}
+
+func (s Stat) ok() bool { return s.N > 0 && !math.IsNaN(s.Med) }
+
+// f formats the median and [min, max] with format fm and a unit suffix.
+func (s Stat) f(fm, unit string) string {
+	if !s.ok() {
+		return "n/a"
+	}
+	if s.N == 1 {
+		return fmt.Sprintf(fm+"%s", s.Med, unit)
+	}
+	return fmt.Sprintf(fm+"%s ["+fm+", "+fm+"]", s.Med, unit, s.Min, s.Max)
+}
+
+// pct formats fractions (0.012) as signed percentages.
+func (s Stat) pct() string {
+	return Stat{s.Med * 100, s.Min * 100, s.Max * 100, s.N}.f("%+.1f", " %")
+}
+
+// pts formats fractions as signed percentage points.
+func (s Stat) pts() string {
+	return Stat{s.Med * 100, s.Min * 100, s.Max * 100, s.N}.f("%+.1f", " pts")
+}
+
+// us formats nanoseconds as microseconds (as milliseconds from 10 ms up).
+func (s Stat) us() string {
+	if s.ok() && s.Med >= 1e7 {
+		return Stat{s.Med / 1e6, s.Min / 1e6, s.Max / 1e6, s.N}.f("%.1f", " ms")
+	}
+	return Stat{s.Med / 1e3, s.Min / 1e3, s.Max / 1e3, s.N}.f("%.2f", " µs")
+}
+
+// ms formats nanoseconds as milliseconds.
+func (s Stat) ms() string {
+	return Stat{s.Med / 1e6, s.Min / 1e6, s.Max / 1e6, s.N}.f("%.0f", " ms")
+}
+
+// mb formats KiB as MiB.
+func (s Stat) mb() string {
+	return Stat{s.Med / 1024, s.Min / 1024, s.Max / 1024, s.N}.f("%.1f", " MB")
+}
+
+// times formats ratios as "0.85×".
+func (s Stat) times() string { return s.f("%.2f", "×") }
+
+// Row is one line of the table. Verdict is PASS, MISS, n/a or "" (no target: for reference).
+type Row struct {
+	Sec, What, Value, Target, Verdict string
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// judge returns the verdict of cond on s.Med, or n/a when s has no data.
+func judge(s Stat, cond func(float64) bool) string {
+	if !s.ok() {
+		return "n/a"
+	}
+	return verdict(cond(s.Med))
+}
+
+func printTable(w io.Writer, rows []Row) {
+	head := Row{"§", "measurement", "median [min, max]", "target", "result"}
+	cols := func(r Row) []string { return []string{r.Sec, r.What, r.Value, r.Target, r.Verdict} }
+	width := make([]int, 5)
+	for _, r := range append([]Row{head}, rows...) {
+		for i, c := range cols(r) {
+			if n := utf8.RuneCountInString(c); n > width[i] {
+				width[i] = n
+			}
+		}
+	}
+	line := func(cs []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, c := range cs {
+			b.WriteString(" " + c + strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)) + " |")
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(cols(head))
+	sep := make([]string, 5)
+	for i := range sep {
+		sep[i] = strings.Repeat("-", width[i])
+	}
+	line(sep)
+	for _, r := range rows {
+		line(cols(r))
+	}
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# run.sh -- sets up, builds and runs libgoprof's benchmarks; prints one table (bench/README.md).
+#
+#   bench/run.sh                  full budget (about 10-15 minutes on a 2-core VM)
+#   BENCH_QUICK=1 bench/run.sh    quick budget (about 2-3 minutes; coarse, for trying changes)
+#   make bench [BENCH_QUICK=1]    the same from a configured build tree
+#
+# Environment (all optional):
+#   BENCH_QUICK=1        the quick budget
+#   BENCH_ONLY=1,2,...   run only these sections (3 and 6 reuse section 2's runs)
+#   BENCH_WORK=DIR       scratch directory for binaries, profiles and runs.log (default: mktemp)
+#   BENCH_TABLE=FILE     also write the header and the table to FILE
+#   BENCH_KEEP=1         keep every profile in BENCH_WORK
+#   BENCH_BUILDDIR=DIR   a configured and built tree (make bench sets it); default: build/,
+#                        configured and built by scripts/build.sh
+#   LIBGOPROF_CACHE      cache of Go toolchains (scripts/go-toolchain.sh)
+# Needs, and installs as root when missing: libgoogle-perftools-dev (gperftools' libprofiler.so,
+# the reference profiler for C workloads). Without root and without it, its rows are skipped.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cache=${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}
+
+# gperftools: Debian's package, installed once.
+if ! dpkg-query -W -f='${Status}' libgoogle-perftools-dev 2>/dev/null | grep -q "ok installed"; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "bench: installing libgoogle-perftools-dev (gperftools)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq --no-install-recommends libgoogle-perftools-dev >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 &&
+              apt-get install -y -qq --no-install-recommends libgoogle-perftools-dev >/dev/null 2>&1; } ||
+            echo "bench: could not install libgoogle-perftools-dev; gperftools rows are skipped" >&2
+    else
+        echo "bench: libgoogle-perftools-dev is not installed (needs root); gperftools rows are skipped" >&2
+    fi
+fi
+libprofiler=$(find /usr/lib -name libprofiler.so.0 2>/dev/null | head -n1)
+
+goroot=$("$top/scripts/go-toolchain.sh" 1.26)
+GO=$goroot/bin/go
+export GOFLAGS='' GOTOOLCHAIN=local GOCACHE="$cache/gocache" GOPATH="$cache/gopath" GOPROXY=off GOSUMDB=off
+unset LD_PRELOAD
+
+# The library and bench/writeout (which links the collector's code).
+if [ -n "${BENCH_BUILDDIR:-}" ]; then
+    builddir=$BENCH_BUILDDIR
+else
+    "$top/scripts/build.sh" >/dev/null
+    builddir=$top/build
+    make -C "$builddir" bench/writeout/writeout >/dev/null
+fi
+lib=$builddir/.libs/libgoprof.so
+[ -f "$lib" ] || { echo "bench: no $lib" >&2; exit 1; }
+
+work=${BENCH_WORK:-$(mktemp -d /tmp/libgoprof-bench.XXXXXX)}
+mkdir -p "$work/bin"
+bin=$work/bin
+cp "$builddir/bench/writeout/writeout" "$bin/writeout"
+gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/cwork" "$top/bench/cwork/cwork.c"
+gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/floor" "$top/bench/floor/floor.c"
+(cd "$top/bench/gowork" && CGO_ENABLED=1 "$GO" build -o "$bin/gowork" .)
+(cd "$top/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$bin/profcheck" .)
+(cd "$top/bench/driver" && CGO_ENABLED=0 "$GO" build -o "$bin/benchdriver" .)
+# The pprof writer's unit benchmark (tests/unit/test_pprof.c, as tests/unit/run_pprof.sh builds it).
+# shellcheck disable=SC2046
+gcc -std=gnu11 -O2 -g -I"$builddir/src/output" $(pkg-config --cflags libprotobuf-c zlib) \
+    -o "$bin/test_pprof" "$top/tests/unit/test_pprof.c" \
+    "$top/src/output/pprof.c" "$top/src/output/pprof_emit.c" "$top/src/output/strtab.c" \
+    "$top/src/output/gzwriter.c" "$top/src/output/outpath.c" "$top/src/base/log.c" \
+    "$builddir/src/output/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib) ||
+    { echo "bench: could not build test_pprof; its rows are skipped" >&2; rm -f "$bin/test_pprof"; }
+
+quick=false
+[ "${BENCH_QUICK:-0}" = 1 ] && quick=true
+if [ -n "${BENCH_BUILDDIR:-}" ]; then
+    cmd="make bench"
+    [ "$quick" = false ] || cmd="make bench BENCH_QUICK=1"
+else
+    cmd="bench/run.sh"
+    [ "$quick" = false ] || cmd="BENCH_QUICK=1 bench/run.sh"
+fi
+keep=false
+[ "${BENCH_KEEP:-0}" = 1 ] && keep=true
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+exec "$bin/benchdriver" -bin "$bin" -lib "$lib" -profcheck "$bin/profcheck" -go "$GO" \
+    -libprofiler "$libprofiler" -quick="$quick" -only "${BENCH_ONLY:-}" -work "$work" \
+    -table "${BENCH_TABLE:-}" -keep="$keep" -command "$cmd (libgoprof $commit)"
