@@ -3,7 +3,7 @@
  *
  * GP_SIGSAFE marks a function that may run in signal context. Such functions live only in
  * files whose header says "Context: signal"; scripts/check-sigsafe.sh checks, with nm -u,
- * that those objects call nothing outside an allowlist (raw syscalls, the unw_* we use), which
+ * that those objects call nothing outside an allowlist (raw syscalls, _dl_find_object), which
  * also catches a memcpy the compiler inserts.
  *
  * Signal context must not: allocate or free, take locks, use stdio, call dl_iterate_phdr or
@@ -12,9 +12,10 @@
  *
  * Stack budget: Go runs handlers on a 32 KiB gsignal stack; the kernel's signal frame takes
  * ~3.4 KiB (AVX-512 xsave; AMX up to ~11 KiB) and Go's own handler, which we call on the same
- * stack for signals that are not ours, needs its share. libunwind's cursor and its dwarf_step
- * take ~4 KiB. We keep our own frames under 6 KiB (checked by -Wstack-usage on the signal
- * objects), leaving ~12 KiB for libunwind and >10 KiB headroom.
+ * stack for signals that are not ours, needs its share. We keep every frame under 6 KiB
+ * (checked by -Wstack-usage on the signal objects); the deepest capture path (handler ->
+ * unwind_capture -> unwind_native_walk -> cfi_step -> cfi_exec with its remember_state stack)
+ * takes ~4.5 KiB (gcc -fstack-usage), leaving >15 KiB headroom.
  */
 #ifndef GP_SIGSAFE_H
 #define GP_SIGSAFE_H

@@ -4,7 +4,6 @@
 #ifndef GP_INTERPOSE_H
 #define GP_INTERPOSE_H
 
-#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -13,7 +12,6 @@ struct real_functions {
     __sighandler_t (*signal)(int, __sighandler_t);
     __sighandler_t (*sysv_signal)(int, __sighandler_t);
     int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 };
 
 extern struct real_functions gp_real;

@@ -46,9 +46,7 @@ int interpose_resolve(void)
     gp_real.signal = dlsym(RTLD_NEXT, "signal");
     gp_real.sysv_signal = dlsym(RTLD_NEXT, "sysv_signal");
     gp_real.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
-    gp_real.dl_iterate_phdr = dlsym(RTLD_NEXT, "dl_iterate_phdr");
-    if (!gp_real.sigaction || !gp_real.signal || !gp_real.pthread_create ||
-        !gp_real.dl_iterate_phdr)
+    if (!gp_real.sigaction || !gp_real.signal || !gp_real.pthread_create)
         return -ENOSYS;
     return 0;
 }
@@ -187,13 +185,12 @@ __attribute__((constructor)) static void libgoprof_init(void)
         return;
 
     struct self_text st = { 0 };
-    gp_real.dl_iterate_phdr(find_modules, &st);
+    dl_iterate_phdr(find_modules, &st);
     r = goexe_analyze("/proc/self/exe", st.main_bias, &goexe);
     if (r != 0 && r != -ENOENT)
         gp_log("go", "this Go program's layout is not supported (%s): Go frames are unwound "
                "without runtime state", strerror(-r));
     unwind_configure_go(goexe.is_go ? &goexe : NULL);
-    unwind_warm_up();
     if (goexe.is_go && !gp_unwind_go.layout.known)
         gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "
                "are known): goroutine state is not read; stacks may end early at morestack",

@@ -80,8 +80,8 @@ GP_SIGSAFE static void go_state(struct unwind_walk *w)
     }
 }
 
-/* A context for libunwind to start from at a frame boundary (not a signal frame). Zeroed by
- * hand: a struct initialiser this size may become a memset call. */
+/* A context for the native walker to start from at a frame boundary (not a signal frame).
+ * Zeroed by hand: a struct initialiser this size may become a memset call. */
 GP_SIGSAFE static void regs_to_context(const struct unwind_regs *r, ucontext_t *uc)
 {
     volatile unsigned char *p = (volatile unsigned char *)uc;

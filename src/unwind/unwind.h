@@ -6,9 +6,9 @@
  *   - Go frames (unwind_go.c) by the function table's SP deltas (pcsp); frame pointers only
  *     where a function switched stacks (SPWRITE: systemstack, asmcgocall, cgocallback,
  *     nanotime1), at morestack (the goroutine's saved context) and as a cross-check.
- *   - native frames (unwind_native.c) by CFI with libunwind.
+ *   - native frames (unwind_native.c) by their .eh_frame CFI, with our own unwinder (cfi.h).
  * Go -> C happens where a Go frame returns into C: only crosscall2 does (a C -> Go callback);
- * the C caller's registers come from crosscall2's save area. C -> Go happens where libunwind
+ * the C caller's registers come from crosscall2's save area. C -> Go happens where a native frame
  * returns into Go text: runtime.asmcgocall, or nanotime1 above the vDSO. A walk ends at a
  * root function (goexit, mstart, rt0_go, mcall, sigtramp), at the end of the native CFI
  * chain (_start, clone3), or is marked broken.
@@ -73,8 +73,6 @@ struct unwind_out {
  * Context: init. */
 struct goexe;
 void unwind_configure_go(const struct goexe *go);
-/* Runs libunwind once outside any handler so its lazy initialisation never runs in one. */
-void unwind_warm_up(void);
 
 /* Entry assumptions: called from the SIGPROF handler with the handler's ucontext; `th` describes
  * the interrupted thread. On return: out->n frames written, flags set. Never faults, never

@@ -1,12 +1,8 @@
-/* unwind_init.c -- configuration of the unwinder from the analysed executable, and libunwind's
- * warm-up.
+/* unwind_init.c -- configuration of the unwinder from the analysed executable.
  * Context: init
  */
 #include <string.h>
 #include <unistd.h>
-
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #include "go/goexe.h"
 #include "unwind/unwind.h"
@@ -63,16 +59,4 @@ void unwind_configure_go(const struct goexe *go)
             break;
         }
     }
-}
-
-/* Lazy initialisation inside libunwind (tdep_init, its caches) must not first run in a
- * handler: one local walk here does it. */
-void unwind_warm_up(void)
-{
-    unw_context_t ctx;
-    unw_cursor_t cur;
-    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
-        return;
-    for (int i = 0; i < 4 && unw_step(&cur) > 0; i++)
-        ;
 }

@@ -1,0 +1,617 @@
+/* test_cfi.c -- the CFI unwinder (src/unwind/cfi_*.c) against libunwind, in a real SIGPROF
+ * handler.
+ * Context: tests
+ *
+ * Worker threads run call chains (cfi_chain.h compiled -O0/-O2, with and without frame
+ * pointers), qsort with a comparator that runs a chain, chains in a SIGUSR1 handler on a
+ * sigaltstack, clock_gettime (the vDSO) and calls through the PLT. A sampler thread sends each
+ * worker SIGPROF with tgkill at random moments, so samples fall on every instruction, prologues
+ * and epilogues included. The handler walks the interrupted context twice: with
+ * unwind_native_walk (our CFI) and with libunwind the way unwind_native.c did before
+ * (unw_init_local2(UNW_INIT_SIGNAL_FRAME) + unw_step, exactness from unw_is_signal_frame).
+ * Every PC, its exactness bit and the broken flag must agree.
+ *   test_cfi                  the comparison (make check)
+ *   test_cfi --bench [N]      per-sample cost of unwind_capture and of the libunwind walk on a
+ *                             ~32-frame C stack, N samples at ~1 kHz: median and p99
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "base/elf_file.h"
+#include "base/safe_read.h"
+#include "check.h"
+#include "unwind/cfi.h"
+#include "unwind/unwind.h"
+
+#define MAXF 128
+#define NWORKERS 5
+#define SAMPLES_PER_WORKER 1500
+#define MAX_SECONDS 60
+
+/* ---- the chains ---------------------------------------------------------------------- */
+
+struct chain_ctx {
+    long spin;
+    unsigned seed;
+    uint64_t (*action)(struct chain_ctx *);
+};
+
+static volatile uint64_t chain_sink;
+static uint64_t chain_step(struct chain_ctx *c, int d);
+
+#define CHAIN_NOINLINE static __attribute__((noipa))
+
+#pragma GCC push_options
+#pragma GCC optimize("O0", "no-omit-frame-pointer")
+#define CHAIN_PREFIX o0fp_
+#include "cfi_chain.h"
+#undef CHAIN_PREFIX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC optimize("O0", "omit-frame-pointer")
+#define CHAIN_PREFIX o0nofp_
+#include "cfi_chain.h"
+#undef CHAIN_PREFIX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC optimize("O2", "no-omit-frame-pointer")
+#define CHAIN_PREFIX o2fp_
+#include "cfi_chain.h"
+#undef CHAIN_PREFIX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC optimize("O2", "omit-frame-pointer")
+#define CHAIN_PREFIX o2nofp_
+#include "cfi_chain.h"
+#undef CHAIN_PREFIX
+#pragma GCC pop_options
+
+typedef uint64_t (*step_fn)(struct chain_ctx *, int);
+#define VARIANT(p) p##plain, p##big, p##vla, p##aligned, p##regs
+static const step_fn step_fns[] = {
+    VARIANT(o0fp_), VARIANT(o0nofp_), VARIANT(o2fp_), VARIANT(o2nofp_),
+};
+static uint64_t (*const leaf_fns[])(struct chain_ctx *) = {
+    o0fp_leaf, o0nofp_leaf, o2fp_leaf, o2nofp_leaf,
+};
+#define NSTEP (sizeof step_fns / sizeof step_fns[0])
+
+static __attribute__((noipa)) uint64_t chain_step(struct chain_ctx *c, int d)
+{
+    if (d <= 0)
+        return leaf_fns[c->seed % 4](c);
+    uint64_t r = step_fns[(c->seed * 31u + (unsigned)d * 17u) % NSTEP](c, d);
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    return r;
+}
+
+/* ---- the two walkers ------------------------------------------------------------------- */
+
+/* What unwind_native.c did with libunwind (commit b7cd2d3), without the Go hand-over. */
+static int ref_walk(const ucontext_t *uc, uint64_t *pc, int max, int *broken)
+{
+    unw_cursor_t cur;
+    int n = 0;
+    *broken = 0;
+    if (unw_init_local2(&cur, (unw_context_t *)(uintptr_t)uc, UNW_INIT_SIGNAL_FRAME) < 0) {
+        *broken = 1;
+        return 0;
+    }
+    for (int first = 1; n < max; first = 0) {
+        unw_word_t ip = 0;
+        unw_get_reg(&cur, UNW_REG_IP, &ip);
+        int exact = first || unw_is_signal_frame(&cur) > 0;
+        pc[n++] = exact ? (ip | GP_PC_EXACT) : ip;
+        int step = unw_step(&cur);
+        if (step <= 0) {
+            *broken = step < 0;
+            break;
+        }
+        if (unw_is_signal_frame(&cur) > 0)
+            pc[n - 1] |= GP_PC_EXACT;
+    }
+    return n;
+}
+
+static int pid;
+
+static int cfi_walk(const ucontext_t *uc, uint64_t lo, uint64_t hi, uint64_t *pc, int max,
+                    int *broken)
+{
+    struct safe_reader sr = { .nranges = 0, .pid = pid };
+    safe_reader_add(&sr, lo, hi);
+    struct unwind_out out = { .pc = pc, .max = max };
+    struct unwind_walk w = { .sr = &sr, .out = &out };
+    struct unwind_regs next;
+    unwind_native_walk(&w, uc, 1, &next);
+    *broken = (out.flags & GP_REC_UNWIND_BROKEN) != 0;
+    return out.n;
+}
+
+/* ---- workers --------------------------------------------------------------------------- */
+
+enum { W_CHAIN, W_QSORT, W_ALTSTACK, W_VDSO, W_PLT };
+static const char *const worker_name[NWORKERS] = { "chains", "qsort", "sigaltstack", "vdso",
+                                                   "plt" };
+
+struct worker {
+    int kind;
+    pid_t tid;
+    uint64_t stack_lo, stack_hi;
+    atomic_int ready;
+    atomic_long compared, mismatched, frames;
+    /* What the compared samples went through (see classify). */
+    atomic_long trampoline, vdso, plt, libc;
+};
+
+/* Address ranges the coverage counters look at, set before sampling starts. */
+struct range {
+    uint64_t lo, hi;
+};
+static struct range exe_r, libc_r, vdso_r, plt_r[3];
+static struct elf_file *exe_elf;
+static uint64_t exe_bias;
+
+static int in(const struct range *r, uint64_t pc)
+{
+    return pc >= r->lo && pc < r->hi;
+}
+
+/* Counts what a stack passed through: a signal trampoline (an exact pc above the leaf), the
+ * vDSO, a PLT stub as the leaf, libc between frames of the test (qsort's callback). */
+static void classify(struct worker *wk, const uint64_t *pc, int n)
+{
+    int tramp = 0, vdso = 0, libc = 0, seen_exe = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t a = pc[i] & ~GP_PC_EXACT;
+        tramp |= i > 0 && (pc[i] & GP_PC_EXACT);
+        vdso |= in(&vdso_r, a);
+        libc |= seen_exe && in(&libc_r, a) && i + 1 < n && in(&exe_r, pc[i + 1] & ~GP_PC_EXACT);
+        seen_exe |= in(&exe_r, a);
+    }
+    uint64_t leaf = n > 0 ? pc[0] & ~GP_PC_EXACT : 0;
+    int plt = in(&plt_r[0], leaf) || in(&plt_r[1], leaf) || in(&plt_r[2], leaf);
+    atomic_fetch_add(&wk->trampoline, tramp);
+    atomic_fetch_add(&wk->vdso, vdso);
+    atomic_fetch_add(&wk->plt, plt);
+    atomic_fetch_add(&wk->libc, libc);
+}
+
+static struct worker workers[NWORKERS];
+static atomic_int running = 1;
+static __thread struct worker *self;
+
+struct mismatch {
+    int kind, na, nb, abroken, bbroken;
+    uint64_t a[MAXF], b[MAXF];
+};
+#define MAX_REPORTED 3
+static struct mismatch reported[MAX_REPORTED];
+static atomic_int nreported;
+
+/* Bench mode: per-sample durations. */
+static int bench;
+static long bench_max;
+static atomic_long bench_n;
+static uint64_t *bench_ours, *bench_ref;
+static atomic_long bench_frames;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_sigprof(int sig, siginfo_t *si, void *ucv)
+{
+    (void)sig;
+    (void)si;
+    int saved = errno;
+    struct worker *wk = self;
+    const ucontext_t *uc = ucv;
+    uint64_t a[MAXF], b[MAXF];
+    int abroken, bbroken;
+    if (!wk || !atomic_load(&running)) {
+        errno = saved;
+        return;
+    }
+    if (bench) {
+        long i = atomic_fetch_add(&bench_n, 1);
+        if (i < bench_max) {
+            struct unwind_thread th = { wk->stack_lo, wk->stack_hi };
+            struct unwind_out out = { .pc = a, .max = MAXF };
+            uint64_t t0, t1, t2;
+            if (i & 1) {   /* alternate the order: neither walker always gets warm caches */
+                t0 = now_ns();
+                (void)ref_walk(uc, b, MAXF, &bbroken);
+                t1 = now_ns();
+                unwind_capture(uc, &th, &out);
+                t2 = now_ns();
+                bench_ref[i] = t1 - t0;
+                bench_ours[i] = t2 - t1;
+            } else {
+                t0 = now_ns();
+                unwind_capture(uc, &th, &out);
+                t1 = now_ns();
+                (void)ref_walk(uc, b, MAXF, &bbroken);
+                t2 = now_ns();
+                bench_ours[i] = t1 - t0;
+                bench_ref[i] = t2 - t1;
+            }
+            atomic_fetch_add(&bench_frames, out.n);
+        }
+        errno = saved;
+        return;
+    }
+    /* Every third sample bypasses the row cache, so both paths are compared. */
+    cfi_cache_bypass = atomic_fetch_add(&wk->compared, 0) % 3 == 0;
+    int na = cfi_walk(uc, wk->stack_lo, wk->stack_hi, a, MAXF, &abroken);
+    cfi_cache_bypass = 0;
+    int nb = ref_walk(uc, b, MAXF, &bbroken);
+    int same = na == nb && abroken == bbroken;
+    for (int i = 0; same && i < na; i++)
+        same = a[i] == b[i];
+    atomic_fetch_add(&wk->compared, 1);
+    atomic_fetch_add(&wk->frames, nb);
+    classify(wk, b, nb);
+    if (!same) {
+        atomic_fetch_add(&wk->mismatched, 1);
+        int k = atomic_fetch_add(&nreported, 1);
+        if (k < MAX_REPORTED) {
+            struct mismatch *m = &reported[k];
+            m->kind = wk->kind;
+            m->na = na;
+            m->nb = nb;
+            m->abroken = abroken;
+            m->bbroken = bbroken;
+            for (int i = 0; i < na; i++)
+                m->a[i] = a[i];
+            for (int i = 0; i < nb; i++)
+                m->b[i] = b[i];
+        }
+    }
+    errno = saved;
+}
+
+static uint64_t act_none(struct chain_ctx *c)
+{
+    (void)c;
+    return 0;
+}
+
+static __thread struct chain_ctx cmp_ctx;
+
+static int cmp_ints(const void *x, const void *y)
+{
+    cmp_ctx.seed++;
+    uint64_t r = chain_step(&cmp_ctx, 1 + (int)(cmp_ctx.seed % 3));
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a > b) - (a < b);
+}
+
+static uint64_t act_qsort(struct chain_ctx *c)
+{
+    int v[48];
+    for (int i = 0; i < 48; i++)
+        v[i] = (int)((c->seed * 2654435761u + (unsigned)i * 40503u) % 1000);
+    qsort(v, 48, sizeof v[0], cmp_ints);
+    return (uint64_t)v[0];
+}
+
+static __thread struct chain_ctx usr1_ctx;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    usr1_ctx.seed++;
+    chain_step(&usr1_ctx, 1 + (int)(usr1_ctx.seed % 5));
+}
+
+static uint64_t act_raise(struct chain_ctx *c)
+{
+    (void)c;
+    syscall(SYS_tgkill, pid, self->tid, SIGUSR1);
+    return 0;
+}
+
+static uint64_t act_vdso(struct chain_ctx *c)
+{
+    struct timespec ts;
+    uint64_t s = 0;
+    for (int i = 0; i < 20; i++) {
+        clock_gettime(i & 1 ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
+        s += (uint64_t)ts.tv_nsec;
+    }
+    return s + c->seed;
+}
+
+static pthread_key_t plt_key;
+
+/* pthread_getspecific and sched_getcpu (an rseq read in glibc 2.36) are a handful of
+ * instructions behind their PLT stubs: some samples land in the stubs themselves (CFI by
+ * DW_CFA_def_cfa_expression). */
+static uint64_t act_plt(struct chain_ctx *c)
+{
+    uint64_t s = c->seed;
+    for (int i = 0; i < 200; i++) {
+        void *v = pthread_getspecific(plt_key);
+        int cpu = sched_getcpu();
+        __asm__ volatile("" : "+r"(v), "+r"(cpu) : : "memory");
+        s += (uint64_t)(uintptr_t)v + (uint64_t)cpu;
+    }
+    return s;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    pthread_attr_t attr;
+    void *stk;
+    size_t sz;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &stk, &sz);
+        wk->stack_lo = (uint64_t)(uintptr_t)stk;
+        wk->stack_hi = wk->stack_lo + sz;
+        pthread_attr_destroy(&attr);
+    }
+    wk->tid = (pid_t)syscall(SYS_gettid);
+    self = wk;
+    struct chain_ctx c = { .spin = 300, .seed = (unsigned)wk->kind * 1000, .action = act_none };
+    stack_t old_ss;
+    int restore_ss = 0;
+    cmp_ctx = (struct chain_ctx){ .spin = 100, .seed = 7, .action = act_none };
+    usr1_ctx = (struct chain_ctx){ .spin = 2000, .seed = 3, .action = act_none };
+    switch (wk->kind) {
+    case W_QSORT: c.action = act_qsort; c.spin = 10; break;
+    case W_ALTSTACK: {
+        stack_t ss = { .ss_sp = malloc(1 << 20), .ss_size = 1 << 20, .ss_flags = 0 };
+        if (!ss.ss_sp || sigaltstack(&ss, &old_ss) != 0)
+            abort();
+        restore_ss = 1;   /* ASan unmaps the thread's altstack at exit, believing it its own */
+        c.action = act_raise;
+        c.spin = 200;
+        break;
+    }
+    case W_VDSO: c.action = act_vdso; c.spin = 10; break;
+    case W_PLT: c.action = act_plt; c.spin = 0; break;
+    default: break;
+    }
+    if (bench) {
+        c.action = act_none;
+        c.spin = 2000;
+    }
+    atomic_store(&wk->ready, 1);
+    while (atomic_load(&running)) {
+        c.seed++;
+        int depth = bench ? 14 : 2 + (int)(c.seed % 19);
+        if (bench)
+            c.seed = 4;   /* one fixed chain: the same ~32 frames every time */
+        chain_step(&c, depth);
+    }
+    if (restore_ss)
+        sigaltstack(&old_ss, 0);
+    return 0;
+}
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+static void print_pc(const char *side, int i, uint64_t pc)
+{
+    Dl_info info;
+    uint64_t a = pc & ~GP_PC_EXACT, off = 0;
+    const char *name = 0, *file = "?";
+    if (dladdr((void *)(uintptr_t)a, &info)) {
+        file = info.dli_fname;
+        if (info.dli_sname) {
+            name = info.dli_sname;
+            off = a - (uint64_t)(uintptr_t)info.dli_saddr;
+        }
+    }
+    if (!name && exe_elf && in(&exe_r, a))
+        name = elf_file_symbol_lookup(exe_elf, a - exe_bias, &off);   /* static functions */
+    fprintf(stderr, "    %-3s #%-2d %#lx%s %s+%#lx (%s)\n", side, i, (unsigned long)a,
+            pc & GP_PC_EXACT ? " exact" : "", name ? name : "?", (unsigned long)off, file);
+}
+
+static void print_mismatch(const struct mismatch *m)
+{
+    fprintf(stderr, "  mismatch in %s: cfi %d frames%s, libunwind %d frames%s\n",
+            worker_name[m->kind], m->na, m->abroken ? " (broken)" : "", m->nb,
+            m->bbroken ? " (broken)" : "");
+    int n = m->na > m->nb ? m->na : m->nb;
+    for (int i = 0; i < n; i++) {
+        if (i < m->na && i < m->nb && m->a[i] == m->b[i]) {
+            print_pc("=", i, m->a[i]);
+            continue;
+        }
+        if (i < m->na)
+            print_pc("cfi", i, m->a[i]);
+        if (i < m->nb)
+            print_pc("unw", i, m->b[i]);
+    }
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static void print_stats(const char *what, uint64_t *v, long n)
+{
+    qsort(v, (size_t)n, sizeof v[0], cmp_u64);
+    printf("%-34s median %6.2f us  p90 %6.2f us  p99 %6.2f us  max %7.2f us\n", what,
+           v[n / 2] / 1e3, v[n * 90 / 100] / 1e3, v[n * 99 / 100] / 1e3, v[n - 1] / 1e3);
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void install(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | flags;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(sig, &sa, 0) != 0)
+        abort();
+}
+
+static void on_sigusr1_info(int sig, siginfo_t *si, void *uc)
+{
+    (void)si;
+    (void)uc;
+    on_sigusr1(sig);
+}
+
+static struct range module_of(const void *p)
+{
+    struct dl_find_object o;
+    struct range r = { 0, 0 };
+    if (p && _dl_find_object((void *)p, &o) == 0) {
+        r.lo = (uint64_t)(uintptr_t)o.dlfo_map_start;
+        r.hi = (uint64_t)(uintptr_t)o.dlfo_map_end;
+        if (o.dlfo_link_map && p == (const void *)worker_main)
+            exe_bias = o.dlfo_link_map->l_addr;
+    }
+    return r;
+}
+
+static void find_ranges(void)
+{
+    exe_r = module_of((const void *)worker_main);
+    libc_r = module_of((const void *)qsort);
+    vdso_r = module_of((const void *)(uintptr_t)getauxval(AT_SYSINFO_EHDR));
+    exe_elf = elf_file_open("/proc/self/exe");
+    static const char *const plt_names[3] = { ".plt", ".plt.sec", ".plt.got" };
+    for (int i = 0; exe_elf && i < 3; i++) {
+        struct elf_section sec;
+        if (elf_file_section(exe_elf, plt_names[i], &sec) == 0) {
+            plt_r[i].lo = exe_bias + sec.addr;
+            plt_r[i].hi = plt_r[i].lo + sec.size;
+        }
+    }
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = { 0, us * 1000 };
+    nanosleep(&ts, 0);
+}
+
+int main(int argc, char **argv)
+{
+    pid = getpid();
+    bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+    bench_max = bench && argc > 2 ? atol(argv[2]) : 3000;
+    unwind_configure_go(NULL);
+    {   /* libunwind's lazy initialisation outside the handler */
+        unw_context_t ctx;
+        unw_cursor_t cur;
+        unw_getcontext(&ctx);
+        unw_init_local(&cur, &ctx);
+        while (unw_step(&cur) > 0)
+            ;
+    }
+    find_ranges();
+    pthread_key_create(&plt_key, 0);
+    install(SIGPROF, on_sigprof, 0);
+    /* SIGUSR1 runs on the sigaltstack and lets SIGPROF in: samples then walk the handler's
+     * frames, __restore_rt, and the interrupted chain on the thread's stack. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigusr1_info;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, 0);
+    int nw = bench ? 1 : NWORKERS;
+    if (bench) {
+        bench_ours = calloc((size_t)bench_max, sizeof *bench_ours);
+        bench_ref = calloc((size_t)bench_max, sizeof *bench_ref);
+    }
+    pthread_t th[NWORKERS];
+    for (int i = 0; i < nw; i++) {
+        workers[i].kind = i;
+        pthread_create(&th[i], 0, worker_main, &workers[i]);
+        while (!atomic_load(&workers[i].ready))
+            sleep_us(100);
+    }
+    uint64_t deadline = now_ns() + (uint64_t)MAX_SECONDS * 1000000000u;
+    unsigned r = 12345;
+    for (;;) {
+        int done = 1;
+        for (int i = 0; i < nw; i++) {
+            if (bench ? atomic_load(&bench_n) < bench_max
+                      : atomic_load(&workers[i].compared) < SAMPLES_PER_WORKER) {
+                done = 0;
+                syscall(SYS_tgkill, pid, workers[i].tid, SIGPROF);
+            }
+        }
+        if (done || now_ns() > deadline)
+            break;
+        sleep_us(bench ? 1000 : 20 + rand_r(&r) % 200);
+    }
+    atomic_store(&running, 0);
+    for (int i = 0; i < nw; i++)
+        pthread_join(th[i], 0);
+
+    if (bench) {
+        long n = atomic_load(&bench_n) < bench_max ? atomic_load(&bench_n) : bench_max;
+        printf("%ld samples, %.1f frames per sample (unwind_capture)\n", n,
+               n ? (double)atomic_load(&bench_frames) / (double)n : 0.0);
+        if (n > 0) {
+            print_stats("unwind_capture (own CFI):", bench_ours, n);
+            print_stats("libunwind init_local2 + unw_step:", bench_ref, n);
+        }
+        return n > 0 ? 0 : 1;
+    }
+    long total = 0, bad = 0;
+    for (int i = 0; i < nw; i++) {
+        long c = atomic_load(&workers[i].compared), m = atomic_load(&workers[i].mismatched);
+        struct worker *wk = &workers[i];
+        printf("%-12s %6ld samples compared, %ld mismatches, %.1f frames per sample; through a "
+               "signal trampoline %ld, the vDSO %ld, libc %ld; in a PLT stub %ld\n",
+               worker_name[i], c, m, c ? (double)atomic_load(&wk->frames) / (double)c : 0,
+               atomic_load(&wk->trampoline), atomic_load(&wk->vdso), atomic_load(&wk->libc),
+               atomic_load(&wk->plt));
+        CHECK(c >= SAMPLES_PER_WORKER);
+        CHECK(m == 0);
+        /* Each scenario reached what it is there for. */
+        if (i == W_QSORT)
+            CHECK(atomic_load(&wk->libc) > 0);
+        if (i == W_ALTSTACK)
+            CHECK(atomic_load(&wk->trampoline) > 0);
+        if (i == W_VDSO)
+            CHECK(atomic_load(&wk->vdso) > 0);
+        if (i == W_PLT)
+            CHECK(atomic_load(&wk->plt) > 0);
+        total += c;
+        bad += m;
+    }
+    printf("total: %ld samples compared, %ld mismatches\n", total, bad);
+    int nr = atomic_load(&nreported);
+    for (int i = 0; i < nr && i < MAX_REPORTED; i++)
+        print_mismatch(&reported[i]);
+    return check_done();
+}
