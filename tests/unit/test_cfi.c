@@ -379,13 +379,15 @@ static void *worker_main(void *arg)
     self = wk;
     struct chain_ctx c = { .spin = 300, .seed = (unsigned)wk->kind * 1000, .action = act_none };
     stack_t old_ss;
+    void *ss_mem = NULL;
     int restore_ss = 0;
     cmp_ctx = (struct chain_ctx){ .spin = 100, .seed = 7, .action = act_none };
     usr1_ctx = (struct chain_ctx){ .spin = 2000, .seed = 3, .action = act_none };
     switch (wk->kind) {
     case W_QSORT: c.action = act_qsort; c.spin = 10; break;
     case W_ALTSTACK: {
-        stack_t ss = { .ss_sp = malloc(1 << 20), .ss_size = 1 << 20, .ss_flags = 0 };
+        ss_mem = malloc(1 << 20);
+        stack_t ss = { .ss_sp = ss_mem, .ss_size = 1 << 20, .ss_flags = 0 };
         if (!ss.ss_sp || sigaltstack(&ss, &old_ss) != 0)
             abort();
         restore_ss = 1;   /* ASan unmaps the thread's altstack at exit, believing it its own */
@@ -411,6 +413,7 @@ static void *worker_main(void *arg)
     }
     if (restore_ss)
         sigaltstack(&old_ss, 0);
+    free(ss_mem);   /* no longer the altstack: nothing runs on it now */
     return 0;
 }
 
