@@ -66,41 +66,20 @@ static inline uint64_t cfi_load(const struct cfi_cur *c, unsigned n)
     return v;
 }
 
-static inline uint8_t cfi_u8(struct cfi_cur *c)
+/* The next n bytes (1, 2, 4 or 8) as a little-endian value; 0 past the end. */
+static inline uint64_t cfi_take(struct cfi_cur *c, unsigned n)
 {
-    if (!cfi_has(c, 1))
+    if (!cfi_has(c, n))
         return 0;
-    uint8_t v = *(const uint8_t *)(uintptr_t)c->p;
-    c->p += 1;
+    uint64_t v = cfi_load(c, n);
+    c->p += n;
     return v;
 }
 
-static inline uint16_t cfi_u16(struct cfi_cur *c)
-{
-    if (!cfi_has(c, 2))
-        return 0;
-    uint16_t v = (uint16_t)cfi_load(c, 2);
-    c->p += 2;
-    return v;
-}
-
-static inline uint32_t cfi_u32(struct cfi_cur *c)
-{
-    if (!cfi_has(c, 4))
-        return 0;
-    uint32_t v = (uint32_t)cfi_load(c, 4);
-    c->p += 4;
-    return v;
-}
-
-static inline uint64_t cfi_u64(struct cfi_cur *c)
-{
-    if (!cfi_has(c, 8))
-        return 0;
-    uint64_t v = cfi_load(c, 8);
-    c->p += 8;
-    return v;
-}
+static inline uint8_t cfi_u8(struct cfi_cur *c) { return (uint8_t)cfi_take(c, 1); }
+static inline uint16_t cfi_u16(struct cfi_cur *c) { return (uint16_t)cfi_take(c, 2); }
+static inline uint32_t cfi_u32(struct cfi_cur *c) { return (uint32_t)cfi_take(c, 4); }
+static inline uint64_t cfi_u64(struct cfi_cur *c) { return cfi_take(c, 8); }
 
 /* LEB128 values longer than 10 bytes do not fit 64 bits: malformed. */
 static inline uint64_t cfi_uleb(struct cfi_cur *c)

@@ -80,26 +80,6 @@ GP_SIGSAFE static void go_state(struct unwind_walk *w)
     }
 }
 
-/* A context for the native walker to start from at a frame boundary (not a signal frame).
- * Zeroed by hand: a struct initialiser this size may become a memset call. */
-GP_SIGSAFE static void regs_to_context(const struct unwind_regs *r, ucontext_t *uc)
-{
-    volatile unsigned char *p = (volatile unsigned char *)uc;
-    for (unsigned long i = 0; i < sizeof *uc; i++)
-        p[i] = 0;
-    greg_t *g = uc->uc_mcontext.gregs;
-    g[REG_RIP] = (greg_t)r->ip;
-    g[REG_RSP] = (greg_t)r->sp;
-    g[REG_RBP] = (greg_t)r->bp;
-    if (r->have_callee_saved) {
-        g[REG_RBX] = (greg_t)r->bx;
-        g[REG_R12] = (greg_t)r->r12;
-        g[REG_R13] = (greg_t)r->r13;
-        g[REG_R14] = (greg_t)r->r14;
-        g[REG_R15] = (greg_t)r->r15;
-    }
-}
-
 GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
                                struct unwind_out *out)
 {
@@ -125,18 +105,16 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
         step = unwind_go_walk(&w, (uint64_t)r[REG_RIP], (uint64_t)r[REG_RSP],
                               (uint64_t)r[REG_RBP], 1, &next);
     else
-        step = unwind_native_walk(&w, uc, 1, &next);
-    ucontext_t restart;
+        step = unwind_native_walk(&w, uc, &next);
     for (int seg = 1; step != UNWIND_STOP; seg++) {
         if (seg >= UNWIND_MAX_SEGMENTS) {
             out->flags |= GP_REC_UNWIND_BROKEN;
             return;
         }
-        if (step == UNWIND_TO_GO) {
-            step = unwind_go_walk(&w, next.ip, next.sp, next.bp, next.exact, &next);
-        } else {
-            regs_to_context(&next, &restart);
-            step = unwind_native_walk(&w, &restart, 0, &next);
-        }
+        struct unwind_regs at = next;
+        if (step == UNWIND_TO_GO)
+            step = unwind_go_walk(&w, at.ip, at.sp, at.bp, at.exact, &next);
+        else
+            step = unwind_native_walk_from(&w, &at, &next);
     }
 }

@@ -111,9 +111,13 @@ enum unwind_next {
  * address. */
 GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
                                            uint64_t bp, int pc_exact, struct unwind_regs *next);
-/* Walks native frames from uc; signal_frame: uc is an interrupted context (its PC exact). */
+/* Walks native frames from an interrupted context (its PC exact). */
 GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucontext_t *uc,
-                                               int signal_frame, struct unwind_regs *next);
+                                               struct unwind_regs *next);
+/* Walks native frames from a return address the Go walker reached (*at, as it left C). */
+GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
+                                                    const struct unwind_regs *at,
+                                                    struct unwind_regs *next);
 GP_SIGSAFE int unwind_in_go_text(uint64_t pc);
 GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc);
 

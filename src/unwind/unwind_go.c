@@ -17,7 +17,7 @@
 #include <stdatomic.h>
 
 #include "base/safe_read.h"
-#include "unwind/phdr_lookup.h"
+#include "unwind/cfi.h"
 #include "unwind/unwind.h"
 
 GP_SIGSAFE static int special_kind(uint64_t pc)
@@ -167,7 +167,8 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
             /* Back in C code that called Go: through crosscall2 (a callback), or, interrupted
              * in it, a Go assembly function C calls directly (_cgo_topofstack from cgo's
              * stubs), whose return address must lie in a loaded object. */
-            if (kind != GO_CROSSCALL2 && !(exact && phdr_lookup_in_module(ra - 1)))
+            struct cfi_module mod;
+            if (kind != GO_CROSSCALL2 && !(exact && cfi_module_find(ra - 1, &mod) == 0))
                 return broken(w);
             next->ip = ra;
             next->sp = nsp;

@@ -142,7 +142,7 @@ static int cfi_walk(const ucontext_t *uc, uint64_t lo, uint64_t hi, uint64_t *pc
     struct unwind_out out = { .pc = pc, .max = max };
     struct unwind_walk w = { .sr = &sr, .out = &out };
     struct unwind_regs next;
-    unwind_native_walk(&w, uc, 1, &next);
+    unwind_native_walk(&w, uc, &next);
     *broken = (out.flags & GP_REC_UNWIND_BROKEN) != 0;
     return out.n;
 }
@@ -199,6 +199,39 @@ static void classify(struct worker *wk, const uint64_t *pc, int n)
 static struct worker workers[NWORKERS];
 static atomic_int running = 1;
 static __thread struct worker *self;
+
+/* One known divergence, ~1 in 50 000 samples: SIGPROF arrives on the first instruction of
+ * a signal handler (the kernel has just set up the handler's frame). libunwind then reports
+ * the sigreturn trampoline and the frame it returns to as return addresses, while it marks
+ * both exact whenever the handler is deeper. Ours marks them exact in both cases. Tolerated
+ * only when everything else is equal and the frames that differ are exactly that pair. */
+static atomic_long missed_trampolines;
+
+static int is_sigreturn(uint64_t pc)
+{
+    static const unsigned char code[] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+    return memcmp((const void *)(uintptr_t)pc, code, sizeof code) == 0;
+}
+
+static int libunwind_missed_trampoline(const uint64_t *a, int na, const uint64_t *b, int nb,
+                                       int abroken, int bbroken)
+{
+    if (na != nb || abroken != bbroken || na < 3)
+        return 0;
+    int differing = 0;
+    for (int i = 0; i < na; i++) {
+        if (a[i] == b[i])
+            continue;
+        if ((a[i] & ~GP_PC_EXACT) != (b[i] & ~GP_PC_EXACT) || !(a[i] & GP_PC_EXACT))
+            return 0;
+        int trampoline = is_sigreturn(a[i] & ~GP_PC_EXACT);
+        int above_trampoline = i > 0 && is_sigreturn(a[i - 1] & ~GP_PC_EXACT);
+        if (!trampoline && !above_trampoline)
+            return 0;
+        differing++;
+    }
+    return differing == 2;
+}
 
 struct mismatch {
     int kind, na, nb, abroken, bbroken;
@@ -271,6 +304,10 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     int same = na == nb && abroken == bbroken;
     for (int i = 0; same && i < na; i++)
         same = a[i] == b[i];
+    if (!same && libunwind_missed_trampoline(a, na, b, nb, abroken, bbroken)) {
+        same = 1;
+        atomic_fetch_add(&missed_trampolines, 1);
+    }
     atomic_fetch_add(&wk->compared, 1);
     atomic_fetch_add(&wk->frames, nb);
     classify(wk, b, nb);
@@ -613,6 +650,9 @@ int main(int argc, char **argv)
         bad += m;
     }
     printf("total: %ld samples compared, %ld mismatches\n", total, bad);
+    printf("tolerated: %ld samples taken on a signal handler's first instruction, where "
+           "libunwind does not mark the trampoline pair exact\n",
+           atomic_load(&missed_trampolines));
     int nr = atomic_load(&nreported);
     for (int i = 0; i < nr && i < MAX_REPORTED; i++)
         print_mismatch(&reported[i]);
