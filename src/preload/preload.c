@@ -221,6 +221,7 @@ __attribute__((constructor)) static void libgoprof_init(void)
         ring_destroy(&ring);
         return;
     }
+    unwind_warm();
     struct sample_config sc = { .period_ns = session.period_ns, .ring = &ring };
     if ((r = sample_setup(&sc, gp_real.sigaction)) != 0) {
         gp_log("sample", "cannot install the SIGPROF handler: %s; profiling is off",

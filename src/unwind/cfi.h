@@ -189,6 +189,8 @@ extern __thread int cfi_cache_bypass __attribute__((tls_model("initial-exec")));
 /* Remembers a row when it fits the cache's compact form (see cfi_cache.c); never waits. */
 GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_fde *fde,
                               const struct cfi_row *row);
+/* Writes to every page of the cache (see unwind_warm). Context: init. */
+void cfi_cache_warm(void);
 /* Restores all registers from the ucontext at uc (an rt_sigframe's) into *f. 0 or -1. */
 GP_SIGSAFE int cfi_frame_from_sigframe(struct safe_reader *sr, struct cfi_frame *f, uint64_t uc);
 

@@ -45,6 +45,14 @@ static struct cache_entry cache[CFI_CACHE_SIZE];
 
 __thread int cfi_cache_bypass __attribute__((tls_model("initial-exec")));
 
+void cfi_cache_warm(void)
+{
+    /* An RMW that changes nothing: the page is written (so allocated) without losing an entry a
+     * handler may be storing. */
+    for (size_t i = 0; i < CFI_CACHE_SIZE; i += 4096 / sizeof cache[0])
+        atomic_fetch_or_explicit(&cache[i].seq, 0, memory_order_relaxed);
+}
+
 GP_SIGSAFE static struct cache_entry *entry_for(uint64_t pc)
 {
     return &cache[(pc * 0x9e3779b97f4a7c15ull) >> (64 - CFI_CACHE_BITS)];

@@ -70,6 +70,12 @@ struct frame_info {
 
 static _Atomic uint64_t frame_cache[FRAME_CACHE_SIZE];
 
+void unwind_go_warm(void)
+{
+    for (size_t i = 0; i < FRAME_CACHE_SIZE; i += 4096 / sizeof frame_cache[0])
+        atomic_fetch_or_explicit(&frame_cache[i], 0, memory_order_relaxed);
+}
+
 GP_SIGSAFE static int frame_info_at(uint64_t at, struct frame_info *fi)
 {
     _Atomic uint64_t *slot = &frame_cache[((at * 0x9E3779B97F4A7C15ull) >> 40) %

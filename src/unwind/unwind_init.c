@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "go/goexe.h"
+#include "unwind/cfi.h"
 #include "unwind/unwind.h"
 
 /* Functions the Go walker treats specially, by name (names are in pclntab even in stripped
@@ -59,4 +60,10 @@ void unwind_configure_go(const struct goexe *go)
             break;
         }
     }
+}
+
+void unwind_warm(void)
+{
+    cfi_cache_warm();
+    unwind_go_warm();
 }
