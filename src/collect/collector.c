@@ -159,7 +159,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
             alive = 0;
         }
         if (alive && hooks->alive)
-            hooks->alive(hooks->ctx, cfg->app_pid, n);
+            hooks->alive(hooks->ctx, cfg->app_pid, c.pm);
         /* A drain that took more than a quarter of the ring: the next one starts at once. */
         busy = n * 4 > cfg->ring->hdr->nslots;
     }

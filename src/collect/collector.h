@@ -30,8 +30,9 @@ enum collector_end {
 
 struct collector_hooks {
     void *ctx;
-    /* Called after each drain while the application is alive (e.g. to re-read its mappings). */
-    void (*alive)(void *ctx, pid_t pid, size_t new_records);
+    /* Called after each drain while the application is alive, with the samples so far (e.g. to
+     * re-read the target's mappings when a new stack has an address outside them). */
+    void (*alive)(void *ctx, pid_t pid, const struct profmap *pm);
     /* Called once at the end with the aggregated samples; its return value is the collector's
      * exit status. */
     int (*finish)(void *ctx, struct profmap *pm, const uint64_t *drops, enum collector_end how);

@@ -94,6 +94,14 @@ int symbolizer_add_mapping(struct symbolizer *s, const struct maps_entry *e)
     return (int)s->nmaps++;
 }
 
+int symbolizer_covers(const struct symbolizer *s, uint64_t addr)
+{
+    for (size_t i = 0; i < s->nmaps; i++)
+        if (addr >= s->maps[i].start && addr < s->maps[i].limit)
+            return 1;
+    return 0;
+}
+
 int symbolizer_update_maps(struct symbolizer *s, pid_t pid)
 {
     struct maps_entry *v;

@@ -46,6 +46,10 @@ int symbolizer_update_maps(struct symbolizer *s, pid_t pid);
 /* Adds one mapping unless an identical one is known: index, or -ENOMEM. */
 int symbolizer_add_mapping(struct symbolizer *s, const struct maps_entry *e);
 
+/* 1 when addr lies in a known mapping, else 0: a sample outside every known mapping means the
+ * target has mapped new code (dlopen) and the maps are worth reading again. */
+int symbolizer_covers(const struct symbolizer *s, uint64_t addr);
+
 /* Registers the Go executable's tables for text [text_start, text_end) (runtime addresses).
  * The table and the memory it points to must outlive the symbolizer. */
 void symbolizer_set_go(struct symbolizer *s, const struct gopcln *t, uint64_t text_start,

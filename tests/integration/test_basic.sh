@@ -129,6 +129,26 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+# 1c. C program that dlopens a library, spends CPU time in it and dlcloses it before exit: the
+# collector reads the maps again when a sample falls outside the known ones (not on a timer), so
+# plugin_spin must still be named, under main.
+D=$WORK/c_dlopen
+mkdir -p "$D"
+fx=$top_srcdir/tests/fixtures/c_dlopen
+if gcc -O1 -Wall -o "$D/c_dlopen" "$fx/c_dlopen.c" -ldl &&
+	gcc -O1 -Wall -shared -fPIC -o "$D/libplugin.so" "$fx/plugin.c" &&
+	run_profiled "$D/prof.pb.gz" GOPROF_HZ=250 -- "$D/c_dlopen" "$D/libplugin.so"; then
+	expect_status "c_dlopen" 0
+	check "c_dlopen: chain main;plugin_spin for the dlopen'ed library's code (>= 0.99)" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf plugin_spin --min 0.99 --min-samples 50 \
+		--expect '_start;__libc_start_main*;...;main;plugin_spin'
+	check "c_dlopen: the unloaded library's mapping is in the profile" \
+		grep -Eq "^# mapping [0-9]+: .*file=$D/libplugin.so " <("$PROFCHECK" dump "$RUN_PROFILE")
+else
+	fail "c_dlopen: build or profile"
+fi
+
+# ---------------------------------------------------------------------------------------
 # 2. Go + cgo program.
 D=$WORK/go_cgo
 mkdir -p "$D"
