@@ -15,24 +15,27 @@
 #                        configured and built by scripts/build.sh
 #   LIBGOPROF_CACHE      cache of Go toolchains (scripts/go-toolchain.sh)
 # Needs, and installs as root when missing: libgoogle-perftools-dev (gperftools' libprofiler.so,
-# the reference profiler for C workloads). Without root and without it, its rows are skipped.
+# the reference profiler for C workloads) and linux-perf (perf stat: the overhead section counts
+# cycles, which the VM's other tenants do not move as they move CPU time). Without root and
+# without them, the gperftools rows are skipped and overhead is judged on CPU time.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}
 
-# gperftools: Debian's package, installed once.
-if ! dpkg-query -W -f='${Status}' libgoogle-perftools-dev 2>/dev/null | grep -q "ok installed"; then
+# gperftools and perf: Debian's packages, installed once.
+for pkg in libgoogle-perftools-dev linux-perf; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" && continue
     if [ "$(id -u)" = 0 ]; then
-        echo "bench: installing libgoogle-perftools-dev (gperftools)" >&2
+        echo "bench: installing $pkg" >&2
         export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq --no-install-recommends libgoogle-perftools-dev >/dev/null 2>&1 ||
+        apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 ||
             { apt-get update -qq >/dev/null 2>&1 &&
-              apt-get install -y -qq --no-install-recommends libgoogle-perftools-dev >/dev/null 2>&1; } ||
-            echo "bench: could not install libgoogle-perftools-dev; gperftools rows are skipped" >&2
+              apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1; } ||
+            echo "bench: could not install $pkg; its rows are skipped" >&2
     else
-        echo "bench: libgoogle-perftools-dev is not installed (needs root); gperftools rows are skipped" >&2
+        echo "bench: $pkg is not installed (needs root); its rows are skipped" >&2
     fi
-fi
+done
 libprofiler=$(find /usr/lib -name libprofiler.so.0 2>/dev/null | head -n1)
 
 goroot=$("$top/scripts/go-toolchain.sh" 1.26)

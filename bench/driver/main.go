@@ -63,7 +63,8 @@ func run(bin, lib, profcheck, goBin, libprofiler string, quick bool, only, work,
 		progress("gperftools' %s is missing: its rows are skipped", libprofiler)
 		libprofiler = ""
 	}
-	r := &Runner{Lib: lib, LibProfiler: libprofiler, Profcheck: profcheck, Work: work, Log: logf}
+	r := &Runner{Lib: lib, LibProfiler: libprofiler, Profcheck: profcheck, Work: work, Log: logf,
+		Perf: perfUsable()}
 	if err := r.init(); err != nil {
 		return err
 	}

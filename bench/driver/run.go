@@ -28,6 +28,7 @@ type Spec struct {
 	LGPEnv  []string // extra GOPROF_* settings
 	GoHz    int      // Go's own CPU profiler at this rate (gowork only; 0: off)
 	GperfHz int      // gperftools' libprofiler.so at this rate (0: not loaded)
+	Count   bool     // count the application's cycles and instructions (perf stat), if available
 }
 
 // Collector is what the driver saw of libgoprof's collector process.
@@ -48,6 +49,10 @@ type Result struct {
 	LGP      *Profile // libgoprof's profile
 	GoP      *Profile // Go's own profile
 	Gperf    *GperfProfile
+	// Hardware counters of the application (all its threads and the children it waited for,
+	// user + kernel), from perf stat; 0 when not counted. Unlike CPU time they do not move with
+	// the VM's other tenants: see secOverhead.
+	Cycles, Instructions int64
 }
 
 // Runner runs Specs one at a time.
@@ -55,6 +60,7 @@ type Runner struct {
 	Lib         string // libgoprof.so
 	LibProfiler string // gperftools' libprofiler.so ("" when missing)
 	Profcheck   string
+	Perf        string // perf, for Spec.Count ("" when hardware counters are not usable)
 	Work        string // scratch directory
 	Log         *os.File
 	seq         int
@@ -110,6 +116,17 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 		goOut = filepath.Join(r.Work, tag+".go.pb.gz")
 		argv = append(argv, "-gopprof", goOut, "-gohz", strconv.Itoa(s.GoHz))
 	}
+	var counters string
+	if s.Count && r.Perf != "" {
+		// perf stat runs env, which sets the profilers' variables and execs the workload: perf
+		// itself is not preloaded, and both configurations pay the same for env.
+		counters = filepath.Join(r.Work, tag+".perf")
+		wrap := []string{r.Perf, "stat", "-x,", "-o", counters, "-e", perfEvents, "--", "env"}
+		base := len(baseEnv())
+		wrap = append(wrap, env[base:]...)
+		argv = append(wrap, argv...)
+		env = env[:base]
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Dir = r.Work
@@ -126,6 +143,12 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.CPUNS = ru.Utime.Nano() + ru.Stime.Nano()
 		res.MaxRSSKB = ru.Maxrss
+	}
+	if counters != "" {
+		if res.Cycles, res.Instructions, err = readCounters(counters); err != nil {
+			return nil, fmt.Errorf("%s: perf stat: %v", s.Label, err)
+		}
+		os.Remove(counters)
 	}
 	res.Coll = r.reap(s.LGPHz > 0, exited)
 	if s.LGPHz > 0 {
@@ -176,11 +199,57 @@ func (r *Runner) reap(want bool, exited time.Time) *Collector {
 	}
 }
 
+const perfEvents = "cycles:u,cycles:k,instructions:u,instructions:k"
+
+// perfUsable says whether perf stat can count cycles here (a VM may have no PMU).
+func perfUsable() string {
+	path, err := exec.LookPath("perf")
+	if err != nil {
+		return ""
+	}
+	out, err := exec.Command(path, "stat", "-x,", "-e", perfEvents, "--", "true").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "<not supported>") || strings.Contains(string(out), "<not counted>") {
+		return ""
+	}
+	return path
+}
+
+// readCounters sums perf stat's CSV (-x,) lines: value,unit,event,...
+func readCounters(path string) (cycles, instr int64, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 3 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, perr := strconv.ParseInt(f[0], 10, 64)
+		if perr != nil {
+			return 0, 0, fmt.Errorf("%q: not counted", line)
+		}
+		switch {
+		case strings.HasPrefix(f[2], "cycles"):
+			cycles += v
+		case strings.HasPrefix(f[2], "instructions"):
+			instr += v
+		}
+	}
+	if cycles == 0 {
+		return 0, 0, fmt.Errorf("no cycles in %s", path)
+	}
+	return cycles, instr, nil
+}
+
 func (r *Runner) logRun(res *Result) {
 	if r.Log == nil {
 		return
 	}
 	fmt.Fprintf(r.Log, "%s\twall_ns=%d\tcpu_ns=%d\tmaxrss_kb=%d", res.Spec.Label, res.WallNS, res.CPUNS, res.MaxRSSKB)
+	if res.Cycles > 0 {
+		fmt.Fprintf(r.Log, "\tcycles=%d\tinstructions=%d", res.Cycles, res.Instructions)
+	}
 	for k, v := range res.KV {
 		fmt.Fprintf(r.Log, "\t%s=%d", k, v)
 	}

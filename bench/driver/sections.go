@@ -325,7 +325,7 @@ func (b *Bench) secOverhead() error {
 	var specs []Spec
 	for _, w := range ws {
 		for _, c := range overheadConfigs {
-			s := Spec{Label: "S2 " + w.name + " " + c, Argv: w.argv}
+			s := Spec{Label: "S2 " + w.name + " " + c, Argv: w.argv, Count: true}
 			switch c {
 			case "libgoprof 100 Hz":
 				s.LGPHz = 100
@@ -352,25 +352,46 @@ func (b *Bench) secOverhead() error {
 		return err
 	}
 	// The fixed part: start-up (constructor, collector fork) and exit (final drain and write) of
-	// a process that does 1 unit of work.
-	fixedSpecs := []Spec{
-		{Label: "S2 fixed go none", Argv: b.gowork("go", 1, 1, 28)},
-		{Label: "S2 fixed go lgp100", Argv: b.gowork("go", 1, 1, 28), LGPHz: 100},
-		{Label: "S2 fixed c none", Argv: b.cwork("spin", 1, 1, 28, 1)},
-		{Label: "S2 fixed c lgp100", Argv: b.cwork("spin", 1, 1, 28, 1), LGPHz: 100},
+	// a process that does 1 unit of work, for libgoprof and for the reference profiler.
+	gperf := 0
+	if b.R.LibProfiler != "" {
+		gperf = 100
 	}
-	fres, err := b.interleaveGroups("2. overhead: fixed start/exit cost", b.P.RepsOverhead, fixedSpecs, 2)
+	fixedSpecs := []Spec{
+		{Label: "S2 fixed go none", Argv: b.gowork("go", 1, 1, 28), Count: true},
+		{Label: "S2 fixed go lgp100", Argv: b.gowork("go", 1, 1, 28), LGPHz: 100, Count: true},
+		{Label: "S2 fixed go gopprof100", Argv: b.gowork("go", 1, 1, 28), GoHz: 100, Count: true},
+		{Label: "S2 fixed c none", Argv: b.cwork("spin", 1, 1, 28, 1), Count: true},
+		{Label: "S2 fixed c lgp100", Argv: b.cwork("spin", 1, 1, 28, 1), LGPHz: 100, Count: true},
+		{Label: "S2 fixed c gperf100", Argv: b.cwork("spin", 1, 1, 28, 1), GperfHz: gperf, Count: true},
+	}
+	fres, err := b.interleaveGroups("2. overhead: fixed start/exit cost", b.P.RepsOverhead, fixedSpecs, 3)
 	if err != nil {
 		return err
 	}
-	fixed := map[string]Stat{}
+	counted := b.R.Perf != "" && res[0][0].Cycles > 0
+	fixed, fixedCyc, fixedRefCyc := map[string]Stat{}, map[string]Stat{}, map[string]Stat{}
 	for i, kind := range []string{"go", "c"} {
-		fixed[kind] = stat(paired(fres, 2*i+1, 2*i, func(r, bs *Result) float64 {
+		fixed[kind] = stat(paired(fres, 3*i+1, 3*i, func(r, bs *Result) float64 {
 			return float64(r.CPUNS) + collCPU(r) - float64(bs.CPUNS)
 		}))
+		if counted {
+			extra := func(r, bs *Result) float64 { return totalCycles(r) - float64(bs.Cycles) }
+			fixedCyc[kind] = stat(paired(fres, 3*i+1, 3*i, extra))
+			fixedRefCyc[kind] = stat(paired(fres, 3*i+2, 3*i, extra))
+		}
+	}
+	fixedNote := fmt.Sprintf("Go or cgo %s · C %s", fixed["go"].ms(), fixed["c"].ms())
+	if counted {
+		fixedNote += fmt.Sprintf(" · in cycles (app + collector): Go or cgo %s · C %s (Go's pprof %s",
+			fixedCyc["go"].mcyc(), fixedCyc["c"].mcyc(), fixedRefCyc["go"].mcyc())
+		if gperf > 0 {
+			fixedNote += fmt.Sprintf(", gperftools %s", fixedRefCyc["c"].mcyc())
+		}
+		fixedNote += ")"
 	}
 	b.add("2", "fixed cost per process, libgoprof 100 Hz: start-up + exit CPU (app + collector) of a 1-unit run",
-		fmt.Sprintf("Go or cgo %s · C %s", fixed["go"].ms(), fixed["c"].ms()), "", "")
+		fixedNote, "", "")
 	b.s2 = map[string]map[string][]*Result{}
 	nc := len(overheadConfigs)
 	for wi, w := range ws {
@@ -381,28 +402,29 @@ func (b *Bench) secOverhead() error {
 			}
 		}
 		base := wi * nc
-		cost := func(ci int) (Stat, Stat, Stat) {
-			return stat(paired(res, base+ci, base, cpuOver)), stat(paired(res, base+ci, base, wallOver)),
-				stat(column(res, base+ci, func(r *Result) (float64, bool) { return collCPU(r), r.LGP != nil }))
+		fk := "go"
+		if w.kind == "c" {
+			fk = "c"
+		}
+		// steady is the overhead in cycles of a long-running process: app + collector cycles over
+		// the run without profiler, minus the fixed start/exit cost measured above.
+		steady := func(r, bs *Result) float64 {
+			return (totalCycles(r) - float64(bs.Cycles) - fixedCyc[fk].Med) / float64(bs.Cycles)
 		}
 		for ci, hz := range []int{100, 250, 1000} {
-			cpu, wall, coll := cost(ci + 1)
-			target, v := "", ""
-			switch hz {
-			case 100:
-				target, v = "CPU ≤ 1 %", judge(cpu, func(x float64) bool { return x <= 0.01 })
-			case 1000:
-				target, v = "CPU ≤ 3 %", judge(cpu, func(x float64) bool { return x <= 0.03 })
-			}
-			fk := "go"
-			if w.kind == "c" {
-				fk = "c"
+			i := base + ci + 1
+			cpu, wall := stat(paired(res, i, base, cpuOver)), stat(paired(res, i, base, wallOver))
+			coll := stat(column(res, i, func(r *Result) (float64, bool) { return collCPU(r), r.LGP != nil }))
+			limit := map[int]float64{100: 0.01, 250: math.NaN(), 1000: 0.03}[hz]
+			target := ""
+			if !math.IsNaN(limit) {
+				target = fmt.Sprintf("≤ %.0f %%", 100*limit)
 			}
 			baseCPU := median(column(res, base, func(r *Result) (float64, bool) { return float64(r.CPUNS), true }))
 			// What the per-sample costs account for: signals x (delivery floor + median time in
 			// the handler) + the collector, over the run without profiler (a lower bound: the
 			// median is below the mean, and cache effects are not counted).
-			acc := stat(paired(res, base+ci+1, base, func(r, bs *Result) float64 {
+			acc := stat(paired(res, i, base, func(r, bs *Result) float64 {
 				if r.LGP == nil || r.LGP.Handler == nil {
 					return math.NaN()
 				}
@@ -413,36 +435,82 @@ func (b *Bench) secOverhead() error {
 			if acc.ok() {
 				accounted = fmt.Sprintf(" · accounted ≥ %+.2f %%", 100*acc.Med)
 			}
-			b.add("2", fmt.Sprintf("%s, libgoprof %d Hz: CPU (app + collector) · wall", w.name, hz),
+			cpuTarget, cpuV := "", ""
+			if !counted && target != "" {
+				cpuTarget, cpuV = "CPU "+target, judge(cpu, func(x float64) bool { return x <= limit })
+			}
+			b.add("2", fmt.Sprintf("%s, libgoprof %d Hz: CPU time (app + collector) · wall", w.name, hz),
 				fmt.Sprintf("CPU %s · wall %s · collector %s · fixed start/exit ≈ %+.1f %%%s",
-					cpu.pct(), wall.pct(), coll.ms(), 100*fixed[fk].Med/baseCPU, accounted), target, v)
+					cpu.pct(), wall.pct(), coll.ms(), 100*fixed[fk].Med/baseCPU, accounted), cpuTarget, cpuV)
+			if counted {
+				total := stat(paired(res, i, base, cycOver))
+				st := stat(paired(res, i, base, steady))
+				instr := stat(paired(res, i, base, func(r, bs *Result) float64 {
+					return float64(r.Instructions)/float64(bs.Instructions) - 1
+				}))
+				vv := ""
+				if target != "" {
+					vv = judge(st, func(x float64) bool { return x <= limit })
+				}
+				b.add("2", fmt.Sprintf("%s, libgoprof %d Hz: cycles (app + collector), steady state", w.name, hz),
+					fmt.Sprintf("steady %s · whole run %s · app instructions %s", st.pct2(), total.pct2(), instr.pct2()),
+					"cycles "+target, vv)
+			}
 		}
 		aaCPU, aaWall := stat(paired(res, base+5, base, cpuOver)), stat(paired(res, base+5, base, wallOver))
-		b.add("2", fmt.Sprintf("%s: no profiler vs no profiler (A/A: the noise of these comparisons)", w.name),
-			fmt.Sprintf("CPU %s · wall %s", aaCPU.pct(), aaWall.pct()), "", "")
+		aa := fmt.Sprintf("CPU %s · wall %s", aaCPU.pct(), aaWall.pct())
+		if counted {
+			aa += fmt.Sprintf(" · cycles %s", stat(paired(res, base+5, base, cycOver)).pct2())
+		}
+		b.add("2", fmt.Sprintf("%s: no profiler vs no profiler (A/A: the noise of these comparisons)", w.name), aa, "", "")
 		ref := base + 4
 		refCPU, refWall := stat(paired(res, ref, base, cpuOver)), stat(paired(res, ref, base, wallOver))
+		var d, ds []float64
+		for k := range res {
+			if counted {
+				d = append(d, cycOver(res[k][base+1], res[k][base])-cycOver(res[k][ref], res[k][base]))
+				ds = append(ds, steady(res[k][base+1], res[k][base])-
+					(totalCycles(res[k][ref])-float64(res[k][base].Cycles)-fixedRefCyc[fk].Med)/float64(res[k][base].Cycles))
+			} else {
+				d = append(d, cpuOver(res[k][base+1], res[k][base])-cpuOver(res[k][ref], res[k][base]))
+			}
+		}
+		diff, diffSteady := stat(d), stat(ds)
+		refNote := fmt.Sprintf("CPU %s · wall %s", refCPU.pct(), refWall.pct())
+		what, judged := "CPU", diff
+		if counted {
+			refNote += fmt.Sprintf(" · cycles %s", stat(paired(res, ref, base, cycOver)).pct2())
+			what, judged = "cycles, steady state; whole runs", diffSteady
+		}
+		value := diff.pts()
+		if counted {
+			value = fmt.Sprintf("%s; whole runs %s", diffSteady.pts2(), diff.pts2())
+		}
 		if w.kind != "c" {
 			// paired per repetition: libgoprof 100 Hz minus Go's pprof 100 Hz of the same repetition
-			var d []float64
-			for k := range res {
-				d = append(d, cpuOver(res[k][base+1], res[k][base])-cpuOver(res[k][ref], res[k][base]))
-			}
-			diff := stat(d)
-			b.add("2", fmt.Sprintf("%s: libgoprof 100 Hz minus Go's pprof 100 Hz (CPU)", w.name),
-				fmt.Sprintf("%s (Go's pprof: CPU %s · wall %s)", diff.pts(), refCPU.pct(), refWall.pct()),
-				"< 0 (lower than Go)", judge(diff, func(x float64) bool { return x < 0 }))
+			b.add("2", fmt.Sprintf("%s: libgoprof 100 Hz minus Go's pprof 100 Hz (%s)", w.name, what),
+				fmt.Sprintf("%s (Go's pprof: %s)", value, refNote),
+				"< 0 (lower than Go)", judge(judged, func(x float64) bool { return x < 0 }))
 		} else if b.R.LibProfiler != "" {
-			var d []float64
-			for k := range res {
-				d = append(d, cpuOver(res[k][base+1], res[k][base])-cpuOver(res[k][ref], res[k][base]))
-			}
-			b.add("2", fmt.Sprintf("%s: gperftools 100 Hz (reference); libgoprof 100 Hz minus it", w.name),
-				fmt.Sprintf("CPU %s · wall %s; difference %s", refCPU.pct(), refWall.pct(), stat(d).pts()), "", "")
+			b.add("2", fmt.Sprintf("%s: gperftools 100 Hz (reference); libgoprof 100 Hz minus it (%s)", w.name, what),
+				fmt.Sprintf("%s; difference %s", refNote, value), "", "")
 		}
 	}
 	return nil
 }
+
+// totalCycles is the application's cycles plus the collector's, converted from its CPU time at
+// the application's cycles per nanosecond (perf stat cannot follow the collector: it outlives
+// the application).
+func totalCycles(r *Result) float64 {
+	if r.CPUNS == 0 {
+		return float64(r.Cycles)
+	}
+	return float64(r.Cycles) + collCPU(r)*float64(r.Cycles)/float64(r.CPUNS)
+}
+
+// cycOver is the overhead of r over base in cycles: (app + collector) / base app - 1.
+func cycOver(r, base *Result) float64 { return totalCycles(r)/float64(base.Cycles) - 1 }
 
 // ---- 3. magnitude ----
 

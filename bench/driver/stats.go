@@ -111,7 +111,23 @@ func (s Stat) mb() string {
 	return Stat{s.Med / 1024, s.Min / 1024, s.Max / 1024, s.N}.f("%.1f", " MB")
 }
 
+// mcyc formats cycles as millions.
+func (s Stat) mcyc() string {
+	return Stat{s.Med / 1e6, s.Min / 1e6, s.Max / 1e6, s.N}.f("%.1f", " Mcycles")
+}
+
+// pts2 is pts with two decimals.
+func (s Stat) pts2() string {
+	return Stat{s.Med * 100, s.Min * 100, s.Max * 100, s.N}.f("%+.2f", " pts")
+}
+
+// pct2 is pct with two decimals (the cycle counts resolve them).
+func (s Stat) pct2() string {
+	return Stat{s.Med * 100, s.Min * 100, s.Max * 100, s.N}.f("%+.2f", " %")
+}
+
 // times formats ratios as "0.85×".
+
 func (s Stat) times() string { return s.f("%.2f", "×") }
 
 // Row is one line of the table. Verdict is PASS, MISS, n/a or "" (no target: for reference).
