@@ -60,6 +60,7 @@ bin=$work/bin
 cp "$builddir/bench/writeout/writeout" "$bin/writeout"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/cwork" "$top/bench/cwork/cwork.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/floor" "$top/bench/floor/floor.c"
+gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/waitall" "$top/bench/waitall/waitall.c"
 (cd "$top/bench/gowork" && CGO_ENABLED=1 "$GO" build -o "$bin/gowork" .)
 (cd "$top/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$bin/profcheck" .)
 (cd "$top/bench/driver" && CGO_ENABLED=0 "$GO" build -o "$bin/benchdriver" .)

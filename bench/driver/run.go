@@ -49,9 +49,9 @@ type Result struct {
 	LGP      *Profile // libgoprof's profile
 	GoP      *Profile // Go's own profile
 	Gperf    *GperfProfile
-	// Hardware counters of the application (all its threads and the children it waited for,
-	// user + kernel), from perf stat; 0 when not counted. Unlike CPU time they do not move with
-	// the VM's other tenants: see secOverhead.
+	// Hardware counters of the application and of libgoprof's collector (all threads, user +
+	// kernel), from perf stat; 0 when not counted. Unlike CPU time they do not move with the
+	// VM's other tenants: see secOverhead.
 	Cycles, Instructions int64
 }
 
@@ -118,10 +118,13 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 	}
 	var counters string
 	if s.Count && r.Perf != "" {
-		// perf stat runs env, which sets the profilers' variables and execs the workload: perf
-		// itself is not preloaded, and both configurations pay the same for env.
+		// perf stat runs waitall, which waits for the workload and for libgoprof's collector (an
+		// orphan of the workload) so that both are counted completely; env sets the profilers'
+		// variables and execs the workload: perf itself is not preloaded, and every
+		// configuration pays the same for waitall and env.
 		counters = filepath.Join(r.Work, tag+".perf")
-		wrap := []string{r.Perf, "stat", "-x,", "-o", counters, "-e", perfEvents, "--", "env"}
+		wrap := []string{r.Perf, "stat", "-x,", "-o", counters, "-e", perfEvents, "--",
+			filepath.Join(filepath.Dir(r.Profcheck), "waitall"), "env"}
 		base := len(baseEnv())
 		wrap = append(wrap, env[base:]...)
 		argv = append(wrap, argv...)
@@ -149,8 +152,16 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 			return nil, fmt.Errorf("%s: perf stat: %v", s.Label, err)
 		}
 		os.Remove(counters)
+		// waitall reaped the collector: its usage is in waitall's last line, and in the
+		// usage of perf (waited-for descendants), from which it is taken out.
+		kv := parseKV(strings.ReplaceAll(lastLine(stderr.String()), " ", "\n"))
+		if ns, ok := kv["others_cpu_ns"]; ok && s.LGPHz > 0 {
+			res.Coll = &Collector{CPUNS: ns, MaxRSSKB: kv["others_maxrss_kb"], WriteNS: -1}
+			res.CPUNS -= ns
+		}
+	} else {
+		res.Coll = r.reap(s.LGPHz > 0, exited)
 	}
-	res.Coll = r.reap(s.LGPHz > 0, exited)
 	if s.LGPHz > 0 {
 		if res.LGP, err = r.readProfile(lgpOut); err != nil {
 			return nil, fmt.Errorf("%s: libgoprof profile: %v\nstderr: %s", s.Label, err, tail(stderr.String(), 10))
@@ -291,6 +302,11 @@ func parseKV(s string) map[string]int64 {
 		}
 	}
 	return kv
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
 
 func tail(s string, n int) string {

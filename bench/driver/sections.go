@@ -499,15 +499,9 @@ func (b *Bench) secOverhead() error {
 	return nil
 }
 
-// totalCycles is the application's cycles plus the collector's, converted from its CPU time at
-// the application's cycles per nanosecond (perf stat cannot follow the collector: it outlives
-// the application).
-func totalCycles(r *Result) float64 {
-	if r.CPUNS == 0 {
-		return float64(r.Cycles)
-	}
-	return float64(r.Cycles) + collCPU(r)*float64(r.Cycles)/float64(r.CPUNS)
-}
+// totalCycles is the cycles of the application and the collector (bench/waitall makes perf
+// stat count the collector to its end).
+func totalCycles(r *Result) float64 { return float64(r.Cycles) }
 
 // cycOver is the overhead of r over base in cycles: (app + collector) / base app - 1.
 func cycOver(r, base *Result) float64 { return totalCycles(r)/float64(base.Cycles) - 1 }
