@@ -31,13 +31,16 @@ type Profile struct {
 	CPUNS     int64 // summed cpu/nanoseconds (lost pseudo-frames included)
 	Lost      int64 // "samples N, lost M" comment; else the count on "[libgoprof] lost" frames
 	Handler   *Hist // nil when the library does not report it
-	Forwarded *Hist // nil when absent (no signal forwarded, or not reported)
+	Forwarded *Hist // nil when absent (no timer signal forwarded, or not reported)
+	// The other SIGPROFs forwarded (setitimer's, which Go's handler drops on threads with a
+	// per-thread timer); nil when absent.
+	ForwardedOther *Hist
 	CollCPUNS int64 // "collector: cpu_ns=": -1 when absent
 	CollRSSKB int64
 }
 
 var (
-	reHist = regexp.MustCompile(`^(handler_ns|forwarded_ns): (?:samples|signals)=(\d+) median=(\d+) p99=(\d+) max=(\d+)`)
+	reHist = regexp.MustCompile(`^(handler_ns|forwarded_ns|forwarded_other_ns): (?:samples|signals)=(\d+) median=(\d+) p99=(\d+) max=(\d+)`)
 	reColl = regexp.MustCompile(`^collector: cpu_ns=(\d+) maxrss_kb=(\d+)`)
 	reLost = regexp.MustCompile(`^samples (\d+), lost (\d+)`)
 )
@@ -66,10 +69,13 @@ func (r *Runner) readProfile(path string) (*Profile, error) {
 			p.Comments = append(p.Comments, c)
 			if m := reHist.FindStringSubmatch(c); m != nil {
 				h := &Hist{atoi(m[2]), atoi(m[3]), atoi(m[4]), atoi(m[5])}
-				if m[1] == "handler_ns" {
+				switch m[1] {
+				case "handler_ns":
 					p.Handler = h
-				} else {
+				case "forwarded_ns":
 					p.Forwarded = h
+				default:
+					p.ForwardedOther = h
 				}
 			} else if m := reColl.FindStringSubmatch(c); m != nil {
 				p.CollCPUNS, p.CollRSSKB = atoi(m[1]), atoi(m[2])

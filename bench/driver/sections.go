@@ -214,22 +214,36 @@ func maxLost(res [][]*Result, i int) int64 {
 	return m
 }
 
-// goSignalsNote says how many forwarded signals Go's handler got per sample in Go's profile:
-// Go arms a per-thread timer and the process-wide setitimer, and drops the setitimer's signals
-// on threads that have a timer (validSIGPROF), so about half of forwarded_ns is that early
-// return and the median mixes both; p99 and max are real sigprof calls.
+// goSignalsNote says how many timer signals Go's handler got per sample in Go's profile (about
+// 1: forwarded_ns is Go's cost per sample), and what the other forwarded signals cost: Go arms a
+// per-thread timer and the process-wide setitimer, and drops the setitimer's signals on threads
+// that have a timer (validSIGPROF); libgoprof times those apart (forwarded_other_ns).
 func goSignalsNote(res [][]*Result, i int) string {
 	var xs []float64
+	var other []*Hist
 	for k := range res {
 		r := res[k][i]
 		if r.LGP != nil && r.LGP.Forwarded != nil && r.GoP != nil && r.GoP.Count > 0 {
 			xs = append(xs, float64(r.LGP.Forwarded.N)/float64(r.GoP.Count))
 		}
+		if r.LGP != nil && r.LGP.ForwardedOther != nil {
+			other = append(other, r.LGP.ForwardedOther)
+		}
 	}
 	if len(xs) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" · %.1f forwarded signals per Go sample", median(xs))
+	note := fmt.Sprintf(" · %.2f timer signals per Go sample", median(xs))
+	if len(other) > 0 {
+		var n, med []float64
+		for _, h := range other {
+			n = append(n, float64(h.N))
+			med = append(med, float64(h.Median))
+		}
+		note += fmt.Sprintf(" · other SIGPROFs (setitimer's, dropped by Go): %.0f per run, median %s",
+			median(n), durExact(median(med)))
+	}
+	return note
 }
 
 // ---- 1. per-sample cost ----

@@ -103,16 +103,18 @@ static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
     snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
              (unsigned long long)profmap_total(pm), (unsigned long long)nlost,
              how == COLLECTOR_END_EXEC ? ", ended by exec" : "");
-    const char *comments[5] = { c1, c2 };
+    const char *comments[6] = { c1, c2 };
     size_t ncomments = 2;
-    char c3[160], c4[160], c5[160];
-    struct cost_summary own = { 0 }, fwd = { 0 };
+    char c3[160], c4[160], c4b[160], c5[160];
+    struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
     if (s->ring && s->ring->hdr) {
         cost_hist_summarize(&s->ring->hdr->handler_cost, &own);
         cost_hist_summarize(&s->ring->hdr->forward_cost, &fwd);
+        cost_hist_summarize(&s->ring->hdr->forward_other_cost, &fwd_other);
     }
     /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
-     * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way. */
+     * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way; timer signals
+     * (one per sample of Go's) apart from the others (setitimer's, mostly dropped at once). */
     snprintf(c3, sizeof c3, "handler_ns: samples=%llu median=%llu p99=%llu max=%llu",
              (unsigned long long)own.n, (unsigned long long)own.median_ns,
              (unsigned long long)own.p99_ns, (unsigned long long)own.max_ns);
@@ -122,6 +124,13 @@ static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
                  (unsigned long long)fwd.n, (unsigned long long)fwd.median_ns,
                  (unsigned long long)fwd.p99_ns, (unsigned long long)fwd.max_ns);
         comments[ncomments++] = c4;
+    }
+    if (fwd_other.n) {
+        snprintf(c4b, sizeof c4b,
+                 "forwarded_other_ns: signals=%llu median=%llu p99=%llu max=%llu",
+                 (unsigned long long)fwd_other.n, (unsigned long long)fwd_other.median_ns,
+                 (unsigned long long)fwd_other.p99_ns, (unsigned long long)fwd_other.max_ns);
+        comments[ncomments++] = c4b;
     }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {

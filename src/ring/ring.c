@@ -11,8 +11,8 @@ int ring_create(struct ring *r, uint32_t nslots)
     uint32_t n = 1;
     while (n < nslots && n < (1u << 20))
         n <<= 1;
-    size_t hdr_size = 4096;
-    _Static_assert(sizeof(struct ring_header) <= 4096, "ring header fits a page");
+    size_t hdr_size = 8192;   /* counters and three cost histograms */
+    _Static_assert(sizeof(struct ring_header) <= 8192, "ring header fits two pages");
     size_t size = hdr_size + (size_t)n * sizeof(struct ring_slot);
     /* Populated now: the head only moves forward, so every page is touched once the ring has
      * wrapped anyway, and a first touch inside the handler costs a page fault per 2 slots. */

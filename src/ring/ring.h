@@ -50,7 +50,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 1u
+#define GP_RING_VERSION 2u
 #define GP_RING_MAX_FRAMES 248
 #define GP_RING_DEFAULT_SLOTS 2048
 
@@ -99,9 +99,12 @@ struct ring_header {
     _Atomic uint64_t drops[GP_DROP_MAX];   /* summed weights of lost samples */
     _Atomic uint64_t samples;              /* committed records (for the collector's check) */
     uint64_t pad2[7];
-    /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to */
+    /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to:
+     * per-thread timer signals (SI_TIMER: what Go's profiler samples on), and the others
+     * (setitimer's SI_KERNEL, which Go's handler drops on threads that have a timer) */
     struct cost_hist handler_cost;
     struct cost_hist forward_cost;
+    struct cost_hist forward_other_cost;
     /* reader only */
     _Atomic uint64_t tail;
 };

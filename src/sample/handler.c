@@ -76,7 +76,9 @@ GP_SIGSAFE void sample_sigprof_handler(int sig, siginfo_t *si, void *uc)
         chain_forward(sig, si, uc);
         /* The ring outlives every handler (it is never unmapped in the application). */
         if (gp_sample.ring && gp_sample.ring->hdr)
-            cost_hist_add(&gp_sample.ring->hdr->forward_cost, monotonic_ns() - t0);
+            cost_hist_add(si && si->si_code == SI_TIMER ? &gp_sample.ring->hdr->forward_cost
+                                                        : &gp_sample.ring->hdr->forward_other_cost,
+                          monotonic_ns() - t0);
     }
     errno = saved_errno;
 }
