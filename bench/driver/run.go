@@ -152,12 +152,16 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 			return nil, fmt.Errorf("%s: perf stat: %v", s.Label, err)
 		}
 		os.Remove(counters)
-		// waitall reaped the collector: its usage is in waitall's last line, and in the
-		// usage of perf (waited-for descendants), from which it is taken out.
+		// waitall reaped the workload and the collector: their usage is in its last line
+		// (perf's own usage, which wait4 on perf includes, is left out).
 		kv := parseKV(strings.ReplaceAll(lastLine(stderr.String()), " ", "\n"))
-		if ns, ok := kv["others_cpu_ns"]; ok && s.LGPHz > 0 {
-			res.Coll = &Collector{CPUNS: ns, MaxRSSKB: kv["others_maxrss_kb"], WriteNS: -1}
-			res.CPUNS -= ns
+		app, ok := kv["app_cpu_ns"]
+		if !ok {
+			return nil, fmt.Errorf("%s: no waitall line in stderr: %s", s.Label, tail(stderr.String(), 3))
+		}
+		res.CPUNS = app
+		if s.LGPHz > 0 {
+			res.Coll = &Collector{CPUNS: kv["others_cpu_ns"], MaxRSSKB: kv["others_maxrss_kb"], WriteNS: -1}
 		}
 	} else {
 		res.Coll = r.reap(s.LGPHz > 0, exited)

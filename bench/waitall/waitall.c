@@ -3,7 +3,8 @@
  * it by its final write) completely, not up to the moment perf stat reads its counters.
  *   waitall CMD ARGS...
  * Exits as the command did (same status, or the same signal). On stderr, last line:
- *   waitall: others_cpu_ns=N others_maxrss_kb=N   (user+sys and peak RSS of the orphans)
+ *   waitall: app_cpu_ns=N others_cpu_ns=N others_maxrss_kb=N
+ * (user+sys of the command, and user+sys and peak RSS of the orphans)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
         _exit(127);
     }
     int app_status = 0;
-    long long others_ns = 0;
+    long long app_ns = 0, others_ns = 0;
     long others_rss = 0;
     for (;;) {
         int st;
@@ -46,16 +47,19 @@ int main(int argc, char **argv)
                 continue;
             break;      /* ECHILD: everyone is gone */
         }
+        long long ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
+                       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll;
         if (p == app) {
             app_status = st;
+            app_ns = ns;
             continue;
         }
-        others_ns += (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
-                     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll;
+        others_ns += ns;
         if (ru.ru_maxrss > others_rss)
             others_rss = ru.ru_maxrss;
     }
-    fprintf(stderr, "waitall: others_cpu_ns=%lld others_maxrss_kb=%ld\n", others_ns, others_rss);
+    fprintf(stderr, "waitall: app_cpu_ns=%lld others_cpu_ns=%lld others_maxrss_kb=%ld\n", app_ns,
+            others_ns, others_rss);
     if (WIFSIGNALED(app_status)) {
         signal(WTERMSIG(app_status), SIG_DFL);
         raise(WTERMSIG(app_status));
