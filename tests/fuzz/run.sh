@@ -78,7 +78,11 @@ for t in $targets; do
     fi
     [ "$secs" -gt 0 ] || { pass=$((pass + 1)); continue; }
     before=$(ls "$art" | wc -l)
-    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    # libFuzzer's default -max_len (1 MiB) would cut the whole-binary seeds, and with them
+    # the section headers at their end: allow the largest seed.
+    maxlen=$(for f in "$dir/seeds/$t"/*; do wc -c < "$f"; done | sort -n | tail -n 1)
+    "$bin" -max_total_time="$secs" -max_len="${maxlen:-4096}" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 \
         -artifact_prefix="$art/" "$dir/corpus/$t" "$dir/seeds/$t" >"$log" 2>&1
     rc=$?
     crashes=$(( $(ls "$art" | wc -l) - before ))
