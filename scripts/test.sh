@@ -2,6 +2,7 @@
 # test.sh -- sets everything up and runs every test of libgoprof; prints "N passed, N failed".
 #   ./scripts/test.sh        (as root on a fresh Debian 12 machine; .ci/run calls exactly this)
 # LIBGOPROF_TEST_GO_VERSIONS: Go versions for the multi-version tests (default: 1.21 to 1.26).
+# LIBGOPROF_FUZZ_SECONDS: fuzzing time per libFuzzer target (tests/fuzz/run.sh; default 20).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -56,6 +57,18 @@ else
     tail -n 40 /tmp/libgoprof-distcheck.log
     status=1
 fi
+
+echo "== fuzz (tests/fuzz/run.sh: regression inputs, then LIBGOPROF_FUZZ_SECONDS per target)"
+# clang's libFuzzer, not the gcc build: outside make check. Any crash, leak or hang fails the run.
+if "$top/tests/fuzz/run.sh" >/tmp/libgoprof-fuzz.log 2>&1; then
+    grep -E '^(target|elf|buildinfo|pclntab|dwarf|cfi) ' /tmp/libgoprof-fuzz.log | sed 's/^/fuzz: /'
+else
+    tail -n 60 /tmp/libgoprof-fuzz.log
+    status=1
+fi
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' /tmp/libgoprof-fuzz.log | tail -n1)
+total_pass=$((total_pass + $(echo "$line" | awk '{print $1 + 0}')))
+total_fail=$((total_fail + $(echo "$line" | awk '{print $3 + 0}')))
 
 [ $status = 0 ] || [ $total_fail -gt 0 ] || total_fail=1
 echo "$total_pass passed, $total_fail failed"

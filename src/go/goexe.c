@@ -306,12 +306,9 @@ int goexe_analyze(const char *path, uint64_t bias, struct goexe *out)
     return r;
 }
 
-int goexe_analyze_file(const char *path, struct goexe *out)
+/* File mode over an opened image: on success out->file keeps it, else it is closed. */
+static int goexe_analyze_elf(struct elf_file *f, struct goexe *out)
 {
-    memset(out, 0, sizeof *out);
-    struct elf_file *f = elf_file_open(path);
-    if (!f)
-        return -errno;
     struct goexe_mem m = { f, 0, 0 };
     int r = goexe_run(&m, out);
     if (r) {
@@ -320,6 +317,24 @@ int goexe_analyze_file(const char *path, struct goexe *out)
     }
     out->file = f;
     return 0;
+}
+
+int goexe_analyze_file(const char *path, struct goexe *out)
+{
+    memset(out, 0, sizeof *out);
+    struct elf_file *f = elf_file_open(path);
+    if (!f)
+        return -errno;
+    return goexe_analyze_elf(f, out);
+}
+
+int goexe_analyze_image(const void *base, size_t size, struct goexe *out)
+{
+    memset(out, 0, sizeof *out);
+    struct elf_file *f = elf_file_open_mem(base, size);
+    if (!f)
+        return -errno;
+    return goexe_analyze_elf(f, out);
 }
 
 void goexe_release(struct goexe *g)

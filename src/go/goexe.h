@@ -14,6 +14,7 @@
 #ifndef GP_GO_GOEXE_H
 #define GP_GO_GOEXE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "go/goruntime.h"
@@ -35,7 +36,7 @@ struct goexe {
     int g_tls_exact;            /* 1: computed from runtime.tlsg; 0: the observed default -8 */
     struct go_layout layout;    /* g/m offsets; layout.known = 0 when neither source has them */
     int layout_from_dwarf;      /* 1: this binary's DWARF; 0: the version table (or unknown) */
-    struct elf_file *file;      /* goexe_analyze_file only: backing image */
+    struct elf_file *file;      /* goexe_analyze_file/_image only: backing image */
 };
 
 /* In-process analysis of path (normally "/proc/self/exe") loaded at bias (dl_iterate_phdr's
@@ -48,6 +49,10 @@ int goexe_analyze(const char *path, uint64_t bias, struct goexe *out);
  * point into the mapped file kept in out->file. PIE files whose moduledata is only filled in
  * by relocations need runtime.text in .symtab (or pcHeader.textStart, Go <= 1.25). */
 int goexe_analyze_file(const char *path, struct goexe *out);
+
+/* goexe_analyze_file over a file image already in memory (base, size bytes), which must stay
+ * valid until goexe_release (tests/fuzz feeds it untrusted bytes). */
+int goexe_analyze_image(const void *base, size_t size, struct goexe *out);
 
 /* Releases what goexe_analyze_file kept; harmless after goexe_analyze. */
 void goexe_release(struct goexe *g);

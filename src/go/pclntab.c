@@ -190,7 +190,8 @@ static int pcln_value(const struct gopcln *t, const struct gofunc *f, uint32_t t
             return -ENOENT;  /* end of table before reaching target */
         if (pcln_uvarint(p, size, &i, &uv) || pcln_uvarint(p, size, &i, &pcdelta))
             return -EINVAL;
-        val += (int32_t)(-(uv & 1) ^ (uv >> 1));
+        /* Go's int32 addition wraps; C's signed overflow is undefined: add unsigned. */
+        val = (int32_t)((uint32_t)val + (-(uv & 1) ^ (uv >> 1)));
         pc += (uint64_t)pcdelta * t->quantum;
         if (target < pc) {
             *out = val;

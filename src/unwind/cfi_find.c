@@ -92,24 +92,32 @@ GP_SIGSAFE int cfi_module_readable(struct cfi_module *mod, uint64_t addr, uint64
     return addr + len >= addr && addr + len <= s.hi;
 }
 
+/* The i-th sdata4 of a table. The header's own encodings place the table, so it need not be
+ * 4-aligned (an int32_t load there would be undefined): bytes, which compile to one load. */
+GP_SIGSAFE static int64_t table_s32(uint64_t table, uint64_t i)
+{
+    const uint8_t *b = (const uint8_t *)(uintptr_t)(table + 4 * i);
+    return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24);
+}
+
 /* Binary search of a datarel|sdata4 table of n entries at table: the FDE of the last entry whose
  * location is <= pc. Returns 0 (found) or -1. */
 GP_SIGSAFE static int table_search(uint64_t hdr, uint64_t table, uint64_t n, uint64_t pc,
                                    uint64_t *fde)
 {
-    const int32_t *t = (const int32_t *)(uintptr_t)table;
     int64_t rel = (int64_t)(pc - hdr);
     uint64_t lo = 0, hi = n;   /* invariant: entries below lo are <= pc, from hi on > pc */
     while (lo < hi) {          /* halves each round: at most 64 */
         uint64_t mid = lo + (hi - lo) / 2;
-        if (rel < (int64_t)t[2 * mid])
+        if (rel < table_s32(table, 2 * mid))
             hi = mid;
         else
             lo = mid + 1;
     }
     if (lo == 0)
         return -1;
-    *fde = hdr + (uint64_t)(int64_t)t[2 * (lo - 1) + 1];
+    *fde = hdr + (uint64_t)table_s32(table, 2 * (lo - 1) + 1);
     return 0;
 }
 

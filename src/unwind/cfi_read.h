@@ -157,7 +157,8 @@ static inline uint64_t cfi_encoded(struct cfi_cur *c, uint8_t enc, uint64_t data
             c->bad = 1;
             return 0;
         }
-        v = *(const uint64_t *)(uintptr_t)v;
+        struct cfi_cur at = { v, c->end, c->lo, 0 };
+        v = cfi_load(&at, 8);   /* the word need not be aligned */
     }
     return v;
 }

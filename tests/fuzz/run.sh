@@ -1,0 +1,107 @@
+#!/bin/sh
+# run.sh -- builds the libFuzzer targets, replays the regression inputs, then fuzzes each target.
+#   tests/fuzz/run.sh [TARGET...]        (default: elf buildinfo pclntab dwarf cfi)
+# LIBGOPROF_FUZZ_SECONDS  fuzzing time per target (default 20; 0 = replay the regressions only)
+# LIBGOPROF_FUZZ_DIR      work directory (default build-fuzz/ at the top): binaries, seeds
+#                         (seeds.sh, made once), the growing corpus, crash artifacts, logs
+# Needs clang with libFuzzer (Debian: clang-14 libclang-rt-14-dev, which scripts/setup.sh
+# installs); without it this fails, it never skips. Prints one line per target (runs, execs/s,
+# coverage, new corpus units, crashes), then "N passed, N failed"; exits 1 on any crash, leak,
+# hang or sanitizer report.
+set -u
+export LC_ALL=C   # the fuzzer's log holds binary bytes: sed and grep must take them as bytes
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+dir=${LIBGOPROF_FUZZ_DIR:-$top/build-fuzz}
+secs=${LIBGOPROF_FUZZ_SECONDS:-20}
+targets=${*:-elf buildinfo pclntab dwarf cfi}
+mkdir -p "$dir" || exit 1
+
+cc=""
+for c in clang-14 clang; do
+    if command -v "$c" >/dev/null 2>&1; then cc=$c; break; fi
+done
+printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' \
+    > "$dir/probe.c"
+if [ -z "$cc" ] || ! "$cc" -fsanitize=fuzzer -o "$dir/probe" "$dir/probe.c" 2>"$dir/probe.log"; then
+    echo "run.sh: no clang with libFuzzer (install clang-14 libclang-rt-14-dev: scripts/setup.sh)" >&2
+    cat "$dir/probe.log" >&2 2>/dev/null
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+s=$top/src
+common="$here/fuzz_common.c"
+go_srcs="$s/base/elf_file.c $s/go/buildinfo.c $s/go/goexe.c $s/go/pclntab.c $s/go/goruntime.c
+         $s/go/godwarf.c $s/go/dwarf_reader.c"
+srcs_elf="$go_srcs"
+srcs_buildinfo="$s/base/elf_file.c $s/go/buildinfo.c"
+srcs_pclntab="$s/go/pclntab.c"
+srcs_dwarf="$s/base/elf_file.c $s/go/godwarf.c $s/go/dwarf_reader.c"
+srcs_cfi="$s/base/safe_read.c $s/unwind/cfi_find.c $s/unwind/cfi_parse.c $s/unwind/cfi_exec.c
+          $s/unwind/cfi_expr.c $s/unwind/cfi_step.c $s/unwind/cfi_fallback.c $s/unwind/cfi_cache.c"
+cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE
+        -I $s -I $here"
+
+if [ ! -d "$dir/seeds/elf" ]; then
+    echo "== seeds (tests/fuzz/seeds.sh)"
+    "$here/seeds.sh" "$dir/seeds.tmp" || { echo "seeds.sh failed"; echo "0 passed, 1 failed"; exit 1; }
+    rm -rf "$dir/seeds" && mv "$dir/seeds.tmp" "$dir/seeds"
+fi
+
+pass=0 fail=0
+printf '%-10s %8s %10s %8s %8s %8s %6s  %s\n' target seconds execs exec/s cov ft new result
+for t in $targets; do
+    eval "srcs=\$srcs_$t"
+    bin="$dir/fuzz_$t"
+    # shellcheck disable=SC2086
+    if ! "$cc" $cflags -o "$bin" "$here/fuzz_$t.c" "$common" $srcs -lz 2>"$dir/build_$t.log"; then
+        cat "$dir/build_$t.log"
+        printf '%-10s build failed\n' "$t"
+        fail=$((fail + 1))
+        continue
+    fi
+    log="$dir/fuzz_$t.log"
+    art="$dir/artifacts/$t"
+    mkdir -p "$art" "$dir/corpus/$t"
+    # The regression inputs first: each once, as a plain run.
+    regress=$(ls "$here/regress/$t"/* 2>/dev/null || true)
+    if [ -n "$regress" ]; then
+        # shellcheck disable=SC2086
+        if ! "$bin" -runs=1 $regress >"$dir/regress_$t.log" 2>&1; then
+            tail -n 40 "$dir/regress_$t.log"
+            printf '%-10s regression input crashed (log: %s)\n' "$t" "$dir/regress_$t.log"
+            fail=$((fail + 1))
+            continue
+        fi
+    fi
+    [ "$secs" -gt 0 ] || { pass=$((pass + 1)); continue; }
+    before=$(ls "$art" | wc -l)
+    # libFuzzer's default -max_len (1 MiB) would cut the whole-binary seeds, and with them
+    # the section headers at their end: allow the largest seed.
+    maxlen=$(for f in "$dir/seeds/$t"/*; do wc -c < "$f"; done | sort -n | tail -n 1)
+    "$bin" -max_total_time="$secs" -max_len="${maxlen:-4096}" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 \
+        -artifact_prefix="$art/" "$dir/corpus/$t" "$dir/seeds/$t" >"$log" 2>&1
+    rc=$?
+    crashes=$(( $(ls "$art" | wc -l) - before ))
+    [ $rc = 0 ] || [ $crashes -gt 0 ] || crashes=1
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+    new=$(sed -n 's/^stat::new_units_added: *//p' "$log")
+    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
+    cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+    ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+    if [ $crashes = 0 ]; then
+        result=ok; pass=$((pass + 1))
+    else
+        result="CRASH (log: $log, inputs: $art)"; fail=$((fail + 1))
+    fi
+    printf '%-10s %8s %10s %8s %8s %8s %6s  %s\n' "$t" "$secs" "${execs:-?}" "${rate:-?}" \
+        "${cov:-?}" "${ft:-?}" "${new:-?}" "$result"
+    [ $crashes = 0 ] || grep -E -A 30 '^==[0-9]+==ERROR|runtime error|^SUMMARY|timeout after|out-of-memory|leak' \
+        "$log" | head -n 40
+done
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
