@@ -251,16 +251,37 @@ static void wait_child(struct run *run, int64_t deadline)
     child_pid = 0;
 }
 
+static int fresh(const char *path, const struct stat *before, int existed)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           (!existed || st.st_ino != before->st_ino || st.st_dev != before->st_dev);
+}
+
 /* Waits until path is a file other than `before` (the collector renames a new inode into
- * place). Returns 0, or -ETIMEDOUT. */
-static int wait_profile(const char *path, const struct stat *before, int existed)
+ * place), or path.<pid> appears: the library adds the pid when it believes its parent is
+ * profiled too (it looks for "libgoprof" in the parent's mappings, which goprof's own path may
+ * contain); that file is renamed to path, where the user asked for it. found gets the path of
+ * the profile. Returns 0, or -ETIMEDOUT. */
+static int wait_profile(const char *path, pid_t pid, const struct stat *before, int existed,
+                        char *found, size_t n)
 {
     int64_t end = now_ns() + RECORD_WAIT_S * 1000000000ll;
+    char alt[PATH_MAX + 16];
+    snprintf(alt, sizeof alt, "%s.%ld", path, (long)pid);
     for (;;) {
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            (!existed || st.st_ino != before->st_ino || st.st_dev != before->st_dev))
+        if (fresh(path, before, existed)) {
+            snprintf(found, n, "%s", path);
             return 0;
+        }
+        if (fresh(alt, before, 0)) {
+            int moved = rename(alt, path) == 0;
+            if (!moved)
+                fprintf(stderr, "goprof: cannot rename %s to %s: %s\n", alt, path,
+                        strerror(errno));
+            snprintf(found, n, "%s", moved ? path : alt);
+            return 0;
+        }
         if (now_ns() >= end)
             return -ETIMEDOUT;
         struct timespec ts = { 0, 20000000 };
@@ -380,11 +401,12 @@ int record_main(int argc, char **argv)
                 conf.disable ? "GOPROF_DISABLE is set" : "the GOPROF_* configuration is invalid");
         return status;
     }
-    if (wait_profile(path, &before, existed) != 0) {
+    char found[PATH_MAX + 16];
+    if (wait_profile(path, run.pid, &before, existed, found, sizeof found) != 0) {
         fprintf(stderr, "goprof: no profile appeared at %s within %d s (a statically linked "
                 "program cannot be profiled: build it with cgo)\n", path, RECORD_WAIT_S);
         return status;
     }
-    report(path, conf.format == GP_FORMAT_FOLDED);
+    report(found, conf.format == GP_FORMAT_FOLDED);
     return status;
 }
