@@ -12,6 +12,8 @@ allowed() {
         collect) echo "base ring $1" ;;
         output) echo "base collect symbolize ring $1" ;;
         preload) echo "base go ring sample unwind collect symbolize output preload" ;;
+        # the goprof command (and its man page helper): reads profiles and the config table
+        cli) echo "base output preload cli" ;;
     esac
 }
 status=0

@@ -1,14 +1,16 @@
 #!/bin/sh
 # setup.sh -- installs what building and testing libgoprof needs on Debian 12, as root:
-# build tools and libraries from Debian's archive, and a Go toolchain (scripts/go-toolchain.sh).
-# clang-14 and libclang-rt-14-dev (libFuzzer's runtime, libclang_rt.fuzzer-x86_64.a) are for
-# tests/fuzz/run.sh.
+# build tools and libraries from Debian's archive, the flame-graph JavaScript from the npm
+# registry (scripts/flame-deps.sh), and a Go toolchain (scripts/go-toolchain.sh).
+# chromium renders goprof flame's pages in tests/integration/test_flame.sh; man-db's man
+# checks the man page. clang-14 and libclang-rt-14-dev (libFuzzer's runtime,
+# libclang_rt.fuzzer-x86_64.a) are for tests/fuzz/run.sh.
 # Idempotent; prints the GOROOT of the Go toolchain last.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev"
+      cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev npm chromium man-db"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -23,4 +25,5 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >&2
 fi
+"$here/flame-deps.sh" >/dev/null
 "$here/go-toolchain.sh" "${GO_VERSION:-1.26}"

@@ -9,12 +9,13 @@
 #include <unistd.h>
 
 int gp_log_debug_enabled;
+const char *gp_log_prefix = "libgoprof";
 
 void gp_log(const char *subsystem, const char *fmt, ...)
 {
     char line[512];
     int saved = errno;
-    int n = snprintf(line, sizeof line, "libgoprof: %s: ", subsystem);
+    int n = snprintf(line, sizeof line, "%s: %s: ", gp_log_prefix, subsystem);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)

@@ -1,12 +1,15 @@
 /* log.h -- one-line diagnostics on stderr, never from signal context.
  * Context: init, collector
  *
- * Every line has the form "libgoprof: <subsystem>: <message>". The line is assembled in a
- * stack buffer and written with a single write(2) so that it never interleaves with the
- * application's own output mid-line.
+ * Every line has the form "libgoprof: <subsystem>: <message>" (see gp_log_prefix). The line
+ * is assembled in a stack buffer and written with a single write(2) so that it never
+ * interleaves with the application's own output mid-line.
  */
 #ifndef GP_LOG_H
 #define GP_LOG_H
+
+/* "libgoprof" unless a program that links this code (the goprof command) names itself. */
+extern const char *gp_log_prefix;
 
 void gp_log(const char *subsystem, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

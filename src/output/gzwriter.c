@@ -4,15 +4,13 @@
 #include "gzwriter.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../base/log.h"
+#include "atomic_file.h"
 
 /* 64 KiB staging: at ~40 appends of a few bytes per sample, one deflate() call per ~1500
  * samples; the output buffer is the same size so each deflate() round is one write(2). */
@@ -160,66 +158,19 @@ int gzwriter_stream_fd(int fd, gzwriter_emit_fn emit, void *arg)
     return err ? err : zerr;
 }
 
-/* "<path>.tmp.<pid>": same directory, so rename(2) is atomic; the pid keeps two processes
- * writing the same path (e.g. after fork) from sharing a temporary file. */
-static char *tmp_path_for(const char *path)
-{
-    size_t len = strlen(path) + sizeof ".tmp." + 3 * sizeof(pid_t);
-    char *tmp = malloc(len);
-    if (tmp)
-        snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-    return tmp;
-}
+struct stream_arg {
+    gzwriter_emit_fn emit;
+    void *arg;
+};
 
-static int open_tmp(const char *tmp)
+static int stream_fill(void *arg, int fd)
 {
-    /* O_EXCL refuses a planted symlink; a stale file of ours (pid reuse after a crash) is
-     * replaced once. 0666 & umask, as Go's os.Create. */
-    int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
-    int fd = open(tmp, flags, 0666);
-    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-        fd = open(tmp, flags, 0666);
-    return fd < 0 ? -errno : fd;
+    const struct stream_arg *a = arg;
+    return gzwriter_stream_fd(fd, a->emit, a->arg);
 }
 
 int gzwriter_write_file(const char *path, gzwriter_emit_fn emit, void *arg)
 {
-    const char *step = "create";
-    char *tmp = tmp_path_for(path);
-    if (!tmp) {
-        gp_log("output", "write %s: %s", path, strerror(ENOMEM));
-        return -ENOMEM;
-    }
-    int err = 0, fd = open_tmp(tmp);
-    if (fd < 0) {
-        err = fd;
-        goto err_out;
-    }
-    step = "write";
-    err = gzwriter_stream_fd(fd, emit, arg);
-    if (!err) {
-        step = "fsync";
-        if (fsync(fd) != 0)
-            err = -errno;
-    }
-    if (close(fd) != 0 && !err) {   /* NFS may report write errors only at close */
-        step = "close";
-        err = -errno;
-    }
-    if (err)
-        goto err_unlink;
-    step = "rename";
-    if (rename(tmp, path) != 0) {
-        err = -errno;
-        goto err_unlink;
-    }
-    free(tmp);
-    return 0;
-
-err_unlink:
-    unlink(tmp);
-err_out:
-    gp_log("output", "%s %s: %s", step, step[0] == 'r' ? path : tmp, strerror(-err));
-    free(tmp);
-    return err;
+    struct stream_arg a = { emit, arg };
+    return atomic_file_write(path, stream_fill, &a);
 }

@@ -15,6 +15,7 @@
 
 #include "base/record_flags.h"
 #include "collect/profmap.h"
+#include "output/folded.h"
 #include "output/pprof.h"
 #include "symbolize/symbolize.h"
 
@@ -239,7 +240,7 @@ int report_write(const struct report_input *in, const char *path)
     set_mapping_flags(&r);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
-    err = pprof_write_file(r.p, path);
+    err = in->folded ? folded_write_file(r.p, path) : pprof_write_file(r.p, path);
 out:
     free(ids);
     free(r.maps);

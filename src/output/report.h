@@ -1,4 +1,4 @@
-/* report.h -- turns the aggregated samples into a symbolized pprof file.
+/* report.h -- turns the aggregated samples into a symbolized pprof (or folded stacks) file.
  * Context: collector
  */
 #ifndef GP_REPORT_H
@@ -25,6 +25,7 @@ struct report_input {
     uint64_t period_ns;
     const char *const *comments;
     size_t ncomments;
+    int folded;             /* 1: write folded stacks (folded.h) instead of pprof */
 };
 
 /* Builds the profile and writes it atomically to path. Returns 0 or -errno. */

@@ -15,7 +15,7 @@
 
 extern char **environ;
 
-enum kind { K_BOOL, K_UINT, K_PATH };
+enum kind { K_BOOL, K_UINT, K_PATH, K_CHOICE };
 
 struct var {
     const char *name;
@@ -36,7 +36,23 @@ static const struct var vars[] = {
     { "GOPROF_RING_SLOTS", K_UINT, "2048", 4, 1u << 20,
       "sample ring size in 2 KiB records (4-1048576; rounded up to a power of two)" },
     { "GOPROF_DEBUG", K_BOOL, "0", 0, 1, "1 prints diagnostics on stderr" },
+    { "GOPROF_FORMAT", K_CHOICE, "pprof", 0, 0,
+      "output format: pprof (gzipped protobuf) or folded (folded stacks as text, for "
+      "FlameGraph and speedscope; the default file name then ends in .folded)" },
 };
+
+/* The words each K_CHOICE variable accepts, "a|b|c"; its value is the word's index. */
+static const struct { const char *name, *words; } choices[] = {
+    { "GOPROF_FORMAT", "pprof|folded" },
+};
+
+static const char *choice_words(const struct var *v)
+{
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++)
+        if (!strcmp(choices[i].name, v->name))
+            return choices[i].words;
+    return "";
+}
 
 static int parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -69,12 +85,37 @@ static int parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
+/* The index of s among v->choices, or -EINVAL. */
+static int parse_choice(const struct var *v, const char *s)
+{
+    size_t len = strlen(s);
+    int ix = 0;
+    for (const char *c = choice_words(v); *c; ix++) {
+        size_t n = strcspn(c, "|");
+        if (n == len && len && !strncmp(c, s, n))
+            return ix;
+        c += n + (c[n] == '|');
+    }
+    return -EINVAL;
+}
+
 static void accepted(const struct var *v, char *buf, size_t n)
 {
     switch (v->kind) {
     case K_BOOL: snprintf(buf, n, "0 or 1"); break;
     case K_UINT: snprintf(buf, n, "an integer from %u to %u", v->min, v->max); break;
     case K_PATH: snprintf(buf, n, "a path; %%p, %%t, %%n and %%%% are expanded"); break;
+    case K_CHOICE: {
+        const char *words = choice_words(v);
+        int len = snprintf(buf, n, "one of ");
+        for (const char *c = words; *c && len > 0 && (size_t)len < n;) {
+            size_t w = strcspn(c, "|");
+            len += snprintf(buf + len, n - (size_t)len, "%s%.*s", c == words ? "" : ", ",
+                            (int)w, c);
+            c += w + (c[w] == '|');
+        }
+        break;
+    }
     }
 }
 
@@ -104,6 +145,10 @@ static int apply(struct gp_config *c, const struct var *v, const char *s)
         if ((r = parse_bool(s, &debug)) != 0)
             return r;
         c->debug = debug;
+    } else if (!strcmp(v->name, "GOPROF_FORMAT")) {
+        if ((r = parse_choice(v, s)) < 0)
+            return r;
+        c->format = r;
     }
     return 0;
 }
@@ -128,6 +173,11 @@ int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_
             first_err = r;
         }
     }
+    /* Folded stacks are text: the default name says so (GOPROF_OUT set by the user is kept). */
+    size_t outlen = strlen(c->out), sfx = sizeof ".pb.gz" - 1;
+    if (c->format == GP_FORMAT_FOLDED && !getenv("GOPROF_OUT") && outlen > sfx &&
+        !strcmp(c->out + outlen - sfx, ".pb.gz"))
+        strcpy(c->out + outlen - sfx, ".folded");
     /* Unknown names are probably typos of ours: say so, but do not fail. */
     for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "GOPROF_", 7) != 0)

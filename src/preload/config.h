@@ -13,7 +13,11 @@ struct gp_config {
     uint32_t hz;              /* GOPROF_HZ */
     uint32_t ring_slots;      /* GOPROF_RING_SLOTS */
     int debug;                /* GOPROF_DEBUG */
+    int format;               /* GOPROF_FORMAT: GP_FORMAT_* */
 };
+
+/* GOPROF_FORMAT values, in the order of the table's choices. */
+enum { GP_FORMAT_PPROF, GP_FORMAT_FOLDED };
 
 /* Parses every GOPROF_* variable from the environment. On the first bad value, writes into
  * `err` one line naming the variable and what it accepts, and returns -EINVAL (the caller

@@ -206,6 +206,7 @@ __attribute__((constructor)) static void libgoprof_init(void)
     session.start_ns = (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec;
     session.go = goexe.is_go ? &goexe : NULL;
     session.ring = &ring;
+    session.folded = config.format == GP_FORMAT_FOLDED;
     session.version_note = goexe.is_go ? goexe.version : "";
     session.layout_note = !goexe.is_go ? ""
                           : !gp_unwind_go.layout.known ? "runtime layout not recognised"

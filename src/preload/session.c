@@ -145,7 +145,7 @@ static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
     struct report_input in = {
         .pm = pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
         .start_ns = s->start_ns, .end_ns = now_ns(CLOCK_REALTIME), .period_ns = s->period_ns,
-        .comments = comments, .ncomments = ncomments,
+        .comments = comments, .ncomments = ncomments, .folded = s->folded,
     };
     int err = report_write(&in, s->out_path);
     if (err) {

@@ -20,6 +20,7 @@ struct session {
     const char *version_note;   /* e.g. "go1.26.10" or "" */
     const char *layout_note;    /* how Go's runtime layout was found, or "" */
     const struct ring *ring;    /* for the handler-cost histograms in its header */
+    int folded;                 /* GOPROF_FORMAT=folded */
 };
 
 /* Hooks for collector_start; `s` must stay valid (it is inherited by the forked collector). */

@@ -22,7 +22,9 @@ CFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-p
 "$CC" $CFLAGS -I"$work/src/output" -I"$work" $(pkg-config --cflags libprotobuf-c zlib) \
     -o "$work/test_pprof" "$repo/tests/unit/test_pprof.c" \
     "$repo/src/output/pprof.c" "$repo/src/output/pprof_emit.c" "$repo/src/output/strtab.c" \
-    "$repo/src/output/gzwriter.c" "$repo/src/output/outpath.c" "$repo/src/base/log.c" \
+    "$repo/src/output/gzwriter.c" "$repo/src/output/atomic_file.c" \
+    "$repo/src/output/pprof_read.c" "$repo/src/output/pprof_view.c" "$repo/src/output/folded.c" \
+    "$repo/src/output/outpath.c" "$repo/src/base/log.c" \
     "$work/src/output/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib)
 
 pass=0

@@ -60,6 +60,25 @@ static void test_bools_and_ring(void)
     CHECK(parse_with("GOPROF_DEBUG", "yes") == 0 && c.debug == 1);
 }
 
+static void test_format(void)
+{
+    CHECK(parse_with("GOPROF_FORMAT", NULL) == 0 && c.format == GP_FORMAT_PPROF);
+    CHECK(parse_with("GOPROF_FORMAT", "pprof") == 0 && c.format == GP_FORMAT_PPROF);
+    CHECK(strcmp(c.out, "goprof.%n.%p.pb.gz") == 0);
+    CHECK(parse_with("GOPROF_FORMAT", "folded") == 0 && c.format == GP_FORMAT_FOLDED);
+    CHECK(strcmp(c.out, "goprof.%n.%p.folded") == 0);     /* default name follows the format */
+    setenv("GOPROF_OUT", "x.pb.gz", 1);
+    CHECK(parse_with("GOPROF_FORMAT", "folded") == 0 && strcmp(c.out, "x.pb.gz") == 0);
+    unsetenv("GOPROF_OUT");
+    const char *bad[] = { "svg", "", "Folded", "pprof|folded", "fold" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(parse_with("GOPROF_FORMAT", bad[i]) != 0);
+        CHECK(strstr(err, "GOPROF_FORMAT") != NULL);
+        CHECK(strstr(err, "one of pprof, folded") != NULL);
+        CHECK(strchr(err, '\n') == NULL);
+    }
+}
+
 static void test_first_error_and_unknown(void)
 {
     setenv("GOPROF_HZ", "x", 1);
@@ -76,6 +95,7 @@ int main(void)
     test_hz();
     test_out();
     test_bools_and_ring();
+    test_format();
     test_first_error_and_unknown();
     return check_done();
 }

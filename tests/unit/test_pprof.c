@@ -1,6 +1,7 @@
 /* test_pprof.c -- unit tests for the pprof builder, gzip writer and output-path templates.
  * Context: collector
  *
+ * Also reads profiles back (pprof_read) and writes folded stacks (folded).
  * Usage: test_pprof DIR. Writes DIR/small.pb.gz (checked further by run_pprof.sh with
  * `go tool pprof`) and DIR/bench.pb.gz, checks what it can in-process by decoding the files
  * with zlib + protobuf-c, and prints "N passed, N failed"; exits 1 on any failure.
@@ -16,9 +17,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../../src/output/folded.h"
 #include "../../src/output/outpath.h"
 #include "../../src/output/pprof.h"
 #include "../../src/output/pprof_emit.h"
+#include "../../src/output/pprof_read.h"
+#include "../../src/output/pprof_view.h"
 #include "profile.pb-c.h"
 
 static int passed, failed;
@@ -255,6 +259,65 @@ static void test_small(const char *dir)
     perftools__profiles__profile__free_unpacked(pb, NULL);
 }
 
+/* pprof_read gives back the builder that wrote the file (same bytes when written again), and
+ * folded stacks come out root first, inline frames expanded, equal stacks merged. */
+static void test_read_and_folded(const char *dir)
+{
+    char path[4096], again[4096], fpath[4096], bad[4096];
+    snprintf(path, sizeof path, "%s/rt.pb.gz", dir);
+    snprintf(again, sizeof again, "%s/rt-again.pb.gz", dir);
+    snprintf(fpath, sizeof fpath, "%s/rt.folded", dir);
+    snprintf(bad, sizeof bad, "%s/rt-truncated.pb.gz", dir);
+    struct pprof *p = build_small();
+    if (!p)
+        return;
+    CHECK(pprof_write_file(p, path) == 0);
+    pprof_free(p);
+    struct pprof *r = pprof_read_file(path);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    CHECK(pprof_write_file(r, again) == 0 && files_equal(path, again));
+    CHECK(pprof_sample_count(r) == 3 && pprof_total_count(r) == 6);
+    CHECK(pprof_duration_ns(r) == 1500000000 && pprof_period_ns(r) == 10000000);
+    CHECK(strcmp(pprof_main_file(r), "/usr/local/bin/gpdemo") == 0);
+    struct pprof_frame fr[4];
+    int64_t count = 0;
+    CHECK(pprof_sample_frames(r, 0, fr, 4, &count) == 3 && count == 3);
+    CHECK(strcmp(fr[0].name, "main.mix") == 0 && strcmp(fr[1].name, "main.spin") == 0 &&
+          strcmp(fr[2].name, "main.main") == 0);
+    CHECK(pprof_sample_frames(r, 1, fr, 1, &count) == 3 && count == 2);   /* max < frames */
+
+    /* the same stack on another thread: merged into one folded line */
+    uint64_t s1[2] = { 1, 2 };
+    CHECK(pprof_add_sample(r, s1, 2, 4, 40000000, NULL, 0) == 0);
+    CHECK(folded_write_file(r, fpath) == 0);
+    size_t len = 0;
+    unsigned char *text = read_file(fpath, &len);
+    const char *want = "main.main;main.spin;main.mix 7\n"
+                       "main.main;c_burn;__memcpy_avx_unaligned 2\n"
+                       "main.spin;main.mix 1\n";
+    CHECK(text && len == strlen(want) && memcmp(text, want, len) == 0);
+    if (text && (len != strlen(want) || memcmp(text, want, len)))
+        fprintf(stderr, "folded output:\n%.*s", (int)len, (const char *)text);
+    free(text);
+    pprof_free(r);
+
+    /* damaged input is refused, never half-read */
+    unsigned char *gz = read_file(path, &len);
+    CHECK(gz != NULL);
+    if (gz) {
+        errno = 0;
+        CHECK(pprof_read_mem(gz, len / 2) == NULL && errno == EINVAL);
+        gz[len / 2] ^= 0xff;
+        errno = 0;
+        CHECK(pprof_read_mem(gz, len) == NULL && errno == EINVAL);
+        free(gz);
+    }
+    errno = 0;
+    CHECK(pprof_read_file(bad) == NULL && errno == ENOENT);
+}
+
 /* Counts bytes without compressing, to separate packing cost from deflate cost. */
 struct count_buf {
     ProtobufCBuffer base;
@@ -397,6 +460,7 @@ int main(int argc, char **argv)
         return 2;
     }
     test_small(argv[1]);
+    test_read_and_folded(argv[1]);
     test_outpath();
     test_bench(argv[1], 0);
     test_bench(argv[1], 1);
