@@ -193,7 +193,8 @@ static int add_labels_sample(struct report *r, const struct profmap_entry *e,
                             labels, nl);
 }
 
-int report_write(const struct report_input *in, const char *path)
+/* Builds the profile and writes it to path (atomically) or, when path is NULL, to fd. */
+static int report_emit(const struct report_input *in, const char *path, int fd)
 {
     struct report r = { 0 };
     int err = -ENOMEM;
@@ -239,7 +240,7 @@ int report_write(const struct report_input *in, const char *path)
     set_mapping_flags(&r);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
-    err = pprof_write_file(r.p, path);
+    err = path ? pprof_write_file(r.p, path) : pprof_write_fd(r.p, fd);
 out:
     free(ids);
     free(r.maps);
@@ -248,4 +249,14 @@ out:
     free(r.locs.ids);
     pprof_free(r.p);
     return err;
+}
+
+int report_write(const struct report_input *in, const char *path)
+{
+    return report_emit(in, path, -1);
+}
+
+int report_write_fd(const struct report_input *in, int fd)
+{
+    return report_emit(in, NULL, fd);
 }
