@@ -227,6 +227,13 @@ __attribute__((constructor)) static void libgoprof_init(void)
     session.ring = &ring;
     session.version_note = goexe.is_go ? goexe.version : "";
     session.interval_ns = config.interval_ns;
+    /* A child that inherited the preload does not compete for its parent's port. */
+    if (config.http_addr.family && !parent_is_profiled()) {
+        session.http = &config.http_addr;
+        session.http_text = config.http;
+    } else if (config.http_addr.family) {
+        gp_debug("preload", "GOPROF_HTTP ignored: the parent process serves it");
+    }
     session.layout_note = !goexe.is_go ? ""
                           : !gp_unwind_go.layout.known ? "runtime layout not recognised"
                           : goexe.layout_from_dwarf ? "runtime layout from DWARF"

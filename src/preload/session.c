@@ -4,6 +4,7 @@
  */
 #include "preload/session.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -11,14 +12,20 @@
 
 #include "base/log.h"
 #include "collect/profmap.h"
+#include "output/httpd.h"
 #include "output/outpath.h"
+#include "preload/config.h"
 #include "preload/session_write.h"
+
+/* At the end, how long answers to open HTTP requests may take to send. */
+#define HTTP_FINISH_MS 3000
 
 /* State of the collector process (one session per process). */
 static struct collector_window cur;    /* the whole run, or the current interval */
 static int cur_open;
 static unsigned seq = 1;               /* %n of the next interval file */
 static int64_t due_ns;                 /* monotonic end of the current interval */
+static struct httpd *httpd;            /* NULL: no endpoint */
 
 static int64_t now_ns(clockid_t clock)
 {
@@ -84,6 +91,33 @@ static int end_interval(struct session *s, struct collector *c, const char *note
     return err;
 }
 
+/* An HTTP request's window, as a profile into fd. */
+static int http_render(void *ctx, struct collector *c, const struct collector_window *w,
+                       int64_t end_ns, const uint64_t *drops, int fd)
+{
+    struct session *s = ctx;
+    session_refresh_maps(s, s->pid, 1, 1);
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, ", over HTTP" };
+    return session_write(s, c, &sp, NULL, fd);
+}
+
+static void start_http(struct session *s, struct collector *c)
+{
+    struct sockaddr_in in4 = { 0 };
+    struct sockaddr_in6 in6 = { 0 };
+    if (s->http->family == AF_INET) {
+        in4.sin_family = AF_INET;
+        in4.sin_port = htons(s->http->port);
+        memcpy(&in4.sin_addr, s->http->addr, 4);
+        httpd = httpd_start((struct sockaddr *)&in4, sizeof in4, s->http_text, c, http_render, s);
+    } else {
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(s->http->port);
+        memcpy(&in6.sin6_addr, s->http->addr, 16);
+        httpd = httpd_start((struct sockaddr *)&in6, sizeof in6, s->http_text, c, http_render, s);
+    }
+}
+
 static void session_begin(void *ctx, struct collector *c)
 {
     struct session *s = ctx;
@@ -95,29 +129,31 @@ static void session_begin(void *ctx, struct collector *c)
     else
         gp_log("collector", "out of memory: no samples will be aggregated");
     due_ns = now_ns(CLOCK_MONOTONIC) + (int64_t)s->interval_ns;
+    if (s->http && s->http->family)
+        start_http(s, c);
 }
 
 static int session_poll_fds(void *ctx, struct pollfd *fds, int max, int *timeout_ms)
 {
     struct session *s = ctx;
-    (void)fds;
-    (void)max;
+    int n = httpd_poll_fds(httpd, fds, max, timeout_ms);
     if (s->interval_ns) {
         int64_t left = due_ns - now_ns(CLOCK_MONOTONIC);
         int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
         if (ms < *timeout_ms)
             *timeout_ms = ms;
     }
-    return 0;
+    return n;
 }
 
 static void session_alive(void *ctx, struct collector *c, pid_t pid, size_t new_records,
                           const struct pollfd *fds, int nfds)
 {
     struct session *s = ctx;
-    (void)fds;
+    (void)fds;      /* libmicrohttpd looks at its own descriptors */
     (void)nfds;
     session_refresh_maps(s, pid, new_records != 0, 0);
+    httpd_dispatch(httpd);
     if (s->interval_ns && cur_open && now_ns(CLOCK_MONOTONIC) >= due_ns) {
         session_refresh_maps(s, pid, 1, 1);
         end_interval(s, c, "", 1);
@@ -162,6 +198,9 @@ static int session_finish(void *ctx, struct collector *c, enum collector_end how
         err = end_interval(s, c, note, 0);
     else
         err = write_file(s, c, &cur, now_ns(CLOCK_REALTIME), 1, s->start_sec, note);
+    /* The files first: HTTP clients get what their windows hold, a moment later. */
+    httpd_finish(httpd, HTTP_FINISH_MS);
+    httpd = NULL;
     return err ? 1 : 0;
 }
 
