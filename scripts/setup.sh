@@ -6,7 +6,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      libmicrohttpd-dev
+      libmicrohttpd-dev curl
       cppcheck valgrind libc6-dbg"
 missing=""
 for p in $pkgs; do

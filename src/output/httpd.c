@@ -31,7 +31,7 @@ struct httpd_request {
     int done;               /* the window is closed: fd holds its profile, or err why not */
     int fd;
     int err;
-    int64_t due_ms;         /* monotonic */
+    int64_t due_ns;         /* monotonic */
     struct httpd_request *next;
 };
 
@@ -57,11 +57,11 @@ static const char index_page[] =
     "default 30). After you get the profile file, use the go tool pprof command to "
     "investigate the profile.</li>\n</ul>\n</body>\n</html>\n";
 
-static int64_t clock_ms(void)
+static int64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
 static int64_t wall_ns(void)
@@ -138,7 +138,7 @@ static enum MHD_Result start_profile(struct httpd *h, struct MHD_Connection *con
     req->conn = conn;
     req->window_open = 1;
     req->fd = -1;
-    req->due_ms = clock_ms() + (int64_t)seconds * 1000;
+    req->due_ns = mono_ns() + (int64_t)seconds * 1000000000ll;
     req->next = h->reqs;
     h->reqs = req;
     h->nwindows++;
@@ -329,13 +329,13 @@ int httpd_poll_fds(struct httpd *h, struct pollfd *fds, int max, int *timeout_ms
     MHD_UNSIGNED_LONG_LONG t;
     if (h->api.get_timeout(h->d, &t) == MHD_YES && t < (MHD_UNSIGNED_LONG_LONG)*timeout_ms)
         *timeout_ms = (int)t;
-    int64_t now = clock_ms();
+    int64_t now = mono_ns();
     for (struct httpd_request *r = h->reqs; r; r = r->next) {
         if (!r->window_open)
             continue;
-        int64_t left = r->due_ms - now;
-        if (left < *timeout_ms)
-            *timeout_ms = left < 0 ? 0 : (int)left;
+        int64_t left_ms = (r->due_ns - now + 999999) / 1000000;   /* rounded up: never early */
+        if (left_ms < *timeout_ms)
+            *timeout_ms = left_ms < 0 ? 0 : (int)left_ms;
     }
     return 1;
 }
@@ -345,10 +345,10 @@ void httpd_dispatch(struct httpd *h)
     if (!h)
         return;
     h->api.run(h->d);
-    int64_t now = clock_ms();
+    int64_t now = mono_ns();
     int woke = 0;
     for (struct httpd_request *r = h->reqs; r; r = r->next) {
-        if (r->window_open && r->due_ms <= now) {
+        if (r->window_open && r->due_ns <= now) {
             answer(h, r);
             woke = 1;
         }
@@ -367,9 +367,9 @@ void httpd_finish(struct httpd *h, int timeout_ms)
     for (struct httpd_request *r = h->reqs; r; r = r->next)
         if (r->window_open)
             answer(h, r);
-    int64_t deadline = clock_ms() + timeout_ms;
+    int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
     h->api.run(h->d);
-    while (h->reqs && clock_ms() < deadline) {
+    while (h->reqs && mono_ns() < deadline) {
         MHD_UNSIGNED_LONG_LONG t = 50;
         if (h->api.get_timeout(h->d, &t) != MHD_YES || t > 50)
             t = 50;
