@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,15 +32,63 @@
 struct collector {
     const struct collector_config *cfg;
     const struct collector_hooks *hooks;
-    struct profmap *pm;
+    struct collector_window *windows;   /* open windows, newest first */
+    uint64_t total;                     /* summed weights of every drained record */
     int oom;
 };
 
 static void on_record(const struct ring_record *rec, void *ctx)
 {
     struct collector *c = ctx;
-    if (profmap_add(c->pm, rec, c->cfg->skip_lo, c->cfg->skip_hi) != 0)
-        c->oom++;
+    c->total += rec->weight;
+    for (struct collector_window *w = c->windows; w; w = w->next)
+        if (profmap_add(w->pm, rec, c->cfg->skip_lo, c->cfg->skip_hi) != 0)
+            c->oom++;
+}
+
+void collector_drops(const struct collector *c, uint64_t *drops)
+{
+    for (int i = 0; i < GP_DROP_MAX; i++)
+        drops[i] = atomic_load_explicit(&c->cfg->ring->hdr->drops[i], memory_order_relaxed);
+}
+
+uint64_t collector_total(const struct collector *c)
+{
+    return c->total;
+}
+
+int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns)
+{
+    w->pm = profmap_new();
+    if (!w->pm)
+        return -ENOMEM;
+    w->start_ns = start_ns;
+    collector_drops(c, w->drops_start);
+    w->next = c->windows;
+    c->windows = w;
+    return 0;
+}
+
+void collector_window_close(struct collector *c, struct collector_window *w, uint64_t *drops)
+{
+    for (struct collector_window **p = &c->windows; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    }
+    w->next = NULL;
+    if (drops)
+        collector_window_drops(c, w, drops);
+}
+
+void collector_window_drops(const struct collector *c, const struct collector_window *w,
+                            uint64_t *drops)
+{
+    collector_drops(c, drops);
+    /* The counters only grow: the difference is what was lost while w was open. */
+    for (int i = 0; i < GP_DROP_MAX; i++)
+        drops[i] -= w->drops_start[i];
 }
 
 static size_t drain(struct collector *c)
@@ -83,9 +133,21 @@ static void quiet_signals(void)
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* SIGUSR1 is taken through a signalfd: blocked, so it never kills us or interrupts. */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_SETMASK, &usr1, NULL);
+}
+
+/* Reads every pending SIGUSR1; returns whether there was one. */
+static int take_signals(int sigfd)
+{
+    struct signalfd_siginfo si;
+    int got = 0;
+    while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        got = 1;
+    return got;
 }
 
 static int64_t now_ms(void)
@@ -105,6 +167,8 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
                                                      const struct collector_hooks *hooks,
                                                      int lifeline)
 {
+    /* First of all, so that a SIGUSR1 aimed at us never finds the default action (exit). */
+    quiet_signals();
     int pidfd = (int)syscall(SYS_pidfd_open, cfg->app_pid, 0);
     int stderr_fd = -1;
     struct stat st;
@@ -123,20 +187,30 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
             close(devnull);
     }
     setsid();
-    quiet_signals();
-    prctl(PR_SET_NAME, "goprof-collect", 0, 0, 0);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    int sigfd = signalfd(-1, &usr1, SFD_NONBLOCK | SFD_CLOEXEC);
+    char name[16];
+    snprintf(name, sizeof name, "goprof-%d", (int)cfg->app_pid);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
     if (chdir("/") != 0) { /* stay where we are: paths are already absolute */ }
 
-    struct collector c = { cfg, hooks, profmap_new(), 0 };
-    if (!c.pm)
-        _exit(70);
+    struct collector c = { cfg, hooks, NULL, 0, 0 };
+    if (hooks->begin)
+        hooks->begin(hooks->ctx, &c);
     enum collector_end how = COLLECTOR_END_EXIT;
     int alive = 1, busy = 0;
     while (alive) {
-        struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { lifeline, POLLIN, 0 } };
-        int np = pidfd >= 0 ? 2 : 1;
-        struct pollfd *pp = pidfd >= 0 ? p : &p[1];
-        poll(pp, (nfds_t)np, busy ? 0 : DRAIN_PERIOD_MS);
+        /* [0] pidfd, [1] lifeline, [2] SIGUSR1, then the hooks' descriptors; a negative fd is
+         * ignored by poll. */
+        struct pollfd p[3 + COLLECTOR_MAX_HOOK_FDS] = {
+            { pidfd, POLLIN, 0 }, { lifeline, POLLIN, 0 }, { sigfd, POLLIN, 0 },
+        };
+        int timeout = busy ? 0 : DRAIN_PERIOD_MS;
+        int nhook = hooks->poll_fds ? hooks->poll_fds(hooks->ctx, p + 3, COLLECTOR_MAX_HOOK_FDS,
+                                                      &timeout) : 0;
+        poll(p, (nfds_t)(3 + nhook), timeout < 0 ? 0 : timeout);
         size_t n = drain(&c);
         if (pidfd >= 0 && (p[0].revents & POLLIN)) {
             alive = 0;
@@ -159,7 +233,9 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
             alive = 0;
         }
         if (alive && hooks->alive)
-            hooks->alive(hooks->ctx, cfg->app_pid, c.pm);
+            hooks->alive(hooks->ctx, &c, cfg->app_pid, n, p + 3, nhook);
+        if (alive && (p[2].revents & POLLIN) && take_signals(sigfd) && hooks->snapshot)
+            hooks->snapshot(hooks->ctx, &c);
         /* A drain that took more than a quarter of the ring: the next one starts at once. */
         busy = n * 4 > cfg->ring->hdr->nslots;
     }
@@ -168,12 +244,9 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     drain(&c);
     ring_reader_skip_stalled(cfg->ring);
     drain(&c);
-    uint64_t drops[GP_DROP_MAX];
-    for (int i = 0; i < GP_DROP_MAX; i++)
-        drops[i] = atomic_load(&cfg->ring->hdr->drops[i]);
     if (c.oom)
         gp_log("collector", "out of memory: %d samples not aggregated", c.oom);
-    int status = hooks->finish(hooks->ctx, c.pm, drops, how);
+    int status = hooks->finish(hooks->ctx, &c, how);
     _exit(status);
 }
 

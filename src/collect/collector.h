@@ -13,6 +13,15 @@
  * os.Exit, a crash, SIGKILL). A lifeline pipe, whose write end the application holds with
  * O_CLOEXEC, reaches EOF when it exits or execs; EOF with the pid still alive means exec: the
  * profile of the replaced image is final then.
+ *
+ * Windows. Every drained record is added to each open window (struct collector_window), each
+ * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
+ * request in progress (output/httpd.c). Opening and closing happen between drains, so a
+ * record lands in every window that was open when it was drained, and only in those.
+ *
+ * Name and signal. The collector calls itself "goprof-<app pid>" (prctl(PR_SET_NAME); 7 + at
+ * most 7 digits fit its 15 characters), so `pgrep -x goprof-1234` finds it. SIGUSR1 sent to it
+ * calls hooks->snapshot; the application's own signals are never touched.
  */
 #ifndef GP_COLLECTOR_H
 #define GP_COLLECTOR_H
@@ -20,22 +29,43 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct ring;
+#include "ring/ring.h"
+
+struct pollfd;
 struct profmap;
+struct collector;
 
 enum collector_end {
     COLLECTOR_END_EXIT,    /* the application exited or was killed */
     COLLECTOR_END_EXEC,    /* the application replaced itself with exec */
 };
 
+/* Samples drained while the window is open. Owned by the caller; linked into the collector
+ * between collector_window_open and collector_window_close. */
+struct collector_window {
+    struct profmap *pm;
+    int64_t start_ns;                    /* wall clock when opened, ns since the epoch */
+    uint64_t drops_start[GP_DROP_MAX];   /* the ring's cumulative drop counters then */
+    struct collector_window *next;       /* reserved for the collector's list */
+};
+
+/* Hooks run in the collector process, one at a time (it is single-threaded). */
+#define COLLECTOR_MAX_HOOK_FDS 4
 struct collector_hooks {
     void *ctx;
-    /* Called after each drain while the application is alive, with the samples so far (e.g. to
-     * re-read the target's mappings when a new stack has an address outside them). */
-    void (*alive)(void *ctx, pid_t pid, const struct profmap *pm);
-    /* Called once at the end with the aggregated samples; its return value is the collector's
-     * exit status. */
-    int (*finish)(void *ctx, struct profmap *pm, const uint64_t *drops, enum collector_end how);
+    /* Once, before the first drain. */
+    void (*begin)(void *ctx, struct collector *c);
+    /* Before each wait: fills up to max descriptors to wait on as well and may lower
+     * *timeout_ms (never below 0). Returns how many it filled. */
+    int (*poll_fds)(void *ctx, struct pollfd *fds, int max, int *timeout_ms);
+    /* After each drain while the application is alive, with the descriptors from poll_fds and
+     * their revents. */
+    void (*alive)(void *ctx, struct collector *c, pid_t pid, size_t new_records,
+                  const struct pollfd *fds, int nfds);
+    /* SIGUSR1 arrived (after a drain). */
+    void (*snapshot)(void *ctx, struct collector *c);
+    /* Once at the end, after the last drain; its return value is the collector's exit status. */
+    int (*finish)(void *ctx, struct collector *c, enum collector_end how);
 };
 
 struct collector_config {
@@ -47,5 +77,19 @@ struct collector_config {
 /* Forks the collector. In the application: returns 0 or -errno, and the lifeline's write end is
  * held (close-on-exec). The collector process never returns from this call. */
 int collector_start(const struct collector_config *cfg, const struct collector_hooks *hooks);
+
+/* Collector side. Opens w (allocating its profmap) at wall time start_ns: 0 or -ENOMEM. */
+int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns);
+/* Unlinks w; drops (GP_DROP_MAX entries, may be NULL) receives what was lost while it was open.
+ * w->pm stays the caller's to read and profmap_free. */
+void collector_window_close(struct collector *c, struct collector_window *w, uint64_t *drops);
+/* What was lost since w was opened (GP_DROP_MAX entries): the ring's counters are cumulative,
+ * so this is their difference. */
+void collector_window_drops(const struct collector *c, const struct collector_window *w,
+                            uint64_t *drops);
+/* Summed weights of every sample aggregated since the start, and the ring's drop counters
+ * (GP_DROP_MAX entries), for the run-so-far line in each profile. */
+uint64_t collector_total(const struct collector *c);
+void collector_drops(const struct collector *c, uint64_t *drops);
 
 #endif

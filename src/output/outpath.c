@@ -17,8 +17,21 @@ int outpath_validate(const char *tmpl)
         if (*c != '%')
             continue;
         c++;
-        if (*c != 'p' && *c != 't' && *c != 'n' && *c != '%')
+        if (*c != 'p' && *c != 't' && *c != 'e' && *c != 'n' && *c != '%')
             return -EINVAL;     /* also the trailing '%' (*c == '\0') */
+    }
+    return 0;
+}
+
+int outpath_uses(const char *tmpl, char c)
+{
+    for (const char *p = tmpl; p && *p; p++) {
+        if (*p != '%')
+            continue;
+        if (!*++p)
+            break;
+        if (*p == c && c != '%')
+            return 1;
     }
     return 0;
 }
@@ -59,8 +72,8 @@ static const char *program_name(const char *prog, char *exe, size_t exesz)
     return *name ? name : "unknown";
 }
 
-int outpath_expand(const char *tmpl, pid_t pid, time_t t, const char *prog, char *out,
-                   size_t outsz)
+int outpath_expand(const char *tmpl, pid_t pid, time_t t, const char *prog, unsigned seq,
+                   char *out, size_t outsz)
 {
     int err = outpath_validate(tmpl);
     if (err)
@@ -87,8 +100,11 @@ int outpath_expand(const char *tmpl, pid_t pid, time_t t, const char *prog, char
                 return -EINVAL;
             break;
         }
-        case 'n':
+        case 'e':
             s = program_name(prog, exe, sizeof exe);
+            break;
+        case 'n':
+            snprintf(num, sizeof num, "%u", seq);
             break;
         default:                /* '%': validated above */
             s = "%";

@@ -194,7 +194,8 @@ static int add_labels_sample(struct report *r, const struct profmap_entry *e,
                             labels, nl);
 }
 
-int report_write(const struct report_input *in, const char *path)
+/* Builds the profile and writes it to path (atomically) or, when path is NULL, to fd. */
+static int report_emit(const struct report_input *in, const char *path, int fd)
 {
     struct report r = { 0 };
     int err = -ENOMEM;
@@ -240,7 +241,10 @@ int report_write(const struct report_input *in, const char *path)
     set_mapping_flags(&r);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
-    err = in->folded ? folded_write_file(r.p, path) : pprof_write_file(r.p, path);
+    /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. */
+    err = !path       ? pprof_write_fd(r.p, fd)
+          : in->folded ? folded_write_file(r.p, path)
+                       : pprof_write_file(r.p, path);
 out:
     free(ids);
     free(r.maps);
@@ -249,4 +253,14 @@ out:
     free(r.locs.ids);
     pprof_free(r.p);
     return err;
+}
+
+int report_write(const struct report_input *in, const char *path)
+{
+    return report_emit(in, path, -1);
+}
+
+int report_write_fd(const struct report_input *in, int fd)
+{
+    return report_emit(in, NULL, fd);
 }

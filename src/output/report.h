@@ -30,5 +30,7 @@ struct report_input {
 
 /* Builds the profile and writes it atomically to path. Returns 0 or -errno. */
 int report_write(const struct report_input *in, const char *path);
+/* The same, gzipped into an open fd (not closed, not fsynced). Returns 0 or -errno. */
+int report_write_fd(const struct report_input *in, int fd);
 
 #endif

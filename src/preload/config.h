@@ -7,6 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A parsed GOPROF_HTTP address: numeric, so nothing is resolved in the constructor. */
+struct gp_http_addr {
+    int family;               /* 0 (off), AF_INET or AF_INET6 */
+    uint8_t addr[16];         /* network byte order; 4 bytes for AF_INET */
+    uint16_t port;            /* host byte order, 1-65535 */
+    int loopback;
+};
+
 struct gp_config {
     int disable;              /* GOPROF_DISABLE */
     char out[4096];           /* GOPROF_OUT: output path template */
@@ -14,6 +22,10 @@ struct gp_config {
     uint32_t ring_slots;      /* GOPROF_RING_SLOTS */
     int debug;                /* GOPROF_DEBUG */
     int format;               /* GOPROF_FORMAT: GP_FORMAT_* */
+    uint64_t interval_ns;     /* GOPROF_INTERVAL: one file per interval; 0 = one file at the end */
+    char http[80];            /* GOPROF_HTTP as given; "" = no endpoint */
+    struct gp_http_addr http_addr;
+    int http_allow_remote;    /* GOPROF_HTTP_ALLOW_REMOTE */
 };
 
 /* GOPROF_FORMAT values, in the order of the table's choices. */

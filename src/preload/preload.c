@@ -100,41 +100,60 @@ static int parent_is_profiled(void)
     return found;
 }
 
+/* Appends src to dst (a template) with every '%' doubled, so it stays literal. */
+static int append_literal(char *dst, size_t dstsz, const char *src)
+{
+    size_t len = strlen(dst);
+    for (; *src; src++) {
+        if (len + 3 > dstsz)
+            return -ENAMETOOLONG;
+        if (*src == '%')
+            dst[len++] = '%';
+        dst[len++] = *src;
+    }
+    dst[len] = 0;
+    return 0;
+}
+
 static int prepare_output(time_t start)
 {
-    char tmpl[sizeof config.out + 8], expanded[PATH_MAX];
-    snprintf(tmpl, sizeof tmpl, "%s", config.out);
-    if (!strstr(config.out, "%p") && parent_is_profiled())
-        strncat(tmpl, ".%p", sizeof tmpl - strlen(tmpl) - 1);
-    int r = outpath_expand(tmpl, getpid(), start, program_invocation_short_name, expanded,
-                           sizeof expanded);
+    char *tmpl = session.out_tmpl, expanded[PATH_MAX];
+    size_t tsz = sizeof session.out_tmpl;
+    tmpl[0] = 0;
+    /* The collector runs in "/": make the template absolute now. */
+    if (config.out[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return -errno;
+        if (append_literal(tmpl, tsz, cwd) != 0 || append_literal(tmpl, tsz, "/") != 0)
+            return -ENAMETOOLONG;
+    }
+    if (strlen(tmpl) + strlen(config.out) + sizeof ".%p.%n" > tsz)
+        return -ENAMETOOLONG;
+    strcat(tmpl, config.out);
+    if (!outpath_uses(config.out, 'p') && parent_is_profiled())
+        strcat(tmpl, ".%p");
+    /* Interval files need distinct names: number them. */
+    if (config.interval_ns && !outpath_uses(config.out, 'n'))
+        strcat(tmpl, ".%n");
+    session.prog = program_invocation_short_name;
+    session.pid = getpid();
+    session.start_sec = start;
+    int r = session_path(&session, 1, start, expanded, sizeof expanded);
     if (r) {
         gp_log("config", "GOPROF_OUT=\"%s\" cannot be expanded (%s); profiling is off for "
                "this run", config.out, strerror(-r));
         return r;
     }
-    /* The collector runs in "/": make the path absolute now. */
-    if (expanded[0] == '/') {
-        snprintf(session.out_path, sizeof session.out_path, "%s", expanded);
-    } else {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd))
-            return -errno;
-        if ((size_t)snprintf(session.out_path, sizeof session.out_path, "%s/%s", cwd,
-                             expanded) >= sizeof session.out_path)
-            return -ENAMETOOLONG;
-    }
-    char dir[sizeof session.out_path];
-    snprintf(dir, sizeof dir, "%s", session.out_path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
+    char *slash = strrchr(expanded, '/');
+    if (slash == expanded)
         slash[1] = 0;
     else
         *slash = 0;
-    if (access(dir, W_OK | X_OK) != 0) {
+    if (access(expanded, W_OK | X_OK) != 0) {
         int err = -errno;
         gp_log("config", "GOPROF_OUT=\"%s\": directory %s is not writable (%s); profiling is "
-               "off for this run", config.out, dir, strerror(errno));
+               "off for this run", config.out, expanded, strerror(errno));
         return err;
     }
     return 0;
@@ -208,6 +227,14 @@ __attribute__((constructor)) static void libgoprof_init(void)
     session.ring = &ring;
     session.folded = config.format == GP_FORMAT_FOLDED;
     session.version_note = goexe.is_go ? goexe.version : "";
+    session.interval_ns = config.interval_ns;
+    /* A child that inherited the preload does not compete for its parent's port. */
+    if (config.http_addr.family && !parent_is_profiled()) {
+        session.http = &config.http_addr;
+        session.http_text = config.http;
+    } else if (config.http_addr.family) {
+        gp_debug("preload", "GOPROF_HTTP ignored: the parent process serves it");
+    }
     session.layout_note = !goexe.is_go ? ""
                           : !gp_unwind_go.layout.known ? "runtime layout not recognised"
                           : goexe.layout_from_dwarf ? "runtime layout from DWARF"
@@ -235,5 +262,5 @@ __attribute__((constructor)) static void libgoprof_init(void)
     sample_thread_start();
     arm_existing_threads();
     gp_debug("preload", "profiling pid %d at %u Hz into %s%s%s", (int)getpid(), config.hz,
-             session.out_path, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
+             session.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
 }

@@ -1,34 +1,31 @@
-/* session.c -- the collector's hooks: keep the target's mappings, write the profile at the end.
+/* session.c -- the collector's hooks: the run's or the interval's window, files, snapshots and
+ * the HTTP endpoint (see session.h).
  * Context: collector
  */
 #include "preload/session.h"
 
-#include <stdio.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "base/log.h"
-#include "base/record_flags.h"
 #include "collect/profmap.h"
-#include "go/goexe.h"
-#include "output/report.h"
-#include "ring/cost_hist.h"
-#include "ring/ring.h"
-#include "symbolize/symbolize.h"
+#include "output/httpd.h"
+#include "output/outpath.h"
+#include "preload/config.h"
+#include "preload/session_write.h"
 
-/* Re-read the target's mappings at most this often, and only when a new stack has an address
- * outside every known mapping (a dlopen'ed library's code appears in samples before the profile
- * is written). Reading them on a timer instead cost ~1 ms of CPU per second (sscanf of
- * /proc/PID/maps): most of a long run's overhead. */
-#define MAPS_REFRESH_NS 250000000ll
+/* At the end, how long answers to open HTTP requests may take to send. */
+#define HTTP_FINISH_MS 3000
 
-static struct symbolizer *sym;
-static int64_t last_maps_ns;
-static const struct profmap *checked_pm;   /* entries [0, checked) of it have been looked at */
-static size_t checked;
-static int maps_stale;
+/* State of the collector process (one session per process). */
+static struct collector_window cur;    /* the whole run, or the current interval */
+static int cur_open;
+static unsigned seq = 1;               /* %n of the next interval file */
+static int64_t due_ns;                 /* monotonic end of the current interval */
+static struct httpd *httpd;            /* NULL: no endpoint */
 
 static int64_t now_ns(clockid_t clock)
 {
@@ -37,127 +34,183 @@ static int64_t now_ns(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-static struct symbolizer *symbolizer(struct session *s)
+int session_path(const struct session *s, unsigned n, time_t t, char *out, size_t outsz)
 {
-    if (sym)
-        return sym;
-    sym = symbolizer_new();
-    if (!sym)
-        return NULL;
-    if (s->go && s->go->is_go)
-        symbolizer_set_go(sym, &s->go->pcln, s->go->text_start, s->go->text_end);
-    /* This process is a fork of the target taken at its start: our own executable mappings are
-     * the target's as of then, and stay readable after the target is gone. */
-    symbolizer_update_maps(sym, getpid());
-    return sym;
+    return outpath_expand(s->out_tmpl, s->pid, t, s->prog, n, out, outsz);
 }
 
-static void session_alive(void *ctx, pid_t pid, const struct profmap *pm)
+/* Writes window w, covering [w->start_ns, end_ns), to file number n. */
+static int write_file(struct session *s, struct collector *c, const struct collector_window *w,
+                      int64_t end_ns, unsigned n, time_t t, const char *note)
 {
-    struct session *s = ctx;
-    struct symbolizer *sy = symbolizer(s);
-    if (!sy)
-        return;
-    size_t len = profmap_len(pm);
-    if (pm != checked_pm || len < checked) {
-        checked_pm = pm;
-        checked = 0;
-    }
-    for (; checked < len && !maps_stale; checked++) {
-        const struct profmap_entry *e = profmap_get(pm, checked);
-        const uint64_t *pc = profmap_frames(pm, e);
-        for (size_t i = 0; i < e->nframes && !maps_stale; i++)
-            maps_stale = !symbolizer_covers(sy, pc[i] & ~GP_PC_EXACT);
-    }
-    int64_t now = now_ns(CLOCK_MONOTONIC);
-    if (!maps_stale || now - last_maps_ns < MAPS_REFRESH_NS)
-        return;
-    last_maps_ns = now;
-    maps_stale = 0;
-    symbolizer_update_maps(sy, pid);
-}
-
-static int session_finish(void *ctx, struct profmap *pm, const uint64_t *drops,
-                          enum collector_end how)
-{
-    struct session *s = ctx;
-    if (how == COLLECTOR_END_EXEC && profmap_total(pm) == 0)
-        return 0;   /* an image replaced by exec before it ran: nothing worth a file */
-    struct symbolizer *sy = symbolizer(s);
-    if (!sy) {
-        gp_log("collector", "cannot symbolize: out of memory; no profile written to %s",
-               s->out_path);
-        return 1;
-    }
-    struct report_lost lost[GP_DROP_MAX];
-    uint64_t nlost = 0;
-    for (int i = 0; i < GP_DROP_MAX; i++) {
-        lost[i].reason = ring_drop_name((enum gp_drop_reason)i);
-        lost[i].count = drops[i];
-        nlost += drops[i];
-    }
-    char c1[160], c2[160];
-    snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, s->hz,
-             s->version_note[0] ? ", " : "", s->version_note,
-             s->layout_note[0] ? ", " : "", s->layout_note);
-    snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
-             (unsigned long long)profmap_total(pm), (unsigned long long)nlost,
-             how == COLLECTOR_END_EXEC ? ", ended by exec" : "");
-    const char *comments[6] = { c1, c2 };
-    size_t ncomments = 2;
-    char c3[160], c4[160], c4b[160], c5[160];
-    struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
-    if (s->ring && s->ring->hdr) {
-        cost_hist_summarize(&s->ring->hdr->handler_cost, &own);
-        cost_hist_summarize(&s->ring->hdr->forward_cost, &fwd);
-        cost_hist_summarize(&s->ring->hdr->forward_other_cost, &fwd_other);
-    }
-    /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
-     * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way; timer signals
-     * (one per sample of Go's) apart from the others (setitimer's, mostly dropped at once). */
-    snprintf(c3, sizeof c3, "handler_ns: samples=%llu median=%llu p99=%llu max=%llu",
-             (unsigned long long)own.n, (unsigned long long)own.median_ns,
-             (unsigned long long)own.p99_ns, (unsigned long long)own.max_ns);
-    comments[ncomments++] = c3;
-    if (fwd.n) {
-        snprintf(c4, sizeof c4, "forwarded_ns: signals=%llu median=%llu p99=%llu max=%llu",
-                 (unsigned long long)fwd.n, (unsigned long long)fwd.median_ns,
-                 (unsigned long long)fwd.p99_ns, (unsigned long long)fwd.max_ns);
-        comments[ncomments++] = c4;
-    }
-    if (fwd_other.n) {
-        snprintf(c4b, sizeof c4b,
-                 "forwarded_other_ns: signals=%llu median=%llu p99=%llu max=%llu",
-                 (unsigned long long)fwd_other.n, (unsigned long long)fwd_other.median_ns,
-                 (unsigned long long)fwd_other.p99_ns, (unsigned long long)fwd_other.max_ns);
-        comments[ncomments++] = c4b;
-    }
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) {
-        unsigned long long cpu =
-            ((unsigned long long)ru.ru_utime.tv_sec + (unsigned long long)ru.ru_stime.tv_sec) *
-                1000000000ull +
-            ((unsigned long long)ru.ru_utime.tv_usec + (unsigned long long)ru.ru_stime.tv_usec) *
-                1000ull;
-        snprintf(c5, sizeof c5, "collector: cpu_ns=%llu maxrss_kb=%ld", cpu, ru.ru_maxrss);
-        comments[ncomments++] = c5;
-    }
-    struct report_input in = {
-        .pm = pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
-        .start_ns = s->start_ns, .end_ns = now_ns(CLOCK_REALTIME), .period_ns = s->period_ns,
-        .comments = comments, .ncomments = ncomments, .folded = s->folded,
-    };
-    int err = report_write(&in, s->out_path);
+    char path[sizeof s->out_tmpl + 64];
+    int err = session_path(s, n, t, path, sizeof path);
     if (err) {
-        gp_log("collector", "cannot write %s: %s", s->out_path, strerror(-err));
+        gp_log("collector", "cannot name profile %u from %s: %s", n, s->out_tmpl,
+               strerror(-err));
+        return err;
+    }
+    uint64_t drops[GP_DROP_MAX];
+    collector_window_drops(c, w, drops);
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, note };
+    err = session_write(s, c, &sp, path, -1);
+    if (!err)
+        gp_debug("collector", "wrote %s: %llu samples", path,
+                 (unsigned long long)profmap_total(w->pm));
+    return err;
+}
+
+/* Interval mode: closes the current interval, opens the next at the same instant (no drain
+ * runs in between, so no record is in both or in neither), writes the closed one. */
+static int end_interval(struct session *s, struct collector *c, const char *note, int reopen)
+{
+    int64_t now = now_ns(CLOCK_REALTIME);
+    struct collector_window done = cur;
+    uint64_t drops[GP_DROP_MAX];
+    collector_window_close(c, &cur, drops);
+    cur_open = 0;
+    if (reopen) {
+        if (collector_window_open(c, &cur, now) == 0)
+            cur_open = 1;
+        else
+            gp_log("collector", "out of memory: no interval after profile %u", seq);
+    }
+    /* done is a copy: it left the collector's list with cur above */
+    struct session_span sp = { done.pm, done.start_ns, now, drops, note };
+    char path[sizeof s->out_tmpl + 64];
+    int err = session_path(s, seq, (time_t)(done.start_ns / 1000000000ll), path, sizeof path);
+    if (!err)
+        err = session_write(s, c, &sp, path, -1);
+    else
+        gp_log("collector", "cannot name profile %u from %s: %s", seq, s->out_tmpl,
+               strerror(-err));
+    gp_debug("collector", "interval %u: %llu samples", seq,
+             (unsigned long long)profmap_total(done.pm));
+    seq++;
+    profmap_free(done.pm);
+    return err;
+}
+
+/* An HTTP request's window, as a profile into fd. */
+static int http_render(void *ctx, struct collector *c, const struct collector_window *w,
+                       int64_t end_ns, const uint64_t *drops, int fd)
+{
+    struct session *s = ctx;
+    session_refresh_maps(s, s->pid, NULL, 1);
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, ", over HTTP" };
+    return session_write(s, c, &sp, NULL, fd);
+}
+
+static void start_http(struct session *s, struct collector *c)
+{
+    struct sockaddr_in in4 = { 0 };
+    struct sockaddr_in6 in6 = { 0 };
+    if (s->http->family == AF_INET) {
+        in4.sin_family = AF_INET;
+        in4.sin_port = htons(s->http->port);
+        memcpy(&in4.sin_addr, s->http->addr, 4);
+        httpd = httpd_start((struct sockaddr *)&in4, sizeof in4, s->http_text, c, http_render, s);
+    } else {
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(s->http->port);
+        memcpy(&in6.sin6_addr, s->http->addr, 16);
+        httpd = httpd_start((struct sockaddr *)&in6, sizeof in6, s->http_text, c, http_render, s);
+    }
+}
+
+static void session_begin(void *ctx, struct collector *c)
+{
+    struct session *s = ctx;
+    /* Before anything of ours is mapped here (libmicrohttpd): its mappings are not the
+     * target's. */
+    session_symbolizer(s);
+    if (collector_window_open(c, &cur, s->start_ns) == 0)
+        cur_open = 1;
+    else
+        gp_log("collector", "out of memory: no samples will be aggregated");
+    due_ns = now_ns(CLOCK_MONOTONIC) + (int64_t)s->interval_ns;
+    if (s->http && s->http->family)
+        start_http(s, c);
+}
+
+static int session_poll_fds(void *ctx, struct pollfd *fds, int max, int *timeout_ms)
+{
+    struct session *s = ctx;
+    int n = httpd_poll_fds(httpd, fds, max, timeout_ms);
+    if (s->interval_ns) {
+        int64_t left = due_ns - now_ns(CLOCK_MONOTONIC);
+        int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        if (ms < *timeout_ms)
+            *timeout_ms = ms;
+    }
+    return n;
+}
+
+static void session_alive(void *ctx, struct collector *c, pid_t pid, size_t new_records,
+                          const struct pollfd *fds, int nfds)
+{
+    struct session *s = ctx;
+    (void)fds;      /* libmicrohttpd looks at its own descriptors */
+    (void)nfds;
+    (void)new_records;   /* new stacks are what matters: see session_refresh_maps */
+    session_refresh_maps(s, pid, cur_open ? cur.pm : NULL, 0);
+    httpd_dispatch(httpd);
+    if (s->interval_ns && cur_open && now_ns(CLOCK_MONOTONIC) >= due_ns) {
+        session_refresh_maps(s, pid, NULL, 1);
+        end_interval(s, c, "", 1);
+        due_ns += (int64_t)s->interval_ns;
+        int64_t now = now_ns(CLOCK_MONOTONIC);
+        if (due_ns <= now)      /* writing took longer than an interval: do not catch up */
+            due_ns = now + (int64_t)s->interval_ns;
+    }
+}
+
+/* SIGUSR1: the file that would be written next, now. One-file mode: the run so far, under the
+ * final name (the end of the run replaces it with the complete one). Interval mode: the
+ * current interval, cut short; the next one starts now and lasts a full interval. */
+static void session_snapshot(void *ctx, struct collector *c)
+{
+    struct session *s = ctx;
+    if (!cur_open)
+        return;
+    session_refresh_maps(s, s->pid, NULL, 1);
+    if (s->interval_ns) {
+        end_interval(s, c, ", by SIGUSR1", 1);
+        due_ns = now_ns(CLOCK_MONOTONIC) + (int64_t)s->interval_ns;
+    } else {
+        write_file(s, c, &cur, now_ns(CLOCK_REALTIME), 1, s->start_sec, ", snapshot by SIGUSR1");
+    }
+}
+
+static int session_finish(void *ctx, struct collector *c, enum collector_end how)
+{
+    struct session *s = ctx;
+    if (!cur_open) {
+        gp_log("collector", "out of memory: no profile written");
         return 1;
     }
-    return 0;
+    const char *note = how == COLLECTOR_END_EXEC ? ", ended by exec" : "";
+    /* An image replaced by exec before it ran: nothing worth a file. */
+    int skip = how == COLLECTOR_END_EXEC && profmap_total(cur.pm) == 0;
+    int err = 0;
+    if (skip)
+        collector_window_close(c, &cur, NULL);
+    else if (s->interval_ns)
+        err = end_interval(s, c, note, 0);
+    else
+        err = write_file(s, c, &cur, now_ns(CLOCK_REALTIME), 1, s->start_sec, note);
+    /* The files first: HTTP clients get what their windows hold, a moment later. */
+    httpd_finish(httpd, HTTP_FINISH_MS);
+    httpd = NULL;
+    return err ? 1 : 0;
 }
 
 void session_hooks(struct session *s, struct collector_hooks *hooks)
 {
     hooks->ctx = s;
+    hooks->begin = session_begin;
+    hooks->poll_fds = session_poll_fds;
     hooks->alive = session_alive;
+    hooks->snapshot = session_snapshot;
     hooks->finish = session_finish;
 }

@@ -1,6 +1,7 @@
 /* test_config.c -- every GOPROF_* variable: defaults, valid and invalid values, messages.
  * Context: tests
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,9 @@ static void test_defaults(void)
 {
     CHECK(parse_with("GOPROF_NONE_SET", NULL) == 0);
     CHECK(c.hz == 100 && c.disable == 0 && c.ring_slots == 2048 && c.debug == 0);
-    CHECK(strcmp(c.out, "goprof.%n.%p.pb.gz") == 0);
+    CHECK(strcmp(c.out, "goprof.%e.%p.pb.gz") == 0);
+    CHECK(c.interval_ns == 0 && c.http[0] == 0 && c.http_addr.family == 0);
+    CHECK(c.http_allow_remote == 0);
     CHECK(err[0] == 0 && warn[0] == 0);
 }
 
@@ -42,12 +45,56 @@ static void test_hz(void)
 
 static void test_out(void)
 {
-    CHECK(parse_with("GOPROF_OUT", "/tmp/x.%p.%t.%n.pb.gz") == 0);
-    CHECK(strcmp(c.out, "/tmp/x.%p.%t.%n.pb.gz") == 0);
+    CHECK(parse_with("GOPROF_OUT", "/tmp/x.%p.%t.%e.%n.pb.gz") == 0);
+    CHECK(strcmp(c.out, "/tmp/x.%p.%t.%e.%n.pb.gz") == 0);
     CHECK(parse_with("GOPROF_OUT", "a%%b") == 0);
     CHECK(parse_with("GOPROF_OUT", "%q") != 0 && strstr(err, "GOPROF_OUT") != NULL);
     CHECK(parse_with("GOPROF_OUT", "x%") != 0 && strstr(err, "GOPROF_OUT") != NULL);
     CHECK(parse_with("GOPROF_OUT", "") != 0);
+}
+
+static void test_interval(void)
+{
+    CHECK(parse_with("GOPROF_INTERVAL", "60s") == 0 && c.interval_ns == 60000000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "250ms") == 0 && c.interval_ns == 250000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "2m") == 0 && c.interval_ns == 120000000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "24h") == 0 && c.interval_ns == 86400000000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "") == 0 && c.interval_ns == 0);
+    const char *bad[] = { "60", "abc", "s", "1.5s", "-1s", "99ms", "25h", "10 s", "5S", "0s",
+                          "99999999999999999999s", "1sec" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(parse_with("GOPROF_INTERVAL", bad[i]) != 0);
+        CHECK(strstr(err, "GOPROF_INTERVAL") != NULL && strstr(err, "100ms to 24h") != NULL);
+        CHECK(strchr(err, '\n') == NULL);
+    }
+}
+
+static void test_http(void)
+{
+    CHECK(parse_with("GOPROF_HTTP", "127.0.0.1:6060") == 0);
+    CHECK(c.http_addr.family == AF_INET && c.http_addr.port == 6060 && c.http_addr.loopback);
+    CHECK(strcmp(c.http, "127.0.0.1:6060") == 0);
+    CHECK(parse_with("GOPROF_HTTP", "localhost:1") == 0 && c.http_addr.addr[0] == 127);
+    CHECK(parse_with("GOPROF_HTTP", "[::1]:65535") == 0);
+    CHECK(c.http_addr.family == AF_INET6 && c.http_addr.port == 65535 && c.http_addr.loopback);
+    CHECK(parse_with("GOPROF_HTTP", "127.1.2.3:80") == 0 && c.http_addr.loopback);
+    const char *bad[] = { "6060", ":6060", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+                          "127.0.0.1:x", "example.com:80", "[::1:80", "::1:80", "[::1]80" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(parse_with("GOPROF_HTTP", bad[i]) != 0);
+        CHECK(strstr(err, "GOPROF_HTTP=") != NULL && strchr(err, '\n') == NULL);
+    }
+    /* Non-loopback: only with the explicit setting. */
+    const char *remote[] = { "0.0.0.0:6060", "10.1.2.3:6060", "[::]:6060", "[2001:db8::1]:80" };
+    for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++) {
+        CHECK(parse_with("GOPROF_HTTP", remote[i]) != 0);
+        CHECK(strstr(err, "GOPROF_HTTP=") != NULL && strstr(err, "GOPROF_HTTP_ALLOW_REMOTE=1"));
+        CHECK(strchr(err, '\n') == NULL);
+        setenv("GOPROF_HTTP_ALLOW_REMOTE", "1", 1);
+        CHECK(parse_with("GOPROF_HTTP", remote[i]) == 0 && !c.http_addr.loopback);
+        unsetenv("GOPROF_HTTP_ALLOW_REMOTE");
+    }
+    CHECK(parse_with("GOPROF_HTTP_ALLOW_REMOTE", "perhaps") != 0);
 }
 
 static void test_bools_and_ring(void)
@@ -94,6 +141,8 @@ int main(void)
     test_defaults();
     test_hz();
     test_out();
+    test_interval();
+    test_http();
     test_bools_and_ring();
     test_format();
     test_first_error_and_unknown();

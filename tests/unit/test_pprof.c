@@ -411,7 +411,7 @@ static void test_bench(const char *dir, int shared)
 static int expand_is(const char *tmpl, pid_t pid, time_t t, const char *prog, const char *want)
 {
     char out[256];
-    int err = outpath_expand(tmpl, pid, t, prog, out, sizeof out);
+    int err = outpath_expand(tmpl, pid, t, prog, 3, out, sizeof out);
     if (err || strcmp(out, want) != 0) {
         fprintf(stderr, "expand(%s) = %d \"%s\", want \"%s\"\n", tmpl, err, out, want);
         return 0;
@@ -424,32 +424,35 @@ static void test_outpath(void)
     time_t t = 1700000000;      /* 2023-11-14 22:13:20 UTC */
     CHECK(outpath_validate(GP_OUTPATH_DEFAULT) == 0);
     CHECK(outpath_validate("/tmp/x.pb.gz") == 0);
-    CHECK(outpath_validate("a%%b%p%t%n") == 0);
+    CHECK(outpath_validate("a%%b%p%t%n%e") == 0);
+    CHECK(outpath_uses("a.%n", 'n') && !outpath_uses("a.%%n", 'n') && outpath_uses("%%%n", 'n'));
+    CHECK(!outpath_uses("a.%e.%p", 'n') && outpath_uses("a.%e.%p", 'p') && !outpath_uses("a%", 'n'));
     CHECK(outpath_validate(NULL) == -EINVAL);
     CHECK(outpath_validate("") == -EINVAL);
     CHECK(outpath_validate("prof.%x") == -EINVAL);
     CHECK(outpath_validate("prof.%") == -EINVAL);
     CHECK(outpath_validate("%P") == -EINVAL);
     CHECK(expand_is(GP_OUTPATH_DEFAULT, 4242, t, "/usr/bin/myprog", "goprof.myprog.4242.pb.gz"));
-    CHECK(expand_is("/tmp/%n-%t-%p.pb.gz", 7, t, "myprog", "/tmp/myprog-20231114T221320-7.pb.gz"));
+    CHECK(expand_is("/tmp/%e-%t-%p.pb.gz", 7, t, "myprog", "/tmp/myprog-20231114T221320-7.pb.gz"));
+    CHECK(expand_is("/tmp/%e.%n.pb.gz", 7, t, "myprog", "/tmp/myprog.3.pb.gz"));
     CHECK(expand_is("100%%.%p%%", 1, t, "x", "100%.1%"));
     CHECK(expand_is("plain", 1, t, "x", "plain"));
-    CHECK(expand_is("%n", 1, t, "dir/", "unknown"));
+    CHECK(expand_is("%e", 1, t, "dir/", "unknown"));
     CHECK(expand_is("%t", 1, 0, "x", "19700101T000000"));
 
     char out[16], exe[4096];
-    CHECK(outpath_expand("%x", 1, t, "x", out, sizeof out) == -EINVAL);
-    CHECK(outpath_expand("toolongname.%p.pb.gz", 12345, t, "x", out, sizeof out) == -ENAMETOOLONG);
+    CHECK(outpath_expand("%x", 1, t, "x", 1, out, sizeof out) == -EINVAL);
+    CHECK(outpath_expand("toolongname.%p.pb.gz", 12345, t, "x", 1, out, sizeof out) == -ENAMETOOLONG);
     CHECK(strlen(out) == sizeof out - 1);
-    CHECK(outpath_expand("%p", 1, t, "x", out, 2) == 0 && strcmp(out, "1") == 0);
-    CHECK(outpath_expand("%p", 12, t, "x", out, 2) == -ENAMETOOLONG);
+    CHECK(outpath_expand("%p", 1, t, "x", 1, out, 2) == 0 && strcmp(out, "1") == 0);
+    CHECK(outpath_expand("%p", 12, t, "x", 1, out, 2) == -ENAMETOOLONG);
     /* prog == NULL: basename of /proc/self/exe. */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
         char want[4200];
         snprintf(want, sizeof want, "p.%s", strrchr(exe, '/') + 1);
-        CHECK(expand_is("p.%n", 1, t, NULL, want));
+        CHECK(expand_is("p.%e", 1, t, NULL, want));
     }
 }
 

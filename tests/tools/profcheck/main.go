@@ -54,6 +54,11 @@ commands:
                                    pseudo-frames (lost/dropped)
   labels FILE [--require key[:num|:str] ...] [--require-value key=value ...]
                                    label keys, numeric or not, distinct values
+  series FILE... [--min-files N] [--max-gap NS] [--expect-run]
+                                   files that tile a run (GOPROF_INTERVAL): ordered, non-
+                                   overlapping time ranges (gaps up to --max-gap ns); per-file
+                                   and summed samples; --expect-run: the sums equal the last
+                                   file's "run so far: samples N, lost M" comment exactly
 `
 
 func usage(w io.Writer) { fmt.Fprint(w, usageText) }
@@ -93,6 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"total":  cmdTotal,
 		"labels": cmdLabels,
 		"stacks": cmdStacks,
+		"series": cmdSeries,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

@@ -1,0 +1,162 @@
+/* session_write.c -- one profile out of one window (see session_write.h).
+ * Context: collector
+ */
+#include "preload/session_write.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/record_flags.h"
+#include "collect/collector.h"
+#include "collect/profmap.h"
+#include "go/goexe.h"
+#include "output/report.h"
+#include "preload/session.h"
+#include "ring/cost_hist.h"
+#include "ring/ring.h"
+#include "symbolize/symbolize.h"
+
+/* Re-read the target's mappings at most this often, and only when a new stack has an address
+ * outside every known mapping (a dlopen'ed library's code appears in samples before the profile
+ * is written). Reading them on a timer instead cost ~1 ms of CPU per second (sscanf of
+ * /proc/PID/maps): most of a long run's overhead. */
+#define MAPS_REFRESH_NS 250000000ll
+
+static struct symbolizer *sym;
+static int64_t last_maps_ns;
+static const struct profmap *checked_pm;   /* entries [0, checked) of it have been looked at */
+static size_t checked;
+static int maps_stale;
+
+struct symbolizer *session_symbolizer(struct session *s)
+{
+    if (sym)
+        return sym;
+    sym = symbolizer_new();
+    if (!sym)
+        return NULL;
+    if (s->go && s->go->is_go)
+        symbolizer_set_go(sym, &s->go->pcln, s->go->text_start, s->go->text_end);
+    /* This process is a fork of the target taken at its start: our own executable mappings are
+     * the target's as of then, and stay readable after the target is gone. */
+    symbolizer_update_maps(sym, getpid());
+    return sym;
+}
+
+void session_refresh_maps(struct session *s, pid_t pid, const struct profmap *pm, int force)
+{
+    struct symbolizer *sy = session_symbolizer(s);
+    if (!sy)
+        return;
+    if (pm) {
+        size_t len = profmap_len(pm);
+        if (pm != checked_pm || len < checked) {
+            checked_pm = pm;
+            checked = 0;
+        }
+        for (; checked < len && !maps_stale; checked++) {
+            const struct profmap_entry *e = profmap_get(pm, checked);
+            const uint64_t *pc = profmap_frames(pm, e);
+            for (size_t i = 0; i < e->nframes && !maps_stale; i++)
+                maps_stale = !symbolizer_covers(sy, pc[i] & ~GP_PC_EXACT);
+        }
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+    if (!force && (!maps_stale || now - last_maps_ns < MAPS_REFRESH_NS))
+        return;
+    last_maps_ns = now;
+    maps_stale = 0;
+    symbolizer_update_maps(sy, pid);
+}
+
+static unsigned long long sum_drops(const uint64_t *drops)
+{
+    unsigned long long n = 0;
+    for (int i = 0; i < GP_DROP_MAX; i++)
+        n += drops[i];
+    return n;
+}
+
+int session_write(struct session *s, struct collector *c, const struct session_span *sp,
+                  const char *path, int fd)
+{
+    struct symbolizer *sy = session_symbolizer(s);
+    if (!sy) {
+        if (path)
+            gp_log("collector", "cannot symbolize: out of memory; no profile written to %s",
+                   path);
+        return -ENOMEM;
+    }
+    struct report_lost lost[GP_DROP_MAX];
+    for (int i = 0; i < GP_DROP_MAX; i++) {
+        lost[i].reason = ring_drop_name((enum gp_drop_reason)i);
+        lost[i].count = sp->drops[i];
+    }
+    uint64_t run_drops[GP_DROP_MAX];
+    collector_drops(c, run_drops);
+    char c1[160], c2[160], c3[160], c4[160], c5[160], c5b[160], c6[160];
+    const char *comments[7] = { c1, c2, c3 };
+    size_t ncomments = 3;
+    snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, s->hz,
+             s->version_note[0] ? ", " : "", s->version_note,
+             s->layout_note[0] ? ", " : "", s->layout_note);
+    snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
+             (unsigned long long)profmap_total(sp->pm), sum_drops(sp->drops),
+             sp->note ? sp->note : "");
+    /* Totals since the start, counted apart from any window: the files of a series add up
+     * to the last one's totals. */
+    snprintf(c3, sizeof c3, "run so far: samples %llu, lost %llu",
+             (unsigned long long)collector_total(c), sum_drops(run_drops));
+    struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
+    if (s->ring && s->ring->hdr) {
+        cost_hist_summarize(&s->ring->hdr->handler_cost, &own);
+        cost_hist_summarize(&s->ring->hdr->forward_cost, &fwd);
+        cost_hist_summarize(&s->ring->hdr->forward_other_cost, &fwd_other);
+    }
+    /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
+     * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way; timer signals
+     * (one per sample of Go's) apart from the others (setitimer's, mostly dropped at once). */
+    snprintf(c4, sizeof c4, "handler_ns: samples=%llu median=%llu p99=%llu max=%llu",
+             (unsigned long long)own.n, (unsigned long long)own.median_ns,
+             (unsigned long long)own.p99_ns, (unsigned long long)own.max_ns);
+    comments[ncomments++] = c4;
+    if (fwd.n) {
+        snprintf(c5, sizeof c5, "forwarded_ns: signals=%llu median=%llu p99=%llu max=%llu",
+                 (unsigned long long)fwd.n, (unsigned long long)fwd.median_ns,
+                 (unsigned long long)fwd.p99_ns, (unsigned long long)fwd.max_ns);
+        comments[ncomments++] = c5;
+    }
+    if (fwd_other.n) {
+        snprintf(c5b, sizeof c5b,
+                 "forwarded_other_ns: signals=%llu median=%llu p99=%llu max=%llu",
+                 (unsigned long long)fwd_other.n, (unsigned long long)fwd_other.median_ns,
+                 (unsigned long long)fwd_other.p99_ns, (unsigned long long)fwd_other.max_ns);
+        comments[ncomments++] = c5b;
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        unsigned long long cpu =
+            ((unsigned long long)ru.ru_utime.tv_sec + (unsigned long long)ru.ru_stime.tv_sec) *
+                1000000000ull +
+            ((unsigned long long)ru.ru_utime.tv_usec + (unsigned long long)ru.ru_stime.tv_usec) *
+                1000ull;
+        snprintf(c6, sizeof c6, "collector: cpu_ns=%llu maxrss_kb=%ld", cpu, ru.ru_maxrss);
+        comments[ncomments++] = c6;
+    }
+    struct report_input in = {
+        .pm = sp->pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
+        .start_ns = sp->start_ns, .end_ns = sp->end_ns, .period_ns = s->period_ns,
+        .comments = comments, .ncomments = ncomments, .folded = s->folded,
+    };
+    int err = path ? report_write(&in, path) : report_write_fd(&in, fd);
+    if (err && path)
+        gp_log("collector", "cannot write %s: %s", path, strerror(-err));
+    return err;
+}
