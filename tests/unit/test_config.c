@@ -111,9 +111,9 @@ static void test_format(void)
 {
     CHECK(parse_with("GOPROF_FORMAT", NULL) == 0 && c.format == GP_FORMAT_PPROF);
     CHECK(parse_with("GOPROF_FORMAT", "pprof") == 0 && c.format == GP_FORMAT_PPROF);
-    CHECK(strcmp(c.out, "goprof.%n.%p.pb.gz") == 0);
+    CHECK(strcmp(c.out, "goprof.%e.%p.pb.gz") == 0);
     CHECK(parse_with("GOPROF_FORMAT", "folded") == 0 && c.format == GP_FORMAT_FOLDED);
-    CHECK(strcmp(c.out, "goprof.%n.%p.folded") == 0);     /* default name follows the format */
+    CHECK(strcmp(c.out, "goprof.%e.%p.folded") == 0);     /* default name follows the format */
     setenv("GOPROF_OUT", "x.pb.gz", 1);
     CHECK(parse_with("GOPROF_FORMAT", "folded") == 0 && strcmp(c.out, "x.pb.gz") == 0);
     unsetenv("GOPROF_OUT");
