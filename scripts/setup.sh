@@ -11,11 +11,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       libmicrohttpd-dev curl
-      cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev npm chromium man-db"
+      cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev chromium man-db"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# npm: the machine's own (e.g. NodeSource's nodejs, which conflicts with Debian's npm package),
+# else Debian's.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "setup.sh: missing Debian packages:$missing (run as root to install them)" >&2
