@@ -2,13 +2,12 @@
 # test_process.sh -- process life under libgoprof: the program must behave exactly as without
 # it (stdout, stderr, exit status or terminating signal), and the profile must be complete and
 # valid however the process ends.
-#   - fork without exec: the child is inert (README, "Child processes"): its work is in no
+#   - fork without exec: the child is inert (README, after the variables table): its work is in no
 #     profile, it writes no file, its output and exit status are its own; the parent's profile
 #     holds the parent's CPU time only. A child that outlives its parent does not delay the
 #     parent's profile.
 #   - fork+exec, vfork+exec, posix_spawn: each child writes its own <path>.<pid> with its own
 #     work only; the parent's file is at the exact path.
-#   - a program that execs itself: each image's samples are kept (see the exec case below).
 #   - os.Exit(3) from a goroutine, abort(), SIGSEGV, kill(0, SIGTERM) on its own process group
 #     (the collector is in its own session), SIGKILL from outside while threads are busy: the
 #     same end as without libgoprof, and a valid profile with the work in it.
@@ -181,16 +180,21 @@ check "killpg: the collector survived and wrote the profile" test "$got" = 0
 # --- SIGKILL from outside while two threads are busy --------------------------------------
 D=$work/sigkill
 mkdir -p "$D"
-run_profiled "$D/prof.pb.gz" --kill-after="$SECS" -- "$PROCS" threads $((SECS * 10000))
+run_profiled "$D/prof.pb.gz" --kill-after="$SECS" -- "$PROCS" threads $((SECS * 10000)) "$D/cpu"
 got=$?
 check "SIGKILL: status 137" test "$RUN_STATUS" = 137
 check "SIGKILL: stdout as without the preload" grep -qx "threads: started, 2 threads" "$RUN_STDOUT"
 check "SIGKILL: nothing on stderr" test ! -s "$RUN_STDERR"
 check "SIGKILL: profile written" test "$got" = 0
-# Two threads busy for SECS s on (at most) 2 cores: 2*SECS*100 samples; allow for a loaded
-# machine, but the profile must hold most of the run, not only its start.
-min=$((SECS * 100 / 2))
-[ "$got" = 0 ] && check "SIGKILL: profile valid, >= $min samples of thread_work" \
-    "$PROFCHECK" chain "$RUN_PROFILE" --leaf thread_work --expect "...;thread_main;thread_work" --min-samples "$min"
+# $D/cpu: the CPU time up to at most 50 ms before the kill. The profile must hold all of it
+# (-10%), and not much more (the last 50 ms of two threads, +10%).
+cpu=$(sed 's/^0*//' "$D/cpu" 2>/dev/null)
+if [ "$got" = 0 ] && [ -n "$cpu" ]; then
+    check "SIGKILL: profile valid, thread_work under thread_main" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf thread_work --expect "...;thread_main;thread_work" --min-samples 20
+    total=$("$PROFCHECK" total "$RUN_PROFILE" | awk '$1 == "cpu_ns" { print $2 }')
+    check "SIGKILL: samples ($total ns) cover the CPU time before the kill ($cpu ns, -10%/+100 ms+10%)" \
+        test "$((total * 10))" -ge "$((cpu * 9))" -a "$((total * 10))" -le "$((cpu * 11 + 1000000000))"
+fi
 
 summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
