@@ -1,0 +1,200 @@
+#!/bin/bash
+# test_process.sh -- process life under libgoprof: the program must behave exactly as without
+# it (stdout, stderr, exit status or terminating signal), and the profile must be complete and
+# valid however the process ends.
+#   - fork without exec: the child is inert (README, after the variables table): its work is in no
+#     profile, it writes no file, its output and exit status are its own; the parent's profile
+#     holds the parent's CPU time only. A child that outlives its parent does not delay the
+#     parent's profile.
+#   - fork+exec, vfork+exec, posix_spawn: each child writes its own <path>.<pid> with its own
+#     work only; the parent's file is at the exact path.
+#   - os.Exit(3) from a goroutine, abort(), SIGSEGV, kill(0, SIGTERM) on its own process group
+#     (the collector is in its own session), SIGKILL from outside while threads are busy: the
+#     same end as without libgoprof, and a valid profile with the work in it.
+# Long cases take their length from LIBGOPROF_STRESS_SECONDS (default 3).
+. "$(dirname "$0")/../integration/lib.sh"
+
+SECS=${LIBGOPROF_STRESS_SECONDS:-3}
+need_go || { echo "0 passed, 1 failed"; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-process.XXXXXX")
+build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
+fx=$top_srcdir/tests/stress/fixtures
+PROCS=$work/c_procs
+gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$PROCS" "$fx/c_procs.c" ||
+    { fail "build c_procs"; summary; exit 1; }
+(cd "$fx" && CGO_ENABLED=1 "$GO" build -o "$work/go_exit" go_exit.go) ||
+    { fail "build go_exit"; summary; exit 1; }
+
+# same_run NAME PLAIN_PREFIX: stdout (timing lines stripped), stderr and status of the last
+# run_profiled equal those of the plain run.
+same_run() {
+    local name=$1 plain=$2
+    check "$name: exit status unchanged ($(cat "$plain.status"))" \
+        test "$RUN_STATUS" = "$(cat "$plain.status")"
+    check "$name: stdout identical" cmp -s <(strip_timing "$plain.stdout") <(strip_timing "$RUN_STDOUT")
+    check "$name: stderr identical" cmp -s "$plain.stderr" "$RUN_STDERR"
+}
+
+# samples_of FILE FUNC: samples (count) whose stack contains FUNC.
+samples_of() {
+    "$PROFCHECK" dump "$1" | awk -v f="$2" -F' \\| ' '
+        !/^#/ { n = split($2, fr, ";"); for (i = 1; i <= n; i++) if (fr[i] == f) { split($1, c, " "); s += c[1]; break } }
+        END { print s + 0 }'
+}
+
+# wait_file FILE: up to 10 s for FILE to exist and be non-empty.
+wait_file() {
+    local i
+    for ((i = 0; i < 100; i++)); do [ -s "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+
+# --- fork without exec: the child stays inert ---------------------------------------------
+ms=$((SECS * 1000 / 3))
+D=$work/fork
+mkdir -p "$D"
+run_plain "$D/plain" -- "$PROCS" fork "$ms"
+run_profiled "$D/prof.pb.gz" -- "$PROCS" fork "$ms"
+got=$?
+same_run "fork" "$D/plain"
+check "fork: child's exit status seen by the parent (7)" grep -qx "forked child exited 7" "$RUN_STDOUT"
+check "fork: parent's profile written" test "$got" = 0
+if [ "$got" = 0 ]; then
+    check "fork: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
+    check "fork: the parent's work is in it" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_fork;parent_work" --min-samples 10
+    n=$(samples_of "$RUN_PROFILE" child_inert_work)
+    check "fork: the child's work is not in the parent's profile ($n samples)" test "$n" = 0
+    # 2*ms of parent CPU; the child's ms would make it 3*ms.
+    check "fork: samples within 15% of the parent's CPU time alone ($((2 * ms)) ms)" \
+        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$((2 * ms * 1000000))" --tol 0.15
+fi
+sleep 0.5
+others=$(ls "$D" | grep -Ev '^(prof\.pb\.gz|plain)(\.(stdout|stderr|status))?$' | tr '\n' ' ')
+check "fork: no file for the inert child (found: ${others:-none})" test -z "$others"
+
+# --- a forked child outlives its parent ---------------------------------------------------
+# The child holds the collector's lifeline pipe open; the parent's end (pidfd) must still be
+# seen at once: the profile appears while the child is still running.
+D=$work/orphan
+mkdir -p "$D"
+long=$((SECS * 1000 / 2))
+run_plain "$D/plain" -- "$PROCS" orphan "$long"
+wait_file_line() { local i; for ((i = 0; i < 200; i++)); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+wait_file_line "$D/plain.stdout" "orphan: child done"
+start=$(date +%s%N)
+run_profiled "$D/prof.pb.gz" -- "$PROCS" orphan "$long"
+got=$?
+appeared_ms=$((($(date +%s%N) - start) / 1000000))
+child_running=0
+grep -q "orphan: child done" "$RUN_STDOUT" || child_running=1
+check "orphan: parent's profile written" test "$got" = 0
+check "orphan: it appeared while the child still ran (${appeared_ms} ms, child ${long} ms)" \
+    test "$child_running" = 1
+wait_file_line "$RUN_STDOUT" "orphan: child done"
+same_run "orphan" "$D/plain"
+[ "$got" = 0 ] && check "orphan: profile valid, with parent_work" \
+    "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_orphan;parent_work" --min-samples 3
+
+# --- fork+exec, vfork+exec, posix_spawn: one file per process -----------------------------
+ms=$((SECS * 1000 / 6))
+D=$work/spawn
+mkdir -p "$D"
+run_plain "$D/plain" -- "$PROCS" spawn "$ms" "$D/plain.pids"
+run_profiled "$D/prof.pb.gz" -- "$PROCS" spawn "$ms" "$D/pids"
+got=$?
+same_run "spawn" "$D/plain"
+check "spawn: parent's profile at the exact path" test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof.pb.gz"
+[ "$got" = 0 ] && check "spawn: parent's profile holds parent_work" \
+    "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_spawn;parent_work" --min-samples 5
+for kind in fork vfork spawn; do
+    fn=spin_$kind
+    n=$([ "$got" = 0 ] && samples_of "$RUN_PROFILE" "$fn")
+    check "spawn: $fn not in the parent's profile (${n:-?} samples)" test "${n:-1}" = 0
+    pid=$(awk -v k="$kind" '$1 == k { print $2 }' "$D/pids" 2>/dev/null)
+    f=$D/prof.pb.gz.$pid
+    if [ -n "$pid" ] && wait_file "$f"; then
+        pass "spawn: $kind child ($pid) wrote its own file prof.pb.gz.$pid"
+        check "spawn: $kind child's profile has its work only ($fn)" \
+            "$PROFCHECK" chain "$f" --leaf "$fn" --expect "...;main;child_main;$fn" --min-samples 5
+        n=$(samples_of "$f" parent_work)
+        check "spawn: $kind child's profile has none of the parent's work ($n)" test "$n" = 0
+    else
+        fail "spawn: no file prof.pb.gz.<pid> for the $kind child (pid '${pid}')"
+        ls "$D" | sed 's/^/      | /'
+    fi
+done
+nfiles=$(ls "$D"/prof.pb.gz* | grep -Ev '\.(stdout|stderr|status)$' | wc -l)
+check "spawn: exactly 4 profiles (parent + 3 children), found $nfiles" test "$nfiles" = 4
+
+# --- os.Exit(3) from a goroutine -------------------------------------------------------
+D=$work/goexit
+mkdir -p "$D"
+run_plain "$D/plain" -- "$work/go_exit" -d "$((SECS * 500))ms"
+run_profiled "$D/prof.pb.gz" -- "$work/go_exit" -d "$((SECS * 500))ms"
+got=$?
+same_run "go os.Exit(3) in a goroutine" "$D/plain"
+check "go os.Exit(3) in a goroutine: status 3" test "$RUN_STATUS" = 3
+check "go os.Exit(3) in a goroutine: profile written" test "$got" = 0
+if [ "$got" = 0 ]; then
+    check "go os.Exit(3) in a goroutine: profile valid (go tool pprof)" pprof_ok "$RUN_PROFILE"
+    check "go os.Exit(3) in a goroutine: Go worker main.goExitSpin present" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goExitSpin --expect "runtime.goexit;main.main.func1;main.goExitSpin" --min-samples 10
+    check "go os.Exit(3) in a goroutine: C worker c_exit_spin present, under the cgo call" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf c_exit_spin --expect "runtime.goexit;main.main.func2;...;runtime.cgocall;runtime.asmcgocall;...;c_exit_spin" --min-samples 10
+    cpu=$(field_of "$RUN_STDOUT" cpu_ns)
+    check "go os.Exit(3) in a goroutine: samples within 15% of getrusage (${cpu} ns)" \
+        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "${cpu:-0}" --tol 0.15
+fi
+
+# --- crashes: abort() and SIGSEGV ---------------------------------------------------------
+for mode in abort segv; do
+    D=$work/$mode
+    mkdir -p "$D"
+    run_plain "$D/plain" -- "$PROCS" "$mode" 500
+    run_profiled "$D/prof.pb.gz" -- "$PROCS" "$mode" 500
+    got=$?
+    same_run "$mode" "$D/plain"
+    want=$([ "$mode" = abort ] && echo 134 || echo 139)
+    check "$mode: killed by SIG$([ "$mode" = abort ] && echo ABRT || echo SEGV) ($want) as without the preload" \
+        test "$RUN_STATUS" = "$want"
+    check "$mode: profile written" test "$got" = 0
+    [ "$got" = 0 ] && check "$mode: profile valid and holds crash_work" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf crash_work --expect "...;main;crash_work" --min-samples 20
+done
+
+# --- kill(0, SIGTERM): the program kills its own process group --------------------------
+# setsid puts the program (and, before it leaves, the collector it forks) in a new process
+# group; kill(0) reaches the whole group. The collector must have left it (its own session).
+D=$work/killpg
+mkdir -p "$D"
+run_plain "$D/plain" -- setsid "$PROCS" killpg 500
+run_profiled "$D/prof.pb.gz" -- setsid "$PROCS" killpg 500
+got=$?
+same_run "killpg" "$D/plain"
+check "killpg: ended by SIGTERM (143) as without the preload" test "$RUN_STATUS" = 143
+check "killpg: the collector survived and wrote the profile" test "$got" = 0
+[ "$got" = 0 ] && check "killpg: profile valid and holds crash_work" \
+    "$PROFCHECK" chain "$RUN_PROFILE" --leaf crash_work --expect "...;main;crash_work" --min-samples 20
+
+# --- SIGKILL from outside while two threads are busy --------------------------------------
+D=$work/sigkill
+mkdir -p "$D"
+run_profiled "$D/prof.pb.gz" --kill-after="$SECS" -- "$PROCS" threads $((SECS * 10000)) "$D/cpu"
+got=$?
+check "SIGKILL: status 137" test "$RUN_STATUS" = 137
+check "SIGKILL: stdout as without the preload" grep -qx "threads: started, 2 threads" "$RUN_STDOUT"
+check "SIGKILL: nothing on stderr" test ! -s "$RUN_STDERR"
+check "SIGKILL: profile written" test "$got" = 0
+# $D/cpu: the CPU time up to at most 50 ms before the kill. The profile must hold all of it
+# (-10%), and not much more (the last 50 ms of two threads, +10%).
+cpu=$(sed 's/^0*//' "$D/cpu" 2>/dev/null)
+if [ "$got" = 0 ] && [ -n "$cpu" ]; then
+    check "SIGKILL: profile valid, thread_work under thread_main" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf thread_work --expect "...;thread_main;thread_work" --min-samples 20
+    total=$("$PROFCHECK" total "$RUN_PROFILE" | awk '$1 == "cpu_ns" { print $2 }')
+    check "SIGKILL: samples ($total ns) cover the CPU time before the kill ($cpu ns, -10%/+100 ms+10%)" \
+        test "$((total * 10))" -ge "$((cpu * 9))" -a "$((total * 10))" -le "$((cpu * 11 + 1000000000))"
+fi
+
+summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
