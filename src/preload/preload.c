@@ -90,7 +90,9 @@ static int parent_is_profiled(void)
     size_t keep = 0;
     while (!found && (n = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
         buf[keep + (size_t)n] = 0;
-        found = strstr(buf, "libgoprof") != NULL;
+        /* the library's file name, not any path with "libgoprof" in it (a parent run from
+         * /tmp/libgoprof-x/ or a checkout named libgoprof is not profiled for that) */
+        found = strstr(buf, "/libgoprof.so") != NULL;
         /* keep a tail so a name split across reads is still found */
         size_t len = keep + (size_t)n;
         keep = len > 16 ? 16 : len;
