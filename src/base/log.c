@@ -25,6 +25,11 @@ void gp_log(const char *subsystem, const char *fmt, ...)
         n = 0;
     if ((size_t)n >= sizeof line - 1)
         n = (int)sizeof line - 2;
+    /* Messages quote values from the environment and file names, which may hold a newline or
+     * a terminal escape: one line stays one line (and harmless on a terminal). */
+    for (int i = 0; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;

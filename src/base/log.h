@@ -3,7 +3,8 @@
  *
  * Every line has the form "libgoprof: <subsystem>: <message>" (see gp_log_prefix). The line
  * is assembled in a stack buffer and written with a single write(2) so that it never
- * interleaves with the application's own output mid-line.
+ * interleaves with the application's own output mid-line. Control characters in the message
+ * (a newline or an escape inside a quoted value) are written as '?': one call, one line.
  */
 #ifndef GP_LOG_H
 #define GP_LOG_H

@@ -130,6 +130,10 @@ static void quiet_signals(void)
     sa.sa_handler = SIG_DFL;
     syscall(SYS_rt_sigaction, SIGPROF, &sa, NULL, 8);   /* raw: our own interposer is inert */
     signal(SIGPIPE, SIG_IGN);
+    /* Under a file size limit (ulimit -f, inherited from the program) a write past it must
+     * fail with EFBIG, so the writer removes its temporary file and says so, rather than kill
+     * us mid-file. */
+    signal(SIGXFSZ, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGTERM, SIG_DFL);

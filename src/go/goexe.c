@@ -242,7 +242,7 @@ static int goexe_run(const struct goexe_mem *m, struct goexe *out)
     out->is_go = 1;
     uint64_t pcl_v, pcl_size;
     if (goexe_find_pclntab(m, &pcl_v, &pcl_size) != 0) {
-        gp_log("goexe", "no pclntab found in %s executable", out->version);
+        gp_debug("goexe", "no pclntab found in %s executable", out->version);
         return -ENOTSUP;
     }
     const uint8_t *hdr = goexe_ptr(m, pcl_v, pcl_size, NULL);
@@ -261,7 +261,7 @@ static int goexe_run(const struct goexe_mem *m, struct goexe *out)
     out->moduledata = md_v ? md_v + m->bias : 0;
     out->text_start = goexe_text(m, hdr, md);
     if (!out->text_start) {
-        gp_log("goexe", "cannot determine runtime.text (%s)", out->version);
+        gp_debug("goexe", "cannot determine runtime.text (%s)", out->version);
         return -ENOTSUP;
     }
     if (md && goexe_word(md + MD_TEXT) != out->text_start)
@@ -279,7 +279,7 @@ static int goexe_run(const struct goexe_mem *m, struct goexe *out)
 
     r = gopcln_init(&out->pcln, hdr, pcl_size, out->text_start, gofunc, gofunc ? gofunc_size : 0);
     if (r) {
-        gp_log("goexe", "unsupported pclntab in %s executable: %s", out->version, strerror(-r));
+        gp_debug("goexe", "unsupported pclntab in %s executable: %s", out->version, strerror(-r));
         return r;
     }
     out->text_end = gopcln_text_end(&out->pcln);

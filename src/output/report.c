@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/record_flags.h"
 #include "collect/profmap.h"
 #include "output/folded.h"
@@ -198,7 +199,7 @@ static int add_labels_sample(struct report *r, const struct profmap_entry *e,
 static int report_emit(const struct report_input *in, const char *path, int fd)
 {
     struct report r = { 0 };
-    int err = -ENOMEM;
+    int err = -ENOMEM, building = 1;
     uint64_t *ids = NULL;
     r.p = pprof_new(in->start_ns, (int64_t)in->period_ns);
     r.sym = in->sym;
@@ -241,11 +242,15 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     set_mapping_flags(&r);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
-    /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. */
+    /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. A file's writer
+     * (atomic_file_write) reports its own failures, in one line that names the step. */
+    building = 0;
     err = !path       ? pprof_write_fd(r.p, fd)
           : in->folded ? folded_write_file(r.p, path)
                        : pprof_write_file(r.p, path);
 out:
+    if (err && building && path)
+        gp_log("output", "cannot build the profile for %s: %s", path, strerror(-err));
     free(ids);
     free(r.maps);
     free(r.mapping_ids);

@@ -28,7 +28,8 @@ struct report_input {
     int folded;             /* 1: write folded stacks (folded.h) instead of pprof */
 };
 
-/* Builds the profile and writes it atomically to path. Returns 0 or -errno. */
+/* Builds the profile and writes it atomically to path. Returns 0 or -errno; a failure is
+ * reported in one stderr line (by the file writer, or here when building ran out of memory). */
 int report_write(const struct report_input *in, const char *path);
 /* The same, gzipped into an open fd (not closed, not fsynced). Returns 0 or -errno. */
 int report_write_fd(const struct report_input *in, int fd);

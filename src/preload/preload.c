@@ -90,7 +90,9 @@ static int parent_is_profiled(void)
     size_t keep = 0;
     while (!found && (n = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
         buf[keep + (size_t)n] = 0;
-        found = strstr(buf, "libgoprof") != NULL;
+        /* the library's file name, not any path with "libgoprof" in it (a parent run from
+         * /tmp/libgoprof-x/ or a checkout named libgoprof is not profiled for that) */
+        found = strstr(buf, "/libgoprof.so") != NULL;
         /* keep a tail so a name split across reads is still found */
         size_t len = keep + (size_t)n;
         keep = len > 16 ? 16 : len;
@@ -190,14 +192,17 @@ __attribute__((constructor)) static void libgoprof_init(void)
     }
     int r = config_parse(&config, err, sizeof err, warn, sizeof warn);
     gp_log_debug_enabled = config.debug;
-    if (warn[0])
-        gp_log("config", "%s", warn);
+    /* GOPROF_DISABLE=1 takes libgoprof out of a program without editing the rest of its
+     * environment: then nothing is changed, not even stderr by a line about another variable. */
+    if (config.disable)
+        return;
+    /* At most one line: a bad value (profiling off) is said rather than an unknown name. */
     if (r) {
         gp_log("config", "%s", err);
         return;
     }
-    if (config.disable)
-        return;
+    if (warn[0])
+        gp_log("config", "%s", warn);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     if (prepare_output(now.tv_sec) != 0)
@@ -206,9 +211,16 @@ __attribute__((constructor)) static void libgoprof_init(void)
     struct self_text st = { 0 };
     dl_iterate_phdr(find_modules, &st);
     r = goexe_analyze("/proc/self/exe", st.main_bias, &goexe);
-    if (r != 0 && r != -ENOENT)
+    if (r != 0 && r != -ENOENT && goexe.is_go) {
+        /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future pclntab
+         * format): half-read tables must not reach the unwinder; one line, then native code. */
+        gp_log("go", "%s executable: its Go tables are not usable (%s); it is profiled as "
+               "native code", goexe.version, strerror(-r));
+        goexe.is_go = 0;
+    } else if (r != 0 && r != -ENOENT) {
         gp_log("go", "this Go program's layout is not supported (%s): Go frames are unwound "
                "without runtime state", strerror(-r));
+    }
     unwind_configure_go(goexe.is_go ? &goexe : NULL);
     if (goexe.is_go && !gp_unwind_go.layout.known)
         gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "

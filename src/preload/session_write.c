@@ -155,8 +155,6 @@ int session_write(struct session *s, struct collector *c, const struct session_s
         .start_ns = sp->start_ns, .end_ns = sp->end_ns, .period_ns = s->period_ns,
         .comments = comments, .ncomments = ncomments, .folded = s->folded,
     };
-    int err = path ? report_write(&in, path) : report_write_fd(&in, fd);
-    if (err && path)
-        gp_log("collector", "cannot write %s: %s", path, strerror(-err));
-    return err;
+    /* A failure to write a file is reported once, by the writer (the step, the file, why). */
+    return path ? report_write(&in, path) : report_write_fd(&in, fd);
 }
