@@ -17,7 +17,7 @@ echo "== make check (unit, integration, static checks)"
 ( cd build && make check -j1 >/dev/null 2>&1 ) || status=1
 # Each test prints its own "N passed, N failed"; show it per log and add them up.
 total_pass=0 total_fail=0
-for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/*.log; do
+for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/stress/*.log build/tests/*.log; do
     [ -f "$f" ] || continue
     case $f in */test-suite.log) continue ;; esac
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n1)
