@@ -95,44 +95,37 @@ static void print_table(FILE *out, struct fn *v, size_t n, int64_t total, const 
     }
 }
 
-int summary_print(FILE *out, const char *path, const struct pprof *p)
+struct tally {
+    struct fntab t;
+    int64_t lost;
+};
+
+static int tally_stack(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
+                       int64_t count)
 {
-    struct fntab t = { 0 };
-    size_t cap = 256;
-    struct pprof_frame *frames = malloc(cap * sizeof *frames);
-    int64_t total = 0, lost = 0;
-    int err = frames ? 0 : -ENOMEM;
-    for (size_t i = 0; i < pprof_sample_count(p) && !err; i++) {
-        int64_t count;
-        size_t n = pprof_sample_frames(p, i, frames, cap, &count);
-        if (n > cap) {
-            struct pprof_frame *grown = realloc(frames, n * sizeof *frames);
-            if (!grown) {
-                err = -ENOMEM;
-                break;
-            }
-            frames = grown;
-            cap = n;
-            pprof_sample_frames(p, i, frames, cap, &count);
-        }
-        total += count;
-        if (n && frames[0].name && !strncmp(frames[0].name, LOST_PREFIX, strlen(LOST_PREFIX)))
-            lost += count;
-        for (size_t k = 0; k < n && !err; k++) {
-            struct fn *f = fn_get(&t, &frames[k]);
-            if (!f) {
-                err = -ENOMEM;
-                break;
-            }
-            if (k == 0)
-                f->flat += count;
-            if (f->last_sample != i + 1) {
-                f->cum += count;
-                f->last_sample = i + 1;
-            }
+    struct tally *ty = ctx;
+    if (n && frames[0].name && !strncmp(frames[0].name, LOST_PREFIX, strlen(LOST_PREFIX)))
+        ty->lost += count;
+    for (size_t k = 0; k < n; k++) {
+        struct fn *f = fn_get(&ty->t, &frames[k]);
+        if (!f)
+            return -ENOMEM;
+        if (k == 0)
+            f->flat += count;
+        if (f->last_sample != i + 1) {     /* a function counts once per sample in cum */
+            f->cum += count;
+            f->last_sample = i + 1;
         }
     }
-    free(frames);
+    return 0;
+}
+
+int summary_print(FILE *out, const char *path, const struct pprof *p)
+{
+    struct tally ty = { 0 };
+    int err = pprof_each_stack(p, tally_stack, &ty);
+    struct fntab t = ty.t;
+    int64_t total = pprof_total_count(p), lost = ty.lost;
     if (err) {
         free(t.v);
         return err;

@@ -98,6 +98,21 @@ static size_t tree_child(struct tree *t, size_t parent, const struct pprof_frame
     return id;
 }
 
+static int tree_add_stack(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
+                          int64_t count)
+{
+    struct tree *t = ctx;
+    (void)i;
+    size_t at = 0;
+    t->nodes[0].value += count;
+    for (size_t k = n; k-- > 0;) {
+        if (!(at = tree_child(t, at, &frames[k])))
+            return -ENOMEM;
+        t->nodes[at].value += count;
+    }
+    return 0;
+}
+
 static int tree_build(struct tree *t, const struct pprof *p)
 {
     t->cap = 1024;
@@ -105,36 +120,7 @@ static int tree_build(struct tree *t, const struct pprof *p)
         return -ENOMEM;
     t->n = 1;
     t->nodes[0].name = "all";
-    size_t cap = 256;
-    struct pprof_frame *frames = malloc(cap * sizeof *frames);
-    if (!frames)
-        return -ENOMEM;
-    int err = 0;
-    for (size_t i = 0; i < pprof_sample_count(p) && !err; i++) {
-        int64_t count;
-        size_t n = pprof_sample_frames(p, i, frames, cap, &count);
-        if (n > cap) {
-            struct pprof_frame *grown = realloc(frames, n * sizeof *frames);
-            if (!grown) {
-                err = -ENOMEM;
-                break;
-            }
-            frames = grown;
-            cap = n;
-            pprof_sample_frames(p, i, frames, cap, &count);
-        }
-        size_t at = 0;
-        t->nodes[0].value += count;
-        for (size_t k = n; k-- > 0;) {
-            if (!(at = tree_child(t, at, &frames[k]))) {
-                err = -ENOMEM;
-                break;
-            }
-            t->nodes[at].value += count;
-        }
-    }
-    free(frames);
-    return err;
+    return pprof_each_stack(p, tree_add_stack, t);
 }
 
 static void put_js_string(FILE *out, const char *s)

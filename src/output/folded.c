@@ -119,39 +119,28 @@ static int add_line(struct folded *f, int64_t count)
     return 0;
 }
 
+static int fold_stack(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
+                      int64_t count)
+{
+    struct folded *f = ctx;
+    (void)i;
+    if (count == 0)
+        return 0;
+    int err = 0;
+    f->len = 0;
+    for (size_t k = n; k-- > 0 && !err;) {
+        char addr[19];
+        if (k != n - 1)
+            err = buf_put(f, ";", 1);
+        if (!err)
+            err = put_name(f, pprof_frame_name(&frames[k], addr));
+    }
+    return err ? err : add_line(f, count);
+}
+
 static int collect(struct folded *f, const struct pprof *p)
 {
-    size_t cap = 256;
-    struct pprof_frame *frames = malloc(cap * sizeof *frames);
-    int err = frames ? 0 : -ENOMEM;
-    for (size_t i = 0; i < pprof_sample_count(p) && !err; i++) {
-        int64_t count;
-        size_t n = pprof_sample_frames(p, i, frames, cap, &count);
-        if (n > cap) {
-            struct pprof_frame *grown = realloc(frames, n * sizeof *frames);
-            if (!grown) {
-                err = -ENOMEM;
-                break;
-            }
-            frames = grown;
-            cap = n;
-            pprof_sample_frames(p, i, frames, cap, &count);
-        }
-        if (count == 0)
-            continue;
-        f->len = 0;
-        for (size_t k = n; k-- > 0 && !err;) {
-            char addr[19];
-            if (k != n - 1)
-                err = buf_put(f, ";", 1);
-            if (!err)
-                err = put_name(f, pprof_frame_name(&frames[k], addr));
-        }
-        if (!err)
-            err = add_line(f, count);
-    }
-    free(frames);
-    return err;
+    return pprof_each_stack(p, fold_stack, f);
 }
 
 static void folded_free(struct folded *f)

@@ -3,8 +3,10 @@
  */
 #include "pprof_view.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "pprof_impl.h"
 
@@ -37,6 +39,30 @@ size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *
         }
     }
     return n;
+}
+
+int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx)
+{
+    size_t cap = 256;
+    struct pprof_frame *frames = malloc(cap * sizeof *frames);
+    int err = frames ? 0 : -ENOMEM;
+    for (size_t i = 0; i < p->nsamples && !err; i++) {
+        int64_t count;
+        size_t n = pprof_sample_frames(p, i, frames, cap, &count);
+        if (n > cap) {
+            struct pprof_frame *grown = realloc(frames, n * sizeof *frames);
+            if (!grown) {
+                err = -ENOMEM;
+                break;
+            }
+            frames = grown;
+            cap = n;
+            pprof_sample_frames(p, i, frames, cap, &count);
+        }
+        err = fn(ctx, i, frames, n, count);
+    }
+    free(frames);
+    return err;
 }
 
 int64_t pprof_total_count(const struct pprof *p)

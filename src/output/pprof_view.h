@@ -28,6 +28,12 @@ size_t pprof_sample_count(const struct pprof *p);
 size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *out, size_t max,
                            int64_t *count);
 
+/* Calls fn for every sample in order with its frames (as pprof_sample_frames, all of them) and
+ * its count; stops at the first non-zero return and returns it. 0, fn's value, or -ENOMEM. */
+typedef int (*pprof_stack_fn)(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
+                              int64_t count);
+int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx);
+
 /* The sum of samples/count over every sample (lost samples included). */
 int64_t pprof_total_count(const struct pprof *p);
 
