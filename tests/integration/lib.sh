@@ -265,6 +265,23 @@ strip_timing() {
 	grep -Ev '^(cpu_ns=|cpu main=)' "$1"
 }
 
+# same_as_plain NAME PLAIN_PREFIX: stdout (timing lines stripped), stderr and exit status of the
+# last run_profiled equal those of the run_plain at PLAIN_PREFIX.
+same_as_plain() {
+	local name=$1 plain=$2
+	check "$name: exit status unchanged ($(cat "$plain.status"))" \
+		test "$RUN_STATUS" = "$(cat "$plain.status")"
+	check "$name: stdout identical" cmp -s <(strip_timing "$plain.stdout") <(strip_timing "$RUN_STDOUT")
+	check "$name: stderr identical" cmp -s "$plain.stderr" "$RUN_STDERR"
+}
+
+# samples_of PROFILE FUNC: summed count of the samples whose stack contains FUNC.
+samples_of() {
+	"$PROFCHECK" dump "$1" | awk -v f="$2" -F' \\| ' '
+		!/^#/ { n = split($2, fr, ";"); for (i = 1; i <= n; i++) if (fr[i] == f) { split($1, c, " "); s += c[1]; break } }
+		END { print s + 0 }'
+}
+
 # field_of FILE KEY: the value of "KEY=<v>" anywhere in FILE (first match).
 field_of() {
 	grep -o "$2=[0-9]*" "$1" | head -n 1 | cut -d= -f2

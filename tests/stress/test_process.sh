@@ -25,23 +25,6 @@ gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$PROCS" "$fx/c_pr
 (cd "$fx" && CGO_ENABLED=1 "$GO" build -o "$work/go_exit" go_exit.go) ||
     { fail "build go_exit"; summary; exit 1; }
 
-# same_run NAME PLAIN_PREFIX: stdout (timing lines stripped), stderr and status of the last
-# run_profiled equal those of the plain run.
-same_run() {
-    local name=$1 plain=$2
-    check "$name: exit status unchanged ($(cat "$plain.status"))" \
-        test "$RUN_STATUS" = "$(cat "$plain.status")"
-    check "$name: stdout identical" cmp -s <(strip_timing "$plain.stdout") <(strip_timing "$RUN_STDOUT")
-    check "$name: stderr identical" cmp -s "$plain.stderr" "$RUN_STDERR"
-}
-
-# samples_of FILE FUNC: samples (count) whose stack contains FUNC.
-samples_of() {
-    "$PROFCHECK" dump "$1" | awk -v f="$2" -F' \\| ' '
-        !/^#/ { n = split($2, fr, ";"); for (i = 1; i <= n; i++) if (fr[i] == f) { split($1, c, " "); s += c[1]; break } }
-        END { print s + 0 }'
-}
-
 # wait_file FILE: up to 10 s for FILE to exist and be non-empty.
 wait_file() {
     local i
@@ -56,7 +39,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$PROCS" fork "$ms"
 run_profiled "$D/prof.pb.gz" -- "$PROCS" fork "$ms"
 got=$?
-same_run "fork" "$D/plain"
+same_as_plain "fork" "$D/plain"
 check "fork: child's exit status seen by the parent (7)" grep -qx "forked child exited 7" "$RUN_STDOUT"
 check "fork: parent's profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
@@ -92,7 +75,7 @@ check "orphan: parent's profile written" test "$got" = 0
 check "orphan: it appeared while the child still ran (${appeared_ms} ms, child ${long} ms)" \
     test "$child_running" = 1
 wait_file_line "$RUN_STDOUT" "orphan: child done"
-same_run "orphan" "$D/plain"
+same_as_plain "orphan" "$D/plain"
 [ "$got" = 0 ] && check "orphan: profile valid, with parent_work" \
     "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_orphan;parent_work" --min-samples 3
 
@@ -103,7 +86,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$PROCS" spawn "$ms" "$D/plain.pids"
 run_profiled "$D/prof.pb.gz" -- "$PROCS" spawn "$ms" "$D/pids"
 got=$?
-same_run "spawn" "$D/plain"
+same_as_plain "spawn" "$D/plain"
 check "spawn: parent's profile at the exact path" test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof.pb.gz"
 [ "$got" = 0 ] && check "spawn: parent's profile holds parent_work" \
     "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_spawn;parent_work" --min-samples 5
@@ -133,7 +116,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$work/go_exit" -d "$((SECS * 500))ms"
 run_profiled "$D/prof.pb.gz" -- "$work/go_exit" -d "$((SECS * 500))ms"
 got=$?
-same_run "go os.Exit(3) in a goroutine" "$D/plain"
+same_as_plain "go os.Exit(3) in a goroutine" "$D/plain"
 check "go os.Exit(3) in a goroutine: status 3" test "$RUN_STATUS" = 3
 check "go os.Exit(3) in a goroutine: profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
@@ -154,7 +137,7 @@ for mode in abort segv; do
     run_plain "$D/plain" -- "$PROCS" "$mode" 500
     run_profiled "$D/prof.pb.gz" -- "$PROCS" "$mode" 500
     got=$?
-    same_run "$mode" "$D/plain"
+    same_as_plain "$mode" "$D/plain"
     want=$([ "$mode" = abort ] && echo 134 || echo 139)
     check "$mode: killed by SIG$([ "$mode" = abort ] && echo ABRT || echo SEGV) ($want) as without the preload" \
         test "$RUN_STATUS" = "$want"
@@ -171,7 +154,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- setsid "$PROCS" killpg 500
 run_profiled "$D/prof.pb.gz" -- setsid "$PROCS" killpg 500
 got=$?
-same_run "killpg" "$D/plain"
+same_as_plain "killpg" "$D/plain"
 check "killpg: ended by SIGTERM (143) as without the preload" test "$RUN_STATUS" = 143
 check "killpg: the collector survived and wrote the profile" test "$got" = 0
 [ "$got" = 0 ] && check "killpg: profile valid and holds crash_work" \

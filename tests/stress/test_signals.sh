@@ -28,21 +28,6 @@ gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$SIGPROF_C" "$fx/
 (cd "$fx" && CGO_ENABLED=1 "$GO" build -o "$work/go_signals" go_signals.go) ||
     { fail "build go_signals"; summary; exit 1; }
 
-same_run() {
-    local name=$1 plain=$2
-    check "$name: exit status unchanged ($(cat "$plain.status"))" \
-        test "$RUN_STATUS" = "$(cat "$plain.status")"
-    check "$name: stdout identical" cmp -s <(strip_timing "$plain.stdout") <(strip_timing "$RUN_STDOUT")
-    check "$name: stderr identical" cmp -s "$plain.stderr" "$RUN_STDERR"
-}
-
-# samples_of FILE FUNC: summed count of the samples whose stack contains FUNC.
-samples_of() {
-    "$PROFCHECK" dump "$1" | awk -v f="$2" -F' \\| ' '
-        !/^#/ { n = split($2, fr, ";"); for (i = 1; i <= n; i++) if (fr[i] == f) { split($1, c, " "); s += c[1]; break } }
-        END { print s + 0 }'
-}
-
 # --- C: own setitimer SIGPROFs keep their rate --------------------------------------------
 ms=$((SECS * 1000 / 3))
 for hz in 100 1000; do
@@ -51,7 +36,7 @@ for hz in 100 1000; do
     run_plain "$D/plain" -- "$SIGPROF_C" itimer "$ms"
     run_profiled "$D/prof.pb.gz" GOPROF_HZ=$hz -- "$SIGPROF_C" itimer "$ms"
     got=$?
-    same_run "itimer at ${hz} Hz" "$D/plain"
+    same_as_plain "itimer at ${hz} Hz" "$D/plain"
     check "itimer at ${hz} Hz: own SIGPROFs at their rate ($(grep -o 'hits=[0-9]*' "$RUN_STDOUT"))" \
         grep -q "10 ms of CPU (+-50%): yes" "$RUN_STDOUT"
     if [ "$got" = 0 ]; then
@@ -69,7 +54,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$SIGPROF_C" posixtimer "$ms"
 run_profiled "$D/prof.pb.gz" -- "$SIGPROF_C" posixtimer "$ms"
 got=$?
-same_run "posixtimer" "$D/plain"
+same_as_plain "posixtimer" "$D/plain"
 check "posixtimer: every signal with the program's own si_value" \
     grep -q "own si_value: yes" "$RUN_STDOUT"
 check "posixtimer: signals + overruns at their rate ($(grep -o 'hits=.*' "$RUN_STDOUT"))" \
@@ -85,7 +70,7 @@ for hz in 100 1000; do
     run_plain "$D/plain" -- "$SIGPROF_C" block "$ms"
     run_profiled "$D/prof.pb.gz" GOPROF_HZ=$hz -- "$SIGPROF_C" block "$ms"
     got=$?
-    same_run "block at ${hz} Hz" "$D/plain"
+    same_as_plain "block at ${hz} Hz" "$D/plain"
     if [ "$got" != 0 ]; then
         fail "block at ${hz} Hz: no profile"
         continue
@@ -112,7 +97,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$work/go_signals" -mode notify -d "$half"
 run_profiled "$D/prof.pb.gz" -- "$work/go_signals" -mode notify -d "$half"
 got=$?
-same_run "go notify" "$D/plain"
+same_as_plain "go notify" "$D/plain"
 for s in "user defined signal 1" "user defined signal 2" "alarm clock"; do
     check "go notify: $s: 5 of 5 delivered, none extra" \
         bash -c "grep -qx 'notify $s: 5 of 5' '$RUN_STDOUT' && grep -qx 'notify $s: unexpected extra signals: 0' '$RUN_STDOUT'"
@@ -134,7 +119,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$work/go_signals" -mode pprof -d "$half" -o "$D/plain.go"
 run_profiled "$D/prof.pb.gz" GOPROF_HZ=1000 -- "$work/go_signals" -mode pprof -d "$half" -o "$D/go"
 got=$?
-same_run "go pprof" "$D/plain"
+same_as_plain "go pprof" "$D/plain"
 for r in 1 2 3; do
     cpu=$(awk -F'[= ]' -v r="$r" '$1 == "cpu_ns" && $3 == "round" && $4 == r { print $2 }' "$RUN_STDOUT")
     check "go pprof round $r: Go's profile valid" pprof_ok "$D/go.$r"
@@ -158,7 +143,7 @@ mkdir -p "$D"
 run_plain "$D/plain" -- "$work/go_signals" -mode traceback -d "$half" -o "$D/plain.go"
 run_profiled "$D/prof.pb.gz" -- "$work/go_signals" -mode traceback -d "$half" -o "$D/go"
 got=$?
-same_run "go SetCgoTraceback" "$D/plain"
+same_as_plain "go SetCgoTraceback" "$D/plain"
 check "go SetCgoTraceback: Go's profiler called the traceback with a signal context" \
     grep -qx "traceback: called by Go's profiler with a signal context: true" "$RUN_STDOUT"
 check "go SetCgoTraceback: Go's profile valid" pprof_ok "$D/go"
