@@ -65,12 +65,24 @@ static struct fn *fn_get(struct fntab *t, const struct pprof_frame *f)
     return &t->v[j];
 }
 
+/* Ties end in name order, then address (as pprof's -top), so the tables do not depend on
+ * qsort's order of equal rows. */
+static int by_name(const struct fn *x, const struct fn *y)
+{
+    int c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
+    if (c)
+        return c;
+    return x->address < y->address ? -1 : x->address > y->address;
+}
+
 static int by_flat(const void *a, const void *b)
 {
     const struct fn *x = a, *y = b;
     if (x->flat != y->flat)
         return x->flat < y->flat ? 1 : -1;
-    return x->cum < y->cum ? 1 : x->cum > y->cum ? -1 : 0;
+    if (x->cum != y->cum)
+        return x->cum < y->cum ? 1 : -1;
+    return by_name(x, y);
 }
 
 static int by_cum(const void *a, const void *b)
@@ -78,7 +90,9 @@ static int by_cum(const void *a, const void *b)
     const struct fn *x = a, *y = b;
     if (x->cum != y->cum)
         return x->cum < y->cum ? 1 : -1;
-    return x->flat < y->flat ? 1 : x->flat > y->flat ? -1 : 0;
+    if (x->flat != y->flat)
+        return x->flat < y->flat ? 1 : -1;
+    return by_name(x, y);
 }
 
 static void print_table(FILE *out, struct fn *v, size_t n, int64_t total, const char *what)
