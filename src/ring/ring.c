@@ -52,6 +52,7 @@ const char *ring_drop_name(enum gp_drop_reason why)
     case GP_DROP_RING_FULL: return "ring full";
     case GP_DROP_TORN: return "writer interrupted";
     case GP_DROP_BAD_RECORD: return "bad record";
+    case GP_DROP_THREAD_EXIT: return "thread ended between ticks";
     default: return "unknown";
     }
 }

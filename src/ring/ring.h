@@ -50,7 +50,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 2u
+#define GP_RING_VERSION 3u
 #define GP_RING_MAX_FRAMES 248
 #define GP_RING_DEFAULT_SLOTS 2048
 
@@ -61,6 +61,7 @@ enum gp_drop_reason {
     GP_DROP_RING_FULL,    /* no free slot */
     GP_DROP_TORN,         /* writer died mid-record (application killed) */
     GP_DROP_BAD_RECORD,   /* the reader found a record it could not trust */
+    GP_DROP_THREAD_EXIT,  /* a thread ended before the kernel's tick delivered its expiries */
     GP_DROP_MAX
 };
 
