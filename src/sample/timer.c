@@ -134,7 +134,7 @@ void sample_thread_stop(void)
      * expired since, as one signal plus overruns; expiries after a thread's last tick are never
      * delivered. A thread that lives a few ticks loses a large part of its CPU time that way
      * (1.5 ms threads at 1000 Hz: ~80 %). What its timer should have delivered up to now, minus
-     * what the handler took, is counted as lost so that totals still match the CPU time.
+     * what the handler took, is counted as unsampled so that totals still match the CPU time.
      * (A signal already pending may still arrive after this: at most one sample counted twice.) */
     uint64_t cpu = thread_cpu_ns(), due = 0;
     if (cpu >= t->first_expiry_ns)
