@@ -232,7 +232,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         if (!in->lost[i].count)
             continue;
         char name[128];
-        snprintf(name, sizeof name, "[libgoprof] lost: %s", in->lost[i].reason);
+        snprintf(name, sizeof name, "[libgoprof] %s", in->lost[i].label);
         struct pprof_line line = { pprof_function(r.p, name, name, "", 0), 0 };
         uint64_t id = pprof_location(r.p, 0, 0, &line, 1);
         if (!id || pprof_add_sample(r.p, &id, 1, (int64_t)in->lost[i].count,

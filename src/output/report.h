@@ -11,7 +11,7 @@ struct profmap;
 struct symbolizer;
 
 struct report_lost {
-    const char *reason;     /* e.g. "ring full"; shown as "[libgoprof] lost: <reason>" */
+    const char *label;      /* e.g. "lost: ring full"; shown as "[libgoprof] <label>" */
     uint64_t count;         /* summed weights */
 };
 

@@ -76,11 +76,13 @@ void session_refresh_maps(struct session *s, pid_t pid, const struct profmap *pm
     symbolizer_update_maps(sy, pid);
 }
 
-static unsigned long long sum_drops(const uint64_t *drops)
+/* Summed drops that are losses (loss=1) or unsampled CPU time (loss=0). */
+static unsigned long long sum_drops(const uint64_t *drops, int loss)
 {
     unsigned long long n = 0;
     for (int i = 0; i < GP_DROP_MAX; i++)
-        n += drops[i];
+        if (ring_drop_is_loss((enum gp_drop_reason)i) == loss)
+            n += drops[i];
     return n;
 }
 
@@ -96,7 +98,7 @@ int session_write(struct session *s, struct collector *c, const struct session_s
     }
     struct report_lost lost[GP_DROP_MAX];
     for (int i = 0; i < GP_DROP_MAX; i++) {
-        lost[i].reason = ring_drop_name((enum gp_drop_reason)i);
+        lost[i].label = ring_drop_label((enum gp_drop_reason)i);
         lost[i].count = sp->drops[i];
     }
     uint64_t run_drops[GP_DROP_MAX];
@@ -107,13 +109,14 @@ int session_write(struct session *s, struct collector *c, const struct session_s
     snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, s->hz,
              s->version_note[0] ? ", " : "", s->version_note,
              s->layout_note[0] ? ", " : "", s->layout_note);
-    snprintf(c2, sizeof c2, "samples %llu, lost %llu%s",
-             (unsigned long long)profmap_total(sp->pm), sum_drops(sp->drops),
-             sp->note ? sp->note : "");
+    snprintf(c2, sizeof c2, "samples %llu, lost %llu, unsampled %llu%s",
+             (unsigned long long)profmap_total(sp->pm), sum_drops(sp->drops, 1),
+             sum_drops(sp->drops, 0), sp->note ? sp->note : "");
     /* Totals since the start, counted apart from any window: the files of a series add up
      * to the last one's totals. */
-    snprintf(c3, sizeof c3, "run so far: samples %llu, lost %llu",
-             (unsigned long long)collector_total(c), sum_drops(run_drops));
+    snprintf(c3, sizeof c3, "run so far: samples %llu, lost %llu, unsampled %llu",
+             (unsigned long long)collector_total(c), sum_drops(run_drops, 1),
+             sum_drops(run_drops, 0));
     struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
     if (s->ring && s->ring->hdr) {
         cost_hist_summarize(&s->ring->hdr->handler_cost, &own);

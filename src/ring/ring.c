@@ -46,12 +46,18 @@ void ring_destroy(struct ring *r)
     r->slots = NULL;
 }
 
-const char *ring_drop_name(enum gp_drop_reason why)
+const char *ring_drop_label(enum gp_drop_reason why)
 {
     switch (why) {
-    case GP_DROP_RING_FULL: return "ring full";
-    case GP_DROP_TORN: return "writer interrupted";
-    case GP_DROP_BAD_RECORD: return "bad record";
-    default: return "unknown";
+    case GP_DROP_RING_FULL: return "lost: ring full";
+    case GP_DROP_TORN: return "lost: writer interrupted";
+    case GP_DROP_BAD_RECORD: return "lost: bad record";
+    case GP_DROP_THREAD_EXIT: return "unsampled: thread ended between ticks";
+    default: return "lost: unknown";
     }
+}
+
+int ring_drop_is_loss(enum gp_drop_reason why)
+{
+    return why != GP_DROP_THREAD_EXIT;
 }

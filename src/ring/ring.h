@@ -50,17 +50,21 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 2u
+#define GP_RING_VERSION 3u
 #define GP_RING_MAX_FRAMES 248
 #define GP_RING_DEFAULT_SLOTS 2048
 
 
-/* Why a sample, or part of one, was lost. Each reason becomes a pseudo-frame
- * "[libgoprof] lost: <name>" in the profile. */
+/* Why CPU time the timer measured is not in a sample. Each reason becomes a pseudo-frame
+ * "[libgoprof] <ring_drop_label>" in the profile. All but the last are samples the handler
+ * took and lost ("lost: ..."); GP_DROP_THREAD_EXIT is CPU time the kernel never signalled
+ * ("unsampled: ..."), counted apart so that "lost" keeps meaning lost. */
 enum gp_drop_reason {
     GP_DROP_RING_FULL,    /* no free slot */
     GP_DROP_TORN,         /* writer died mid-record (application killed) */
     GP_DROP_BAD_RECORD,   /* the reader found a record it could not trust */
+    GP_DROP_THREAD_EXIT,  /* unsampled: a thread ended before the kernel's tick delivered its
+                           * expiries (sample/timer.c: sample_thread_stop) */
     GP_DROP_MAX
 };
 
@@ -136,6 +140,9 @@ size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
 size_t ring_reader_skip_stalled(struct ring *r);
 /* Current used slots (approximate; for pacing). */
 uint64_t ring_used(const struct ring *r);
-const char *ring_drop_name(enum gp_drop_reason why);
+/* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
+const char *ring_drop_label(enum gp_drop_reason why);
+/* 1 for samples taken and lost, 0 for CPU time never sampled (GP_DROP_THREAD_EXIT). */
+int ring_drop_is_loss(enum gp_drop_reason why);
 
 #endif

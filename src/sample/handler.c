@@ -37,6 +37,7 @@ GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
 {
     struct sample_thread *t = &gp_thread;
     uint64_t pos;
+    t->taken += weight;
     struct ring_record *rec = ring_reserve(gp_sample.ring, &pos);
     if (!rec) {
         ring_drop(gp_sample.ring, GP_DROP_RING_FULL, weight);

@@ -18,6 +18,10 @@ struct sample_thread {
     char name[16];
     timer_t timer;
     int has_timer;
+    /* Our timer's first expiry on the thread's CPU clock, and the summed weights of the
+     * samples the handler took on this thread (timer.c: sample_thread_stop). */
+    uint64_t first_expiry_ns;
+    uint64_t taken;
 };
 
 /* Its address is the cookie in sigev_value: unique in this process, and never zero. */

@@ -202,7 +202,7 @@ if wait_for "$D/cpu.pb.gz" 2 && kill -0 "$APP" 2>/dev/null; then
 	pass "signal: snapshot written while the program still runs"
 	cp "$D/cpu.pb.gz" "$D/snapshot.pb.gz"
 	check "signal: snapshot is a valid profile" "$PROFCHECK" check "$D/snapshot.pb.gz"
-	check "signal: snapshot says so" grep -q '^# comment: samples [0-9]*, lost 0, snapshot by SIGUSR1$' \
+	check "signal: snapshot says so" grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*, snapshot by SIGUSR1$' \
 		<("$PROFCHECK" dump "$D/snapshot.pb.gz")
 	check "signal: snapshot has the C leaf under its Go caller" \
 		"$PROFCHECK" chain "$D/snapshot.pb.gz" --leaf c_mix --min 0.9 --min-samples 10 \

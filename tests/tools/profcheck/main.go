@@ -58,7 +58,7 @@ commands:
                                    files that tile a run (GOPROF_INTERVAL): ordered, non-
                                    overlapping time ranges (gaps up to --max-gap ns); per-file
                                    and summed samples; --expect-run: the sums equal the last
-                                   file's "run so far: samples N, lost M" comment exactly
+                                   file's "run so far: samples N, lost M, unsampled U" comment exactly
 `
 
 func usage(w io.Writer) { fmt.Fprint(w, usageText) }

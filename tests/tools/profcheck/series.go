@@ -9,24 +9,26 @@ import (
 	"strings"
 )
 
-// runSoFar reads libgoprof's "run so far: samples N, lost M" comment; ok is false without one.
-var runSoFarRe = regexp.MustCompile(`^run so far: samples (\d+), lost (\d+)$`)
+// runSoFar reads libgoprof's "run so far: samples N, lost M, unsampled U" comment; ok is
+// false without one.
+var runSoFarRe = regexp.MustCompile(`^run so far: samples (\d+), lost (\d+), unsampled (\d+)$`)
 
-func runSoFar(p *Profile) (samples, lost int64, ok bool) {
+func runSoFar(p *Profile) (samples, lost, unsampled int64, ok bool) {
 	for _, c := range p.Comments {
 		if m := runSoFarRe.FindStringSubmatch(c); m != nil {
 			s, _ := strconv.ParseInt(m[1], 10, 64)
 			l, _ := strconv.ParseInt(m[2], 10, 64)
-			return s, l, true
+			u, _ := strconv.ParseInt(m[3], 10, 64)
+			return s, l, u, true
 		}
 	}
-	return 0, 0, false
+	return 0, 0, 0, false
 }
 
 // cmdSeries checks that FILEs, in the order given, have ordered time ranges that do not
 // overlap (time_nanos[i] + duration_nanos[i] <= time_nanos[i+1]) and at most --max-gap apart,
 // and prints each file's count and cpu_ns and their sums. With --expect-run, the summed count
-// plus the lost samples must equal the last file's "run so far" totals exactly.
+// and the lost and unsampled counts must equal the last file's "run so far" totals exactly.
 func cmdSeries(args []string, w io.Writer) error {
 	fs := newFlagSet("series")
 	maxGap := fs.Int64("max-gap", -1, "largest allowed gap in ns between consecutive files (-1: any)")
@@ -40,7 +42,7 @@ func cmdSeries(args []string, w io.Writer) error {
 		return checkFail("%d files, want at least %d", len(files), *minFiles)
 	}
 	var reasons []string
-	var sumCount, sumCPU, sumLost int64
+	var sumCount, sumCPU, sumLost, sumUnsampled int64
 	var prevEnd int64
 	var last *Profile
 	for i, f := range files {
@@ -52,13 +54,17 @@ func cmdSeries(args []string, w io.Writer) error {
 		if err != nil {
 			return &exitError{2, err.Error()}
 		}
-		var count, cpu, lost int64
+		var count, cpu, lost, unsampled int64
 		for _, s := range stacks {
 			count += s.Count
 			cpu += s.CPU
 			for _, fr := range s.Frames {
 				if strings.HasPrefix(fr, PseudoPrefix+" lost:") {
 					lost += s.Count
+					break
+				}
+				if strings.HasPrefix(fr, PseudoPrefix+" unsampled:") {
+					unsampled += s.Count
 					break
 				}
 			}
@@ -68,8 +74,8 @@ func cmdSeries(args []string, w io.Writer) error {
 		if i > 0 {
 			gap = start - prevEnd
 		}
-		fmt.Fprintf(w, "%s time_nanos=%d duration_nanos=%d gap_ns=%d count=%d cpu_ns=%d lost=%d\n",
-			f, start, p.DurationNanos, gap, count, cpu, lost)
+		fmt.Fprintf(w, "%s time_nanos=%d duration_nanos=%d gap_ns=%d count=%d cpu_ns=%d lost=%d unsampled=%d\n",
+			f, start, p.DurationNanos, gap, count, cpu, lost, unsampled)
 		if p.TimeNanos <= 0 || p.DurationNanos <= 0 {
 			reasons = append(reasons, fmt.Sprintf("%s: time_nanos %d, duration_nanos %d", f, p.TimeNanos, p.DurationNanos))
 		}
@@ -80,21 +86,22 @@ func cmdSeries(args []string, w io.Writer) error {
 			reasons = append(reasons, fmt.Sprintf("%s starts %d ns after the previous file ends (max %d)", f, gap, *maxGap))
 		}
 		prevEnd = end
-		sumCount += count - lost
+		sumCount += count - lost - unsampled
 		sumCPU += cpu
 		sumLost += lost
+		sumUnsampled += unsampled
 		last = p
 	}
-	fmt.Fprintf(w, "files %d\nsamples %d\nlost %d\ncpu_ns %d\n", len(files), sumCount, sumLost, sumCPU)
+	fmt.Fprintf(w, "files %d\nsamples %d\nlost %d\nunsampled %d\ncpu_ns %d\n", len(files), sumCount, sumLost, sumUnsampled, sumCPU)
 	if *expectRun {
-		s, l, ok := runSoFar(last)
+		s, l, u, ok := runSoFar(last)
 		switch {
 		case !ok:
 			reasons = append(reasons, "the last file has no 'run so far' comment")
-		case s != sumCount || l != sumLost:
-			reasons = append(reasons, fmt.Sprintf("files sum to samples %d, lost %d; the run counted samples %d, lost %d", sumCount, sumLost, s, l))
+		case s != sumCount || l != sumLost || u != sumUnsampled:
+			reasons = append(reasons, fmt.Sprintf("files sum to samples %d, lost %d, unsampled %d; the run counted samples %d, lost %d, unsampled %d", sumCount, sumLost, sumUnsampled, s, l, u))
 		default:
-			fmt.Fprintf(w, "# matches the run's totals: samples %d, lost %d\n", s, l)
+			fmt.Fprintf(w, "# matches the run's totals: samples %d, lost %d, unsampled %d\n", s, l, u)
 		}
 	}
 	if len(reasons) > 0 {

@@ -1,0 +1,128 @@
+#!/bin/bash
+# test_churn.sh -- thread churn at GOPROF_HZ=1000 (tests/stress; issue 6 "Never harm the host").
+#
+#   c_churn   thousands of short-lived pthreads, 8 alive at once, a quarter ending by
+#             pthread_exit (tests/stress/fixtures/c_churn.c)
+#   go_churn  GOMAXPROCS=8 on 2 cores, waves of 400 goroutines, cgo calls that spin and that
+#             block, and goroutines that exit locked to their thread (the runtime then ends
+#             the thread) (tests/stress/fixtures/go_churn)
+#
+# Each runs for LIBGOPROF_STRESS_SECONDS (default 3) plain and profiled, bounded by a SIGKILL
+# after 3x that plus 30 s (a deadlock shows as a changed exit status). Checked: stdout, stderr
+# and exit status identical; the churn really happened (threads created); POSIX timers track
+# live threads, not threads ever created (c_churn: exactly WIDTH+1 with WIDTH threads alive,
+# 1 at the end; go_churn: at most one per live thread at the end); no descriptor leaked; the
+# program's peak RSS at most STRESS_APP_MB above the plain run's; the collector's peak RSS
+# (its profile comment) under STRESS_COLLECTOR_MB; the profile valid; samples plus the
+# samples counted lost or unsampled within 10% of the program's CPU time (getrusage), with the CPU of
+# threads that ended between kernel ticks on '[libgoprof] unsampled: thread ended between ticks';
+# the workers' own functions in the stacks.
+. "$(dirname "$0")/../integration/lib.sh"
+
+SECS=${LIBGOPROF_STRESS_SECONDS:-3}
+KILL_AFTER=$((SECS * 3 + 30))
+STRESS_APP_MB=${STRESS_APP_MB:-32}
+STRESS_COLLECTOR_MB=${STRESS_COLLECTOR_MB:-64}
+fx=$top_srcdir/tests/stress/fixtures
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-churn.XXXXXX")
+finish() {
+	summary
+	local rc=$?
+	if [ "$rc" = 0 ] && [ -z "${LIBGOPROF_TEST_KEEP:-}" ]; then rm -rf "$work"; else echo "# kept $work"; fi
+	exit $rc
+}
+need_go || { fail "Go toolchain"; finish; }
+build_fixtures "$work/bin" || { fail "build fixtures"; finish; }
+echo "# LIBGOPROF_STRESS_SECONDS=$SECS"
+
+# stat_of FILE KEY: the value of KEY=<v> in a fixture's stats file.
+stat_of() {
+	sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1
+}
+
+# same_behaviour NAME PLAIN: the profiled run (RUN_*) matches the plain one at prefix PLAIN.
+same_behaviour() {
+	check "$1: exit status as without libgoprof ($(cat "$2.status"), not killed)" \
+		test "$RUN_STATUS" = "$(cat "$2.status")"
+	check "$1: stdout identical" cmp "$2.stdout" "$RUN_STDOUT"
+	check "$1: stderr identical" cmp "$2.stderr" "$RUN_STDERR"
+}
+
+# common_checks NAME STATS PLAIN_STATS: descriptors, memory, profile validity and totals.
+common_checks() {
+	local name=$1 st=$2 pst=$3 hwm phwm maxrss cpu
+	check "$name: no descriptor leaked (fds $(stat_of "$st" fds_start) -> $(stat_of "$st" fds_end))" \
+		test "$(stat_of "$st" fds_start)" = "$(stat_of "$st" fds_end)"
+	hwm=$(stat_of "$st" vmhwm_kb) phwm=$(stat_of "$pst" vmhwm_kb)
+	check "$name: peak RSS $hwm kB <= plain $phwm kB + $STRESS_APP_MB MiB" \
+		test "${hwm:-999999999}" -le $((${phwm:-0} + STRESS_APP_MB * 1024))
+	[ -n "$RUN_PROFILE" ] || { fail "$name: no profile"; return; }
+	check "$name: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
+	"$PROFCHECK" dump "$RUN_PROFILE" >"$RUN_PROFILE.dump" 2>&1
+	maxrss=$(sed -n 's/^# comment: collector: .*maxrss_kb=\([0-9]*\).*/\1/p' "$RUN_PROFILE.dump")
+	check "$name: collector peak RSS ${maxrss:-?} kB < $STRESS_COLLECTOR_MB MiB" \
+		test "${maxrss:-999999999}" -lt $((STRESS_COLLECTOR_MB * 1024))
+	cpu=$(stat_of "$st" cpu_ns)
+	check "$name: samples + lost + unsampled within 10% of the CPU time ($cpu ns)" \
+		"$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "${cpu:-0}" --tol 0.10
+	note "$("$PROFCHECK" total "$RUN_PROFILE" 2>&1 | grep -E '^(count|lost_count)' | tr '\n' ' ')"
+}
+
+# --- C: thousands of short-lived pthreads --------------------------------------------------
+if gcc -O1 -fno-omit-frame-pointer -pthread -Wall -o "$work/c_churn" "$fx/c_churn.c"; then
+	run_plain "$work/c-plain" -- "$work/c_churn" "$SECS" "$work/c-plain.stats"
+	run_profiled "$work/c.pb.gz" --kill-after=$KILL_AFTER GOPROF_HZ=1000 -- \
+		"$work/c_churn" "$SECS" "$work/c.stats"
+	same_behaviour c_churn "$work/c-plain"
+	st=$work/c.stats
+	n=$(stat_of "$st" threads)
+	check "c_churn: churned ($n threads created, want >= $((SECS * 200)))" \
+		test "${n:-0}" -ge $((SECS * 200))
+	check "c_churn: plain run has no POSIX timer (the count works)" \
+		test "$(stat_of "$work/c-plain.stats" timers_live)" = 0
+	check "c_churn: 9 timers with 8 threads + main alive (timers_live=$(stat_of "$st" timers_live) tasks=$(stat_of "$st" tasks_live))" \
+		test "$(stat_of "$st" timers_live)" = 9 -a "$(stat_of "$st" tasks_live)" = 9
+	check "c_churn: 1 timer at the end, after $n threads (timers_end=$(stat_of "$st" timers_end))" \
+		test "$(stat_of "$st" timers_end)" = 1
+	common_checks c_churn "$st" "$work/c-plain.stats"
+	if [ -s "$RUN_PROFILE.dump" ]; then
+		check "c_churn: CPU of threads ended between ticks shown as unsampled" \
+			grep -q '\[libgoprof\] unsampled: thread ended between ticks' "$RUN_PROFILE.dump"
+		check "c_churn: worker stacks complete (clone3 -> churn_leaf)" \
+			"$PROFCHECK" chain "$RUN_PROFILE" --leaf churn_leaf \
+			--expect '__clone3;start_thread;churn_thread;churn_work;churn_leaf' --min 0.95 --min-samples 5
+	fi
+else
+	fail "build c_churn"
+fi
+
+# --- Go: goroutines, cgo, threads ended by the runtime ------------------------------------
+if (cd "$fx/go_churn" && CGO_ENABLED=1 "$GO" build -o "$work/go_churn" .); then
+	run_plain "$work/go-plain" -- "$work/go_churn" "$SECS" "$work/go-plain.stats"
+	run_profiled "$work/go.pb.gz" --kill-after=$KILL_AFTER GOPROF_HZ=1000 -- \
+		"$work/go_churn" "$SECS" "$work/go.stats"
+	same_behaviour go_churn "$work/go-plain"
+	st=$work/go.stats
+	n=$(stat_of "$st" locked_exits)
+	check "go_churn: churned ($n threads ended by the runtime, $(stat_of "$st" waves) waves of 416 goroutines)" \
+		test "${n:-0}" -ge $((SECS * 100))
+	check "go_churn: plain run has no POSIX timer" \
+		test "$(stat_of "$work/go-plain.stats" timers_end)" = 0
+	t=$(stat_of "$st" timers_end) k=$(stat_of "$st" tasks_end)
+	check "go_churn: timers track live threads ($t timers, $k threads alive, $n ended)" \
+		test "${t:-0}" -ge 1 -a "${t:-999999}" -le "${k:-0}"
+	common_checks go_churn "$st" "$work/go-plain.stats"
+	if [ -s "$RUN_PROFILE.dump" ]; then
+		check "go_churn: goroutine stacks (goexit -> main.worker|lockedExit -> main.goSpin)" \
+			"$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goSpin \
+			--expect 'runtime.goexit;main.*;main.goSpin' --min 0.95 --min-samples 5
+		check "go_churn: C called from goroutines (main.worker -> ... -> c_spin)" \
+			"$PROFCHECK" chain "$RUN_PROFILE" --leaf c_spin \
+			--expect 'runtime.goexit;main.worker;...;c_spin' --min 0.95 --min-samples 1
+	fi
+else
+	fail "build go_churn"
+fi
+
+finish
