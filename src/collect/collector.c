@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,8 +27,9 @@
 /* Drain period: 50 ms keeps the 2048-slot ring below a quarter full with 64 threads at the
  * kernel's 250 Hz cap (800 records per 50 ms). */
 #define DRAIN_PERIOD_MS 50
-/* After the lifeline closes, how long to wait for the pid to exit before calling it an exec. */
-#define EXEC_GRACE_MS 200
+/* Once the program has closed the lifeline itself, how often the maps are looked at for an
+ * exec. */
+#define MAPS_PROBE_MS 1000
 
 struct collector {
     const struct collector_config *cfg;
@@ -99,12 +101,20 @@ static size_t drain(struct collector *c)
     return total;
 }
 
-static void close_inherited_fds(int keep1, int keep2, int keep3)
+static int kept(int fd, const int *keep, int nkeep)
+{
+    for (int i = 0; i < nkeep; i++)
+        if (fd == keep[i])
+            return 1;
+    return 0;
+}
+
+static void close_inherited_fds(const int *keep, int nkeep)
 {
     DIR *d = opendir("/proc/self/fd");
     if (!d) {
         for (int fd = 0; fd < 1024; fd++)
-            if (fd != keep1 && fd != keep2 && fd != keep3)
+            if (!kept(fd, keep, nkeep))
                 close(fd);
         return;
     }
@@ -115,7 +125,7 @@ static void close_inherited_fds(int keep1, int keep2, int keep3)
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         int fd = atoi(e->d_name);
-        if (fd != dfd && fd != keep1 && fd != keep2 && fd != keep3)
+        if (fd != dfd && !kept(fd, keep, nkeep))
             fds[n++] = fd;
     }
     closedir(d);
@@ -161,10 +171,67 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int wait_readable(int fd, int timeout_ms)
+enum app_state {
+    APP_GONE,       /* no address space: exited (a zombie), or no such process */
+    APP_RING,       /* the ring is still mapped: the same image */
+    APP_REPLACED,   /* an address space without the ring: exec'd */
+};
+
+/* Looks for the mapping that starts at start in /proc/PID/maps; *inode: 0 takes any mapping
+ * there and is set to its inode, otherwise the inode must match too (after an exec, another
+ * mapping may start at the same address, never with the same shared-memory inode). */
+static enum app_state probe_maps(pid_t pid, uint64_t start, uint64_t *inode)
 {
-    struct pollfd p = { fd, POLLIN, 0 };
-    return poll(&p, 1, timeout_ms) > 0;
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return APP_GONE;
+    enum app_state st = APP_GONE;
+    size_t have = 0;
+    ssize_t n;
+    while (st != APP_RING && (n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+        if (st == APP_GONE)
+            st = APP_REPLACED;
+        have += (size_t)n;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = 0;
+            unsigned long long lo, ino;
+            if (sscanf(line, "%llx-%*x %*s %*x %*x:%*x %llu", &lo, &ino) == 2 && lo == start &&
+                (*inode == 0 || ino == *inode)) {
+                *inode = ino;
+                st = APP_RING;
+                break;
+            }
+            line = nl + 1;
+        }
+        /* a line longer than the buffer is dropped; maps lines are short */
+        have = (size_t)(buf + have - line);
+        if (have >= sizeof buf - 1)
+            have = 0;
+        memmove(buf, line, have);
+    }
+    close(fd);
+    return st;
+}
+
+/* After an exec: the replaced image's files are written; hold the output claim (see
+ * collector.h) until the process ends, having given back what can be given back. */
+static void stay_until_exit(const struct collector_config *cfg, int pidfd)
+{
+    prctl(PR_SET_NAME, "goprof-replaced", 0, 0, 0);   /* pgrep -x goprof-PID: the live one */
+    ring_destroy(cfg->ring);
+    malloc_trim(0);
+    if (pidfd >= 0) {
+        struct pollfd p = { pidfd, POLLIN, 0 };
+        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+    while (kill(cfg->app_pid, 0) == 0 || errno != ESRCH)
+        sleep(1);
 }
 
 __attribute__((noreturn)) static void collector_main(const struct collector_config *cfg,
@@ -180,7 +247,8 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
      * errors can still be reported; a pipe or socket is let go. */
     if (fstat(STDERR_FILENO, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))
         stderr_fd = STDERR_FILENO;
-    close_inherited_fds(lifeline, pidfd, stderr_fd);
+    int keep[] = { lifeline, pidfd, stderr_fd, cfg->keep_fd };
+    close_inherited_fds(keep, (int)(sizeof keep / sizeof keep[0]));
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
         dup2(devnull, STDIN_FILENO);
@@ -200,6 +268,12 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     prctl(PR_SET_NAME, name, 0, 0, 0);
     if (chdir("/") != 0) { /* stay where we are: paths are already absolute */ }
 
+    /* The ring's mapping, as /proc/PID/maps shows it in the application too (inherited). */
+    uint64_t ring_start = (uint64_t)(uintptr_t)cfg->ring->hdr, ring_inode = 0;
+    probe_maps(getpid(), ring_start, &ring_inode);
+    int64_t next_probe_ms = 0;   /* lifeline closed by the program: when to look again */
+    int probes = 0;
+
     struct collector c = { cfg, hooks, NULL, 0, 0 };
     if (hooks->begin)
         hooks->begin(hooks->ctx, &c);
@@ -218,23 +292,27 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
         size_t n = drain(&c);
         if (pidfd >= 0 && (p[0].revents & POLLIN)) {
             alive = 0;
-        } else if (p[1].revents & (POLLIN | POLLHUP)) {
-            /* EOF: the application exited or exec'd (or a forked child kept it briefly). */
+        } else if (lifeline >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
+            /* EOF: every holder closed it (the application and its forked children): by
+             * exiting, by exec, or by hand. */
             char b;
             if (read(lifeline, &b, 1) <= 0) {
-                int64_t deadline = now_ms() + EXEC_GRACE_MS;
-                int exited = 0;
-                while (!exited && now_ms() < deadline) {
-                    if (pidfd >= 0)
-                        exited = wait_readable(pidfd, 20);
-                    else if (!(exited = kill(cfg->app_pid, 0) != 0 && errno == ESRCH))
-                        usleep(20000);
-                }
-                how = exited ? COLLECTOR_END_EXIT : COLLECTOR_END_EXEC;
-                alive = 0;
+                close(lifeline);
+                lifeline = -1;
+                next_probe_ms = now_ms();
             }
         } else if (pidfd < 0 && kill(cfg->app_pid, 0) != 0 && errno == ESRCH) {
             alive = 0;
+        }
+        if (alive && lifeline < 0 && now_ms() >= next_probe_ms) {
+            enum app_state state = probe_maps(cfg->app_pid, ring_start, &ring_inode);
+            if (state == APP_GONE)
+                alive = 0;
+            else if (state == APP_REPLACED)
+                alive = 0, how = COLLECTOR_END_EXEC;
+            else if (probes++ == 0)
+                gp_debug("collector", "pid %d closed the lifeline but runs on", (int)cfg->app_pid);
+            next_probe_ms = now_ms() + MAPS_PROBE_MS;
         }
         if (alive && hooks->alive)
             hooks->alive(hooks->ctx, &c, cfg->app_pid, n, p + 3, nhook);
@@ -251,6 +329,8 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     if (c.oom)
         gp_log("collector", "out of memory: %d samples not aggregated", c.oom);
     int status = hooks->finish(hooks->ctx, &c, how);
+    if (how == COLLECTOR_END_EXEC && cfg->keep_fd >= 0)
+        stay_until_exit(cfg, pidfd);
     _exit(status);
 }
 

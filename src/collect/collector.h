@@ -11,8 +11,13 @@
  *
  * End of the application: a pidfd becomes readable when it exits (any way: return, exit,
  * os.Exit, a crash, SIGKILL). A lifeline pipe, whose write end the application holds with
- * O_CLOEXEC, reaches EOF when it exits or execs; EOF with the pid still alive means exec: the
- * profile of the replaced image is final then.
+ * O_CLOEXEC, reaches EOF when it exits or execs, and then /proc/PID/maps tells which: no
+ * address space, an exit (the kernel drops a process's memory before its descriptors); an
+ * address space without the ring, an exec (the profile of the replaced image is final then);
+ * the ring still mapped, the program closed the descriptor itself (a daemon closing every
+ * descriptor), and the collector goes on, looking at the maps once a second from then on.
+ * After an exec the collector stays, holding cfg->keep_fd (the output name's claim, see
+ * preload/output_claim.h), until the process ends, so that no later image takes its name.
  *
  * Windows. Every drained record is added to each open window (struct collector_window), each
  * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
@@ -72,6 +77,8 @@ struct collector_config {
     struct ring *ring;
     pid_t app_pid;
     uint64_t skip_lo, skip_hi;   /* libgoprof's own text: its frames are left out */
+    int keep_fd;                 /* held by the collector to its end, or -1 (the application
+                                  * closes its own copy after collector_start) */
 };
 
 /* Forks the collector. In the application: returns 0 or -errno, and the lifeline's write end is

@@ -30,7 +30,8 @@ struct var {
 static const struct var vars[] = {
     { "GOPROF_OUT", K_PATH, GP_OUTPATH_DEFAULT, 0, 0,
       "output file; %p pid, %t start time (of the run, or of the interval), %e program name, "
-      "%n file sequence number (1-based; 1 without GOPROF_INTERVAL), %% a percent sign" },
+      "%n file sequence number (1-based; 1 without GOPROF_INTERVAL), %% a percent sign; "
+      "a name another profiled process writes gets .<pid> (without %p), then .2, .3, ..." },
     { "GOPROF_INTERVAL", K_DURATION, "", 100, 24 * 3600 * 1000,
       "write one profile per interval, each covering only that interval (e.g. 60s; "
       "100ms-24h, with ms, s, m or h); without %n in GOPROF_OUT, .N is appended to the name; "

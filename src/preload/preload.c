@@ -25,6 +25,7 @@
 #include "output/outpath.h"
 #include "preload/config.h"
 #include "preload/interpose.h"
+#include "preload/output_claim.h"
 #include "preload/session.h"
 #include "ring/ring.h"
 #include "sample/sample.h"
@@ -77,7 +78,7 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 /* A process whose parent is profiled too (a child the program spawned: it inherited
- * LD_PRELOAD) must not overwrite the parent's file when GOPROF_OUT names no pid. */
+ * LD_PRELOAD) does not compete for the parent's GOPROF_HTTP port. */
 static int parent_is_profiled(void)
 {
     char path[64], buf[4096];
@@ -117,6 +118,17 @@ static int append_literal(char *dst, size_t dstsz, const char *src)
     return 0;
 }
 
+/* The output name's claim (output_claim.h): the collector keeps a copy; ours is closed once it
+ * has started, or when profiling is off after all. */
+static int claim_fd = -1;
+
+static void drop_claim(void)
+{
+    if (claim_fd >= 0)
+        close(claim_fd);
+    claim_fd = -1;
+}
+
 static int prepare_output(time_t start)
 {
     char *tmpl = session.out_tmpl, expanded[PATH_MAX];
@@ -130,17 +142,22 @@ static int prepare_output(time_t start)
         if (append_literal(tmpl, tsz, cwd) != 0 || append_literal(tmpl, tsz, "/") != 0)
             return -ENAMETOOLONG;
     }
-    if (strlen(tmpl) + strlen(config.out) + sizeof ".%p.%n" > tsz)
+    if (strlen(tmpl) + strlen(config.out) + 1 > tsz)
         return -ENAMETOOLONG;
     strcat(tmpl, config.out);
-    if (!outpath_uses(config.out, 'p') && parent_is_profiled())
-        strcat(tmpl, ".%p");
-    /* Interval files need distinct names: number them. */
-    if (config.interval_ns && !outpath_uses(config.out, 'n'))
-        strcat(tmpl, ".%n");
     session.prog = program_invocation_short_name;
     session.pid = getpid();
     session.start_sec = start;
+    /* A name another profiled process (or this one's image before an exec) writes to is
+     * changed: ".%p", then ".2", ".3"... (output_claim.h). */
+    claim_fd = output_claim(tmpl, tsz - sizeof ".%n", session.pid, session.prog);
+    if (claim_fd == -ENAMETOOLONG)
+        return -ENAMETOOLONG;
+    if (claim_fd < 0)
+        gp_debug("preload", "output name not claimed (%s): %s", strerror(-claim_fd), tmpl);
+    /* Interval files need distinct names: number them. */
+    if (config.interval_ns && !outpath_uses(config.out, 'n'))
+        strcat(tmpl, ".%n");
     int r = session_path(&session, 1, start, expanded, sizeof expanded);
     if (r) {
         gp_log("config", "GOPROF_OUT=\"%s\" cannot be expanded (%s); profiling is off for "
@@ -205,8 +222,10 @@ __attribute__((constructor)) static void libgoprof_init(void)
         gp_log("config", "%s", warn);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (prepare_output(now.tv_sec) != 0)
+    if (prepare_output(now.tv_sec) != 0) {
+        drop_claim();
         return;
+    }
 
     struct self_text st = { 0 };
     dl_iterate_phdr(find_modules, &st);
@@ -230,6 +249,7 @@ __attribute__((constructor)) static void libgoprof_init(void)
     if ((r = ring_create(&ring, config.ring_slots)) != 0) {
         gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
                strerror(-r));
+        drop_claim();
         return;
     }
     session.period_ns = 1000000000ull / config.hz;
@@ -256,7 +276,10 @@ __attribute__((constructor)) static void libgoprof_init(void)
     collector.app_pid = getpid();
     collector.skip_lo = st.lo;
     collector.skip_hi = st.hi;
-    if ((r = collector_start(&collector, &hooks)) != 0) {
+    collector.keep_fd = claim_fd;
+    r = collector_start(&collector, &hooks);
+    drop_claim();
+    if (r != 0) {
         gp_log("collector", "cannot start: %s; profiling is off", strerror(-r));
         ring_destroy(&ring);
         return;

@@ -8,6 +8,9 @@
 #     parent's profile.
 #   - fork+exec, vfork+exec, posix_spawn: each child writes its own <path>.<pid> with its own
 #     work only; the parent's file is at the exact path.
+#   - a program that execs itself twice: three files (<path>, <path>.2, <path>.3), each with its
+#     own image's work; a program that closes every descriptor (the collector's lifeline among
+#     them) is profiled to its end, not taken for an exec.
 #   - os.Exit(3) from a goroutine, abort(), SIGSEGV, kill(0, SIGTERM) on its own process group
 #     (the collector is in its own session), SIGKILL from outside while threads are busy: the
 #     same end as without libgoprof, and a valid profile with the work in it.
@@ -109,6 +112,64 @@ for kind in fork vfork spawn; do
 done
 nfiles=$(ls "$D"/prof.pb.gz* | grep -Ev '\.(stdout|stderr|status)$' | wc -l)
 check "spawn: exactly 4 profiles (parent + 3 children), found $nfiles" test "$nfiles" = 4
+
+# --- exec of itself, twice: three images of one pid, three files -------------------------
+# Same pid and same program name: the names must differ (output_claim.h), each file must hold
+# its own image's work only, and every image but the last ends "by exec".
+ms=$((SECS * 1000 / 6))
+D=$work/execchain
+mkdir -p "$D"
+run_plain "$D/plain" -- "$PROCS" execchain "$ms"
+run_profiled "$D/unused.pb.gz" --no-profile GOPROF_OUT="$D/prof.%e.%p.pb.gz" -- "$PROCS" execchain "$ms"
+same_as_plain "exec chain" "$D/plain"
+check "exec chain: status 13 (the last image's)" test "$RUN_STATUS" = 13
+f1=$(ls "$D"/prof.c_procs.*.pb.gz 2>/dev/null | head -n 1)
+images=("$f1" "$f1.2" "$f1.3")
+works=(first_image_work pre_exec_work spin_exec)
+for i in 0 1 2; do
+    f=${images[$i]} fn=${works[$i]}
+    if [ -n "$f1" ] && wait_file "$f"; then
+        pass "exec chain: image $((i + 1)) wrote ${f##*/}"
+        check "exec chain: image $((i + 1))'s profile valid" "$PROFCHECK" check "$f"
+        n=$(samples_of "$f" "$fn")
+        check "exec chain: image $((i + 1))'s profile holds $fn ($n samples)" test "$n" -ge 5
+        for other in "${works[@]}"; do
+            [ "$other" = "$fn" ] && continue
+            n=$(samples_of "$f" "$other")
+            check "exec chain: image $((i + 1))'s profile has none of $other ($n)" test "$n" = 0
+        done
+        if [ "$i" -lt 2 ]; then
+            check "exec chain: image $((i + 1)) says it ended by exec" \
+                grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*, ended by exec$' \
+                <("$PROFCHECK" dump "$f")
+        else
+            check "exec chain: the last image does not say exec" \
+                grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*$' <("$PROFCHECK" dump "$f")
+        fi
+    else
+        fail "exec chain: no file for image $((i + 1)) (${f:-prof.c_procs.<pid>.pb.gz})"
+        ls "$D" | sed 's/^/      | /'
+    fi
+done
+nfiles=$(ls "$D"/prof.* 2>/dev/null | wc -l)
+check "exec chain: exactly 3 profiles, found $nfiles" test "$nfiles" = 3
+
+# --- a program that closes every descriptor (as daemons do): the collector's lifeline too ---
+D=$work/closefds
+mkdir -p "$D"
+run_plain "$D/plain" -- "$PROCS" closefds "$ms"
+run_profiled "$D/prof.pb.gz" -- "$PROCS" closefds "$ms"
+got=$?
+same_as_plain "closefds" "$D/plain"
+check "closefds: profile written" test "$got" = 0
+if [ "$got" = 0 ]; then
+    for fn in before_close_work after_close_work; do
+        n=$(samples_of "$RUN_PROFILE" "$fn")
+        check "closefds: $fn in the profile ($n samples)" test "$n" -ge 5
+    done
+    check "closefds: not taken for an exec" \
+        grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*$' <("$PROFCHECK" dump "$RUN_PROFILE")
+fi
 
 # --- os.Exit(3) from a goroutine -------------------------------------------------------
 D=$work/goexit

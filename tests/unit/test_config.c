@@ -2,11 +2,16 @@
  * Context: tests
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "preload/config.h"
+#include "preload/output_claim.h"
 
 static struct gp_config c;
 static char err[512], warn[256];
@@ -136,6 +141,49 @@ static void test_first_error_and_unknown(void)
     CHECK(strstr(warn, "GOPROF_HZZ") != NULL);
 }
 
+/* One writer per name: a claimed name gets .<pid> (without %p), then .2, .3; a claim ends
+ * with its descriptor. The names are made unique to this test run by its pid. */
+static void test_output_claim(void)
+{
+    char base[64], t1[256], t2[256], t3[256], t4[256], want[256];
+    snprintf(base, sizeof base, "/nonexistent/claim-test-%d.pb.gz", (int)getpid());
+    strcpy(t1, base), strcpy(t2, base), strcpy(t3, base), strcpy(t4, base);
+    int f1 = output_claim(t1, sizeof t1, 4242, "prog");
+    int f2 = output_claim(t2, sizeof t2, 4242, "prog");
+    int f3 = output_claim(t3, sizeof t3, 4242, "prog");
+    CHECK(f1 >= 0 && f2 >= 0 && f3 >= 0);
+    CHECK(strcmp(t1, base) == 0);
+    snprintf(want, sizeof want, "%s.%%p", base);
+    CHECK(strcmp(t2, want) == 0);
+    snprintf(want, sizeof want, "%s.%%p.2", base);
+    CHECK(strcmp(t3, want) == 0);
+    /* another pid: its .<pid> name is free */
+    int f4 = output_claim(t4, sizeof t4, 4343, "prog");
+    snprintf(want, sizeof want, "%s.%%p", base);
+    CHECK(f4 >= 0 && strcmp(t4, want) == 0);
+    /* the first claim released: the plain name is free again */
+    close(f1);
+    strcpy(t1, base);
+    f1 = output_claim(t1, sizeof t1, 4242, "prog");
+    CHECK(f1 >= 0 && strcmp(t1, base) == 0);
+    /* with %p and %e in the name, only the same pid and program collide */
+    char e1[256] = "/nonexistent/claim.%e.%p.pb.gz", e2[256], e3[256];
+    strcpy(e2, e1), strcpy(e3, e1);
+    int g1 = output_claim(e1, sizeof e1, getpid(), "prog");
+    int g2 = output_claim(e2, sizeof e2, getpid(), "other");
+    int g3 = output_claim(e3, sizeof e3, getpid(), "prog");
+    CHECK(g1 >= 0 && g2 >= 0 && g3 >= 0);
+    CHECK(strcmp(e2, "/nonexistent/claim.%e.%p.pb.gz") == 0);
+    CHECK(strcmp(e3, "/nonexistent/claim.%e.%p.pb.gz.2") == 0);
+    /* no room for the suffix */
+    char tight[sizeof "/nonexistent/claim.%e.%p.pb.gz"] = "/nonexistent/claim.%e.%p.pb.gz";
+    CHECK(output_claim(tight, sizeof tight, getpid(), "prog") == -ENAMETOOLONG);
+    int fds[] = { f1, f2, f3, f4, g1, g2, g3 };
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 int main(void)
 {
     test_defaults();
@@ -146,5 +194,6 @@ int main(void)
     test_bools_and_ring();
     test_format();
     test_first_error_and_unknown();
+    test_output_claim();
     return check_done();
 }
