@@ -25,7 +25,7 @@ for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/stress
     p=$(echo "$line" | awk '{print $1 + 0}'); q=$(echo "$line" | awk '{print $3 + 0}')
     total_pass=$((total_pass + p)); total_fail=$((total_fail + q))
 done
-[ $status = 0 ] || { echo "make check failed; details:"; cat build/test-suite.log | head -n 200; }
+[ $status = 0 ] || { echo "make check failed; details:"; head -n 200 build/test-suite.log; }
 
 echo "== cppcheck"
 if cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
@@ -49,6 +49,17 @@ else
     tail -n 40 /tmp/libgoprof-asan.log
     status=1
 fi
+echo "== ASan + UBSan library preloaded into real programs (collector on real profiles)"
+if top_srcdir=$PWD top_builddir=$PWD/build-asan LIBGOPROF=$PWD/build-asan/.libs/libgoprof.so \
+    bash tests/stress/test_asan.sh >build-asan/test_asan.log 2>&1; then
+    tail -n 1 build-asan/test_asan.log | sed 's/^/sanitizers, preloaded: /'
+else
+    grep -v '^PASS' build-asan/test_asan.log | tail -n 40
+    status=1
+fi
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' build-asan/test_asan.log | tail -n1)
+total_pass=$((total_pass + $(echo "$line" | awk '{print $1 + 0}')))
+total_fail=$((total_fail + $(echo "$line" | awk '{print $3 + 0}')))
 
 echo "== make distcheck (unit tests and static checks in the unpacked tarball)"
 if ( cd build && make distcheck -j2 TESTS="$unit_tests" >/tmp/libgoprof-distcheck.log 2>&1 ); then

@@ -7,6 +7,8 @@
 #   top_builddir build tree root (default: $top_srcdir)
 #   LIBGOPROF    the library to preload (default: $top_builddir/.libs/libgoprof.so, else
 #                $top_srcdir/build/.libs/libgoprof.so as built by scripts/build.sh)
+#   PRELOAD_FIRST  a library preloaded before LIBGOPROF by run_profiled (the sanitizer runtime
+#                in tests/stress/test_asan.sh)
 #   LIBGOPROF_CACHE cache root shared with scripts/go-toolchain.sh (default: ~/.cache/libgoprof)
 #   LIBGOPROF_TEST_KEEP=1  keep the work directory (default: removed when every check passed)
 #
@@ -195,7 +197,8 @@ run_profiled() {
 	# inherited from the caller is removed (the library warns about unknown ones).
 	# GOPROF_OUT comes first so that a VAR=VALUE (e.g. GOPROF_OUT='%q') overrides it.
 	_goprof_unsets
-	_capture "$out" "$kill_after" env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$out" \
+	_capture "$out" "$kill_after" env "${_UNSETS[@]}" \
+		LD_PRELOAD="${PRELOAD_FIRST:+$PRELOAD_FIRST }$LIBGOPROF" GOPROF_OUT="$out" \
 		"${vars[@]}" "$@"
 	RUN_PROFILE=
 	local tries
