@@ -44,6 +44,7 @@ struct httpd {
     void *render_ctx;
     struct httpd_request *reqs;   /* every profile request not yet completed */
     int nwindows;
+    int accepting;                /* 0 once the listening socket is closed */
 };
 
 static const char index_page[] =
@@ -271,7 +272,7 @@ static int listen_on(const struct sockaddr *addr, socklen_t addrlen)
 }
 
 struct httpd *httpd_start(const struct sockaddr *addr, socklen_t addrlen, const char *text,
-                          struct collector *c, httpd_render_fn render, void *ctx)
+                          struct collector *c, httpd_render_fn render, void *ctx, int *busy)
 {
     struct httpd *h = calloc(1, sizeof *h);
     char why[256];
@@ -286,6 +287,11 @@ struct httpd *httpd_start(const struct sockaddr *addr, socklen_t addrlen, const 
         return NULL;
     }
     int lfd = listen_on(addr, addrlen);
+    if (lfd == -EADDRINUSE && busy) {
+        *busy = 1;
+        free(h);
+        return NULL;
+    }
     if (lfd < 0) {
         gp_log("http", "cannot listen on %s: %s; profiles are still written to files", text,
                strerror(-lfd));
@@ -317,6 +323,7 @@ struct httpd *httpd_start(const struct sockaddr *addr, socklen_t addrlen, const 
         return NULL;
     }
     h->epoll_fd = info->epoll_fd;
+    h->accepting = 1;
     gp_debug("http", "serving http://%s/debug/pprof/", text);
     return h;
 }
@@ -357,13 +364,21 @@ void httpd_dispatch(struct httpd *h)
         h->api.run(h->d);
 }
 
+void httpd_stop_accepting(struct httpd *h)
+{
+    if (!h || !h->accepting)
+        return;
+    h->accepting = 0;
+    int lfd = h->api.quiesce_daemon(h->d);    /* no new connections */
+    if (lfd >= 0)
+        close(lfd);
+}
+
 void httpd_finish(struct httpd *h, int timeout_ms)
 {
     if (!h)
         return;
-    int lfd = h->api.quiesce_daemon(h->d);    /* no new connections */
-    if (lfd >= 0)
-        close(lfd);
+    httpd_stop_accepting(h);
     for (struct httpd_request *r = h->reqs; r; r = r->next)
         if (r->window_open)
             answer(h, r);

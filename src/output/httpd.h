@@ -37,9 +37,11 @@ typedef int (*httpd_render_fn)(void *ctx, struct collector *c, const struct coll
                                int64_t end_ns, const uint64_t *drops, int fd);
 
 /* Loads libmicrohttpd and listens on addr (text: for messages). On any failure prints one line
- * and returns NULL: the program and its profile files go on without the endpoint. */
+ * and returns NULL: the program and its profile files go on without the endpoint. Except, when
+ * busy is not NULL, for an address in use: then *busy = 1, no line, NULL (the caller may try
+ * again: the previous image of an exec'd program lets go of its port a moment later). */
 struct httpd *httpd_start(const struct sockaddr *addr, socklen_t addrlen, const char *text,
-                          struct collector *c, httpd_render_fn render, void *ctx);
+                          struct collector *c, httpd_render_fn render, void *ctx, int *busy);
 
 /* Before the collector's wait: fills fds (at most max, returns how many) and lowers
  * *timeout_ms to when the server next needs to run. */
@@ -47,6 +49,10 @@ int httpd_poll_fds(struct httpd *h, struct pollfd *fds, int max, int *timeout_ms
 
 /* After the wait (and the drain): serves what is ready and answers the windows that are due. */
 void httpd_dispatch(struct httpd *h);
+
+/* Closes the listening socket; requests in progress go on. (At an exec, first of all: the new
+ * image's collector is waiting for the port.) */
+void httpd_stop_accepting(struct httpd *h);
 
 /* The application is gone: stops accepting, answers every open window with what it has, sends
  * the answers (for at most timeout_ms) and stops the server. h is freed. */

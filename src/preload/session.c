@@ -19,6 +19,11 @@
 
 /* At the end, how long answers to open HTTP requests may take to send. */
 #define HTTP_FINISH_MS 3000
+/* A port in use at start is tried again every HTTP_RETRY_MS for HTTP_BUSY_MS before the one
+ * line is printed: after an exec, the replaced image's collector holds it until it has seen
+ * the exec (it lets go of it before writing its file). */
+#define HTTP_RETRY_MS 100
+#define HTTP_BUSY_MS 3000
 
 /* State of the collector process (one session per process). */
 static struct collector_window cur;    /* the whole run, or the current interval */
@@ -26,6 +31,8 @@ static int cur_open;
 static unsigned seq = 1;               /* %n of the next interval file */
 static int64_t due_ns;                 /* monotonic end of the current interval */
 static struct httpd *httpd;            /* NULL: no endpoint */
+static int64_t http_retry_ns;          /* monotonic time of the next try; 0: no more tries */
+static int64_t http_giveup_ns;         /* after this, a port in use is said and left */
 
 static int64_t now_ns(clockid_t clock)
 {
@@ -101,21 +108,28 @@ static int http_render(void *ctx, struct collector *c, const struct collector_wi
     return session_write(s, c, &sp, NULL, fd);
 }
 
-static void start_http(struct session *s, struct collector *c)
+/* One try; while the port is in use and time is left, another is scheduled (session_alive).
+ * final: the last try, which says why it failed. */
+static void start_http(struct session *s, struct collector *c, int final)
 {
     struct sockaddr_in in4 = { 0 };
     struct sockaddr_in6 in6 = { 0 };
+    int busy = 0;
+    int *busy_p = final ? NULL : &busy;
     if (s->http->family == AF_INET) {
         in4.sin_family = AF_INET;
         in4.sin_port = htons(s->http->port);
         memcpy(&in4.sin_addr, s->http->addr, 4);
-        httpd = httpd_start((struct sockaddr *)&in4, sizeof in4, s->http_text, c, http_render, s);
+        httpd = httpd_start((struct sockaddr *)&in4, sizeof in4, s->http_text, c, http_render, s,
+                            busy_p);
     } else {
         in6.sin6_family = AF_INET6;
         in6.sin6_port = htons(s->http->port);
         memcpy(&in6.sin6_addr, s->http->addr, 16);
-        httpd = httpd_start((struct sockaddr *)&in6, sizeof in6, s->http_text, c, http_render, s);
+        httpd = httpd_start((struct sockaddr *)&in6, sizeof in6, s->http_text, c, http_render, s,
+                            busy_p);
     }
+    http_retry_ns = busy ? now_ns(CLOCK_MONOTONIC) + HTTP_RETRY_MS * 1000000ll : 0;
 }
 
 static void session_begin(void *ctx, struct collector *c)
@@ -129,14 +143,22 @@ static void session_begin(void *ctx, struct collector *c)
     else
         gp_log("collector", "out of memory: no samples will be aggregated");
     due_ns = now_ns(CLOCK_MONOTONIC) + (int64_t)s->interval_ns;
-    if (s->http && s->http->family)
-        start_http(s, c);
+    if (s->http && s->http->family) {
+        http_giveup_ns = now_ns(CLOCK_MONOTONIC) + HTTP_BUSY_MS * 1000000ll;
+        start_http(s, c, 0);
+    }
 }
 
 static int session_poll_fds(void *ctx, struct pollfd *fds, int max, int *timeout_ms)
 {
     struct session *s = ctx;
     int n = httpd_poll_fds(httpd, fds, max, timeout_ms);
+    if (http_retry_ns) {
+        int64_t left = http_retry_ns - now_ns(CLOCK_MONOTONIC);
+        int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        if (ms < *timeout_ms)
+            *timeout_ms = ms;
+    }
     if (s->interval_ns) {
         int64_t left = due_ns - now_ns(CLOCK_MONOTONIC);
         int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
@@ -154,6 +176,8 @@ static void session_alive(void *ctx, struct collector *c, pid_t pid, size_t new_
     (void)nfds;
     (void)new_records;   /* new stacks are what matters: see session_refresh_maps */
     session_refresh_maps(s, pid, cur_open ? cur.pm : NULL, 0);
+    if (http_retry_ns && now_ns(CLOCK_MONOTONIC) >= http_retry_ns)
+        start_http(s, c, now_ns(CLOCK_MONOTONIC) >= http_giveup_ns);
     httpd_dispatch(httpd);
     if (s->interval_ns && cur_open && now_ns(CLOCK_MONOTONIC) >= due_ns) {
         session_refresh_maps(s, pid, NULL, 1);
@@ -190,6 +214,12 @@ static int session_finish(void *ctx, struct collector *c, enum collector_end how
         return 1;
     }
     const char *note = how == COLLECTOR_END_EXEC ? ", ended by exec" : "";
+    /* The new image's collector is waiting for the port: let go of it before writing. */
+    if (how == COLLECTOR_END_EXEC)
+        httpd_stop_accepting(httpd);
+    /* Never got the port: the last try says why. */
+    if (http_retry_ns)
+        start_http(s, c, 1);
     /* An image replaced by exec before it ran: nothing worth a file. */
     int skip = how == COLLECTOR_END_EXEC && profmap_total(cur.pm) == 0;
     int err = 0;
