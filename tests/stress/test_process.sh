@@ -154,6 +154,43 @@ done
 nfiles=$(ls "$D"/prof.* 2>/dev/null | wc -l)
 check "exec chain: exactly 3 profiles, found $nfiles" test "$nfiles" = 3
 
+# --- exec with GOPROF_HTTP: the new image serves on the same port, without a line -----------
+# The replaced image's collector lets go of the port when it sees the exec; the new image's
+# collector, finding it in use, tries again for up to 3 s before saying so.
+D=$work/exechttp
+mkdir -p "$D"
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    p=$((20000 + RANDOM % 30000))
+    if port_free "$p"; then PORT=$p; break; fi
+done
+run_plain "$D/plain" -- "$PROCS" execself 300 3000
+_goprof_unsets
+env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$D/prof.pb.gz" GOPROF_HTTP="127.0.0.1:$PORT" \
+    "$PROCS" execself 300 3000 >"$D/run.stdout" 2>"$D/run.stderr" </dev/null &
+APP=$!
+for _ in $(seq 1 100); do grep -q "exec after" "$D/run.stdout" && break; sleep 0.05; done
+code=000
+for _ in $(seq 1 60); do
+    code=$(curl -s -o "$D/index.html" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/")
+    [ "$code" = 200 ] && break
+    sleep 0.05
+done
+check "exec + http: the new image serves /debug/pprof/ after the exec (HTTP $code)" test "$code" = 200
+code=$(curl -s --max-time 10 -o "$D/http.pb.gz" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/profile?seconds=1")
+check "exec + http: a profile over HTTP from the new image (HTTP $code)" test "$code" = 200
+if [ "$code" = 200 ]; then
+    n=$(samples_of "$D/http.pb.gz" spin_exec) m=$(samples_of "$D/http.pb.gz" pre_exec_work)
+    check "exec + http: it holds the new image's spin_exec ($n) and none of pre_exec_work ($m)" \
+        test "$n" -ge 5 -a "$m" = 0
+fi
+wait "$APP"
+echo $? >"$D/run.status"
+RUN_STATUS=$(cat "$D/run.status") RUN_STDOUT=$D/run.stdout RUN_STDERR=$D/run.stderr
+same_as_plain "exec + http" "$D/plain"
+check "exec + http: no libgoprof line (no 'cannot listen')" test ! -s "$D/run.stderr"
+
 # --- a program that closes every descriptor (as daemons do): the collector's lifeline too ---
 D=$work/closefds
 mkdir -p "$D"
