@@ -40,6 +40,7 @@ struct elf_file {
     int syms_state;                 /* 0 = not built, 1 = built, -1 = failed */
     struct elf_sym_entry *syms;
     size_t nsyms;
+    char *plt_names;                /* the "<name>@plt" strings of syms */
 };
 
 /* True when [off, off+len) lies inside an image of the given size (no overflow). */
@@ -152,6 +153,7 @@ void elf_file_close(struct elf_file *f)
     if (f->mapped)
         munmap((void *)f->base, f->size);
     free(f->syms);
+    free(f->plt_names);
     free(f);
 }
 
@@ -411,6 +413,76 @@ static int elf_sym_cmp(const void *a, const void *b)
     return 0;
 }
 
+/* PLT stubs have no symbols, yet samples land in them (a call through the PLT is interrupted at
+ * its jmp). They are named as binutils names them, "<target>@plt": the i-th .rela.plt
+ * relocation is the i-th 16-byte stub of .plt.sec where there is one (IBT), else of .plt after
+ * its first entry (the resolver's). What remains of .plt and .plt.got (that entry, stubs of
+ * non-lazy bindings) gets the section's name in brackets. Appends to v (room for cap entries)
+ * and returns how many were added; the names live in f->plt_names. */
+static size_t elf_plt_symbols(struct elf_file *f, struct elf_sym_entry *v, size_t cap)
+{
+    static const char *const whole[] = { ".plt", ".plt.got" };
+    static const char *const bracketed[] = { "[.plt]", "[.plt.got]" };
+    size_t n = 0;
+    struct elf_section plt, sec, rela;
+    int have_plt = elf_file_section(f, ".plt", &plt) == 0;
+    int have_sec = elf_file_section(f, ".plt.sec", &sec) == 0;
+    for (unsigned i = 0; i < 2 && n < cap; i++) {
+        struct elf_section s;
+        if (elf_file_section(f, whole[i], &s) == 0 && s.size && (s.flags & SHF_EXECINSTR))
+            v[n++] = (struct elf_sym_entry){ s.addr, s.size, s.addr + s.size, bracketed[i] };
+    }
+    if (elf_file_section(f, ".rela.plt", &rela) != 0 || !rela.data || rela.offset % 8 != 0 ||
+        !(have_sec || have_plt))
+        return n;
+    const struct elf_section *stubs = have_sec ? &sec : &plt;
+    uint64_t first = have_sec ? 0 : 16;
+    const Elf64_Shdr *rsh = &f->shdrs[rela.index];
+    if (rsh->sh_link == 0 || rsh->sh_link >= f->shnum)
+        return n;
+    const Elf64_Shdr *dsh = &f->shdrs[rsh->sh_link];
+    if (dsh->sh_entsize != sizeof(Elf64_Sym) || dsh->sh_link >= f->shnum || dsh->sh_offset % 8)
+        return n;
+    const Elf64_Sym *dsyms = (const Elf64_Sym *)elf_file_bytes(f, dsh->sh_offset, dsh->sh_size);
+    const Elf64_Shdr *ssh = &f->shdrs[dsh->sh_link];
+    const uint8_t *str = elf_file_bytes(f, ssh->sh_offset, ssh->sh_size);
+    if (!dsyms || !str)
+        return n;
+    uint64_t ndsyms = dsh->sh_size / sizeof(Elf64_Sym);
+    uint64_t nrela = rela.size / sizeof(Elf64_Rela);
+    if (stubs->size <= first)
+        return n;
+    if (nrela > (stubs->size - first) / 16)
+        nrela = (stubs->size - first) / 16;
+    /* Two passes: the names' total size, then the names. */
+    size_t pool = 0;
+    const Elf64_Rela *r = (const Elf64_Rela *)rela.data;
+    for (uint64_t i = 0; i < nrela; i++) {
+        uint64_t sym = ELF64_R_SYM(r[i].r_info);
+        const char *name = sym && sym < ndsyms ? elf_strtab_get(str, ssh->sh_size, dsyms[sym].st_name) : NULL;
+        if (name && *name)
+            pool += strlen(name) + sizeof "@plt";
+    }
+    free(f->plt_names);
+    f->plt_names = pool ? malloc(pool) : NULL;
+    if (!f->plt_names)
+        return n;
+    char *p = f->plt_names;
+    for (uint64_t i = 0; i < nrela && n < cap; i++) {
+        uint64_t sym = ELF64_R_SYM(r[i].r_info);
+        const char *name = sym && sym < ndsyms ? elf_strtab_get(str, ssh->sh_size, dsyms[sym].st_name) : NULL;
+        if (!name || !*name)
+            continue;
+        size_t len = strlen(name);
+        memcpy(p, name, len);
+        memcpy(p + len, "@plt", sizeof "@plt");
+        uint64_t at = stubs->addr + first + 16 * i;
+        v[n++] = (struct elf_sym_entry){ at, 16, stubs->addr + stubs->size, p };
+        p += len + sizeof "@plt";
+    }
+    return n;
+}
+
 static int elf_build_symbols(struct elf_file *f)
 {
     static const uint32_t types[] = { SHT_SYMTAB, SHT_DYNSYM };
@@ -421,8 +493,13 @@ static int elf_build_symbols(struct elf_file *f)
         if (elf_symtab(f, types[t], &count, &str, &strsize))
             total += count;
     }
-    if (total > (64u << 20))
+    struct elf_section rela;
+    uint64_t nplt = 2;   /* the bracketed .plt and .plt.got */
+    if (elf_file_section(f, ".rela.plt", &rela) == 0)
+        nplt += rela.size / sizeof(Elf64_Rela);
+    if (total > (64u << 20) || nplt > (64u << 20))
         return -EINVAL;
+    total += nplt;
     struct elf_sym_entry *v = malloc((total ? total : 1) * sizeof *v);
     if (!v)
         return -ENOMEM;
@@ -439,6 +516,7 @@ static int elf_build_symbols(struct elf_file *f)
             v[n++] = (struct elf_sym_entry){ syms[i].st_value, syms[i].st_size, limit, name };
         }
     }
+    n += elf_plt_symbols(f, v + n, total - n);
     qsort(v, n, sizeof *v, elf_sym_cmp);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {

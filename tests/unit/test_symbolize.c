@@ -237,6 +237,22 @@ static int test_c(char **argv)
     CHECK(goexe_analyze_file(argv[0], &g) == -ENOENT && !g.is_go, "goexe not Go");
     struct elf_section s;
     CHECK(elf_file_section(f, ".text", &s) == 0 && s.data && (s.flags & SHF_EXECINSTR), ".text");
+    /* PLT stubs (type P, from objdump): "<target>@plt", anywhere in the stub; the resolver's
+     * entry at the start of .plt: "[.plt]". */
+    int nplt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].type != 'P')
+            continue;
+        nplt++;
+        name = elf_file_symbol_lookup(f, v[i].addr + 6, &off);
+        CHECK(name && strcmp(name, v[i].name) == 0 && off == 6, "plt stub %s: %s", v[i].name,
+              name ? name : "-");
+    }
+    CHECK(nplt >= 1, "the fixture calls through the PLT (%d stubs)", nplt);
+    if (elf_file_section(f, ".plt", &s) == 0) {
+        name = elf_file_symbol_lookup(f, s.addr + 2, &off);
+        CHECK(name && strcmp(name, "[.plt]") == 0, "PLT0: %s", name ? name : "-");
+    }
     elf_file_close(f);
     free(v);
     return 0;
