@@ -66,7 +66,12 @@ D=$work/orphan
 mkdir -p "$D"
 long=$((SECS * 1000 / 2))
 run_plain "$D/plain" -- "$PROCS" orphan "$long"
-wait_file_line() { local i; for ((i = 0; i < 200; i++)); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+# wait_file_line FILE TEXT: until FILE has TEXT, for the child's work and 20 s more.
+wait_file_line() {
+    local i
+    for ((i = 0; i < long / 100 + 200; i++)); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+    return 1
+}
 wait_file_line "$D/plain.stdout" "orphan: child done"
 start=$(date +%s%N)
 run_profiled "$D/prof.pb.gz" -- "$PROCS" orphan "$long"
