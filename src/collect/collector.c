@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +37,7 @@ struct collector {
     const struct collector_hooks *hooks;
     struct collector_window *windows;   /* open windows, newest first */
     uint64_t total;                     /* summed weights of every drained record */
+    uint64_t unsampled;                 /* of those, GP_REC_UNSAMPLED records' */
     int oom;
 };
 
@@ -43,6 +45,8 @@ static void on_record(const struct ring_record *rec, void *ctx)
 {
     struct collector *c = ctx;
     c->total += rec->weight;
+    if (rec->flags & GP_REC_UNSAMPLED)
+        c->unsampled += rec->weight;
     for (struct collector_window *w = c->windows; w; w = w->next)
         if (profmap_add(w->pm, rec, c->cfg->skip_lo, c->cfg->skip_hi) != 0)
             c->oom++;
@@ -57,6 +61,11 @@ void collector_drops(const struct collector *c, uint64_t *drops)
 uint64_t collector_total(const struct collector *c)
 {
     return c->total;
+}
+
+uint64_t collector_unsampled(const struct collector *c)
+{
+    return c->unsampled;
 }
 
 int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns)
@@ -217,6 +226,18 @@ static enum app_state probe_maps(pid_t pid, uint64_t start, uint64_t *inode)
     return st;
 }
 
+/* Connections to keep_fd (a listening socket: the output name's claim): while the collector
+ * runs they are closed unanswered; once it stays after an exec, having written its profile
+ * under the name, they are answered 'K' (kept). See preload/output_claim.h. */
+static void answer_claim(int keep_fd, int kept)
+{
+    int c;
+    while (keep_fd >= 0 && (c = accept4(keep_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        if (kept && write(c, "K", 1) != 1) { /* the asker is gone: nothing to tell */ }
+        close(c);
+    }
+}
+
 /* After an exec: the replaced image's files are written; hold the output claim (see
  * collector.h) until the process ends, having given back what can be given back. */
 static void stay_until_exit(const struct collector_config *cfg, int pidfd)
@@ -224,14 +245,15 @@ static void stay_until_exit(const struct collector_config *cfg, int pidfd)
     prctl(PR_SET_NAME, "goprof-replaced", 0, 0, 0);   /* pgrep -x goprof-PID: the live one */
     ring_destroy(cfg->ring);
     malloc_trim(0);
-    if (pidfd >= 0) {
-        struct pollfd p = { pidfd, POLLIN, 0 };
-        while (poll(&p, 1, -1) < 0 && errno == EINTR)
-            ;
-        return;
+    for (;;) {
+        answer_claim(cfg->keep_fd, 1);
+        struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { cfg->keep_fd, POLLIN, 0 } };
+        int r = poll(p, 2, pidfd >= 0 ? -1 : 1000);
+        if (r > 0 && (p[0].revents & POLLIN))
+            return;
+        if (pidfd < 0 && kill(cfg->app_pid, 0) != 0 && errno == ESRCH)
+            return;
     }
-    while (kill(cfg->app_pid, 0) == 0 || errno != ESRCH)
-        sleep(1);
 }
 
 __attribute__((noreturn)) static void collector_main(const struct collector_config *cfg,
@@ -247,8 +269,8 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
      * errors can still be reported; a pipe or socket is let go. */
     if (fstat(STDERR_FILENO, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))
         stderr_fd = STDERR_FILENO;
-    int keep[] = { lifeline, pidfd, stderr_fd, cfg->keep_fd };
-    close_inherited_fds(keep, (int)(sizeof keep / sizeof keep[0]));
+    int inherited[] = { lifeline, pidfd, stderr_fd, cfg->keep_fd };
+    close_inherited_fds(inherited, (int)(sizeof inherited / sizeof inherited[0]));
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
         dup2(devnull, STDIN_FILENO);
@@ -274,7 +296,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     int64_t next_probe_ms = 0;   /* lifeline closed by the program: when to look again */
     int probes = 0;
 
-    struct collector c = { cfg, hooks, NULL, 0, 0 };
+    struct collector c = { cfg, hooks, NULL, 0, 0, 0 };
     if (hooks->begin)
         hooks->begin(hooks->ctx, &c);
     enum collector_end how = COLLECTOR_END_EXIT;
@@ -314,6 +336,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
                 gp_debug("collector", "pid %d closed the lifeline but runs on", (int)cfg->app_pid);
             next_probe_ms = now_ms() + MAPS_PROBE_MS;
         }
+        answer_claim(cfg->keep_fd, 0);   /* a new image after an exec: ask again later */
         if (alive && hooks->alive)
             hooks->alive(hooks->ctx, &c, cfg->app_pid, n, p + 3, nhook);
         if (alive && (p[2].revents & POLLIN) && take_signals(sigfd) && hooks->snapshot)
@@ -328,8 +351,13 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     drain(&c);
     if (c.oom)
         gp_log("collector", "out of memory: %d samples not aggregated", c.oom);
+    /* At an exec, the new image is waiting for the name: settle it before writing. */
+    int keep = how == COLLECTOR_END_EXEC && cfg->keep_fd >= 0 && hooks->keep_name &&
+               hooks->keep_name(hooks->ctx);
+    if (!keep && cfg->keep_fd >= 0)
+        close(cfg->keep_fd);
     int status = hooks->finish(hooks->ctx, &c, how);
-    if (how == COLLECTOR_END_EXEC && cfg->keep_fd >= 0)
+    if (keep)
         stay_until_exit(cfg, pidfd);
     _exit(status);
 }

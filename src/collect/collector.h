@@ -16,8 +16,11 @@
  * address space without the ring, an exec (the profile of the replaced image is final then);
  * the ring still mapped, the program closed the descriptor itself (a daemon closing every
  * descriptor), and the collector goes on, looking at the maps once a second from then on.
- * After an exec the collector stays, holding cfg->keep_fd (the output name's claim, see
- * preload/output_claim.h), until the process ends, so that no later image takes its name.
+ * At an exec, hooks->keep_name decides about cfg->keep_fd (the output name's claim, see
+ * preload/output_claim.h): let go, it is closed before anything is written; kept (files
+ * already out under the name), the collector stays after writing, holding it and answering
+ * 'K' to connections to it, until the process ends. Before that, connections to keep_fd are
+ * closed unanswered (ask again).
  *
  * Windows. Every drained record is added to each open window (struct collector_window), each
  * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
@@ -71,6 +74,9 @@ struct collector_hooks {
     void (*snapshot)(void *ctx, struct collector *c);
     /* Once at the end, after the last drain; its return value is the collector's exit status. */
     int (*finish)(void *ctx, struct collector *c, enum collector_end how);
+    /* At an exec, before finish: 1 to keep the output name's claim (cfg->keep_fd), 0 to let
+     * the new image have it (closed at once). NULL: let go. */
+    int (*keep_name)(void *ctx);
 };
 
 struct collector_config {
@@ -97,6 +103,7 @@ void collector_window_drops(const struct collector *c, const struct collector_wi
 /* Summed weights of every sample aggregated since the start, and the ring's drop counters
  * (GP_DROP_MAX entries), for the run-so-far line in each profile. */
 uint64_t collector_total(const struct collector *c);
+uint64_t collector_unsampled(const struct collector *c);   /* of the total: GP_REC_UNSAMPLED */
 void collector_drops(const struct collector *c, uint64_t *drops);
 
 #endif

@@ -16,7 +16,8 @@ struct profmap {
     size_t nframes, frames_cap;
     uint32_t *index;            /* open addressing: entry index + 1, 0 = empty */
     size_t index_cap;           /* power of two, kept at least twice len */
-    uint64_t total;
+    uint64_t total;             /* summed weights of every record */
+    uint64_t unsampled;         /* of those, GP_REC_UNSAMPLED records' */
 };
 
 struct profmap *profmap_new(void)
@@ -81,6 +82,13 @@ static int same(const struct profmap *pm, const struct profmap_entry *e, uint64_
            !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs);
 }
 
+static void add_total(struct profmap *pm, const struct ring_record *rec)
+{
+    pm->total += rec->weight;
+    if (rec->flags & GP_REC_UNSAMPLED)
+        pm->unsampled += rec->weight;
+}
+
 int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip_lo,
                 uint64_t skip_hi)
 {
@@ -104,7 +112,7 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];
         if (same(pm, e, h, rec, pcs, n)) {
             e->count += rec->weight;
-            pm->total += rec->weight;
+            add_total(pm, rec);
             return 0;
         }
         slot = (slot + 1) & (pm->index_cap - 1);
@@ -140,7 +148,7 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
     memcpy(pm->frames + pm->nframes, pcs, n * sizeof *pcs);
     pm->nframes += n;
     pm->index[slot] = (uint32_t)++pm->len;
-    pm->total += rec->weight;
+    add_total(pm, rec);
     if (pm->len * 2 > pm->index_cap)
         return grow_index(pm);
     return 0;
@@ -164,4 +172,9 @@ const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_en
 uint64_t profmap_total(const struct profmap *pm)
 {
     return pm->total;
+}
+
+uint64_t profmap_unsampled(const struct profmap *pm)
+{
+    return pm->unsampled;
 }

@@ -35,6 +35,8 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
 size_t profmap_len(const struct profmap *pm);
 const struct profmap_entry *profmap_get(const struct profmap *pm, size_t i);
 const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_entry *e);
-uint64_t profmap_total(const struct profmap *pm);   /* summed weights of all samples */
+uint64_t profmap_total(const struct profmap *pm);   /* summed weights of all records */
+/* Of profmap_total, the weights of GP_REC_UNSAMPLED records (estimated CPU time, not samples). */
+uint64_t profmap_unsampled(const struct profmap *pm);
 
 #endif

@@ -93,6 +93,9 @@ static int mapping_of(const struct report *r, uint64_t addr)
     return -1;
 }
 
+/* GP_REC_UNSAMPLED records' leaf; the same text as the count without a stack. */
+static const char unsampled_frame[] = "[libgoprof] unsampled: thread ended between ticks";
+
 static uint64_t pseudo_location(struct report *r, const char *name)
 {
     uint64_t key = 0x8000000000000000ull | (uint64_t)(uintptr_t)name;
@@ -206,7 +209,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     if (!r.p || add_mappings(&r) != 0)
         goto out;
     pprof_set_duration(r.p, in->end_ns - in->start_ns);
-    size_t cap = 256 + 2;   /* a record holds at most 248 frames; plus two pseudo-frames */
+    size_t cap = 256 + 3;   /* a record holds at most 248 frames; plus three pseudo-frames */
     ids = malloc(cap * sizeof *ids);
     if (!ids)
         goto out;
@@ -214,6 +217,8 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         const struct profmap_entry *e = profmap_get(in->pm, i);
         const uint64_t *pcs = profmap_frames(in->pm, e);
         size_t n = 0;
+        if (e->flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
+            ids[n++] = pseudo_location(&r, unsampled_frame);
         for (size_t k = 0; k < e->nframes && n < cap - 2; k++) {
             uint64_t id = location(&r, pcs[k]);
             if (id)

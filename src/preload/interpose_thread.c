@@ -6,6 +6,7 @@
  * stack and unblocked signals. The trampoline's frame is left out of profiles (collector).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "base/sigsafe.h"
@@ -17,10 +18,9 @@ struct start {
     void *arg;
 };
 
-static void thread_exit(void *unused)
+static void thread_exit(void *start)
 {
-    (void)unused;
-    sample_thread_stop();
+    sample_thread_stop((uint64_t)(uintptr_t)((struct start *)start)->fn);
 }
 
 static void *thread_trampoline(void *p)
@@ -30,7 +30,7 @@ static void *thread_trampoline(void *p)
     sample_thread_start();
     void *ret;
     /* Runs on return and on pthread_exit/cancellation alike. */
-    pthread_cleanup_push(thread_exit, NULL);
+    pthread_cleanup_push(thread_exit, &s);
     ret = s.fn(s.arg);
     pthread_cleanup_pop(1);
     return ret;

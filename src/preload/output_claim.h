@@ -5,11 +5,19 @@
  * file (the last rename wins): a child spawned with the inherited GOPROF_OUT when it has no %p,
  * two programs started with one fixed GOPROF_OUT, and a program that execs itself (same pid,
  * same program name: the replaced image's file, then the new image's). So each process claims
- * its name before it runs: it binds an abstract Unix socket named after a hash of the name,
- * and its collector holds that socket until it has written its last file (after an exec, until
- * the process ends). A name already claimed is changed, in this order: ".%p" added if the
- * template has no %p, then ".2", ".3", ... added. The kernel frees a claim when its holder
- * exits, however it exits, so there is nothing to clean up and nothing stale.
+ * its name before it runs: it listens on an abstract Unix socket named after a hash of the
+ * name, and its collector holds that socket until it has written its last file. A name already
+ * claimed is changed, in this order: ".%p" added if the template has no %p, then ".2", ".3",
+ * ... added. The kernel frees a claim when its holder exits, however it exits, so there is
+ * nothing to clean up and nothing stale.
+ *
+ * Exec. A name held by this very process (the listener's SO_PEERCRED pid is ours) is held by
+ * the collector of the image this one replaced, which decides when it sees the exec: with
+ * samples, it writes its profile and stays, holding the name until the process ends, and
+ * answers 'K' (kept) to whoever connects; without, it writes nothing and exits, letting the
+ * name go (a shell that execs the program: the program gets the plain name). The new image
+ * waits for that answer, up to HOLDER_WAIT_MS, connection by connection (a collector still
+ * running closes them unanswered: ask again).
  *
  * The key is the template with %p and %e expanded and %t, %n left as written: an interval
  * series is claimed as a whole.

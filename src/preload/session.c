@@ -7,8 +7,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "collect/profmap.h"
@@ -41,9 +43,20 @@ static int64_t now_ns(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
+/* After an exec whose image let go of the name (session_keep_name): ".exec.<collector pid>",
+ * so that the program that runs on writes under the name itself. */
+static char name_suffix[32];
+
 int session_path(const struct session *s, unsigned n, time_t t, char *out, size_t outsz)
 {
-    return outpath_expand(s->out_tmpl, s->pid, t, s->prog, n, out, outsz);
+    int err = outpath_expand(s->out_tmpl, s->pid, t, s->prog, n, out, outsz);
+    if (!err && name_suffix[0]) {
+        size_t len = strlen(out);
+        if (len + strlen(name_suffix) + 1 > outsz)
+            return -ENAMETOOLONG;
+        strcpy(out + len, name_suffix);
+    }
+    return err;
 }
 
 /* Writes window w, covering [w->start_ns, end_ns), to file number n. */
@@ -206,6 +219,18 @@ static void session_snapshot(void *ctx, struct collector *c)
     }
 }
 
+/* At an exec: interval files already written under the name keep it (the new image takes a
+ * changed one); otherwise the name goes to the new image, and this one's profile gets
+ * name_suffix. */
+static int session_keep_name(void *ctx)
+{
+    struct session *s = ctx;
+    if (s->interval_ns && seq > 1)
+        return 1;
+    snprintf(name_suffix, sizeof name_suffix, ".exec.%d", (int)getpid());
+    return 0;
+}
+
 static int session_finish(void *ctx, struct collector *c, enum collector_end how)
 {
     struct session *s = ctx;
@@ -243,4 +268,5 @@ void session_hooks(struct session *s, struct collector_hooks *hooks)
     hooks->alive = session_alive;
     hooks->snapshot = session_snapshot;
     hooks->finish = session_finish;
+    hooks->keep_name = session_keep_name;
 }

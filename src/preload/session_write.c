@@ -109,14 +109,18 @@ int session_write(struct session *s, struct collector *c, const struct session_s
     snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, s->hz,
              s->version_note[0] ? ", " : "", s->version_note,
              s->layout_note[0] ? ", " : "", s->layout_note);
+    /* Unsampled: the estimate of threads' CPU time no signal reported, on their start stacks
+     * (records) or, when the ring was full, without a stack (drops); not samples. */
+    uint64_t unsampled = profmap_unsampled(sp->pm);
     snprintf(c2, sizeof c2, "samples %llu, lost %llu, unsampled %llu%s",
-             (unsigned long long)profmap_total(sp->pm), sum_drops(sp->drops, 1),
-             sum_drops(sp->drops, 0), sp->note ? sp->note : "");
+             (unsigned long long)(profmap_total(sp->pm) - unsampled), sum_drops(sp->drops, 1),
+             (unsigned long long)unsampled + sum_drops(sp->drops, 0), sp->note ? sp->note : "");
     /* Totals since the start, counted apart from any window: the files of a series add up
      * to the last one's totals. */
+    unsampled = collector_unsampled(c);
     snprintf(c3, sizeof c3, "run so far: samples %llu, lost %llu, unsampled %llu",
-             (unsigned long long)collector_total(c), sum_drops(run_drops, 1),
-             sum_drops(run_drops, 0));
+             (unsigned long long)(collector_total(c) - unsampled), sum_drops(run_drops, 1),
+             (unsigned long long)unsampled + sum_drops(run_drops, 0));
     struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
     if (s->ring && s->ring->hdr) {
         cost_hist_summarize(&s->ring->hdr->handler_cost, &own);

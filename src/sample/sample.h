@@ -31,8 +31,9 @@ int sample_enabled(void);
 /* Called on the thread itself: records its stack bounds and arms its timer. Context: thread
  * start (our pthread_create trampoline, or the constructor for the main thread). */
 void sample_thread_start(void);
-/* Deletes the calling thread's timer. Context: thread exit. */
-void sample_thread_stop(void);
+/* Deletes the calling thread's timer, and records the CPU time its timer never reported (see
+ * timer.c) on start_pc, the thread's start function. Context: thread exit. */
+void sample_thread_stop(uint64_t start_pc);
 /* Arms a timer on another, already running thread of this process (found in /proc/self/task).
  * Its stack bounds are unknown, so its unwinds use fault-safe reads. Returns 0 or -errno. */
 int sample_arm_thread(pid_t tid);

@@ -3,14 +3,19 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/record_flags.h"
 #include "ring/ring.h"
 #include "sample/chain.h"
 #include "sample/sample_internal.h"
+#include "unwind/unwind.h"
 
 /* MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED): the clock of another thread (what
  * pthread_getcpuclockid returns); CLOCK_THREAD_CPUTIME_ID always means the caller. */
@@ -123,7 +128,40 @@ void sample_thread_start(void)
     t->has_timer = 1;
 }
 
-void sample_thread_stop(void)
+/* Records `weight` periods of unsampled CPU time on the stack the thread started from: start_pc
+ * (its start function) over the frames below this call (the trampoline's, left out by the
+ * collector like all of libgoprof's, then start_thread and clone). 0, or -ENOSPC when the ring
+ * is full. SIGPROF is blocked meanwhile so that our handler does not walk into the half-written
+ * record's thread. */
+static int record_unsampled(struct sample_thread *t, uint64_t start_pc, uint64_t weight)
+{
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    int err = -ENOSPC;
+    ucontext_t uc;
+    uint64_t pos;
+    struct ring_record *rec = NULL;
+    if (getcontext(&uc) == 0 && (rec = ring_reserve(gp_sample.ring, &pos)) != NULL) {
+        rec->tid = t->tid;
+        rec->weight = weight < UINT32_MAX ? (uint32_t)weight : UINT32_MAX;
+        prctl(PR_GET_NAME, t->name, 0, 0, 0);
+        memcpy(rec->thread_name, t->name, sizeof rec->thread_name);
+        rec->pc[0] = start_pc | GP_PC_EXACT;   /* its entry: inside it, and not a return */
+        struct unwind_out out = { .pc = rec->pc + 1, .max = GP_RING_MAX_FRAMES - 1 };
+        unwind_capture(&uc, &t->unw, &out);
+        rec->nframes = (uint16_t)(1 + out.n);
+        rec->flags = (uint16_t)(out.flags | GP_REC_UNSAMPLED);
+        rec->goid = 0;
+        ring_commit(gp_sample.ring, pos);
+        err = 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+void sample_thread_stop(uint64_t start_pc)
 {
     struct sample_thread *t = &gp_thread;
     if (!t->has_timer)
@@ -134,12 +172,15 @@ void sample_thread_stop(void)
      * expired since, as one signal plus overruns; expiries after a thread's last tick are never
      * delivered. A thread that lives a few ticks loses a large part of its CPU time that way
      * (1.5 ms threads at 1000 Hz: ~80 %). What its timer should have delivered up to now, minus
-     * what the handler took, is counted as unsampled so that totals still match the CPU time.
-     * (A signal already pending may still arrive after this: at most one sample counted twice.) */
+     * what the handler took, is recorded as unsampled on the thread's start function, so that
+     * totals still match the CPU time and the time has a place; counted without a stack when
+     * the ring is full. (A signal already pending may still arrive after this: at most one
+     * sample counted twice.) */
     uint64_t cpu = thread_cpu_ns(), due = 0;
     if (cpu >= t->first_expiry_ns)
         due = 1 + (cpu - t->first_expiry_ns) / gp_sample.period_ns;
-    if (due > t->taken && sample_enabled() && gp_sample.ring)
+    if (due > t->taken && sample_enabled() && gp_sample.ring &&
+        record_unsampled(t, start_pc, due - t->taken) != 0)
         ring_drop(gp_sample.ring, GP_DROP_THREAD_EXIT, due - t->taken);
 }
 

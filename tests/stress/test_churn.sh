@@ -15,7 +15,8 @@
 # program's peak RSS at most STRESS_APP_MB above the plain run's; the collector's peak RSS
 # (its profile comment) under STRESS_COLLECTOR_MB; the profile valid; samples plus the
 # samples counted lost or unsampled within 10% of the program's CPU time (getrusage), with the CPU of
-# threads that ended between kernel ticks on '[libgoprof] unsampled: thread ended between ticks';
+# threads that ended between kernel ticks under '[libgoprof] unsampled: thread ended between ticks'
+# leaves on the threads' start stacks (C: __clone3;start_thread;churn_thread);
 # the workers' own functions in the stacks.
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -69,6 +70,17 @@ common_checks() {
 	note "$("$PROFCHECK" total "$RUN_PROFILE" 2>&1 | grep -E '^(count|lost_count)' | tr '\n' ' ')"
 }
 
+# unsampled_on DUMP ROOT: "<on> <elsewhere>": the summed counts of the samples whose leaf is
+# '[libgoprof] unsampled: ...', on stacks that are ROOT;<leaf> exactly and on any other.
+unsampled_on() {
+	awk -v root="$2" -F' \\| ' '
+		!/^#/ && $2 ~ /;\[libgoprof\] unsampled: thread ended between ticks$/ {
+			split($1, c, " ")
+			if ($2 == root ";[libgoprof] unsampled: thread ended between ticks") on += c[1]; else off += c[1]
+		}
+		END { print on + 0, off + 0 }' "$1"
+}
+
 # --- C: thousands of short-lived pthreads --------------------------------------------------
 if gcc -O1 -fno-omit-frame-pointer -pthread -Wall -o "$work/c_churn" "$fx/c_churn.c"; then
 	run_plain "$work/c-plain" -- "$work/c_churn" "$SECS" "$work/c-plain.stats"
@@ -87,8 +99,9 @@ if gcc -O1 -fno-omit-frame-pointer -pthread -Wall -o "$work/c_churn" "$fx/c_chur
 		test "$(stat_of "$st" timers_end)" = 1
 	common_checks c_churn "$st" "$work/c-plain.stats"
 	if [ -s "$RUN_PROFILE.dump" ]; then
-		check "c_churn: CPU of threads ended between ticks shown as unsampled" \
-			grep -q '\[libgoprof\] unsampled: thread ended between ticks' "$RUN_PROFILE.dump"
+		u=$(unsampled_on "$RUN_PROFILE.dump" '__clone3;start_thread;churn_thread')
+		check "c_churn: CPU of threads ended between ticks shown as unsampled under their start ($u)" \
+			test "${u%% *}" -gt 0 -a "${u#* }" = 0
 		check "c_churn: worker stacks complete (clone3 -> churn_leaf)" \
 			"$PROFCHECK" chain "$RUN_PROFILE" --leaf churn_leaf \
 			--expect '__clone3;start_thread;churn_thread;churn_work;churn_leaf' --min 0.95 --min-samples 5
@@ -120,6 +133,10 @@ if (cd "$fx/go_churn" && CGO_ENABLED=1 "$GO" build -o "$work/go_churn" .); then
 		check "go_churn: C called from goroutines (main.worker -> ... -> c_spin)" \
 			"$PROFCHECK" chain "$RUN_PROFILE" --leaf c_spin \
 			--expect 'runtime.goexit;main.worker;...;c_spin' --min 0.95 --min-samples 1
+		# Go's threads start at cgo's threadentry (runtime/cgo/gcc_linux_amd64.c).
+		u=$(unsampled_on "$RUN_PROFILE.dump" '__clone3;start_thread;threadentry')
+		check "go_churn: CPU of threads ended between ticks shown as unsampled under threadentry ($u)" \
+			test "${u#* }" = 0
 	fi
 else
 	fail "build go_churn"

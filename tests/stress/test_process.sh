@@ -8,9 +8,10 @@
 #     parent's profile.
 #   - fork+exec, vfork+exec, posix_spawn: each child writes its own <path>.<pid> with its own
 #     work only; the parent's file is at the exact path.
-#   - a program that execs itself twice: three files (<path>, <path>.2, <path>.3), each with its
-#     own image's work; a program that closes every descriptor (the collector's lifeline among
-#     them) is profiled to its end, not taken for an exec.
+#   - a program that execs itself twice: three files (<path> for the image that runs on,
+#     <path>.exec.<pid> for the replaced ones), each with its own image's work; a shell that
+#     execs the program leaves it the exact path; a program that closes every descriptor (the
+#     collector's lifeline among them) is profiled to its end, not taken for an exec.
 #   - os.Exit(3) from a goroutine, abort(), SIGSEGV, kill(0, SIGTERM) on its own process group
 #     (the collector is in its own session), SIGKILL from outside while threads are busy: the
 #     same end as without libgoprof, and a valid profile with the work in it.
@@ -119,8 +120,9 @@ nfiles=$(ls "$D"/prof.pb.gz* | grep -Ev '\.(stdout|stderr|status)$' | wc -l)
 check "spawn: exactly 4 profiles (parent + 3 children), found $nfiles" test "$nfiles" = 4
 
 # --- exec of itself, twice: three images of one pid, three files -------------------------
-# Same pid and same program name: the names must differ (output_claim.h), each file must hold
-# its own image's work only, and every image but the last ends "by exec".
+# Same pid and same program name: the image that runs on writes under the name itself, each
+# replaced image under <name>.exec.<its collector's pid> (output_claim.h, session.c), ending
+# "by exec"; each file holds its own image's work only.
 ms=$((SECS * 1000 / 6))
 D=$work/execchain
 mkdir -p "$D"
@@ -128,36 +130,76 @@ run_plain "$D/plain" -- "$PROCS" execchain "$ms"
 run_profiled "$D/unused.pb.gz" --no-profile GOPROF_OUT="$D/prof.%e.%p.pb.gz" -- "$PROCS" execchain "$ms"
 same_as_plain "exec chain" "$D/plain"
 check "exec chain: status 13 (the last image's)" test "$RUN_STATUS" = 13
-f1=$(ls "$D"/prof.c_procs.*.pb.gz 2>/dev/null | head -n 1)
-images=("$f1" "$f1.2" "$f1.3")
-works=(first_image_work pre_exec_work spin_exec)
-for i in 0 1 2; do
-    f=${images[$i]} fn=${works[$i]}
-    if [ -n "$f1" ] && wait_file "$f"; then
-        pass "exec chain: image $((i + 1)) wrote ${f##*/}"
-        check "exec chain: image $((i + 1))'s profile valid" "$PROFCHECK" check "$f"
+last=$(ls "$D"/prof.c_procs.*.pb.gz 2>/dev/null | head -n 1)
+wait_file "${last:-$D/none}"
+replaced=$(ls "$D"/prof.c_procs.*.pb.gz.exec.* 2>/dev/null)
+nrep=$(echo "$replaced" | grep -c .)
+check "exec chain: the last image at the name (${last##*/}), two replaced ones at .exec.<pid> ($nrep)" \
+    test -n "$last" -a "$nrep" = 2
+works="first_image_work pre_exec_work spin_exec"
+for f in $replaced $last; do
+    [ -s "$f" ] || continue
+    check "exec chain: ${f##*/} valid" "$PROFCHECK" check "$f"
+    own=
+    for fn in $works; do
         n=$(samples_of "$f" "$fn")
-        check "exec chain: image $((i + 1))'s profile holds $fn ($n samples)" test "$n" -ge 5
-        for other in "${works[@]}"; do
-            [ "$other" = "$fn" ] && continue
-            n=$(samples_of "$f" "$other")
-            check "exec chain: image $((i + 1))'s profile has none of $other ($n)" test "$n" = 0
-        done
-        if [ "$i" -lt 2 ]; then
-            check "exec chain: image $((i + 1)) says it ended by exec" \
-                grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*, ended by exec$' \
-                <("$PROFCHECK" dump "$f")
-        else
-            check "exec chain: the last image does not say exec" \
-                grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*$' <("$PROFCHECK" dump "$f")
-        fi
+        if [ "$n" -ge 5 ]; then own="$own $fn"; elif [ "$n" != 0 ]; then own="$own $fn($n)!"; fi
+    done
+    check "exec chain: ${f##*/} holds one image's work only:$own" test "$(echo $own | wc -w)" = 1 -a "${own%!}" = "$own"
+    if [ "$f" = "$last" ]; then
+        check "exec chain: the last image holds spin_exec and does not say exec" \
+            test "$own" = " spin_exec" -a -z "$("$PROFCHECK" dump "$f" | grep 'ended by exec')"
     else
-        fail "exec chain: no file for image $((i + 1)) (${f:-prof.c_procs.<pid>.pb.gz})"
-        ls "$D" | sed 's/^/      | /'
+        check "exec chain: ${f##*/} says it ended by exec" \
+            grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*, ended by exec$' <("$PROFCHECK" dump "$f")
     fi
 done
+got_works=$(for f in $replaced $last; do for fn in $works; do [ "$(samples_of "$f" "$fn")" -ge 5 ] && echo "$fn"; done; done | sort | tr '\n' ' ')
+check "exec chain: the three images' work in three files ($got_works)" \
+    test "$got_works" = "first_image_work pre_exec_work spin_exec "
 nfiles=$(ls "$D"/prof.* 2>/dev/null | wc -l)
 check "exec chain: exactly 3 profiles, found $nfiles" test "$nfiles" = 3
+
+# --- exec with GOPROF_INTERVAL: the replaced image's files are out, it keeps the name --------
+# Its collector stays, holding the name and answering 'K', until the process ends; the new
+# image's files get .<pid> (the template has no %p).
+D=$work/execinterval
+mkdir -p "$D"
+run_plain "$D/plain" -- "$PROCS" execself 700 700
+run_profiled "$D/unused" --no-profile GOPROF_INTERVAL=200ms GOPROF_OUT="$D/cpu.%n.pb.gz" -- \
+    "$PROCS" execself 700 700
+same_as_plain "exec, intervals" "$D/plain"
+sleep 0.5
+old=$(ls "$D"/cpu.*.pb.gz 2>/dev/null) new=$(ls "$D"/cpu.*.pb.gz.[0-9]* 2>/dev/null)
+check "exec, intervals: both images wrote interval files ($(echo $old | wc -w) and $(echo $new | wc -w))" \
+    test "$(echo $old | wc -w)" -ge 2 -a "$(echo $new | wc -w)" -ge 2
+bad=
+for f in $old; do [ "$(samples_of "$f" spin_exec)" = 0 ] || bad="$bad ${f##*/}"; done
+for f in $new; do [ "$(samples_of "$f" pre_exec_work)" = 0 ] || bad="$bad ${f##*/}"; done
+check "exec, intervals: each image's files hold its own work only (wrong:${bad:- none})" test -z "$bad"
+n1=0 n2=0
+for f in $old; do n1=$((n1 + $(samples_of "$f" pre_exec_work))); done
+for f in $new; do n2=$((n2 + $(samples_of "$f" spin_exec))); done
+check "exec, intervals: the replaced image's work in its files ($n1), the new one's in its ($n2)" \
+    test "$n1" -ge 30 -a "$n2" -ge 30
+
+# --- a shell that execs the program (an entrypoint's exec "$@"), one fixed name --------------
+# The shell's image lets the name go at the exec (its profile, if it had a sample, goes to
+# .exec.<pid>), so the program gets the exact path, every time (output_claim.h).
+D=$work/shexec
+mkdir -p "$D"
+run_plain "$D/plain" -- sh -c 'exec "$0" child exec 300' "$PROCS"
+for i in 1 2 3; do
+    run_profiled "$D/prof$i.pb.gz" -- sh -c 'exec "$0" child exec 300' "$PROCS"
+    got=$?
+    same_as_plain "shell exec, run $i" "$D/plain"
+    check "shell exec, run $i: the program's profile at the exact path" \
+        test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof$i.pb.gz"
+    n=$(ls "$D"/prof$i.pb.gz* | grep -Ev '\.(stdout|stderr|status)$|\.exec\.[0-9]+$' | wc -l)
+    check "shell exec, run $i: no other file but the shell's .exec.<pid> ($n)" test "$n" = 1
+done
+[ "$got" = 0 ] && check "shell exec: the program's work in it" \
+    "$PROFCHECK" chain "$RUN_PROFILE" --leaf spin_exec --expect "...;main;child_main;spin_exec" --min-samples 5
 
 # --- exec with GOPROF_HTTP: the new image serves on the same port, without a line -----------
 # The replaced image's collector lets go of the port when it sees the exec; the new image's
