@@ -351,11 +351,14 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     drain(&c);
     if (c.oom)
         gp_log("collector", "out of memory: %d samples not aggregated", c.oom);
-    /* At an exec, the new image is waiting for the name: settle it before writing. */
-    int keep = how == COLLECTOR_END_EXEC && cfg->keep_fd >= 0 && hooks->keep_name &&
-               hooks->keep_name(hooks->ctx);
-    if (!keep && cfg->keep_fd >= 0)
-        close(cfg->keep_fd);
+    /* At an exec, the new image is waiting for the name: settle it before writing. (At an
+     * exit the claim lasts until the files are written: _exit.) */
+    int keep = 0;
+    if (how == COLLECTOR_END_EXEC && cfg->keep_fd >= 0) {
+        keep = hooks->keep_name && hooks->keep_name(hooks->ctx);
+        if (!keep)
+            close(cfg->keep_fd);
+    }
     int status = hooks->finish(hooks->ctx, &c, how);
     if (keep)
         stay_until_exit(cfg, pidfd);
