@@ -9,7 +9,7 @@
 #             is whole; in an assembly function without CFI it is marked incomplete
 #   c_coro    makecontext/swapcontext coroutines on malloc'd stacks: unwind to the
 #             coroutine's entry function and stop there
-#   c_sigjmp  siglongjmp and longjmp out of a SIGALRM handler, 2 ms apart, in a loop
+#   c_sigjmp  siglongjmp and longjmp out of a SIGALRM handler, 2.137 ms apart, in a loop
 #   c_dlloop  dlopen/call/dlclose of a library in a loop on two threads (the loader-lock
 #             deadlock of other profilers); the library's samples named
 #

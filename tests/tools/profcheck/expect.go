@@ -5,6 +5,7 @@
 //	check-frameless main.leaf            harness: objdump shows no PUSHQ BP in main.leaf
 //	check-inlined main.outer main.f ...  harness: main.outer contains no CALL to main.f ...
 //	duration-factor N                    harness: run N times LIBGOPROF_STACKS_SECONDS
+//	go-tol POINTS                        Go comparison tolerance for this program (default 3)
 //	[COND,...] leaf GLOB PATTERN [| PATTERN ...]
 //	[COND,...] has GLOB PATTERN [| PATTERN ...]
 //
@@ -120,6 +121,7 @@ type ExpectFile struct {
 	Frameless    []string
 	Inlined      [][]string // each: caller, inlined callees...
 	DurationX    int        // duration-factor, 0 if absent
+	GoTol        float64    // go-tol as a share (0.04 for 4 points), 0 if absent
 	Expectations []*Expectation
 }
 
@@ -224,6 +226,12 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 			return fmt.Errorf("duration-factor: want one integer from 1 to 10")
 		}
 		ef.DurationX = n
+	case "go-tol":
+		n, err := strconv.ParseFloat(strings.Join(fields[1:], " "), 64)
+		if err != nil || n < 1 || n > 10 {
+			return fmt.Errorf("go-tol: want points from 1 to 10")
+		}
+		ef.GoTol = n / 100
 	case "check-inlined":
 		if len(fields) < 3 {
 			return fmt.Errorf("check-inlined: need CALLER and at least one inlined function")
@@ -246,7 +254,7 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 		}
 		ef.Expectations = append(ef.Expectations, e)
 	default:
-		return fmt.Errorf("unknown keyword %q (want variants, check-frameless, check-inlined, duration-factor, leaf or has)", kw)
+		return fmt.Errorf("unknown keyword %q (want variants, check-frameless, check-inlined, duration-factor, go-tol, leaf or has)", kw)
 	}
 	return nil
 }

@@ -628,6 +628,7 @@ variants default pie  stripped   # trailing comment
 check-frameless main.leaf
 check-inlined main.outer main.middle main.inner
 duration-factor 2
+go-tol 4
 
 leaf c_inner
     runtime.goexit;runtime.main;main.main;
@@ -646,14 +647,14 @@ func TestParseExpect(t *testing.T) {
 	}
 	if strings.Join(ef.Variants, ",") != "default,pie,stripped" || strings.Join(ef.Frameless, ",") != "main.leaf" ||
 		len(ef.Inlined) != 1 || strings.Join(ef.Inlined[0], ",") != "main.outer,main.middle,main.inner" ||
-		ef.DurationX != 2 {
+		ef.DurationX != 2 || ef.GoTol != 0.04 {
 		t.Errorf("directives: %+v", ef)
 	}
 	if len(ef.Expectations) != 4 {
 		t.Fatalf("%d expectations, want 4", len(ef.Expectations))
 	}
 	e := ef.Expectations[0]
-	if e.Line != 7 || e.Kind != "leaf" || e.Selector != "c_inner" || len(e.Patterns) != 1 ||
+	if e.Line != 8 || e.Kind != "leaf" || e.Selector != "c_inner" || len(e.Patterns) != 1 ||
 		e.Patterns[0].String() != "runtime.goexit;runtime.main;main.main; main.caller;_cgo_*_Cfunc_c;c_inner" {
 		t.Errorf("expectation 0: %+v %q", e, e.Patterns[0].String())
 	}
@@ -692,6 +693,8 @@ func TestParseExpect(t *testing.T) {
 		"check-inlined main.outer",
 		"duration-factor 0\nleaf a b",
 		"duration-factor x\nleaf a b",
+		"go-tol 0\nleaf a b",
+		"go-tol x\nleaf a b",
 		"variants default", // no expectation at all
 	} {
 		if _, err := parseExpect(strings.NewReader(bad)); err == nil {

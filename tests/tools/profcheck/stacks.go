@@ -276,7 +276,11 @@ func cmdStacks(args []string, w io.Writer) error {
 		if err != nil {
 			return &exitError{2, fmt.Sprintf("--gopprof: %v", err)}
 		}
-		c := compareWithGo(stacks, gp, gs, *goTol, *goMin, *goMinSamples)
+		tol := *goTol
+		if ef.GoTol > tol {
+			tol = ef.GoTol
+		}
+		c := compareWithGo(stacks, gp, gs, tol, *goMin, *goMinSamples)
 		c.Write(w)
 		goVerdict = "ok"
 		if !c.OK() {
