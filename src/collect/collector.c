@@ -358,6 +358,8 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
         keep = hooks->keep_name && hooks->keep_name(hooks->ctx);
         if (!keep)
             close(cfg->keep_fd);
+        else
+            answer_claim(cfg->keep_fd, 1);   /* whoever already asks need not wait for finish */
     }
     int status = hooks->finish(hooks->ctx, &c, how);
     if (keep)
