@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/maps.h"
 #include "collect/profmap.h"
 #include "ring/ring.h"
 
@@ -186,56 +186,42 @@ enum app_state {
     APP_REPLACED,   /* an address space without the ring: exec'd */
 };
 
-/* Looks for the mapping that starts at start in /proc/PID/maps; *inode: 0 takes any mapping
- * there and is set to its inode, otherwise the inode must match too (after an exec, another
- * mapping may start at the same address, never with the same shared-memory inode). */
-static enum app_state probe_maps(pid_t pid, uint64_t start, uint64_t *inode)
+struct ring_probe {
+    uint64_t start, inode;   /* the ring's mapping; inode 0: not known yet, take any */
+    int lines;
+};
+
+static int find_ring(const char *line, void *ctx)
 {
-    char path[64], buf[8192];
-    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return APP_GONE;
-    enum app_state st = APP_GONE;
-    size_t have = 0;
-    ssize_t n;
-    while (st != APP_RING && (n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
-        if (st == APP_GONE)
-            st = APP_REPLACED;
-        have += (size_t)n;
-        buf[have] = 0;
-        char *line = buf, *nl;
-        while ((nl = strchr(line, '\n')) != NULL) {
-            *nl = 0;
-            unsigned long long lo, ino;
-            if (sscanf(line, "%llx-%*x %*s %*x %*x:%*x %llu", &lo, &ino) == 2 && lo == start &&
-                (*inode == 0 || ino == *inode)) {
-                *inode = ino;
-                st = APP_RING;
-                break;
-            }
-            line = nl + 1;
-        }
-        /* a line longer than the buffer is dropped; maps lines are short */
-        have = (size_t)(buf + have - line);
-        if (have >= sizeof buf - 1)
-            have = 0;
-        memmove(buf, line, have);
-    }
-    close(fd);
-    return st;
+    struct ring_probe *p = ctx;
+    unsigned long long lo, ino;
+    p->lines++;
+    if (sscanf(line, "%llx-%*x %*s %*x %*x:%*x %llu", &lo, &ino) != 2 || lo != p->start ||
+        (p->inode && ino != p->inode))
+        return 0;
+    p->inode = ino;
+    return 1;
 }
 
-/* Connections to keep_fd (a listening socket: the output name's claim): while the collector
- * runs they are closed unanswered; once it stays after an exec, having written its profile
- * under the name, they are answered 'K' (kept). See preload/output_claim.h. */
-static void answer_claim(int keep_fd, int kept)
+/* What /proc/PID/maps says of pid: no lines (or no process), gone; the ring's mapping (start
+ * address and shared-memory inode: after an exec another mapping may start at the same
+ * address, never with the same inode), the same image; other lines, replaced. The inode is
+ * learnt from our own maps (the mapping is inherited) the first time. */
+static enum app_state probe_maps(pid_t pid, struct ring_probe *ring)
 {
-    int c;
-    while (keep_fd >= 0 && (c = accept4(keep_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-        if (kept && write(c, "K", 1) != 1) { /* the asker is gone: nothing to tell */ }
-        close(c);
-    }
+    if (ring->inode == 0)
+        maps_each_line(getpid(), find_ring, ring);
+    ring->lines = 0;
+    int r = maps_each_line(pid, find_ring, ring);
+    return r == 1 ? APP_RING : r == 0 && ring->lines > 0 ? APP_REPLACED : APP_GONE;
+}
+
+/* Connections to the output name's claim (cfg->keep_fd), answered by cfg->answer_claim: kept
+ * (after an exec, files out under the name) or not (ask again). */
+static void answer_claim(const struct collector_config *cfg, int kept)
+{
+    if (cfg->keep_fd >= 0 && cfg->answer_claim)
+        cfg->answer_claim(cfg->keep_fd, kept);
 }
 
 /* After an exec: the replaced image's files are written; hold the output claim (see
@@ -246,7 +232,7 @@ static void stay_until_exit(const struct collector_config *cfg, int pidfd)
     ring_destroy(cfg->ring);
     malloc_trim(0);
     for (;;) {
-        answer_claim(cfg->keep_fd, 1);
+        answer_claim(cfg, 1);
         struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { cfg->keep_fd, POLLIN, 0 } };
         int r = poll(p, 2, pidfd >= 0 ? -1 : 1000);
         if (r > 0 && (p[0].revents & POLLIN))
@@ -290,9 +276,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
     prctl(PR_SET_NAME, name, 0, 0, 0);
     if (chdir("/") != 0) { /* stay where we are: paths are already absolute */ }
 
-    /* The ring's mapping, as /proc/PID/maps shows it in the application too (inherited). */
-    uint64_t ring_start = (uint64_t)(uintptr_t)cfg->ring->hdr, ring_inode = 0;
-    probe_maps(getpid(), ring_start, &ring_inode);
+    struct ring_probe ring = { (uint64_t)(uintptr_t)cfg->ring->hdr, 0, 0 };
     int64_t next_probe_ms = 0;   /* lifeline closed by the program: when to look again */
     int probes = 0;
 
@@ -327,7 +311,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
             alive = 0;
         }
         if (alive && lifeline < 0 && now_ms() >= next_probe_ms) {
-            enum app_state state = probe_maps(cfg->app_pid, ring_start, &ring_inode);
+            enum app_state state = probe_maps(cfg->app_pid, &ring);
             if (state == APP_GONE)
                 alive = 0;
             else if (state == APP_REPLACED)
@@ -336,7 +320,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
                 gp_debug("collector", "pid %d closed the lifeline but runs on", (int)cfg->app_pid);
             next_probe_ms = now_ms() + MAPS_PROBE_MS;
         }
-        answer_claim(cfg->keep_fd, 0);   /* a new image after an exec: ask again later */
+        answer_claim(cfg, 0);   /* a new image after an exec: ask again later */
         if (alive && hooks->alive)
             hooks->alive(hooks->ctx, &c, cfg->app_pid, n, p + 3, nhook);
         if (alive && (p[2].revents & POLLIN) && take_signals(sigfd) && hooks->snapshot)
@@ -359,7 +343,7 @@ __attribute__((noreturn)) static void collector_main(const struct collector_conf
         if (!keep)
             close(cfg->keep_fd);
         else
-            answer_claim(cfg->keep_fd, 1);   /* whoever already asks need not wait for finish */
+            answer_claim(cfg, 1);   /* whoever already asks need not wait for finish */
     }
     int status = hooks->finish(hooks->ctx, &c, how);
     if (keep)

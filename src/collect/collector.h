@@ -17,7 +17,7 @@
  * the ring still mapped, the program closed the descriptor itself (a daemon closing every
  * descriptor), and the collector goes on, looking at the maps once a second from then on.
  * At an exec, hooks->keep_name decides about cfg->keep_fd (the output name's claim, see
- * preload/output_claim.h): let go, it is closed before anything is written; kept (files
+ * output/output_claim.h): let go, it is closed before anything is written; kept (files
  * already out under the name), the collector stays after writing, holding it and answering
  * 'K' to connections to it, until the process ends. Before that, connections to keep_fd are
  * closed unanswered (ask again).
@@ -85,6 +85,8 @@ struct collector_config {
     uint64_t skip_lo, skip_hi;   /* libgoprof's own text: its frames are left out */
     int keep_fd;                 /* held by the collector to its end, or -1 (the application
                                   * closes its own copy after collector_start) */
+    void (*answer_claim)(int keep_fd, int kept);   /* answers connections to keep_fd
+                                  * (output/output_claim.h: output_claim_answer) */
 };
 
 /* Forks the collector. In the application: returns 0 or -errno, and the lifeline's write end is

@@ -25,7 +25,7 @@
 #include "output/outpath.h"
 #include "preload/config.h"
 #include "preload/interpose.h"
-#include "preload/output_claim.h"
+#include "output/output_claim.h"
 #include "preload/session.h"
 #include "ring/ring.h"
 #include "sample/sample.h"
@@ -277,6 +277,7 @@ __attribute__((constructor)) static void libgoprof_init(void)
     collector.skip_lo = st.lo;
     collector.skip_hi = st.hi;
     collector.keep_fd = claim_fd;
+    collector.answer_claim = output_claim_answer;
     r = collector_start(&collector, &hooks);
     drop_claim();
     if (r != 0) {

@@ -18,7 +18,7 @@
 #include "base/elf_file.h"
 #include "base/log.h"
 #include "go/pclntab.h"
-#include "symbolize/maps.h"
+#include "base/maps.h"
 
 /* Go inlines a few levels at most; deeper chains are truncated by gopcln_expand. */
 #define SYM_MAX_GO_FRAMES 64

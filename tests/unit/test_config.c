@@ -11,7 +11,7 @@
 
 #include "check.h"
 #include "preload/config.h"
-#include "preload/output_claim.h"
+#include "output/output_claim.h"
 
 static struct gp_config c;
 static char err[512], warn[256];

@@ -19,7 +19,7 @@
 #include "go/buildinfo.h"
 #include "go/goexe.h"
 #include "go/pclntab.h"
-#include "symbolize/maps.h"
+#include "base/maps.h"
 #include "symbolize/symbolize.h"
 
 static int passed, failed;

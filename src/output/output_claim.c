@@ -1,7 +1,7 @@
 /* output_claim.c -- one writer per output name, across processes (see output_claim.h).
- * Context: init
+ * Context: init (output_claim), collector (output_claim_answer)
  */
-#include "preload/output_claim.h"
+#include "output/output_claim.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -141,4 +141,13 @@ int output_claim(char *tmpl, size_t tsz, pid_t pid, const char *prog)
     }
     tmpl[base] = 0;
     return -EADDRINUSE;
+}
+
+void output_claim_answer(int fd, int kept)
+{
+    int c;
+    while (fd >= 0 && (c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        if (kept && write(c, "K", 1) != 1) { /* the asker is gone: nothing to tell */ }
+        close(c);
+    }
 }

@@ -1,4 +1,5 @@
-/* maps.h -- executable mappings of a process from /proc/PID/maps.
+/* maps.h -- a process's mappings from /proc/PID/maps: its executable ones (the symbolizer),
+ * and each line (the collector's exit-or-exec test).
  * Context: collector
  */
 #ifndef GP_MAPS_H
@@ -14,6 +15,11 @@ struct maps_entry {
     uint64_t inode;             /* 0 for anonymous and special mappings */
     char *path;                 /* malloc'd; "" when anonymous, "[vdso]" etc. for specials */
 };
+
+/* Calls fn(line, ctx) for each line of /proc/PID/maps until fn returns nonzero. Returns what fn
+ * returned, 0 after the last line (a process without an address space, such as a zombie, has
+ * none), or -errno (-ENOENT: no such process). */
+int maps_each_line(pid_t pid, int (*fn)(const char *line, void *ctx), void *ctx);
 
 /* Reads the executable ("x" permission) mappings of pid into a malloc'd array.
  * 0 or -errno; on success free with maps_free(). */

@@ -1,5 +1,6 @@
 /* output_claim.h -- one writer per output name, across processes.
- * Context: init
+ * Context: init (output_claim, in the application), collector (output_claim_answer, through
+ * collector_config.answer_claim)
  *
  * Two profiled processes whose templates expand to the same name would overwrite each other's
  * file (the last rename wins): a child spawned with the inherited GOPROF_OUT when it has no %p,
@@ -12,12 +13,13 @@
  * nothing to clean up and nothing stale.
  *
  * Exec. A name held by this very process (the listener's SO_PEERCRED pid is ours) is held by
- * the collector of the image this one replaced, which decides when it sees the exec: with
- * samples, it writes its profile and stays, holding the name until the process ends, and
- * answers 'K' (kept) to whoever connects; without, it writes nothing and exits, letting the
- * name go (a shell that execs the program: the program gets the plain name). The new image
- * waits for that answer, up to HOLDER_WAIT_MS, connection by connection (a collector still
- * running closes them unanswered: ask again).
+ * the collector of the image this one replaced, which decides when it sees the exec
+ * (collector.h, keep_name): usually it lets the name go before writing, and its own profile
+ * goes to <name>.exec.<collector pid>, so the program that runs on (after a shell's exec "$@",
+ * say) gets the name; with interval files already out under the name, it keeps it, stays
+ * until the process ends and answers 'K' (kept) to whoever connects, and the new image takes
+ * a changed name. The new image waits for the decision, up to HOLDER_WAIT_MS, connection by
+ * connection: a collector still running closes them unanswered (ask again).
  *
  * The key is the template with %p and %e expanded and %t, %n left as written: an interval
  * series is claimed as a whole.
@@ -34,5 +36,9 @@
  * after 99 tries, or the socket's error where abstract sockets are not available; the caller
  * then goes on unclaimed, with tmpl as it stands. */
 int output_claim(char *tmpl, size_t tsz, pid_t pid, const char *prog);
+
+/* The holder's side: accepts every pending connection to claim fd and answers 'K' when kept,
+ * else closes it unanswered. */
+void output_claim_answer(int fd, int kept);
 
 #endif

@@ -1,10 +1,10 @@
-/* maps.c -- executable mappings of a process from /proc/PID/maps.
+/* maps.c -- a process's mappings from /proc/PID/maps (see maps.h).
  * Context: collector
  *
  * Line format (proc(5)): "start-limit perms offset dev inode [path]"; the path is the rest
  * of the line after the inode column's padding and may contain spaces.
  */
-#include "symbolize/maps.h"
+#include "base/maps.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,45 +41,57 @@ void maps_free(struct maps_entry *v, size_t count)
     free(v);
 }
 
-int maps_read(pid_t pid, struct maps_entry **out, size_t *count)
+int maps_each_line(pid_t pid, int (*fn)(const char *line, void *ctx), void *ctx)
 {
     char name[64];
     snprintf(name, sizeof name, "/proc/%d/maps", (int)pid);
     FILE *fp = fopen(name, "re");
     if (!fp)
         return -errno;
-    struct maps_entry *v = NULL;
-    size_t n = 0, cap = 0;
     char *line = NULL;
     size_t linecap = 0;
-    int err = 0;
-    while (getline(&line, &linecap, fp) > 0) {
-        if (n == cap) {
-            size_t ncap = cap ? 2 * cap : 32;
-            struct maps_entry *nv = realloc(v, ncap * sizeof *nv);
-            if (!nv) {
-                err = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        int r = maps_parse_line(line, &v[n]);
-        if (r < 0) {
-            err = r;
-            break;
-        }
-        n += (size_t)r;
-    }
-    if (!err && ferror(fp))
-        err = -EIO;
+    int r = 0;
+    while (r == 0 && getline(&line, &linecap, fp) > 0)
+        r = fn(line, ctx);
+    if (r == 0 && ferror(fp))
+        r = -EIO;
     free(line);
     fclose(fp);
+    return r;
+}
+
+struct exec_list {
+    struct maps_entry *v;
+    size_t n, cap;
+};
+
+static int add_exec(const char *line, void *ctx)
+{
+    struct exec_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? 2 * l->cap : 32;
+        struct maps_entry *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    int r = maps_parse_line(line, &l->v[l->n]);
+    if (r < 0)
+        return r;
+    l->n += (size_t)r;
+    return 0;
+}
+
+int maps_read(pid_t pid, struct maps_entry **out, size_t *count)
+{
+    struct exec_list l = { NULL, 0, 0 };
+    int err = maps_each_line(pid, add_exec, &l);
     if (err) {
-        maps_free(v, n);
+        maps_free(l.v, l.n);
         return err;
     }
-    *out = v;
-    *count = n;
+    *out = l.v;
+    *count = l.n;
     return 0;
 }
