@@ -91,6 +91,44 @@ summary() {
 	[ "$FAILED" -eq 0 ]
 }
 
+# free_port: a loopback TCP port nobody listens on (one of 10 random tries), or nothing.
+free_port() {
+	local p
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+	done
+	return 1
+}
+
+# stress_setup NAME: the common start of a tests/stress script. $work: a fresh directory
+# (absolute); the Go toolchain ($GO) and the common fixtures in $work/bin ($C_THREADS, $GO_CGO,
+# $PROFCHECK); $fx: tests/stress/fixtures; $SECS: LIBGOPROF_STRESS_SECONDS (default 3). A
+# failure here ends the script through finish.
+stress_setup() {
+	SECS=${LIBGOPROF_STRESS_SECONDS:-3}
+	fx=$top_srcdir/tests/stress/fixtures
+	work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-$1.XXXXXX") || { fail "mktemp"; finish; }
+	work=$(cd "$work" && pwd)
+	need_go || { fail "Go toolchain"; finish; }
+	build_fixtures "$work/bin" || { fail "build fixtures"; finish; }
+	echo "# LIBGOPROF_STRESS_SECONDS=$SECS, work directory $work"
+}
+
+# finish: runs $FINISH_HOOK if set (test_env's unmounts), prints the summary and exits with
+# its verdict; $work is removed when every check passed and LIBGOPROF_TEST_KEEP is unset.
+finish() {
+	[ -z "${FINISH_HOOK:-}" ] || "$FINISH_HOOK"
+	summary
+	local rc=$?
+	if [ "$rc" = 0 ] && [ -z "${LIBGOPROF_TEST_KEEP:-}" ]; then
+		rm -rf "${work:?}"
+	else
+		echo "# kept ${work:-}"
+	fi
+	exit $rc
+}
+
 need_go() {
 	local goroot
 	if ! goroot=$("$top_srcdir/scripts/go-toolchain.sh" 1.26); then
@@ -276,6 +314,19 @@ same_as_plain() {
 		test "$RUN_STATUS" = "$(cat "$plain.status")"
 	check "$name: stdout identical" cmp -s <(strip_timing "$plain.stdout") <(strip_timing "$RUN_STDOUT")
 	check "$name: stderr identical" cmp -s "$plain.stderr" "$RUN_STDERR"
+}
+
+# both_ways NAME [VAR=VAL ...] -- CMD...: CMD without libgoprof (prefix $D/plain) and with it
+# (profile $D/prof.pb.gz, with the VARs), then same_as_plain NAME; got: run_profiled's status.
+both_ways() {
+	local name=$1
+	local -a vars=()
+	shift
+	while [ "$1" != "--" ]; do vars+=("$1"); shift; done
+	run_plain "$D/plain" "$@"
+	run_profiled "$D/prof.pb.gz" "${vars[@]}" "$@"
+	got=$?
+	same_as_plain "$name" "$D/plain"
 }
 
 # samples_of PROFILE FUNC: summed count of the samples whose stack contains FUNC.

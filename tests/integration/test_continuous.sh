@@ -246,12 +246,7 @@ check "signal, interval mode: two files tile the run" \
 # 3. GOPROF_HTTP: go tool pprof fetches a profile of the next N seconds from the collector.
 D=$WORK/http
 mkdir -p "$D"
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	p=$((20000 + RANDOM % 30000))
-	if port_free "$p"; then PORT=$p; break; fi
-done
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT/debug/pprof
 start_bg "$D/run" GOPROF_OUT="$D/cpu.pb.gz" GOPROF_HTTP="127.0.0.1:$PORT" -- "$GO_HTTPD" -d 7s -exit 5
 APP=$BG_PID

@@ -21,18 +21,10 @@
 #   c_procs closefds      the lifeline closed by the program: profiled to its end
 . "$(dirname "$0")/../integration/lib.sh"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-asan.XXXXXX")
-finish() {
-	summary
-	local rc=$?
-	if [ "$rc" = 0 ] && [ -z "${LIBGOPROF_TEST_KEEP:-}" ]; then rm -rf "$work"; else echo "# kept $work"; fi
-	exit $rc
-}
-need_go || { fail "Go toolchain"; finish; }
-build_fixtures "$work/bin" || { fail "build fixtures"; finish; }
+stress_setup asan
 PROCS=$work/bin/c_procs
-gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$PROCS" \
-	"$top_srcdir/tests/stress/fixtures/c_procs.c" || { fail "build c_procs"; finish; }
+gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$PROCS" "$fx/c_procs.c" ||
+	{ fail "build c_procs"; finish; }
 
 if ! nm -D "$LIBGOPROF" 2>/dev/null | grep -q '__asan_report\|__ubsan_handle'; then
 	fail "$LIBGOPROF is not built with -fsanitize=address,undefined"
@@ -68,10 +60,7 @@ no_reports() {
 # --- C, two threads ----------------------------------------------------------------------
 D=$work/c_threads
 mkdir -p "$D"
-run_plain "$D/plain" -- "$C_THREADS"
-run_profiled "$D/prof.pb.gz" -- "$C_THREADS"
-got=$?
-same_as_plain "c_threads" "$D/plain"
+both_ways "c_threads" -- "$C_THREADS"
 check "c_threads: profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
 	check "c_threads: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
@@ -125,10 +114,7 @@ no_reports "exec chain"
 
 D=$work/closefds
 mkdir -p "$D"
-run_plain "$D/plain" -- "$PROCS" closefds 300
-run_profiled "$D/prof.pb.gz" -- "$PROCS" closefds 300
-got=$?
-same_as_plain "closefds" "$D/plain"
+both_ways "closefds" -- "$PROCS" closefds 300
 check "closefds: profile written" test "$got" = 0
 [ "$got" = 0 ] && check "closefds: after_close_work in the profile" \
 	test "$(samples_of "$RUN_PROFILE" after_close_work)" -ge 5

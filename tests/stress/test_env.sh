@@ -27,10 +27,6 @@
 # and the class must be the one the case expects.
 . "$(dirname "$0")/../integration/lib.sh"
 
-need_go || { echo "0 passed, 1 failed"; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-env.XXXXXX")
-work=$(cd "$work" && pwd)
-echo "# work directory: $work"
 MOUNTS=()
 unmount_all() {
 	local m
@@ -38,13 +34,8 @@ unmount_all() {
 	MOUNTS=()
 }
 trap unmount_all EXIT
-finish() {
-	unmount_all
-	summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
-	exit $?
-}
-build_fixtures "$work/bin" || { fail "build fixtures"; finish; }
-fx=$top_srcdir/tests/stress/fixtures
+FINISH_HOOK=unmount_all   # before $work (holding the mount points) is removed
+stress_setup env
 CHATTY=$work/bin/chatty
 gcc -O1 -fno-omit-frame-pointer -fno-inline -Wall -o "$CHATTY" "$fx/chatty.c" ||
 	{ fail "build chatty"; finish; }

@@ -18,22 +18,11 @@
 # profile valid, and the assertion on its stacks above.
 . "$(dirname "$0")/../integration/lib.sh"
 
-SECS=${LIBGOPROF_STRESS_SECONDS:-3}
 KILL_AFTER=$((SECS * 3 + 30))
-fx=$top_srcdir/tests/stress/fixtures
 TRUNC='[libgoprof] truncated: deeper than the record'
 BROKEN='[libgoprof] incomplete: the unwinder stopped here'
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-hostile.XXXXXX")
-finish() {
-	summary
-	local rc=$?
-	if [ "$rc" = 0 ] && [ -z "${LIBGOPROF_TEST_KEEP:-}" ]; then rm -rf "$work"; else echo "# kept $work"; fi
-	exit $rc
-}
-need_go || { fail "Go toolchain"; finish; }
-build_fixtures "$work/bin" || { fail "build fixtures"; finish; }
-echo "# LIBGOPROF_STRESS_SECONDS=$SECS"
+stress_setup hostile
 
 # run_both NAME CMD...: plain and profiled at 1000 Hz; compares behaviour, validates the
 # profile. Returns 0 when there is a valid profile ($RUN_PROFILE, dump in $RUN_PROFILE.dump).

@@ -18,16 +18,12 @@
 # Long cases take their length from LIBGOPROF_STRESS_SECONDS (default 3).
 . "$(dirname "$0")/../integration/lib.sh"
 
-SECS=${LIBGOPROF_STRESS_SECONDS:-3}
-need_go || { echo "0 passed, 1 failed"; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-process.XXXXXX")
-build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
-fx=$top_srcdir/tests/stress/fixtures
+stress_setup process
 PROCS=$work/c_procs
 gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$PROCS" "$fx/c_procs.c" ||
-    { fail "build c_procs"; summary; exit 1; }
+    { fail "build c_procs"; finish; }
 (cd "$fx" && CGO_ENABLED=1 "$GO" build -o "$work/go_exit" go_exit.go) ||
-    { fail "build go_exit"; summary; exit 1; }
+    { fail "build go_exit"; finish; }
 
 # wait_file FILE: up to 10 s for FILE to exist and be non-empty.
 wait_file() {
@@ -40,10 +36,7 @@ wait_file() {
 ms=$((SECS * 1000 / 3))
 D=$work/fork
 mkdir -p "$D"
-run_plain "$D/plain" -- "$PROCS" fork "$ms"
-run_profiled "$D/prof.pb.gz" -- "$PROCS" fork "$ms"
-got=$?
-same_as_plain "fork" "$D/plain"
+both_ways "fork" -- "$PROCS" fork "$ms"
 check "fork: child's exit status seen by the parent (7)" grep -qx "forked child exited 7" "$RUN_STDOUT"
 check "fork: parent's profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
@@ -206,12 +199,7 @@ done
 # collector, finding it in use, tries again for up to 3 s before saying so.
 D=$work/exechttp
 mkdir -p "$D"
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-    p=$((20000 + RANDOM % 30000))
-    if port_free "$p"; then PORT=$p; break; fi
-done
+PORT=$(free_port)
 run_plain "$D/plain" -- "$PROCS" execself 300 3000
 _goprof_unsets
 env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$D/prof.pb.gz" GOPROF_HTTP="127.0.0.1:$PORT" \
@@ -241,10 +229,7 @@ check "exec + http: no libgoprof line (no 'cannot listen')" test ! -s "$D/run.st
 # --- a program that closes every descriptor (as daemons do): the collector's lifeline too ---
 D=$work/closefds
 mkdir -p "$D"
-run_plain "$D/plain" -- "$PROCS" closefds "$ms"
-run_profiled "$D/prof.pb.gz" -- "$PROCS" closefds "$ms"
-got=$?
-same_as_plain "closefds" "$D/plain"
+both_ways "closefds" -- "$PROCS" closefds "$ms"
 check "closefds: profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
     for fn in before_close_work after_close_work; do
@@ -258,10 +243,7 @@ fi
 # --- os.Exit(3) from a goroutine -------------------------------------------------------
 D=$work/goexit
 mkdir -p "$D"
-run_plain "$D/plain" -- "$work/go_exit" -d "$((SECS * 500))ms"
-run_profiled "$D/prof.pb.gz" -- "$work/go_exit" -d "$((SECS * 500))ms"
-got=$?
-same_as_plain "go os.Exit(3) in a goroutine" "$D/plain"
+both_ways "go os.Exit(3) in a goroutine" -- "$work/go_exit" -d "$((SECS * 500))ms"
 check "go os.Exit(3) in a goroutine: status 3" test "$RUN_STATUS" = 3
 check "go os.Exit(3) in a goroutine: profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
@@ -279,10 +261,7 @@ fi
 for mode in abort segv; do
     D=$work/$mode
     mkdir -p "$D"
-    run_plain "$D/plain" -- "$PROCS" "$mode" 500
-    run_profiled "$D/prof.pb.gz" -- "$PROCS" "$mode" 500
-    got=$?
-    same_as_plain "$mode" "$D/plain"
+    both_ways "$mode" -- "$PROCS" "$mode" 500
     want=$([ "$mode" = abort ] && echo 134 || echo 139)
     check "$mode: killed by SIG$([ "$mode" = abort ] && echo ABRT || echo SEGV) ($want) as without the preload" \
         test "$RUN_STATUS" = "$want"
@@ -296,10 +275,7 @@ done
 # group; kill(0) reaches the whole group. The collector must have left it (its own session).
 D=$work/killpg
 mkdir -p "$D"
-run_plain "$D/plain" -- setsid "$PROCS" killpg 500
-run_profiled "$D/prof.pb.gz" -- setsid "$PROCS" killpg 500
-got=$?
-same_as_plain "killpg" "$D/plain"
+both_ways "killpg" -- setsid "$PROCS" killpg 500
 check "killpg: ended by SIGTERM (143) as without the preload" test "$RUN_STATUS" = 143
 check "killpg: the collector survived and wrote the profile" test "$got" = 0
 [ "$got" = 0 ] && check "killpg: profile valid and holds crash_work" \
@@ -325,4 +301,4 @@ if [ "$got" = 0 ] && [ -n "$cpu" ]; then
         test "$((total * 10))" -ge "$((cpu * 9))" -a "$((total * 10))" -le "$((cpu * 11 + 1000000000))"
 fi
 
-summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
+finish

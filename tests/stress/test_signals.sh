@@ -16,27 +16,20 @@
 # Long cases take their length from LIBGOPROF_STRESS_SECONDS (default 3).
 . "$(dirname "$0")/../integration/lib.sh"
 
-SECS=${LIBGOPROF_STRESS_SECONDS:-3}
+stress_setup signals
 half=$((SECS * 500))ms   # the Go cases run this long (twice each)
-need_go || { echo "0 passed, 1 failed"; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-signals.XXXXXX")
-build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
-fx=$top_srcdir/tests/stress/fixtures
 SIGPROF_C=$work/c_sigprof
 gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$SIGPROF_C" "$fx/c_sigprof.c" ||
-    { fail "build c_sigprof"; summary; exit 1; }
+    { fail "build c_sigprof"; finish; }
 (cd "$fx" && CGO_ENABLED=1 "$GO" build -o "$work/go_signals" go_signals.go) ||
-    { fail "build go_signals"; summary; exit 1; }
+    { fail "build go_signals"; finish; }
 
 # --- C: own setitimer SIGPROFs keep their rate --------------------------------------------
 ms=$((SECS * 1000 / 3))
 for hz in 100 1000; do
     D=$work/itimer$hz
     mkdir -p "$D"
-    run_plain "$D/plain" -- "$SIGPROF_C" itimer "$ms"
-    run_profiled "$D/prof.pb.gz" GOPROF_HZ=$hz -- "$SIGPROF_C" itimer "$ms"
-    got=$?
-    same_as_plain "itimer at ${hz} Hz" "$D/plain"
+    both_ways "itimer at ${hz} Hz" GOPROF_HZ=$hz -- "$SIGPROF_C" itimer "$ms"
     check "itimer at ${hz} Hz: own SIGPROFs at their rate ($(grep -o 'hits=[0-9]*' "$RUN_STDOUT"))" \
         grep -q "10 ms of CPU (+-50%): yes" "$RUN_STDOUT"
     if [ "$got" = 0 ]; then
@@ -51,10 +44,7 @@ done
 # --- C: own POSIX timer on SIGPROF --------------------------------------------------------
 D=$work/posixtimer
 mkdir -p "$D"
-run_plain "$D/plain" -- "$SIGPROF_C" posixtimer "$ms"
-run_profiled "$D/prof.pb.gz" -- "$SIGPROF_C" posixtimer "$ms"
-got=$?
-same_as_plain "posixtimer" "$D/plain"
+both_ways "posixtimer" -- "$SIGPROF_C" posixtimer "$ms"
 check "posixtimer: every signal with the program's own si_value" \
     grep -q "own si_value: yes" "$RUN_STDOUT"
 check "posixtimer: signals + overruns at their rate ($(grep -o 'hits=.*' "$RUN_STDOUT"))" \
@@ -67,10 +57,7 @@ ms=$((SECS * 1000 / 3))
 for hz in 100 1000; do
     D=$work/block$hz
     mkdir -p "$D"
-    run_plain "$D/plain" -- "$SIGPROF_C" block "$ms"
-    run_profiled "$D/prof.pb.gz" GOPROF_HZ=$hz -- "$SIGPROF_C" block "$ms"
-    got=$?
-    same_as_plain "block at ${hz} Hz" "$D/plain"
+    both_ways "block at ${hz} Hz" GOPROF_HZ=$hz -- "$SIGPROF_C" block "$ms"
     if [ "$got" != 0 ]; then
         fail "block at ${hz} Hz: no profile"
         continue
@@ -94,10 +81,7 @@ done
 # --- Go: signal.Notify --------------------------------------------------------------------
 D=$work/notify
 mkdir -p "$D"
-run_plain "$D/plain" -- "$work/go_signals" -mode notify -d "$half"
-run_profiled "$D/prof.pb.gz" -- "$work/go_signals" -mode notify -d "$half"
-got=$?
-same_as_plain "go notify" "$D/plain"
+both_ways "go notify" -- "$work/go_signals" -mode notify -d "$half"
 for s in "user defined signal 1" "user defined signal 2" "alarm clock"; do
     check "go notify: $s: 5 of 5 delivered, none extra" \
         bash -c "grep -qx 'notify $s: 5 of 5' '$RUN_STDOUT' && grep -qx 'notify $s: unexpected extra signals: 0' '$RUN_STDOUT'"
@@ -159,4 +143,4 @@ else
     fail "go SetCgoTraceback: no profile"
 fi
 
-summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
+finish

@@ -25,19 +25,11 @@
 # is judged.
 . "$(dirname "$0")/../integration/lib.sh"
 
-need_go || { echo "0 passed, 1 failed"; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/goprof-valgrind.XXXXXX")
-work=$(cd "$work" && pwd)
-echo "# work directory: $work"
-finish() {
-	summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
-	exit $?
-}
+stress_setup valgrind
 if ! command -v valgrind >/dev/null; then
 	fail "valgrind is not installed (scripts/setup.sh installs it)"
 	finish
 fi
-build_fixtures "$work/bin" || { fail "build fixtures"; finish; }
 REAPER=$work/bin/reaper
 gcc -O1 -Wall -o "$REAPER" "$top_srcdir/tests/stress/fixtures/reaper.c" || { fail "build reaper"; finish; }
 
