@@ -66,11 +66,11 @@ gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/waitall" "$top/bench/waitall/waital
 (cd "$top/bench/driver" && CGO_ENABLED=0 "$GO" build -o "$bin/benchdriver" .)
 # The pprof writer's unit benchmark (tests/unit/test_pprof.c, as tests/unit/run_pprof.sh builds it).
 # shellcheck disable=SC2046
-gcc -std=gnu11 -O2 -g -I"$builddir/src/output" $(pkg-config --cflags libprotobuf-c zlib) \
+gcc -std=gnu11 -O2 -g -I"$builddir/src" -I"$top/src" $(pkg-config --cflags libprotobuf-c zlib) \
     -o "$bin/test_pprof" "$top/tests/unit/test_pprof.c" \
-    "$top/src/output/pprof.c" "$top/src/output/pprof_emit.c" "$top/src/output/strtab.c" \
-    "$top/src/output/gzwriter.c" "$top/src/output/outpath.c" "$top/src/base/log.c" \
-    "$builddir/src/output/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib) ||
+    "$top/src/lib/pprof/pprof.c" "$top/src/lib/pprof/pprof_emit.c" "$top/src/lib/pprof/strtab.c" \
+    "$top/src/lib/pprof/gzwriter.c" "$top/src/lib/outname/outpath.c" "$top/src/lib/base/log.c" \
+    "$builddir/src/lib/pprof/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib) ||
     { echo "bench: could not build test_pprof; its rows are skipped" >&2; rm -f "$bin/test_pprof"; }
 
 quick=false

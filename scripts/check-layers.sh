@@ -1,32 +1,139 @@
 #!/bin/sh
-# check-layers.sh -- includes follow the data flow: each src/ folder includes only the folders
-# below it (notes/style.md). preload is the composition root and may include anything.
+# check-layers.sh -- the tree is the architecture (docs/architecture.md): every file under src/
+# says which process it runs in, and every #include goes where its folder may go.
+#   scripts/check-layers.sh [SRCDIR]     (default: the repository's src/)
+#   scripts/check-layers.sh --self-test  (plants violations in a copy of src/: each must fail)
+#
+# Folders and their Context: (line 2 or 3 of each file, first word):
+#   src/program/*   signal | program   runs inside the profiled program
+#   src/collector   collector          the collector process
+#   src/goprof      goprof | build     the goprof command (and mkman, run by make)
+#   src/lib/*       library            usable from any process
+# Includes are written from src/ ("lib/base/log.h"), the one form; any other form ("log.h",
+# "../base/log.h") is resolved the way the compiler would (next to the file first) and then
+# reported as well. "goprof.h" is the public header (include/).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "${1:-}" = --self-test ]; then
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    plant() {   # plant FILE LINE-TO-ADD WHAT: the check must fail on the planted copy
+        rm -rf "$tmp/src" && cp -r "$top/src" "$tmp/src"
+        printf '%s\n' "$2" >>"$tmp/src/$1"
+        if "$0" "$tmp/src" >/dev/null 2>&1; then
+            echo "check-layers: self-test: $3 was not caught" >&2
+            return 1
+        fi
+    }
+    sed_ctx() {  # a file whose Context names another process
+        rm -rf "$tmp/src" && cp -r "$top/src" "$tmp/src"
+        sed -i '2s/Context: library/Context: collector/' "$tmp/src/lib/base/log.c"
+        if "$0" "$tmp/src" >/dev/null 2>&1; then
+            echo "check-layers: self-test: a wrong Context line was not caught" >&2
+            return 1
+        fi
+    }
+    "$0" >/dev/null &&
+        plant lib/ring/ring.c '#include "collector/profmap.h"' "lib including the collector" &&
+        plant collector/profmap.c '#include "program/sample/sample.h"' "collector including the program" &&
+        plant program/preload/preload.c '#include "collector/session.h"' \
+            "the program including a collector header other than its entry" &&
+        plant goprof/record.c '#include "../collector/report.h"' "a relative include upwards" &&
+        plant lib/base/log.c '#  include   "../ring/ring.h"' "a spaced relative include sideways" &&
+        plant lib/pprof/folded.c '#include "strtab.h"' "a bare include (not written from src/)" &&
+        sed_ctx &&
+        echo "check-layers: self-test: 7 planted violations caught"
+    exit
+fi
+
+src=${1:-$top/src}
+set -f   # "lib/*" in the table is a pattern for case, never a glob
+# May include: the folders a folder's files may include (itself always).
 allowed() {
     case $1 in
-        base) echo "base" ;;
-        go|ring) echo "base $1" ;;
-        unwind|symbolize) echo "base go $1" ;;
-        sample) echo "base unwind ring go $1" ;;
-        collect) echo "base ring $1" ;;
-        output) echo "base collect symbolize ring $1" ;;
-        preload) echo "base go ring sample unwind collect symbolize output preload" ;;
-        # the goprof command (and its man page helper): reads profiles and the config table
-        cli) echo "base output preload cli" ;;
+        lib/base) echo "" ;;
+        lib/elf | lib/ring | lib/pprof | lib/outname) echo "lib/base" ;;
+        lib/go) echo "lib/base lib/elf" ;;
+        lib/config) echo "lib/base lib/outname" ;;
+        program/unwind) echo "lib/base lib/go" ;;
+        program/sample) echo "lib/base lib/ring program/unwind" ;;
+        # the constructor: everything of the program and of lib, and the collector's entry
+        program/preload) echo "lib/* program/* collector/collector.h" ;;
+        collector) echo "lib/*" ;;
+        goprof) echo "lib/*" ;;
+        *) echo "?" ;;
     esac
 }
+contexts() {
+    case $1 in
+        program/*) echo "signal program" ;;
+        collector) echo "collector" ;;
+        goprof) echo "goprof build" ;;
+        lib/*) echo "library" ;;
+    esac
+}
+# The folder of a path relative to src/: lib/x and program/x are two levels, the rest one.
+folder() {
+    case $1 in
+        lib/* | program/*) echo "$1" | cut -d/ -f1-2 ;;
+        *) echo "$1" | cut -d/ -f1 ;;
+    esac
+}
+
 status=0
-for dir in "$top"/src/*/; do
-    layer=$(basename "$dir")
-    ok=$(allowed "$layer")
-    for f in "$dir"*.[ch]; do
-        for inc in $(sed -n 's/^#include "\([a-z_]*\)\/.*"/\1/p' "$f"); do
-            case " $ok " in *" $inc "*) ;; *)
-                echo "check-layers: $f ($layer) includes $inc/" >&2; status=1 ;;
-            esac
+files=$(cd "$src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.proto' \) |
+    sed 's#^\./##' | sort)
+for rel in $files; do
+    dir=$(folder "$rel")
+    ok=$(allowed "$dir")
+    if [ "$ok" = "?" ]; then
+        echo "check-layers: src/$rel is in no known folder ($dir)" >&2
+        status=1
+        continue
+    fi
+    ctx=$(sed -n '2,3p' "$src/$rel" | sed -n 's#^ *\(\*\|//\) Context: \([a-z]*\).*#\2#p' | head -n1)
+    case " $(contexts "$dir") " in
+        *" $ctx "*) ;;
+        *) echo "check-layers: src/$rel says 'Context: ${ctx:-(none)}', not one of" \
+               "'$(contexts "$dir")' ($dir)" >&2
+           status=1 ;;
+    esac
+    # Every include with quotes, however spaced.
+    for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \
+            "$src/$rel"); do
+        [ "$inc" = goprof.h ] && continue
+        here=$(dirname "$rel")
+        if [ -f "$src/$here/$inc" ]; then
+            target=$(cd "$src/$here" && realpath --relative-to="$src" "$inc")
+        elif [ -f "$src/$inc" ]; then
+            target=$inc
+        elif [ "$(basename "$inc")" = profile.pb-c.h ]; then
+            target=lib/pprof/profile.pb-c.h   # generated into the build tree
+        else
+            echo "check-layers: src/$rel includes \"$inc\", which is not under src/" >&2
+            status=1
+            continue
+        fi
+        if [ "$inc" != "$target" ]; then
+            echo "check-layers: src/$rel includes \"$inc\": write it from src/, \"$target\"" >&2
+            status=1
+        fi
+        tdir=$(folder "$target")
+        [ "$tdir" = "$dir" ] && continue
+        pass=0
+        for a in $ok; do
+            # shellcheck disable=SC2254
+            case $tdir in $a) pass=1 ;; esac
+            [ "$target" = "$a" ] && pass=1
         done
+        if [ $pass = 0 ]; then
+            echo "check-layers: src/$rel ($dir) includes $target; $dir may include only:" \
+                "${ok:-nothing else}" >&2
+            status=1
+        fi
     done
 done
-[ $status = 0 ] && echo "check-layers: every include goes down the layers"
+[ $status = 0 ] && echo "check-layers: $(echo "$files" | wc -l) files: every Context names its" \
+    "folder's process, every include goes down the layers"
 exit $status

@@ -25,7 +25,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 for o in $objs; do
     src=$(basename "$o" .o | sed 's/^libgp_signal_la-//')
     f=$(find "$top/src" -name "$src.c")
-    grep -q '^ \* Context: \(signal\|any\)' "$f" || {
+    grep -q '^ \* Context: \(signal\|library, signal-safe\)' "$f" || {
         echo "check-sigsafe: $f is built for the signal path but its header says otherwise" >&2
         status=1
     }

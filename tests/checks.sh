@@ -10,5 +10,6 @@ run() {
 run "$top_srcdir/scripts/check-sigsafe.sh" "$top_builddir"
 run "$top_srcdir/scripts/check-exports.sh" "$top_builddir/.libs/libgoprof.so"
 run "$top_srcdir/scripts/check-layers.sh"
+run "$top_srcdir/scripts/check-layers.sh" --self-test
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

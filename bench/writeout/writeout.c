@@ -22,11 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/record_flags.h"
-#include "collect/profmap.h"
-#include "output/report.h"
-#include "ring/ring.h"
-#include "symbolize/symbolize.h"
+#include "lib/base/record_flags.h"
+#include "collector/profmap.h"
+#include "collector/report.h"
+#include "lib/ring/ring.h"
+#include "collector/symbolize.h"
 
 #define STACKS 100000
 #define DEPTH 30

@@ -1,4 +1,4 @@
-/* fuzz_buildinfo.c -- libFuzzer target: the .go.buildinfo blob (src/go/buildinfo.c).
+/* fuzz_buildinfo.c -- libFuzzer target: the .go.buildinfo blob (src/lib/go/buildinfo.c).
  *
  * Input: one byte of options, then the blob. Bit 0 of the options: the blob is a section
  * named .go.buildinfo (a normal Go binary), else it only lies in a writable PT_LOAD that is
@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/elf_file.h"
+#include "lib/elf/elf_file.h"
 #include "fuzz_common.h"
-#include "go/buildinfo.h"
+#include "lib/go/buildinfo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz_cfi.c -- libFuzzer target: the .eh_frame unwinder's parsers (src/unwind/cfi_*.c).
+/* fuzz_cfi.c -- libFuzzer target: the .eh_frame unwinder's parsers (src/program/unwind/cfi_*.c).
  *
  * Input: the offset of .eh_frame (u32) and a pc (i32), both relative to the region, then the
  * region: a module's bytes from its .eh_frame_hdr to the end of its .eh_frame, as they lie in
@@ -18,9 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/safe_read.h"
+#include "lib/base/safe_read.h"
 #include "fuzz_common.h"
-#include "unwind/cfi.h"
+#include "program/unwind/cfi.h"
 
 #define FUZZ_CFI_ENTRIES 256   /* entries of the linear walk */
 #define FUZZ_CFI_FINDS 32      /* FDE starts also looked up through the table */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/log.h"
+#include "lib/base/log.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

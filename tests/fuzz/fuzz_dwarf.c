@@ -1,5 +1,5 @@
-/* fuzz_dwarf.c -- libFuzzer target: the DWARF reader behind the g/m layout (src/go/godwarf.c,
- * src/go/dwarf_reader.c).
+/* fuzz_dwarf.c -- libFuzzer target: the DWARF reader behind the g/m layout (src/lib/go/godwarf.c,
+ * src/lib/go/dwarf_reader.c).
  *
  * Input: one byte of options, then up to five sections, each a u32 length and its bytes, in
  * this order: .debug_info, .debug_abbrev, .debug_str, .debug_line_str, .debug_str_offsets
@@ -20,9 +20,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "base/elf_file.h"
+#include "lib/elf/elf_file.h"
 #include "fuzz_common.h"
-#include "go/godwarf.h"
+#include "lib/go/godwarf.h"
 
 static const char *const sec_names[] = { ".debug_info", ".debug_abbrev", ".debug_str",
                                          ".debug_line_str", ".debug_str_offsets" };

@@ -1,7 +1,7 @@
 /* fuzz_elf.c -- libFuzzer target: a whole ELF file, through everything that reads one.
  *
- * Input: the bytes of a file, as the collector (src/symbolize/) and the constructor
- * (src/go/goexe.c) see the programs and libraries they open. Runs the elf_file API the way its
+ * Input: the bytes of a file, as the collector (src/collector/) and the constructor
+ * (src/lib/go/goexe.c) see the programs and libraries they open. Runs the elf_file API the way its
  * callers do (sections, decompression, program headers, notes, the symbol index and lookups),
  * then the Go path: .go.buildinfo and goexe's whole analysis in file mode (pclntab, moduledata,
  * runtime.text, TLS, DWARF layout), and a few pclntab lookups on what it found.
@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/elf_file.h"
+#include "lib/elf/elf_file.h"
 #include "fuzz_common.h"
-#include "go/buildinfo.h"
-#include "go/goexe.h"
-#include "go/pclntab.h"
+#include "lib/go/buildinfo.h"
+#include "lib/go/goexe.h"
+#include "lib/go/pclntab.h"
 
 /* Decompressing costs time per input: a few sections are enough to reach every path. */
 #define FUZZ_ELF_MAX_SECTIONS 256

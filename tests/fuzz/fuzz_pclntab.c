@@ -1,4 +1,4 @@
-/* fuzz_pclntab.c -- libFuzzer target: a Go pclntab and its go:func.* data (src/go/pclntab.c).
+/* fuzz_pclntab.c -- libFuzzer target: a Go pclntab and its go:func.* data (src/lib/go/pclntab.c).
  *
  * Input: text_start u64 (0: take pcHeader.textStart), pclntab length u32, the pclntab bytes,
  * then the rest as go:func.* (none when empty). Each region is its own exactly sized allocation.
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "go/pclntab.h"
+#include "lib/go/pclntab.h"
 
 #define FUZZ_PCLN_FUNCS 128
 

@@ -32,14 +32,14 @@ fi
 
 s=$top/src
 common="$here/fuzz_common.c"
-go_srcs="$s/base/elf_file.c $s/go/buildinfo.c $s/go/goexe.c $s/go/pclntab.c $s/go/goruntime.c
-         $s/go/godwarf.c $s/go/dwarf_reader.c"
+go_srcs="$s/lib/elf/elf_file.c $s/lib/go/buildinfo.c $s/lib/go/goexe.c $s/lib/go/pclntab.c $s/lib/go/goruntime.c
+         $s/lib/go/godwarf.c $s/lib/go/dwarf_reader.c"
 srcs_elf="$go_srcs"
-srcs_buildinfo="$s/base/elf_file.c $s/go/buildinfo.c"
-srcs_pclntab="$s/go/pclntab.c"
-srcs_dwarf="$s/base/elf_file.c $s/go/godwarf.c $s/go/dwarf_reader.c"
-srcs_cfi="$s/base/safe_read.c $s/unwind/cfi_find.c $s/unwind/cfi_parse.c $s/unwind/cfi_exec.c
-          $s/unwind/cfi_expr.c $s/unwind/cfi_step.c $s/unwind/cfi_fallback.c $s/unwind/cfi_cache.c"
+srcs_buildinfo="$s/lib/elf/elf_file.c $s/lib/go/buildinfo.c"
+srcs_pclntab="$s/lib/go/pclntab.c"
+srcs_dwarf="$s/lib/elf/elf_file.c $s/lib/go/godwarf.c $s/lib/go/dwarf_reader.c"
+srcs_cfi="$s/lib/base/safe_read.c $s/program/unwind/cfi_find.c $s/program/unwind/cfi_parse.c $s/program/unwind/cfi_exec.c
+          $s/program/unwind/cfi_expr.c $s/program/unwind/cfi_step.c $s/program/unwind/cfi_fallback.c $s/program/unwind/cfi_cache.c"
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE
         -I $s -I $here"

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/elf_file.h"
-#include "go/godwarf.h"
-#include "go/goexe.h"
+#include "lib/elf/elf_file.h"
+#include "lib/go/godwarf.h"
+#include "lib/go/goexe.h"
 
 #define SEED_GOFUNC_MAX (256u << 10)     /* enough for the inline trees of a small program */
 #define SEED_DWARF_C_MAX (256u << 10)    /* C units: whole .debug_info up to this */

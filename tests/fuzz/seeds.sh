@@ -14,8 +14,8 @@ top=$(cd "$here/../.." && pwd)
 bin="$out/.bin"
 mkdir -p "$bin" "$out/elf" "$out/buildinfo" "$out/pclntab" "$out/dwarf" "$out/cfi"
 
-srcs="$top/src/base/elf_file.c $top/src/base/log.c $top/src/go/buildinfo.c $top/src/go/pclntab.c
-      $top/src/go/goexe.c $top/src/go/goruntime.c $top/src/go/godwarf.c $top/src/go/dwarf_reader.c"
+srcs="$top/src/lib/elf/elf_file.c $top/src/lib/base/log.c $top/src/lib/go/buildinfo.c $top/src/lib/go/pclntab.c
+      $top/src/lib/go/goexe.c $top/src/lib/go/goruntime.c $top/src/lib/go/godwarf.c $top/src/lib/go/dwarf_reader.c"
 # shellcheck disable=SC2086
 gcc -std=gnu11 -O1 -g -I "$top/src" -o "$bin/seed_extract" "$here/seed_extract.c" $srcs -lz
 

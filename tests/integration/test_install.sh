@@ -2,7 +2,7 @@
 # test_install.sh -- make install DESTDIR=...: libgoprof.so, goprof, goprof.h, libgoprof.pc,
 # goprof(1) and the flame-graph files land in the usual places; pkg-config finds the library
 # and a program builds and links against it; `man -l` of the page lists every variable of
-# the config table (read here from src/preload/config.c itself); the installed goprof
+# the config table (read here from src/lib/config/config.c itself); the installed goprof
 # preloads the installed library and finds the installed flame-graph files.
 . "$(dirname "$0")/lib.sh"
 
@@ -52,7 +52,7 @@ fi
 # --- man page -------------------------------------------------------------------------------
 man -l "$root/share/man/man1/goprof.1" >"$work/man.txt" 2>"$work/man.err"
 check "man -l goprof.1 renders" test -s "$work/man.txt"
-vars=$(grep -o '^ *{ "GOPROF_[A-Z_]*"' "$top_srcdir/src/preload/config.c" | grep -o 'GOPROF_[A-Z_]*' |
+vars=$(grep -o '^ *{ "GOPROF_[A-Z_]*"' "$top_srcdir/src/lib/config/config.c" | grep -o 'GOPROF_[A-Z_]*' |
 	sort -u)
 check "the config table has variables ($(echo $vars))" test -n "$vars"
 for v in $vars; do

@@ -10,7 +10,7 @@
 #      values per variable, conflicting settings and unknown GOPROF_ names.
 #   2. The output directory: read-only, missing, removed or made read-only during the run,
 #      full (ENOSPC, a 64 KiB tmpfs); a symlink planted at the output path and at the
-#      writer's temporary name (<path>.tmp.<collector pid>, src/output/atomic_file.c), and a
+#      writer's temporary name (<path>.tmp.<collector pid>, src/lib/pprof/atomic_file.c), and a
 #      directory at either. Mounts need root; without it those cases are skipped (SKIP lines).
 #   3. Programs: a C program that carries a .go.buildinfo section but no Go tables, a stripped
 #      Go binary (-ldflags='-s -w') and a stripped one from an unknown future Go (go1.99; the
@@ -39,8 +39,8 @@ stress_setup env
 CHATTY=$work/bin/chatty
 gcc -O1 -fno-omit-frame-pointer -fno-inline -Wall -o "$CHATTY" "$fx/chatty.c" ||
 	{ fail "build chatty"; finish; }
-MKMAN=$top_builddir/src/cli/mkman
-[ -x "$MKMAN" ] || MKMAN=$(dirname "$(dirname "$LIBGOPROF")")/src/cli/mkman
+MKMAN=$top_builddir/src/goprof/mkman
+[ -x "$MKMAN" ] || MKMAN=$(dirname "$(dirname "$LIBGOPROF")")/src/goprof/mkman
 REAPER=$work/bin/reaper
 gcc -O1 -Wall -o "$REAPER" "$fx/reaper.c" || { fail "build reaper"; finish; }
 CHATTY_MS=100

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "go/goexe.h"
-#include "go/pclntab.h"
-#include "symbolize/symbolize.h"
+#include "lib/go/goexe.h"
+#include "lib/go/pclntab.h"
+#include "collector/symbolize.h"
 
 static int shim_passed, shim_failed;
 

@@ -16,8 +16,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/godwarf.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 CFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror"
 SAN="-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-srcs="$top/src/base/elf_file.c $top/src/base/log.c $top/src/go/buildinfo.c $top/src/go/pclntab.c
-      $top/src/go/goexe.c $top/src/go/goruntime.c $top/src/go/godwarf.c $top/src/go/dwarf_reader.c"
+srcs="$top/src/lib/elf/elf_file.c $top/src/lib/base/log.c $top/src/lib/go/buildinfo.c $top/src/lib/go/pclntab.c
+      $top/src/lib/go/goexe.c $top/src/lib/go/goruntime.c $top/src/lib/go/godwarf.c $top/src/lib/go/dwarf_reader.c"
 total_fail=0
 total_pass=0
 note() { printf '%s\n' "$*"; }

@@ -16,16 +16,16 @@ export GOTOOLCHAIN=local
 work=$(mktemp -d /tmp/test_pprof.XXXXXX)
 if [ "${KEEP:-0}" = 1 ]; then echo "keeping $work"; else trap 'rm -rf "$work"' EXIT; fi
 
-(cd "$repo" && protoc-c --c_out="$work" src/output/profile.proto)
+(cd "$repo" && protoc-c --c_out="$work" src/lib/pprof/profile.proto)
 CFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror"
 # shellcheck disable=SC2046
-"$CC" $CFLAGS -I"$work/src/output" -I"$work" $(pkg-config --cflags libprotobuf-c zlib) \
+"$CC" $CFLAGS -I"$work" -I"$work/src" -I"$repo/src" $(pkg-config --cflags libprotobuf-c zlib) \
     -o "$work/test_pprof" "$repo/tests/unit/test_pprof.c" \
-    "$repo/src/output/pprof.c" "$repo/src/output/pprof_emit.c" "$repo/src/output/strtab.c" \
-    "$repo/src/output/gzwriter.c" "$repo/src/output/atomic_file.c" \
-    "$repo/src/output/pprof_read.c" "$repo/src/output/pprof_view.c" "$repo/src/output/folded.c" \
-    "$repo/src/output/outpath.c" "$repo/src/base/log.c" \
-    "$work/src/output/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib)
+    "$repo/src/lib/pprof/pprof.c" "$repo/src/lib/pprof/pprof_emit.c" "$repo/src/lib/pprof/strtab.c" \
+    "$repo/src/lib/pprof/gzwriter.c" "$repo/src/lib/pprof/atomic_file.c" \
+    "$repo/src/lib/pprof/pprof_read.c" "$repo/src/lib/pprof/pprof_view.c" "$repo/src/lib/pprof/folded.c" \
+    "$repo/src/lib/outname/outpath.c" "$repo/src/lib/base/log.c" \
+    "$work/src/lib/pprof/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib)
 
 pass=0
 fail=0
@@ -47,7 +47,7 @@ for view in raw top traces tags; do
     "$GO" tool pprof -"$view" "$prof" >"$work/out.$view" 2>&1 || echo "pprof -$view exited $?" >>"$work/out.$view"
 done
 gunzip -c "$prof" | protoc --decode=perftools.profiles.Profile \
-    -I"$repo/src/output" "$repo/src/output/profile.proto" >"$work/out.decode" 2>&1 || true
+    -I"$repo/src/lib/pprof" "$repo/src/lib/pprof/profile.proto" >"$work/out.decode" 2>&1 || true
 
 expect raw 'PeriodType: cpu nanoseconds'
 expect raw 'Period: 10000000'

@@ -10,8 +10,8 @@ top=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/symbolize.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 CFLAGS="-std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror"
-srcs="$top/src/base/elf_file.c $top/src/base/log.c $top/src/go/buildinfo.c $top/src/go/pclntab.c
-      $top/src/go/goexe.c $top/src/go/goruntime.c $top/src/go/godwarf.c $top/src/go/dwarf_reader.c $top/src/base/maps.c $top/src/symbolize/symbolize.c"
+srcs="$top/src/lib/elf/elf_file.c $top/src/lib/base/log.c $top/src/lib/go/buildinfo.c $top/src/lib/go/pclntab.c
+      $top/src/lib/go/goexe.c $top/src/lib/go/goruntime.c $top/src/lib/go/godwarf.c $top/src/lib/go/dwarf_reader.c $top/src/collector/maps.c $top/src/collector/symbolize.c"
 total_fail=0
 total_pass=0
 note() { printf '%s\n' "$*"; }

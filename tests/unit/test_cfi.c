@@ -1,4 +1,4 @@
-/* test_cfi.c -- the CFI unwinder (src/unwind/cfi_*.c) against libunwind, in a real SIGPROF
+/* test_cfi.c -- the CFI unwinder (src/program/unwind/cfi_*.c) against libunwind, in a real SIGPROF
  * handler.
  * Context: tests
  *
@@ -33,11 +33,11 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include "base/elf_file.h"
-#include "base/safe_read.h"
+#include "lib/elf/elf_file.h"
+#include "lib/base/safe_read.h"
 #include "check.h"
-#include "unwind/cfi.h"
-#include "unwind/unwind.h"
+#include "program/unwind/cfi.h"
+#include "program/unwind/unwind.h"
 
 #define MAXF 128
 #define NWORKERS 5

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "preload/config.h"
-#include "output/output_claim.h"
+#include "lib/config/config.h"
+#include "lib/outname/output_claim.h"
 
 static struct gp_config c;
 static char err[512], warn[256];

@@ -26,11 +26,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "base/elf_file.h"
+#include "lib/elf/elf_file.h"
 #include "check.h"
-#include "go/goexe.h"
-#include "go/godwarf.h"
-#include "go/goruntime.h"
+#include "lib/go/goexe.h"
+#include "lib/go/godwarf.h"
+#include "lib/go/goruntime.h"
 
 #define LAYOUT_FIELDS(X) \
     X(g_stack_lo) X(g_stack_hi) X(g_m) X(g_sched_sp) X(g_sched_pc) X(g_sched_bp) \

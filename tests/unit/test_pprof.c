@@ -17,13 +17,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../src/output/folded.h"
-#include "../../src/output/outpath.h"
-#include "../../src/output/pprof.h"
-#include "../../src/output/pprof_emit.h"
-#include "../../src/output/pprof_read.h"
-#include "../../src/output/pprof_view.h"
-#include "profile.pb-c.h"
+#include "lib/pprof/folded.h"
+#include "lib/outname/outpath.h"
+#include "lib/pprof/pprof.h"
+#include "lib/pprof/pprof_emit.h"
+#include "lib/pprof/pprof_read.h"
+#include "lib/pprof/pprof_view.h"
+#include "lib/pprof/profile.pb-c.h"
 
 static int passed, failed;
 

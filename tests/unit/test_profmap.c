@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "collect/profmap.h"
-#include "ring/ring.h"
+#include "collector/profmap.h"
+#include "lib/ring/ring.h"
 
 static struct ring_record rec(uint32_t tid, uint32_t weight, int n, uint64_t base)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "ring/ring.h"
+#include "lib/ring/ring.h"
 
 struct seen {
     uint64_t n;

@@ -15,12 +15,12 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-#include "base/elf_file.h"
-#include "go/buildinfo.h"
-#include "go/goexe.h"
-#include "go/pclntab.h"
-#include "base/maps.h"
-#include "symbolize/symbolize.h"
+#include "lib/elf/elf_file.h"
+#include "lib/go/buildinfo.h"
+#include "lib/go/goexe.h"
+#include "lib/go/pclntab.h"
+#include "collector/maps.h"
+#include "collector/symbolize.h"
 
 static int passed, failed;
 

@@ -1,0 +1,110 @@
+/* collector.h -- the reader process: drains the ring, aggregates, and has the profile written
+ * when the application ends, however it ends.
+ * Context: collector
+ *
+ * Why a process: Go ends a program with a raw exit_group, so neither atexit handlers nor ELF
+ * destructors run, and a reader living inside the application would lose the end of every
+ * profile (docs/architecture.md, "The collector's life"). The constructor forks
+ * (program/preload/collector_spawn.c); the forked collector enters collector_main, the one
+ * entry point the program may call, and never returns. It runs in its own session (Ctrl-C and
+ * kills aimed at the application's process group do not reach it) with every inherited
+ * descriptor closed.
+ *
+ * End of the application: a pidfd becomes readable when it exits (any way: return, exit,
+ * os.Exit, a crash, SIGKILL). A lifeline pipe, whose write end the application holds with
+ * O_CLOEXEC, reaches EOF when it exits or execs, and then /proc/PID/maps tells which: no
+ * address space, an exit (the kernel drops a process's memory before its descriptors); an
+ * address space without the ring, an exec (the profile of the replaced image is final then);
+ * the ring still mapped, the program closed the descriptor itself (a daemon closing every
+ * descriptor), and the collector goes on, looking at the maps once a second from then on.
+ * At an exec, session_keep_name decides about cfg->keep_fd (the output name's claim, see
+ * lib/outname/output_claim.h): let go, it is closed before anything is written; kept (files
+ * already out under the name), the collector stays after writing, holding it and answering
+ * 'K' to connections to it, until the process ends. Before that, connections to keep_fd are
+ * closed unanswered (ask again).
+ *
+ * Windows. Every drained record is added to each open window (struct collector_window), each
+ * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
+ * request in progress (httpd.c). Opening and closing happen between drains, so a record lands
+ * in every window that was open when it was drained, and only in those.
+ *
+ * Name and signal. The collector calls itself "goprof-<app pid>" (prctl(PR_SET_NAME); 7 + at
+ * most 7 digits fit its 15 characters), so `pgrep -x goprof-1234` finds it. SIGUSR1 sent to it
+ * calls session_snapshot; the application's own signals are never touched.
+ */
+#ifndef GP_COLLECTOR_H
+#define GP_COLLECTOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "lib/ring/ring.h"
+
+struct profmap;
+struct collector;
+
+enum collector_end {
+    COLLECTOR_END_EXIT,    /* the application exited or was killed */
+    COLLECTOR_END_EXEC,    /* the application replaced itself with exec */
+};
+
+/* Samples drained while the window is open. Owned by the caller; linked into the collector
+ * between collector_window_open and collector_window_close. */
+struct collector_window {
+    struct profmap *pm;
+    int64_t start_ns;                    /* wall clock when opened, ns since the epoch */
+    uint64_t drops_start[GP_DROP_MAX];   /* the ring's cumulative drop counters then */
+    struct collector_window *next;       /* reserved for the collector's list */
+};
+
+struct goexe;
+struct gp_http_addr;
+
+/* Everything the collector is told, filled by the program's constructor before the fork and
+ * inherited by the collector (so no pointer in it may lead into memory the fork does not
+ * copy). */
+struct collector_config {
+    struct ring *ring;
+    pid_t app_pid;              /* also the %p of the output name */
+    uint64_t skip_lo, skip_hi;  /* libgoprof's own text: its frames are left out */
+    int keep_fd;                /* the output name's claim, held by the collector to its end,
+                                 * or -1 (the program closes its own copy after the fork) */
+    /* Files (session.c) */
+    char out_tmpl[4096];        /* GOPROF_OUT made absolute; ".%n" added in interval mode
+                                 * when it has no %n */
+    const char *prog;           /* %e */
+    time_t start_sec;           /* %t of the one-file profile */
+    uint64_t interval_ns;       /* 0: one file for the run */
+    int folded;                 /* GOPROF_FORMAT=folded */
+    const struct gp_http_addr *http;   /* NULL: no endpoint */
+    const char *http_text;      /* GOPROF_HTTP as given, for messages */
+    /* What each profile says (session_write.c) */
+    uint64_t period_ns;
+    uint32_t hz;
+    int64_t start_ns;           /* wall clock at start */
+    const struct goexe *go;     /* NULL for a non-Go program */
+    const char *version_note;   /* e.g. "go1.26.10" or "" */
+    const char *layout_note;    /* how Go's runtime layout was found, or "" */
+};
+
+/* The collector process's entry, in the forked child: never returns. lifeline: the read end
+ * of the pipe whose write end the program holds (EOF when it exits or execs). */
+__attribute__((noreturn)) void collector_main(const struct collector_config *cfg, int lifeline);
+
+/* Collector side. Opens w (allocating its profmap) at wall time start_ns: 0 or -ENOMEM. */
+int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns);
+/* Unlinks w; drops (GP_DROP_MAX entries, may be NULL) receives what was lost while it was open.
+ * w->pm stays the caller's to read and profmap_free. */
+void collector_window_close(struct collector *c, struct collector_window *w, uint64_t *drops);
+/* What was lost since w was opened (GP_DROP_MAX entries): the ring's counters are cumulative,
+ * so this is their difference. */
+void collector_window_drops(const struct collector *c, const struct collector_window *w,
+                            uint64_t *drops);
+/* Summed weights of every sample aggregated since the start, and the ring's drop counters
+ * (GP_DROP_MAX entries), for the run-so-far line in each profile. */
+uint64_t collector_total(const struct collector *c);
+uint64_t collector_unsampled(const struct collector *c);   /* of the total: GP_REC_UNSAMPLED */
+void collector_drops(const struct collector *c, uint64_t *drops);
+
+#endif

@@ -1,0 +1,97 @@
+/* maps.c -- a process's mappings from /proc/PID/maps (see maps.h).
+ * Context: collector
+ *
+ * Line format (proc(5)): "start-limit perms offset dev inode [path]"; the path is the rest
+ * of the line after the inode column's padding and may contain spaces.
+ */
+#include "collector/maps.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int maps_parse_line(const char *line, struct maps_entry *e)
+{
+    unsigned long long start, limit, offset, inode;
+    char perms[8];
+    unsigned dmaj, dmin;
+    int pathpos = 0;
+    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &limit, perms, &offset, &dmaj,
+               &dmin, &inode, &pathpos) < 7)
+        return 0;
+    if (strlen(perms) < 4 || perms[2] != 'x' || limit <= start)
+        return 0;
+    const char *path = line + pathpos;
+    size_t len = strcspn(path, "\n");
+    e->path = strndup(path, len);
+    if (!e->path)
+        return -ENOMEM;
+    e->start = start;
+    e->limit = limit;
+    e->offset = offset;
+    e->inode = inode;
+    return 1;
+}
+
+void maps_free(struct maps_entry *v, size_t count)
+{
+    for (size_t i = 0; v && i < count; i++)
+        free(v[i].path);
+    free(v);
+}
+
+int maps_each_line(pid_t pid, int (*fn)(const char *line, void *ctx), void *ctx)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/proc/%d/maps", (int)pid);
+    FILE *fp = fopen(name, "re");
+    if (!fp)
+        return -errno;
+    char *line = NULL;
+    size_t linecap = 0;
+    int r = 0;
+    while (r == 0 && getline(&line, &linecap, fp) > 0)
+        r = fn(line, ctx);
+    if (r == 0 && ferror(fp))
+        r = -EIO;
+    free(line);
+    fclose(fp);
+    return r;
+}
+
+struct exec_list {
+    struct maps_entry *v;
+    size_t n, cap;
+};
+
+static int add_exec(const char *line, void *ctx)
+{
+    struct exec_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? 2 * l->cap : 32;
+        struct maps_entry *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    int r = maps_parse_line(line, &l->v[l->n]);
+    if (r < 0)
+        return r;
+    l->n += (size_t)r;
+    return 0;
+}
+
+int maps_read(pid_t pid, struct maps_entry **out, size_t *count)
+{
+    struct exec_list l = { NULL, 0, 0 };
+    int err = maps_each_line(pid, add_exec, &l);
+    if (err) {
+        maps_free(l.v, l.n);
+        return err;
+    }
+    *out = l.v;
+    *count = l.n;
+    return 0;
+}

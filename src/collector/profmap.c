@@ -1,0 +1,180 @@
+/* profmap.c -- hash map of sample stacks (see profmap.h).
+ * Context: collector
+ */
+#include "collector/profmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/ring/ring.h"
+
+struct profmap {
+    struct profmap_entry *entries;
+    size_t len, cap;
+    uint64_t *frames;           /* all stacks, back to back */
+    size_t nframes, frames_cap;
+    uint32_t *index;            /* open addressing: entry index + 1, 0 = empty */
+    size_t index_cap;           /* power of two, kept at least twice len */
+    uint64_t total;             /* summed weights of every record */
+    uint64_t unsampled;         /* of those, GP_REC_UNSAMPLED records' */
+};
+
+struct profmap *profmap_new(void)
+{
+    struct profmap *pm = calloc(1, sizeof *pm);
+    if (!pm)
+        return NULL;
+    pm->index_cap = 1024;
+    pm->index = calloc(pm->index_cap, sizeof *pm->index);
+    if (!pm->index) {
+        free(pm);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return pm;
+}
+
+void profmap_free(struct profmap *pm)
+{
+    if (!pm)
+        return;
+    free(pm->entries);
+    free(pm->frames);
+    free(pm->index);
+    free(pm);
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int grow_index(struct profmap *pm)
+{
+    size_t cap = pm->index_cap * 2;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < pm->len; i++) {
+        size_t slot = pm->entries[i].hash & (cap - 1);
+        while (idx[slot])
+            slot = (slot + 1) & (cap - 1);
+        idx[slot] = (uint32_t)(i + 1);
+    }
+    free(pm->index);
+    pm->index = idx;
+    pm->index_cap = cap;
+    return 0;
+}
+
+static int same(const struct profmap *pm, const struct profmap_entry *e, uint64_t hash,
+                const struct ring_record *rec, const uint64_t *pcs, size_t n)
+{
+    return e->hash == hash && e->tid == rec->tid && e->flags == rec->flags &&
+           e->goid == rec->goid && e->nframes == n &&
+           !memcmp(e->thread_name, rec->thread_name, sizeof e->thread_name) &&
+           !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs);
+}
+
+static void add_total(struct profmap *pm, const struct ring_record *rec)
+{
+    pm->total += rec->weight;
+    if (rec->flags & GP_REC_UNSAMPLED)
+        pm->unsampled += rec->weight;
+}
+
+int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip_lo,
+                uint64_t skip_hi)
+{
+    uint64_t pcs[GP_RING_MAX_FRAMES];
+    size_t n = 0;
+    for (size_t i = 0; i < rec->nframes; i++) {
+        uint64_t pc = rec->pc[i] & ~GP_PC_EXACT;
+        if (pc >= skip_lo && pc < skip_hi)
+            continue;
+        pcs[n++] = rec->pc[i];
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, &rec->tid, sizeof rec->tid);
+    h = fnv(h, &rec->flags, sizeof rec->flags);
+    h = fnv(h, &rec->goid, sizeof rec->goid);
+    h = fnv(h, rec->thread_name, sizeof rec->thread_name);
+    if (n)
+        h = fnv(h, pcs, n * sizeof *pcs);
+    size_t slot = h & (pm->index_cap - 1);
+    while (pm->index[slot]) {
+        struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];
+        if (same(pm, e, h, rec, pcs, n)) {
+            e->count += rec->weight;
+            add_total(pm, rec);
+            return 0;
+        }
+        slot = (slot + 1) & (pm->index_cap - 1);
+    }
+    if (pm->len == pm->cap) {
+        size_t cap = pm->cap ? pm->cap * 2 : 256;
+        void *p = realloc(pm->entries, cap * sizeof *pm->entries);
+        if (!p)
+            return -ENOMEM;
+        pm->entries = p;
+        pm->cap = cap;
+    }
+    if (pm->nframes + n > pm->frames_cap) {
+        size_t cap = pm->frames_cap ? pm->frames_cap : 4096;
+        while (cap < pm->nframes + n)
+            cap *= 2;
+        void *p = realloc(pm->frames, cap * sizeof *pm->frames);
+        if (!p)
+            return -ENOMEM;
+        pm->frames = p;
+        pm->frames_cap = cap;
+    }
+    struct profmap_entry *e = &pm->entries[pm->len];
+    memset(e, 0, sizeof *e);
+    e->hash = h;
+    e->count = rec->weight;
+    e->goid = rec->goid;
+    e->tid = rec->tid;
+    e->flags = rec->flags;
+    e->nframes = (uint16_t)n;
+    e->frames = pm->nframes;
+    memcpy(e->thread_name, rec->thread_name, sizeof e->thread_name);
+    memcpy(pm->frames + pm->nframes, pcs, n * sizeof *pcs);
+    pm->nframes += n;
+    pm->index[slot] = (uint32_t)++pm->len;
+    add_total(pm, rec);
+    if (pm->len * 2 > pm->index_cap)
+        return grow_index(pm);
+    return 0;
+}
+
+size_t profmap_len(const struct profmap *pm)
+{
+    return pm->len;
+}
+
+const struct profmap_entry *profmap_get(const struct profmap *pm, size_t i)
+{
+    return i < pm->len ? &pm->entries[i] : NULL;
+}
+
+const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_entry *e)
+{
+    return pm->frames + e->frames;
+}
+
+uint64_t profmap_total(const struct profmap *pm)
+{
+    return pm->total;
+}
+
+uint64_t profmap_unsampled(const struct profmap *pm)
+{
+    return pm->unsampled;
+}

@@ -1,0 +1,276 @@
+/* report.c -- profMap + symbolizer -> pprof (see report.h).
+ * Context: collector
+ *
+ * One Location per distinct recorded PC (exact leaf PCs and return addresses are distinct
+ * keys). Return addresses are written as ret-1, as Go does and pprof expects. Lost samples and
+ * cut-short stacks become visible pseudo-frames named "[libgoprof] ...".
+ */
+#include "collector/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/log.h"
+#include "lib/base/record_flags.h"
+#include "collector/profmap.h"
+#include "lib/pprof/folded.h"
+#include "lib/pprof/pprof.h"
+#include "collector/symbolize.h"
+
+#define MAX_INLINE 32
+/* Location cache value for an address whose frames are all left out (Go wrappers). */
+#define LOC_ELIDED UINT64_MAX
+
+struct loc_cache {
+    uint64_t *keys;
+    uint64_t *ids;
+    size_t cap, len;
+};
+
+struct report {
+    struct pprof *p;
+    struct symbolizer *sym;
+    uint64_t *mapping_ids;
+    struct sym_mapping *maps;
+    size_t nmaps;
+    struct loc_cache locs;
+};
+
+static uint64_t hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static int cache_grow(struct loc_cache *c)
+{
+    size_t cap = c->cap ? c->cap * 2 : 4096;
+    uint64_t *keys = calloc(cap, sizeof *keys), *ids = calloc(cap, sizeof *ids);
+    if (!keys || !ids) {
+        free(keys);
+        free(ids);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->ids[i])
+            continue;
+        size_t s = hash64(c->keys[i]) & (cap - 1);
+        while (ids[s])
+            s = (s + 1) & (cap - 1);
+        keys[s] = c->keys[i];
+        ids[s] = c->ids[i];
+    }
+    free(c->keys);
+    free(c->ids);
+    c->keys = keys;
+    c->ids = ids;
+    c->cap = cap;
+    return 0;
+}
+
+static uint64_t *cache_slot(struct loc_cache *c, uint64_t key)
+{
+    if ((c->len + 1) * 2 > c->cap && cache_grow(c) != 0)
+        return NULL;
+    size_t s = hash64(key) & (c->cap - 1);
+    while (c->ids[s] && c->keys[s] != key)
+        s = (s + 1) & (c->cap - 1);
+    if (!c->ids[s])
+        c->keys[s] = key;
+    return &c->ids[s];
+}
+
+static int mapping_of(const struct report *r, uint64_t addr)
+{
+    for (size_t i = 0; i < r->nmaps; i++)
+        if (addr >= r->maps[i].start && addr < r->maps[i].limit)
+            return (int)i;
+    return -1;
+}
+
+/* GP_REC_UNSAMPLED records' leaf; the same text as the count without a stack. */
+static const char unsampled_frame[] = "[libgoprof] unsampled: thread ended between ticks";
+
+static uint64_t pseudo_location(struct report *r, const char *name)
+{
+    uint64_t key = 0x8000000000000000ull | (uint64_t)(uintptr_t)name;
+    uint64_t *slot = cache_slot(&r->locs, key);
+    if (!slot || *slot)
+        return slot ? *slot : 0;
+    struct pprof_line line = { pprof_function(r->p, name, name, "", 0), 0 };
+    if (!line.function_id)
+        return 0;
+    *slot = pprof_location(r->p, 0, 0, &line, 1);
+    r->locs.len++;
+    return *slot;
+}
+
+static uint64_t location(struct report *r, uint64_t recorded)
+{
+    uint64_t *slot = cache_slot(&r->locs, recorded);
+    if (!slot || *slot)
+        return slot && *slot != LOC_ELIDED ? *slot : 0;
+    int exact = (recorded & GP_PC_EXACT) != 0;
+    uint64_t pc = recorded & ~GP_PC_EXACT;
+    uint64_t address = exact ? pc : pc - 1;
+    struct sym_frame frames[MAX_INLINE];
+    struct pprof_line lines[MAX_INLINE];
+    int n = symbolizer_lookup(r->sym, pc, !exact, frames, MAX_INLINE);
+    size_t nl = 0, wrappers = 0;
+    for (int i = 0; i < n; i++) {
+        if (frames[i].go_wrapper) {
+            wrappers++;
+            continue;
+        }
+        lines[nl].function_id = pprof_function(r->p, frames[i].function, frames[i].function,
+                                               frames[i].filename, frames[i].start_line);
+        lines[nl].line = frames[i].line;
+        if (lines[nl].function_id)
+            nl++;
+    }
+    if (n > 0 && wrappers == (size_t)n) {
+        /* Only wrapper frames: left out of stacks, as Go's own profiles do. */
+        *slot = LOC_ELIDED;
+        r->locs.len++;
+        return 0;
+    }
+    int mi = n > 0 ? frames[0].mapping_index : mapping_of(r, address);
+    uint64_t mapping = mi >= 0 && (size_t)mi < r->nmaps ? r->mapping_ids[mi] : 0;
+    *slot = pprof_location(r->p, mapping, address, lines, nl);
+    r->locs.len++;
+    return *slot;
+}
+
+/* Mappings are registered before any location refers to them; their has_* flags depend on how
+ * every lookup went, so they are set once all locations exist. */
+static int add_mappings(struct report *r)
+{
+    r->nmaps = symbolizer_mapping_count(r->sym);
+    r->maps = calloc(r->nmaps ? r->nmaps : 1, sizeof *r->maps);
+    r->mapping_ids = calloc(r->nmaps ? r->nmaps : 1, sizeof *r->mapping_ids);
+    if (!r->maps || !r->mapping_ids)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->nmaps; i++) {
+        struct sym_mapping *m = &r->maps[i];
+        if (symbolizer_mapping_get(r->sym, i, m) != 0)
+            continue;
+        r->mapping_ids[i] = pprof_mapping(r->p, m->start, m->limit, m->offset, m->path,
+                                          m->build_id, 0);
+        if (!r->mapping_ids[i])
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void set_mapping_flags(struct report *r)
+{
+    for (size_t i = 0; i < r->nmaps; i++) {
+        struct sym_mapping m;
+        if (!r->mapping_ids[i] || symbolizer_mapping_get(r->sym, i, &m) != 0)
+            continue;
+        unsigned flags = (m.has_functions ? PPROF_HAS_FUNCTIONS : 0) |
+                         (m.has_filenames ? PPROF_HAS_FILENAMES : 0) |
+                         (m.has_line_numbers ? PPROF_HAS_LINE_NUMBERS : 0) |
+                         (m.has_inline_frames ? PPROF_HAS_INLINE_FRAMES : 0);
+        pprof_mapping_set_flags(r->p, r->mapping_ids[i], flags);
+    }
+}
+
+static int add_labels_sample(struct report *r, const struct profmap_entry *e,
+                             const uint64_t *ids, size_t n, uint64_t period)
+{
+    struct pprof_label labels[3];
+    size_t nl = 0;
+    labels[nl++] = (struct pprof_label){ .key = "thread_id", .num = e->tid };
+    if (e->goid)
+        labels[nl++] = (struct pprof_label){ .key = "goroutine_id", .num = (int64_t)e->goid };
+    char name[sizeof e->thread_name + 1];
+    memcpy(name, e->thread_name, sizeof e->thread_name);
+    name[sizeof e->thread_name] = 0;
+    if (name[0])
+        labels[nl++] = (struct pprof_label){ .key = "thread_name", .str = name };
+    return pprof_add_sample(r->p, ids, n, (int64_t)e->count, (int64_t)(e->count * period),
+                            labels, nl);
+}
+
+/* Builds the profile and writes it to path (atomically) or, when path is NULL, to fd. */
+static int report_emit(const struct report_input *in, const char *path, int fd)
+{
+    struct report r = { 0 };
+    int err = -ENOMEM, building = 1;
+    uint64_t *ids = NULL;
+    r.p = pprof_new(in->start_ns, (int64_t)in->period_ns);
+    r.sym = in->sym;
+    if (!r.p || add_mappings(&r) != 0)
+        goto out;
+    pprof_set_duration(r.p, in->end_ns - in->start_ns);
+    size_t cap = 256 + 3;   /* a record holds at most 248 frames; plus three pseudo-frames */
+    ids = malloc(cap * sizeof *ids);
+    if (!ids)
+        goto out;
+    for (size_t i = 0; i < profmap_len(in->pm); i++) {
+        const struct profmap_entry *e = profmap_get(in->pm, i);
+        const uint64_t *pcs = profmap_frames(in->pm, e);
+        size_t n = 0;
+        if (e->flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
+            ids[n++] = pseudo_location(&r, unsampled_frame);
+        for (size_t k = 0; k < e->nframes && n < cap - 2; k++) {
+            uint64_t id = location(&r, pcs[k]);
+            if (id)
+                ids[n++] = id;
+        }
+        if (e->flags & GP_REC_TRUNCATED)
+            ids[n++] = pseudo_location(&r, "[libgoprof] truncated: deeper than the record");
+        else if (e->flags & GP_REC_UNWIND_BROKEN)
+            ids[n++] = pseudo_location(&r, "[libgoprof] incomplete: the unwinder stopped here");
+        if (n == 0)
+            ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
+        if (add_labels_sample(&r, e, ids, n, in->period_ns) != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < in->nlost; i++) {
+        if (!in->lost[i].count)
+            continue;
+        char name[128];
+        snprintf(name, sizeof name, "[libgoprof] %s", in->lost[i].label);
+        struct pprof_line line = { pprof_function(r.p, name, name, "", 0), 0 };
+        uint64_t id = pprof_location(r.p, 0, 0, &line, 1);
+        if (!id || pprof_add_sample(r.p, &id, 1, (int64_t)in->lost[i].count,
+                                    (int64_t)(in->lost[i].count * in->period_ns), NULL, 0))
+            goto out;
+    }
+    set_mapping_flags(&r);
+    for (size_t i = 0; i < in->ncomments; i++)
+        pprof_add_comment(r.p, in->comments[i]);
+    /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. A file's writer
+     * (atomic_file_write) reports its own failures, in one line that names the step. */
+    building = 0;
+    err = !path       ? pprof_write_fd(r.p, fd)
+          : in->folded ? folded_write_file(r.p, path)
+                       : pprof_write_file(r.p, path);
+out:
+    if (err && building && path)
+        gp_log("output", "cannot build the profile for %s: %s", path, strerror(-err));
+    free(ids);
+    free(r.maps);
+    free(r.mapping_ids);
+    free(r.locs.keys);
+    free(r.locs.ids);
+    pprof_free(r.p);
+    return err;
+}
+
+int report_write(const struct report_input *in, const char *path)
+{
+    return report_emit(in, path, -1);
+}
+
+int report_write_fd(const struct report_input *in, int fd)
+{
+    return report_emit(in, NULL, fd);
+}

@@ -1,0 +1,247 @@
+/* session.c -- the collector's hooks: the run's or the interval's window, files, snapshots and
+ * the HTTP endpoint (see session.h).
+ * Context: collector
+ */
+#include "collector/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "collector/profmap.h"
+#include "collector/httpd.h"
+#include "lib/outname/outpath.h"
+#include "lib/config/config.h"
+#include "collector/session_write.h"
+
+/* At the end, how long answers to open HTTP requests may take to send. */
+#define HTTP_FINISH_MS 3000
+/* A port in use at start is tried again every HTTP_RETRY_MS for HTTP_BUSY_MS before the one
+ * line is printed: after an exec, the replaced image's collector holds it until it has seen
+ * the exec (it lets go of it before writing its file). */
+#define HTTP_RETRY_MS 100
+#define HTTP_BUSY_MS 3000
+
+/* State of the collector process (one session per process). */
+static const struct collector_config *cfg;
+static struct collector_window cur;    /* the whole run, or the current interval */
+static int cur_open;
+static unsigned seq = 1;               /* %n of the next interval file */
+static int64_t due_ns;                 /* monotonic end of the current interval */
+static struct httpd *httpd;            /* NULL: no endpoint */
+static int64_t http_retry_ns;          /* monotonic time of the next try; 0: no more tries */
+static int64_t http_giveup_ns;         /* after this, a port in use is said and left */
+
+/* After an exec whose image let go of the name (session_keep_name): ".exec.<collector pid>",
+ * so that the program that runs on writes under the name itself. */
+static char name_suffix[32];
+
+int session_path(unsigned n, time_t t, char *out, size_t outsz)
+{
+    int err = outpath_expand(cfg->out_tmpl, cfg->app_pid, t, cfg->prog, n, out, outsz);
+    if (!err && name_suffix[0]) {
+        size_t len = strlen(out);
+        if (len + strlen(name_suffix) + 1 > outsz)
+            return -ENAMETOOLONG;
+        strcpy(out + len, name_suffix);
+    }
+    return err;
+}
+
+/* Writes window w, covering [w->start_ns, end_ns), to file number n. */
+static int write_file(struct collector *c, const struct collector_window *w,
+                      int64_t end_ns, unsigned n, time_t t, const char *note)
+{
+    char path[sizeof cfg->out_tmpl + 64];
+    int err = session_path(n, t, path, sizeof path);
+    if (err) {
+        gp_log("collector", "cannot name profile %u from %s: %s", n, cfg->out_tmpl,
+               strerror(-err));
+        return err;
+    }
+    uint64_t drops[GP_DROP_MAX];
+    collector_window_drops(c, w, drops);
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, note };
+    err = session_write(cfg, c, &sp, path, -1);
+    if (!err)
+        gp_debug("collector", "wrote %s: %llu samples", path,
+                 (unsigned long long)profmap_total(w->pm));
+    return err;
+}
+
+/* Interval mode: closes the current interval, opens the next at the same instant (no drain
+ * runs in between, so no record is in both or in neither), writes the closed one. */
+static int end_interval(struct collector *c, const char *note, int reopen)
+{
+    int64_t now = gp_clock_ns(CLOCK_REALTIME);
+    struct collector_window done = cur;
+    uint64_t drops[GP_DROP_MAX];
+    collector_window_close(c, &cur, drops);
+    cur_open = 0;
+    if (reopen) {
+        if (collector_window_open(c, &cur, now) == 0)
+            cur_open = 1;
+        else
+            gp_log("collector", "out of memory: no interval after profile %u", seq);
+    }
+    /* done is a copy: it left the collector's list with cur above */
+    struct session_span sp = { done.pm, done.start_ns, now, drops, note };
+    char path[sizeof cfg->out_tmpl + 64];
+    int err = session_path(seq, (time_t)(done.start_ns / GP_NS_PER_SEC), path, sizeof path);
+    if (!err)
+        err = session_write(cfg, c, &sp, path, -1);
+    else
+        gp_log("collector", "cannot name profile %u from %s: %s", seq, cfg->out_tmpl,
+               strerror(-err));
+    gp_debug("collector", "interval %u: %llu samples", seq,
+             (unsigned long long)profmap_total(done.pm));
+    seq++;
+    profmap_free(done.pm);
+    return err;
+}
+
+/* An HTTP request's window, as a profile into fd. */
+int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,
+                        const uint64_t *drops, int fd)
+{
+    session_refresh_maps(cfg, NULL, 1);
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, ", over HTTP" };
+    return session_write(cfg, c, &sp, NULL, fd);
+}
+
+/* One try; while the port is in use and time is left, another is scheduled (session_alive).
+ * final: the last try, which says why it failed. */
+static void start_http(struct collector *c, int final)
+{
+    struct sockaddr_in in4 = { 0 };
+    struct sockaddr_in6 in6 = { 0 };
+    int busy = 0;
+    int *busy_p = final ? NULL : &busy;
+    if (cfg->http->family == AF_INET) {
+        in4.sin_family = AF_INET;
+        in4.sin_port = htons(cfg->http->port);
+        memcpy(&in4.sin_addr, cfg->http->addr, 4);
+        httpd = httpd_start((struct sockaddr *)&in4, sizeof in4, cfg->http_text, c,
+                            busy_p);
+    } else {
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(cfg->http->port);
+        memcpy(&in6.sin6_addr, cfg->http->addr, 16);
+        httpd = httpd_start((struct sockaddr *)&in6, sizeof in6, cfg->http_text, c,
+                            busy_p);
+    }
+    http_retry_ns = busy ? gp_clock_ns(CLOCK_MONOTONIC) + HTTP_RETRY_MS * GP_NS_PER_MS : 0;
+}
+
+void session_begin(const struct collector_config *config, struct collector *c)
+{
+    cfg = config;
+    /* Before anything of ours is mapped here (libmicrohttpd): its mappings are not the
+     * target's. */
+    session_symbolizer(cfg);
+    if (collector_window_open(c, &cur, cfg->start_ns) == 0)
+        cur_open = 1;
+    else
+        gp_log("collector", "out of memory: no samples will be aggregated");
+    due_ns = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
+    if (cfg->http && cfg->http->family) {
+        http_giveup_ns = gp_clock_ns(CLOCK_MONOTONIC) + HTTP_BUSY_MS * GP_NS_PER_MS;
+        start_http(c, 0);
+    }
+}
+
+int session_poll_fds(struct pollfd *fds, int max, int *timeout_ms)
+{
+    int n = httpd_poll_fds(httpd, fds, max, timeout_ms);
+    if (http_retry_ns) {
+        int64_t left = http_retry_ns - gp_clock_ns(CLOCK_MONOTONIC);
+        int ms = left <= 0 ? 0 : (int)((left + GP_NS_PER_MS - 1) / GP_NS_PER_MS);
+        if (ms < *timeout_ms)
+            *timeout_ms = ms;
+    }
+    if (cfg->interval_ns) {
+        int64_t left = due_ns - gp_clock_ns(CLOCK_MONOTONIC);
+        int ms = left <= 0 ? 0 : (int)((left + GP_NS_PER_MS - 1) / GP_NS_PER_MS);
+        if (ms < *timeout_ms)
+            *timeout_ms = ms;
+    }
+    return n;
+}
+
+void session_alive(struct collector *c)
+{
+    /* new stacks are what matters, not new records: see session_refresh_maps */
+    session_refresh_maps(cfg, cur_open ? cur.pm : NULL, 0);
+    if (http_retry_ns && gp_clock_ns(CLOCK_MONOTONIC) >= http_retry_ns)
+        start_http(c, gp_clock_ns(CLOCK_MONOTONIC) >= http_giveup_ns);
+    httpd_dispatch(httpd);
+    if (cfg->interval_ns && cur_open && gp_clock_ns(CLOCK_MONOTONIC) >= due_ns) {
+        session_refresh_maps(cfg, NULL, 1);
+        end_interval(c, "", 1);
+        due_ns += (int64_t)cfg->interval_ns;
+        int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
+        if (due_ns <= now)      /* writing took longer than an interval: do not catch up */
+            due_ns = now + (int64_t)cfg->interval_ns;
+    }
+}
+
+/* SIGUSR1: the file that would be written next, now. One-file mode: the run so far, under the
+ * final name (the end of the run replaces it with the complete one). Interval mode: the
+ * current interval, cut short; the next one starts now and lasts a full interval. */
+void session_snapshot(struct collector *c)
+{
+    if (!cur_open)
+        return;
+    session_refresh_maps(cfg, NULL, 1);
+    if (cfg->interval_ns) {
+        end_interval(c, ", by SIGUSR1", 1);
+        due_ns = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
+    } else {
+        write_file(c, &cur, gp_clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, ", snapshot by SIGUSR1");
+    }
+}
+
+/* At an exec: interval files already written under the name keep it (the new image takes a
+ * changed one); otherwise the name goes to the new image, and this one's profile gets
+ * name_suffix. */
+int session_keep_name(void)
+{
+    if (cfg->interval_ns && seq > 1)
+        return 1;
+    snprintf(name_suffix, sizeof name_suffix, ".exec.%d", (int)getpid());
+    return 0;
+}
+
+int session_finish(struct collector *c, enum collector_end how)
+{
+    if (!cur_open) {
+        gp_log("collector", "out of memory: no profile written");
+        return 1;
+    }
+    const char *note = how == COLLECTOR_END_EXEC ? ", ended by exec" : "";
+    /* The new image's collector is waiting for the port: let go of it before writing. */
+    if (how == COLLECTOR_END_EXEC)
+        httpd_stop_accepting(httpd);
+    /* Never got the port: the last try says why. */
+    if (http_retry_ns)
+        start_http(c, 1);
+    /* An image replaced by exec before it ran: nothing worth a file. */
+    int skip = how == COLLECTOR_END_EXEC && profmap_total(cur.pm) == 0;
+    int err = 0;
+    if (skip)
+        collector_window_close(c, &cur, NULL);
+    else if (cfg->interval_ns)
+        err = end_interval(c, note, 0);
+    else
+        err = write_file(c, &cur, gp_clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, note);
+    /* The files first: HTTP clients get what their windows hold, a moment later. */
+    httpd_finish(httpd, HTTP_FINISH_MS);
+    httpd = NULL;
+    return err ? 1 : 0;
+}

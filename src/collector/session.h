@@ -1,0 +1,49 @@
+/* session.h -- what the collector process does with the samples: one file for the run or one
+ * per interval, a snapshot on SIGUSR1, the HTTP endpoint. The collector's loop (collector.c) calls these in turn.
+ * Context: collector
+ *
+ * Files. Without an interval, one profile covers the whole run and is written at the end; a
+ * SIGUSR1 writes it early (the run so far, same name), and the end rewrites it complete. With
+ * GOPROF_INTERVAL, each file covers one interval only (its own samples, time_nanos and
+ * duration_nanos; its losses are the ring's drop counters' difference over the interval), %n
+ * numbers them from 1 and %t is the interval's start; a SIGUSR1 ends the current interval at
+ * once (the next one starts then) and the end of the run writes the last, partial interval.
+ * Every file appears by rename of "<name>.tmp.<collector pid>" in the same directory.
+ */
+#ifndef GP_SESSION_H
+#define GP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "collector/collector.h"
+
+struct pollfd;
+
+/* At most this many descriptors from session_poll_fds (libmicrohttpd's epoll descriptor). */
+#define SESSION_MAX_FDS 4
+
+/* Once, before the first drain: the symbolizer, the first window, the HTTP endpoint. cfg must
+ * stay valid for the process's life. */
+void session_begin(const struct collector_config *cfg, struct collector *c);
+/* Before each wait: fills up to max descriptors to wait on as well and may lower *timeout_ms
+ * (never below 0). Returns how many it filled. */
+int session_poll_fds(struct pollfd *fds, int max, int *timeout_ms);
+/* After each drain while the application is alive: mappings, HTTP, the interval's end. */
+void session_alive(struct collector *c);
+/* SIGUSR1 arrived (after a drain). */
+void session_snapshot(struct collector *c);
+/* At an exec, before session_finish: 1 to keep the output name's claim, 0 to let the new
+ * image have it. */
+int session_keep_name(void);
+/* Once at the end, after the last drain; returns the collector's exit status. */
+int session_finish(struct collector *c, enum collector_end how);
+/* An HTTP request's window w, covering [w->start_ns, end_ns) with drops lost in it, as a
+ * gzipped profile into fd: 0 or -errno. */
+int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,
+                        const uint64_t *drops, int fd);
+/* The path of file number seq (the %n) starting at t (the %t): 0 or -errno. */
+int session_path(unsigned seq, time_t t, char *out, size_t outsz);
+
+#endif

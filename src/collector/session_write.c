@@ -1,0 +1,163 @@
+/* session_write.c -- one profile out of one window (see session_write.h).
+ * Context: collector
+ */
+#include "collector/session_write.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/record_flags.h"
+#include "collector/collector.h"
+#include "collector/profmap.h"
+#include "lib/go/goexe.h"
+#include "collector/report.h"
+#include "lib/ring/cost_hist.h"
+#include "lib/ring/ring.h"
+#include "collector/symbolize.h"
+
+/* Re-read the target's mappings at most this often, and only when a new stack has an address
+ * outside every known mapping (a dlopen'ed library's code appears in samples before the profile
+ * is written). Reading them on a timer instead cost ~1 ms of CPU per second (sscanf of
+ * /proc/PID/maps): most of a long run's overhead. */
+#define MAPS_REFRESH_NS 250000000ll
+
+static struct symbolizer *sym;
+static int64_t last_maps_ns;
+static const struct profmap *checked_pm;   /* entries [0, checked) of it have been looked at */
+static size_t checked;
+static int maps_stale;
+
+struct symbolizer *session_symbolizer(const struct collector_config *cfg)
+{
+    if (sym)
+        return sym;
+    sym = symbolizer_new();
+    if (!sym)
+        return NULL;
+    if (cfg->go && cfg->go->is_go)
+        symbolizer_set_go(sym, &cfg->go->pcln, cfg->go->text_start, cfg->go->text_end);
+    /* This process is a fork of the target taken at its start: our own executable mappings are
+     * the target's as of then, and stay readable after the target is gone. */
+    symbolizer_update_maps(sym, getpid());
+    return sym;
+}
+
+void session_refresh_maps(const struct collector_config *cfg, const struct profmap *pm,
+                          int force)
+{
+    struct symbolizer *sy = session_symbolizer(cfg);
+    if (!sy)
+        return;
+    if (pm) {
+        size_t len = profmap_len(pm);
+        if (pm != checked_pm || len < checked) {
+            checked_pm = pm;
+            checked = 0;
+        }
+        for (; checked < len && !maps_stale; checked++) {
+            const struct profmap_entry *e = profmap_get(pm, checked);
+            const uint64_t *pc = profmap_frames(pm, e);
+            for (size_t i = 0; i < e->nframes && !maps_stale; i++)
+                maps_stale = !symbolizer_covers(sy, pc[i] & ~GP_PC_EXACT);
+        }
+    }
+    int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
+    if (!force && (!maps_stale || now - last_maps_ns < MAPS_REFRESH_NS))
+        return;
+    last_maps_ns = now;
+    maps_stale = 0;
+    symbolizer_update_maps(sy, cfg->app_pid);
+}
+
+/* Summed drops that are losses (loss=1) or unsampled CPU time (loss=0). */
+static unsigned long long sum_drops(const uint64_t *drops, int loss)
+{
+    unsigned long long n = 0;
+    for (int i = 0; i < GP_DROP_MAX; i++)
+        if (ring_drop_is_loss((enum gp_drop_reason)i) == loss)
+            n += drops[i];
+    return n;
+}
+
+int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
+                  const char *path, int fd)
+{
+    struct symbolizer *sy = session_symbolizer(cfg);
+    if (!sy) {
+        if (path)
+            gp_log("collector", "cannot symbolize: out of memory; no profile written to %s",
+                   path);
+        return -ENOMEM;
+    }
+    struct report_lost lost[GP_DROP_MAX];
+    for (int i = 0; i < GP_DROP_MAX; i++) {
+        lost[i].label = ring_drop_label((enum gp_drop_reason)i);
+        lost[i].count = sp->drops[i];
+    }
+    uint64_t run_drops[GP_DROP_MAX];
+    collector_drops(c, run_drops);
+    char c1[160], c2[160], c3[160], c4[160], c5[160], c5b[160], c6[160];
+    const char *comments[7] = { c1, c2, c3 };
+    size_t ncomments = 3;
+    snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, cfg->hz,
+             cfg->version_note[0] ? ", " : "", cfg->version_note,
+             cfg->layout_note[0] ? ", " : "", cfg->layout_note);
+    /* Unsampled: the estimate of threads' CPU time no signal reported, on their start stacks
+     * (records) or, when the ring was full, without a stack (drops); not samples. */
+    uint64_t unsampled = profmap_unsampled(sp->pm);
+    snprintf(c2, sizeof c2, "samples %llu, lost %llu, unsampled %llu%s",
+             (unsigned long long)(profmap_total(sp->pm) - unsampled), sum_drops(sp->drops, 1),
+             (unsigned long long)unsampled + sum_drops(sp->drops, 0), sp->note ? sp->note : "");
+    /* Totals since the start, counted apart from any window: the files of a series add up
+     * to the last one's totals. */
+    unsampled = collector_unsampled(c);
+    snprintf(c3, sizeof c3, "run so far: samples %llu, lost %llu, unsampled %llu",
+             (unsigned long long)(collector_total(c) - unsampled), sum_drops(run_drops, 1),
+             (unsigned long long)unsampled + sum_drops(run_drops, 0));
+    struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
+    if (cfg->ring && cfg->ring->hdr) {
+        cost_hist_summarize(&cfg->ring->hdr->handler_cost, &own);
+        cost_hist_summarize(&cfg->ring->hdr->forward_cost, &fwd);
+        cost_hist_summarize(&cfg->ring->hdr->forward_other_cost, &fwd_other);
+    }
+    /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
+     * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way; timer signals
+     * (one per sample of Go's) apart from the others (setitimer's, mostly dropped at once). */
+    snprintf(c4, sizeof c4, "handler_ns: samples=%llu median=%llu p99=%llu max=%llu",
+             (unsigned long long)own.n, (unsigned long long)own.median_ns,
+             (unsigned long long)own.p99_ns, (unsigned long long)own.max_ns);
+    comments[ncomments++] = c4;
+    if (fwd.n) {
+        snprintf(c5, sizeof c5, "forwarded_ns: signals=%llu median=%llu p99=%llu max=%llu",
+                 (unsigned long long)fwd.n, (unsigned long long)fwd.median_ns,
+                 (unsigned long long)fwd.p99_ns, (unsigned long long)fwd.max_ns);
+        comments[ncomments++] = c5;
+    }
+    if (fwd_other.n) {
+        snprintf(c5b, sizeof c5b,
+                 "forwarded_other_ns: signals=%llu median=%llu p99=%llu max=%llu",
+                 (unsigned long long)fwd_other.n, (unsigned long long)fwd_other.median_ns,
+                 (unsigned long long)fwd_other.p99_ns, (unsigned long long)fwd_other.max_ns);
+        comments[ncomments++] = c5b;
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        unsigned long long cpu =
+            (unsigned long long)(gp_timeval_ns(ru.ru_utime) + gp_timeval_ns(ru.ru_stime));
+        snprintf(c6, sizeof c6, "collector: cpu_ns=%llu maxrss_kb=%ld", cpu, ru.ru_maxrss);
+        comments[ncomments++] = c6;
+    }
+    struct report_input in = {
+        .pm = sp->pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
+        .start_ns = sp->start_ns, .end_ns = sp->end_ns, .period_ns = cfg->period_ns,
+        .comments = comments, .ncomments = ncomments, .folded = cfg->folded,
+    };
+    /* A failure to write a file is reported once, by the writer (the step, the file, why). */
+    return path ? report_write(&in, path) : report_write_fd(&in, fd);
+}

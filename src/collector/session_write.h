@@ -1,0 +1,43 @@
+/* session_write.h -- one profile out of one window: symbolize, annotate, write to a file or fd.
+ * Context: collector
+ *
+ * The one path by which every profile leaves the collector: the end of the run, each interval,
+ * a SIGUSR1 snapshot and each HTTP request.
+ */
+#ifndef GP_SESSION_WRITE_H
+#define GP_SESSION_WRITE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct collector;
+struct profmap;
+struct collector_config;
+struct symbolizer;
+
+/* What one profile covers: the samples in pm, the wall-clock span [start_ns, end_ns) (its
+ * time_nanos and duration_nanos), and the samples lost in that span (GP_DROP_MAX counts). */
+struct session_span {
+    const struct profmap *pm;
+    int64_t start_ns, end_ns;
+    const uint64_t *drops;
+    const char *note;           /* appended to the samples comment, e.g. ", ended by exec" */
+};
+
+/* Writes the profile atomically to path, or, when path is NULL, gzipped into fd. c supplies
+ * the run-so-far totals for the comments. Returns 0 or -errno; a failure to write path is
+ * logged (one line). */
+int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
+                  const char *path, int fd);
+
+/* The symbolizer, created on first use from this process's own mappings (a fork of the
+ * target taken at its start). Create it before this process maps anything of its own. */
+struct symbolizer *session_symbolizer(const struct collector_config *cfg);
+
+/* Merges the target's current mappings: at most every 250 ms when a stack new in pm has an
+ * address outside the known ones (pm may be NULL), or at once with force (before a profile is
+ * written while the target runs). */
+void session_refresh_maps(const struct collector_config *cfg, const struct profmap *pm,
+                          int force);
+
+#endif

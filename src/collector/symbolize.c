@@ -1,0 +1,294 @@
+/* symbolize.c -- addresses of a target process to function/file/line (see symbolize.h).
+ * Context: collector
+ *
+ * Load bias of a mapping: the PT_LOAD whose file range contains the mapping's offset maps
+ * file offset x to vaddr x - p_offset + p_vaddr, and the mapping puts offset o at start, so
+ * runtime = vaddr + (start - o + p_offset - p_vaddr).
+ */
+#include "collector/symbolize.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "lib/elf/elf_file.h"
+#include "lib/base/log.h"
+#include "lib/go/pclntab.h"
+#include "collector/maps.h"
+
+/* Go inlines a few levels at most; deeper chains are truncated by gopcln_expand. */
+#define SYM_MAX_GO_FRAMES 64
+#define SYM_BUILD_ID_MAX 129    /* 64-byte id as hex + NUL; GNU ids are 20 bytes */
+
+struct sym_map {
+    uint64_t start, limit, offset, inode;
+    char *path;
+    int open_state;             /* 0 = not tried, 1 = open, -1 = failed */
+    struct elf_file *elf;
+    struct elf_file *debug;     /* separate debug file found by build id, or NULL */
+    uint64_t bias;              /* runtime = link-time vaddr + bias */
+    char build_id[SYM_BUILD_ID_MAX];
+    unsigned long lookups, fn_misses, file_misses, line_misses;
+    int go_frames;              /* some lookup used the pclntab */
+};
+
+struct symbolizer {
+    struct sym_map *maps;
+    size_t nmaps, cap;
+    int have_go;
+    struct gopcln go;
+    uint64_t go_start, go_end;
+    int wrapper_funcid;         /* funcID of compiler-generated wrappers, -1 when unknown */
+};
+
+struct symbolizer *symbolizer_new(void)
+{
+    struct symbolizer *s = calloc(1, sizeof *s);
+    if (!s)
+        errno = ENOMEM;
+    return s;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nmaps; i++) {
+        elf_file_close(s->maps[i].elf);
+        elf_file_close(s->maps[i].debug);
+        free(s->maps[i].path);
+    }
+    free(s->maps);
+    free(s);
+}
+
+int symbolizer_add_mapping(struct symbolizer *s, const struct maps_entry *e)
+{
+    for (size_t i = 0; i < s->nmaps; i++) {
+        const struct sym_map *m = &s->maps[i];
+        if (m->start == e->start && m->limit == e->limit && m->offset == e->offset &&
+            m->inode == e->inode && strcmp(m->path, e->path) == 0)
+            return (int)i;
+    }
+    if (s->nmaps == s->cap) {
+        size_t ncap = s->cap ? 2 * s->cap : 32;
+        struct sym_map *nv = realloc(s->maps, ncap * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        s->maps = nv;
+        s->cap = ncap;
+    }
+    struct sym_map *m = &s->maps[s->nmaps];
+    memset(m, 0, sizeof *m);
+    m->path = strdup(e->path);
+    if (!m->path)
+        return -ENOMEM;
+    m->start = e->start;
+    m->limit = e->limit;
+    m->offset = e->offset;
+    m->inode = e->inode;
+    return (int)s->nmaps++;
+}
+
+int symbolizer_covers(const struct symbolizer *s, uint64_t addr)
+{
+    for (size_t i = 0; i < s->nmaps; i++)
+        if (addr >= s->maps[i].start && addr < s->maps[i].limit)
+            return 1;
+    return 0;
+}
+
+int symbolizer_update_maps(struct symbolizer *s, pid_t pid)
+{
+    struct maps_entry *v;
+    size_t n;
+    int r = maps_read(pid, &v, &n);
+    if (r)
+        return r;
+    for (size_t i = 0; i < n && r >= 0; i++)
+        r = symbolizer_add_mapping(s, &v[i]);
+    maps_free(v, n);
+    return r < 0 ? r : 0;
+}
+
+void symbolizer_set_go(struct symbolizer *s, const struct gopcln *t, uint64_t text_start,
+                       uint64_t text_end)
+{
+    s->go = *t;
+    s->go_start = text_start;
+    s->go_end = text_end;
+    s->have_go = 1;
+    /* FuncIDs are renumbered between versions, but Wrapper always directly follows
+     * systemstack_switch (internal/abi/symtab.go, 1.21-1.26). */
+    struct gofunc f;
+    s->wrapper_funcid = -1;
+    if (gopcln_find_by_name(t, "runtime.systemstack_switch", &f) == 0)
+        s->wrapper_funcid = gopcln_funcid(&f) + 1;
+}
+
+/* Our own vDSO is the target's too (same kernel). Its image size is not recorded anywhere,
+ * so bound it by the farthest header table or segment the image itself declares. */
+static struct elf_file *sym_open_vdso(void)
+{
+    const uint8_t *base = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
+    if (!base)
+        return NULL;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+    if (memcmp(base, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(Elf64_Phdr) ||
+        eh->e_phoff > 4096 || eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > 4096)
+        return NULL;
+    uint64_t size = (uint64_t)eh->e_shoff + (uint64_t)eh->e_shnum * eh->e_shentsize;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && ph[i].p_offset + ph[i].p_filesz > size)
+            size = ph[i].p_offset + ph[i].p_filesz;
+    }
+    if (size > (64u << 20))
+        return NULL;
+    return elf_file_open_mem(base, (size_t)size);
+}
+
+/* Distributions strip shared libraries and ship their symbols apart (Debian's *-dbg and
+ * *-dbgsym packages, e.g. libc6-dbg), found by build id; local functions such as libc's
+ * start_thread are only there. Same link-time addresses as the stripped file. */
+static void open_debug_file(struct sym_map *m)
+{
+    size_t n = strlen(m->build_id);
+    if (n < 4)
+        return;
+    char path[sizeof m->build_id + 64];
+    snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%.2s/%s.debug", m->build_id,
+             m->build_id + 2);
+    if (access(path, R_OK) == 0)
+        m->debug = elf_file_open(path);
+}
+
+static void sym_open(struct sym_map *m)
+{
+    m->open_state = -1;
+    if (strcmp(m->path, "[vdso]") == 0)
+        m->elf = sym_open_vdso();
+    else if (m->path[0] == '/')
+        m->elf = elf_file_open(m->path);
+    if (!m->elf) {
+        if (m->path[0] == '/')
+            gp_debug("symbolize", "cannot open %s: %s", m->path, strerror(errno));
+        return;
+    }
+    /* Prefer the executable segment: that is what an "x" mapping holds. */
+    Elf64_Phdr ph, best;
+    int found = 0;
+    for (unsigned i = 0; elf_file_phdr(m->elf, i, &ph) == 0; i++) {
+        uint64_t page_off = ph.p_offset & ~(uint64_t)4095;
+        if (ph.p_type != PT_LOAD || m->offset < page_off || m->offset >= ph.p_offset + ph.p_filesz)
+            continue;
+        if (!found || ((ph.p_flags & PF_X) && !(best.p_flags & PF_X))) {
+            best = ph;
+            found = 1;
+        }
+    }
+    if (!found) {
+        gp_debug("symbolize", "no PT_LOAD for offset %#llx in %s",
+                 (unsigned long long)m->offset, m->path);
+        elf_file_close(m->elf);
+        m->elf = NULL;
+        return;
+    }
+    m->bias = m->start - m->offset + best.p_offset - best.p_vaddr;
+    if (elf_file_build_id(m->elf, m->build_id, sizeof m->build_id) != 0)
+        m->build_id[0] = 0;
+    m->open_state = 1;
+    open_debug_file(m);
+}
+
+/* Newest mapping containing addr (later mappings replace earlier ones at the same place). */
+static int sym_find_map(const struct symbolizer *s, uint64_t addr)
+{
+    for (size_t i = s->nmaps; i-- > 0;) {
+        if (addr >= s->maps[i].start && addr < s->maps[i].limit)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int sym_lookup_go(struct symbolizer *s, struct sym_map *m, int idx, uint64_t pc,
+                         struct sym_frame *out, int max)
+{
+    struct gopcln_frame fr[SYM_MAX_GO_FRAMES];
+    int n = gopcln_expand(&s->go, pc, fr, max < SYM_MAX_GO_FRAMES ? max : SYM_MAX_GO_FRAMES);
+    if (n <= 0)
+        return 0;
+    m->go_frames = 1;
+    for (int i = 0; i < n; i++) {
+        out[i] = (struct sym_frame){ fr[i].name, fr[i].file, fr[i].line, fr[i].start_line, idx,
+                                     fr[i].funcid == s->wrapper_funcid };
+        if (!fr[i].file)
+            m->file_misses++;
+        if (fr[i].line <= 0)
+            m->line_misses++;
+    }
+    return n;
+}
+
+int symbolizer_lookup(struct symbolizer *s, uint64_t addr, int is_return_address,
+                      struct sym_frame *out, int max)
+{
+    if (max < 1)
+        return -EINVAL;
+    uint64_t pc = is_return_address && addr ? addr - 1 : addr;
+    int idx = sym_find_map(s, pc);
+    if (idx < 0)
+        return 0;
+    struct sym_map *m = &s->maps[idx];
+    m->lookups++;
+    if (s->have_go && pc >= s->go_start && pc < s->go_end) {
+        int n = sym_lookup_go(s, m, idx, pc, out, max);
+        if (n > 0)
+            return n;
+        /* Padding between functions and the like: try the ELF symbols below. */
+    }
+    if (m->open_state == 0)
+        sym_open(m);
+    const char *name = NULL;
+    if (m->open_state > 0)
+        name = elf_file_symbol_lookup(m->elf, pc - m->bias, NULL);
+    if (!name && m->debug)
+        name = elf_file_symbol_lookup(m->debug, pc - m->bias, NULL);
+    m->file_misses++;
+    m->line_misses++;
+    if (!name) {
+        m->fn_misses++;
+        return 0;
+    }
+    out[0] = (struct sym_frame){ name, NULL, 0, 0, idx, 0 };
+    return 1;
+}
+
+size_t symbolizer_mapping_count(const struct symbolizer *s)
+{
+    return s->nmaps;
+}
+
+int symbolizer_mapping_get(struct symbolizer *s, size_t i, struct sym_mapping *out)
+{
+    if (i >= s->nmaps)
+        return -ENOENT;
+    struct sym_map *m = &s->maps[i];
+    if (m->open_state == 0)
+        sym_open(m);
+    out->start = m->start;
+    out->limit = m->limit;
+    out->offset = m->offset;
+    out->path = m->path;
+    out->build_id = m->build_id;
+    out->has_functions = m->lookups > 0 && m->fn_misses == 0;
+    out->has_filenames = out->has_functions && m->file_misses == 0;
+    out->has_line_numbers = out->has_functions && m->line_misses == 0;
+    out->has_inline_frames = m->go_frames ||
+        (s->have_go && s->go_start >= m->start && s->go_start < m->limit);
+    return 0;
+}

@@ -1,0 +1,19 @@
+/* record_flags.h -- what a sample record says about its own stack; shared by unwind/ and ring/.
+ * Context: library, signal-safe
+ */
+#ifndef GP_RECORD_FLAGS_H
+#define GP_RECORD_FLAGS_H
+
+#define GP_REC_TRUNCATED      0x0001u /* more frames than fit in a record */
+#define GP_REC_UNWIND_BROKEN  0x0004u /* the walk stopped before a known stack root */
+#define GP_REC_GO_UNKNOWN     0x0008u /* Go runtime layout not recognised: no g/m state used */
+/* Not a sample: the CPU time a thread ran after the kernel's last check of its timer, which no
+ * signal reported (sample/timer.c: sample_thread_stop), as an estimated weight on the stack the
+ * thread started from; shown under a '[libgoprof] unsampled: ...' leaf. */
+#define GP_REC_UNSAMPLED      0x0010u
+
+/* Bit 63 of a recorded PC: the PC is exact (an interrupted instruction), not a return address,
+ * so the symbolizer must not subtract 1. User-space addresses never have bit 63 set. */
+#define GP_PC_EXACT (1ull << 63)
+
+#endif

@@ -1,0 +1,43 @@
+/* config.h -- the GOPROF_* environment variables: one table, parsed once at start.
+ * Context: library (parsed by the program's constructor, listed by mkman)
+ */
+#ifndef GP_CONFIG_H
+#define GP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A parsed GOPROF_HTTP address: numeric, so nothing is resolved in the constructor. */
+struct gp_http_addr {
+    int family;               /* 0 (off), AF_INET or AF_INET6 */
+    uint8_t addr[16];         /* network byte order; 4 bytes for AF_INET */
+    uint16_t port;            /* host byte order, 1-65535 */
+    int loopback;
+};
+
+struct gp_config {
+    int disable;              /* GOPROF_DISABLE */
+    char out[4096];           /* GOPROF_OUT: output path template */
+    uint32_t hz;              /* GOPROF_HZ */
+    uint32_t ring_slots;      /* GOPROF_RING_SLOTS */
+    int debug;                /* GOPROF_DEBUG */
+    int format;               /* GOPROF_FORMAT: GP_FORMAT_* */
+    uint64_t interval_ns;     /* GOPROF_INTERVAL: one file per interval; 0 = one file at the end */
+    char http[80];            /* GOPROF_HTTP as given; "" = no endpoint */
+    struct gp_http_addr http_addr;
+    int http_allow_remote;    /* GOPROF_HTTP_ALLOW_REMOTE */
+};
+
+/* GOPROF_FORMAT values, in the order of the table's choices. */
+enum { GP_FORMAT_PPROF, GP_FORMAT_FOLDED };
+
+/* Parses every GOPROF_* variable from the environment. On the first bad value, writes into
+ * `err` one line naming the variable and what it accepts, and returns -EINVAL (the caller
+ * prints it and leaves the program unprofiled). Unknown GOPROF_* names produce a warning line
+ * in `warn` but are not an error. */
+int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_t warnsz);
+
+/* For documentation and tests: the table, one line per variable. */
+void config_describe(void (*line)(const char *name, const char *def, const char *help));
+
+#endif

@@ -1,0 +1,185 @@
+/* folded.c -- a profile as folded stacks (see folded.h).
+ * Context: library
+ *
+ * Each sample's line is built in one growing buffer, then looked up in an open-addressing table
+ * of the lines seen so far (by hash, then bytes) so that equal stacks are summed; the table
+ * keeps first-seen order for the output.
+ */
+#include "lib/pprof/folded.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/pprof/atomic_file.h"
+#include "lib/pprof/pprof_view.h"
+
+struct stack_line {
+    char *text;             /* "root;...;leaf", NUL-terminated */
+    uint64_t hash;
+    int64_t count;
+};
+
+struct folded {
+    struct stack_line *lines;
+    size_t n, cap;
+    size_t *slots;          /* 0 = empty, else line index + 1 */
+    size_t nslots;          /* power of two, at least 2 * n */
+    char *buf;              /* the line being built */
+    size_t len, bufcap;
+};
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static int buf_put(struct folded *f, const char *s, size_t n)
+{
+    if (f->len + n + 1 > f->bufcap) {
+        size_t cap = f->bufcap ? f->bufcap : 4096;
+        while (cap < f->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(f->buf, cap);
+        if (!grown)
+            return -ENOMEM;
+        f->buf = grown;
+        f->bufcap = cap;
+    }
+    memcpy(f->buf + f->len, s, n);
+    f->len += n;
+    f->buf[f->len] = 0;
+    return 0;
+}
+
+/* Appends a frame name, with the characters the format reserves replaced. */
+static int put_name(struct folded *f, const char *name)
+{
+    size_t start = f->len, n = strlen(name);
+    if (buf_put(f, name, n) != 0)
+        return -ENOMEM;
+    for (char *c = f->buf + start; *c; c++)
+        if (*c == ';' || (unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '_';
+    return 0;
+}
+
+static int rehash(struct folded *f, size_t nslots)
+{
+    size_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t j = (size_t)f->lines[i].hash & (nslots - 1);
+        while (slots[j])
+            j = (j + 1) & (nslots - 1);
+        slots[j] = i + 1;
+    }
+    free(f->slots);
+    f->slots = slots;
+    f->nslots = nslots;
+    return 0;
+}
+
+/* Adds count to the line in f->buf, creating it if new. */
+static int add_line(struct folded *f, int64_t count)
+{
+    if (2 * (f->n + 1) > f->nslots && rehash(f, f->nslots ? 2 * f->nslots : 1024) != 0)
+        return -ENOMEM;
+    uint64_t h = hash_bytes(f->buf, f->len);
+    size_t j = (size_t)h & (f->nslots - 1);
+    for (; f->slots[j]; j = (j + 1) & (f->nslots - 1)) {
+        struct stack_line *l = &f->lines[f->slots[j] - 1];
+        if (l->hash == h && !strcmp(l->text, f->buf)) {
+            l->count += count;
+            return 0;
+        }
+    }
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 1024;
+        struct stack_line *grown = realloc(f->lines, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        f->lines = grown;
+        f->cap = cap;
+    }
+    char *text = strdup(f->buf);
+    if (!text)
+        return -ENOMEM;
+    f->lines[f->n++] = (struct stack_line){ text, h, count };
+    f->slots[j] = f->n;
+    return 0;
+}
+
+static int fold_stack(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
+                      int64_t count)
+{
+    struct folded *f = ctx;
+    (void)i;
+    if (count == 0)
+        return 0;
+    int err = 0;
+    f->len = 0;
+    for (size_t k = n; k-- > 0 && !err;) {
+        char addr[19];
+        if (k != n - 1)
+            err = buf_put(f, ";", 1);
+        if (!err)
+            err = put_name(f, pprof_frame_name(&frames[k], addr));
+    }
+    return err ? err : add_line(f, count);
+}
+
+static int collect(struct folded *f, const struct pprof *p)
+{
+    return pprof_each_stack(p, fold_stack, f);
+}
+
+static void folded_free(struct folded *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->lines[i].text);
+    free(f->lines);
+    free(f->slots);
+    free(f->buf);
+}
+
+int folded_write_fd(const struct pprof *p, int fd)
+{
+    struct folded f = { 0 };
+    int err = collect(&f, p);
+    FILE *out = NULL;
+    if (!err) {
+        int dupfd = dup(fd);
+        if (dupfd < 0 || !(out = fdopen(dupfd, "w"))) {
+            err = -errno;
+            if (dupfd >= 0)
+                close(dupfd);
+        }
+    }
+    for (size_t i = 0; !err && i < f.n; i++)
+        if (fprintf(out, "%s %" PRId64 "\n", f.lines[i].text, f.lines[i].count) < 0)
+            err = errno ? -errno : -EIO;
+    if (out && fclose(out) != 0 && !err)
+        err = errno ? -errno : -EIO;
+    folded_free(&f);
+    return err;
+}
+
+static int fill(void *arg, int fd)
+{
+    return folded_write_fd(arg, fd);
+}
+
+int folded_write_file(const struct pprof *p, const char *path)
+{
+    return atomic_file_write(path, fill, (void *)p);
+}

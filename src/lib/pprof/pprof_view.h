@@ -1,0 +1,53 @@
+/* pprof_view.h -- read access to a built profile: its samples as stacks of frame names.
+ * Context: library
+ *
+ * What the folded and flame-graph writers and goprof's summary need, without knowing the
+ * builder's storage. A profile read from a file (pprof_read.h) is a built profile too, so every
+ * output format works the same on the collector's profile and on a file.
+ */
+#ifndef GP_PPROF_VIEW_H
+#define GP_PPROF_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/pprof/pprof.h"
+
+/* One frame: the function's name, or NULL for an address nothing symbolized. Inlined calls are
+ * separate frames. name points into the profile and lives as long as it does. */
+struct pprof_frame {
+    const char *name;
+    uint64_t address;
+};
+
+size_t pprof_sample_count(const struct pprof *p);
+
+/* The frames of sample i, leaf first, inline frames expanded (innermost first), into
+ * out[0 .. max). Returns the number of frames the sample has, which may exceed max. *count gets
+ * the sample's samples/count value. i must be < pprof_sample_count(p). */
+size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *out, size_t max,
+                           int64_t *count);
+
+/* Calls fn for every sample in order with its frames (as pprof_sample_frames, all of them) and
+ * its count; stops at the first non-zero return and returns it. 0, fn's value, or -ENOMEM. */
+typedef int (*pprof_stack_fn)(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
+                              int64_t count);
+int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx);
+
+/* The sum of samples/count over every sample (lost samples included). */
+int64_t pprof_total_count(const struct pprof *p);
+
+int64_t pprof_duration_ns(const struct pprof *p);
+int64_t pprof_period_ns(const struct pprof *p);
+
+/* The file name of the first mapping (the main program), or "" if there is none. */
+const char *pprof_main_file(const struct pprof *p);
+
+size_t pprof_comment_count(const struct pprof *p);
+const char *pprof_comment(const struct pprof *p, size_t i);
+
+/* Writes a frame's name into buf ("0x1234" for an unsymbolized one) and returns buf, or returns
+ * the name itself when it has one. buf needs 19 bytes. */
+const char *pprof_frame_name(const struct pprof_frame *f, char buf[19]);
+
+#endif

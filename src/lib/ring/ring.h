@@ -1,0 +1,148 @@
+/* ring.h -- the shared-memory sample ring between signal handlers and the collector.
+ * Context: library (the writer's functions are signal-safe: see each function)
+ *
+ * Roles. Many writers: the SIGPROF handler on any thread of the application. One reader: the
+ * collector, a separate process forked from the application's constructor, which maps the same
+ * MAP_SHARED|MAP_ANONYMOUS region. The region holds no pointers, only fixed-width integers.
+ *
+ * Layout. A header (struct ring_header, one page) followed by nslots fixed-size slots
+ * (struct ring_slot). Fixed slots, not variable records, because a writer that dies mid-record
+ * (the application is SIGKILLed while a handler runs) must not make the rest unreadable: the
+ * reader can always step over a slot it cannot trust.
+ *
+ * Sequence protocol (a bounded MPSC queue after D. Vyukov). Every slot carries a 64-bit seq.
+ * Initially slot[i].seq = i. Positions are 64-bit and never wrap in practice (2^64 samples).
+ *   writer:  pos = head; loop { seq = slot[pos & mask].seq (acquire);
+ *                               seq == pos  -> CAS head pos->pos+1; on success the slot is ours;
+ *                               seq <  pos  -> the reader has not freed it: ring full, drop;
+ *                               seq >  pos  -> another writer took pos: reload head }
+ *            fill the slot; slot.seq = pos + 1 (release)            -- "committed"
+ *   reader:  pos = tail; seq = slot[pos & mask].seq (acquire);
+ *            seq == pos + 1 -> consume; slot.seq = pos + nslots (release); tail = pos + 1
+ *            seq == pos     -> not committed yet: stop for now
+ * A writer never waits for the reader or for another writer: the only loop is the CAS retry,
+ * which fails only when another writer made progress. There is no ABA: a slot's seq grows by
+ * nslots per lap and positions are never reused.
+ *
+ * Full ring: the sample is dropped and its weight added to drops[GP_DROP_RING_FULL]; the
+ * collector turns every non-zero drop counter into a visible pseudo-frame in the profile.
+ *
+ * A writer stalled mid-record blocks the reader at that slot (later slots wait, none are lost).
+ * When the application is gone (its writers can never finish), ring_reader_skip_stalled() steps
+ * over such slots and counts them under GP_DROP_TORN.
+ *
+ * Sizes. A slot is 2 KiB: a 64-byte record header + GP_RING_MAX_FRAMES (248) PCs. The default
+ * 2048 slots (4 MiB) hold 2048 samples: 20 thread-seconds at 100 Hz, or 64 busy threads at the
+ * kernel's 250 Hz tick cap for 128 ms; the collector drains every 50 ms and again at once when
+ * a drain found the ring more than a quarter full.
+ */
+#ifndef GP_RING_H
+#define GP_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/base/record_flags.h"
+#include "lib/base/sigsafe.h"
+#include "lib/ring/cost_hist.h"
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
+
+#define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
+#define GP_RING_VERSION 3u
+#define GP_RING_MAX_FRAMES 248
+#define GP_RING_DEFAULT_SLOTS 2048
+
+
+/* Why CPU time the timer measured is not in a sample. Each reason becomes a pseudo-frame
+ * "[libgoprof] <ring_drop_label>" in the profile. All but the last are samples the handler
+ * took and lost ("lost: ..."); GP_DROP_THREAD_EXIT is CPU time the kernel never signalled
+ * ("unsampled: ..."), counted apart so that "lost" keeps meaning lost. */
+enum gp_drop_reason {
+    GP_DROP_RING_FULL,    /* no free slot */
+    GP_DROP_TORN,         /* writer died mid-record (application killed) */
+    GP_DROP_BAD_RECORD,   /* the reader found a record it could not trust */
+    GP_DROP_THREAD_EXIT,  /* unsampled: a thread ended before the kernel's tick delivered its
+                           * expiries (sample/timer.c: sample_thread_stop) */
+    GP_DROP_MAX
+};
+
+
+struct ring_record {
+    uint32_t tid;
+    uint32_t weight;        /* 1 + timer overruns */
+    uint16_t nframes;
+    uint16_t flags;         /* GP_REC_* (base/record_flags.h) */
+    uint32_t reserved;
+    uint64_t goid;          /* goroutine id, 0 when unknown or not on a goroutine */
+    char thread_name[16];   /* prctl(PR_GET_NAME), NUL-padded */
+    uint64_t reserved2[3];
+    uint64_t pc[GP_RING_MAX_FRAMES];   /* leaf first; GP_PC_EXACT marks exact PCs */
+};
+
+struct ring_slot {
+    _Atomic uint64_t seq;
+    uint64_t pad[7];
+    struct ring_record rec;
+};
+_Static_assert(sizeof(struct ring_record) == 2048, "a record is 2 KiB");
+_Static_assert(sizeof(struct ring_slot) == 2048 + 64, "a slot is a record and a cache line");
+
+struct ring_header {
+    /* immutable after init */
+    uint32_t magic;
+    uint32_t version;
+    uint32_t slot_size;
+    uint32_t nslots;        /* power of two */
+    uint64_t mask;
+    uint64_t pad0[5];
+    /* writers (atomic) */
+    _Atomic uint64_t head;
+    uint64_t pad1[7];       /* keep head off the reader's cache line */
+    _Atomic uint64_t drops[GP_DROP_MAX];   /* summed weights of lost samples */
+    _Atomic uint64_t samples;              /* committed records (for the collector's check) */
+    uint64_t pad2[7];
+    /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to:
+     * per-thread timer signals (SI_TIMER: what Go's profiler samples on), and the others
+     * (setitimer's SI_KERNEL, which Go's handler drops on threads that have a timer) */
+    struct cost_hist handler_cost;
+    struct cost_hist forward_cost;
+    struct cost_hist forward_other_cost;
+    /* reader only */
+    _Atomic uint64_t tail;
+};
+
+struct ring {
+    struct ring_header *hdr;
+    struct ring_slot *slots;
+    size_t map_size;
+};
+
+/* Maps a shared anonymous ring of nslots (rounded up to a power of two). Context: init.
+ * Returns 0 or -errno. */
+int ring_create(struct ring *r, uint32_t nslots);
+void ring_destroy(struct ring *r);
+
+/* Writer side. Context: signal. ring_reserve returns the record to fill, or NULL when the ring
+ * is full (the caller then calls ring_drop). ring_commit publishes it. */
+GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
+GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
+GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
+
+/* Reader side. Context: collector. ring_read calls fn for each committed record in order and
+ * frees its slot; returns the number consumed. A record that fails validation is counted under
+ * GP_DROP_BAD_RECORD and skipped. */
+typedef void (*ring_record_fn)(const struct ring_record *rec, void *ctx);
+size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
+/* Only when no writer can ever finish (the application is gone): steps over reserved but
+ * uncommitted slots, counting them as GP_DROP_TORN. Returns how many it skipped. */
+size_t ring_reader_skip_stalled(struct ring *r);
+/* Current used slots (approximate; for pacing). */
+uint64_t ring_used(const struct ring *r);
+/* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
+const char *ring_drop_label(enum gp_drop_reason why);
+/* 1 for samples taken and lost, 0 for CPU time never sampled (GP_DROP_THREAD_EXIT). */
+int ring_drop_is_loss(enum gp_drop_reason why);
+
+#endif

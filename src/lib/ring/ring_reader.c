@@ -1,0 +1,60 @@
+/* ring_reader.c -- the collector's side of the ring (see ring.h).
+ * Context: library
+ */
+#include "lib/ring/ring.h"
+
+static int record_valid(const struct ring_record *rec)
+{
+    return rec->nframes <= GP_RING_MAX_FRAMES && rec->weight > 0 && rec->weight < (1u << 24);
+}
+
+size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
+{
+    struct ring_header *h = r->hdr;
+    uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    size_t n = 0;
+    for (;;) {
+        struct ring_slot *s = &r->slots[pos & h->mask];
+        /* pairs with the release store in ring_commit() */
+        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (seq != pos + 1)
+            break;
+        if (record_valid(&s->rec))
+            fn(&s->rec, ctx);
+        else
+            atomic_fetch_add_explicit(&h->drops[GP_DROP_BAD_RECORD], 1, memory_order_relaxed);
+        /* pairs with the acquire load in ring_reserve(): the slot is free for the next lap */
+        atomic_store_explicit(&s->seq, pos + h->nslots, memory_order_release);
+        pos++;
+        n++;
+        atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
+    }
+    return n;
+}
+
+size_t ring_reader_skip_stalled(struct ring *r)
+{
+    struct ring_header *h = r->hdr;
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    size_t skipped = 0;
+    while (pos < head) {
+        struct ring_slot *s = &r->slots[pos & h->mask];
+        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (seq == pos + 1)
+            break;   /* committed: ring_read will take it */
+        atomic_fetch_add_explicit(&h->drops[GP_DROP_TORN], 1, memory_order_relaxed);
+        atomic_store_explicit(&s->seq, pos + h->nslots, memory_order_release);
+        pos++;
+        skipped++;
+        atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
+    }
+    return skipped;
+}
+
+uint64_t ring_used(const struct ring *r)
+{
+    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
+    return head - tail;
+}

@@ -1,0 +1,45 @@
+/* ring_writer.c -- reserve/commit of ring slots from the SIGPROF handler.
+ * Context: library, signal-safe
+ * Must not: allocate, lock, wait for the reader or another writer, call libc.
+ */
+#include "lib/ring/ring.h"
+
+/* Entry assumptions: r was created by ring_create and is mapped in this process.
+ * On return: a slot owned by the caller until ring_commit(pos), or NULL if the ring is full. */
+GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
+{
+    struct ring_header *h = r->hdr;
+    uint64_t pos = atomic_load_explicit(&h->head, memory_order_relaxed);
+    for (;;) {
+        struct ring_slot *s = &r->slots[pos & h->mask];
+        /* pairs with the release store in ring_read() that frees the slot */
+        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            /* racing with other writers for the same position */
+            if (atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                *pos_out = pos;
+                return &s->rec;
+            }
+        } else if (dif < 0) {
+            return NULL;   /* the reader has not freed this slot yet: full */
+        } else {
+            pos = atomic_load_explicit(&h->head, memory_order_relaxed);
+        }
+    }
+}
+
+GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
+{
+    struct ring_slot *s = &r->slots[pos & r->hdr->mask];
+    atomic_fetch_add_explicit(&r->hdr->samples, 1, memory_order_relaxed);
+    /* pairs with the acquire load in ring_read() */
+    atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+}
+
+GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight)
+{
+    atomic_fetch_add_explicit(&r->hdr->drops[why], weight, memory_order_relaxed);
+}

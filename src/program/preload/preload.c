@@ -1,0 +1,298 @@
+/* preload.c -- the library constructor: configuration, Go analysis, ring, collector, handler,
+ * timers. The composition root of libgoprof.
+ * Context: program
+ *
+ * Runs before main (and before the Go runtime's rt0_go) while the process has one thread. Any
+ * failure leaves the program running exactly as without libgoprof: configuration errors print
+ * one line naming the variable; other failures print one line and profiling stays off.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "collector/collector.h"
+#include "lib/go/goexe.h"
+#include "lib/outname/outpath.h"
+#include "lib/config/config.h"
+#include "program/preload/collector_spawn.h"
+#include "program/preload/interpose.h"
+#include "lib/outname/output_claim.h"
+#include "lib/ring/ring.h"
+#include "program/sample/sample.h"
+#include "program/unwind/unwind.h"
+
+struct real_functions gp_real;
+int gp_owns_sigprof;
+
+static struct gp_config config;
+static struct ring ring;
+static struct goexe goexe;
+static struct collector_config collector;
+
+int interpose_resolve(void)
+{
+    gp_real.sigaction = dlsym(RTLD_NEXT, "sigaction");
+    gp_real.signal = dlsym(RTLD_NEXT, "signal");
+    gp_real.sysv_signal = dlsym(RTLD_NEXT, "sysv_signal");
+    gp_real.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
+    if (!gp_real.sigaction || !gp_real.signal || !gp_real.pthread_create)
+        return -ENOSYS;
+    return 0;
+}
+
+struct self_text {
+    uint64_t lo, hi, main_bias;
+    int main_seen;
+};
+
+static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct self_text *st = data;
+    if (!st->main_seen) {   /* the first entry is the main program */
+        st->main_seen = 1;
+        st->main_bias = info->dlpi_addr;
+    }
+    uint64_t me = (uint64_t)(uintptr_t)&find_modules;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < hi) {
+            st->lo = lo;
+            st->hi = hi;
+        }
+    }
+    return 0;
+}
+
+/* A process whose parent is profiled too (a child the program spawned: it inherited
+ * LD_PRELOAD) does not compete for the parent's GOPROF_HTTP port. */
+static int parent_is_profiled(void)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)getppid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int found = 0;
+    ssize_t n;
+    size_t keep = 0;
+    while (!found && (n = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
+        buf[keep + (size_t)n] = 0;
+        /* the library's file name, not any path with "libgoprof" in it (a parent run from
+         * /tmp/libgoprof-x/ or a checkout named libgoprof is not profiled for that) */
+        found = strstr(buf, "/libgoprof.so") != NULL;
+        /* keep a tail so a name split across reads is still found */
+        size_t len = keep + (size_t)n;
+        keep = len > 16 ? 16 : len;
+        memmove(buf, buf + len - keep, keep);
+    }
+    close(fd);
+    return found;
+}
+
+/* Appends src to dst (a template) with every '%' doubled, so it stays literal. */
+static int append_literal(char *dst, size_t dstsz, const char *src)
+{
+    size_t len = strlen(dst);
+    for (; *src; src++) {
+        if (len + 3 > dstsz)
+            return -ENAMETOOLONG;
+        if (*src == '%')
+            dst[len++] = '%';
+        dst[len++] = *src;
+    }
+    dst[len] = 0;
+    return 0;
+}
+
+/* The output name's claim (output_claim.h): the collector keeps a copy; ours is closed once it
+ * has started, or when profiling is off after all. */
+static int claim_fd = -1;
+
+static void drop_claim(void)
+{
+    if (claim_fd >= 0)
+        close(claim_fd);
+    claim_fd = -1;
+}
+
+static int prepare_output(time_t start)
+{
+    char *tmpl = collector.out_tmpl, expanded[PATH_MAX];
+    size_t tsz = sizeof collector.out_tmpl;
+    tmpl[0] = 0;
+    /* The collector runs in "/": make the template absolute now. */
+    if (config.out[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return -errno;
+        if (append_literal(tmpl, tsz, cwd) != 0 || append_literal(tmpl, tsz, "/") != 0)
+            return -ENAMETOOLONG;
+    }
+    if (strlen(tmpl) + strlen(config.out) + 1 > tsz)
+        return -ENAMETOOLONG;
+    strcat(tmpl, config.out);
+    collector.prog = program_invocation_short_name;
+    collector.app_pid = getpid();
+    collector.start_sec = start;
+    /* A name another profiled process (or this one's image before an exec) writes to is
+     * changed: ".%p", then ".2", ".3"... (output_claim.h). */
+    claim_fd = output_claim(tmpl, tsz - sizeof ".%n", collector.app_pid, collector.prog);
+    if (claim_fd == -ENAMETOOLONG)
+        return -ENAMETOOLONG;
+    if (claim_fd < 0)
+        gp_debug("preload", "output name not claimed (%s): %s", strerror(-claim_fd), tmpl);
+    /* Interval files need distinct names: number them. */
+    if (config.interval_ns && !outpath_uses(config.out, 'n'))
+        strcat(tmpl, ".%n");
+    int r = outpath_expand(tmpl, collector.app_pid, start, collector.prog, 1, expanded,
+                           sizeof expanded);
+    if (r) {
+        gp_log("config", "GOPROF_OUT=\"%s\" cannot be expanded (%s); profiling is off for "
+               "this run", config.out, strerror(-r));
+        return r;
+    }
+    char *slash = strrchr(expanded, '/');
+    if (slash == expanded)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    if (access(expanded, W_OK | X_OK) != 0) {
+        int err = -errno;
+        gp_log("config", "GOPROF_OUT=\"%s\": directory %s is not writable (%s); profiling is "
+               "off for this run", config.out, expanded, strerror(errno));
+        return err;
+    }
+    return 0;
+}
+
+/* Threads that exist before us (rare: a library constructor that started one). */
+static void arm_existing_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0 && tid != self)
+            sample_arm_thread(tid);
+    }
+    closedir(d);
+}
+
+static void forked_child(void)
+{
+    /* fork without exec: the child has no timers and must not write into the parent's ring */
+    sample_enable(0);
+}
+
+__attribute__((constructor)) static void libgoprof_init(void)
+{
+    char err[512], warn[256];
+    if (interpose_resolve() != 0) {
+        gp_log("preload", "libc's sigaction/pthread_create not found; profiling is off");
+        return;
+    }
+    int r = config_parse(&config, err, sizeof err, warn, sizeof warn);
+    gp_log_debug_enabled = config.debug;
+    /* GOPROF_DISABLE=1 takes libgoprof out of a program without editing the rest of its
+     * environment: then nothing is changed, not even stderr by a line about another variable. */
+    if (config.disable)
+        return;
+    /* At most one line: a bad value (profiling off) is said rather than an unknown name. */
+    if (r) {
+        gp_log("config", "%s", err);
+        return;
+    }
+    if (warn[0])
+        gp_log("config", "%s", warn);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (prepare_output(now.tv_sec) != 0) {
+        drop_claim();
+        return;
+    }
+
+    struct self_text st = { 0 };
+    dl_iterate_phdr(find_modules, &st);
+    r = goexe_analyze("/proc/self/exe", st.main_bias, &goexe);
+    if (r != 0 && r != -ENOENT && goexe.is_go) {
+        /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future pclntab
+         * format): half-read tables must not reach the unwinder; one line, then native code. */
+        gp_log("go", "%s executable: its Go tables are not usable (%s); it is profiled as "
+               "native code", goexe.version, strerror(-r));
+        goexe.is_go = 0;
+    } else if (r != 0 && r != -ENOENT) {
+        gp_log("go", "this Go program's layout is not supported (%s): Go frames are unwound "
+               "without runtime state", strerror(-r));
+    }
+    unwind_configure_go(goexe.is_go ? &goexe : NULL);
+    if (goexe.is_go && !gp_unwind_go.layout.known)
+        gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "
+               "are known): goroutine state is not read; stacks may end early at morestack",
+               goexe.version);
+
+    if ((r = ring_create(&ring, config.ring_slots)) != 0) {
+        gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
+               strerror(-r));
+        drop_claim();
+        return;
+    }
+    collector.period_ns = (uint64_t)GP_NS_PER_SEC / config.hz;
+    collector.hz = config.hz;
+    collector.start_ns = gp_timespec_ns(now);
+    collector.go = goexe.is_go ? &goexe : NULL;
+    collector.folded = config.format == GP_FORMAT_FOLDED;
+    collector.version_note = goexe.is_go ? goexe.version : "";
+    collector.interval_ns = config.interval_ns;
+    /* A child that inherited the preload does not compete for its parent's port. */
+    if (config.http_addr.family && !parent_is_profiled()) {
+        collector.http = &config.http_addr;
+        collector.http_text = config.http;
+    } else if (config.http_addr.family) {
+        gp_debug("preload", "GOPROF_HTTP ignored: the parent process serves it");
+    }
+    collector.layout_note = !goexe.is_go ? ""
+                          : !gp_unwind_go.layout.known ? "runtime layout not recognised"
+                          : goexe.layout_from_dwarf ? "runtime layout from DWARF"
+                          : "runtime layout from the version table";
+    collector.ring = &ring;
+    collector.skip_lo = st.lo;
+    collector.skip_hi = st.hi;
+    collector.keep_fd = claim_fd;
+    r = collector_spawn(&collector);
+    drop_claim();
+    if (r != 0) {
+        gp_log("collector", "cannot start: %s; profiling is off", strerror(-r));
+        ring_destroy(&ring);
+        return;
+    }
+    unwind_warm();
+    struct sample_config sc = { .period_ns = collector.period_ns, .ring = &ring };
+    if ((r = sample_setup(&sc, gp_real.sigaction)) != 0) {
+        gp_log("sample", "cannot install the SIGPROF handler: %s; profiling is off",
+               strerror(-r));
+        return;
+    }
+    __atomic_store_n(&gp_owns_sigprof, 1, __ATOMIC_RELEASE);
+    sample_enable(1);
+    pthread_atfork(NULL, NULL, forked_child);
+    sample_thread_start();
+    arm_existing_threads();
+    gp_debug("preload", "profiling pid %d at %u Hz into %s%s%s", (int)getpid(), config.hz,
+             collector.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
+}

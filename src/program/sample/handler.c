@@ -1,0 +1,84 @@
+/* handler.c -- the SIGPROF handler: take our timer's samples, forward everything else.
+ * Context: signal
+ * Must not: allocate, lock, use stdio, touch dynamic TLS (only initial-exec), change errno, use
+ * more than GP_SIGNAL_STACK_BUDGET bytes of stack (the record is written in place in the ring).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/base/clock.h"
+#include "lib/ring/ring.h"
+#include "program/sample/chain.h"
+#include "program/sample/sample_internal.h"
+#include "program/unwind/unwind.h"
+
+/* The thread name is re-read every THREAD_NAME_REFRESH samples: names are set once, early, and
+ * prctl costs a syscall. */
+#define THREAD_NAME_REFRESH 64
+/* A weight above this means a corrupt overrun count, not a real backlog. */
+#define MAX_WEIGHT (1u << 20)
+
+/* clock_gettime is async-signal-safe and, for CLOCK_MONOTONIC, a vDSO call (~20 ns): cheap
+ * enough to time every sample, so the profile can say what sampling cost. */
+GP_SIGSAFE static uint64_t monotonic_ns(void)
+{
+    return (uint64_t)gp_clock_ns(CLOCK_MONOTONIC);
+}
+
+__thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
+struct sample_state gp_sample;
+
+GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
+{
+    struct sample_thread *t = &gp_thread;
+    uint64_t pos;
+    t->taken += weight;
+    struct ring_record *rec = ring_reserve(gp_sample.ring, &pos);
+    if (!rec) {
+        ring_drop(gp_sample.ring, GP_DROP_RING_FULL, weight);
+        return;
+    }
+    if (t->tid == 0)
+        t->tid = (uint32_t)syscall(SYS_gettid);
+    if (t->name_age++ % THREAD_NAME_REFRESH == 0)
+        prctl(PR_GET_NAME, t->name, 0, 0, 0);
+    rec->tid = t->tid;
+    rec->weight = weight;
+    gp_copy_bytes(rec->thread_name, t->name, sizeof rec->thread_name);
+    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES };
+    unwind_capture((const ucontext_t *)ucv, &t->unw, &out);
+    rec->nframes = (uint16_t)out.n;
+    rec->flags = out.flags;
+    rec->goid = out.goid;
+    ring_commit(gp_sample.ring, pos);
+}
+
+/* Entry assumptions: installed with SA_SIGINFO|SA_ONSTACK|SA_RESTART and all signals blocked, so
+ * it never nests on one thread; runs on Go's gsignal stack on Go threads.
+ * On return: errno as it was; our samples recorded or counted as lost; other SIGPROFs delivered
+ * to the recorded action. */
+GP_SIGSAFE void sample_sigprof_handler(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    uint64_t t0 = monotonic_ns();
+    if (si && si->si_code == SI_TIMER && si->si_value.sival_ptr == &gp_sample) {
+        if (atomic_load_explicit(&gp_sample.enabled, memory_order_relaxed)) {
+            uint32_t overrun = si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0;
+            uint32_t weight = overrun < MAX_WEIGHT ? 1 + overrun : MAX_WEIGHT;
+            take_sample(uc, weight);
+            cost_hist_add(&gp_sample.ring->hdr->handler_cost, monotonic_ns() - t0);
+        }
+    } else {
+        chain_forward(sig, si, uc);
+        /* The ring outlives every handler (it is never unmapped in the application). */
+        if (gp_sample.ring && gp_sample.ring->hdr)
+            cost_hist_add(si && si->si_code == SI_TIMER ? &gp_sample.ring->hdr->forward_cost
+                                                        : &gp_sample.ring->hdr->forward_other_cost,
+                          monotonic_ns() - t0);
+    }
+    errno = saved_errno;
+}

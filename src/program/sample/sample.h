@@ -1,0 +1,44 @@
+/* sample.h -- CPU-time sampling: per-thread timers and the SIGPROF handler.
+ * Context: program (setup, per-thread start and stop; the handler is signal context)
+ *
+ * Every thread gets a timer_create(CLOCK_THREAD_CPUTIME_ID) timer that delivers SIGPROF to that
+ * thread (SIGEV_THREAD_ID) with our cookie in sigev_value. Go leaves sigev_value zero, kill and
+ * setitimer carry no cookie, so the handler takes exactly the signals that carry the cookie and
+ * forwards every other SIGPROF to the handler the application (or Go) installed (chain.h).
+ */
+#ifndef GP_SAMPLE_H
+#define GP_SAMPLE_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ring;
+
+struct sample_config {
+    uint64_t period_ns;    /* 1e9 / GOPROF_HZ */
+    struct ring *ring;
+};
+
+/* Sets the configuration and installs the handler with `install` (the real sigaction); the
+ * action found in place becomes the one we forward to. Returns 0 or -errno. Context: init. */
+int sample_setup(const struct sample_config *cfg,
+                 int (*install)(int, const struct sigaction *, struct sigaction *));
+/* Starts/stops sampling for the whole process (a forked child stops). */
+void sample_enable(int on);
+int sample_enabled(void);
+
+/* Called on the thread itself: records its stack bounds and arms its timer. Context: thread
+ * start (our pthread_create trampoline, or the constructor for the main thread). */
+void sample_thread_start(void);
+/* Deletes the calling thread's timer, and records the CPU time its timer never reported (see
+ * timer.c) on start_pc, the thread's start function. Context: thread exit. */
+void sample_thread_stop(uint64_t start_pc);
+/* Arms a timer on another, already running thread of this process (found in /proc/self/task).
+ * Its stack bounds are unknown, so its unwinds use fault-safe reads. Returns 0 or -errno. */
+int sample_arm_thread(pid_t tid);
+
+/* The handler itself, so the sigaction interposer can recognise (and ignore) installs of it. */
+void sample_sigprof_handler(int sig, siginfo_t *si, void *uc);
+
+#endif

@@ -1,0 +1,37 @@
+/* sample_internal.h -- state shared by the handler and the timer code.
+ * Context: signal (state shared by the handler and the timers)
+ */
+#ifndef GP_SAMPLE_INTERNAL_H
+#define GP_SAMPLE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "program/sample/sample.h"
+#include "program/unwind/unwind.h"
+
+struct sample_thread {
+    struct unwind_thread unw;
+    uint32_t tid;
+    uint32_t name_age;
+    char name[16];
+    timer_t timer;
+    int has_timer;
+    /* Our timer's first expiry on the thread's CPU clock, and the summed weights of the
+     * samples the handler took on this thread (timer.c: sample_thread_stop). */
+    uint64_t first_expiry_ns;
+    uint64_t taken;
+};
+
+/* Its address is the cookie in sigev_value: unique in this process, and never zero. */
+struct sample_state {
+    struct ring *ring;
+    uint64_t period_ns;
+    _Atomic int enabled;
+};
+
+extern __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
+extern struct sample_state gp_sample;
+
+#endif

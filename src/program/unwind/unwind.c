@@ -1,0 +1,120 @@
+/* unwind.c -- entry of the stack capture: reads Go's g/m state, then alternates the Go and the
+ * native walker until one of them ends the stack.
+ * Context: signal
+ * Must not: allocate, lock, call libc, read unwound addresses except through safe_read.
+ */
+#include "program/unwind/unwind.h"
+
+#include "lib/base/safe_read.h"
+
+struct unwind_go gp_unwind_go;
+
+/* A stack crosses the C/Go boundary twice per cgo call level (C -> Go callback -> C ...);
+ * more segments than this is a loop in corrupt data. */
+#define UNWIND_MAX_SEGMENTS 32
+
+/* Per thread: set once the TLS slot has been shown to hold a real g (g->m->g0->m == m, read
+ * fault-safely). After that, g/m fields are plain loads: g, m and g0 of a live thread are never
+ * freed. initial-exec: no dynamic TLS in the handler. */
+static __thread int tls_g_trusted __attribute__((tls_model("initial-exec")));
+
+GP_SIGSAFE int unwind_in_go_text(uint64_t pc)
+{
+    return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
+}
+
+GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc)
+{
+    if (out->n >= out->max) {
+        out->flags |= GP_REC_TRUNCATED;
+        return -1;
+    }
+    out->pc[out->n++] = pc;
+    return 0;
+}
+
+static inline uint64_t load_u64(uint64_t addr)
+{
+    return *(const volatile uint64_t *)(uintptr_t)addr;
+}
+
+static inline int plausible_ptr(uint64_t p)
+{
+    return p >= 4096 && p < (1ull << 47) && (p & 7) == 0;
+}
+
+/* Adds the stacks of the interrupted thread's g0 and current goroutine to the known ranges,
+ * and records m, curg and the goroutine id. Entry assumptions: the layout is known. */
+GP_SIGSAFE static void go_state(struct unwind_walk *w)
+{
+    const struct go_layout *l = &gp_unwind_go.layout;
+    uint64_t tp = (uint64_t)(uintptr_t)__builtin_thread_pointer();
+    uint64_t g = load_u64(tp + (uint64_t)gp_unwind_go.g_tls_offset);
+    if (!plausible_ptr(g))
+        return;   /* not a Go thread, or not yet/no longer running Go */
+    if (!tls_g_trusted) {
+        uint64_t m, g0, g0m;
+        if (safe_read_slow(gp_unwind_go.pid, &m, g + l->g_m, 8) != 0 || !plausible_ptr(m) ||
+            safe_read_slow(gp_unwind_go.pid, &g0, m + l->m_g0, 8) != 0 || !plausible_ptr(g0) ||
+            safe_read_slow(gp_unwind_go.pid, &g0m, g0 + l->g_m, 8) != 0 || g0m != m)
+            return;
+        tls_g_trusted = 1;
+    }
+    uint64_t m = load_u64(g + l->g_m);
+    if (!plausible_ptr(m))
+        return;
+    uint64_t g0 = load_u64(m + l->m_g0);
+    if (!plausible_ptr(g0))
+        return;
+    if (*(const volatile uint8_t *)(uintptr_t)(m + l->m_isextra_in_c))
+        return;   /* a C thread with an extra M, running C: walked as a plain C thread */
+    w->g0_lo = load_u64(g0 + l->g_stack_lo);
+    w->g0_hi = load_u64(g0 + l->g_stack_hi);
+    safe_reader_add(w->sr, w->g0_lo, w->g0_hi);
+    w->m = m;
+    uint64_t curg = load_u64(m + l->m_curg);
+    if (plausible_ptr(curg) && load_u64(curg + l->g_m) == m) {
+        safe_reader_add(w->sr, load_u64(curg + l->g_stack_lo), load_u64(curg + l->g_stack_hi));
+        w->curg = curg;
+        w->out->goid = load_u64(curg + l->g_goid);
+    }
+}
+
+GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
+                               struct unwind_out *out)
+{
+    struct safe_reader sr;
+    sr.nranges = 0;
+    sr.pid = gp_unwind_go.pid;
+    sr.slow_reads = 0;
+    out->n = 0;
+    out->flags = 0;
+    out->goid = 0;
+    struct unwind_walk w = { .sr = &sr, .out = out, .m = 0, .curg = 0, .g0_lo = 0, .g0_hi = 0 };
+    safe_reader_add(&sr, th->stack_lo, th->stack_hi);
+    if (gp_unwind_go.is_go) {
+        if (gp_unwind_go.layout.known)
+            go_state(&w);
+        else
+            out->flags |= GP_REC_GO_UNKNOWN;
+    }
+    const greg_t *r = uc->uc_mcontext.gregs;
+    struct unwind_regs next;
+    enum unwind_next step;
+    if (unwind_in_go_text((uint64_t)r[REG_RIP]))
+        step = unwind_go_walk(&w, (uint64_t)r[REG_RIP], (uint64_t)r[REG_RSP],
+                              (uint64_t)r[REG_RBP], 1, &next);
+    else
+        step = unwind_native_walk(&w, uc, &next);
+    for (int seg = 1; step != UNWIND_STOP; seg++) {
+        if (seg >= UNWIND_MAX_SEGMENTS) {
+            out->flags |= GP_REC_UNWIND_BROKEN;
+            return;
+        }
+        struct unwind_regs at = next;
+        if (step == UNWIND_TO_GO)
+            step = unwind_go_walk(&w, at.ip, at.sp, at.bp, at.exact, &next);
+        else
+            step = unwind_native_walk_from(&w, &at, &next);
+    }
+}

@@ -1,0 +1,131 @@
+/* unwind.h -- mixed C + Go stack capture from a signal context.
+ * Context: program (configuration; unwind_capture is signal context)
+ *
+ * A stack is walked in segments that alternate between two walkers, starting at the
+ * interrupted context (notes/go-runtime.md §3.11):
+ *   - Go frames (unwind_go.c) by the function table's SP deltas (pcsp); frame pointers only
+ *     where a function switched stacks (SPWRITE: systemstack, asmcgocall, cgocallback,
+ *     nanotime1), at morestack (the goroutine's saved context) and as a cross-check.
+ *   - native frames (unwind_native.c) by their .eh_frame CFI, with our own unwinder (cfi.h).
+ * Go -> C happens where a Go frame returns into C: only crosscall2 does (a C -> Go callback);
+ * the C caller's registers come from crosscall2's save area. C -> Go happens where a native frame
+ * returns into Go text: runtime.asmcgocall, or nanotime1 above the vDSO. A walk ends at a
+ * root function (goexit, mstart, rt0_go, mcall, sigtramp), at the end of the native CFI
+ * chain (_start, clone3), or is marked broken.
+ */
+#ifndef GP_UNWIND_H
+#define GP_UNWIND_H
+
+#include <stdint.h>
+#include <ucontext.h>
+
+#include "lib/base/record_flags.h"
+#include "lib/base/sigsafe.h"
+#include "lib/go/goruntime.h"
+#include "lib/go/pclntab.h"
+
+#define GP_UNWIND_MAX_SPECIAL 24
+
+struct pc_range {
+    uint64_t lo, hi;
+};
+
+/* Go functions the walker treats specially, found by name at start-up (funcID numbers move
+ * between versions; names do not). */
+enum go_special {
+    GO_ROOT = 1,        /* ends a stack: goexit, mstart, rt0_go, mcall, sigtramp */
+    GO_MORESTACK,       /* continue in the goroutine's saved context (curg.sched) */
+    GO_TRAP,            /* asyncPreempt, sigpanic: the caller's PC was injected, it is exact */
+    GO_CROSSCALL2,      /* C calls Go through it: its caller is C */
+};
+
+struct go_special_range {
+    uint64_t lo, hi;
+    uint8_t kind;
+};
+
+/* What the unwinder knows of the Go runtime of this process; immutable after init. */
+struct unwind_go {
+    int pid;                      /* ours, for fault-safe reads (process_vm_readv) */
+    int is_go;                    /* the main executable is a Go program with a readable pclntab */
+    struct go_layout layout;      /* layout.known == 0: g/m state is not used */
+    int64_t g_tls_offset;         /* g = *(thread pointer + g_tls_offset) */
+    struct pc_range text;         /* Go text */
+    struct gopcln pcln;           /* function table, read in place */
+    struct go_special_range special[GP_UNWIND_MAX_SPECIAL];
+    int nspecial;
+};
+
+/* Per-thread facts recorded when the thread started (0 when unknown). */
+struct unwind_thread {
+    uint64_t stack_lo, stack_hi;
+};
+
+struct unwind_out {
+    uint64_t *pc;       /* leaf first; GP_PC_EXACT marks exact PCs */
+    int max;
+    int n;
+    uint16_t flags;     /* GP_REC_* */
+    uint64_t goid;
+};
+
+/* Configures the Go side from the analysed executable (go == NULL for a non-Go program).
+ * Context: init. */
+struct goexe;
+void unwind_configure_go(const struct goexe *go);
+
+/* Allocates the pages of the unwinder's caches (128 KiB of .bss) now, so that the first samples
+ * do not take two page faults per page (zero page, then copy on write: ~60 faults, 25-50 us
+ * added to the first samples of a run). Call after the collector is forked: pages written
+ * before a fork would be copy-on-write again. Context: init. */
+void unwind_warm(void);
+
+/* Entry assumptions: called from the SIGPROF handler with the handler's ucontext; `th` describes
+ * the interrupted thread. On return: out->n frames written, flags set. Never faults, never
+ * blocks. */
+GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
+                               struct unwind_out *out);
+
+/* Internal pieces, in their own files. */
+void unwind_go_warm(void);
+extern struct unwind_go gp_unwind_go;
+
+struct safe_reader;
+
+/* One walk in progress. */
+struct unwind_walk {
+    struct safe_reader *sr;
+    struct unwind_out *out;
+    uint64_t m, curg;             /* Go state of the interrupted thread, 0 when unknown */
+    uint64_t g0_lo, g0_hi;        /* its g0 stack, 0 when unknown */
+};
+
+/* Registers at a frame boundary, handed from one walker to the other. */
+struct unwind_regs {
+    uint64_t ip, sp, bp;
+    uint64_t bx, r12, r13, r14, r15;
+    int have_callee_saved;        /* bx..r15 valid (crosscall2's save area) */
+    int exact;                    /* ip is an interrupted PC, not a return address */
+};
+
+enum unwind_next {
+    UNWIND_STOP,                  /* done: root reached, chain ended, or flags say why */
+    UNWIND_TO_NATIVE,             /* continue with the native walker at *next */
+    UNWIND_TO_GO,                 /* continue with the Go walker at *next */
+};
+
+/* Walks Go frames from (pc, sp, bp); pc_exact: pc is an interrupted PC, not a return
+ * address. */
+GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
+                                           uint64_t bp, int pc_exact, struct unwind_regs *next);
+/* Walks native frames from an interrupted context (its PC exact). */
+GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucontext_t *uc,
+                                               struct unwind_regs *next);
+/* Walks native frames from a return address the Go walker reached (*at, as it left C). */
+GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
+                                                    const struct unwind_regs *at,
+                                                    struct unwind_regs *next);
+GP_SIGSAFE int unwind_in_go_text(uint64_t pc);
+GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc);
+
+#endif

@@ -1,0 +1,69 @@
+/* unwind_init.c -- configuration of the unwinder from the analysed executable.
+ * Context: program (constructor)
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/go/goexe.h"
+#include "program/unwind/cfi.h"
+#include "program/unwind/unwind.h"
+
+/* Functions the Go walker treats specially, by name (names are in pclntab even in stripped
+ * binaries; funcIDs are renumbered between versions). Some names occur twice (an ABI0 body and
+ * its ABIInternal wrapper): every match is recorded. */
+static const struct {
+    const char *name;
+    uint8_t kind;
+} special_names[] = {
+    /* Bottoms of goroutine stacks, of every M's g0, of m0's g0; signal trampolines; and
+     * mcall, whose callers belong to a goroutine no longer running on this M
+     * (notes/go-runtime.md §3.4, §3.7). */
+    { "runtime.goexit", GO_ROOT },
+    { "runtime.mstart", GO_ROOT },
+    { "runtime.rt0_go", GO_ROOT },
+    { "runtime.mcall", GO_ROOT },
+    { "runtime.sigtramp", GO_ROOT },
+    { "runtime.cgoSigtramp", GO_ROOT },
+    { "runtime.morestack", GO_MORESTACK },
+    { "runtime.asyncPreempt", GO_TRAP },
+    { "runtime.sigpanic", GO_TRAP },
+    { "crosscall2", GO_CROSSCALL2 },
+};
+
+void unwind_configure_go(const struct goexe *go)
+{
+    struct unwind_go *u = &gp_unwind_go;
+    memset(u, 0, sizeof *u);
+    u->pid = getpid();
+    if (!go || !go->is_go)
+        return;
+    u->is_go = 1;
+    u->pcln = go->pcln;
+    u->text.lo = go->text_start;
+    u->text.hi = go->text_end;
+    u->g_tls_offset = go->g_tls_offset;
+    u->layout = go->layout;   /* DWARF, else the version table (goexe) */
+    for (uint32_t i = 0; i < u->pcln.nfunc && u->nspecial < GP_UNWIND_MAX_SPECIAL; i++) {
+        struct gofunc f;
+        if (gopcln_func_at(&u->pcln, i, &f) != 0)
+            continue;
+        const char *name = gopcln_funcname(&u->pcln, &f);
+        if (!name)
+            continue;
+        for (size_t k = 0; k < sizeof special_names / sizeof special_names[0]; k++) {
+            if (strcmp(name, special_names[k].name) != 0)
+                continue;
+            u->special[u->nspecial].lo = f.entry;
+            u->special[u->nspecial].hi = f.end;
+            u->special[u->nspecial].kind = special_names[k].kind;
+            u->nspecial++;
+            break;
+        }
+    }
+}
+
+void unwind_warm(void)
+{
+    cfi_cache_warm();
+    unwind_go_warm();
+}

@@ -1,0 +1,84 @@
+/* unwind_native.c -- native (C/C++) frames by their CFI, handing over to Go where a return
+ * address leads into Go text.
+ * Context: signal
+ * Must not: allocate, lock, call libc (cfi_find.c calls _dl_find_object, which is AS-Safe),
+ * read the stack except through safe_read.
+ *
+ * Frames are stepped by our own .eh_frame unwinder (cfi.h), which follows libunwind's rules,
+ * so the frames and their exactness are what unw_init_local2 + unw_step gave before, without
+ * its lock and its two sigprocmask calls per frame. Go functions have no .eh_frame, so when the
+ * walk reaches a return address in Go text the Go walker takes over with the registers restored
+ * for that frame: in runtime.asmcgocall, RBP is asmcgocall's frame on the goroutine stack
+ * (notes/go-runtime.md §3.2, pprof-perf->md §3.3); in nanotime1 above the vDSO, RBP is
+ * nanotime1's frame.
+ */
+#include "lib/base/safe_read.h"
+#include "program/unwind/cfi.h"
+#include "program/unwind/unwind.h"
+
+/* Walks from *f (its registers as the caller set them up) until Go text or the end. */
+GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame *f,
+                                        struct unwind_regs *next)
+{
+    struct unwind_out *out = w->out;
+    /* An interrupted PC is exact, every other IP is a return address. Interrupted are the
+     * first frame of a signal context and a frame reached through a signal trampoline; the
+     * trampoline's own IP is its first instruction, exact too. Each round pushes a frame or
+     * returns, so out->max bounds the walk. */
+    for (;;) {
+        uint64_t ip = f->reg[CFI_RIP];
+        if (unwind_in_go_text(f->exact ? ip : ip - 1)) {   /* never the first frame: see callers */
+            uint64_t bp = 0;
+            (void)cfi_get_reg(w->sr, f, CFI_RBP, &bp);   /* 0 when unknown: Go's pcsp decides */
+            next->ip = ip;
+            next->sp = f->reg[CFI_RSP];
+            next->bp = bp;
+            next->have_callee_saved = 0;
+            next->exact = f->exact;   /* Go code a C signal handler interrupted */
+            return UNWIND_TO_GO;
+        }
+        if (unwind_push(out, f->exact ? (ip | GP_PC_EXACT) : ip) != 0)
+            return UNWIND_STOP;
+        switch (cfi_step(w->sr, f)) {
+        case CFI_STEP_OK:
+            break;
+        case CFI_STEP_END:
+            return UNWIND_STOP;
+        case CFI_STEP_BROKEN:
+            out->flags |= GP_REC_UNWIND_BROKEN;
+            return UNWIND_STOP;
+        }
+        if (f->exact)
+            out->pc[out->n - 1] |= GP_PC_EXACT;   /* what we just left was the trampoline */
+    }
+}
+
+GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucontext_t *uc,
+                                               struct unwind_regs *next)
+{
+    struct cfi_frame f;
+    cfi_frame_init(&f, uc, 1);
+    return walk(w, &f, next);
+}
+
+GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
+                                                    const struct unwind_regs *at,
+                                                    struct unwind_regs *next)
+{
+    /* Only what the Go walker knows is set: the other registers stay unknown, so a CFA rule
+     * that needs one fails instead of reading a made-up value. */
+    struct cfi_frame f = { .known = 0, .pending = 0, .exact = 0 };
+    f.reg[CFI_RIP] = at->ip;
+    f.reg[CFI_RSP] = at->sp;
+    f.reg[CFI_RBP] = at->bp;
+    f.known = 1u << CFI_RIP | 1u << CFI_RSP | 1u << CFI_RBP;
+    if (at->have_callee_saved) {
+        f.reg[CFI_RBX] = at->bx;
+        f.reg[CFI_R12] = at->r12;
+        f.reg[CFI_R13] = at->r13;
+        f.reg[CFI_R14] = at->r14;
+        f.reg[CFI_R15] = at->r15;
+        f.known |= 1u << CFI_RBX | 1u << CFI_R12 | 1u << CFI_R13 | 1u << CFI_R14 | 1u << CFI_R15;
+    }
+    return walk(w, &f, next);
+}
