@@ -42,8 +42,9 @@ if [ "${1:-}" = --self-test ]; then
         plant goprof/record.c '#include "../collector/report.h"' "a relative include upwards" &&
         plant lib/base/log.c '#  include   "../ring/ring.h"' "a spaced relative include sideways" &&
         plant lib/pprof/folded.c '#include "strtab.h"' "a bare include (not written from src/)" &&
+        plant lib/elf/elf_file.c '#include <collector/maps.h>' "an angle-bracket include upwards" &&
         sed_ctx &&
-        echo "check-layers: self-test: 7 planted violations caught"
+        echo "check-layers: self-test: 8 planted violations caught"
     exit
 fi
 
@@ -99,10 +100,17 @@ for rel in $files; do
                "'$(contexts "$dir")' ($dir)" >&2
            status=1 ;;
     esac
-    # Every include with quotes, however spaced.
-    for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \
-            "$src/$rel"); do
+    # Every include, however spaced: with quotes, and with angle brackets when it names a file
+    # of src/ (<lib/base/log.h> reaches src/ through -I as well). A system header is left be.
+    for inc in $(sed -n -e 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \
+            -e 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\([^>]*\)>.*/<\1/p' "$src/$rel"); do
         [ "$inc" = goprof.h ] && continue
+        case $inc in
+            "<"*) inc=${inc#<}
+                  [ -f "$src/$inc" ] || continue
+                  echo "check-layers: src/$rel includes <$inc>: write it with quotes" >&2
+                  status=1 ;;
+        esac
         here=$(dirname "$rel")
         if [ -f "$src/$here/$inc" ]; then
             target=$(cd "$src/$here" && realpath --relative-to="$src" "$inc")
