@@ -61,9 +61,8 @@ struct collector_window {
 struct goexe;
 struct gp_http_addr;
 
-/* Everything the collector is told, filled by the program's constructor before the fork and
- * inherited by the collector (so no pointer in it may lead into memory the fork does not
- * copy). */
+/* Everything the collector is told, filled by the program's constructor before the fork: the
+ * collector gets its copy with the address space, pointers included. */
 struct collector_config {
     struct ring *ring;
     pid_t app_pid;              /* also the %p of the output name */
