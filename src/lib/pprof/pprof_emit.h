@@ -1,7 +1,7 @@
 /* pprof_emit.h -- serializes a built profile as a stream of protobuf chunks.
  * Context: library
  *
- * Internal to src/output/pprof*.c; other modules call pprof_write_file/pprof_write_fd.
+ * Internal to src/lib/pprof/pprof*.c; other modules call pprof_write_file/pprof_write_fd.
  */
 #ifndef GP_PPROF_EMIT_H
 #define GP_PPROF_EMIT_H

@@ -1,7 +1,7 @@
 /* pprof_impl.h -- the layout of struct pprof, shared by pprof.c (building) and pprof_emit.c.
  * Context: library
  *
- * Internal to src/output/pprof*.c. Everything is kept in flat arrays indexed by id - 1, with
+ * Internal to src/lib/pprof/pprof*.c. Everything is kept in flat arrays indexed by id - 1, with
  * strings as string-table indices, so that the protobuf-c message view can be built at write
  * time in batches instead of living as millions of small heap objects.
  */
