@@ -1,5 +1,5 @@
 /* floor.c -- the floor of per-sample cost: what any SIGPROF profiler pays before its handler
- * does anything (notes/pprof-perf.md section 3.5).
+ * does anything (docs/architecture.md, "What a sample costs").
  *
  *   delivery   tgkill(self, SIGPROF) in a loop at a stack depth of ~32 C frames, once with
  *              SIG_IGN (the kernel drops the signal at generation: the syscall alone) and once

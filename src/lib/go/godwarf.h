@@ -2,7 +2,7 @@
  * Context: library
  *
  * The version table in goruntime.c only knows the Go releases it was measured on; the DWARF
- * of the binary itself describes exactly the structs it was compiled with (notes/go-runtime.md
+ * of the binary itself describes exactly the structs it was compiled with (docs/go-runtime.md
  * §2.2). This runs in the library constructor of every profiled Go process, so .debug_info
  * (zlib-compressed by the Go linker) is inflated through a 16 KiB window, parsed one DIE at a
  * time, and the walk stops as soon as the four structs have been seen. Measured (amd64, Go

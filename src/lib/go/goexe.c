@@ -1,7 +1,7 @@
 /* goexe.c -- locate pclntab, moduledata, runtime.text and the g TLS slot of a Go executable.
  * Context: library
  *
- * Sources, in order of preference (go-runtime.md 1.1, 6.1):
+ * Sources, in order of preference (docs/go-runtime.md §1.1, §6.1):
  *   pclntab    section .gopclntab, else .data.rel.ro.gopclntab (internal-link PIE <= 1.25)
  *   text       runtime.text from .symtab; else moduledata.text; else pcHeader.textStart
  *   moduledata scan .go.module (1.26), .noptrdata, then writable PT_LOADs for a word equal to
@@ -24,7 +24,7 @@
 #include "lib/go/buildinfo.h"
 #include "lib/go/godwarf.h"
 
-/* moduledata field offsets, amd64, identical in Go 1.21-1.26 (go-runtime.md 6.1). */
+/* moduledata field offsets, amd64, identical in Go 1.21-1.26 (docs/go-runtime.md §6.1). */
 enum { MD_PCHEADER = 0, MD_FUNCNAMETAB = 8, MD_CUTAB = 32, MD_PCLNTABLE = 104, MD_TEXT = 176, MD_ETEXT = 184,
        MD_GOFUNC = 320, MD_MIN_SIZE = 328 };
 #define PCHDR_TEXTSTART 24

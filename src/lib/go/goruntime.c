@@ -12,7 +12,7 @@ struct version_row {
     uint16_t m_procid, m_gsignal, m_curg, m_incgo, m_isextra_in_c, m_ncgo, m_vdso_sp, m_vdso_pc;
 };
 
-/* notes/go-runtime.md §2.1 (DWARF of amd64 cgo binaries). */
+/* docs/go-runtime.md §2.1 (DWARF of amd64 cgo binaries). */
 static const struct version_row rows[] = {
     /* minor sched.bp syscallsp syscallpc goid status  procid gsignal curg incgo isExtraInC
      *                                                  ncgo vdsoSP vdsoPC */

@@ -2,7 +2,7 @@
  * Context: library (the struct is read by the handler; the lookup is not signal-safe)
  *
  * Sources (goexe.c picks one): the executable's own DWARF when it has some (godwarf.h), else
- * the table here, from notes/go-runtime.md §2.1, measured from the DWARF of Go 1.21–1.26 amd64
+ * the table here (docs/go-runtime.md §2.1), measured from the DWARF of Go 1.21–1.26 amd64
  * binaries. Offsets that never moved (g.stack, g.m, g.sched, m.g0) are constants in the table;
  * the others are per version. Neither source (stripped binary of an unknown version) yields no
  * layout: the unwinder then uses no g/m state and says so in each record (GP_REC_GO_UNKNOWN).

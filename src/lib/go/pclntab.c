@@ -19,7 +19,7 @@
  * bounds the walk on a corrupt tree. */
 #define PCLN_MAX_INLINE_DEPTH 64
 
-/* _func field offsets (go-runtime.md 6.3). */
+/* _func field offsets (docs/go-runtime.md §6.3). */
 enum {
     FN_ENTRY = 0, FN_NAME = 4, FN_PCSP = 16, FN_PCFILE = 20, FN_PCLN = 24, FN_NPCDATA = 28,
     FN_CUOFF = 32, FN_STARTLINE = 36, FN_FUNCID = 40, FN_FLAG = 41, FN_NFUNCDATA = 43,

@@ -3,7 +3,7 @@
  *
  * protobuf-c's pack_to_buffer() calls append() some 40 times per packed sample with a few bytes
  * each; calling deflate() that often costs about 30 % more than feeding it 64 KiB at a time, so
- * appends are staged first (notes/pprof-perf.md §2.4). The stream is gzip (windowBits 15+16) at
+ * appends are staged first (docs/pprof-format.md §2.4). The stream is gzip (windowBits 15+16) at
  * level 1, like Go's gzip.BestSpeed; zlib writes mtime 0, so the same input gives the same bytes.
  *
  * append() cannot report failure, so the first error is kept (sticky) and later appends are

@@ -2,7 +2,7 @@
  * Context: library
  *
  * A protobuf message serialized in pieces and concatenated decodes as the merge of the pieces,
- * repeated fields appended (notes/pprof-perf.md §2.3). So the protobuf-c view of the profile is
+ * repeated fields appended (docs/pprof-format.md §2.3). So the protobuf-c view of the profile is
  * built EMIT_BATCH records at a time in reusable scratch arrays and packed chunk by chunk into
  * the same stream, instead of materialising one message object per sample/location/function.
  * Only the first (header) chunk sets time_nanos: pprof rejects a stream that sets it twice as

@@ -1,7 +1,7 @@
 /* interpose_thread.c -- pthread_create wrapper: every new thread arms its own CPU timer.
  * Context: program (the program's threads; never the handler)
  *
- * Go creates every M with pthread_create in cgo programs (notes/go-runtime.md §7), with all
+ * Go creates every M with pthread_create in cgo programs (docs/go-runtime.md §7), with all
  * signals blocked: a timer armed here stays pending until Go's minit has installed the signal
  * stack and unblocked signals. The trampoline's frame is left out of profiles (collector).
  */

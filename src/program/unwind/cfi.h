@@ -2,7 +2,7 @@
  * Context: signal
  *
  * libunwind's unw_step took a global mutex and made two sigprocmask calls per frame (~15 µs a
- * sample; notes/pprof-perf.md §3.2-3.5). This replaces it with four small pieces that allocate
+ * sample; docs/architecture.md). This replaces it with four small pieces that allocate
  * nothing, lock nothing and call nothing but _dl_find_object (AS-Safe):
  *   cfi_find.c   pc -> FDE: _dl_find_object gives the module and its .eh_frame_hdr, whose
  *                sorted table is binary-searched;

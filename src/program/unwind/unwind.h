@@ -2,7 +2,7 @@
  * Context: program (configuration; unwind_capture is signal context)
  *
  * A stack is walked in segments that alternate between two walkers, starting at the
- * interrupted context (notes/go-runtime.md §3.11):
+ * interrupted context (docs/go-runtime.md §3.11):
  *   - Go frames (unwind_go.c) by the function table's SP deltas (pcsp); frame pointers only
  *     where a function switched stacks (SPWRITE: systemstack, asmcgocall, cgocallback,
  *     nanotime1), at morestack (the goroutine's saved context) and as a cross-check.

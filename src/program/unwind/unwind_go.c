@@ -6,7 +6,7 @@
  * [sp+delta] and the caller's SP sp+delta+8, exactly, also in frameless leaves, prologues and
  * epilogues where frame pointers lose the caller. Where they switch stacks, Go functions are
  * flagged SPWRITE and their delta describes the stack they were entered on; there the frame
- * record BP points at (pushed before the switch) is used (notes/go-runtime.md §3):
+ * record BP points at (pushed before the switch) is used (docs/go-runtime.md §3):
  *   systemstack  fn on g0 was called with BP = systemstack's frame on the goroutine stack;
  *   asmcgocall   reached from C: BP (restored by CFI) is its frame on the goroutine stack;
  *   cgocallback  reached from cgocallbackg on the goroutine: BP is its frame on g0, whose

@@ -17,7 +17,7 @@ static const struct {
 } special_names[] = {
     /* Bottoms of goroutine stacks, of every M's g0, of m0's g0; signal trampolines; and
      * mcall, whose callers belong to a goroutine no longer running on this M
-     * (notes/go-runtime.md §3.4, §3.7). */
+     * (docs/go-runtime.md §3.4, §3.7). */
     { "runtime.goexit", GO_ROOT },
     { "runtime.mstart", GO_ROOT },
     { "runtime.rt0_go", GO_ROOT },

@@ -9,7 +9,7 @@
  * its lock and its two sigprocmask calls per frame. Go functions have no .eh_frame, so when the
  * walk reaches a return address in Go text the Go walker takes over with the registers restored
  * for that frame: in runtime.asmcgocall, RBP is asmcgocall's frame on the goroutine stack
- * (notes/go-runtime.md §3.2, pprof-perf->md §3.3); in nanotime1 above the vDSO, RBP is
+ * (docs/go-runtime.md §3.2); in nanotime1 above the vDSO, RBP is
  * nanotime1's frame.
  */
 #include "lib/base/safe_read.h"

@@ -2,7 +2,7 @@
 // with the same validity rules that `go tool pprof` applies (profile.ParseData, postDecode,
 // CheckValid). Standard library only.
 //
-// Schema: /work/shared/notes/pprof-perf.md §1.1 (google/pprof HEAD proto/profile.proto).
+// Schema: docs/pprof-format.md §1.1 (google/pprof HEAD proto/profile.proto).
 
 package main
 
