@@ -51,10 +51,3 @@ size_t ring_reader_skip_stalled(struct ring *r)
     }
     return skipped;
 }
-
-uint64_t ring_used(const struct ring *r)
-{
-    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
-    return head - tail;
-}
