@@ -128,7 +128,12 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
 
-/* Reader side. Context: collector. ring_read calls fn for each committed record in order and
+/* Reader side. Context: collector.
+ * ring_check: whether this reader understands r: magic, version, slot size, and a slot count
+ * (a power of two, with its mask) that fits the mapping. 0, or -EPROTO with why (e.g. "has
+ * version 2, this reader reads 4") filled. Called once before the first read. */
+int ring_check(const struct ring *r, char *why, size_t whysz);
+/* ring_read calls fn for each committed record in order and
  * frees its slot; returns the number consumed. A record that fails validation is counted under
  * GP_DROP_BAD_RECORD and skipped. */
 typedef void (*ring_record_fn)(const struct ring_record *rec, void *ctx);
