@@ -188,8 +188,9 @@ static void arm_existing_threads(void)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid > 0 && tid != self)
-            sample_arm_thread(tid);
+        int r;
+        if (tid > 0 && tid != self && (r = sample_arm_thread(tid)) != 0)
+            gp_debug("sample", "timer for running thread %d: %s", (int)tid, strerror(-r));
     }
     closedir(d);
 }
@@ -197,7 +198,7 @@ static void arm_existing_threads(void)
 static void forked_child(void)
 {
     /* fork without exec: the child has no timers and must not write into the parent's ring */
-    sample_enable(0);
+    sample_forked_child();
 }
 
 __attribute__((constructor)) static void libgoprof_init(void)
