@@ -8,7 +8,8 @@
 #             the thread) (tests/stress/fixtures/go_churn)
 #   c_early   a thread already running when libgoprof's constructor arms it, which then ends:
 #             its timer is deleted too (2 timers with it alive, 1 once it ended and another
-#             thread started) (tests/stress/fixtures/c_early.c)
+#             thread started); and a fork child, which has no timers of ours, keeps its own
+#             when the thread that forked ends (tests/stress/fixtures/c_early.c)
 #
 # Each runs for LIBGOPROF_STRESS_SECONDS (default 3) plain and profiled, bounded by a SIGKILL
 # after 3x that plus 30 s (a deadlock shows as a changed exit status). Checked: stdout, stderr
@@ -117,6 +118,8 @@ if gcc -O1 -pthread -Wall -fPIC -shared -DEARLY_LIB -o "$work/libearly.so" "$fx/
 		test "$(stat_of "$st" timers_start)" = 2
 	check "c_early: its timer deleted once it ended (timers_end=$(stat_of "$st" timers_end))" \
 		test "$(stat_of "$st" timers_end)" = 1
+	check "c_early: a fork child's own 8 timers kept (fork_timers=$(stat_of "$st" fork_timers))" \
+		test "$(stat_of "$st" fork_timers)" = 8
 	check "c_early: profile valid" "$PROFCHECK" check "${RUN_PROFILE:-/nonexistent}"
 else
 	fail "build c_early"
