@@ -375,10 +375,22 @@ static int settle_name_at_exec(const struct collector_config *cfg, enum collecto
     return 1;
 }
 
+/* A ring this collector does not understand (ring_check) gives no profile: one line, said
+ * while stderr is still the program's, then exit 1 without writing. */
+static void refuse_unknown_ring(const struct ring *ring)
+{
+    char why[160];
+    if (ring_check(ring, why, sizeof why) == 0)
+        return;
+    gp_log("collector", "ring at %p %s; no profile", (void *)ring->hdr, why);
+    _exit(1);
+}
+
 void collector_main(const struct collector_config *cfg, int lifeline)
 {
     /* First of all, so that a SIGUSR1 aimed at us never finds the default action (exit). */
     quiet_signals();
+    refuse_unknown_ring(cfg->ring);
     struct app_watch w = { cfg->app_pid, -1, lifeline,
                            { (uint64_t)(uintptr_t)cfg->ring->hdr, 0, 0 }, 0, 0 };
     w.pidfd = detach_from_program(cfg, lifeline);

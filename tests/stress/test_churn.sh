@@ -6,6 +6,10 @@
 #   go_churn  GOMAXPROCS=8 on 2 cores, waves of 400 goroutines, cgo calls that spin and that
 #             block, and goroutines that exit locked to their thread (the runtime then ends
 #             the thread) (tests/stress/fixtures/go_churn)
+#   c_early   a thread already running when libgoprof's constructor arms it, which then ends:
+#             its timer is deleted too (2 timers with it alive, 1 once it ended and another
+#             thread started); and a fork child, which has no timers of ours, keeps its own
+#             when the thread that forked ends (tests/stress/fixtures/c_early.c)
 #
 # Each runs for LIBGOPROF_STRESS_SECONDS (default 3) plain and profiled, bounded by a SIGKILL
 # after 3x that plus 30 s (a deadlock shows as a changed exit status). Checked: stdout, stderr
@@ -97,6 +101,28 @@ if gcc -O1 -fno-omit-frame-pointer -pthread -Wall -o "$work/c_churn" "$fx/c_chur
 	fi
 else
 	fail "build c_churn"
+fi
+
+# --- C: a thread that was running before libgoprof, then ends ------------------------------
+if gcc -O1 -pthread -Wall -fPIC -shared -DEARLY_LIB -o "$work/libearly.so" "$fx/c_early.c" &&
+	gcc -O1 -pthread -Wall -o "$work/c_early" "$fx/c_early.c" -L"$work" -learly \
+		-Wl,-rpath,"$work"; then
+	run_plain "$work/early-plain" -- "$work/c_early" "$work/early-plain.stats"
+	run_profiled "$work/early.pb.gz" --kill-after=$KILL_AFTER -- \
+		"$work/c_early" "$work/early.stats"
+	same_behaviour c_early "$work/early-plain"
+	st=$work/early.stats
+	check "c_early: plain run has no POSIX timer" \
+		test "$(stat_of "$work/early-plain.stats" timers_end)" = 0
+	check "c_early: the running thread was armed (timers_start=$(stat_of "$st" timers_start))" \
+		test "$(stat_of "$st" timers_start)" = 2
+	check "c_early: its timer deleted once it ended (timers_end=$(stat_of "$st" timers_end))" \
+		test "$(stat_of "$st" timers_end)" = 1
+	check "c_early: a fork child's own 8 timers kept (fork_timers=$(stat_of "$st" fork_timers))" \
+		test "$(stat_of "$st" fork_timers)" = 8
+	check "c_early: profile valid" "$PROFCHECK" check "${RUN_PROFILE:-/nonexistent}"
+else
+	fail "build c_early"
 fi
 
 # --- Go: goroutines, cgo, threads ended by the runtime ------------------------------------

@@ -1,6 +1,8 @@
-/* test_ring.c -- the ring's protocol: order, wrap, full ring, torn slots, concurrent writers.
+/* test_ring.c -- the ring's protocol: order, wrap, full ring, torn slots, concurrent writers;
+ * the reader's header check.
  * Context: tests
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -133,8 +135,44 @@ static void test_concurrent(void)
     ring_destroy(&shared);
 }
 
+/* A good ring passes; each field the reader depends on, changed, is refused with a reason. */
+static void test_check(void)
+{
+    struct ring r;
+    char why[160];
+    CHECK(ring_create(&r, 64) == 0);
+    CHECK(ring_check(&r, why, sizeof why) == 0);
+
+    r.hdr->magic = 0x12345678u;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "magic 0x12345678"));
+    r.hdr->magic = GP_RING_MAGIC;
+
+    r.hdr->version = GP_RING_VERSION - 1;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "version"));
+    r.hdr->version = GP_RING_VERSION + 1;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "version"));
+    r.hdr->version = GP_RING_VERSION;
+
+    r.hdr->slot_size = (uint32_t)sizeof(struct ring_slot) / 2;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "-byte slots"));
+    r.hdr->slot_size = (uint32_t)sizeof(struct ring_slot);
+
+    r.hdr->nslots = 128;   /* more than mapped, and the mask disagrees */
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "slots"));
+    r.hdr->mask = 127;     /* consistent, but still more than mapped */
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO);
+    r.hdr->nslots = 48;
+    r.hdr->mask = 47;      /* not a power of two */
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO);
+    r.hdr->nslots = 64;
+    r.hdr->mask = 63;
+    CHECK(ring_check(&r, why, sizeof why) == 0);
+    ring_destroy(&r);
+}
+
 int main(void)
 {
+    test_check();
     test_basic_and_wrap();
     test_full();
     test_torn();

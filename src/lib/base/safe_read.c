@@ -56,6 +56,5 @@ GP_SIGSAFE int safe_read_word(struct safe_reader *sr, uint64_t addr, uint64_t *o
     }
     if (addr < 4096 || addr >= (1ull << 47))
         return -1;
-    sr->slow_reads++;
     return safe_read_slow(sr->pid, out, addr, 8);
 }

@@ -24,7 +24,6 @@ struct safe_reader {
     struct stack_range range[GP_MAX_STACK_RANGES];
     int nranges;
     int pid;           /* our pid, for process_vm_readv */
-    unsigned slow_reads;
 };
 
 /* Adds a known-readable range (ignored when empty or when the table is full). */

@@ -23,10 +23,7 @@
 #define GP_SIGSAFE
 #define GP_SIGNAL_STACK_BUDGET 6144
 
-#define GP_HIDDEN __attribute__((visibility("hidden")))
 #define GP_EXPORT __attribute__((visibility("default")))
-#define GP_LIKELY(x) __builtin_expect(!!(x), 1)
-#define GP_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Copy without calling memcpy (the compiler may not turn a volatile loop into a call). */
 static inline void gp_copy_bytes(void *dst, const void *src, unsigned n)

@@ -32,7 +32,6 @@ int ring_create(struct ring *r, uint32_t nslots)
         atomic_init(&r->slots[i].seq, i);
     atomic_init(&r->hdr->head, 0);
     atomic_init(&r->hdr->tail, 0);
-    atomic_init(&r->hdr->samples, 0);
     for (int i = 0; i < GP_DROP_MAX; i++)
         atomic_init(&r->hdr->drops[i], 0);
     return 0;

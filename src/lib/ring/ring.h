@@ -32,9 +32,9 @@
  * over such slots and counts them under GP_DROP_TORN.
  *
  * Sizes. A slot is 2 KiB: a 64-byte record header + GP_RING_MAX_FRAMES (248) PCs. The default
- * 2048 slots (4 MiB) hold 2048 samples: 20 thread-seconds at 100 Hz, or 64 busy threads at the
- * kernel's 250 Hz tick cap for 128 ms; the collector drains every 50 ms and again at once when
- * a drain found the ring more than a quarter full.
+ * 2048 slots (GOPROF_RING_SLOTS, lib/config; 4 MiB) hold 2048 samples: 20 thread-seconds at
+ * 100 Hz, or 64 busy threads at the kernel's 250 Hz tick cap for 128 ms; the collector drains
+ * every 50 ms and again at once when a drain found the ring more than a quarter full.
  */
 #ifndef GP_RING_H
 #define GP_RING_H
@@ -50,9 +50,8 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 3u
+#define GP_RING_VERSION 4u
 #define GP_RING_MAX_FRAMES 248
-#define GP_RING_DEFAULT_SLOTS 2048
 
 
 /* Why CPU time the timer measured is not in a sample. Each reason becomes a pseudo-frame
@@ -101,7 +100,6 @@ struct ring_header {
     _Atomic uint64_t head;
     uint64_t pad1[7];       /* keep head off the reader's cache line */
     _Atomic uint64_t drops[GP_DROP_MAX];   /* summed weights of lost samples */
-    _Atomic uint64_t samples;              /* committed records (for the collector's check) */
     uint64_t pad2[7];
     /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to:
      * per-thread timer signals (SI_TIMER: what Go's profiler samples on), and the others
@@ -130,7 +128,12 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
 
-/* Reader side. Context: collector. ring_read calls fn for each committed record in order and
+/* Reader side. Context: collector.
+ * ring_check: whether this reader understands r: magic, version, slot size, and a slot count
+ * (a power of two, with its mask) that fits the mapping. 0, or -EPROTO with why (e.g. "has
+ * version 2, this reader reads 4") filled. Called once before the first read. */
+int ring_check(const struct ring *r, char *why, size_t whysz);
+/* ring_read calls fn for each committed record in order and
  * frees its slot; returns the number consumed. A record that fails validation is counted under
  * GP_DROP_BAD_RECORD and skipped. */
 typedef void (*ring_record_fn)(const struct ring_record *rec, void *ctx);
@@ -138,8 +141,6 @@ size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
 /* Only when no writer can ever finish (the application is gone): steps over reserved but
  * uncommitted slots, counting them as GP_DROP_TORN. Returns how many it skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
-/* Current used slots (approximate; for pacing). */
-uint64_t ring_used(const struct ring *r);
 /* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
 const char *ring_drop_label(enum gp_drop_reason why);
 /* 1 for samples taken and lost, 0 for CPU time never sampled (GP_DROP_THREAD_EXIT). */

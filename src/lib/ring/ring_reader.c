@@ -3,6 +3,30 @@
  */
 #include "lib/ring/ring.h"
 
+#include <errno.h>
+#include <stdio.h>
+
+int ring_check(const struct ring *r, char *why, size_t whysz)
+{
+    const struct ring_header *h = r->hdr;
+    size_t room = r->map_size - (size_t)((const char *)r->slots - (const char *)h);
+    if (h->magic != GP_RING_MAGIC)
+        snprintf(why, whysz, "has magic 0x%08x, not 0x%08x", h->magic, GP_RING_MAGIC);
+    else if (h->version != GP_RING_VERSION)
+        snprintf(why, whysz, "has version %u, this reader reads %u", h->version,
+                 GP_RING_VERSION);
+    else if (h->slot_size != sizeof(struct ring_slot))
+        snprintf(why, whysz, "has %u-byte slots, this reader reads %zu-byte slots",
+                 h->slot_size, sizeof(struct ring_slot));
+    else if (h->nslots == 0 || (h->nslots & (h->nslots - 1)) || h->mask != h->nslots - 1 ||
+             h->nslots > room / sizeof(struct ring_slot))
+        snprintf(why, whysz, "has %u slots (mask 0x%llx) in %zu bytes: inconsistent",
+                 h->nslots, (unsigned long long)h->mask, room);
+    else
+        return 0;
+    return -EPROTO;
+}
+
 static int record_valid(const struct ring_record *rec)
 {
     return rec->nframes <= GP_RING_MAX_FRAMES && rec->weight > 0 && rec->weight < (1u << 24);
@@ -50,11 +74,4 @@ size_t ring_reader_skip_stalled(struct ring *r)
         atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
     }
     return skipped;
-}
-
-uint64_t ring_used(const struct ring *r)
-{
-    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
-    return head - tail;
 }

@@ -34,7 +34,6 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
 {
     struct ring_slot *s = &r->slots[pos & r->hdr->mask];
-    atomic_fetch_add_explicit(&r->hdr->samples, 1, memory_order_relaxed);
     /* pairs with the acquire load in ring_read() */
     atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
 }

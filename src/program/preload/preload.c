@@ -188,8 +188,9 @@ static void arm_existing_threads(void)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid > 0 && tid != self)
-            sample_arm_thread(tid);
+        int r;
+        if (tid > 0 && tid != self && (r = sample_arm_thread(tid)) != 0)
+            gp_debug("sample", "timer for running thread %d: %s", (int)tid, strerror(-r));
     }
     closedir(d);
 }
@@ -197,39 +198,44 @@ static void arm_existing_threads(void)
 static void forked_child(void)
 {
     /* fork without exec: the child has no timers and must not write into the parent's ring */
-    sample_enable(0);
+    sample_forked_child();
 }
 
-__attribute__((constructor)) static void libgoprof_init(void)
+/* The libc functions we wrap: without them nothing else can be done. */
+static int find_real_functions(void)
 {
-    char err[512], warn[256];
     if (interpose_resolve() != 0) {
         gp_log("preload", "libc's sigaction/pthread_create not found; profiling is off");
-        return;
+        return -1;
     }
+    return 0;
+}
+
+/* GOPROF_*: 0 to go on, -1 when disabled or invalid (said in at most one line). */
+static int read_config(void)
+{
+    char err[512], warn[256];
     int r = config_parse(&config, err, sizeof err, warn, sizeof warn);
     gp_log_debug_enabled = config.debug;
     /* GOPROF_DISABLE=1 takes libgoprof out of a program without editing the rest of its
      * environment: then nothing is changed, not even stderr by a line about another variable. */
     if (config.disable)
-        return;
+        return -1;
     /* At most one line: a bad value (profiling off) is said rather than an unknown name. */
     if (r) {
         gp_log("config", "%s", err);
-        return;
+        return -1;
     }
     if (warn[0])
         gp_log("config", "%s", warn);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (prepare_output(now.tv_sec) != 0) {
-        drop_claim();
-        return;
-    }
+    return 0;
+}
 
-    struct self_text st = { 0 };
-    dl_iterate_phdr(find_modules, &st);
-    r = goexe_analyze("/proc/self/exe", st.main_bias, &goexe);
+/* The executable's Go tables (goexe) and what the unwinder may use of them; never fails:
+ * without usable tables, Go code is profiled as native code. */
+static void analyze_go(const struct self_text *st)
+{
+    int r = goexe_analyze("/proc/self/exe", st->main_bias, &goexe);
     if (r != 0 && r != -ENOENT && goexe.is_go) {
         /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future pclntab
          * format): half-read tables must not reach the unwinder; one line, then native code. */
@@ -245,13 +251,22 @@ __attribute__((constructor)) static void libgoprof_init(void)
         gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "
                "are known): goroutine state is not read; stacks may end early at morestack",
                goexe.version);
+}
 
-    if ((r = ring_create(&ring, config.ring_slots)) != 0) {
+static int make_ring(void)
+{
+    int r = ring_create(&ring, config.ring_slots);
+    if (r != 0) {
         gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
                strerror(-r));
         drop_claim();
-        return;
     }
+    return r;
+}
+
+/* The rest of what the collector is told (prepare_output filled the output's part). */
+static void fill_collector_config(const struct self_text *st, struct timespec now)
+{
     collector.period_ns = (uint64_t)GP_NS_PER_SEC / config.hz;
     collector.hz = config.hz;
     collector.start_ns = gp_timespec_ns(now);
@@ -271,19 +286,30 @@ __attribute__((constructor)) static void libgoprof_init(void)
                           : goexe.layout_from_dwarf ? "runtime layout from DWARF"
                           : "runtime layout from the version table";
     collector.ring = &ring;
-    collector.skip_lo = st.lo;
-    collector.skip_hi = st.hi;
+    collector.skip_lo = st->lo;
+    collector.skip_hi = st->hi;
     collector.keep_fd = claim_fd;
-    r = collector_spawn(&collector);
+}
+
+/* Forks the collector, which keeps its own copy of the claim; ours is closed either way. */
+static int start_collector(void)
+{
+    int r = collector_spawn(&collector);
     drop_claim();
     if (r != 0) {
         gp_log("collector", "cannot start: %s; profiling is off", strerror(-r));
         ring_destroy(&ring);
-        return;
     }
+    return r;
+}
+
+/* The handler, then the timers: this thread's, and those of threads already running. */
+static void start_sampling(void)
+{
     unwind_warm();
     struct sample_config sc = { .period_ns = collector.period_ns, .ring = &ring };
-    if ((r = sample_setup(&sc, gp_real.sigaction)) != 0) {
+    int r = sample_setup(&sc, gp_real.sigaction);
+    if (r != 0) {
         gp_log("sample", "cannot install the SIGPROF handler: %s; profiling is off",
                strerror(-r));
         return;
@@ -295,4 +321,25 @@ __attribute__((constructor)) static void libgoprof_init(void)
     arm_existing_threads();
     gp_debug("preload", "profiling pid %d at %u Hz into %s%s%s", (int)getpid(), config.hz,
              collector.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
+}
+
+__attribute__((constructor)) static void libgoprof_init(void)
+{
+    if (find_real_functions() != 0 || read_config() != 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (prepare_output(now.tv_sec) != 0) {
+        drop_claim();
+        return;
+    }
+    struct self_text st = { 0 };
+    dl_iterate_phdr(find_modules, &st);   /* our own text, and the executable's load bias */
+    analyze_go(&st);
+    if (make_ring() != 0)
+        return;
+    fill_collector_config(&st, now);
+    if (start_collector() != 0)
+        return;
+    start_sampling();
 }

@@ -35,8 +35,12 @@ void sample_thread_start(void);
  * timer.c) on start_pc, the thread's start function. Context: thread exit. */
 void sample_thread_stop(uint64_t start_pc);
 /* Arms a timer on another, already running thread of this process (found in /proc/self/task).
- * Its stack bounds are unknown, so its unwinds use fault-safe reads. Returns 0 or -errno. */
+ * Its stack bounds are unknown, so its unwinds use fault-safe reads. The timer is deleted once
+ * the thread is seen gone (timer.c). Returns 0 or -errno (-ENOSPC: too many such threads). */
 int sample_arm_thread(pid_t tid);
+/* In a fork child (pthread_atfork): sampling stops, and the parent's timers, which the child
+ * does not have, are forgotten. */
+void sample_forked_child(void);
 
 /* The handler itself, so the sigaction interposer can recognise (and ignore) installs of it. */
 void sample_sigprof_handler(int sig, siginfo_t *si, void *uc);

@@ -1,5 +1,15 @@
 /* timer.c -- per-thread CPU-time timers and the thread bookkeeping around them.
  * Context: program (constructor, thread start and exit; never the handler)
+ *
+ * Every timer created is deleted. A thread started through our pthread_create trampoline keeps
+ * its timer in its gp_thread and deletes it at its exit (sample_thread_stop). A thread that was
+ * already running when the constructor armed it (sample_arm_thread) runs none of our code when
+ * it ends, so its timer is kept in a fixed table (EARLY_MAX entries; the threads beyond are
+ * not armed) and deleted once tgkill(pid, tid, 0) says ESRCH. That is looked at where timer.c
+ * already runs: at every thread start and exit through the trampoline, and at every arm. A
+ * timer may thus outlive its thread until the next such event, and longer if the kernel
+ * reuses the tid for a new thread first (it stays silent meanwhile: its thread is gone). A
+ * fork child inherits no timers: sample_forked_child forgets them all.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +33,18 @@
 #define THREAD_CPUCLOCK(tid) ((clockid_t)((~(unsigned)(tid) << 3) | 6))
 
 static uint64_t rand_state;
+
+/* Threads found running at start-up are few (a library constructor that started one). */
+#define EARLY_MAX 64
+
+/* tid: 0 free, -1 being filled or deleted, else the thread the timer belongs to. Entries are
+ * claimed and released with compare-and-swap: threads start and exit concurrently, and a
+ * fork may come at any moment (no lock to leave held in the child). */
+static struct early_timer {
+    _Atomic int tid;
+    timer_t timer;
+} early[EARLY_MAX];
+static _Atomic int nearly;   /* entries in use: the common case (none) is one load */
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -64,6 +86,26 @@ static int arm(clockid_t clock, pid_t tid, timer_t *out, uint64_t *first_ns)
         return err;
     }
     return 0;
+}
+
+/* Deletes the timers of early threads that are gone. */
+static void reap_early_timers(void)
+{
+    if (atomic_load_explicit(&nearly, memory_order_relaxed) == 0)
+        return;
+    int saved = errno;
+    pid_t pid = getpid();
+    for (int i = 0; i < EARLY_MAX; i++) {
+        int tid = atomic_load_explicit(&early[i].tid, memory_order_acquire);
+        if (tid <= 0 || syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (!atomic_compare_exchange_strong(&early[i].tid, &tid, -1))
+            continue;   /* another thread is deleting it */
+        timer_delete(early[i].timer);
+        atomic_store_explicit(&early[i].tid, 0, memory_order_release);
+        atomic_fetch_sub_explicit(&nearly, 1, memory_order_relaxed);
+    }
+    errno = saved;
 }
 
 int sample_setup(const struct sample_config *cfg,
@@ -111,6 +153,7 @@ static void record_stack_bounds(struct sample_thread *t)
 void sample_thread_start(void)
 {
     struct sample_thread *t = &gp_thread;
+    reap_early_timers();
     if (!sample_enabled() || t->has_timer)
         return;
     t->tid = (uint32_t)syscall(SYS_gettid);
@@ -162,6 +205,7 @@ static int record_unsampled(struct sample_thread *t, uint64_t start_pc, uint64_t
 void sample_thread_stop(uint64_t start_pc)
 {
     struct sample_thread *t = &gp_thread;
+    reap_early_timers();
     if (!t->has_timer)
         return;
     t->has_timer = 0;
@@ -184,7 +228,34 @@ void sample_thread_stop(uint64_t start_pc)
 
 int sample_arm_thread(pid_t tid)
 {
-    timer_t timer;
+    reap_early_timers();
+    /* The entry first: a timer that could not be kept would never be deleted. */
+    int i;
+    for (i = 0; i < EARLY_MAX; i++) {
+        int free_entry = 0;
+        if (atomic_compare_exchange_strong(&early[i].tid, &free_entry, -1))
+            break;
+    }
+    if (i == EARLY_MAX)
+        return -ENOSPC;
     uint64_t first;
-    return arm(THREAD_CPUCLOCK(tid), tid, &timer, &first);
+    int err = arm(THREAD_CPUCLOCK(tid), tid, &early[i].timer, &first);
+    if (err) {
+        atomic_store_explicit(&early[i].tid, 0, memory_order_release);
+        return err;
+    }
+    atomic_fetch_add_explicit(&nearly, 1, memory_order_relaxed);
+    atomic_store_explicit(&early[i].tid, (int)tid, memory_order_release);
+    return 0;
+}
+
+void sample_forked_child(void)
+{
+    /* Single-threaded here; nothing in the child may delete a timer by an id of the parent's:
+     * the child's own timer_create hands out the same ids. */
+    sample_enable(0);
+    gp_thread.has_timer = 0;
+    for (int i = 0; i < EARLY_MAX; i++)
+        atomic_store_explicit(&early[i].tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&nearly, 0, memory_order_relaxed);
 }

@@ -86,7 +86,6 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
     struct safe_reader sr;
     sr.nranges = 0;
     sr.pid = gp_unwind_go.pid;
-    sr.slow_reads = 0;
     out->n = 0;
     out->flags = 0;
     out->goid = 0;
