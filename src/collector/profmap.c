@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/hash.h"
 #include "lib/ring/ring.h"
 
 struct profmap {
@@ -43,16 +44,6 @@ void profmap_free(struct profmap *pm)
     free(pm->frames);
     free(pm->index);
     free(pm);
-}
-
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
 }
 
 static int grow_index(struct profmap *pm)
@@ -100,13 +91,12 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
             continue;
         pcs[n++] = rec->pc[i];
     }
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv(h, &rec->tid, sizeof rec->tid);
-    h = fnv(h, &rec->flags, sizeof rec->flags);
-    h = fnv(h, &rec->goid, sizeof rec->goid);
-    h = fnv(h, rec->thread_name, sizeof rec->thread_name);
+    uint64_t h = gp_hash_bytes(&rec->tid, sizeof rec->tid);
+    h = gp_hash_more(h, &rec->flags, sizeof rec->flags);
+    h = gp_hash_more(h, &rec->goid, sizeof rec->goid);
+    h = gp_hash_more(h, rec->thread_name, sizeof rec->thread_name);
     if (n)
-        h = fnv(h, pcs, n * sizeof *pcs);
+        h = gp_hash_more(h, pcs, n * sizeof *pcs);
     size_t slot = h & (pm->index_cap - 1);
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "lib/base/leb128.h"
 #include "lib/elf/elf_file.h"
 
 #define DW_MAX_WINDOW (16u << 20)   /* no DIE is this large: refuse to grow further */
@@ -191,40 +192,25 @@ static uint64_t cur_u(struct dw_cur *c, unsigned n)
     return v;
 }
 
-static uint64_t cur_uleb(struct dw_cur *c)
+/* LEB128 by lib/base/leb128.h's rule: running out of the window asks for a refill, out of
+ * the unit or past 10 bytes is malformed. */
+static uint64_t cur_leb(struct dw_cur *c, int is_signed)
 {
     uint64_t v = 0;
-    unsigned shift = 0;
-    while (cur_need(c, 1)) {
-        uint8_t byte = c->b[c->pos++];
-        if (shift < 64)
-            v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            return v;
-        if (shift < 64)
-            shift += 7;
-    }
-    return 0;
+    if (c->err)
+        return 0;
+    int n = gp_leb128(c->b + c->pos, (size_t)(c->end - c->pos), is_signed, &v);
+    if (n == GP_LEB_SHORT)
+        c->err = c->end < c->hard ? CUR_SHORT : CUR_BAD;
+    else if (n == GP_LEB_BAD)
+        c->err = CUR_BAD;
+    else
+        c->pos += (unsigned)n;
+    return v;
 }
 
-static int64_t cur_sleb(struct dw_cur *c)
-{
-    uint64_t v = 0;
-    unsigned shift = 0;
-    while (cur_need(c, 1)) {
-        uint8_t byte = c->b[c->pos++];
-        if (shift < 64)
-            v |= (uint64_t)(byte & 0x7f) << shift;
-        if (shift < 64)
-            shift += 7;
-        if (!(byte & 0x80)) {
-            if (shift < 64 && (byte & 0x40))
-                v |= ~0ull << shift;
-            return (int64_t)v;
-        }
-    }
-    return 0;
-}
+static uint64_t cur_uleb(struct dw_cur *c) { return cur_leb(c, 0); }
+static int64_t cur_sleb(struct dw_cur *c) { return (int64_t)cur_leb(c, 1); }
 
 /* NUL-terminated string at the cursor. */
 static const char *cur_str(struct dw_cur *c)

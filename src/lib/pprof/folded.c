@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/base/hash.h"
 #include "lib/pprof/atomic_file.h"
 #include "lib/pprof/pprof_view.h"
 
@@ -31,16 +32,6 @@ struct folded {
     char *buf;              /* the line being built */
     size_t len, bufcap;
 };
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
 
 static int buf_put(struct folded *f, const char *s, size_t n)
 {
@@ -94,7 +85,7 @@ static int add_line(struct folded *f, int64_t count)
 {
     if (2 * (f->n + 1) > f->nslots && rehash(f, f->nslots ? 2 * f->nslots : 1024) != 0)
         return -ENOMEM;
-    uint64_t h = hash_bytes(f->buf, f->len);
+    uint64_t h = gp_hash_bytes(f->buf, f->len);
     size_t j = (size_t)h & (f->nslots - 1);
     for (; f->slots[j]; j = (j + 1) & (f->nslots - 1)) {
         struct stack_line *l = &f->lines[f->slots[j] - 1];
