@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/grow.h"
 #include "lib/base/hash.h"
 #include "lib/ring/ring.h"
 
@@ -107,24 +108,11 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
         }
         slot = (slot + 1) & (pm->index_cap - 1);
     }
-    if (pm->len == pm->cap) {
-        size_t cap = pm->cap ? pm->cap * 2 : 256;
-        void *p = realloc(pm->entries, cap * sizeof *pm->entries);
-        if (!p)
-            return -ENOMEM;
-        pm->entries = p;
-        pm->cap = cap;
-    }
-    if (pm->nframes + n > pm->frames_cap) {
-        size_t cap = pm->frames_cap ? pm->frames_cap : 4096;
-        while (cap < pm->nframes + n)
-            cap *= 2;
-        void *p = realloc(pm->frames, cap * sizeof *pm->frames);
-        if (!p)
-            return -ENOMEM;
-        pm->frames = p;
-        pm->frames_cap = cap;
-    }
+    if (gp_grow((void **)&pm->entries, &pm->cap, pm->len + 1, sizeof *pm->entries, 256) != 0)
+        return -ENOMEM;
+    if (gp_grow((void **)&pm->frames, &pm->frames_cap, pm->nframes + n, sizeof *pm->frames,
+                4096) != 0)
+        return -ENOMEM;
     struct profmap_entry *e = &pm->entries[pm->len];
     memset(e, 0, sizeof *e);
     e->hash = h;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "lib/base/grow.h"
 #include "lib/base/leb128.h"
 #include "lib/elf/elf_file.h"
 
@@ -229,21 +230,6 @@ static const char *cur_str(struct dw_cur *c)
 
 /* ---- abbreviations ------------------------------------------------------------------------ */
 
-static int dw_grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 /* Parses the table at off of the .debug_abbrev bytes [d, d + size) into t (reusing its arrays). */
 static int dw_abbrevs_load(struct dw_abbrevs *t, const uint8_t *d, size_t size, uint64_t off)
 {
@@ -262,7 +248,7 @@ static int dw_abbrevs_load(struct dw_abbrevs *t, const uint8_t *d, size_t size, 
         int children = (int)cur_u(&c, 1);
         if (c.err || tag > UINT32_MAX)
             return -EINVAL;
-        if (dw_grow((void **)&t->a, &t->capa, t->na + 1, sizeof *t->a))
+        if (gp_grow((void **)&t->a, &t->capa, t->na + 1, sizeof *t->a, 64))
             return -ENOMEM;
         struct dw_abbrev *a = &t->a[t->na++];
         a->code = code;
@@ -279,7 +265,7 @@ static int dw_abbrevs_load(struct dw_abbrevs *t, const uint8_t *d, size_t size, 
             int64_t implicit = form == DW_FORM_implicit_const ? cur_sleb(&c) : 0;
             if (c.err)
                 return -EINVAL;
-            if (dw_grow((void **)&t->s, &t->caps, t->ns + 1, sizeof *t->s))
+            if (gp_grow((void **)&t->s, &t->caps, t->ns + 1, sizeof *t->s, 64))
                 return -ENOMEM;
             t->s[t->ns++] = (struct dw_spec){ (uint32_t)attr, (uint32_t)form, implicit, DW_VAR };
             a->n++;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/base/dup_stream.h"
+#include "lib/base/grow.h"
 #include "lib/base/hash.h"
 #include "lib/pprof/atomic_file.h"
 #include "lib/pprof/pprof_view.h"
@@ -35,16 +37,8 @@ struct folded {
 
 static int buf_put(struct folded *f, const char *s, size_t n)
 {
-    if (f->len + n + 1 > f->bufcap) {
-        size_t cap = f->bufcap ? f->bufcap : 4096;
-        while (cap < f->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(f->buf, cap);
-        if (!grown)
-            return -ENOMEM;
-        f->buf = grown;
-        f->bufcap = cap;
-    }
+    if (gp_grow((void **)&f->buf, &f->bufcap, f->len + n + 1, 1, 4096) != 0)
+        return -ENOMEM;
     memcpy(f->buf + f->len, s, n);
     f->len += n;
     f->buf[f->len] = 0;
@@ -94,14 +88,8 @@ static int add_line(struct folded *f, int64_t count)
             return 0;
         }
     }
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 1024;
-        struct stack_line *grown = realloc(f->lines, cap * sizeof *grown);
-        if (!grown)
-            return -ENOMEM;
-        f->lines = grown;
-        f->cap = cap;
-    }
+    if (gp_grow((void **)&f->lines, &f->cap, f->n + 1, sizeof *f->lines, 1024) != 0)
+        return -ENOMEM;
     char *text = strdup(f->buf);
     if (!text)
         return -ENOMEM;
@@ -149,12 +137,8 @@ int folded_write_fd(const struct pprof *p, int fd)
     int err = collect(&f, p);
     FILE *out = NULL;
     if (!err) {
-        int dupfd = dup(fd);
-        if (dupfd < 0 || !(out = fdopen(dupfd, "w"))) {
+        if (!(out = gp_dup_stream(fd, "w")))
             err = -errno;
-            if (dupfd >= 0)
-                close(dupfd);
-        }
     }
     for (size_t i = 0; !err && i < f.n; i++)
         if (fprintf(out, "%s %" PRId64 "\n", f.lines[i].text, f.lines[i].count) < 0)
