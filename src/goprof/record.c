@@ -272,6 +272,9 @@ static void report(const char *path, int folded)
         fprintf(stderr, "goprof: cannot read %s: %s\n", path, strerror(-err));
 }
 
+/* A step's result when record_main goes on to the next; any other is goprof's exit status. */
+enum { GO_ON = -1 };
+
 /* What the command line asks for. */
 struct options {
     const char *out, *hz;
@@ -279,7 +282,7 @@ struct options {
     char **cmd;
 };
 
-/* Parses goprof record's options into o. Returns -1 to go on, else goprof's exit status. */
+/* Parses goprof record's options into o. Returns GO_ON to go on, else goprof's exit status. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
     int c;
@@ -292,7 +295,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'F': o->hz = optarg; break;
         case 'd':
             if (config_parse_duration(optarg, &o->duration) != 0) {
-                fprintf(stderr, "goprof: -d %s is invalid (%s)\n", optarg, GP_DURATION_ACCEPTED);
+                fprintf(stderr, "goprof: -d \"%s\" is invalid (%s)\n", optarg,
+                        GP_DURATION_ACCEPTED);
                 return 2;
             }
             break;
@@ -308,11 +312,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         return 2;
     }
     o->cmd = argv + optind;
-    return -1;
+    return GO_ON;
 }
 
 /* Puts the library and the profile's absolute path (into path) in the environment the command
- * inherits. Returns -1 to go on, else goprof's exit status. */
+ * inherits. Returns GO_ON to go on, else goprof's exit status. */
 static int prepare_environment(const struct options *o, char *path, size_t n)
 {
     char lib[PATH_MAX], msg[PATH_MAX * 3 + 64], deflt[NAME_MAX + 64];
@@ -332,12 +336,12 @@ static int prepare_environment(const struct options *o, char *path, size_t n)
         fprintf(stderr, "goprof: %s\n", absolute(out, path, n) ? out : msg);
         return 125;
     }
-    return -1;
+    return GO_ON;
 }
 
 /* What the library will make of this environment: a bad value means no profile (the library
- * prints the one line saying why), so there is nothing to wait for. Sets *profiled. Returns -1
- * to go on, else goprof's exit status. */
+ * prints the one line saying why), so there is nothing to wait for. Sets *profiled. Returns
+ * GO_ON to go on, else goprof's exit status. */
 static int check_config(const struct options *o, struct gp_config *conf, int *profiled)
 {
     char cerr[512], cwarn[256];
@@ -347,10 +351,10 @@ static int check_config(const struct options *o, struct gp_config *conf, int *pr
         return 2;
     }
     *profiled = !bad && !conf->disable;
-    return -1;
+    return GO_ON;
 }
 
-/* The profile's directory must take the collector's file. Returns -1 to go on, or 125. */
+/* The profile's directory must take the collector's file. Returns GO_ON to go on, or 125. */
 static int check_directory(const char *path)
 {
     char dir[PATH_MAX];
@@ -360,10 +364,10 @@ static int check_directory(const char *path)
         fprintf(stderr, "goprof: cannot write into %s: %s\n", dir, strerror(errno));
         return 125;
     }
-    return -1;
+    return GO_ON;
 }
 
-/* Runs the command to its end (or -d's). Returns -1 when it ran, with run->status set, else
+/* Runs the command to its end (or -d's). Returns GO_ON when it ran, with run->status set, else
  * goprof's exit status. */
 static int run_command(const struct options *o, struct run *run)
 {
@@ -381,7 +385,7 @@ static int run_command(const struct options *o, struct run *run)
     if (WIFSIGNALED(run->status))
         fprintf(stderr, "goprof: %s was killed by signal %d (%s); exit status %d\n", o->cmd[0],
                 WTERMSIG(run->status), strsignal(WTERMSIG(run->status)), exit_status(run));
-    return -1;
+    return GO_ON;
 }
 
 /* Waits for the profile the collector writes and summarizes it. */
@@ -405,12 +409,13 @@ int record_main(int argc, char **argv)
     struct stat before;
     char path[PATH_MAX];
     int profiled, r;
-    if ((r = parse_options(argc, argv, &o)) >= 0 ||
-        (r = prepare_environment(&o, path, sizeof path)) >= 0 ||
-        (r = check_config(&o, &conf, &profiled)) >= 0 || (r = check_directory(path)) >= 0)
+    if ((r = parse_options(argc, argv, &o)) != GO_ON ||
+        (r = prepare_environment(&o, path, sizeof path)) != GO_ON ||
+        (r = check_config(&o, &conf, &profiled)) != GO_ON ||
+        (r = check_directory(path)) != GO_ON)
         return r;
     int existed = stat(path, &before) == 0;   /* the profile is the file that replaces it */
-    if ((r = run_command(&o, &run)) >= 0)
+    if ((r = run_command(&o, &run)) != GO_ON)
         return r;
     if (!profiled)
         fprintf(stderr, "goprof: no profile: %s\n",
