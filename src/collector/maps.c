@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/grow.h"
+
 int maps_parse_line(const char *line, struct maps_entry *e)
 {
     unsigned long long start, limit, offset, inode;
@@ -68,14 +70,8 @@ struct exec_list {
 static int add_exec(const char *line, void *ctx)
 {
     struct exec_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? 2 * l->cap : 32;
-        struct maps_entry *nv = realloc(l->v, ncap * sizeof *nv);
-        if (!nv)
-            return -ENOMEM;
-        l->v = nv;
-        l->cap = ncap;
-    }
+    if (gp_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v, 32) != 0)
+        return -ENOMEM;
     int r = maps_parse_line(line, &l->v[l->n]);
     if (r < 0)
         return r;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/grow.h"
+#include "lib/base/hash.h"
 #include "lib/ring/ring.h"
 
 struct profmap {
@@ -43,16 +45,6 @@ void profmap_free(struct profmap *pm)
     free(pm->frames);
     free(pm->index);
     free(pm);
-}
-
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
 }
 
 static int grow_index(struct profmap *pm)
@@ -100,13 +92,12 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
             continue;
         pcs[n++] = rec->pc[i];
     }
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv(h, &rec->tid, sizeof rec->tid);
-    h = fnv(h, &rec->flags, sizeof rec->flags);
-    h = fnv(h, &rec->goid, sizeof rec->goid);
-    h = fnv(h, rec->thread_name, sizeof rec->thread_name);
+    uint64_t h = gp_hash_bytes(&rec->tid, sizeof rec->tid);
+    h = gp_hash_more(h, &rec->flags, sizeof rec->flags);
+    h = gp_hash_more(h, &rec->goid, sizeof rec->goid);
+    h = gp_hash_more(h, rec->thread_name, sizeof rec->thread_name);
     if (n)
-        h = fnv(h, pcs, n * sizeof *pcs);
+        h = gp_hash_more(h, pcs, n * sizeof *pcs);
     size_t slot = h & (pm->index_cap - 1);
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];
@@ -117,24 +108,11 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
         }
         slot = (slot + 1) & (pm->index_cap - 1);
     }
-    if (pm->len == pm->cap) {
-        size_t cap = pm->cap ? pm->cap * 2 : 256;
-        void *p = realloc(pm->entries, cap * sizeof *pm->entries);
-        if (!p)
-            return -ENOMEM;
-        pm->entries = p;
-        pm->cap = cap;
-    }
-    if (pm->nframes + n > pm->frames_cap) {
-        size_t cap = pm->frames_cap ? pm->frames_cap : 4096;
-        while (cap < pm->nframes + n)
-            cap *= 2;
-        void *p = realloc(pm->frames, cap * sizeof *pm->frames);
-        if (!p)
-            return -ENOMEM;
-        pm->frames = p;
-        pm->frames_cap = cap;
-    }
+    if (gp_grow((void **)&pm->entries, &pm->cap, pm->len + 1, sizeof *pm->entries, 256) != 0)
+        return -ENOMEM;
+    if (gp_grow((void **)&pm->frames, &pm->frames_cap, pm->nframes + n, sizeof *pm->frames,
+                4096) != 0)
+        return -ENOMEM;
     struct profmap_entry *e = &pm->entries[pm->len];
     memset(e, 0, sizeof *e);
     e->hash = h;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/elf/elf_file.h"
+#include "lib/base/grow.h"
 #include "lib/base/log.h"
 #include "lib/go/pclntab.h"
 #include "collector/maps.h"
@@ -74,14 +75,8 @@ int symbolizer_add_mapping(struct symbolizer *s, const struct maps_entry *e)
             m->inode == e->inode && strcmp(m->path, e->path) == 0)
             return (int)i;
     }
-    if (s->nmaps == s->cap) {
-        size_t ncap = s->cap ? 2 * s->cap : 32;
-        struct sym_map *nv = realloc(s->maps, ncap * sizeof *nv);
-        if (!nv)
-            return -ENOMEM;
-        s->maps = nv;
-        s->cap = ncap;
-    }
+    if (gp_grow((void **)&s->maps, &s->cap, s->nmaps + 1, sizeof *s->maps, 32) != 0)
+        return -ENOMEM;
     struct sym_map *m = &s->maps[s->nmaps];
     memset(m, 0, sizeof *m);
     m->path = strdup(e->path);

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "lib/base/dup_stream.h"
 #include "lib/base/log.h"
 #include "lib/pprof/pprof_view.h"
 
@@ -293,12 +294,8 @@ int flame_write_fd(const struct pprof *p, const char *assets_dir, const char *ti
     char *tmpl = read_asset(assets_dir, "flame.html", &len);
     int err = tmpl ? tree_build(&t, p) : -errno;
     if (!err) {
-        int dupfd = dup(fd);
-        if (dupfd < 0 || !(out = fdopen(dupfd, "w"))) {
+        if (!(out = gp_dup_stream(fd, "w")))
             err = -errno;
-            if (dupfd >= 0)
-                close(dupfd);
-        }
     }
     if (!err)
         err = expand(out, tmpl, assets_dir, title, &t);

@@ -37,6 +37,7 @@
 #include "goprof/summary.h"
 #include "lib/pprof/pprof_read.h"
 #include "lib/config/config.h"
+#include "lib/outname/outpath.h"
 
 /* The collector writes the profile after the command's end; symbolizing a large Go binary and
  * writing takes a second or two. */
@@ -67,44 +68,8 @@ static void usage_record(FILE *out)
     fputs("usage: goprof record [-o FILE] [-F HZ] [-d DURATION] [--] COMMAND [ARG...]\n"
           "  -o FILE      profile path (default goprof.<command>.<pid>.pb.gz, taken literally)\n"
           "  -F HZ        samples per CPU-second per thread (GOPROF_HZ)\n"
-          "  -d DURATION  stop the command after DURATION (e.g. 30, 30s, 500ms, 2m): SIGINT,\n"
-          "               then SIGTERM and SIGKILL 5 s apart\n", out);
-}
-
-/* "30", "30s", "1.5s", "500ms", "2m", "1h" -> ns; -1 if invalid. */
-static int64_t parse_duration(const char *s)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    double unit = 1e9;
-    if (!strcmp(end, "ms"))
-        unit = 1e6;
-    else if (!strcmp(end, "m"))
-        unit = 60e9;
-    else if (!strcmp(end, "h"))
-        unit = 3600e9;
-    else if (*end && strcmp(end, "s"))
-        return -1;
-    double ns = v * unit;
-    return ns > 9e18 ? -1 : (int64_t)ns;
-}
-
-/* GOPROF_OUT expands %-conversions; -o is a plain path, so every '%' is doubled. */
-static int escape_percent(const char *in, char *out, size_t n)
-{
-    size_t j = 0;
-    for (; *in; in++) {
-        if (j + 3 > n)
-            return -ENAMETOOLONG;
-        if (*in == '%')
-            out[j++] = '%';
-        out[j++] = *in;
-    }
-    out[j] = 0;
-    return 0;
+          "  -d DURATION  stop the command after DURATION (e.g. 30s, 1.5s, 500ms, 2m; 100ms-24h):\n"
+          "               SIGINT, then SIGTERM and SIGKILL 5 s apart\n", out);
 }
 
 static int absolute(const char *path, char *out, size_t n)
@@ -128,7 +93,8 @@ static int set_env(const char *lib, const char *out, const char *hz, char *err, 
     }
     const char *old = getenv("LD_PRELOAD");
     char *preload = malloc(strlen(lib) + (old ? strlen(old) : 0) + 2);
-    if (!preload || escape_percent(out, esc, sizeof esc) != 0) {
+    esc[0] = 0;   /* GOPROF_OUT expands %-conversions; -o is a plain path */
+    if (!preload || outpath_append_literal(esc, sizeof esc, out) != 0) {
         free(preload);
         snprintf(err, errsz, "%s: path too long", out);
         return -ENAMETOOLONG;
@@ -306,21 +272,31 @@ static void report(const char *path, int folded)
         fprintf(stderr, "goprof: cannot read %s: %s\n", path, strerror(-err));
 }
 
-int record_main(int argc, char **argv)
+/* A step's result when record_main goes on to the next; any other is goprof's exit status. */
+enum { GO_ON = -1 };
+
+/* What the command line asks for. */
+struct options {
+    const char *out, *hz;
+    int64_t duration;           /* ns; 0: none */
+    char **cmd;
+};
+
+/* Parses goprof record's options into o. Returns GO_ON to go on, else goprof's exit status. */
+static int parse_options(int argc, char **argv, struct options *o)
 {
-    const char *out = NULL, *hz = NULL;
-    int64_t duration = 0;
     int c;
+    memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
     while ((c = getopt(argc, argv, "+o:F:d:h")) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'F': hz = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'F': o->hz = optarg; break;
         case 'd':
-            if ((duration = parse_duration(optarg)) <= 0) {
-                fprintf(stderr, "goprof: -d %s: not a duration (e.g. 30, 30s, 500ms, 2m)\n",
-                        optarg);
+            if (config_parse_duration(optarg, &o->duration) != 0) {
+                fprintf(stderr, "goprof: -d \"%s\" is invalid (%s)\n", optarg,
+                        GP_DURATION_ACCEPTED);
                 return 2;
             }
             break;
@@ -335,35 +311,52 @@ int record_main(int argc, char **argv)
         usage_record(stderr);
         return 2;
     }
-    char **cmd = argv + optind;
+    o->cmd = argv + optind;
+    return GO_ON;
+}
 
-    char lib[PATH_MAX], path[PATH_MAX], msg[PATH_MAX * 3 + 64];
+/* Puts the library and the profile's absolute path (into path) in the environment the command
+ * inherits. Returns GO_ON to go on, else goprof's exit status. */
+static int prepare_environment(const struct options *o, char *path, size_t n)
+{
+    char lib[PATH_MAX], msg[PATH_MAX * 3 + 64], deflt[NAME_MAX + 64];
     if (locate_library(lib, sizeof lib) != 0) {
         fprintf(stderr, "goprof: libgoprof.so %s\n", lib);
         return 125;
     }
-    char deflt[NAME_MAX + 64];
+    const char *out = o->out;
     if (!out) {
-        const char *base = strrchr(cmd[0], '/') ? strrchr(cmd[0], '/') + 1 : cmd[0];
+        const char *base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 : o->cmd[0];
         const char *fmt = getenv("GOPROF_FORMAT");
         snprintf(deflt, sizeof deflt, "goprof.%.200s.%ld.%s", base, (long)getpid(),
                  fmt && !strcmp(fmt, "folded") ? "folded" : "pb.gz");
         out = deflt;
     }
-    if (absolute(out, path, sizeof path) != 0 || set_env(lib, path, hz, msg, sizeof msg) != 0) {
-        fprintf(stderr, "goprof: %s\n", absolute(out, path, sizeof path) ? out : msg);
+    if (absolute(out, path, n) != 0 || set_env(lib, path, o->hz, msg, sizeof msg) != 0) {
+        fprintf(stderr, "goprof: %s\n", absolute(out, path, n) ? out : msg);
         return 125;
     }
-    /* What the library will make of this environment: a bad value means no profile (the
-     * library prints the one line saying why), so there is nothing to wait for. */
-    struct gp_config conf;
+    return GO_ON;
+}
+
+/* What the library will make of this environment: a bad value means no profile (the library
+ * prints the one line saying why), so there is nothing to wait for. Sets *profiled. Returns
+ * GO_ON to go on, else goprof's exit status. */
+static int check_config(const struct options *o, struct gp_config *conf, int *profiled)
+{
     char cerr[512], cwarn[256];
-    int bad = config_parse(&conf, cerr, sizeof cerr, cwarn, sizeof cwarn) != 0;
-    if (bad && hz && strstr(cerr, "GOPROF_HZ=")) {
-        fprintf(stderr, "goprof: -F %s: not a rate (an integer from 1 to 10000)\n", hz);
+    int bad = config_parse(conf, cerr, sizeof cerr, cwarn, sizeof cwarn) != 0;
+    if (bad && o->hz && strstr(cerr, "GOPROF_HZ=")) {
+        fprintf(stderr, "goprof: -F %s: not a rate (an integer from 1 to 10000)\n", o->hz);
         return 2;
     }
-    int profiled = !bad && !conf.disable;
+    *profiled = !bad && !conf->disable;
+    return GO_ON;
+}
+
+/* The profile's directory must take the collector's file. Returns GO_ON to go on, or 125. */
+static int check_directory(const char *path)
+{
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = 0;
@@ -371,36 +364,63 @@ int record_main(int argc, char **argv)
         fprintf(stderr, "goprof: cannot write into %s: %s\n", dir, strerror(errno));
         return 125;
     }
-    struct stat before;
-    int existed = stat(path, &before) == 0;
+    return GO_ON;
+}
 
-    struct run run;
+/* Runs the command to its end (or -d's). Returns GO_ON when it ran, with run->status set, else
+ * goprof's exit status. */
+static int run_command(const struct options *o, struct run *run)
+{
     int64_t started = gp_clock_ns(CLOCK_MONOTONIC);
-    if (start(cmd, &run) != 0) {
-        fprintf(stderr, "goprof: cannot start %s: %s\n", cmd[0], strerror(errno));
+    if (start(o->cmd, run) != 0) {
+        fprintf(stderr, "goprof: cannot start %s: %s\n", o->cmd[0], strerror(errno));
         return 125;
     }
-    wait_child(&run, duration ? started + duration : 0);
+    wait_child(run, o->duration ? started + o->duration : 0);
     restore_signals();
-    if (run.exec_errno) {
-        fprintf(stderr, "goprof: cannot run %s: %s\n", cmd[0], strerror(run.exec_errno));
-        return run.exec_errno == ENOENT ? 127 : 126;
+    if (run->exec_errno) {
+        fprintf(stderr, "goprof: cannot run %s: %s\n", o->cmd[0], strerror(run->exec_errno));
+        return run->exec_errno == ENOENT ? 127 : 126;
     }
-    int status = exit_status(&run);
-    if (WIFSIGNALED(run.status))
-        fprintf(stderr, "goprof: %s was killed by signal %d (%s); exit status %d\n", cmd[0],
-                WTERMSIG(run.status), strsignal(WTERMSIG(run.status)), status);
-    if (!profiled) {
-        fprintf(stderr, "goprof: no profile: %s\n",
-                conf.disable ? "GOPROF_DISABLE is set" : "the GOPROF_* configuration is invalid");
-        return status;
-    }
+    if (WIFSIGNALED(run->status))
+        fprintf(stderr, "goprof: %s was killed by signal %d (%s); exit status %d\n", o->cmd[0],
+                WTERMSIG(run->status), strsignal(WTERMSIG(run->status)), exit_status(run));
+    return GO_ON;
+}
+
+/* Waits for the profile the collector writes and summarizes it. */
+static void collect_profile(const char *path, const struct run *run, const struct stat *before,
+                            int existed, const struct gp_config *conf)
+{
     char found[PATH_MAX + 16];
-    if (wait_profile(path, run.pid, &before, existed, found, sizeof found) != 0) {
+    if (wait_profile(path, run->pid, before, existed, found, sizeof found) != 0) {
         fprintf(stderr, "goprof: no profile appeared at %s within %d s (a statically linked "
                 "program cannot be profiled: build it with cgo)\n", path, RECORD_WAIT_S);
-        return status;
+        return;
     }
-    report(found, conf.format == GP_FORMAT_FOLDED);
-    return status;
+    report(found, conf->format == GP_FORMAT_FOLDED);
+}
+
+int record_main(int argc, char **argv)
+{
+    struct options o;
+    struct gp_config conf;
+    struct run run;
+    struct stat before;
+    char path[PATH_MAX];
+    int profiled, r;
+    if ((r = parse_options(argc, argv, &o)) != GO_ON ||
+        (r = prepare_environment(&o, path, sizeof path)) != GO_ON ||
+        (r = check_config(&o, &conf, &profiled)) != GO_ON ||
+        (r = check_directory(path)) != GO_ON)
+        return r;
+    int existed = stat(path, &before) == 0;   /* the profile is the file that replaces it */
+    if ((r = run_command(&o, &run)) != GO_ON)
+        return r;
+    if (!profiled)
+        fprintf(stderr, "goprof: no profile: %s\n",
+                conf.disable ? "GOPROF_DISABLE is set" : "the GOPROF_* configuration is invalid");
+    else
+        collect_profile(path, &run, &before, existed, &conf);
+    return exit_status(&run);
 }

@@ -65,13 +65,41 @@ static void test_interval(void)
     CHECK(parse_with("GOPROF_INTERVAL", "2m") == 0 && c.interval_ns == 120000000000ull);
     CHECK(parse_with("GOPROF_INTERVAL", "24h") == 0 && c.interval_ns == 86400000000000ull);
     CHECK(parse_with("GOPROF_INTERVAL", "") == 0 && c.interval_ns == 0);
-    const char *bad[] = { "60", "abc", "s", "1.5s", "-1s", "99ms", "25h", "10 s", "5S", "0s",
-                          "99999999999999999999s", "1sec" };
+    /* decimals, as goprof record -d takes them (the same parser) */
+    CHECK(parse_with("GOPROF_INTERVAL", "1.5s") == 0 && c.interval_ns == 1500000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "0.5m") == 0 && c.interval_ns == 30000000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "100ms") == 0 && c.interval_ns == 100000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "0.1s") == 0 && c.interval_ns == 100000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "23.999h") == 0 && c.interval_ns == 86396400000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "100.0000000001ms") == 0 &&
+          c.interval_ns == 100000000ull);
+    const char *bad[] = { "60", "1.5", "abc", "s", "-1s", "99ms", "0.09s", "25h", "24.001h",
+                          "10 s", "5S", "0s", "99999999999999999999s", "1sec", ".5s", "1.s",
+                          "1..5s", "1.5.s", "+1s", " 1s", "1s ", "0x10s", "1e3ms", "inf",
+                          "18446744073709551617ms", "1,5s" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(parse_with("GOPROF_INTERVAL", bad[i]) != 0);
         CHECK(strstr(err, "GOPROF_INTERVAL") != NULL && strstr(err, "100ms to 24h") != NULL);
+        CHECK(strstr(err, GP_DURATION_ACCEPTED) != NULL);   /* goprof record -d says the same */
         CHECK(strchr(err, '\n') == NULL);
     }
+}
+
+/* The parser itself, as goprof's options use it: -EINVAL for the syntax, -ERANGE for bounds. */
+static void test_duration(void)
+{
+    int64_t ns = 7;
+    CHECK(config_parse_duration("2h", &ns) == 0 && ns == 7200 * 1000000000ll);
+    CHECK(config_parse_duration("1.25s", &ns) == 0 && ns == 1250000000ll);
+    CHECK(config_parse_duration("250ms", &ns) == 0 && ns == 250000000ll);
+    ns = 7;
+    CHECK(config_parse_duration("", &ns) == -EINVAL && ns == 7);
+    CHECK(config_parse_duration("30", &ns) == -EINVAL);
+    CHECK(config_parse_duration("-2s", &ns) == -EINVAL);
+    CHECK(config_parse_duration("2x", &ns) == -EINVAL);
+    CHECK(config_parse_duration("50ms", &ns) == -ERANGE);
+    CHECK(config_parse_duration("1441m", &ns) == -ERANGE);
+    CHECK(config_parse_duration("99999999999999999999999999h", &ns) == -ERANGE && ns == 7);
 }
 
 static void test_http(void)
@@ -190,6 +218,7 @@ int main(void)
     test_hz();
     test_out();
     test_interval();
+    test_duration();
     test_http();
     test_bools_and_ring();
     test_format();

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/base/leb128.h"
 #include "lib/elf/elf_file.h"
 #include "check.h"
 #include "lib/go/goexe.h"
@@ -813,8 +814,32 @@ static void test_synthetic_one(int version, int dwarf64)
     free(abbrev.p);
 }
 
+/* lib/base/leb128.h, which the DWARF reader, the CFI reader and the Go readers share. */
+static void test_leb128(void)
+{
+    static const uint8_t u624485[] = { 0xe5, 0x8e, 0x26 }, neg[] = { 0x7f };
+    static const uint8_t neg128[] = { 0x80, 0x7f };
+    static const uint8_t max[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    static const uint8_t over[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                    0x00 };
+    uint64_t u = 1;
+    int64_t v = 1;
+    CHECK(gp_uleb128(u624485, 3, &u) == 3 && u == 624485);
+    CHECK(gp_sleb128(neg, 1, &v) == 1 && v == -1);
+    CHECK(gp_sleb128(neg128, 2, &v) == 2 && v == -128);
+    CHECK(gp_uleb128(max, 10, &u) == 10 && u == UINT64_MAX);
+    u = 1;
+    CHECK(gp_uleb128(u624485, 2, &u) == GP_LEB_SHORT && u == 0);     /* truncated */
+    CHECK(gp_uleb128(u624485, 0, &u) == GP_LEB_SHORT && u == 0);
+    u = 1;
+    CHECK(gp_uleb128(over, sizeof over, &u) == GP_LEB_BAD && u == 0);   /* 11 bytes */
+    v = 1;
+    CHECK(gp_sleb128(over, sizeof over, &v) == GP_LEB_BAD && v == 0);
+}
+
 static void test_synthetic(void)
 {
+    test_leb128();
     test_check();
     test_synthetic_one(4, 0);
     test_synthetic_one(5, 0);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/clock.h"
 #include "lib/outname/outpath.h"
 
 extern char **environ;
@@ -22,7 +23,7 @@ struct var {
     const char *name;
     enum kind kind;
     const char *def;
-    uint32_t min, max;      /* K_UINT bounds; K_DURATION bounds in ms */
+    uint32_t min, max;      /* K_UINT bounds (K_DURATION: GP_DURATION_*) */
     const char *help;
 };
 
@@ -32,10 +33,10 @@ static const struct var vars[] = {
       "output file; %p pid, %t start time (of the run, or of the interval), %e program name, "
       "%n file sequence number (1-based; 1 without GOPROF_INTERVAL), %% a percent sign; "
       "a name another profiled process writes gets .<pid> (without %p), then .2, .3, ..." },
-    { "GOPROF_INTERVAL", K_DURATION, "", 100, 24 * 3600 * 1000,
-      "write one profile per interval, each covering only that interval (e.g. 60s; "
-      "100ms-24h, with ms, s, m or h); without %n in GOPROF_OUT, .N is appended to the name; "
-      "empty: one profile for the whole run" },
+    { "GOPROF_INTERVAL", K_DURATION, "", 0, 0,
+      "write one profile per interval, each covering only that interval (e.g. 60s or 1.5m; "
+      "100ms-24h, a number with ms, s, m or h); without %n in GOPROF_OUT, .N is appended to "
+      "the name; empty: one profile for the whole run" },
     { "GOPROF_HTTP", K_ADDR, "", 0, 0,
       "HOST:PORT on which the collector serves /debug/pprof/profile?seconds=N as Go's "
       "net/http/pprof does (e.g. 127.0.0.1:6060); empty: no endpoint" },
@@ -84,37 +85,42 @@ static int parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
     return 0;
 }
 
-/* "<digits><unit>", unit ms, s, m or h; 0 for "" (off). Bounds in ms. */
-static int parse_duration(const char *s, uint32_t min_ms, uint32_t max_ms, uint64_t *ns)
+int config_parse_duration(const char *s, int64_t *ns)
 {
-    if (!*s) {
-        *ns = 0;
-        return 0;
-    }
-    uint64_t v = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > 100000000ull)
-            return -ERANGE;
-    }
-    uint64_t unit_ms;
-    if (p == s)
+    static const struct { const char *name; int64_t ns; } units[] = {
+        { "ms", GP_NS_PER_MS }, { "s", GP_NS_PER_SEC }, { "m", 60 * GP_NS_PER_SEC },
+        { "h", 3600 * GP_NS_PER_SEC },
+    };
+    const char *p = s, *digits = s;
+    uint64_t whole = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if (whole <= UINT32_MAX)   /* beyond, it is out of range anyway: stop counting */
+            whole = whole * 10 + (uint64_t)(*p - '0');
+    if (p == digits)
         return -EINVAL;
-    if (!strcmp(p, "ms"))
-        unit_ms = 1;
-    else if (!strcmp(p, "s"))
-        unit_ms = 1000;
-    else if (!strcmp(p, "m"))
-        unit_ms = 60 * 1000;
-    else if (!strcmp(p, "h"))
-        unit_ms = 3600 * 1000;
-    else
+    const char *frac = NULL;
+    if (*p == '.') {
+        frac = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == frac)
+            return -EINVAL;
+    }
+    int64_t unit = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(p, units[i].name))
+            unit = units[i].ns;
+    if (!unit)
         return -EINVAL;
-    uint64_t ms = v * unit_ms;
-    if (ms < min_ms || ms > max_ms)
+    if (whole > (uint64_t)(GP_DURATION_MAX_NS / unit))
         return -ERANGE;
-    *ns = ms * 1000000ull;
+    int64_t v = (int64_t)whole * unit;
+    /* Exact to the nanosecond: each fraction digit is worth a tenth of the one before. */
+    for (int64_t scale = unit / 10; frac && *frac >= '0' && *frac <= '9'; frac++, scale /= 10)
+        v += (*frac - '0') * scale;
+    if (v < GP_DURATION_MIN_NS || v > GP_DURATION_MAX_NS)
+        return -ERANGE;
+    *ns = v;
     return 0;
 }
 
@@ -206,9 +212,7 @@ static void accepted(const struct var *v, char *buf, size_t n)
         }
         break;
     }
-    case K_DURATION:
-        snprintf(buf, n, "a duration from 100ms to 24h: an integer and ms, s, m or h");
-        break;
+    case K_DURATION: snprintf(buf, n, "%s", GP_DURATION_ACCEPTED); break;
     case K_ADDR:
         snprintf(buf, n, "HOST:PORT; HOST 127.0.0.1, [::1], localhost or, with "
                  "GOPROF_HTTP_ALLOW_REMOTE=1, another numeric address");
@@ -239,7 +243,10 @@ static int apply(struct gp_config *c, const struct var *v, const char *s)
             return r;
         c->disable = disable;
     } else if (!strcmp(v->name, "GOPROF_INTERVAL")) {
-        return parse_duration(s, v->min, v->max, &c->interval_ns);
+        int64_t ns = 0;   /* "": off */
+        if (*s && (r = config_parse_duration(s, &ns)) != 0)
+            return r;
+        c->interval_ns = (uint64_t)ns;
     } else if (!strcmp(v->name, "GOPROF_HTTP")) {
         if (strlen(s) >= sizeof c->http || (r = parse_addr(s, &c->http_addr)) != 0)
             return -EINVAL;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/base/leb128.h"
 #include "lib/elf/elf_file.h"
 
 static const char buildinfo_magic[14] = "\xff Go buildinf:";
@@ -74,14 +75,10 @@ int go_buildinfo_version(const struct elf_file *f, char *buf, size_t n, int *maj
     if (!(p[15] & BUILDINFO_FLAG_INLINE))
         return -ENOTSUP;  /* pre-1.18: pointers to string headers */
     uint64_t len = 0, off = BUILDINFO_HDR;
-    for (int shift = 0;; shift += 7) {
-        if (off >= avail || shift > 63)
-            return -EINVAL;
-        uint8_t b = p[off++];
-        len |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-    }
+    int used = off < avail ? gp_uleb128(p + off, (size_t)(avail - off), &len) : GP_LEB_SHORT;
+    if (used <= 0)
+        return -EINVAL;
+    off += (unsigned)used;
     if (len == 0 || len > avail - off)
         return -EINVAL;
     if (n == 0)

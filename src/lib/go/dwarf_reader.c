@@ -14,6 +14,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "lib/base/grow.h"
+#include "lib/base/leb128.h"
 #include "lib/elf/elf_file.h"
 
 #define DW_MAX_WINDOW (16u << 20)   /* no DIE is this large: refuse to grow further */
@@ -191,40 +193,25 @@ static uint64_t cur_u(struct dw_cur *c, unsigned n)
     return v;
 }
 
-static uint64_t cur_uleb(struct dw_cur *c)
+/* LEB128 by lib/base/leb128.h's rule: running out of the window asks for a refill, out of
+ * the unit or past 10 bytes is malformed. */
+static uint64_t cur_leb(struct dw_cur *c, int is_signed)
 {
     uint64_t v = 0;
-    unsigned shift = 0;
-    while (cur_need(c, 1)) {
-        uint8_t byte = c->b[c->pos++];
-        if (shift < 64)
-            v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            return v;
-        if (shift < 64)
-            shift += 7;
-    }
-    return 0;
+    if (c->err)
+        return 0;
+    int n = gp_leb128(c->b + c->pos, (size_t)(c->end - c->pos), is_signed, &v);
+    if (n == GP_LEB_SHORT)
+        c->err = c->end < c->hard ? CUR_SHORT : CUR_BAD;
+    else if (n == GP_LEB_BAD)
+        c->err = CUR_BAD;
+    else
+        c->pos += (unsigned)n;
+    return v;
 }
 
-static int64_t cur_sleb(struct dw_cur *c)
-{
-    uint64_t v = 0;
-    unsigned shift = 0;
-    while (cur_need(c, 1)) {
-        uint8_t byte = c->b[c->pos++];
-        if (shift < 64)
-            v |= (uint64_t)(byte & 0x7f) << shift;
-        if (shift < 64)
-            shift += 7;
-        if (!(byte & 0x80)) {
-            if (shift < 64 && (byte & 0x40))
-                v |= ~0ull << shift;
-            return (int64_t)v;
-        }
-    }
-    return 0;
-}
+static uint64_t cur_uleb(struct dw_cur *c) { return cur_leb(c, 0); }
+static int64_t cur_sleb(struct dw_cur *c) { return (int64_t)cur_leb(c, 1); }
 
 /* NUL-terminated string at the cursor. */
 static const char *cur_str(struct dw_cur *c)
@@ -242,21 +229,6 @@ static const char *cur_str(struct dw_cur *c)
 }
 
 /* ---- abbreviations ------------------------------------------------------------------------ */
-
-static int dw_grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
 
 /* Parses the table at off of the .debug_abbrev bytes [d, d + size) into t (reusing its arrays). */
 static int dw_abbrevs_load(struct dw_abbrevs *t, const uint8_t *d, size_t size, uint64_t off)
@@ -276,7 +248,7 @@ static int dw_abbrevs_load(struct dw_abbrevs *t, const uint8_t *d, size_t size, 
         int children = (int)cur_u(&c, 1);
         if (c.err || tag > UINT32_MAX)
             return -EINVAL;
-        if (dw_grow((void **)&t->a, &t->capa, t->na + 1, sizeof *t->a))
+        if (gp_grow((void **)&t->a, &t->capa, t->na + 1, sizeof *t->a, 64))
             return -ENOMEM;
         struct dw_abbrev *a = &t->a[t->na++];
         a->code = code;
@@ -293,7 +265,7 @@ static int dw_abbrevs_load(struct dw_abbrevs *t, const uint8_t *d, size_t size, 
             int64_t implicit = form == DW_FORM_implicit_const ? cur_sleb(&c) : 0;
             if (c.err)
                 return -EINVAL;
-            if (dw_grow((void **)&t->s, &t->caps, t->ns + 1, sizeof *t->s))
+            if (gp_grow((void **)&t->s, &t->caps, t->ns + 1, sizeof *t->s, 64))
                 return -ENOMEM;
             t->s[t->ns++] = (struct dw_spec){ (uint32_t)attr, (uint32_t)form, implicit, DW_VAR };
             a->n++;

@@ -11,6 +11,8 @@
 
 #include <errno.h>
 
+#include "lib/base/leb128.h"
+
 #define PCLN_MAGIC_120 0xfffffff1u
 #define PCLN_HDR_SIZE 72        /* magic..pclnOffset: 8 + 8 * 8 */
 #define PCLN_FUNC_SIZE 44       /* _func up to and including nfuncdata */
@@ -154,21 +156,16 @@ int32_t gopcln_start_line(const struct gofunc *f)
     return (int32_t)pcln_u32(f->f + FN_STARTLINE);
 }
 
-/* Reads a uvarint (at most 32 bits, as Go's readvarint) from p[*i..size). */
+/* Reads a uvarint from p[*i..size): at most 5 bytes, 32 bits, as Go's readvarint writes. */
 static int pcln_uvarint(const uint8_t *p, size_t size, size_t *i, uint32_t *v)
 {
-    uint32_t r = 0;
-    for (unsigned shift = 0; shift < 35; shift += 7) {
-        if (*i >= size)
-            return -1;
-        uint8_t b = p[(*i)++];
-        r |= (uint32_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
+    uint64_t r;
+    int n = *i < size ? gp_uleb128(p + *i, size - *i, &r) : GP_LEB_SHORT;
+    if (n <= 0 || n > 5)
+        return -1;
+    *i += (size_t)n;
+    *v = (uint32_t)r;
+    return 0;
 }
 
 /* runtime.pcvalue: value of the table at pctab offset tab for target pc. */

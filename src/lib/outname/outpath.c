@@ -36,6 +36,23 @@ int outpath_uses(const char *tmpl, char c)
     return 0;
 }
 
+int outpath_append_literal(char *tmpl, size_t tmplsz, const char *s)
+{
+    size_t len = strlen(tmpl);
+    int err = 0;
+    for (; *s; s++) {
+        if (len + 3 > tmplsz) {   /* room for a doubled '%' and the NUL */
+            err = -ENAMETOOLONG;
+            break;
+        }
+        if (*s == '%')
+            tmpl[len++] = '%';
+        tmpl[len++] = *s;
+    }
+    tmpl[len] = 0;
+    return err;
+}
+
 /* Appends s to out at *len, always keeping out NUL-terminated. Returns 0 or -ENAMETOOLONG. */
 static int out_put(char *out, size_t outsz, size_t *len, const char *s, size_t n)
 {

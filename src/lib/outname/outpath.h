@@ -25,6 +25,10 @@ int outpath_validate(const char *tmpl);
 /* Whether a valid template uses conversion c (e.g. 'n', 'p'); "%%n" is not a use of 'n'. */
 int outpath_uses(const char *tmpl, char c);
 
+/* Appends s to the template tmpl (tmplsz bytes, NUL included) with every '%' doubled, so that
+ * it expands to itself. Returns 0, or -ENAMETOOLONG (tmpl then holds what fitted). */
+int outpath_append_literal(char *tmpl, size_t tmplsz, const char *s);
+
 /* Writes the expansion of tmpl into out (outsz bytes, NUL included). prog: the program name, of
  * which only the part after the last '/' is used (pass argv[0]); NULL means the basename of
  * /proc/self/exe; "unknown" if neither gives a name. seq: the value of %n.

@@ -15,22 +15,12 @@
 #include <unistd.h>
 
 #include "lib/base/clock.h"
+#include "lib/base/hash.h"
 #include "lib/outname/outpath.h"
 
 #define MAX_TRIES 99
 /* How long a new image waits for the image it replaced to say whether it keeps a name. */
 #define HOLDER_WAIT_MS 1000
-
-/* FNV-1a: names are paths, a 64-bit hash keeps the socket name short and fixed-size. */
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 /* The claim's address for template tmpl; 0 or -errno. */
 static int claim_address(const char *tmpl, pid_t pid, const char *prog, struct sockaddr_un *a,
@@ -44,7 +34,7 @@ static int claim_address(const char *tmpl, pid_t pid, const char *prog, struct s
     a->sun_family = AF_UNIX;
     /* sun_path[0] = 0: the abstract namespace, no file. */
     int len = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "libgoprof-out-%016llx",
-                       (unsigned long long)fnv1a(key));
+                       (unsigned long long)gp_hash_str(key));
     *alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
     return 0;
 }

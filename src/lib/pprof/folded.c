@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/base/dup_stream.h"
+#include "lib/base/grow.h"
+#include "lib/base/hash.h"
 #include "lib/pprof/atomic_file.h"
 #include "lib/pprof/pprof_view.h"
 
@@ -32,28 +35,10 @@ struct folded {
     size_t len, bufcap;
 };
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static int buf_put(struct folded *f, const char *s, size_t n)
 {
-    if (f->len + n + 1 > f->bufcap) {
-        size_t cap = f->bufcap ? f->bufcap : 4096;
-        while (cap < f->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(f->buf, cap);
-        if (!grown)
-            return -ENOMEM;
-        f->buf = grown;
-        f->bufcap = cap;
-    }
+    if (gp_grow((void **)&f->buf, &f->bufcap, f->len + n + 1, 1, 4096) != 0)
+        return -ENOMEM;
     memcpy(f->buf + f->len, s, n);
     f->len += n;
     f->buf[f->len] = 0;
@@ -94,7 +79,7 @@ static int add_line(struct folded *f, int64_t count)
 {
     if (2 * (f->n + 1) > f->nslots && rehash(f, f->nslots ? 2 * f->nslots : 1024) != 0)
         return -ENOMEM;
-    uint64_t h = hash_bytes(f->buf, f->len);
+    uint64_t h = gp_hash_bytes(f->buf, f->len);
     size_t j = (size_t)h & (f->nslots - 1);
     for (; f->slots[j]; j = (j + 1) & (f->nslots - 1)) {
         struct stack_line *l = &f->lines[f->slots[j] - 1];
@@ -103,14 +88,8 @@ static int add_line(struct folded *f, int64_t count)
             return 0;
         }
     }
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 1024;
-        struct stack_line *grown = realloc(f->lines, cap * sizeof *grown);
-        if (!grown)
-            return -ENOMEM;
-        f->lines = grown;
-        f->cap = cap;
-    }
+    if (gp_grow((void **)&f->lines, &f->cap, f->n + 1, sizeof *f->lines, 1024) != 0)
+        return -ENOMEM;
     char *text = strdup(f->buf);
     if (!text)
         return -ENOMEM;
@@ -158,12 +137,8 @@ int folded_write_fd(const struct pprof *p, int fd)
     int err = collect(&f, p);
     FILE *out = NULL;
     if (!err) {
-        int dupfd = dup(fd);
-        if (dupfd < 0 || !(out = fdopen(dupfd, "w"))) {
+        if (!(out = gp_dup_stream(fd, "w")))
             err = -errno;
-            if (dupfd >= 0)
-                close(dupfd);
-        }
     }
     for (size_t i = 0; !err && i < f.n; i++)
         if (fprintf(out, "%s %" PRId64 "\n", f.lines[i].text, f.lines[i].count) < 0)

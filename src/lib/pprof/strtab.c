@@ -7,19 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/hash.h"
+
 /* 16 slots: a profile has at least the handful of sample-type strings. */
 #define STRTAB_MIN_SLOTS 16
-
-/* FNV-1a: short keys (symbol names, paths), no need for anything stronger. */
-static uint64_t strtab_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
 
 static int strtab_rehash(struct strtab *t, size_t nslots)
 {
@@ -83,7 +74,7 @@ int strtab_init(struct strtab *t)
 {
     memset(t, 0, sizeof *t);
     /* Index 0 goes through the ordinary path so that "" also resolves to 0 by lookup. */
-    int64_t idx = strtab_insert(t, "", 0, strtab_hash("", 0));
+    int64_t idx = strtab_insert(t, "", 0, gp_hash_bytes("", 0));
     if (idx < 0) {
         strtab_fini(t);
         return (int)idx;
@@ -106,7 +97,7 @@ int64_t strtab_intern(struct strtab *t, const char *s)
     if (!s || !*s)
         return 0;
     size_t len = strlen(s);
-    uint64_t h = strtab_hash(s, len);
+    uint64_t h = gp_hash_bytes(s, len);
     size_t mask = t->nslots - 1;
     for (size_t j = (size_t)h & mask; t->slots[j]; j = (j + 1) & mask) {
         uint32_t i = t->slots[j] - 1;

@@ -102,21 +102,6 @@ static int parent_is_profiled(void)
     return found;
 }
 
-/* Appends src to dst (a template) with every '%' doubled, so it stays literal. */
-static int append_literal(char *dst, size_t dstsz, const char *src)
-{
-    size_t len = strlen(dst);
-    for (; *src; src++) {
-        if (len + 3 > dstsz)
-            return -ENAMETOOLONG;
-        if (*src == '%')
-            dst[len++] = '%';
-        dst[len++] = *src;
-    }
-    dst[len] = 0;
-    return 0;
-}
-
 /* The output name's claim (output_claim.h): the collector keeps a copy; ours is closed once it
  * has started, or when profiling is off after all. */
 static int claim_fd = -1;
@@ -138,7 +123,8 @@ static int prepare_output(time_t start)
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof cwd))
             return -errno;
-        if (append_literal(tmpl, tsz, cwd) != 0 || append_literal(tmpl, tsz, "/") != 0)
+        if (outpath_append_literal(tmpl, tsz, cwd) != 0 ||
+            outpath_append_literal(tmpl, tsz, "/") != 0)
             return -ENAMETOOLONG;
     }
     if (strlen(tmpl) + strlen(config.out) + 1 > tsz)

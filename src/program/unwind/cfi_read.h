@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "lib/base/leb128.h"
 #include "lib/base/sigsafe.h"
 #include "program/unwind/cfi.h"
 
@@ -81,41 +82,24 @@ static inline uint16_t cfi_u16(struct cfi_cur *c) { return (uint16_t)cfi_take(c,
 static inline uint32_t cfi_u32(struct cfi_cur *c) { return (uint32_t)cfi_take(c, 4); }
 static inline uint64_t cfi_u64(struct cfi_cur *c) { return cfi_take(c, 8); }
 
-/* LEB128 values longer than 10 bytes do not fit 64 bits: malformed. */
-static inline uint64_t cfi_uleb(struct cfi_cur *c)
+/* LEB128 by lib/base/leb128.h's rule: truncated or overlong input sets bad and reads 0. */
+static inline uint64_t cfi_leb(struct cfi_cur *c, int is_signed)
 {
     uint64_t v = 0;
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-        uint8_t b = cfi_u8(c);
-        if (c->bad)
-            return 0;
-        if (shift < 64)
-            v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
+    int n = GP_LEB_BAD;
+    if (!c->bad && c->p <= c->end)
+        n = gp_leb128((const uint8_t *)(uintptr_t)c->p, (size_t)(c->end - c->p), is_signed,
+                      &v);
+    if (n <= 0) {
+        c->bad = 1;
+        return 0;
     }
-    c->bad = 1;
-    return 0;
+    c->p += (unsigned)n;
+    return v;
 }
 
-static inline int64_t cfi_sleb(struct cfi_cur *c)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-        uint8_t b = cfi_u8(c);
-        if (c->bad)
-            return 0;
-        if (shift < 64)
-            v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            if (shift + 7 < 64 && (b & 0x40))
-                v |= ~0ull << (shift + 7);
-            return (int64_t)v;
-        }
-    }
-    c->bad = 1;
-    return 0;
-}
+static inline uint64_t cfi_uleb(struct cfi_cur *c) { return cfi_leb(c, 0); }
+static inline int64_t cfi_sleb(struct cfi_cur *c) { return (int64_t)cfi_leb(c, 1); }
 
 /* Reads a pointer in encoding enc. datarel: the base of DW_EH_PE_datarel (the .eh_frame_hdr in
  * its table; 0 where the encoding is not defined for us, which fails). textrel and funcrel are

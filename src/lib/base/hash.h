@@ -1,0 +1,42 @@
+/* hash.h -- the one non-cryptographic hash: 64-bit FNV-1a.
+ * Context: library, signal-safe
+ *
+ * For hash tables and short fixed-size names: keys are short (stacks, symbol names, paths)
+ * and nothing is adversarial enough to need more. Continue a hash over several fields by
+ * passing the previous result as seed.
+ */
+#ifndef GP_HASH_H
+#define GP_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GP_HASH_SEED 0xcbf29ce484222325ull   /* FNV-1a's offset basis */
+
+static inline uint64_t gp_hash_more(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static inline uint64_t gp_hash_bytes(const void *data, size_t n)
+{
+    return gp_hash_more(GP_HASH_SEED, data, n);
+}
+
+/* Of a NUL-terminated string, without the NUL (equal to gp_hash_bytes(s, strlen(s))). */
+static inline uint64_t gp_hash_str(const char *s)
+{
+    uint64_t h = GP_HASH_SEED;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+#endif
