@@ -68,7 +68,7 @@ static void usage_record(FILE *out)
     fputs("usage: goprof record [-o FILE] [-F HZ] [-d DURATION] [--] COMMAND [ARG...]\n"
           "  -o FILE      profile path (default goprof.<command>.<pid>.pb.gz, taken literally)\n"
           "  -F HZ        samples per CPU-second per thread (GOPROF_HZ)\n"
-          "  -d DURATION  stop the command after DURATION (e.g. 30s, 1.5s, 500ms, 2m; 100ms-24h):\n"
+          "  -d DURATION  stop the command after DURATION (30 or 30s, 1.5s, 500ms, 2m; 100ms-24h):\n"
           "               SIGINT, then SIGTERM and SIGKILL 5 s apart\n", out);
 }
 

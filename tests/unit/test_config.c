@@ -73,7 +73,10 @@ static void test_interval(void)
     CHECK(parse_with("GOPROF_INTERVAL", "23.999h") == 0 && c.interval_ns == 86396400000000ull);
     CHECK(parse_with("GOPROF_INTERVAL", "100.0000000001ms") == 0 &&
           c.interval_ns == 100000000ull);
-    const char *bad[] = { "60", "1.5", "abc", "s", "-1s", "99ms", "0.09s", "25h", "24.001h",
+    /* no unit: seconds */
+    CHECK(parse_with("GOPROF_INTERVAL", "60") == 0 && c.interval_ns == 60000000000ull);
+    CHECK(parse_with("GOPROF_INTERVAL", "1.5") == 0 && c.interval_ns == 1500000000ull);
+    const char *bad[] = { "0.05", "86401", "abc", "s", "-1s", "99ms", "0.09s", "25h", "24.001h",
                           "10 s", "5S", "0s", "99999999999999999999s", "1sec", ".5s", "1.s",
                           "1..5s", "1.5.s", "+1s", " 1s", "1s ", "0x10s", "1e3ms", "inf",
                           "18446744073709551617ms", "1,5s" };
@@ -94,7 +97,10 @@ static void test_duration(void)
     CHECK(config_parse_duration("250ms", &ns) == 0 && ns == 250000000ll);
     ns = 7;
     CHECK(config_parse_duration("", &ns) == -EINVAL && ns == 7);
-    CHECK(config_parse_duration("30", &ns) == -EINVAL);
+    CHECK(config_parse_duration("30", &ns) == 0 && ns == 30 * 1000000000ll);   /* seconds */
+    CHECK(config_parse_duration("0.5", &ns) == 0 && ns == 500000000ll);
+    ns = 7;
+    CHECK(config_parse_duration("0.05", &ns) == -ERANGE && ns == 7);
     CHECK(config_parse_duration("-2s", &ns) == -EINVAL);
     CHECK(config_parse_duration("2x", &ns) == -EINVAL);
     CHECK(config_parse_duration("50ms", &ns) == -ERANGE);

@@ -35,8 +35,8 @@ static const struct var vars[] = {
       "a name another profiled process writes gets .<pid> (without %p), then .2, .3, ..." },
     { "GOPROF_INTERVAL", K_DURATION, "", 0, 0,
       "write one profile per interval, each covering only that interval (e.g. 60s or 1.5m; "
-      "100ms-24h, a number with ms, s, m or h); without %n in GOPROF_OUT, .N is appended to "
-      "the name; empty: one profile for the whole run" },
+      "100ms-24h, a number with ms, s, m or h, no unit: seconds); without %n in GOPROF_OUT, "
+      ".N is appended to the name; empty: one profile for the whole run" },
     { "GOPROF_HTTP", K_ADDR, "", 0, 0,
       "HOST:PORT on which the collector serves /debug/pprof/profile?seconds=N as Go's "
       "net/http/pprof does (e.g. 127.0.0.1:6060); empty: no endpoint" },
@@ -106,7 +106,8 @@ int config_parse_duration(const char *s, int64_t *ns)
         if (p == frac)
             return -EINVAL;
     }
-    int64_t unit = 0;
+    /* No unit: seconds, as `timeout 30` and goprof record -d always took it. */
+    int64_t unit = *p ? 0 : GP_NS_PER_SEC;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcmp(p, units[i].name))
             unit = units[i].ns;

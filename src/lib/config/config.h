@@ -39,11 +39,12 @@ int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_
 
 /* The one duration syntax, of GOPROF_INTERVAL and of goprof's options: a decimal number
  * (digits, optionally '.' and digits) and a unit ms, s, m or h ("250ms", "1.5s", "0.5m",
- * "2h"), from 100ms to 24h. Returns 0 with *ns set, -EINVAL (not that syntax) or -ERANGE. */
+ * "2h"; no unit: seconds, "30"), from 100ms to 24h. Returns 0 with *ns set, -EINVAL (not
+ * that syntax) or -ERANGE. */
 #define GP_DURATION_MIN_NS (100 * 1000000ll)
 #define GP_DURATION_MAX_NS (24 * 3600 * 1000000000ll)
 #define GP_DURATION_ACCEPTED \
-    "a duration from 100ms to 24h: a number (decimals allowed) and ms, s, m or h"
+    "a duration from 100ms to 24h: a number (decimals allowed) and ms, s, m or h; no unit: s"
 int config_parse_duration(const char *s, int64_t *ns);
 
 /* For documentation and tests: the table, one line per variable. */
