@@ -51,8 +51,9 @@ int session_path(unsigned seq, time_t t, char *out, size_t outsz);
  * the HTTP retries, CLOCK_REALTIME for the windows' ends and the %t of interval files (their
  * starts are cfg->start_ns and the ends before them). NULL restores gp_clock_ns. */
 void session_set_clock(int64_t (*clock_ns)(clockid_t));
-/* Forgets the session (the current window's profmap that session_finish may leave, %n, the
- * name's suffix), so that session_begin can start another one in the same process. */
+/* After session_finish, and once the collector is dropped: forgets the session (the current
+ * window's profmap that session_finish may leave, %n, the name's suffix), so that
+ * session_begin can start another one in the same process. */
 void session_reset(void);
 
 #endif
