@@ -104,7 +104,15 @@ void collector_window_drops(const struct collector *c, const struct collector_wi
         drops[i] -= w->drops_start[i];
 }
 
-static size_t drain(struct collector *c)
+struct collector *collector_new(const struct collector_config *cfg)
+{
+    struct collector *c = calloc(1, sizeof *c);
+    if (c)
+        c->cfg = cfg;
+    return c;
+}
+
+size_t collector_drain(struct collector *c)
 {
     size_t total = 0, n;
     while ((n = ring_read(c->cfg->ring, on_record, c)) > 0)
@@ -337,7 +345,7 @@ static enum collector_end drain_until_end(struct collector *c, struct app_watch 
         int timeout = busy ? 0 : DRAIN_PERIOD_MS;
         int nsession = session_poll_fds(p + 3, SESSION_MAX_FDS, &timeout);
         poll(p, (nfds_t)(3 + nsession), timeout < 0 ? 0 : timeout);
-        size_t n = drain(c);
+        size_t n = collector_drain(c);
         int alive = app_still_runs(w, p[0].revents, p[1].revents, &how);
         answer_claim(c->cfg, 0);   /* a new image after an exec: ask again later */
         if (!alive)
@@ -354,9 +362,9 @@ static enum collector_end drain_until_end(struct collector *c, struct app_watch 
  * slots, read the rest. An exec'd image keeps running, but its new image has its own ring. */
 static void drain_last(struct collector *c)
 {
-    drain(c);
+    collector_drain(c);
     ring_reader_skip_stalled(c->cfg->ring);
-    drain(c);
+    collector_drain(c);
     if (c->oom)
         gp_log("collector", "out of memory: %d samples not aggregated", c->oom);
 }

@@ -106,4 +106,11 @@ uint64_t collector_total(const struct collector *c);
 uint64_t collector_unsampled(const struct collector *c);   /* of the total: GP_REC_UNSAMPLED */
 void collector_drops(const struct collector *c, uint64_t *drops);
 
+/* Tests only (tests/unit/test_session.c drives the session without forking; collector_main
+ * keeps its own on its stack): a collector for cfg with no window open, to free() once its
+ * windows are closed or forgotten; and one drain of cfg->ring into every open window: the
+ * number of records read. */
+struct collector *collector_new(const struct collector_config *cfg);
+size_t collector_drain(struct collector *c);
+
 #endif

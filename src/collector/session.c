@@ -42,6 +42,26 @@ static int64_t http_giveup_ns;         /* after this, a port in use is said and 
  * so that the program that runs on writes under the name itself. */
 static char name_suffix[32];
 
+/* Every time read here goes through clock_ns: gp_clock_ns, or a test's (session_set_clock). */
+static int64_t (*clock_ns)(clockid_t) = gp_clock_ns;
+
+void session_set_clock(int64_t (*fn)(clockid_t))
+{
+    clock_ns = fn ? fn : gp_clock_ns;
+}
+
+void session_reset(void)
+{
+    if (cur_open)
+        profmap_free(cur.pm);
+    memset(&cur, 0, sizeof cur);
+    cur_open = 0;
+    seq = 1;
+    due_ns = http_retry_ns = http_giveup_ns = 0;
+    name_suffix[0] = 0;
+    cfg = NULL;
+}
+
 int session_path(unsigned n, time_t t, char *out, size_t outsz)
 {
     int err = outpath_expand(cfg->out_tmpl, cfg->app_pid, t, cfg->prog, n, out, outsz);
@@ -79,7 +99,7 @@ static int write_file(struct collector *c, const struct collector_window *w,
  * runs in between, so no record is in both or in neither), writes the closed one. */
 static int end_interval(struct collector *c, const char *note, int reopen)
 {
-    int64_t now = gp_clock_ns(CLOCK_REALTIME);
+    int64_t now = clock_ns(CLOCK_REALTIME);
     struct collector_window done = cur;
     uint64_t drops[GP_DROP_MAX];
     collector_window_close(c, &cur, drops);
@@ -136,7 +156,7 @@ static void start_http(struct collector *c, int final)
         httpd = httpd_start((struct sockaddr *)&in6, sizeof in6, cfg->http_text, c,
                             busy_p);
     }
-    http_retry_ns = busy ? gp_clock_ns(CLOCK_MONOTONIC) + HTTP_RETRY_MS * GP_NS_PER_MS : 0;
+    http_retry_ns = busy ? clock_ns(CLOCK_MONOTONIC) + HTTP_RETRY_MS * GP_NS_PER_MS : 0;
 }
 
 void session_begin(const struct collector_config *config, struct collector *c)
@@ -149,9 +169,9 @@ void session_begin(const struct collector_config *config, struct collector *c)
         cur_open = 1;
     else
         gp_log("collector", "out of memory: no samples will be aggregated");
-    due_ns = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
+    due_ns = clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
     if (cfg->http && cfg->http->family) {
-        http_giveup_ns = gp_clock_ns(CLOCK_MONOTONIC) + HTTP_BUSY_MS * GP_NS_PER_MS;
+        http_giveup_ns = clock_ns(CLOCK_MONOTONIC) + HTTP_BUSY_MS * GP_NS_PER_MS;
         start_http(c, 0);
     }
 }
@@ -160,13 +180,13 @@ int session_poll_fds(struct pollfd *fds, int max, int *timeout_ms)
 {
     int n = httpd_poll_fds(httpd, fds, max, timeout_ms);
     if (http_retry_ns) {
-        int64_t left = http_retry_ns - gp_clock_ns(CLOCK_MONOTONIC);
+        int64_t left = http_retry_ns - clock_ns(CLOCK_MONOTONIC);
         int ms = left <= 0 ? 0 : (int)((left + GP_NS_PER_MS - 1) / GP_NS_PER_MS);
         if (ms < *timeout_ms)
             *timeout_ms = ms;
     }
     if (cfg->interval_ns) {
-        int64_t left = due_ns - gp_clock_ns(CLOCK_MONOTONIC);
+        int64_t left = due_ns - clock_ns(CLOCK_MONOTONIC);
         int ms = left <= 0 ? 0 : (int)((left + GP_NS_PER_MS - 1) / GP_NS_PER_MS);
         if (ms < *timeout_ms)
             *timeout_ms = ms;
@@ -178,14 +198,14 @@ void session_alive(struct collector *c)
 {
     /* new stacks are what matters, not new records: see session_refresh_maps */
     session_refresh_maps(cfg, cur_open ? cur.pm : NULL, 0);
-    if (http_retry_ns && gp_clock_ns(CLOCK_MONOTONIC) >= http_retry_ns)
-        start_http(c, gp_clock_ns(CLOCK_MONOTONIC) >= http_giveup_ns);
+    if (http_retry_ns && clock_ns(CLOCK_MONOTONIC) >= http_retry_ns)
+        start_http(c, clock_ns(CLOCK_MONOTONIC) >= http_giveup_ns);
     httpd_dispatch(httpd);
-    if (cfg->interval_ns && cur_open && gp_clock_ns(CLOCK_MONOTONIC) >= due_ns) {
+    if (cfg->interval_ns && cur_open && clock_ns(CLOCK_MONOTONIC) >= due_ns) {
         session_refresh_maps(cfg, NULL, 1);
         end_interval(c, "", 1);
         due_ns += (int64_t)cfg->interval_ns;
-        int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
         if (due_ns <= now)      /* writing took longer than an interval: do not catch up */
             due_ns = now + (int64_t)cfg->interval_ns;
     }
@@ -201,9 +221,9 @@ void session_snapshot(struct collector *c)
     session_refresh_maps(cfg, NULL, 1);
     if (cfg->interval_ns) {
         end_interval(c, ", by SIGUSR1", 1);
-        due_ns = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
+        due_ns = clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
     } else {
-        write_file(c, &cur, gp_clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, ", snapshot by SIGUSR1");
+        write_file(c, &cur, clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, ", snapshot by SIGUSR1");
     }
 }
 
@@ -239,7 +259,7 @@ int session_finish(struct collector *c, enum collector_end how)
     else if (cfg->interval_ns)
         err = end_interval(c, note, 0);
     else
-        err = write_file(c, &cur, gp_clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, note);
+        err = write_file(c, &cur, clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, note);
     /* The files first: HTTP clients get what their windows hold, a moment later. */
     httpd_finish(httpd, HTTP_FINISH_MS);
     httpd = NULL;

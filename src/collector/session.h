@@ -46,4 +46,14 @@ int session_render_http(struct collector *c, const struct collector_window *w, i
 /* The path of file number seq (the %n) starting at t (the %t): 0 or -errno. */
 int session_path(unsigned seq, time_t t, char *out, size_t outsz);
 
+/* Tests only (tests/unit/test_session.c); the collector process calls neither. The clock
+ * session.c reads, in place of gp_clock_ns: CLOCK_MONOTONIC for the intervals' due times and
+ * the HTTP retries, CLOCK_REALTIME for the windows' ends and the %t of interval files (their
+ * starts are cfg->start_ns and the ends before them). NULL restores gp_clock_ns. */
+void session_set_clock(int64_t (*clock_ns)(clockid_t));
+/* After session_finish, and once the collector is dropped: forgets the session (the current
+ * window's profmap that session_finish may leave, %n, the name's suffix), so that
+ * session_begin can start another one in the same process. */
+void session_reset(void);
+
 #endif

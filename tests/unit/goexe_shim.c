@@ -10,7 +10,9 @@
  *   GOEXE_SHIM_VERSION                    e.g. go1.26
  *   GOEXE_SHIM_LINES                      noinline,inlined,inlined_body,caller
  */
+#ifndef _GNU_SOURCE   /* config.h (the build) defines it already */
 #define _GNU_SOURCE
+#endif
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,12 +8,16 @@
 #   default       corrupt copies, under ASan+UBSan when the compiler has them
 # and prints the cost of godwarf_layout (time, heap via malloc_peak.so) for each default build,
 # and for LIBGOPROF_TEST_GODWARF_BIG (e.g. a build of cmd/go) when set.
+# test_godwarf and malloc_peak.so are built by Makefile.am (make check); top_builddir (set by
+# make check) says where, and defaults to the tree's build/ when run by hand. The corrupt
+# inputs run under ASan+UBSan in a copy of test_godwarf compiled here with the sanitizers: the
+# sanitizer build (scripts/test.sh, build-asan) runs only test_godwarf's synthetic tests, not
+# these on real Go binaries.
 # Usage: tests/unit/run_godwarf.sh   (from anywhere; needs gcc, zlib)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/godwarf.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+build=${top_builddir:-$top/build}
 CFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror"
 SAN="-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 srcs="$top/src/lib/elf/elf_file.c $top/src/lib/base/log.c $top/src/lib/go/buildinfo.c $top/src/lib/go/pclntab.c
@@ -28,11 +32,17 @@ gobuild() {  # gobuild CGO GOROOT DIR ARGS...: go build as the tests run it (no 
         GOTOOLCHAIN=local GO111MODULE=off CGO_ENABLED=$c "$r/bin/go" build "$@")
 }
 
-# shellcheck disable=SC2086
-gcc $CFLAGS -I "$top/src" -o "$tmp/test_godwarf" "$here/test_godwarf.c" $srcs -lz -ldl || exit 1
-# shellcheck disable=SC2086
-gcc $CFLAGS -shared -fPIC -o "$tmp/malloc_peak.so" "$here/malloc_peak.c" || exit 1
-san="$tmp/test_godwarf"
+test_godwarf=$build/tests/unit/test_godwarf
+malloc_peak=$build/tests/unit/.libs/malloc_peak.so
+for f in "$test_godwarf" "$malloc_peak"; do
+    [ -f "$f" ] && continue
+    note "run_godwarf: no $f (build it: make -C $build check TESTS=)"
+    echo "0 passed, 1 failed"
+    exit 1
+done
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/godwarf.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+san="$test_godwarf"
 # shellcheck disable=SC2086
 if gcc $CFLAGS $SAN -I "$top/src" -o "$tmp/test_godwarf_san" "$here/test_godwarf.c" $srcs \
         -lz -ldl 2>/dev/null; then
@@ -49,8 +59,8 @@ run() {  # run LABEL CMD...: show the test's output and summary line, count a fa
     if [ $rc -eq 0 ]; then total_pass=$((total_pass + 1)); else fail "$label"; fi
 }
 
-run "synthetic" "$tmp/test_godwarf"
-[ "$san" = "$tmp/test_godwarf" ] || run "synthetic (sanitized)" "$san"
+run "synthetic" "$test_godwarf"
+[ "$san" = "$test_godwarf" ] || run "synthetic (sanitized)" "$san"
 
 versions=${LIBGOPROF_TEST_GO_VERSIONS:-1.21 1.22 1.23 1.24 1.25 1.26}
 offsets=""
@@ -75,21 +85,21 @@ for v in $versions; do
     for kind in default pie; do
         bin="$tmp/go$v/$kind"
         [ -x "$bin" ] || continue
-        run "dwarf go$v $kind" "$tmp/test_godwarf" dwarf "$bin" "$v"
+        run "dwarf go$v $kind" "$test_godwarf" dwarf "$bin" "$v"
         if [ -n "$offsets" ]; then
             kv=$("$offsets" "$bin") || fail "godwarf_offsets go$v $kind"
-            run "debug/dwarf go$v $kind" "$tmp/test_godwarf" goffs "$bin" "$kv"
+            run "debug/dwarf go$v $kind" "$test_godwarf" goffs "$bin" "$kv"
         fi
     done
     bin="$tmp/go$v/strip"
-    [ -x "$bin" ] && run "strip go$v" "$tmp/test_godwarf" strip "$bin" "$v"
+    [ -x "$bin" ] && run "strip go$v" "$test_godwarf" strip "$bin" "$v"
     bin="$tmp/go$v/default"
     [ -x "$bin" ] || continue
     run "corrupt go$v" env TMPDIR="$tmp" "$san" corrupt "$bin" "$v"
-    run "bench go$v" env LD_PRELOAD="$tmp/malloc_peak.so" "$tmp/test_godwarf" bench "$bin" 20
+    run "bench go$v" env LD_PRELOAD="$malloc_peak" "$test_godwarf" bench "$bin" 20
 done
 if [ -n "${LIBGOPROF_TEST_GODWARF_BIG:-}" ]; then
-    run "bench big" env LD_PRELOAD="$tmp/malloc_peak.so" "$tmp/test_godwarf" bench \
+    run "bench big" env LD_PRELOAD="$malloc_peak" "$test_godwarf" bench \
         "$LIBGOPROF_TEST_GODWARF_BIG" 20
 fi
 if [ $total_fail -eq 0 ]; then note "run_godwarf: all passed"

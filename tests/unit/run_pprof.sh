@@ -1,35 +1,31 @@
 #!/bin/sh
-# run_pprof.sh -- builds and runs test_pprof, then checks its profile with `go tool pprof`.
+# run_pprof.sh -- runs test_pprof, then checks its profile with `go tool pprof`.
 # Context: collector
 #
-# Generates profile.pb-c.{c,h} into a temporary directory (nothing is written to the tree),
-# compiles with the project's warning flags, runs the C unit tests, then greps pprof's -raw,
-# -top, -traces and -tags output and protoc's decoding for exact strings.
-# Environment: GO (go binary), GOCACHE, CC, KEEP=1 to keep the temporary directory.
+# test_pprof is built by Makefile.am (make check); this runs it into a temporary directory,
+# counts its C unit tests, then greps pprof's -raw, -top, -traces and -tags output and protoc's
+# decoding for exact strings.
+# Environment: top_builddir (set by make check; by hand it defaults to the tree's build/),
+# GO (go binary), GOCACHE, KEEP=1 to keep the temporary directory.
 set -eu
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${top_builddir:-$repo/build}
 GO=${GO:-$("$repo/scripts/go-toolchain.sh" 1.26)/bin/go}
-CC=${CC:-gcc}
 export GOCACHE=${GOCACHE:-${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}/gocache}
 export GOTOOLCHAIN=local
+test_pprof=$build/tests/unit/test_pprof
+if [ ! -x "$test_pprof" ]; then
+    echo "run_pprof.sh: no $test_pprof (build it: make -C $build check TESTS=)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 work=$(mktemp -d /tmp/test_pprof.XXXXXX)
 if [ "${KEEP:-0}" = 1 ]; then echo "keeping $work"; else trap 'rm -rf "$work"' EXIT; fi
 
-(cd "$repo" && protoc-c --c_out="$work" src/lib/pprof/profile.proto)
-CFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror"
-# shellcheck disable=SC2046
-"$CC" $CFLAGS -I"$work" -I"$work/src" -I"$repo/src" $(pkg-config --cflags libprotobuf-c zlib) \
-    -o "$work/test_pprof" "$repo/tests/unit/test_pprof.c" \
-    "$repo/src/lib/pprof/pprof.c" "$repo/src/lib/pprof/pprof_emit.c" "$repo/src/lib/pprof/strtab.c" \
-    "$repo/src/lib/pprof/gzwriter.c" "$repo/src/lib/pprof/atomic_file.c" \
-    "$repo/src/lib/pprof/pprof_read.c" "$repo/src/lib/pprof/pprof_view.c" "$repo/src/lib/pprof/folded.c" \
-    "$repo/src/lib/outname/outpath.c" "$repo/src/lib/base/log.c" \
-    "$work/src/lib/pprof/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib)
-
 pass=0
 fail=0
-if "$work/test_pprof" "$work"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+if "$test_pprof" "$work"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 
 # expect VIEW STRING: pprof's (or protoc's) output for VIEW must contain STRING verbatim.
 expect() {

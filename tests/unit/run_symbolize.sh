@@ -3,23 +3,29 @@
 # LIBGOPROF_TEST_GO_VERSIONS, default "1.26 1.21": default, pie, stripped, stripped pie,
 # internal-link pie), then
 # run test_symbolize on each and the goexe_shim LD_PRELOAD check inside each Go binary.
-# Usage: tests/unit/run_symbolize.sh   (from anywhere; needs gcc, zlib, readelf, nm)
+# test_symbolize and goexe_shim.so are built by Makefile.am (make check); top_builddir (set by
+# make check) says where, and defaults to the tree's build/ when run by hand.
+# Usage: tests/unit/run_symbolize.sh   (from anywhere; needs gcc, readelf, nm)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/symbolize.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-CFLAGS="-std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror"
-srcs="$top/src/lib/elf/elf_file.c $top/src/lib/base/log.c $top/src/lib/go/buildinfo.c $top/src/lib/go/pclntab.c
-      $top/src/lib/go/goexe.c $top/src/lib/go/goruntime.c $top/src/lib/go/godwarf.c $top/src/lib/go/dwarf_reader.c $top/src/collector/maps.c $top/src/collector/symbolize.c"
+build=${top_builddir:-$top/build}
 total_fail=0
 total_pass=0
 note() { printf '%s\n' "$*"; }
 fail() { note "FAIL: $*"; total_fail=$((total_fail + 1)); }
 buildid() { readelf -n "$1" | awk '/Build ID/ { id = $3; exit } END { print id ? id : "-" }'; }
 
-gcc $CFLAGS -I "$top/src" -o "$tmp/test_symbolize" "$here/test_symbolize.c" $srcs -lz || exit 1
-gcc $CFLAGS -shared -I "$top/src" -o "$tmp/goexe_shim.so" "$here/goexe_shim.c" $srcs -lz || exit 1
+test_symbolize=$build/tests/unit/test_symbolize
+shim=$build/tests/unit/.libs/goexe_shim.so
+for f in "$test_symbolize" "$shim"; do
+    [ -f "$f" ] && continue
+    note "run_symbolize: no $f (build it: make -C $build check TESTS=)"
+    echo "0 passed, 1 failed"
+    exit 1
+done
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/symbolize.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 
 run() {  # run NAME CMD...: show the test's summary line, count a failure
     out=$("$@" 2>&1); rc=$?
@@ -33,8 +39,8 @@ nm "$tmp/cfix" > "$tmp/cfix.nm"
 # PLT stubs as objdump names them, type 'P': test_c expects the same names.
 objdump -d -j .plt -j .plt.sec "$tmp/cfix" |
     sed -n 's/^\([0-9a-f]*\) <\([^>+-]*@plt\)>:$/\1 P \2/p' >> "$tmp/cfix.nm"
-run "$tmp/test_symbolize" c "$tmp/cfix" "$tmp/cfix.nm" "$(buildid "$tmp/cfix")"
-run "$tmp/test_symbolize" self "$(buildid "$tmp/test_symbolize")"
+run "$test_symbolize" c "$tmp/cfix" "$tmp/cfix.nm" "$(buildid "$tmp/cfix")"
+run "$test_symbolize" self "$(buildid "$test_symbolize")"
 
 src="$here/symbolize_fixture.go"
 line() { grep -n "LINE:$1\$" "$src" | cut -d: -f1; }
@@ -62,12 +68,12 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
             *) twin=$bin; stripped=0 ;;
         esac
         "$goroot/bin/go" tool nm "$twin" > "$bin.nm"
-        run "$tmp/test_symbolize" go "$bin" "$bin.nm" "go$v" "$lines" "$(buildid "$bin")" $stripped
+        run "$test_symbolize" go "$bin" "$bin.nm" "go$v" "$lines" "$(buildid "$bin")" $stripped
         # In-process: the shim analyses the Go program from its constructor.
         text=$(awk '$3 == "runtime.text" { print $1 }' "$bin.nm")
         main=$(awk '$3 == "main.fixtureNoInline" { print $1 }' "$bin.nm")
         out=$(GOEXE_SHIM_TEXT=$text GOEXE_SHIM_NOINLINE=$main GOEXE_SHIM_VERSION=go$v \
-              GOEXE_SHIM_LINES=$lines LD_PRELOAD="$tmp/goexe_shim.so" "$bin" 2>&1 >/dev/null)
+              GOEXE_SHIM_LINES=$lines LD_PRELOAD="$shim" "$bin" 2>&1 >/dev/null)
         printf '%s\n' "$out" | grep -v '^goexe_shim: [0-9]* passed' | sed 's/^/    /'
         note "  shim go$v $kind: $(printf '%s\n' "$out" | grep 'passed' | tail -n 1)"
         if printf '%s\n' "$out" | grep -q '^goexe_shim: [0-9]* passed, 0 failed'; then

@@ -1,0 +1,476 @@
+/* test_session.c -- the collector's session without a fork, on an injected clock: interval files
+ * (%n, %t, contiguous spans, counts), SIGUSR1 cuts, one-file snapshots, the end of the run, exec.
+ * Context: tests
+ *
+ * Each case builds a collector_config writing pprof files into a fresh temporary directory, a
+ * ring, and a collector (collector_new); records are written with the ring's writer API,
+ * collector_drain reads them into the open windows, and the session's calls are made in the
+ * order collector_main makes them (drain, session_alive, session_snapshot, session_finish).
+ * session_set_clock makes time move only when the test says so; the files are read back with
+ * pprof_read_file and checked for exact names, sample counts, leaf addresses and spans.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "collector/collector.h"
+#include "collector/session.h"
+#include "lib/base/clock.h"
+#include "lib/base/record_flags.h"
+#include "lib/pprof/pprof_impl.h"
+#include "lib/pprof/pprof_read.h"
+#include "lib/pprof/pprof_view.h"
+#include "lib/ring/ring.h"
+
+/* ---- the injected clock: both clocks move together, only in advance() ---- */
+static int64_t mono_ns = 5000 * GP_NS_PER_SEC;
+static int64_t real_ns = 1700000000 * GP_NS_PER_SEC;
+
+static int64_t fake_clock(clockid_t id)
+{
+    return id == CLOCK_REALTIME ? real_ns : mono_ns;
+}
+
+static void advance_ms(int64_t ms)
+{
+    mono_ns += ms * GP_NS_PER_MS;
+    real_ns += ms * GP_NS_PER_MS;
+}
+
+/* Leaf addresses that tell the records of each step apart. */
+#define PC_A 0x1000
+#define PC_B 0x2000
+#define PC_C 0x3000
+
+/* ---- one case's world ---- */
+struct world {
+    char dir[256];
+    struct ring ring;
+    struct collector_config cfg;
+    struct collector *c;
+    int64_t t0;                 /* wall clock at the start */
+};
+
+static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
+{
+    memset(w, 0, sizeof *w);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(w->dir, sizeof w->dir, "%s/test_session.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(w->dir)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    if (ring_create(&w->ring, 64) != 0) {
+        perror("ring_create");
+        exit(2);
+    }
+    w->t0 = real_ns;
+    struct collector_config *cfg = &w->cfg;
+    cfg->ring = &w->ring;
+    cfg->app_pid = getpid();
+    cfg->keep_fd = -1;
+    snprintf(cfg->out_tmpl, sizeof cfg->out_tmpl, "%s/%s", w->dir, tmpl);
+    cfg->prog = "test_session";
+    cfg->start_sec = (time_t)(real_ns / GP_NS_PER_SEC);
+    cfg->interval_ns = interval_ms * (uint64_t)GP_NS_PER_MS;
+    cfg->period_ns = 10000000;
+    cfg->hz = 100;
+    cfg->start_ns = real_ns;
+    cfg->version_note = "";
+    cfg->layout_note = "";
+    w->c = collector_new(cfg);
+    if (!w->c) {
+        perror("collector_new");
+        exit(2);
+    }
+    session_begin(cfg, w->c);
+}
+
+static void end(struct world *w)
+{
+    session_reset();
+    free(w->c);
+    ring_destroy(&w->ring);
+    DIR *d = opendir(w->dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", w->dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(w->dir);
+}
+
+/* n records of weight 1 with leaf pc, as the signal handler writes them. */
+static void put(struct world *w, uint64_t pc, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t pos;
+        struct ring_record *rec = ring_reserve(&w->ring, &pos);
+        if (!CHECK(rec != NULL))
+            return;
+        memset(rec, 0, offsetof(struct ring_record, pc));
+        rec->tid = 42;
+        rec->weight = 1;
+        rec->nframes = 2;
+        memcpy(rec->thread_name, "worker", 7);
+        rec->pc[0] = pc | GP_PC_EXACT;
+        rec->pc[1] = 0x9000 | GP_PC_EXACT;
+        ring_commit(&w->ring, pos);
+    }
+}
+
+/* What the collector loop does after each wait while the program runs. */
+static size_t drain_alive(struct world *w)
+{
+    size_t n = collector_drain(w->c);
+    session_alive(w->c);
+    return n;
+}
+
+static int nfiles(const struct world *w)
+{
+    int n = 0;
+    DIR *d = opendir(w->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int exists(const struct world *w, const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", w->dir, name);
+    return stat(path, &st) == 0;
+}
+
+static struct pprof *load(const struct world *w, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", w->dir, name);
+    struct pprof *p = pprof_read_file(path);
+    if (!p)
+        fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
+    return p;
+}
+
+/* Samples whose leaf is at pc; *other gets those with any other leaf. */
+static int64_t count_leaf(const struct pprof *p, uint64_t pc, int64_t *other)
+{
+    int64_t n = 0;
+    *other = 0;
+    for (size_t i = 0; i < pprof_sample_count(p); i++) {
+        struct pprof_frame f[4];
+        int64_t count = 0;
+        size_t nf = pprof_sample_frames(p, i, f, 4, &count);
+        if (nf >= 1 && f[0].address == pc)
+            n += count;
+        else
+            *other += count;
+    }
+    return n;
+}
+
+static int has_comment(const struct pprof *p, const char *text)
+{
+    for (size_t i = 0; i < pprof_comment_count(p); i++)
+        if (strstr(pprof_comment(p, i), text))
+            return 1;
+    return 0;
+}
+
+/* name holds exactly n samples, all with leaf pc, and spans [start_ns, end_ns). */
+static void check_file(const struct world *w, const char *name, uint64_t pc, int64_t n,
+                       int64_t start_ns, int64_t end_ns)
+{
+    struct pprof *p = load(w, name);
+    if (!CHECK(p != NULL))
+        return;
+    int64_t other;
+    if (!CHECK(count_leaf(p, pc, &other) == n) || !CHECK(other == 0))
+        fprintf(stderr, "  %s: %lld at %#llx, %lld elsewhere\n", name,
+                (long long)count_leaf(p, pc, &other), (unsigned long long)pc, (long long)other);
+    CHECK(pprof_total_count(p) == n);
+    if (!CHECK(p->time_nanos == start_ns) || !CHECK(pprof_duration_ns(p) == end_ns - start_ns))
+        fprintf(stderr, "  %s: time_nanos %lld (want %lld), duration %lld (want %lld)\n", name,
+                (long long)p->time_nanos, (long long)start_ns, (long long)pprof_duration_ns(p),
+                (long long)(end_ns - start_ns));
+    pprof_free(p);
+}
+
+/* %t: the UTC time as YYYYmmddTHHMMSS. */
+static const char *stamp(int64_t sec)
+{
+    static char buf[4][32];
+    static int i;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char *b = buf[i++ % 4];
+    if (!gmtime_r(&t, &tm) || strftime(b, sizeof buf[0], "%Y%m%dT%H%M%S", &tm) == 0)
+        snprintf(b, sizeof buf[0], "?");
+    return b;
+}
+
+static int poll_timeout(int start_ms)
+{
+    struct pollfd fds[SESSION_MAX_FDS];
+    int timeout = start_ms;
+    CHECK(session_poll_fds(fds, SESSION_MAX_FDS, &timeout) == 0);   /* no HTTP */
+    return timeout;
+}
+
+/* Interval files: %n from 1, %t each interval's start, spans that follow each other, every
+ * record in exactly one file, the last partial interval written at the end. */
+static void test_intervals(void)
+{
+    struct world w;
+    char name[128];
+    begin(&w, "iv.%n.%t.pb.gz", 1000);
+    int64_t s0 = w.t0 / GP_NS_PER_SEC;
+    CHECK(strcmp(stamp(s0), "20231114T221320") == 0);   /* the first case starts at 1.7e9 s */
+
+    put(&w, PC_A, 3);
+    advance_ms(500);
+    CHECK(drain_alive(&w) == 3);
+    CHECK(nfiles(&w) == 0);                       /* the interval is not over */
+    CHECK(poll_timeout(50) == 50);
+    CHECK(poll_timeout(1000) == 500);             /* the wait ends when the interval does */
+    advance_ms(499);
+    CHECK(drain_alive(&w) == 0);
+    CHECK(nfiles(&w) == 0);
+    CHECK(poll_timeout(1000) == 1);
+    put(&w, PC_A, 2);
+    advance_ms(1);                                /* 1 s: due */
+    CHECK(poll_timeout(1000) == 0);
+    CHECK(drain_alive(&w) == 2);                  /* drained before the interval's end */
+    CHECK(nfiles(&w) == 1);
+    snprintf(name, sizeof name, "iv.1.%s.pb.gz", stamp(s0));
+    CHECK(exists(&w, name));
+    check_file(&w, name, PC_A, 5, w.t0, w.t0 + 1000 * GP_NS_PER_MS);
+
+    put(&w, PC_B, 4);
+    advance_ms(1000);
+    CHECK(drain_alive(&w) == 4);
+    CHECK(nfiles(&w) == 2);
+    snprintf(name, sizeof name, "iv.2.%s.pb.gz", stamp(s0 + 1));
+    CHECK(exists(&w, name));
+    check_file(&w, name, PC_B, 4, w.t0 + 1000 * GP_NS_PER_MS, w.t0 + 2000 * GP_NS_PER_MS);
+
+    /* Writing took longer than an interval (3.5 s late): one file, no catching up, and the
+     * next interval lasts a full one from now. */
+    put(&w, PC_C, 1);
+    advance_ms(3500);
+    CHECK(drain_alive(&w) == 1);
+    CHECK(nfiles(&w) == 3);
+    snprintf(name, sizeof name, "iv.3.%s.pb.gz", stamp(s0 + 2));
+    check_file(&w, name, PC_C, 1, w.t0 + 2000 * GP_NS_PER_MS, w.t0 + 5500 * GP_NS_PER_MS);
+    CHECK(poll_timeout(5000) == 1000);
+    advance_ms(999);
+    CHECK(drain_alive(&w) == 0);
+    CHECK(nfiles(&w) == 3);
+
+    /* The end of the run: the last, partial interval. */
+    put(&w, PC_B, 2);
+    advance_ms(300);                              /* 6.799 s */
+    CHECK(collector_drain(w.c) == 2);
+    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(nfiles(&w) == 4);
+    snprintf(name, sizeof name, "iv.4.%s.pb.gz", stamp(s0 + 5));
+    CHECK(exists(&w, name));
+    check_file(&w, name, PC_B, 2, w.t0 + 5500 * GP_NS_PER_MS, w.t0 + 6799 * GP_NS_PER_MS);
+    /* The files add up to the run: 5 + 4 + 1 + 2, which the last one's comment says too. */
+    CHECK(collector_total(w.c) == 12);
+    struct pprof *p = load(&w, name);
+    if (CHECK(p != NULL)) {
+        CHECK(has_comment(p, "samples 2, lost 0, unsampled 0"));
+        CHECK(has_comment(p, "run so far: samples 12, lost 0, unsampled 0"));
+        pprof_free(p);
+    }
+    end(&w);
+}
+
+/* SIGUSR1 in interval mode: the current interval ends at once, the next lasts a full one. */
+static void test_interval_cut(void)
+{
+    struct world w;
+    begin(&w, "cut.%n.pb.gz", 1000);
+    put(&w, PC_A, 2);
+    advance_ms(400);
+    CHECK(drain_alive(&w) == 2);
+    CHECK(nfiles(&w) == 0);
+    session_snapshot(w.c);
+    CHECK(nfiles(&w) == 1);
+    check_file(&w, "cut.1.pb.gz", PC_A, 2, w.t0, w.t0 + 400 * GP_NS_PER_MS);
+    struct pprof *p = load(&w, "cut.1.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(has_comment(p, "samples 2, lost 0, unsampled 0, by SIGUSR1"));
+        pprof_free(p);
+    }
+    CHECK(poll_timeout(5000) == 1000);
+
+    put(&w, PC_B, 3);
+    advance_ms(900);                              /* past the first due time (1 s), not the new */
+    CHECK(drain_alive(&w) == 3);
+    CHECK(nfiles(&w) == 1);
+    CHECK(poll_timeout(5000) == 100);
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 0);
+    CHECK(nfiles(&w) == 2);
+    check_file(&w, "cut.2.pb.gz", PC_B, 3, w.t0 + 400 * GP_NS_PER_MS,
+               w.t0 + 1400 * GP_NS_PER_MS);
+
+    /* A second cut right after the first: an interval of nothing, numbered on. */
+    session_snapshot(w.c);
+    CHECK(nfiles(&w) == 3);
+    check_file(&w, "cut.3.pb.gz", PC_A, 0, w.t0 + 1400 * GP_NS_PER_MS,
+               w.t0 + 1400 * GP_NS_PER_MS);
+    put(&w, PC_C, 1);
+    advance_ms(250);
+    CHECK(collector_drain(w.c) == 1);
+    CHECK(session_keep_name() == 1);              /* files are out under the name */
+    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
+    CHECK(nfiles(&w) == 4);
+    check_file(&w, "cut.4.pb.gz", PC_C, 1, w.t0 + 1400 * GP_NS_PER_MS,
+               w.t0 + 1650 * GP_NS_PER_MS);
+    p = load(&w, "cut.4.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(has_comment(p, "samples 1, lost 0, unsampled 0, ended by exec"));
+        pprof_free(p);
+    }
+    end(&w);
+}
+
+/* One file for the run: a snapshot writes the run so far under the final name, the end
+ * rewrites it complete. */
+static void test_one_file(void)
+{
+    struct world w;
+    char name[128];
+    begin(&w, "one.%t.pb.gz", 0);
+    snprintf(name, sizeof name, "one.%s.pb.gz", stamp(w.t0 / GP_NS_PER_SEC));
+    put(&w, PC_A, 2);
+    advance_ms(1000);
+    CHECK(drain_alive(&w) == 2);
+    CHECK(poll_timeout(50) == 50);                /* no interval: nothing to wake up for */
+    advance_ms(5000);
+    CHECK(drain_alive(&w) == 0);
+    CHECK(nfiles(&w) == 0);
+    session_snapshot(w.c);
+    CHECK(nfiles(&w) == 1);
+    check_file(&w, name, PC_A, 2, w.t0, w.t0 + 6000 * GP_NS_PER_MS);
+    struct pprof *p = load(&w, name);
+    if (CHECK(p != NULL)) {
+        CHECK(has_comment(p, "samples 2, lost 0, unsampled 0, snapshot by SIGUSR1"));
+        pprof_free(p);
+    }
+
+    put(&w, PC_A, 3);
+    advance_ms(1500);
+    CHECK(drain_alive(&w) == 3);
+    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(nfiles(&w) == 1);                       /* the same name, rewritten */
+    check_file(&w, name, PC_A, 5, w.t0, w.t0 + 7500 * GP_NS_PER_MS);
+    p = load(&w, name);
+    if (CHECK(p != NULL)) {
+        CHECK(!has_comment(p, "SIGUSR1"));
+        CHECK(has_comment(p, "run so far: samples 5, lost 0, unsampled 0"));
+        pprof_free(p);
+    }
+    end(&w);
+}
+
+/* An image replaced by exec before it sampled anything: no file, in either mode. */
+static void test_exec_empty(void)
+{
+    struct world w;
+    begin(&w, "empty.pb.gz", 0);
+    advance_ms(20);
+    CHECK(drain_alive(&w) == 0);
+    CHECK(session_keep_name() == 0);
+    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
+    CHECK(nfiles(&w) == 0);
+    end(&w);
+
+    begin(&w, "empty.%n.pb.gz", 1000);
+    advance_ms(20);
+    CHECK(drain_alive(&w) == 0);
+    CHECK(session_keep_name() == 0);              /* no interval file out yet */
+    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
+    CHECK(nfiles(&w) == 0);
+    end(&w);
+
+    /* At an exit, though, the run's file is written even when empty. */
+    begin(&w, "exit.pb.gz", 0);
+    advance_ms(20);
+    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(nfiles(&w) == 1);
+    check_file(&w, "exit.pb.gz", PC_A, 0, w.t0, w.t0 + 20 * GP_NS_PER_MS);
+    end(&w);
+}
+
+/* At an exec the name is let go: this image's profile is "<name>.exec.<collector pid>". */
+static void test_exec_name(void)
+{
+    struct world w;
+    char name[128], path[4200], want[4200];
+    begin(&w, "run.pb.gz", 0);
+    put(&w, PC_B, 4);
+    advance_ms(700);
+    CHECK(drain_alive(&w) == 4);
+    CHECK(session_path(1, 0, path, sizeof path) == 0);
+    snprintf(want, sizeof want, "%s/run.pb.gz", w.dir);
+    CHECK(strcmp(path, want) == 0);
+    CHECK(session_keep_name() == 0);
+    snprintf(name, sizeof name, "run.pb.gz.exec.%d", (int)getpid());
+    CHECK(session_path(1, 0, path, sizeof path) == 0);
+    snprintf(want, sizeof want, "%s/%s", w.dir, name);
+    CHECK(strcmp(path, want) == 0);
+    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
+    CHECK(nfiles(&w) == 1);
+    CHECK(!exists(&w, "run.pb.gz"));
+    CHECK(exists(&w, name));
+    check_file(&w, name, PC_B, 4, w.t0, w.t0 + 700 * GP_NS_PER_MS);
+    struct pprof *p = load(&w, name);
+    if (CHECK(p != NULL)) {
+        CHECK(has_comment(p, "samples 4, lost 0, unsampled 0, ended by exec"));
+        pprof_free(p);
+    }
+    end(&w);
+
+    /* The suffix belongs to that session only: the next one writes under the name. */
+    begin(&w, "run.pb.gz", 0);
+    CHECK(session_path(1, 0, path, sizeof path) == 0);
+    snprintf(want, sizeof want, "%s/run.pb.gz", w.dir);
+    CHECK(strcmp(path, want) == 0);
+    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(exists(&w, "run.pb.gz"));
+    end(&w);
+}
+
+int main(void)
+{
+    session_set_clock(fake_clock);
+    test_intervals();
+    test_interval_cut();
+    test_one_file();
+    test_exec_empty();
+    test_exec_name();
+    session_set_clock(NULL);
+    return check_done();
+}
