@@ -32,10 +32,8 @@ static inline uint64_t gp_hash_bytes(const void *data, size_t n)
 static inline uint64_t gp_hash_str(const char *s)
 {
     uint64_t h = GP_HASH_SEED;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
+    for (; *s; s++)
+        h = gp_hash_more(h, s, 1);
     return h;
 }
 

@@ -99,7 +99,9 @@ static void reap_early_timers(void)
         int tid = atomic_load_explicit(&early[i].tid, memory_order_acquire);
         if (tid <= 0 || syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH)
             continue;
-        if (!atomic_compare_exchange_strong(&early[i].tid, &tid, -1))
+        /* acquire: pairs with the release that published the entry in sample_arm_thread */
+        if (!atomic_compare_exchange_strong_explicit(&early[i].tid, &tid, -1,
+                                                     memory_order_acquire, memory_order_relaxed))
             continue;   /* another thread is deleting it */
         timer_delete(early[i].timer);
         atomic_store_explicit(&early[i].tid, 0, memory_order_release);
@@ -233,7 +235,8 @@ int sample_arm_thread(pid_t tid)
     int i;
     for (i = 0; i < EARLY_MAX; i++) {
         int free_entry = 0;
-        if (atomic_compare_exchange_strong(&early[i].tid, &free_entry, -1))
+        if (atomic_compare_exchange_strong_explicit(&early[i].tid, &free_entry, -1,
+                                                    memory_order_acquire, memory_order_relaxed))
             break;
     }
     if (i == EARLY_MAX)
