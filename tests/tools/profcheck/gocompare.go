@@ -105,6 +105,10 @@ var goHidden = map[string]bool{
 	"runtime.morestack":          true,
 	"runtime.systemstack_switch": true,
 	"runtime.asmcgocall":         true,
+	// The C-ABI entry of a callback (runtime/cgo's assembly): Go's traceback starts at
+	// cgocallback and names crosscall2 only for a sample whose PC is inside it, which makes
+	// the function "Go" in the rare run that has one (ours has it under every callback).
+	"crosscall2": true,
 }
 
 const goMaxStack = 64 // runtime.maxCPUProfStack, 1.21-1.26
