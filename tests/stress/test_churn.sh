@@ -18,7 +18,8 @@
 # 1 at the end; go_churn: at most one per live thread at the end); no descriptor leaked; the
 # program's peak RSS at most STRESS_APP_MB above the plain run's; the collector's peak RSS
 # (its profile comment) under STRESS_COLLECTOR_MB; the profile valid; samples plus the
-# samples counted lost or unsampled within 10% of the program's CPU time (getrusage), with the CPU of
+# samples counted lost or unsampled within 10% of the program's CPU time (getrusage; go_churn
+# 15% below, see there), with the CPU of
 # threads that ended between kernel ticks under '[libgoprof] unsampled: thread ended between ticks'
 # leaves on the threads' start stacks (C: __clone3;start_thread;churn_thread);
 # the workers' own functions in the stacks.
@@ -43,9 +44,10 @@ same_behaviour() {
 	check "$1: stderr identical" cmp "$2.stderr" "$RUN_STDERR"
 }
 
-# common_checks NAME STATS PLAIN_STATS: descriptors, memory, profile validity and totals.
+# common_checks NAME STATS PLAIN_STATS [LOW]: descriptors, memory, profile validity and
+# totals (from 1-LOW, default 0.10, to +10 % of the CPU time).
 common_checks() {
-	local name=$1 st=$2 pst=$3 hwm phwm maxrss cpu
+	local name=$1 st=$2 pst=$3 low=${4:-0.10} hwm phwm maxrss cpu
 	check "$name: no descriptor leaked (fds $(stat_of "$st" fds_start) -> $(stat_of "$st" fds_end))" \
 		test "$(stat_of "$st" fds_start)" = "$(stat_of "$st" fds_end)"
 	hwm=$(stat_of "$st" vmhwm_kb) phwm=$(stat_of "$pst" vmhwm_kb)
@@ -58,8 +60,9 @@ common_checks() {
 	check "$name: collector peak RSS ${maxrss:-?} kB < $STRESS_COLLECTOR_MB MiB" \
 		test "${maxrss:-999999999}" -lt $((STRESS_COLLECTOR_MB * 1024))
 	cpu=$(stat_of "$st" cpu_ns)
-	check "$name: samples + lost + unsampled within 10% of the CPU time ($cpu ns)" \
-		"$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "${cpu:-0}" --tol 0.10
+	check "$name: samples + lost + unsampled within -$low +0.10 of the CPU time ($cpu ns)" \
+		"$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "${cpu:-0}" --tol 0.10 \
+		--tol-low "$low"
 	note "$("$PROFCHECK" total "$RUN_PROFILE" 2>&1 | grep -E '^(count|lost_count)' | tr '\n' ' ')"
 }
 
@@ -140,7 +143,12 @@ if (cd "$fx/go_churn" && CGO_ENABLED=1 "$GO" build -o "$work/go_churn" .); then
 	t=$(stat_of "$st" timers_end) k=$(stat_of "$st" tasks_end)
 	check "go_churn: timers track live threads ($t timers, $k threads alive, $n ended)" \
 		test "${t:-0}" -ge 1 -a "${t:-999999}" -le "${k:-0}"
-	common_checks go_churn "$st" "$work/go-plain.stats"
+	# 15 % below: each of the ~5 000 threads a second that end here spends 25-35 us in glibc's
+	# and the kernel's thread teardown after its start function returned and its timer was
+	# deleted (measured on a 2-core VM: the threads' CPU summed at that point matches the
+	# unsampled weight recorded, and the whole falls 8-11 % short of getrusage). No per-thread
+	# CPU timer can see that time, Go's own included.
+	common_checks go_churn "$st" "$work/go-plain.stats" 0.15
 	if [ -s "$RUN_PROFILE.dump" ]; then
 		check "go_churn: goroutine stacks (goexit -> main.worker|lockedExit -> main.goSpin)" \
 			"$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goSpin \

@@ -653,6 +653,7 @@ func cmdTotal(args []string, w io.Writer) error {
 	fs := newFlagSet("total")
 	expectCPU := fs.Int64("expect-cpu-ns", -1, "measured CPU ns to compare the total cpu_ns against")
 	tol := fs.Float64("tol", 0.10, "relative tolerance for --expect-cpu-ns")
+	tolLow := fs.Float64("tol-low", -1, "relative tolerance below --expect-cpu-ns (default: --tol)")
 	minCount := fs.Int64("min-count", 0, "fail if the total sample count is below this")
 	_, stacks, err := loadStacks(fs, args)
 	if err != nil {
@@ -700,9 +701,13 @@ func cmdTotal(args []string, w io.Writer) error {
 	var reasons []string
 	if *expectCPU >= 0 {
 		ratio := pct(cpu, *expectCPU)
-		fmt.Fprintf(w, "# sampled/measured cpu = %d/%d = %.4f (tolerance +-%.2f)\n", cpu, *expectCPU, ratio, *tol)
-		if *expectCPU == 0 || ratio < 1-*tol || ratio > 1+*tol {
-			reasons = append(reasons, fmt.Sprintf("sampled cpu_ns %d is %.1f%% of measured %d, want within +-%.0f%%", cpu, 100*ratio, *expectCPU, 100**tol))
+		low := *tol
+		if *tolLow >= 0 {
+			low = *tolLow
+		}
+		fmt.Fprintf(w, "# sampled/measured cpu = %d/%d = %.4f (tolerance -%.2f +%.2f)\n", cpu, *expectCPU, ratio, low, *tol)
+		if *expectCPU == 0 || ratio < 1-low || ratio > 1+*tol {
+			reasons = append(reasons, fmt.Sprintf("sampled cpu_ns %d is %.1f%% of measured %d, want within -%.0f%% +%.0f%%", cpu, 100*ratio, *expectCPU, 100*low, 100**tol))
 		}
 	}
 	if count < *minCount {
