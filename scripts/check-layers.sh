@@ -54,7 +54,7 @@ set -f   # "lib/*" in the table is a pattern for case, never a glob
 allowed() {
     case $1 in
         lib/base) echo "" ;;
-        lib/elf | lib/ring | lib/pprof | lib/outname) echo "lib/base" ;;
+        lib/elf | lib/ring | lib/pprof | lib/outname | lib/tree) echo "lib/base" ;;
         lib/go) echo "lib/base lib/elf" ;;
         lib/config) echo "lib/base lib/outname" ;;
         program/unwind) echo "lib/base lib/go" ;;

@@ -25,22 +25,30 @@
 #include "collector/maps.h"
 #include "collector/profmap.h"
 #include "collector/session.h"
+#include "collector/tree.h"
 #include "lib/outname/output_claim.h"
 #include "lib/ring/ring.h"
 
 /* Drain period: 50 ms keeps the 2048-slot ring below a quarter full with 64 threads at the
  * kernel's 250 Hz cap (800 records per 50 ms). */
 #define DRAIN_PERIOD_MS 50
-/* Once the program has closed the lifeline itself, how often the maps are looked at for an
- * exec. */
-#define MAPS_PROBE_MS 1000
+
+/* Once the leader is PID 1 of its namespace, the one-file profile is rewritten this often:
+ * when PID 1 is SIGKILLed the kernel kills the collector with it. */
+#define CHECKPOINT_NS (5 * GP_NS_PER_SEC)
+/* After the last process asked to end and had its answer: how long to wait for it to go. */
+#define LAST_EXIT_WAIT_MS 10000
 
 struct collector {
     const struct collector_config *cfg;
+    struct tree *tree;
     struct collector_window *windows;   /* open windows, newest first */
     uint64_t total;                     /* summed weights of every drained record */
     uint64_t unsampled;                 /* of those, GP_REC_UNSAMPLED records' */
     int oom;
+    int finished, status;               /* session_finish done, and its result */
+    uint32_t proc;                      /* the process being drained */
+    const struct tree_proc *cur;
 };
 
 static void on_record(const struct ring_record *rec, void *ctx)
@@ -50,14 +58,33 @@ static void on_record(const struct ring_record *rec, void *ctx)
     if (rec->flags & GP_REC_UNSAMPLED)
         c->unsampled += rec->weight;
     for (struct collector_window *w = c->windows; w; w = w->next)
-        if (profmap_add(w->pm, rec, c->cfg->skip_lo, c->cfg->skip_hi) != 0)
+        if (profmap_add(w->pm, c->proc, rec, c->cur->skip_lo, c->cur->skip_hi) != 0)
             c->oom++;
+}
+
+/* Every committed record of p, in rounds of at most a ring's worth. */
+static size_t drain_proc(struct collector *c, struct tree_proc *p)
+{
+    size_t total = 0, n;
+    if (p->state == TREE_ENDED || !p->ring.hdr)
+        return 0;
+    c->proc = (uint32_t)(p - tree_get(c->tree, 0));
+    c->cur = p;
+    uint64_t before = c->total;
+    while ((n = ring_read(&p->ring, on_record, c)) > 0)
+        total += n;
+    p->samples += c->total - before;
+    return total;
+}
+
+static void drain_cb(void *ctx, struct tree_proc *p)
+{
+    drain_proc(ctx, p);
 }
 
 void collector_drops(const struct collector *c, uint64_t *drops)
 {
-    for (int i = 0; i < GP_DROP_MAX; i++)
-        drops[i] = atomic_load_explicit(&c->cfg->ring->hdr->drops[i], memory_order_relaxed);
+    tree_drops(c->tree, drops);
 }
 
 uint64_t collector_total(const struct collector *c)
@@ -68,6 +95,11 @@ uint64_t collector_total(const struct collector *c)
 uint64_t collector_unsampled(const struct collector *c)
 {
     return c->unsampled;
+}
+
+struct tree *collector_tree(const struct collector *c)
+{
+    return c->tree;
 }
 
 int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns)
@@ -99,24 +131,44 @@ void collector_window_drops(const struct collector *c, const struct collector_wi
                             uint64_t *drops)
 {
     collector_drops(c, drops);
-    /* The counters only grow: the difference is what was lost while w was open. */
+    /* The counters only grow (tree.c keeps them so): the difference is what was lost while
+     * w was open. */
     for (int i = 0; i < GP_DROP_MAX; i++)
-        drops[i] -= w->drops_start[i];
+        drops[i] = drops[i] >= w->drops_start[i] ? drops[i] - w->drops_start[i] : 0;
 }
 
 struct collector *collector_new(const struct collector_config *cfg)
 {
     struct collector *c = calloc(1, sizeof *c);
-    if (c)
-        c->cfg = cfg;
+    if (!c)
+        return NULL;
+    c->cfg = cfg;
+    c->tree = tree_new(cfg);
+    if (!c->tree) {
+        free(c);
+        return NULL;
+    }
     return c;
+}
+
+void collector_free(struct collector *c)
+{
+    if (!c)
+        return;
+    tree_free(c->tree);
+    free(c);
+}
+
+int collector_add_ring(struct collector *c, int ring_fd, pid_t pid, const char *name)
+{
+    return tree_add(c->tree, ring_fd, pid, name);
 }
 
 size_t collector_drain(struct collector *c)
 {
-    size_t total = 0, n;
-    while ((n = ring_read(c->cfg->ring, on_record, c)) > 0)
-        total += n;
+    size_t total = 0;
+    for (size_t i = 0; i < tree_count(c->tree); i++)
+        total += drain_proc(c, tree_get(c->tree, i));
     return total;
 }
 
@@ -183,81 +235,25 @@ static int take_signals(int sigfd)
     return got;
 }
 
-enum app_state {
-    APP_GONE,       /* no address space: exited (a zombie), or no such process */
-    APP_RING,       /* the ring is still mapped: the same image */
-    APP_REPLACED,   /* an address space without the ring: exec'd */
-};
-
-struct ring_probe {
-    uint64_t start, inode;   /* the ring's mapping; inode 0: not known yet, take any */
-    int lines;
-};
-
-static int find_ring(const char *line, void *ctx)
-{
-    struct ring_probe *p = ctx;
-    unsigned long long lo, ino;
-    p->lines++;
-    if (sscanf(line, "%llx-%*x %*s %*x %*x:%*x %llu", &lo, &ino) != 2 || lo != p->start ||
-        (p->inode && ino != p->inode))
-        return 0;
-    p->inode = ino;
-    return 1;
-}
-
-/* What /proc/PID/maps says of pid: no lines (or no process), gone; the ring's mapping (start
- * address and shared-memory inode: after an exec another mapping may start at the same
- * address, never with the same inode), the same image; other lines, replaced. The inode is
- * learnt from our own maps (the mapping is inherited) the first time. */
-static enum app_state probe_maps(pid_t pid, struct ring_probe *ring)
-{
-    if (ring->inode == 0)
-        maps_each_line(getpid(), find_ring, ring);
-    ring->lines = 0;
-    int r = maps_each_line(pid, find_ring, ring);
-    return r == 1 ? APP_RING : r == 0 && ring->lines > 0 ? APP_REPLACED : APP_GONE;
-}
-
-/* Connections to the output name's claim (cfg->keep_fd): kept (after an exec, files out under
- * the name) or not (ask again). */
-static void answer_claim(const struct collector_config *cfg, int kept)
+/* Connections to the output name's claim (cfg->keep_fd): the session holds the name to its
+ * end. */
+static void answer_claim(const struct collector_config *cfg)
 {
     if (cfg->keep_fd >= 0)
-        output_claim_answer(cfg->keep_fd, kept);
-}
-
-/* After an exec: the replaced image's files are written; hold the output claim (see
- * collector.h) until the process ends, having given back what can be given back. */
-static void stay_until_exit(const struct collector_config *cfg, int pidfd)
-{
-    prctl(PR_SET_NAME, "goprof-replaced", 0, 0, 0);   /* pgrep -x goprof-PID: the live one */
-    ring_destroy(cfg->ring);
-    malloc_trim(0);
-    for (;;) {
-        answer_claim(cfg, 1);
-        struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { cfg->keep_fd, POLLIN, 0 } };
-        int r = poll(p, 2, pidfd >= 0 ? -1 : 1000);
-        if (r > 0 && (p[0].revents & POLLIN))
-            return;
-        if (pidfd < 0 && kill(cfg->app_pid, 0) != 0 && errno == ESRCH)
-            return;
-    }
+        output_claim_answer(cfg->keep_fd, 1);
 }
 
 /* Descriptors: only those the collector uses stay open (holding the program's stdout pipe
- * would keep the program's reader waiting for EOF), stdin and stdout become /dev/null. Returns
- * the pidfd of the program, or -1 where pidfd_open is not available. */
-static int detach_from_program(const struct collector_config *cfg, int lifeline)
+ * would keep the program's reader waiting for EOF), stdin and stdout become /dev/null. */
+static void detach_from_program(const struct collector_config *cfg)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, cfg->app_pid, 0);
     int stderr_fd = -1;
     struct stat st;
     /* Keep stderr only where holding it blocks nobody's EOF (a terminal or a file), so write
      * errors can still be reported; a pipe or socket is let go. */
     if (fstat(STDERR_FILENO, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))
         stderr_fd = STDERR_FILENO;
-    int inherited[] = { lifeline, pidfd, stderr_fd, cfg->keep_fd };
+    int inherited[] = { cfg->listen_fd, cfg->conn_fd, stderr_fd, cfg->keep_fd };
     close_inherited_fds(inherited, (int)(sizeof inherited / sizeof inherited[0]));
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
@@ -270,7 +266,6 @@ static int detach_from_program(const struct collector_config *cfg, int lifeline)
     }
     setsid();
     if (chdir("/") != 0) { /* stay where we are: paths are already absolute */ }
-    return pidfd;
 }
 
 /* The name `pgrep -x goprof-PID` finds, and SIGUSR1 through a signalfd (blocked by
@@ -286,130 +281,98 @@ static int take_name_and_signal(const struct collector_config *cfg)
     return signalfd(-1, &usr1, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-/* How the collector knows whether the program still runs (see collector.h). */
-struct app_watch {
-    pid_t pid;
-    int pidfd;              /* readable when the program ends; -1: not available */
-    int lifeline;           /* EOF when every holder closed it; -1 once seen */
-    struct ring_probe ring;
-    int64_t next_probe_ms;  /* lifeline closed by the program: when to look at the maps */
-    int probes;
-};
-
-/* After a wait whose results are in pidfd_ev and lifeline_ev: 1 while the program runs, else 0
- * with *how saying how it ended. */
-static int app_still_runs(struct app_watch *w, short pidfd_ev, short lifeline_ev,
-                          enum collector_end *how)
+/* A process asked to wait for the session at its end. PID 1 (whose end kills us) and the last
+ * process end the session first, so that their exit returns with the files final; others
+ * only needed their ring drained, which happened before this. Returns 1 when the session
+ * ended. */
+static int answer_exiting(struct collector *c, struct tree_proc *p)
 {
-    if (w->pidfd >= 0 && (pidfd_ev & POLLIN))
-        return 0;
-    if (w->lifeline >= 0 && (lifeline_ev & (POLLIN | POLLHUP))) {
-        /* EOF: every holder closed it (the application and its forked children): by exiting,
-         * by exec, or by hand. */
-        char b;
-        if (read(w->lifeline, &b, 1) <= 0) {
-            close(w->lifeline);
-            w->lifeline = -1;
-            w->next_probe_ms = gp_clock_ms(CLOCK_MONOTONIC);
-        }
-    } else if (w->pidfd < 0 && kill(w->pid, 0) != 0 && errno == ESRCH) {
-        return 0;
+    int last = tree_live(c->tree) == 1 && p->state != TREE_ENDED;
+    if ((p->leader && c->cfg->leader_is_init) || last) {
+        collector_drain(c);
+        tree_close_doors(c->tree);
+        c->status = session_finish(c);
+        c->finished = 1;
     }
-    if (w->lifeline < 0 && gp_clock_ms(CLOCK_MONOTONIC) >= w->next_probe_ms) {
-        enum app_state state = probe_maps(w->pid, &w->ring);
-        if (state == APP_GONE)
-            return 0;
-        if (state == APP_REPLACED) {
-            *how = COLLECTOR_END_EXEC;
-            return 0;
-        }
-        if (w->probes++ == 0)
-            gp_debug("collector", "pid %d closed the lifeline but runs on", (int)w->pid);
-        w->next_probe_ms = gp_clock_ms(CLOCK_MONOTONIC) + MAPS_PROBE_MS;
-    }
-    return 1;
+    tree_done(c->tree, p);
+    return c->finished;
 }
 
-/* Drains every DRAIN_PERIOD_MS (at once after a busy drain) until the program ends, serving
- * the session in between; returns how it ended. */
-static enum collector_end drain_until_end(struct collector *c, struct app_watch *w, int sigfd)
+/* Drains every DRAIN_PERIOD_MS (at once after a busy drain) until the session's last process
+ * has ended, serving the session in between. */
+static void drain_until_end(struct collector *c, int sigfd)
 {
-    enum collector_end how = COLLECTOR_END_EXIT;
     int busy = 0;
+    int64_t next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
+    enum { MAXFDS = 1 + 3 * 320 + 64 + SESSION_MAX_FDS };
+    static struct pollfd p[MAXFDS];
     for (;;) {
-        /* [0] pidfd, [1] lifeline, [2] SIGUSR1, then the session's descriptors; a negative fd
-         * is ignored by poll. */
-        struct pollfd p[3 + SESSION_MAX_FDS] = {
-            { w->pidfd, POLLIN, 0 }, { w->lifeline, POLLIN, 0 }, { sigfd, POLLIN, 0 },
-        };
+        /* [0] SIGUSR1, then the session's processes, then the session's descriptors */
+        p[0] = (struct pollfd){ sigfd, POLLIN, 0 };
+        int ntree = tree_poll_fds(c->tree, p + 1, MAXFDS - 1 - SESSION_MAX_FDS);
         int timeout = busy ? 0 : DRAIN_PERIOD_MS;
-        int nsession = session_poll_fds(p + 3, SESSION_MAX_FDS, &timeout);
-        poll(p, (nfds_t)(3 + nsession), timeout < 0 ? 0 : timeout);
+        int nsession = session_poll_fds(p + 1 + ntree, SESSION_MAX_FDS, &timeout);
+        poll(p, (nfds_t)(1 + ntree + nsession), timeout < 0 ? 0 : timeout);
+        tree_service(c->tree, p + 1, ntree, drain_cb, c);
         size_t n = collector_drain(c);
-        int alive = app_still_runs(w, p[0].revents, p[1].revents, &how);
-        answer_claim(c->cfg, 0);   /* a new image after an exec: ask again later */
-        if (!alive)
-            return how;
+        answer_claim(c->cfg);
+        struct tree_proc *ex;
+        while ((ex = tree_exiting(c->tree)) != NULL)
+            if (answer_exiting(c, ex))
+                return;
+        if (tree_live(c->tree) == 0)
+            return;
         session_alive(c);
-        if ((p[2].revents & POLLIN) && take_signals(sigfd))
+        if ((p[0].revents & POLLIN) && take_signals(sigfd))
             session_snapshot(c);
-        /* A drain that took more than a quarter of the ring: the next one starts at once. */
-        busy = n * 4 > c->cfg->ring->hdr->nslots;
+        if (c->cfg->leader_is_init && gp_clock_ns(CLOCK_MONOTONIC) >= next_checkpoint) {
+            next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
+            session_checkpoint(c);
+        }
+        /* A drain that took more than a quarter of a ring: the next one starts at once. */
+        busy = n * 4 > 2048;
     }
 }
 
-/* No writer of a gone image can finish a record: read what is committed, step over torn
- * slots, read the rest. An exec'd image keeps running, but its new image has its own ring. */
-static void drain_last(struct collector *c)
+/* After the session ended at a process's request: that process is about to go; stay (holding
+ * the output name) until it has, so that nothing of ours outlives the tree by much. */
+static void wait_last_exit(struct collector *c)
 {
-    collector_drain(c);
-    ring_reader_skip_stalled(c->cfg->ring);
-    collector_drain(c);
-    if (c->oom)
-        gp_log("collector", "out of memory: %d samples not aggregated", c->oom);
-}
-
-/* At an exec, the new image is waiting for the output name: settle it before writing (at an
- * exit the claim lasts until the files are written: _exit). Returns whether it is kept. */
-static int settle_name_at_exec(const struct collector_config *cfg, enum collector_end how)
-{
-    if (how != COLLECTOR_END_EXEC || cfg->keep_fd < 0)
-        return 0;
-    if (!session_keep_name()) {
-        close(cfg->keep_fd);
-        return 0;
+    int64_t deadline = gp_clock_ms(CLOCK_MONOTONIC) + LAST_EXIT_WAIT_MS;
+    while (gp_clock_ms(CLOCK_MONOTONIC) < deadline) {
+        int alive = 0;
+        for (size_t i = 0; i < tree_count(c->tree); i++) {
+            struct tree_proc *q = tree_get(c->tree, i);
+            alive |= q->pidfd >= 0 && kill(q->pid, 0) == 0;
+        }
+        if (!alive)
+            return;
+        answer_claim(c->cfg);
+        poll(NULL, 0, 20);
     }
-    answer_claim(cfg, 1);   /* whoever already asks need not wait for the files */
-    return 1;
 }
 
-/* A ring this collector does not understand (ring_check) gives no profile: one line, said
- * while stderr is still the program's, then exit 1 without writing. */
-static void refuse_unknown_ring(const struct ring *ring)
-{
-    char why[160];
-    if (ring_check(ring, why, sizeof why) == 0)
-        return;
-    gp_log("collector", "ring at %p %s; no profile", (void *)ring->hdr, why);
-    _exit(1);
-}
-
-void collector_main(const struct collector_config *cfg, int lifeline)
+/* A ring this collector does not understand gives no profile of that process: tree.c refuses
+ * it (ring_attach) with one debug line. */
+void collector_main(const struct collector_config *cfg)
 {
     /* First of all, so that a SIGUSR1 aimed at us never finds the default action (exit). */
     quiet_signals();
-    refuse_unknown_ring(cfg->ring);
-    struct app_watch w = { cfg->app_pid, -1, lifeline,
-                           { (uint64_t)(uintptr_t)cfg->ring->hdr, 0, 0 }, 0, 0 };
-    w.pidfd = detach_from_program(cfg, lifeline);
+    detach_from_program(cfg);
     int sigfd = take_name_and_signal(cfg);
-    struct collector c = { cfg, NULL, 0, 0, 0 };
-    session_begin(cfg, &c);
-    enum collector_end how = drain_until_end(&c, &w, sigfd);
-    drain_last(&c);
-    int keep = settle_name_at_exec(cfg, how);
-    int status = session_finish(&c, how);
-    if (keep)
-        stay_until_exit(cfg, w.pidfd);
-    _exit(status);
+    struct collector *c = collector_new(cfg);
+    if (!c)
+        _exit(1);
+    session_begin(cfg, c);
+    drain_until_end(c, sigfd);
+    if (!c->finished) {
+        collector_drain(c);
+        if (c->oom)
+            gp_log("collector", "out of memory: %d samples not aggregated", c->oom);
+        tree_close_doors(c->tree);
+        c->status = session_finish(c);
+    } else {
+        wait_last_exit(c);
+    }
+    _exit(c->status);
 }

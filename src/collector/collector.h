@@ -10,18 +10,18 @@
  * kills aimed at the application's process group do not reach it) with every inherited
  * descriptor closed.
  *
- * End of the application: a pidfd becomes readable when it exits (any way: return, exit,
- * os.Exit, a crash, SIGKILL). A lifeline pipe, whose write end the application holds with
- * O_CLOEXEC, reaches EOF when it exits or execs, and then /proc/PID/maps tells which: no
- * address space, an exit (the kernel drops a process's memory before its descriptors); an
- * address space without the ring, an exec (the profile of the replaced image is final then);
- * the ring still mapped, the program closed the descriptor itself (a daemon closing every
- * descriptor), and the collector goes on, looking at the maps once a second from then on.
- * At an exec, session_keep_name decides about cfg->keep_fd (the output name's claim, see
- * lib/outname/output_claim.h): let go, it is closed before anything is written; kept (files
- * already out under the name), the collector stays after writing, holding it and answering
- * 'K' to connections to it, until the process ends. Before that, connections to keep_fd are
- * closed unanswered (ask again).
+ * The session's processes (collector/tree.h): the leader's connection and rendezvous come with
+ * the configuration; every process that joins brings its own ring. The collector drains every
+ * ring every DRAIN_PERIOD_MS into each open window, notices each process's end (pidfd; end of
+ * file on its connection and its maps for an exec), and ends when the last process of the
+ * session has ended: it writes its files and exits. A process that says it is ending
+ * (TREE_MSG_EXITING: the leader, or PID 1 of a namespace) is answered once its ring is
+ * drained; when it is the last process, or PID 1 whose end kills the whole namespace (the
+ * collector included), the files are written first: its exit returns with them final.
+ * While the leader is PID 1 of its namespace, the one-file profile is also rewritten every
+ * CHECKPOINT_NS, so that a SIGKILL of the whole namespace loses at most that much.
+ *
+ * The output name's claim (cfg->keep_fd, lib/outname/output_claim.h) is held to the end.
  *
  * Windows. Every drained record is added to each open window (struct collector_window), each
  * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
@@ -44,11 +44,6 @@
 struct profmap;
 struct collector;
 
-enum collector_end {
-    COLLECTOR_END_EXIT,    /* the application exited or was killed */
-    COLLECTOR_END_EXEC,    /* the application replaced itself with exec */
-};
-
 /* Samples drained while the window is open. Owned by the caller; linked into the collector
  * between collector_window_open and collector_window_close. */
 struct collector_window {
@@ -64,11 +59,16 @@ struct gp_http_addr;
 /* Everything the collector is told, filled by the program's constructor before the fork: the
  * collector gets its copy with the address space, pointers included. */
 struct collector_config {
-    struct ring *ring;
-    pid_t app_pid;              /* also the %p of the output name */
-    uint64_t skip_lo, skip_hi;  /* libgoprof's own text: its frames are left out */
+    pid_t app_pid;              /* the leader; also the %p of the one-file output name */
+    uint64_t skip_lo, skip_hi;  /* libgoprof's own text in the leader */
     int keep_fd;                /* the output name's claim, held by the collector to its end,
                                  * or -1 (the program closes its own copy after the fork) */
+    /* The session (lib/tree/tree_proto.h) */
+    int listen_fd;              /* the leader's rendezvous, or -1 */
+    int conn_fd;                /* the collector's end of the leader's connection */
+    uint64_t session_hash;      /* config_session_hash() */
+    uint64_t pidns;             /* the leader's pid namespace (also the collector's) */
+    int leader_is_init;         /* the leader is PID 1 of its namespace */
     /* Files (session.c) */
     char out_tmpl[4096];        /* GOPROF_OUT made absolute; ".%n" added in interval mode
                                  * when it has no %n */
@@ -87,9 +87,8 @@ struct collector_config {
     const char *layout_note;    /* how Go's runtime layout was found, or "" */
 };
 
-/* The collector process's entry, in the forked child: never returns. lifeline: the read end
- * of the pipe whose write end the program holds (EOF when it exits or execs). */
-__attribute__((noreturn)) void collector_main(const struct collector_config *cfg, int lifeline);
+/* The collector process's entry, in the forked child: never returns. */
+__attribute__((noreturn)) void collector_main(const struct collector_config *cfg);
 
 /* Collector side. Opens w (allocating its profmap) at wall time start_ns: 0 or -ENOMEM. */
 int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns);
@@ -106,11 +105,16 @@ uint64_t collector_total(const struct collector *c);
 uint64_t collector_unsampled(const struct collector *c);   /* of the total: GP_REC_UNSAMPLED */
 void collector_drops(const struct collector *c, uint64_t *drops);
 
-/* Tests only (tests/unit/test_session.c drives the session without forking; collector_main
- * keeps its own on its stack): a collector for cfg with no window open, to free() once its
- * windows are closed or forgotten; and one drain of cfg->ring into every open window: the
- * number of records read. */
+/* The session's processes (collector/tree.h). */
+struct tree *collector_tree(const struct collector *c);
+
+/* Tests only (tests/unit/test_session.c drives the session without forking): a collector for
+ * cfg with no window open, to collector_free once its windows are closed or forgotten;
+ * collector_add_ring makes ring the ring of a process (pid, name) as if it had joined; and
+ * one drain of every ring into every open window: the number of records read. */
 struct collector *collector_new(const struct collector_config *cfg);
+void collector_free(struct collector *c);
+int collector_add_ring(struct collector *c, int ring_fd, pid_t pid, const char *name);
 size_t collector_drain(struct collector *c);
 
 #endif

@@ -66,9 +66,9 @@ static int grow_index(struct profmap *pm)
 }
 
 static int same(const struct profmap *pm, const struct profmap_entry *e, uint64_t hash,
-                const struct ring_record *rec, const uint64_t *pcs, size_t n)
+                uint32_t proc, const struct ring_record *rec, const uint64_t *pcs, size_t n)
 {
-    return e->hash == hash && e->tid == rec->tid && e->flags == rec->flags &&
+    return e->hash == hash && e->proc == proc && e->tid == rec->tid && e->flags == rec->flags &&
            e->goid == rec->goid && e->nframes == n &&
            !memcmp(e->thread_name, rec->thread_name, sizeof e->thread_name) &&
            !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs);
@@ -81,8 +81,8 @@ static void add_total(struct profmap *pm, const struct ring_record *rec)
         pm->unsampled += rec->weight;
 }
 
-int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip_lo,
-                uint64_t skip_hi)
+int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec,
+                uint64_t skip_lo, uint64_t skip_hi)
 {
     uint64_t pcs[GP_RING_MAX_FRAMES];
     size_t n = 0;
@@ -93,6 +93,7 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
         pcs[n++] = rec->pc[i];
     }
     uint64_t h = gp_hash_bytes(&rec->tid, sizeof rec->tid);
+    h = gp_hash_more(h, &proc, sizeof proc);
     h = gp_hash_more(h, &rec->flags, sizeof rec->flags);
     h = gp_hash_more(h, &rec->goid, sizeof rec->goid);
     h = gp_hash_more(h, rec->thread_name, sizeof rec->thread_name);
@@ -101,7 +102,7 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
     size_t slot = h & (pm->index_cap - 1);
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];
-        if (same(pm, e, h, rec, pcs, n)) {
+        if (same(pm, e, h, proc, rec, pcs, n)) {
             e->count += rec->weight;
             add_total(pm, rec);
             return 0;
@@ -119,6 +120,7 @@ int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip
     e->count = rec->weight;
     e->goid = rec->goid;
     e->tid = rec->tid;
+    e->proc = proc;
     e->flags = rec->flags;
     e->nframes = (uint16_t)n;
     e->frames = pm->nframes;

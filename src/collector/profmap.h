@@ -1,4 +1,4 @@
-/* profmap.h -- aggregation of identical samples (stack + thread + flags) into counts.
+/* profmap.h -- aggregation of identical samples (process + stack + thread + flags) into counts.
  * Context: collector
  *
  * Entries keep insertion order so the same samples always give the same profile bytes (as Go's
@@ -18,6 +18,7 @@ struct profmap_entry {
     uint64_t count;         /* summed weights */
     uint64_t goid;
     uint32_t tid;
+    uint32_t proc;          /* the process's entry in the session (collector/tree.h) */
     uint16_t flags;
     uint16_t nframes;
     size_t frames;          /* offset into the map's frame store */
@@ -28,10 +29,10 @@ struct profmap;
 
 struct profmap *profmap_new(void);
 void profmap_free(struct profmap *pm);
-/* Adds one record. Frames inside [skip_lo, skip_hi) (libgoprof's own code: the thread-start
+/* Adds one record of process proc. Frames inside [skip_lo, skip_hi) (libgoprof's own code: the thread-start
  * trampoline) are left out. Returns 0 or -ENOMEM. */
-int profmap_add(struct profmap *pm, const struct ring_record *rec, uint64_t skip_lo,
-                uint64_t skip_hi);
+int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec,
+                uint64_t skip_lo, uint64_t skip_hi);
 size_t profmap_len(const struct profmap *pm);
 const struct profmap_entry *profmap_get(const struct profmap *pm, size_t i);
 const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_entry *e);

@@ -30,13 +30,21 @@ struct loc_cache {
     size_t cap, len;
 };
 
-struct report {
-    struct pprof *p;
+/* Per process: its mappings in the profile and its addresses' locations. */
+struct report_pstate {
     struct symbolizer *sym;
     uint64_t *mapping_ids;
     struct sym_mapping *maps;
     size_t nmaps;
     struct loc_cache locs;
+    char root[48];              /* "[process: NAME]" */
+};
+
+struct report {
+    struct pprof *p;
+    struct report_pstate *ps;
+    size_t nps;
+    struct loc_cache pseudo;    /* pseudo-frames, keyed by their text's address */
 };
 
 static uint64_t hash64(uint64_t x)
@@ -85,7 +93,7 @@ static uint64_t *cache_slot(struct loc_cache *c, uint64_t key)
     return &c->ids[s];
 }
 
-static int mapping_of(const struct report *r, uint64_t addr)
+static int mapping_of(const struct report_pstate *r, uint64_t addr)
 {
     for (size_t i = 0; i < r->nmaps; i++)
         if (addr >= r->maps[i].start && addr < r->maps[i].limit)
@@ -99,18 +107,18 @@ static const char unsampled_frame[] = "[libgoprof] unsampled: thread ended betwe
 static uint64_t pseudo_location(struct report *r, const char *name)
 {
     uint64_t key = 0x8000000000000000ull | (uint64_t)(uintptr_t)name;
-    uint64_t *slot = cache_slot(&r->locs, key);
+    uint64_t *slot = cache_slot(&r->pseudo, key);
     if (!slot || *slot)
         return slot ? *slot : 0;
     struct pprof_line line = { pprof_function(r->p, name, name, "", 0), 0 };
     if (!line.function_id)
         return 0;
     *slot = pprof_location(r->p, 0, 0, &line, 1);
-    r->locs.len++;
+    r->pseudo.len++;
     return *slot;
 }
 
-static uint64_t location(struct report *r, uint64_t recorded)
+static uint64_t location(struct report *rep, struct report_pstate *r, uint64_t recorded)
 {
     uint64_t *slot = cache_slot(&r->locs, recorded);
     if (!slot || *slot)
@@ -120,14 +128,14 @@ static uint64_t location(struct report *r, uint64_t recorded)
     uint64_t address = exact ? pc : pc - 1;
     struct sym_frame frames[MAX_INLINE];
     struct pprof_line lines[MAX_INLINE];
-    int n = symbolizer_lookup(r->sym, pc, !exact, frames, MAX_INLINE);
+    int n = r->sym ? symbolizer_lookup(r->sym, pc, !exact, frames, MAX_INLINE) : 0;
     size_t nl = 0, wrappers = 0;
     for (int i = 0; i < n; i++) {
         if (frames[i].go_wrapper) {
             wrappers++;
             continue;
         }
-        lines[nl].function_id = pprof_function(r->p, frames[i].function, frames[i].function,
+        lines[nl].function_id = pprof_function(rep->p, frames[i].function, frames[i].function,
                                                frames[i].filename, frames[i].start_line);
         lines[nl].line = frames[i].line;
         if (lines[nl].function_id)
@@ -141,16 +149,16 @@ static uint64_t location(struct report *r, uint64_t recorded)
     }
     int mi = n > 0 ? frames[0].mapping_index : mapping_of(r, address);
     uint64_t mapping = mi >= 0 && (size_t)mi < r->nmaps ? r->mapping_ids[mi] : 0;
-    *slot = pprof_location(r->p, mapping, address, lines, nl);
+    *slot = pprof_location(rep->p, mapping, address, lines, nl);
     r->locs.len++;
     return *slot;
 }
 
 /* Mappings are registered before any location refers to them; their has_* flags depend on how
  * every lookup went, so they are set once all locations exist. */
-static int add_mappings(struct report *r)
+static int add_mappings(struct report *rep, struct report_pstate *r)
 {
-    r->nmaps = symbolizer_mapping_count(r->sym);
+    r->nmaps = r->sym ? symbolizer_mapping_count(r->sym) : 0;
     r->maps = calloc(r->nmaps ? r->nmaps : 1, sizeof *r->maps);
     r->mapping_ids = calloc(r->nmaps ? r->nmaps : 1, sizeof *r->mapping_ids);
     if (!r->maps || !r->mapping_ids)
@@ -159,7 +167,7 @@ static int add_mappings(struct report *r)
         struct sym_mapping *m = &r->maps[i];
         if (symbolizer_mapping_get(r->sym, i, m) != 0)
             continue;
-        r->mapping_ids[i] = pprof_mapping(r->p, m->start, m->limit, m->offset, m->path,
+        r->mapping_ids[i] = pprof_mapping(rep->p, m->start, m->limit, m->offset, m->path,
                                           m->build_id, 0);
         if (!r->mapping_ids[i])
             return -ENOMEM;
@@ -167,7 +175,7 @@ static int add_mappings(struct report *r)
     return 0;
 }
 
-static void set_mapping_flags(struct report *r)
+static void set_mapping_flags(struct report *rep, struct report_pstate *r)
 {
     for (size_t i = 0; i < r->nmaps; i++) {
         struct sym_mapping m;
@@ -177,15 +185,20 @@ static void set_mapping_flags(struct report *r)
                          (m.has_filenames ? PPROF_HAS_FILENAMES : 0) |
                          (m.has_line_numbers ? PPROF_HAS_LINE_NUMBERS : 0) |
                          (m.has_inline_frames ? PPROF_HAS_INLINE_FRAMES : 0);
-        pprof_mapping_set_flags(r->p, r->mapping_ids[i], flags);
+        pprof_mapping_set_flags(rep->p, r->mapping_ids[i], flags);
     }
 }
 
-static int add_labels_sample(struct report *r, const struct profmap_entry *e,
-                             const uint64_t *ids, size_t n, uint64_t period)
+static int add_labels_sample(struct report *r, const struct report_proc *proc,
+                             const struct profmap_entry *e, const uint64_t *ids, size_t n,
+                             uint64_t period)
 {
-    struct pprof_label labels[3];
+    struct pprof_label labels[5];
     size_t nl = 0;
+    if (proc) {
+        labels[nl++] = (struct pprof_label){ .key = "pid", .num = proc->pid };
+        labels[nl++] = (struct pprof_label){ .key = "process", .str = proc->name };
+    }
     labels[nl++] = (struct pprof_label){ .key = "thread_id", .num = e->tid };
     if (e->goid)
         labels[nl++] = (struct pprof_label){ .key = "goroutine_id", .num = (int64_t)e->goid };
@@ -205,22 +218,33 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     int err = -ENOMEM, building = 1;
     uint64_t *ids = NULL;
     r.p = pprof_new(in->start_ns, (int64_t)in->period_ns);
-    r.sym = in->sym;
-    if (!r.p || add_mappings(&r) != 0)
+    r.nps = in->nprocs;
+    r.ps = calloc(r.nps ? r.nps : 1, sizeof *r.ps);
+    if (!r.p || !r.ps)
         goto out;
+    for (size_t i = 0; i < r.nps; i++) {
+        r.ps[i].sym = in->procs[i].omit ? NULL : in->procs[i].sym;
+        snprintf(r.ps[i].root, sizeof r.ps[i].root, "[process: %s]", in->procs[i].name);
+        if (add_mappings(&r, &r.ps[i]) != 0)
+            goto out;
+    }
     pprof_set_duration(r.p, in->end_ns - in->start_ns);
-    size_t cap = 256 + 3;   /* a record holds at most 248 frames; plus three pseudo-frames */
+    size_t cap = 256 + 4;   /* a record holds at most 248 frames; plus four pseudo-frames */
     ids = malloc(cap * sizeof *ids);
     if (!ids)
         goto out;
     for (size_t i = 0; i < profmap_len(in->pm); i++) {
         const struct profmap_entry *e = profmap_get(in->pm, i);
         const uint64_t *pcs = profmap_frames(in->pm, e);
+        const struct report_proc *proc = e->proc < in->nprocs ? &in->procs[e->proc] : NULL;
+        struct report_pstate *ps = e->proc < r.nps ? &r.ps[e->proc] : NULL;
+        if (!ps || proc->omit)
+            continue;
         size_t n = 0;
         if (e->flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
             ids[n++] = pseudo_location(&r, unsampled_frame);
-        for (size_t k = 0; k < e->nframes && n < cap - 2; k++) {
-            uint64_t id = location(&r, pcs[k]);
+        for (size_t k = 0; k < e->nframes && n < cap - 3; k++) {
+            uint64_t id = location(&r, ps, pcs[k]);
             if (id)
                 ids[n++] = id;
         }
@@ -230,7 +254,9 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
             ids[n++] = pseudo_location(&r, "[libgoprof] incomplete: the unwinder stopped here");
         if (n == 0)
             ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
-        if (add_labels_sample(&r, e, ids, n, in->period_ns) != 0)
+        if (proc->root_frame)
+            ids[n++] = pseudo_location(&r, ps->root);
+        if (add_labels_sample(&r, proc, e, ids, n, in->period_ns) != 0)
             goto out;
     }
     for (size_t i = 0; i < in->nlost; i++) {
@@ -244,7 +270,8 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
                                     (int64_t)(in->lost[i].count * in->period_ns), NULL, 0))
             goto out;
     }
-    set_mapping_flags(&r);
+    for (size_t i = 0; i < r.nps; i++)
+        set_mapping_flags(&r, &r.ps[i]);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
     /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. A file's writer
@@ -257,10 +284,15 @@ out:
     if (err && building && path)
         gp_log("output", "cannot build the profile for %s: %s", path, strerror(-err));
     free(ids);
-    free(r.maps);
-    free(r.mapping_ids);
-    free(r.locs.keys);
-    free(r.locs.ids);
+    for (size_t i = 0; r.ps && i < r.nps; i++) {
+        free(r.ps[i].maps);
+        free(r.ps[i].mapping_ids);
+        free(r.ps[i].locs.keys);
+        free(r.ps[i].locs.ids);
+    }
+    free(r.ps);
+    free(r.pseudo.keys);
+    free(r.pseudo.ids);
     pprof_free(r.p);
     return err;
 }

@@ -1,5 +1,12 @@
 /* report.h -- turns the aggregated samples into a symbolized pprof (or folded stacks) file.
  * Context: collector
+ *
+ * Processes. Every sample carries the labels "pid" (numeric, as the process sees itself) and
+ * "process" (its program name). The samples of processes other than the session's first
+ * (wrapped programs, children, prefork workers) also get one root frame "[process: NAME]":
+ * pprof merges frames by function name whatever the labels, so without it a child's main and
+ * its parent's, or a worker's and its master's, would share one tree in flame graphs and
+ * -tree views. The first process keeps its stacks exactly as when it runs alone.
  */
 #ifndef GP_REPORT_H
 #define GP_REPORT_H
@@ -15,9 +22,19 @@ struct report_lost {
     uint64_t count;         /* summed weights */
 };
 
+/* A process of the session, indexed by profmap_entry.proc. */
+struct report_proc {
+    struct symbolizer *sym;     /* its addresses; NULL: printed as addresses */
+    int pid;                    /* label "pid" */
+    const char *name;           /* label "process" */
+    int root_frame;             /* its stacks get a root frame "[process: NAME]" */
+    int omit;                   /* its samples are left out (another pid's %p file) */
+};
+
 struct report_input {
     const struct profmap *pm;
-    struct symbolizer *sym;
+    const struct report_proc *procs;
+    size_t nprocs;
     const struct report_lost *lost;
     size_t nlost;
     int64_t start_ns;       /* wall clock, ns since the epoch */

@@ -19,6 +19,7 @@
 #include "lib/outname/outpath.h"
 #include "lib/config/config.h"
 #include "collector/session_write.h"
+#include "collector/tree.h"
 
 /* At the end, how long answers to open HTTP requests may take to send. */
 #define HTTP_FINISH_MS 3000
@@ -38,10 +39,6 @@ static struct httpd *httpd;            /* NULL: no endpoint */
 static int64_t http_retry_ns;          /* monotonic time of the next try; 0: no more tries */
 static int64_t http_giveup_ns;         /* after this, a port in use is said and left */
 
-/* After an exec whose image let go of the name (session_keep_name): ".exec.<collector pid>",
- * so that the program that runs on writes under the name itself. */
-static char name_suffix[32];
-
 /* Every time read here goes through clock_ns: gp_clock_ns, or a test's (session_set_clock). */
 static int64_t (*clock_ns)(clockid_t) = gp_clock_ns;
 
@@ -58,18 +55,46 @@ void session_reset(void)
     cur_open = 0;
     seq = 1;
     due_ns = http_retry_ns = http_giveup_ns = 0;
-    name_suffix[0] = 0;
     cfg = NULL;
 }
 
 int session_path(unsigned n, time_t t, char *out, size_t outsz)
 {
-    int err = outpath_expand(cfg->out_tmpl, cfg->app_pid, t, cfg->prog, n, out, outsz);
-    if (!err && name_suffix[0]) {
-        size_t len = strlen(out);
-        if (len + strlen(name_suffix) + 1 > outsz)
-            return -ENAMETOOLONG;
-        strcpy(out + len, name_suffix);
+    return outpath_expand(cfg->out_tmpl, cfg->app_pid, t, cfg->prog, n, out, outsz);
+}
+
+/* With %p in the name, one file per process (the pids of a window's samples, in the order
+ * they joined; a pid that took no sample has no file); else one file for the session. */
+static int per_process(void)
+{
+    return outpath_uses(cfg->out_tmpl, 'p');
+}
+
+/* The window's span as file number n starting at t: one file, or one per pid with samples. */
+static int write_span(struct collector *c, struct session_span *sp, unsigned n, time_t t)
+{
+    char path[sizeof cfg->out_tmpl + 64];
+    struct tree *tr = collector_tree(c);
+    int err = 0;
+    for (size_t i = 0; i < (per_process() ? tree_count(tr) : 1); i++) {
+        pid_t pid = cfg->app_pid;
+        sp->only_pid = 0;
+        if (per_process()) {
+            const struct tree_proc *p = tree_get(tr, i);
+            if (tree_first_of_pid(tr, i) != i || !profmap_has_pid(sp->pm, tr, p->pid))
+                continue;
+            pid = p->own_pid;
+            sp->only_pid = p->pid;
+        }
+        int e = outpath_expand(cfg->out_tmpl, pid, t, cfg->prog, n, path, sizeof path);
+        if (e) {
+            gp_log("collector", "cannot name profile %u from %s: %s", n, cfg->out_tmpl,
+                   strerror(-e));
+        } else if ((e = session_write(cfg, c, sp, path, -1)) == 0) {
+            gp_debug("collector", "wrote %s", path);
+        }
+        if (e && !err)
+            err = e;
     }
     return err;
 }
@@ -78,21 +103,10 @@ int session_path(unsigned n, time_t t, char *out, size_t outsz)
 static int write_file(struct collector *c, const struct collector_window *w,
                       int64_t end_ns, unsigned n, time_t t, const char *note)
 {
-    char path[sizeof cfg->out_tmpl + 64];
-    int err = session_path(n, t, path, sizeof path);
-    if (err) {
-        gp_log("collector", "cannot name profile %u from %s: %s", n, cfg->out_tmpl,
-               strerror(-err));
-        return err;
-    }
     uint64_t drops[GP_DROP_MAX];
     collector_window_drops(c, w, drops);
-    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, note };
-    err = session_write(cfg, c, &sp, path, -1);
-    if (!err)
-        gp_debug("collector", "wrote %s: %llu samples", path,
-                 (unsigned long long)profmap_total(w->pm));
-    return err;
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, note, 0 };
+    return write_span(c, &sp, n, t);
 }
 
 /* Interval mode: closes the current interval, opens the next at the same instant (no drain
@@ -111,14 +125,8 @@ static int end_interval(struct collector *c, const char *note, int reopen)
             gp_log("collector", "out of memory: no interval after profile %u", seq);
     }
     /* done is a copy: it left the collector's list with cur above */
-    struct session_span sp = { done.pm, done.start_ns, now, drops, note };
-    char path[sizeof cfg->out_tmpl + 64];
-    int err = session_path(seq, (time_t)(done.start_ns / GP_NS_PER_SEC), path, sizeof path);
-    if (!err)
-        err = session_write(cfg, c, &sp, path, -1);
-    else
-        gp_log("collector", "cannot name profile %u from %s: %s", seq, cfg->out_tmpl,
-               strerror(-err));
+    struct session_span sp = { done.pm, done.start_ns, now, drops, note, 0 };
+    int err = write_span(c, &sp, seq, (time_t)(done.start_ns / GP_NS_PER_SEC));
     gp_debug("collector", "interval %u: %llu samples", seq,
              (unsigned long long)profmap_total(done.pm));
     seq++;
@@ -130,8 +138,8 @@ static int end_interval(struct collector *c, const char *note, int reopen)
 int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,
                         const uint64_t *drops, int fd)
 {
-    session_refresh_maps(cfg, NULL, 1);
-    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, ", over HTTP" };
+    session_refresh_maps(c, NULL, 1);
+    struct session_span sp = { w->pm, w->start_ns, end_ns, drops, ", over HTTP", 0 };
     return session_write(cfg, c, &sp, NULL, fd);
 }
 
@@ -162,9 +170,6 @@ static void start_http(struct collector *c, int final)
 void session_begin(const struct collector_config *config, struct collector *c)
 {
     cfg = config;
-    /* Before anything of ours is mapped here (libmicrohttpd): its mappings are not the
-     * target's. */
-    session_symbolizer(cfg);
     if (collector_window_open(c, &cur, cfg->start_ns) == 0)
         cur_open = 1;
     else
@@ -197,12 +202,12 @@ int session_poll_fds(struct pollfd *fds, int max, int *timeout_ms)
 void session_alive(struct collector *c)
 {
     /* new stacks are what matters, not new records: see session_refresh_maps */
-    session_refresh_maps(cfg, cur_open ? cur.pm : NULL, 0);
+    session_refresh_maps(c, cur_open ? cur.pm : NULL, 0);
     if (http_retry_ns && clock_ns(CLOCK_MONOTONIC) >= http_retry_ns)
         start_http(c, clock_ns(CLOCK_MONOTONIC) >= http_giveup_ns);
     httpd_dispatch(httpd);
     if (cfg->interval_ns && cur_open && clock_ns(CLOCK_MONOTONIC) >= due_ns) {
-        session_refresh_maps(cfg, NULL, 1);
+        session_refresh_maps(c, NULL, 1);
         end_interval(c, "", 1);
         due_ns += (int64_t)cfg->interval_ns;
         int64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -218,7 +223,7 @@ void session_snapshot(struct collector *c)
 {
     if (!cur_open)
         return;
-    session_refresh_maps(cfg, NULL, 1);
+    session_refresh_maps(c, NULL, 1);
     if (cfg->interval_ns) {
         end_interval(c, ", by SIGUSR1", 1);
         due_ns = clock_ns(CLOCK_MONOTONIC) + (int64_t)cfg->interval_ns;
@@ -227,39 +232,29 @@ void session_snapshot(struct collector *c)
     }
 }
 
-/* At an exec: interval files already written under the name keep it (the new image takes a
- * changed one); otherwise the name goes to the new image, and this one's profile gets
- * name_suffix. */
-int session_keep_name(void)
+/* The leader is PID 1: the file as of now, in case the namespace is SIGKILLed (one-file mode;
+ * interval files are already written as they come). */
+void session_checkpoint(struct collector *c)
 {
-    if (cfg->interval_ns && seq > 1)
-        return 1;
-    snprintf(name_suffix, sizeof name_suffix, ".exec.%d", (int)getpid());
-    return 0;
+    if (!cur_open || cfg->interval_ns)
+        return;
+    session_refresh_maps(c, NULL, 1);
+    write_file(c, &cur, clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, ", checkpoint");
 }
 
-int session_finish(struct collector *c, enum collector_end how)
+int session_finish(struct collector *c)
 {
     if (!cur_open) {
         gp_log("collector", "out of memory: no profile written");
         return 1;
     }
-    const char *note = how == COLLECTOR_END_EXEC ? ", ended by exec" : "";
-    /* The new image's collector is waiting for the port: let go of it before writing. */
-    if (how == COLLECTOR_END_EXEC)
-        httpd_stop_accepting(httpd);
     /* Never got the port: the last try says why. */
     if (http_retry_ns)
         start_http(c, 1);
-    /* An image replaced by exec before it ran: nothing worth a file. */
-    int skip = how == COLLECTOR_END_EXEC && profmap_total(cur.pm) == 0;
-    int err = 0;
-    if (skip)
-        collector_window_close(c, &cur, NULL);
-    else if (cfg->interval_ns)
-        err = end_interval(c, note, 0);
-    else
-        err = write_file(c, &cur, clock_ns(CLOCK_REALTIME), 1, cfg->start_sec, note);
+    session_refresh_maps(c, NULL, 1);
+    int err = cfg->interval_ns ? end_interval(c, "", 0)
+                               : write_file(c, &cur, clock_ns(CLOCK_REALTIME), 1,
+                                            cfg->start_sec, "");
     /* The files first: HTTP clients get what their windows hold, a moment later. */
     httpd_finish(httpd, HTTP_FINISH_MS);
     httpd = NULL;

@@ -34,11 +34,10 @@ int session_poll_fds(struct pollfd *fds, int max, int *timeout_ms);
 void session_alive(struct collector *c);
 /* SIGUSR1 arrived (after a drain). */
 void session_snapshot(struct collector *c);
-/* At an exec, before session_finish: 1 to keep the output name's claim, 0 to let the new
- * image have it. */
-int session_keep_name(void);
+/* The leader is PID 1 of its namespace: the one-file profile as of now, rewritten. */
+void session_checkpoint(struct collector *c);
 /* Once at the end, after the last drain; returns the collector's exit status. */
-int session_finish(struct collector *c, enum collector_end how);
+int session_finish(struct collector *c);
 /* An HTTP request's window w, covering [w->start_ns, end_ns) with drops lost in it, as a
  * gzipped profile into fd: 0 or -errno. */
 int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 #include "lib/ring/cost_hist.h"
 #include "lib/ring/ring.h"
 #include "collector/symbolize.h"
+#include "collector/tree.h"
 
 /* Re-read the target's mappings at most this often, and only when a new stack has an address
  * outside every known mapping (a dlopen'ed library's code appears in samples before the profile
@@ -27,33 +29,44 @@
  * /proc/PID/maps): most of a long run's overhead. */
 #define MAPS_REFRESH_NS 250000000ll
 
-static struct symbolizer *sym;
 static int64_t last_maps_ns;
 static const struct profmap *checked_pm;   /* entries [0, checked) of it have been looked at */
 static size_t checked;
 static int maps_stale;
 
-struct symbolizer *session_symbolizer(const struct collector_config *cfg)
+/* A process's symbolizer, with the Go tables of its executable: the leader's from the
+ * constructor's analysis (we are its fork), another Go program's analysed here from its file
+ * (position-dependent executables: their link-time addresses are their runtime ones). */
+static struct symbolizer *proc_symbolizer(const struct collector_config *cfg,
+                                          struct tree_proc *p)
 {
-    if (sym)
-        return sym;
-    sym = symbolizer_new();
-    if (!sym)
-        return NULL;
-    if (cfg->go && cfg->go->is_go)
-        symbolizer_set_go(sym, &cfg->go->pcln, cfg->go->text_start, cfg->go->text_end);
-    /* This process is a fork of the target taken at its start: our own executable mappings are
-     * the target's as of then, and stay readable after the target is gone. */
-    symbolizer_update_maps(sym, getpid());
-    return sym;
+    if (!p->sym && !p->sym_failed) {
+        p->sym = symbolizer_new();
+        p->sym_failed = !p->sym;
+    }
+    if (!p->sym || p->go_done)
+        return p->sym;
+    p->go_done = 1;
+    if (p->leader_image && cfg->go && cfg->go->is_go) {
+        symbolizer_set_go(p->sym, &cfg->go->pcln, cfg->go->text_start, cfg->go->text_end);
+        return p->sym;
+    }
+    if (!p->exe[0])
+        return p->sym;
+    struct goexe *g = calloc(1, sizeof *g);
+    if (g && goexe_analyze_file(p->exe, g) == 0 && g->is_go) {
+        p->go = g;
+        symbolizer_set_go(p->sym, &g->pcln, g->text_start, g->text_end);
+    } else if (g) {
+        goexe_release(g);
+        free(g);
+    }
+    return p->sym;
 }
 
-void session_refresh_maps(const struct collector_config *cfg, const struct profmap *pm,
-                          int force)
+void session_refresh_maps(struct collector *c, const struct profmap *pm, int force)
 {
-    struct symbolizer *sy = session_symbolizer(cfg);
-    if (!sy)
-        return;
+    struct tree *tr = collector_tree(c);
     if (pm) {
         size_t len = profmap_len(pm);
         if (pm != checked_pm || len < checked) {
@@ -62,9 +75,12 @@ void session_refresh_maps(const struct collector_config *cfg, const struct profm
         }
         for (; checked < len && !maps_stale; checked++) {
             const struct profmap_entry *e = profmap_get(pm, checked);
+            struct tree_proc *p = tree_get(tr, e->proc);
+            if (!p || !p->sym || p->state == TREE_ENDED)
+                continue;
             const uint64_t *pc = profmap_frames(pm, e);
             for (size_t i = 0; i < e->nframes && !maps_stale; i++)
-                maps_stale = !symbolizer_covers(sy, pc[i] & ~GP_PC_EXACT);
+                maps_stale = !symbolizer_covers(p->sym, pc[i] & ~GP_PC_EXACT);
         }
     }
     int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
@@ -72,7 +88,21 @@ void session_refresh_maps(const struct collector_config *cfg, const struct profm
         return;
     last_maps_ns = now;
     maps_stale = 0;
-    symbolizer_update_maps(sy, cfg->app_pid);
+    for (size_t i = 0; i < tree_count(tr); i++) {
+        struct tree_proc *p = tree_get(tr, i);
+        if (p->state != TREE_ENDED && p->sym)
+            symbolizer_update_maps(p->sym, p->pid);
+    }
+}
+
+int profmap_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid)
+{
+    for (size_t i = 0; i < profmap_len(pm); i++) {
+        const struct tree_proc *p = tree_get(tr, profmap_get(pm, i)->proc);
+        if (p && p->pid == pid)
+            return 1;
+    }
+    return 0;
 }
 
 /* Summed drops that are losses (loss=1) or unsampled CPU time (loss=0). */
@@ -88,12 +118,22 @@ static unsigned long long sum_drops(const uint64_t *drops, int loss)
 int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
                   const char *path, int fd)
 {
-    struct symbolizer *sy = session_symbolizer(cfg);
-    if (!sy) {
+    struct tree *tr = collector_tree(c);
+    size_t nprocs = tree_count(tr);
+    struct report_proc *procs = calloc(nprocs ? nprocs : 1, sizeof *procs);
+    if (!procs) {
         if (path)
             gp_log("collector", "cannot symbolize: out of memory; no profile written to %s",
                    path);
         return -ENOMEM;
+    }
+    for (size_t i = 0; i < nprocs; i++) {
+        struct tree_proc *p = tree_get(tr, i);
+        procs[i].sym = proc_symbolizer(cfg, p);
+        procs[i].pid = p->own_pid;
+        procs[i].name = p->name;
+        procs[i].root_frame = !p->leader;
+        procs[i].omit = sp->only_pid && p->pid != sp->only_pid;
     }
     struct report_lost lost[GP_DROP_MAX];
     for (int i = 0; i < GP_DROP_MAX; i++) {
@@ -102,8 +142,8 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
     }
     uint64_t run_drops[GP_DROP_MAX];
     collector_drops(c, run_drops);
-    char c1[160], c2[160], c3[160], c4[160], c5[160], c5b[160], c6[160];
-    const char *comments[7] = { c1, c2, c3 };
+    char c1[160], c2[160], c3[160], c4[160], c5[160], c5b[160], c6[160], c7[160];
+    const char *comments[8] = { c1, c2, c3 };
     size_t ncomments = 3;
     snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, cfg->hz,
              cfg->version_note[0] ? ", " : "", cfg->version_note,
@@ -121,11 +161,11 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
              (unsigned long long)(collector_total(c) - unsampled), sum_drops(run_drops, 1),
              (unsigned long long)unsampled + sum_drops(run_drops, 0));
     struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
-    if (cfg->ring && cfg->ring->hdr) {
-        cost_hist_summarize(&cfg->ring->hdr->handler_cost, &own);
-        cost_hist_summarize(&cfg->ring->hdr->forward_cost, &fwd);
-        cost_hist_summarize(&cfg->ring->hdr->forward_other_cost, &fwd_other);
-    }
+    static struct cost_hist h_own, h_fwd, h_fwd_other;   /* 5 KiB each: not on the stack */
+    tree_costs(tr, &h_own, &h_fwd, &h_fwd_other);
+    cost_hist_summarize(&h_own, &own);
+    cost_hist_summarize(&h_fwd, &fwd);
+    cost_hist_summarize(&h_fwd_other, &fwd_other);
     /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
      * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way; timer signals
      * (one per sample of Go's) apart from the others (setitimer's, mostly dropped at once). */
@@ -153,11 +193,19 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
         snprintf(c6, sizeof c6, "collector: cpu_ns=%llu maxrss_kb=%ld", cpu, ru.ru_maxrss);
         comments[ncomments++] = c6;
     }
+    size_t with_samples = 0;
+    for (size_t i = 0; i < nprocs; i++)
+        with_samples += tree_get(tr, i)->samples > 0;
+    snprintf(c7, sizeof c7, "processes: %zu joined, %zu with samples, %llu refused", nprocs,
+             with_samples, (unsigned long long)tree_refused(tr));
+    comments[ncomments++] = c7;
     struct report_input in = {
-        .pm = sp->pm, .sym = sy, .lost = lost, .nlost = GP_DROP_MAX,
+        .pm = sp->pm, .procs = procs, .nprocs = nprocs, .lost = lost, .nlost = GP_DROP_MAX,
         .start_ns = sp->start_ns, .end_ns = sp->end_ns, .period_ns = cfg->period_ns,
         .comments = comments, .ncomments = ncomments, .folded = cfg->folded,
     };
     /* A failure to write a file is reported once, by the writer (the step, the file, why). */
-    return path ? report_write(&in, path) : report_write_fd(&in, fd);
+    int err = path ? report_write(&in, path) : report_write_fd(&in, fd);
+    free(procs);
+    return err;
 }

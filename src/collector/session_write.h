@@ -21,7 +21,8 @@ struct session_span {
     const struct profmap *pm;
     int64_t start_ns, end_ns;
     const uint64_t *drops;
-    const char *note;           /* appended to the samples comment, e.g. ", ended by exec" */
+    const char *note;           /* appended to the samples comment, e.g. ", snapshot" */
+    pid_t only_pid;             /* 0: every process; else only that pid's samples (%p) */
 };
 
 /* Writes the profile atomically to path, or, when path is NULL, gzipped into fd. c supplies
@@ -30,14 +31,13 @@ struct session_span {
 int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
                   const char *path, int fd);
 
-/* The symbolizer, created on first use from this process's own mappings (a fork of the
- * target taken at its start). Create it before this process maps anything of its own. */
-struct symbolizer *session_symbolizer(const struct collector_config *cfg);
+/* Merges the live processes' current mappings: at most every 250 ms when a stack new in pm
+ * has an address outside its process's known ones (pm may be NULL), or at once with force
+ * (before a profile is written while processes run). */
+void session_refresh_maps(struct collector *c, const struct profmap *pm, int force);
 
-/* Merges the target's current mappings: at most every 250 ms when a stack new in pm has an
- * address outside the known ones (pm may be NULL), or at once with force (before a profile is
- * written while the target runs). */
-void session_refresh_maps(const struct collector_config *cfg, const struct profmap *pm,
-                          int force);
+/* Whether pm holds a sample of pid (tr's numbering). */
+struct tree;
+int profmap_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid);
 
 #endif

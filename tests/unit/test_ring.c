@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "lib/ring/ring.h"
@@ -47,10 +49,20 @@ static int put(struct ring *r, uint32_t writer, uint64_t seq)
     return 1;
 }
 
+/* A ring as a process makes it; its memfd is not needed here. */
+static int create(struct ring *r, uint32_t n)
+{
+    int fd = -1;
+    int err = ring_create(r, n, &fd);
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
 static void test_basic_and_wrap(void)
 {
     struct ring r;
-    CHECK(ring_create(&r, 60) == 0);
+    CHECK(create(&r, 60) == 0);
     CHECK(r.hdr->nslots == 64);                 /* rounded up to a power of two */
     struct seen s = { .order_ok = 1 };
     for (uint64_t lap = 0; lap < 5; lap++) {    /* 5 laps of 50: wraps several times */
@@ -66,7 +78,7 @@ static void test_basic_and_wrap(void)
 static void test_full(void)
 {
     struct ring r;
-    CHECK(ring_create(&r, 64) == 0);
+    CHECK(create(&r, 64) == 0);
     int stored = 0;
     for (int i = 1; i <= 100; i++)
         stored += put(&r, 0, (uint64_t)i);
@@ -82,7 +94,7 @@ static void test_full(void)
 static void test_torn(void)
 {
     struct ring r;
-    CHECK(ring_create(&r, 64) == 0);
+    CHECK(create(&r, 64) == 0);
     struct seen s = { .order_ok = 1 };
     CHECK(put(&r, 0, 1));
     uint64_t pos;
@@ -117,7 +129,7 @@ static void *writer(void *arg)
 
 static void test_concurrent(void)
 {
-    CHECK(ring_create(&shared, 256) == 0);
+    CHECK(create(&shared, 256) == 0);
     pthread_t t[WRITERS];
     for (uintptr_t i = 0; i < WRITERS; i++)
         pthread_create(&t[i], NULL, writer, (void *)i);
@@ -140,7 +152,7 @@ static void test_check(void)
 {
     struct ring r;
     char why[160];
-    CHECK(ring_create(&r, 64) == 0);
+    CHECK(create(&r, 64) == 0);
     CHECK(ring_check(&r, why, sizeof why) == 0);
 
     r.hdr->magic = 0x12345678u;
@@ -170,8 +182,55 @@ static void test_check(void)
     ring_destroy(&r);
 }
 
+/* The collector's side: only a sealed memfd is mapped, and what the writer does to the header
+ * after that cannot make the reader leave the mapping or loop for ever. */
+static void test_attach_hostile(void)
+{
+    struct ring w, r;
+    char why[160];
+    int fd = -1;
+    CHECK(ring_create(&w, 64, &fd) == 0);
+    CHECK(ring_attach(&r, fd, why, sizeof why) == 0);
+    CHECK(r.nslots == 64 && r.mask == 63);
+    struct seen s = { .order_ok = 1 };
+    CHECK(put(&w, 0, 1) && put(&w, 0, 2));
+    CHECK(ring_read(&r, collect, &s) == 2);
+    /* The writer lies about the geometry and commits every slot of every lap at once. */
+    w.hdr->nslots = 1u << 20;
+    w.hdr->mask = (1u << 20) - 1;
+    for (uint64_t i = 0; i < 64; i++)
+        atomic_store(&w.slots[i].seq, 1000000);
+    size_t n = ring_read(&r, collect, &s);
+    CHECK(n <= 64);                              /* at most one lap, inside the mapping */
+    CHECK(ring_reader_skip_stalled(&r) <= 64);
+    ring_destroy(&r);
+    ring_destroy(&w);
+    close(fd);
+
+    int plain = memfd_create("not-sealed", MFD_CLOEXEC);
+    CHECK(plain >= 0 && ftruncate(plain, 1 << 20) == 0);
+    CHECK(ring_attach(&r, plain, why, sizeof why) == -EPROTO && strstr(why, "sealed"));
+    close(plain);
+}
+
+/* A fresh ring's pages are zero: nothing is written to the slots at creation. */
+static void test_lazy(void)
+{
+    struct ring r;
+    CHECK(create(&r, 64) == 0);
+    int zero = 1;
+    for (uint32_t i = 0; i < 64; i++)
+        zero &= atomic_load(&r.slots[i].seq) == 0;
+    CHECK(zero);
+    uint64_t pos;
+    CHECK(ring_reserve(&r, &pos) != NULL && pos == 0);
+    ring_destroy(&r);
+}
+
 int main(void)
 {
+    test_attach_hostile();
+    test_lazy();
     test_check();
     test_basic_and_wrap();
     test_full();

@@ -52,7 +52,7 @@ static void advance_ms(int64_t ms)
 /* ---- one case's world ---- */
 struct world {
     char dir[256];
-    struct ring ring;
+    struct ring ring, ring2;     /* the first process's, and another's (test_processes) */
     struct collector_config cfg;
     struct collector *c;
     int64_t t0;                 /* wall clock at the start */
@@ -67,15 +67,15 @@ static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
         perror("mkdtemp");
         exit(2);
     }
-    if (ring_create(&w->ring, 64) != 0) {
+    int fd = -1, fd2 = -1;
+    if (ring_create(&w->ring, 64, &fd) != 0 || ring_create(&w->ring2, 64, &fd2) != 0) {
         perror("ring_create");
         exit(2);
     }
     w->t0 = real_ns;
     struct collector_config *cfg = &w->cfg;
-    cfg->ring = &w->ring;
     cfg->app_pid = getpid();
-    cfg->keep_fd = -1;
+    cfg->keep_fd = cfg->listen_fd = cfg->conn_fd = -1;
     snprintf(cfg->out_tmpl, sizeof cfg->out_tmpl, "%s/%s", w->dir, tmpl);
     cfg->prog = "test_session";
     cfg->start_sec = (time_t)(real_ns / GP_NS_PER_SEC);
@@ -86,18 +86,23 @@ static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
     cfg->version_note = "";
     cfg->layout_note = "";
     w->c = collector_new(cfg);
-    if (!w->c) {
+    /* the leader, then a child (pid 1 is surely not ours: its maps are not read here) */
+    if (!w->c || collector_add_ring(w->c, fd, getpid(), "test_session") != 0 ||
+        collector_add_ring(w->c, fd2, 1, "child") != 0) {
         perror("collector_new");
         exit(2);
     }
+    close(fd);
+    close(fd2);
     session_begin(cfg, w->c);
 }
 
 static void end(struct world *w)
 {
     session_reset();
-    free(w->c);
+    collector_free(w->c);
     ring_destroy(&w->ring);
+    ring_destroy(&w->ring2);
     DIR *d = opendir(w->dir);
     struct dirent *e;
     char path[512];
@@ -113,11 +118,11 @@ static void end(struct world *w)
 }
 
 /* n records of weight 1 with leaf pc, as the signal handler writes them. */
-static void put(struct world *w, uint64_t pc, int n)
+static void put_in(struct ring *ring, uint64_t pc, int n)
 {
     for (int i = 0; i < n; i++) {
         uint64_t pos;
-        struct ring_record *rec = ring_reserve(&w->ring, &pos);
+        struct ring_record *rec = ring_reserve(ring, &pos);
         if (!CHECK(rec != NULL))
             return;
         memset(rec, 0, offsetof(struct ring_record, pc));
@@ -127,8 +132,13 @@ static void put(struct world *w, uint64_t pc, int n)
         memcpy(rec->thread_name, "worker", 7);
         rec->pc[0] = pc | GP_PC_EXACT;
         rec->pc[1] = 0x9000 | GP_PC_EXACT;
-        ring_commit(&w->ring, pos);
+        ring_commit(ring, pos);
     }
+}
+
+static void put(struct world *w, uint64_t pc, int n)
+{
+    put_in(&w->ring, pc, n);
 }
 
 /* What the collector loop does after each wait while the program runs. */
@@ -289,7 +299,7 @@ static void test_intervals(void)
     put(&w, PC_B, 2);
     advance_ms(300);                              /* 6.799 s */
     CHECK(collector_drain(w.c) == 2);
-    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 4);
     snprintf(name, sizeof name, "iv.4.%s.pb.gz", stamp(s0 + 5));
     CHECK(exists(&w, name));
@@ -343,14 +353,13 @@ static void test_interval_cut(void)
     put(&w, PC_C, 1);
     advance_ms(250);
     CHECK(collector_drain(w.c) == 1);
-    CHECK(session_keep_name() == 1);              /* files are out under the name */
-    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
+    CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 4);
     check_file(&w, "cut.4.pb.gz", PC_C, 1, w.t0 + 1400 * GP_NS_PER_MS,
                w.t0 + 1650 * GP_NS_PER_MS);
     p = load(&w, "cut.4.pb.gz");
     if (CHECK(p != NULL)) {
-        CHECK(has_comment(p, "samples 1, lost 0, unsampled 0, ended by exec"));
+        CHECK(has_comment(p, "samples 1, lost 0, unsampled 0"));
         pprof_free(p);
     }
     end(&w);
@@ -383,7 +392,7 @@ static void test_one_file(void)
     put(&w, PC_A, 3);
     advance_ms(1500);
     CHECK(drain_alive(&w) == 3);
-    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 1);                       /* the same name, rewritten */
     check_file(&w, name, PC_A, 5, w.t0, w.t0 + 7500 * GP_NS_PER_MS);
     p = load(&w, name);
@@ -395,71 +404,74 @@ static void test_one_file(void)
     end(&w);
 }
 
-/* An image replaced by exec before it sampled anything: no file, in either mode. */
-static void test_exec_empty(void)
+/* The run's file is written at the end even when empty. */
+static void test_empty(void)
 {
     struct world w;
-    begin(&w, "empty.pb.gz", 0);
-    advance_ms(20);
-    CHECK(drain_alive(&w) == 0);
-    CHECK(session_keep_name() == 0);
-    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
-    CHECK(nfiles(&w) == 0);
-    end(&w);
-
-    begin(&w, "empty.%n.pb.gz", 1000);
-    advance_ms(20);
-    CHECK(drain_alive(&w) == 0);
-    CHECK(session_keep_name() == 0);              /* no interval file out yet */
-    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
-    CHECK(nfiles(&w) == 0);
-    end(&w);
-
-    /* At an exit, though, the run's file is written even when empty. */
     begin(&w, "exit.pb.gz", 0);
     advance_ms(20);
-    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
+    CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 1);
     check_file(&w, "exit.pb.gz", PC_A, 0, w.t0, w.t0 + 20 * GP_NS_PER_MS);
     end(&w);
 }
 
-/* At an exec the name is let go: this image's profile is "<name>.exec.<collector pid>". */
-static void test_exec_name(void)
+/* Whether sample i of p has name as its outermost frame. */
+static int root_is(const struct pprof *p, size_t i, const char *name)
+{
+    struct pprof_frame f[8];
+    int64_t count;
+    size_t n = pprof_sample_frames(p, i, f, 8, &count);
+    return n > 0 && n <= 8 && f[n - 1].name && !strcmp(f[n - 1].name, name);
+}
+
+/* Two processes: one file holds both, the child's stacks under "[process: child]"; with %p,
+ * one file per process, and none for a process without samples. */
+static void test_processes(void)
 {
     struct world w;
-    char name[128], path[4200], want[4200];
-    begin(&w, "run.pb.gz", 0);
-    put(&w, PC_B, 4);
-    advance_ms(700);
-    CHECK(drain_alive(&w) == 4);
-    CHECK(session_path(1, 0, path, sizeof path) == 0);
-    snprintf(want, sizeof want, "%s/run.pb.gz", w.dir);
-    CHECK(strcmp(path, want) == 0);
-    CHECK(session_keep_name() == 0);
-    snprintf(name, sizeof name, "run.pb.gz.exec.%d", (int)getpid());
-    CHECK(session_path(1, 0, path, sizeof path) == 0);
-    snprintf(want, sizeof want, "%s/%s", w.dir, name);
-    CHECK(strcmp(path, want) == 0);
-    CHECK(session_finish(w.c, COLLECTOR_END_EXEC) == 0);
+    char name[128];
+    begin(&w, "tree.pb.gz", 0);
+    put(&w, PC_A, 2);
+    put_in(&w.ring2, PC_B, 3);
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 5);
+    CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 1);
-    CHECK(!exists(&w, "run.pb.gz"));
-    CHECK(exists(&w, name));
-    check_file(&w, name, PC_B, 4, w.t0, w.t0 + 700 * GP_NS_PER_MS);
-    struct pprof *p = load(&w, name);
+    struct pprof *p = load(&w, "tree.pb.gz");
     if (CHECK(p != NULL)) {
-        CHECK(has_comment(p, "samples 4, lost 0, unsampled 0, ended by exec"));
+        int64_t other;
+        CHECK(count_leaf(p, PC_A, &other) == 2 && other == 3);
+        int child_roots = 0, leader_roots = 0;
+        for (size_t i = 0; i < pprof_sample_count(p); i++) {
+            child_roots += root_is(p, i, "[process: child]");
+            leader_roots += root_is(p, i, "[process: test_session]");
+        }
+        CHECK(child_roots == 1 && leader_roots == 0);
+        CHECK(has_comment(p, "processes: 2 joined, 2 with samples, 0 refused"));
         pprof_free(p);
     }
     end(&w);
 
-    /* The suffix belongs to that session only: the next one writes under the name. */
-    begin(&w, "run.pb.gz", 0);
-    CHECK(session_path(1, 0, path, sizeof path) == 0);
-    snprintf(want, sizeof want, "%s/run.pb.gz", w.dir);
-    CHECK(strcmp(path, want) == 0);
-    CHECK(session_finish(w.c, COLLECTOR_END_EXIT) == 0);
-    CHECK(exists(&w, "run.pb.gz"));
+    begin(&w, "proc.%p.pb.gz", 0);
+    put_in(&w.ring2, PC_B, 3);
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 3);
+    CHECK(session_finish(w.c) == 0);
+    CHECK(nfiles(&w) == 1);                       /* the leader took no sample: no file */
+    check_file(&w, "proc.1.pb.gz", PC_B, 3, w.t0, w.t0 + 100 * GP_NS_PER_MS);
+    end(&w);
+
+    begin(&w, "both.%p.pb.gz", 0);
+    put(&w, PC_A, 1);
+    put_in(&w.ring2, PC_B, 2);
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 3);
+    CHECK(session_finish(w.c) == 0);
+    CHECK(nfiles(&w) == 2);
+    snprintf(name, sizeof name, "both.%d.pb.gz", (int)getpid());
+    check_file(&w, name, PC_A, 1, w.t0, w.t0 + 100 * GP_NS_PER_MS);
+    check_file(&w, "both.1.pb.gz", PC_B, 2, w.t0, w.t0 + 100 * GP_NS_PER_MS);
     end(&w);
 }
 
@@ -469,8 +481,8 @@ int main(void)
     test_intervals();
     test_interval_cut();
     test_one_file();
-    test_exec_empty();
-    test_exec_name();
+    test_empty();
+    test_processes();
     session_set_clock(NULL);
     return check_done();
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+#include "lib/base/hash.h"
 #include "lib/outname/outpath.h"
 
 extern char **environ;
@@ -52,6 +53,12 @@ static const struct var vars[] = {
     { "GOPROF_FORMAT", K_CHOICE, "pprof", 0, 0,
       "output format: pprof (gzipped protobuf) or folded (folded stacks as text, for "
       "FlameGraph and speedscope; the default file name then ends in .folded)" },
+    { "GOPROF_FOLLOW", K_BOOL, "1", 0, 1,
+      "1: processes started by the profiled one (exec'd, forked, through wrappers) join its "
+      "session and its profile; 0: they run unprofiled" },
+    { "GOPROF_EXIT_WAIT", K_DURATION, "10s", 0, 0,
+      "longest time the first process's exit waits for its profile to be final (the files "
+      "are complete when its exit returns); 0: do not wait" },
 };
 
 /* The words each K_CHOICE variable accepts, "a|b|c"; its value is the word's index. */
@@ -223,7 +230,7 @@ static void accepted(const struct var *v, char *buf, size_t n)
 
 static int apply(struct gp_config *c, const struct var *v, const char *s)
 {
-    int disable, debug, allow, r;
+    int disable, debug, allow, follow, r;
     uint32_t u;
     if (!strcmp(v->name, "GOPROF_OUT")) {
         if (!*s || strlen(s) >= sizeof c->out)
@@ -264,8 +271,30 @@ static int apply(struct gp_config *c, const struct var *v, const char *s)
         if ((r = parse_choice(v, s)) < 0)
             return r;
         c->format = r;
+    } else if (!strcmp(v->name, "GOPROF_FOLLOW")) {
+        if ((r = parse_bool(s, &follow)) != 0)
+            return r;
+        c->follow = follow;
+    } else if (!strcmp(v->name, "GOPROF_EXIT_WAIT")) {
+        int64_t ns = 0;   /* "0": do not wait */
+        if (strcmp(s, "0") != 0 && (r = config_parse_duration(s, &ns)) != 0)
+            return r;
+        c->exit_wait_ns = (uint64_t)ns;
     }
     return 0;
+}
+
+uint64_t config_session_hash(void)
+{
+    uint64_t h = GP_HASH_SEED;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *s = getenv(vars[i].name);
+        if (!strcmp(vars[i].name, "GOPROF_DEBUG"))
+            continue;
+        h = gp_hash_more(h, vars[i].name, strlen(vars[i].name) + 1);
+        h = s ? gp_hash_more(h, s, strlen(s) + 1) : gp_hash_more(h, "", 0) ^ 0x5a;
+    }
+    return h;
 }
 
 int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_t warnsz)

@@ -26,6 +26,8 @@ struct gp_config {
     char http[80];            /* GOPROF_HTTP as given; "" = no endpoint */
     struct gp_http_addr http_addr;
     int http_allow_remote;    /* GOPROF_HTTP_ALLOW_REMOTE */
+    int follow;               /* GOPROF_FOLLOW: descendants join the session */
+    uint64_t exit_wait_ns;    /* GOPROF_EXIT_WAIT: 0 = the exit does not wait */
 };
 
 /* GOPROF_FORMAT values, in the order of the table's choices. */
@@ -46,6 +48,11 @@ int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_
 #define GP_DURATION_ACCEPTED \
     "a duration from 100ms to 24h: a number (decimals allowed) and ms, s, m or h; no unit: s"
 int config_parse_duration(const char *s, int64_t *ns);
+
+/* What the processes of one session must agree on: a hash of every GOPROF_* variable of the
+ * table as set in the environment (unset and set-to-the-default differ; GOPROF_DEBUG does not
+ * count). A process whose settings differ from its ancestor's session starts its own. */
+uint64_t config_session_hash(void);
 
 /* For documentation and tests: the table, one line per variable. */
 void config_describe(void (*line)(const char *name, const char *def, const char *help));

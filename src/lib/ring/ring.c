@@ -4,37 +4,77 @@
 #include "lib/ring/ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int ring_create(struct ring *r, uint32_t nslots)
+#define RING_HDR_SIZE 8192   /* counters and three cost histograms */
+_Static_assert(sizeof(struct ring_header) <= RING_HDR_SIZE, "ring header fits two pages");
+
+static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n)
+{
+    r->hdr = p;
+    r->slots = (struct ring_slot *)((char *)p + RING_HDR_SIZE);
+    r->map_size = size;
+    r->nslots = n;
+    r->mask = n - 1;
+    r->tail = 0;
+}
+
+int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
 {
     uint32_t n = 1;
     while (n < nslots && n < (1u << 20))
         n <<= 1;
-    size_t hdr_size = 8192;   /* counters and three cost histograms */
-    _Static_assert(sizeof(struct ring_header) <= 8192, "ring header fits two pages");
-    size_t size = hdr_size + (size_t)n * sizeof(struct ring_slot);
-    /* Populated now: the head only moves forward, so every page is touched once the ring has
-     * wrapped anyway, and a first touch inside the handler costs a page fault per 2 slots. */
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
-    if (p == MAP_FAILED)
+    size_t size = RING_HDR_SIZE + (size_t)n * sizeof(struct ring_slot);
+    /* Sealed so that the reader can trust the size it mapped (a shrunk file would fault it).
+     * Not populated: the relative seqs make zero pages a fresh ring, and a process that never
+     * samples (a short child) then costs no page at all; the handler's first touch of a page
+     * costs one fault. */
+    int fd = memfd_create("goprof-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
         return -errno;
-    r->hdr = p;
-    r->slots = (struct ring_slot *)((char *)p + hdr_size);
-    r->map_size = size;
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
+        (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    set_geometry(r, p, size, n);
     r->hdr->magic = GP_RING_MAGIC;
     r->hdr->version = GP_RING_VERSION;
     r->hdr->slot_size = sizeof(struct ring_slot);
     r->hdr->nslots = n;
     r->hdr->mask = n - 1;
-    for (uint32_t i = 0; i < n; i++)
-        atomic_init(&r->slots[i].seq, i);
-    atomic_init(&r->hdr->head, 0);
-    atomic_init(&r->hdr->tail, 0);
-    for (int i = 0; i < GP_DROP_MAX; i++)
-        atomic_init(&r->hdr->drops[i], 0);
+    *fd_out = fd;
     return 0;
+}
+
+int ring_attach(struct ring *r, int fd, char *why, size_t whysz)
+{
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (fstat(fd, &st) != 0 || seals < 0 || !(seals & F_SEAL_SHRINK) ||
+        st.st_size < RING_HDR_SIZE + (off_t)sizeof(struct ring_slot) ||
+        st.st_size > RING_HDR_SIZE + ((off_t)sizeof(struct ring_slot) << 20)) {
+        snprintf(why, whysz, "is not a sealed ring of a usable size");
+        return -EPROTO;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int err = -errno;
+        snprintf(why, whysz, "cannot be mapped");
+        return err;
+    }
+    set_geometry(r, p, (size_t)st.st_size, 0);
+    int err = ring_check(r, why, whysz);
+    if (err)
+        ring_destroy(r);
+    return err;
 }
 
 void ring_destroy(struct ring *r)

@@ -1,9 +1,16 @@
 /* ring.h -- the shared-memory sample ring between signal handlers and the collector.
  * Context: library (the writer's functions are signal-safe: see each function)
  *
- * Roles. Many writers: the SIGPROF handler on any thread of the application. One reader: the
- * collector, a separate process forked from the application's constructor, which maps the same
- * MAP_SHARED|MAP_ANONYMOUS region. The region holds no pointers, only fixed-width integers.
+ * Roles. Many writers: the SIGPROF handler on any thread of one process. One reader: the
+ * collector, a separate process, which maps the same memfd (every process of a session has its
+ * own ring: program/preload/tree_join.c hands it over). The region holds no pointers, only
+ * fixed-width integers.
+ *
+ * Trust. The reader treats the region as written by anyone: it checks the header once
+ * (ring_attach: magic, version, slot size, slot count against the sealed file's size) and then
+ * uses only its own copies of the geometry and of its read position; records are validated
+ * before use and no loop runs longer than the ring is large. A process can at worst spoil its
+ * own samples.
  *
  * Layout. A header (struct ring_header, one page) followed by nslots fixed-size slots
  * (struct ring_slot). Fixed slots, not variable records, because a writer that dies mid-record
@@ -12,6 +19,8 @@
  *
  * Sequence protocol (a bounded MPSC queue after D. Vyukov). Every slot carries a 64-bit seq.
  * Initially slot[i].seq = i. Positions are 64-bit and never wrap in practice (2^64 samples).
+ * Stored relative: slot i holds seq - i (ring_seq_load/ring_seq_store), so the all-zero pages
+ * of a fresh memfd are the initial state and a process that never samples touches no slot.
  *   writer:  pos = head; loop { seq = slot[pos & mask].seq (acquire);
  *                               seq == pos  -> CAS head pos->pos+1; on success the slot is ours;
  *                               seq <  pos  -> the reader has not freed it: ring full, drop;
@@ -50,7 +59,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 4u
+#define GP_RING_VERSION 5u
 #define GP_RING_MAX_FRAMES 248
 
 
@@ -107,19 +116,38 @@ struct ring_header {
     struct cost_hist handler_cost;
     struct cost_hist forward_cost;
     struct cost_hist forward_other_cost;
-    /* reader only */
+    /* the reader's position, published for debugging only: the reader keeps its own */
     _Atomic uint64_t tail;
 };
 
+/* One process's view of a ring. Geometry and tail are private copies: the reader never takes
+ * them from shared memory again after ring_attach. */
 struct ring {
     struct ring_header *hdr;
     struct ring_slot *slots;
     size_t map_size;
+    uint64_t mask;          /* nslots - 1 */
+    uint32_t nslots;
+    uint64_t tail;          /* reader only */
 };
 
-/* Maps a shared anonymous ring of nslots (rounded up to a power of two). Context: init.
- * Returns 0 or -errno. */
-int ring_create(struct ring *r, uint32_t nslots);
+/* The stored seq of slot idx is seq - idx: zero-filled memory is a fresh ring. */
+static inline uint64_t ring_seq_load(struct ring_slot *s, uint64_t idx)
+{
+    return atomic_load_explicit(&s->seq, memory_order_acquire) + idx;
+}
+static inline void ring_seq_store(struct ring_slot *s, uint64_t idx, uint64_t seq)
+{
+    atomic_store_explicit(&s->seq, seq - idx, memory_order_release);
+}
+
+/* Creates a ring of nslots (rounded up to a power of two) in a sealed memfd (size fixed) and
+ * maps it, pages untouched until used. *fd: the memfd (O_CLOEXEC), to hand to the collector.
+ * Context: program. Returns 0 or -errno. */
+int ring_create(struct ring *r, uint32_t nslots, int *fd);
+/* Reader: maps the ring in fd (another process's), which must be sealed against shrinking,
+ * and checks it (ring_check). 0, or -errno with why filled. */
+int ring_attach(struct ring *r, int fd, char *why, size_t whysz);
 void ring_destroy(struct ring *r);
 
 /* Writer side. Context: signal. ring_reserve returns the record to fill, or NULL when the ring
@@ -130,16 +158,18 @@ GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weig
 
 /* Reader side. Context: collector.
  * ring_check: whether this reader understands r: magic, version, slot size, and a slot count
- * (a power of two, with its mask) that fits the mapping. 0, or -EPROTO with why (e.g. "has
- * version 2, this reader reads 4") filled. Called once before the first read. */
-int ring_check(const struct ring *r, char *why, size_t whysz);
+ * (a power of two, with its mask) that fits the mapping; copies the geometry into r. 0, or
+ * -EPROTO with why (e.g. "has version 2, this reader reads 4") filled. Called once before the
+ * first read (ring_attach does). */
+int ring_check(struct ring *r, char *why, size_t whysz);
 /* ring_read calls fn for each committed record in order and
  * frees its slot; returns the number consumed. A record that fails validation is counted under
  * GP_DROP_BAD_RECORD and skipped. */
 typedef void (*ring_record_fn)(const struct ring_record *rec, void *ctx);
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
-/* Only when no writer can ever finish (the application is gone): steps over reserved but
- * uncommitted slots, counting them as GP_DROP_TORN. Returns how many it skipped. */
+/* Only when no writer can ever finish (the process is gone or replaced): steps over reserved
+ * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN. Returns how many it
+ * skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
 /* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
 const char *ring_drop_label(enum gp_drop_reason why);

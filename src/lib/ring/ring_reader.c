@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-int ring_check(const struct ring *r, char *why, size_t whysz)
+int ring_check(struct ring *r, char *why, size_t whysz)
 {
     const struct ring_header *h = r->hdr;
     size_t room = r->map_size - (size_t)((const char *)r->slots - (const char *)h);
@@ -22,8 +22,11 @@ int ring_check(const struct ring *r, char *why, size_t whysz)
              h->nslots > room / sizeof(struct ring_slot))
         snprintf(why, whysz, "has %u slots (mask 0x%llx) in %zu bytes: inconsistent",
                  h->nslots, (unsigned long long)h->mask, room);
-    else
+    else {
+        r->nslots = h->nslots;   /* from now on the reader's own copies */
+        r->mask = h->nslots - 1;
         return 0;
+    }
     return -EPROTO;
 }
 
@@ -35,24 +38,26 @@ static int record_valid(const struct ring_record *rec)
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
 {
     struct ring_header *h = r->hdr;
-    uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t pos = r->tail;
     size_t n = 0;
-    for (;;) {
-        struct ring_slot *s = &r->slots[pos & h->mask];
+    /* At most one lap per call: the writers are untrusted and the caller drains again. */
+    while (n < r->nslots) {
+        uint64_t idx = pos & r->mask;
+        struct ring_slot *s = &r->slots[idx];
         /* pairs with the release store in ring_commit() */
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        if (seq != pos + 1)
+        if (ring_seq_load(s, idx) != pos + 1)
             break;
         if (record_valid(&s->rec))
             fn(&s->rec, ctx);
         else
             atomic_fetch_add_explicit(&h->drops[GP_DROP_BAD_RECORD], 1, memory_order_relaxed);
         /* pairs with the acquire load in ring_reserve(): the slot is free for the next lap */
-        atomic_store_explicit(&s->seq, pos + h->nslots, memory_order_release);
+        ring_seq_store(s, idx, pos + r->nslots);
         pos++;
         n++;
-        atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
     }
+    r->tail = pos;
+    atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
     return n;
 }
 
@@ -60,18 +65,19 @@ size_t ring_reader_skip_stalled(struct ring *r)
 {
     struct ring_header *h = r->hdr;
     uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
-    uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t pos = r->tail;
     size_t skipped = 0;
-    while (pos < head) {
-        struct ring_slot *s = &r->slots[pos & h->mask];
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        if (seq == pos + 1)
+    while (pos < head && skipped < r->nslots) {
+        uint64_t idx = pos & r->mask;
+        struct ring_slot *s = &r->slots[idx];
+        if (ring_seq_load(s, idx) == pos + 1)
             break;   /* committed: ring_read will take it */
         atomic_fetch_add_explicit(&h->drops[GP_DROP_TORN], 1, memory_order_relaxed);
-        atomic_store_explicit(&s->seq, pos + h->nslots, memory_order_release);
+        ring_seq_store(s, idx, pos + r->nslots);
         pos++;
         skipped++;
-        atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
     }
+    r->tail = pos;
+    atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
     return skipped;
 }

@@ -7,7 +7,6 @@
 #include "program/preload/collector_spawn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,31 +14,19 @@
 
 int collector_spawn(const struct collector_config *cfg)
 {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
-        return -errno;
     pid_t child = fork();
-    if (child < 0) {
-        int err = -errno;
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return err;
-    }
+    if (child < 0)
+        return -errno;
     if (child == 0) {
-        close(pipefd[1]);
         pid_t grandchild = fork();
         if (grandchild == 0)
-            collector_main(cfg, pipefd[0]);
+            collector_main(cfg);
         _exit(grandchild < 0 ? 1 : 0);
     }
-    close(pipefd[0]);
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        close(pipefd[1]);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return -ECHILD;
-    }
-    /* pipefd[1] stays open in the program for its lifetime: the lifeline. */
     return 0;
 }

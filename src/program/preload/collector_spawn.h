@@ -7,9 +7,8 @@
 struct collector_config;
 
 /* Forks the collector (collector_main in src/collector/collector.h), which takes cfg as the
- * fork copied it. The program must be single-threaded (the constructor is). Returns 0 or
- * -errno; on success the lifeline's write end stays open in the program (close-on-exec): the
- * collector sees its EOF when the program exits or execs. */
+ * fork copied it (with the descriptors it names). The program must be single-threaded (the
+ * constructor is). Returns 0 or -errno. */
 int collector_spawn(const struct collector_config *cfg);
 
 #endif

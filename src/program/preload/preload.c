@@ -27,6 +27,7 @@
 #include "lib/config/config.h"
 #include "program/preload/collector_spawn.h"
 #include "program/preload/interpose.h"
+#include "program/preload/tree_join.h"
 #include "lib/outname/output_claim.h"
 #include "lib/ring/ring.h"
 #include "program/sample/sample.h"
@@ -39,6 +40,12 @@ static struct gp_config config;
 static struct ring ring;
 static struct goexe goexe;
 static struct collector_config collector;
+
+/* This process in its session (lib/tree/tree_proto.h). */
+static struct tree_hello hello;
+static uint64_t session_hash;
+static int session_conn = -1;   /* the connection to the collector, O_CLOEXEC */
+static int is_leader;
 
 int interpose_resolve(void)
 {
@@ -74,32 +81,6 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
         }
     }
     return 0;
-}
-
-/* A process whose parent is profiled too (a child the program spawned: it inherited
- * LD_PRELOAD) does not compete for the parent's GOPROF_HTTP port. */
-static int parent_is_profiled(void)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/maps", (int)getppid());
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    int found = 0;
-    ssize_t n;
-    size_t keep = 0;
-    while (!found && (n = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
-        buf[keep + (size_t)n] = 0;
-        /* the library's file name, not any path with "libgoprof" in it (a parent run from
-         * /tmp/libgoprof-x/ or a checkout named libgoprof is not profiled for that) */
-        found = strstr(buf, "/libgoprof.so") != NULL;
-        /* keep a tail so a name split across reads is still found */
-        size_t len = keep + (size_t)n;
-        keep = len > 16 ? 16 : len;
-        memmove(buf, buf + len - keep, keep);
-    }
-    close(fd);
-    return found;
 }
 
 /* The output name's claim (output_claim.h): the collector keeps a copy; ours is closed once it
@@ -181,10 +162,60 @@ static void arm_existing_threads(void)
     closedir(d);
 }
 
+/* What this process tells its session about itself. */
+static void fill_hello(const struct self_text *st, struct timespec now)
+{
+    memset(&hello, 0, sizeof hello);
+    hello.magic = TREE_MAGIC;
+    hello.version = TREE_VERSION;
+    hello.pid = getpid();
+    hello.pidns = tree_own_pidns();
+    hello.skip_lo = st->lo;
+    hello.skip_hi = st->hi;
+    hello.start_ns = gp_timespec_ns(now);
+    strncpy(hello.name, program_invocation_short_name, sizeof hello.name - 1);
+}
+
+/* fork without exec: the child has no timers, and must not write into its parent's ring nor
+ * hold its parent's connection. With GOPROF_FOLLOW it joins the session as a process of its
+ * own (a prefork worker), with a ring of its own, and its thread sampled again. */
 static void forked_child(void)
 {
-    /* fork without exec: the child has no timers and must not write into the parent's ring */
     sample_forked_child();
+    if (session_conn >= 0)
+        close(session_conn);
+    session_conn = -1;
+    is_leader = 0;
+    if (!config.follow)
+        return;
+    int saved = errno;
+    struct ring fresh;
+    int ring_fd = -1, sock = -1;
+    hello.pid = getpid();
+    hello.flags = TREE_FORKED;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    hello.start_ns = gp_timespec_ns(now);
+    if (ring_create(&fresh, config.ring_slots, &ring_fd) == 0) {
+        sock = tree_find(session_hash, hello.pidns);
+        if (sock >= 0 && tree_send_hello(sock, &hello, ring_fd) == 0) {
+            struct ring old = ring;
+            ring = fresh;
+            sample_set_ring(&ring);
+            ring_destroy(&old);
+            session_conn = sock;
+            sample_enable(1);
+            sample_thread_start();
+        } else {
+            gp_debug("preload", "fork child %d not profiled: its session is out of reach",
+                     (int)getpid());
+            if (sock >= 0)
+                close(sock);
+            ring_destroy(&fresh);
+        }
+        close(ring_fd);
+    }
+    errno = saved;
 }
 
 /* The libc functions we wrap: without them nothing else can be done. */
@@ -239,15 +270,14 @@ static void analyze_go(const struct self_text *st)
                goexe.version);
 }
 
-static int make_ring(void)
+/* The process's own ring: 0 with *fd its memfd, or -errno (said in one line). */
+static int make_ring(struct ring *r, int *fd)
 {
-    int r = ring_create(&ring, config.ring_slots);
-    if (r != 0) {
+    int err = ring_create(r, config.ring_slots, fd);
+    if (err != 0)
         gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
-               strerror(-r));
-        drop_claim();
-    }
-    return r;
+               strerror(-err));
+    return err;
 }
 
 /* The rest of what the collector is told (prepare_output filled the output's part). */
@@ -260,28 +290,45 @@ static void fill_collector_config(const struct self_text *st, struct timespec no
     collector.folded = config.format == GP_FORMAT_FOLDED;
     collector.version_note = goexe.is_go ? goexe.version : "";
     collector.interval_ns = config.interval_ns;
-    /* A child that inherited the preload does not compete for its parent's port. */
-    if (config.http_addr.family && !parent_is_profiled()) {
+    if (config.http_addr.family) {
         collector.http = &config.http_addr;
         collector.http_text = config.http;
-    } else if (config.http_addr.family) {
-        gp_debug("preload", "GOPROF_HTTP ignored: the parent process serves it");
     }
     collector.layout_note = !goexe.is_go ? ""
                           : !gp_unwind_go.layout.known ? "runtime layout not recognised"
                           : goexe.layout_from_dwarf ? "runtime layout from DWARF"
                           : "runtime layout from the version table";
-    collector.ring = &ring;
     collector.skip_lo = st->lo;
     collector.skip_hi = st->hi;
     collector.keep_fd = claim_fd;
+    collector.session_hash = session_hash;
+    collector.pidns = hello.pidns;
+    collector.leader_is_init = getpid() == 1;
 }
 
-/* Forks the collector, which keeps its own copy of the claim; ours is closed either way. */
-static int start_collector(void)
+/* Forks the collector, which keeps its own copies of the claim, of our rendezvous and of its
+ * end of our connection; ours are closed either way. Then joins it like any member. */
+static int start_collector(int ring_fd)
 {
-    int r = collector_spawn(&collector);
+    int pair[2] = { -1, -1 };
+    int listen_fd = tree_listen(session_hash, hello.pidns, getpid());
+    if (listen_fd < 0)
+        gp_debug("preload", "no rendezvous for descendants: %s", strerror(-listen_fd));
+    int r = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0 ? -errno : 0;
+    if (r == 0) {
+        collector.listen_fd = listen_fd;
+        collector.conn_fd = pair[1];
+        r = collector_spawn(&collector);
+        close(pair[1]);
+    }
     drop_claim();
+    if (listen_fd >= 0)
+        close(listen_fd);
+    hello.flags = TREE_LEADER;
+    if (r == 0 && (r = tree_send_hello(pair[0], &hello, ring_fd)) == 0)
+        session_conn = pair[0];
+    else if (pair[0] >= 0)
+        close(pair[0]);
     if (r != 0) {
         gp_log("collector", "cannot start: %s; profiling is off", strerror(-r));
         ring_destroy(&ring);
@@ -309,23 +356,76 @@ static void start_sampling(void)
              collector.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
 }
 
+/* A descendant of a session's process: joins it (0), or stays unprofiled (-1): following is
+ * off, or the session cannot take it. */
+static int join_session(int sock)
+{
+    if (!config.follow || sock < 0) {
+        if (sock < 0)
+            gp_debug("preload", "not profiled: the session cannot take us (%s)",
+                     strerror(-sock));
+        else
+            close(sock);
+        return -1;
+    }
+    int ring_fd = -1;
+    if (make_ring(&ring, &ring_fd) != 0) {
+        close(sock);
+        return -1;
+    }
+    int r = tree_send_hello(sock, &hello, ring_fd);
+    close(ring_fd);
+    if (r != 0) {
+        gp_debug("preload", "not profiled: joining the session failed (%s)", strerror(-r));
+        close(sock);
+        ring_destroy(&ring);
+        return -1;
+    }
+    session_conn = sock;
+    collector.period_ns = (uint64_t)GP_NS_PER_SEC / config.hz;
+    return 0;
+}
+
+/* The first process of a tree: output name, ring, collector. */
+static int lead_session(const struct self_text *st, struct timespec now)
+{
+    if (prepare_output(now.tv_sec) != 0) {
+        drop_claim();
+        return -1;
+    }
+    int ring_fd = -1;
+    if (make_ring(&ring, &ring_fd) != 0) {
+        drop_claim();
+        return -1;
+    }
+    fill_collector_config(st, now);
+    int r = start_collector(ring_fd);
+    close(ring_fd);
+    if (r != 0)
+        return -1;
+    is_leader = 1;
+    return 0;
+}
+
 __attribute__((constructor)) static void libgoprof_init(void)
 {
     if (find_real_functions() != 0 || read_config() != 0)
         return;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (prepare_output(now.tv_sec) != 0) {
-        drop_claim();
-        return;
-    }
     struct self_text st = { 0 };
     dl_iterate_phdr(find_modules, &st);   /* our own text, and the executable's load bias */
-    analyze_go(&st);
-    if (make_ring() != 0)
-        return;
-    fill_collector_config(&st, now);
-    if (start_collector() != 0)
-        return;
+    fill_hello(&st, now);
+    session_hash = config_session_hash();
+    int sock = tree_find(session_hash, hello.pidns);
+    if (sock != -ENOENT) {
+        if (join_session(sock) != 0)
+            return;
+        analyze_go(&st);
+    } else {
+        analyze_go(&st);
+        if (lead_session(&st, now) != 0)
+            return;
+    }
     start_sampling();
 }

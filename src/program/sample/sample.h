@@ -38,6 +38,8 @@ void sample_thread_stop(uint64_t start_pc);
  * Its stack bounds are unknown, so its unwinds use fault-safe reads. The timer is deleted once
  * the thread is seen gone (timer.c). Returns 0 or -errno (-ENOSPC: too many such threads). */
 int sample_arm_thread(pid_t tid);
+/* The ring samples go to from now on (a fork child's own, once it has joined the session). */
+void sample_set_ring(struct ring *ring);
 /* In a fork child (pthread_atfork): sampling stops, and the parent's timers, which the child
  * does not have, are forgotten. */
 void sample_forked_child(void);

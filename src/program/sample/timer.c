@@ -161,6 +161,7 @@ void sample_thread_start(void)
     t->tid = (uint32_t)syscall(SYS_gettid);
     record_stack_bounds(t);
     uint64_t first;
+    t->taken = 0;   /* before the timer exists: a fork child's thread starts counting anew */
     uint64_t cpu = thread_cpu_ns();
     int err = arm(CLOCK_THREAD_CPUTIME_ID, (pid_t)t->tid, &t->timer, &first);
     t->first_expiry_ns = cpu + first;
@@ -250,6 +251,13 @@ int sample_arm_thread(pid_t tid)
     atomic_fetch_add_explicit(&nearly, 1, memory_order_relaxed);
     atomic_store_explicit(&early[i].tid, (int)tid, memory_order_release);
     return 0;
+}
+
+void sample_set_ring(struct ring *ring)
+{
+    /* The handler's forwarding path writes cost histograms into the ring even while sampling
+     * is off: it sees the old ring or the new one, both mapped until the caller unmaps. */
+    __atomic_store_n(&gp_sample.ring, ring, __ATOMIC_RELEASE);
 }
 
 void sample_forked_child(void)
