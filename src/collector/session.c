@@ -78,15 +78,17 @@ static int write_span(struct collector *c, struct session_span *sp, unsigned n, 
     int err = 0;
     for (size_t i = 0; i < (per_process() ? tree_count(tr) : 1); i++) {
         pid_t pid = cfg->app_pid;
+        const char *prog = cfg->prog;
         sp->only_pid = 0;
         if (per_process()) {
             const struct tree_proc *p = tree_get(tr, i);
             if (tree_first_of_pid(tr, i) != i || !profmap_has_pid(sp->pm, tr, p->pid))
                 continue;
             pid = p->own_pid;
+            prog = p->name;
             sp->only_pid = p->pid;
         }
-        int e = outpath_expand(cfg->out_tmpl, pid, t, cfg->prog, n, path, sizeof path);
+        int e = outpath_expand(cfg->out_tmpl, pid, t, prog, n, path, sizeof path);
         if (e) {
             gp_log("collector", "cannot name profile %u from %s: %s", n, cfg->out_tmpl,
                    strerror(-e));

@@ -163,13 +163,13 @@ static void arm_existing_threads(void)
 }
 
 /* What this process tells its session about itself. */
-static void fill_hello(const struct self_text *st, struct timespec now)
+static void fill_hello(const struct self_text *st, struct timespec now, uint64_t pidns)
 {
     memset(&hello, 0, sizeof hello);
     hello.magic = TREE_MAGIC;
     hello.version = TREE_VERSION;
     hello.pid = getpid();
-    hello.pidns = tree_own_pidns();
+    hello.pidns = pidns;
     hello.skip_lo = st->lo;
     hello.skip_hi = st->hi;
     hello.start_ns = gp_timespec_ns(now);
@@ -356,16 +356,12 @@ static void start_sampling(void)
              collector.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
 }
 
-/* A descendant of a session's process: joins it (0), or stays unprofiled (-1): following is
- * off, or the session cannot take it. */
+/* A descendant of a session's process: joins it (0), or stays unprofiled (-1): the session
+ * cannot take it. */
 static int join_session(int sock)
 {
-    if (!config.follow || sock < 0) {
-        if (sock < 0)
-            gp_debug("preload", "not profiled: the session cannot take us (%s)",
-                     strerror(-sock));
-        else
-            close(sock);
+    if (sock < 0) {
+        gp_debug("preload", "not profiled: the session cannot take us (%s)", strerror(-sock));
         return -1;
     }
     int ring_fd = -1;
@@ -411,13 +407,21 @@ __attribute__((constructor)) static void libgoprof_init(void)
 {
     if (find_real_functions() != 0 || read_config() != 0)
         return;
+    /* First whether an ancestor has a session: with GOPROF_FOLLOW=0 that is all a descendant
+     * does before it runs on unprofiled. */
+    session_hash = config_session_hash();
+    uint64_t pidns = tree_own_pidns();
+    int sock = tree_find(session_hash, pidns);
+    if (sock != -ENOENT && !config.follow) {
+        if (sock >= 0)
+            close(sock);
+        return;
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct self_text st = { 0 };
     dl_iterate_phdr(find_modules, &st);   /* our own text, and the executable's load bias */
-    fill_hello(&st, now);
-    session_hash = config_session_hash();
-    int sock = tree_find(session_hash, hello.pidns);
+    fill_hello(&st, now, pidns);
     if (sock != -ENOENT) {
         if (join_session(sock) != 0)
             return;
