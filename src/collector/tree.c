@@ -382,6 +382,13 @@ static void join(struct tree *t, struct pending *pd, const struct tree_hello *h,
     pid_t pid = pd->cred.pid;
     /* An exec'd image of a member: the old image's end may not have been seen yet. */
     struct tree_proc *old = find_pid(t, pid, 1);
+    if (old && old->state != TREE_ENDED && (h->flags & TREE_FORKED)) {
+        /* A fork child's hello behind its own exec'd image's: that image is gone already. */
+        gp_debug("collector", "pid %d: forked image came after its exec'd one", (int)pid);
+        ring_destroy(&ring);
+        close(pd->fd);
+        return;
+    }
     if (old && old->state != TREE_ENDED)
         end_image(t, old, 1, drain, ctx);
     int old_idx = old ? (int)(old - t->procs) : -1;
@@ -563,7 +570,10 @@ void tree_service(struct tree *t, const struct pollfd *fds, int n,
             t->refused++;
             close(pd.fd);
         }
-        t->pending[i] = t->pending[--t->npending];
+        /* keep arrival order: a fork child's hello comes before its exec'd image's */
+        memmove(&t->pending[i], &t->pending[i + 1],
+                (size_t)(t->npending - i - 1) * sizeof t->pending[0]);
+        t->npending--;
     }
     for (size_t i = 0; i < t->n; i++) {
         struct tree_proc *p = &t->procs[i];
