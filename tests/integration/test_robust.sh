@@ -43,16 +43,16 @@ if [ -n "$RUN_PROFILE" ]; then
         "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
 fi
 
-# --- a child that inherits the preload writes its own file ----------------------------
-# sh forks c_threads (the ";" keeps sh from exec'ing it): both are profiled; the child adds
-# .<pid> to a GOPROF_OUT without %p so it cannot overwrite its parent's profile.
+# --- a child that inherits the preload joins its parent's session -------------------------
+# sh forks c_threads (the ";" keeps sh from exec'ing it): both are profiled, into one file,
+# the child's stacks under its own root frame.
 run_profiled "$work/tree.pb.gz" -- sh -c "\"$C_THREADS\" 0.3 0.1; true"
-check "process tree: parent's profile at the exact path" test -s "$work/tree.pb.gz"
-child=$(ls "$work"/tree.pb.gz.[0-9]* 2>/dev/null | head -n1)
-for i in $(seq 50); do [ -n "$child" ] && break; sleep 0.1; child=$(ls "$work"/tree.pb.gz.[0-9]* 2>/dev/null | head -n1); done
-check "process tree: child's profile at <path>.<pid>" test -n "$child"
-[ -n "$child" ] && check "process tree: child's profile has the child's stacks" \
-    "$PROFCHECK" chain "$child" --leaf leaf_a --expect "...;main;work_a;leaf_a" --min-samples 5
+check "process tree: one profile at the exact path" test -s "$work/tree.pb.gz"
+check "process tree: no <path>.<pid> file" \
+    test -z "$(ls "$work"/tree.pb.gz.[0-9]* 2>/dev/null)"
+check "process tree: the child's stacks under [process: c_threads]" \
+    "$PROFCHECK" chain "$work/tree.pb.gz" --leaf leaf_a \
+    --expect "[process: c_threads];...;main;work_a;leaf_a" --min-samples 5
 
 # --- disabled ------------------------------------------------------------------------
 run_profiled "$work/off.pb.gz" --no-profile GOPROF_DISABLE=1 -- "$C_THREADS"
