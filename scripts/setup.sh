@@ -4,14 +4,16 @@
 # registry (scripts/flame-deps.sh), and a Go toolchain (scripts/go-toolchain.sh).
 # chromium renders goprof flame's pages in tests/integration/test_flame.sh; man-db's man
 # checks the man page. clang-14 and libclang-rt-14-dev (libFuzzer's runtime,
-# libclang_rt.fuzzer-x86_64.a) are for tests/fuzz/run.sh.
+# libclang_rt.fuzzer-x86_64.a) are for tests/fuzz/run.sh. tini and dumb-init (container init
+# wrappers) run in front of a profiled program in tests/integration/test_tree.sh.
 # Idempotent; prints the GOROOT of the Go toolchain last.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       libmicrohttpd-dev curl
-      cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev chromium man-db"
+      cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev chromium man-db
+      tini dumb-init"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

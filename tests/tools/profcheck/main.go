@@ -49,9 +49,20 @@ commands:
   share  FILE --group name=regex [--group ...] [--by leaf|contains] [--denom total|groups]
               [--expect name=0.75 ...] [--tol 0.04]
                                    fraction of cpu_ns per group; prints 'name share'
-  total  FILE [--expect-cpu-ns N --tol 0.10] [--min-count N]
+  total  FILE [--expect-cpu-ns N --tol 0.10] [--min-count N] [--where K=V|K!=V ...]
+              [--contains FUNC ...]
                                    total count and cpu_ns, and samples on '[libgoprof]'
-                                   pseudo-frames (lost/dropped)
+                                   pseudo-frames (lost/dropped); --where/--contains: of the
+                                   samples whose label K is (is not) V / whose stack has FUNC
+  bylabel FILE --key K [--where K=V|K!=V ...] [--contains FUNC ...]
+                                   count and cpu_ns per value of label K ('VALUE count cpu_ns')
+  tree   FILE [--leader PID] [--min-followers N] [--max-followers N]
+                                   a process tree's profile: every sample (but pseudo-samples
+                                   of no process) has one numeric 'pid' and one string
+                                   'process' label; samples of every pid but the leader's
+                                   start with the root frame '[process: <process>]', the
+                                   leader's have none (default leader: the one pid without);
+                                   prints 'pid process count cpu_ns root' per process
   labels FILE [--require key[:num|:str] ...] [--require-value key=value ...]
                                    label keys, numeric or not, distinct values
   series FILE... [--min-files N] [--max-gap NS] [--expect-run]
@@ -91,14 +102,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmds := map[string]func([]string, io.Writer) error{
-		"check":  cmdCheck,
-		"dump":   cmdDump,
-		"chain":  cmdChain,
-		"share":  cmdShare,
-		"total":  cmdTotal,
-		"labels": cmdLabels,
-		"stacks": cmdStacks,
-		"series": cmdSeries,
+		"check":   cmdCheck,
+		"dump":    cmdDump,
+		"chain":   cmdChain,
+		"share":   cmdShare,
+		"total":   cmdTotal,
+		"labels":  cmdLabels,
+		"stacks":  cmdStacks,
+		"series":  cmdSeries,
+		"bylabel": cmdByLabel,
+		"tree":    cmdTree,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {
@@ -655,9 +668,18 @@ func cmdTotal(args []string, w io.Writer) error {
 	tol := fs.Float64("tol", 0.10, "relative tolerance for --expect-cpu-ns")
 	tolLow := fs.Float64("tol-low", -1, "relative tolerance below --expect-cpu-ns (default: --tol)")
 	minCount := fs.Int64("min-count", 0, "fail if the total sample count is below this")
+	var filt sampleFilter
+	filt.register(fs)
 	_, stacks, err := loadStacks(fs, args)
 	if err != nil {
 		return err
+	}
+	if err := filt.compile(); err != nil {
+		return err
+	}
+	stacks = filt.apply(stacks)
+	if filt.active() {
+		fmt.Fprintf(w, "# samples %s\n", filt.String())
 	}
 	var count, cpu, lostCount, lostCPU int64
 	type acc struct{ count, cpu int64 }
