@@ -4,8 +4,8 @@
 #   scripts/check-exports.sh path/to/libgoprof.so
 set -eu
 lib=${1:?usage: check-exports.sh libgoprof.so}
-want="bsd_signal goprof_active goprof_version pthread_create sigaction signal sysv_signal"
-got=$(nm -D --defined-only "$lib" | awk '{print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
+want="_Exit _exit bsd_signal goprof_active goprof_version pthread_create sigaction signal sysv_signal"
+got=$(nm -D --defined-only "$lib" | awk '{print $3}' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "check-exports: exported: $got" >&2
     echo "check-exports: expected: $want" >&2

@@ -1,0 +1,100 @@
+/* exit_hook_shim.c -- LD_PRELOAD test shim: exit_hook_install from a constructor.
+ * Context: program (test only)
+ *
+ * Preloaded (alone, without libgoprof.so) into C and Go fixtures by
+ * tests/integration/test_exit_hook.sh. Its constructor analyses /proc/self/exe (goexe) and
+ * installs the exit hook with a callback that appends "exit_hook <status> pid <pid>\n" to
+ * $EXIT_HOOK_OUT with write(2). At start it appends "install <result> go <0|1>\n".
+ *   EXIT_HOOK_OUT       the file (nothing is installed without it)
+ *   EXIT_HOOK_SLEEP_MS  the callback sleeps this long after writing its line
+ *   EXIT_HOOK_NOOP=1    the callback does nothing (exit latency of the mechanism alone)
+ *   EXIT_HOOK_OFF=1     the shim is loaded but installs nothing (the baseline)
+ * Like libgoprof.so, the shim exports _exit and _Exit (from exit_hook.c).
+ */
+#ifndef _GNU_SOURCE   /* config.h (the build) defines it already */
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/go/goexe.h"
+#include "program/preload/exit_hook.h"
+
+static char out_path[4096];
+static long sleep_ms;
+static int noop;
+static struct goexe go;
+
+/* Appends the decimal form of v to p; returns the new end. */
+static char *put_int(char *p, long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *p++ = '-';
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static void put_line(const char *a, long x, const char *b, long y)
+{
+    char line[128], *p = line;
+    size_t la = strlen(a), lb = strlen(b);
+    memcpy(p, a, la);
+    p = put_int(p + la, x);
+    memcpy(p, b, lb);
+    p = put_int(p + lb, y);
+    *p++ = '\n';
+    int fd = open(out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        ssize_t w = write(fd, line, (size_t)(p - line));
+        (void)w;
+        close(fd);
+    }
+}
+
+static void on_end(int status)
+{
+    if (noop)
+        return;
+    put_line("exit_hook ", status, " pid ", (long)getpid());
+    if (sleep_ms > 0) {
+        struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
+}
+
+static int first_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    *(uint64_t *)arg = info->dlpi_addr;
+    return 1;   /* the first entry is the main program */
+}
+
+__attribute__((constructor)) static void exit_hook_shim_init(void)
+{
+    const char *out = getenv("EXIT_HOOK_OUT"), *off = getenv("EXIT_HOOK_OFF");
+    if (!out || strlen(out) >= sizeof out_path || (off && strcmp(off, "1") == 0))
+        return;
+    strcpy(out_path, out);
+    const char *s = getenv("EXIT_HOOK_SLEEP_MS");
+    sleep_ms = s ? atol(s) : 0;
+    s = getenv("EXIT_HOOK_NOOP");
+    noop = s && strcmp(s, "1") == 0;
+    uint64_t bias = 0;
+    dl_iterate_phdr(first_module, &bias);
+    int a = goexe_analyze("/proc/self/exe", bias, &go);
+    int r = exit_hook_install(on_end, a == 0 && go.is_go ? &go : NULL);
+    if (!noop)
+        put_line("install ", r, " go ", go.is_go);
+}
