@@ -47,6 +47,7 @@ struct collector {
     uint64_t unsampled;                 /* of those, GP_REC_UNSAMPLED records' */
     int oom;
     int finished, status;               /* session_finish done, and its result */
+    int claim_fd;                       /* cfg->keep_fd until released */
     uint32_t proc;                      /* the process being drained */
     const struct tree_proc *cur;
 };
@@ -80,6 +81,48 @@ static size_t drain_proc(struct collector *c, struct tree_proc *p)
 static void drain_cb(void *ctx, struct tree_proc *p)
 {
     drain_proc(ctx, p);
+}
+
+/* Once an image has told its CPU clock at its end and its ring is drained: the time that no
+ * record of its pid accounts for (its start before the first timer, its threads' last ticks,
+ * and, for an exec'd image, nothing twice: every image of the pid is subtracted), added to
+ * every open window in exact nanoseconds. */
+static void add_residual(struct collector *c, struct tree_proc *p)
+{
+    if (!p->has_exit_cpu || p->residual_done)
+        return;
+    p->residual_done = 1;
+    uint64_t drops[GP_DROP_MAX], accounted = 0;
+    tree_drops(c->tree, drops);   /* refreshes every live image's counters */
+    for (size_t i = 0; i < tree_count(c->tree); i++) {
+        const struct tree_proc *q = tree_get(c->tree, i);
+        if (q->pid != p->pid || q > p)
+            continue;
+        accounted += q->samples;
+        for (int k = 0; k < GP_DROP_MAX; k++)
+            accounted += q->drops[k];
+    }
+    uint64_t period = c->cfg->period_ns, seen = accounted * period;
+    if (p->exit_cpu_ns <= seen)
+        return;
+    uint64_t ns = p->exit_cpu_ns - seen;
+    uint32_t proc = (uint32_t)(p - tree_get(c->tree, 0));
+    for (struct collector_window *w = c->windows; w; w = w->next)
+        if (profmap_add_residual(w->pm, proc, ns, period) != 0)
+            c->oom++;
+    uint64_t periods = (ns + period / 2) / period;
+    c->total += periods;
+    c->unsampled += periods;
+}
+
+/* Residuals of the images that have ended since the last look. */
+static void add_residuals(struct collector *c)
+{
+    for (size_t i = 0; i < tree_count(c->tree); i++) {
+        struct tree_proc *p = tree_get(c->tree, i);
+        if (p->state == TREE_ENDED)
+            add_residual(c, p);
+    }
 }
 
 void collector_drops(const struct collector *c, uint64_t *drops)
@@ -143,6 +186,7 @@ struct collector *collector_new(const struct collector_config *cfg)
     if (!c)
         return NULL;
     c->cfg = cfg;
+    c->claim_fd = cfg->keep_fd;
     c->tree = tree_new(cfg);
     if (!c->tree) {
         free(c);
@@ -235,12 +279,20 @@ static int take_signals(int sigfd)
     return got;
 }
 
-/* Connections to the output name's claim (cfg->keep_fd): the session holds the name to its
- * end. */
-static void answer_claim(const struct collector_config *cfg)
+/* Connections to the output name's claim (cfg->keep_fd): the session holds the name until its
+ * files are written, then lets go at once (the next run may take the name while this
+ * collector still waits for its last process to go). */
+static void answer_claim(struct collector *c)
 {
-    if (cfg->keep_fd >= 0)
-        output_claim_answer(cfg->keep_fd, 1);
+    if (c->claim_fd >= 0)
+        output_claim_answer(c->claim_fd, 1);
+}
+
+static void release_claim(struct collector *c)
+{
+    if (c->claim_fd >= 0)
+        close(c->claim_fd);
+    c->claim_fd = -1;
 }
 
 /* Descriptors: only those the collector uses stay open (holding the program's stdout pipe
@@ -290,9 +342,12 @@ static int answer_exiting(struct collector *c, struct tree_proc *p)
     int last = tree_live(c->tree) == 1 && p->state != TREE_ENDED;
     if ((p->leader && c->cfg->leader_is_init) || last) {
         collector_drain(c);
+        add_residuals(c);
+        add_residual(c, p);   /* it told its CPU clock before asking */
         tree_close_doors(c->tree);
         c->status = session_finish(c);
         c->finished = 1;
+        release_claim(c);
     }
     tree_done(c->tree, p);
     return c->finished;
@@ -315,7 +370,8 @@ static void drain_until_end(struct collector *c, int sigfd)
         poll(p, (nfds_t)(1 + ntree + nsession), timeout < 0 ? 0 : timeout);
         tree_service(c->tree, p + 1, ntree, drain_cb, c);
         size_t n = collector_drain(c);
-        answer_claim(c->cfg);
+        add_residuals(c);
+        answer_claim(c);
         struct tree_proc *ex;
         while ((ex = tree_exiting(c->tree)) != NULL)
             if (answer_exiting(c, ex))
@@ -347,7 +403,7 @@ static void wait_last_exit(struct collector *c)
         }
         if (!alive)
             return;
-        answer_claim(c->cfg);
+        answer_claim(c);
         poll(NULL, 0, 20);
     }
 }
@@ -367,6 +423,7 @@ void collector_main(const struct collector_config *cfg)
     drain_until_end(c, sigfd);
     if (!c->finished) {
         collector_drain(c);
+        add_residuals(c);
         if (c->oom)
             gp_log("collector", "out of memory: %d samples not aggregated", c->oom);
         tree_close_doors(c->tree);

@@ -4,6 +4,7 @@
 #include "collector/profmap.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,26 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     add_total(pm, rec);
     if (pm->len * 2 > pm->index_cap)
         return grow_index(pm);
+    return 0;
+}
+
+int profmap_add_residual(struct profmap *pm, uint32_t proc, uint64_t ns, uint64_t period_ns)
+{
+    struct ring_record rec;
+    memset(&rec, 0, offsetof(struct ring_record, pc));
+    rec.flags = GP_REC_RESIDUAL | GP_REC_UNSAMPLED;
+    rec.weight = (uint32_t)((ns + period_ns / 2) / period_ns);
+    int err = profmap_add(pm, proc, &rec, 0, 0);
+    if (err)
+        return err;
+    /* the entry just made, or the one it was merged into: only this function feeds it */
+    for (size_t i = pm->len; i-- > 0;) {
+        struct profmap_entry *e = &pm->entries[i];
+        if (e->proc == proc && e->flags == rec.flags && e->nframes == 0) {
+            e->cpu_ns += ns;
+            break;
+        }
+    }
     return 0;
 }
 

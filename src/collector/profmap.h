@@ -16,6 +16,7 @@ struct ring_record;
 struct profmap_entry {
     uint64_t hash;
     uint64_t count;         /* summed weights */
+    uint64_t cpu_ns;        /* 0: count periods; else exact (GP_REC_RESIDUAL entries) */
     uint64_t goid;
     uint32_t tid;
     uint32_t proc;          /* the process's entry in the session (collector/tree.h) */
@@ -33,6 +34,9 @@ void profmap_free(struct profmap *pm);
  * trampoline) are left out. Returns 0 or -ENOMEM. */
 int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec,
                 uint64_t skip_lo, uint64_t skip_hi);
+/* Adds ns of a process's CPU time that no record accounts for (GP_REC_RESIDUAL, no frames):
+ * exact in cpu_ns, rounded to periods in count. 0 or -ENOMEM. */
+int profmap_add_residual(struct profmap *pm, uint32_t proc, uint64_t ns, uint64_t period_ns);
 size_t profmap_len(const struct profmap *pm);
 const struct profmap_entry *profmap_get(const struct profmap *pm, size_t i);
 const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_entry *e);

@@ -103,6 +103,8 @@ static int mapping_of(const struct report_pstate *r, uint64_t addr)
 
 /* GP_REC_UNSAMPLED records' leaf; the same text as the count without a stack. */
 static const char unsampled_frame[] = "[libgoprof] unsampled: thread ended between ticks";
+/* GP_REC_RESIDUAL entries' only frame (below the process's root frame). */
+static const char residual_frame[] = "[libgoprof] unsampled: process start and end";
 
 static uint64_t pseudo_location(struct report *r, const char *name)
 {
@@ -207,8 +209,8 @@ static int add_labels_sample(struct report *r, const struct report_proc *proc,
     name[sizeof e->thread_name] = 0;
     if (name[0])
         labels[nl++] = (struct pprof_label){ .key = "thread_name", .str = name };
-    return pprof_add_sample(r->p, ids, n, (int64_t)e->count, (int64_t)(e->count * period),
-                            labels, nl);
+    uint64_t cpu = e->cpu_ns ? e->cpu_ns : e->count * period;
+    return pprof_add_sample(r->p, ids, n, (int64_t)e->count, (int64_t)cpu, labels, nl);
 }
 
 /* Builds the profile and writes it to path (atomically) or, when path is NULL, to fd. */
@@ -241,7 +243,9 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         if (!ps || proc->omit)
             continue;
         size_t n = 0;
-        if (e->flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
+        if (e->flags & GP_REC_RESIDUAL)
+            ids[n++] = pseudo_location(&r, residual_frame);
+        else if (e->flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
             ids[n++] = pseudo_location(&r, unsampled_frame);
         for (size_t k = 0; k < e->nframes && n < cap - 3; k++) {
             uint64_t id = location(&r, ps, pcs[k]);
@@ -252,7 +256,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
             ids[n++] = pseudo_location(&r, "[libgoprof] truncated: deeper than the record");
         else if (e->flags & GP_REC_UNWIND_BROKEN)
             ids[n++] = pseudo_location(&r, "[libgoprof] incomplete: the unwinder stopped here");
-        if (n == 0)
+        if (n == 0)   /* (a residual has its pseudo-frame already) */
             ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
         if (proc->root_frame)
             ids[n++] = pseudo_location(&r, ps->root);

@@ -544,8 +544,14 @@ static void read_conn(struct tree *t, struct tree_proc *p,
             conn_closed(t, p, drain, ctx);
             return;
         }
-        if (n == (ssize_t)sizeof m && m.magic == TREE_MAGIC && m.type == TREE_MSG_EXITING)
+        if (n != (ssize_t)sizeof m || m.magic != TREE_MAGIC)
+            continue;
+        if (m.type == TREE_MSG_EXITING) {
             p->exiting = 1;
+        } else if (m.type == TREE_MSG_CPU) {
+            p->exit_cpu_ns = m.value;
+            p->has_exit_cpu = 1;
+        }
     }
 }
 
@@ -640,7 +646,7 @@ void tree_done(struct tree *t, struct tree_proc *p)
 {
     (void)t;
     p->exiting = 0;
-    struct tree_msg m = { TREE_MAGIC, TREE_MSG_DONE, 0, 0 };
+    struct tree_msg m = { TREE_MAGIC, TREE_MSG_DONE, 0, 0, 0 };
     if (p->conn >= 0 && send(p->conn, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         gp_debug("collector", "pid %d: DONE not sent: %s", (int)p->pid, strerror(errno));
 }

@@ -49,6 +49,8 @@ struct tree_proc {
     uint64_t ring_inode;        /* its memfd: still mapped in /proc/PID/maps = same image */
     int64_t next_probe_ms;      /* NOCONN: next look at the maps for an exec */
     int exiting;                /* it said it is ending and waits for DONE */
+    uint64_t exit_cpu_ns;       /* its CPU clock at its end (TREE_MSG_CPU), if has_exit_cpu */
+    int has_exit_cpu, residual_done;
     uint64_t drops[GP_DROP_MAX];   /* its ring's counters, never decreasing */
     uint64_t samples;           /* summed weights drained */
     char exe[256];              /* its executable's path (readlink /proc/PID/exe), or "" */

@@ -1,5 +1,5 @@
 /* test_claim.c -- the output name's claim (lib/outname/output_claim.h) between processes: a
- * name kept, changed to ".%p" then ".2", ".3", freed by its holder's exit, and the exec case
+ * name kept, changed to ".<pid>" then ".2", ".3", freed by its holder's exit, and the exec case
  * (a holder with our own pid answering 'K', closing, or not answering).
  * Context: tests
  *
@@ -151,10 +151,11 @@ static void test_first_claim(void)
     close(fd);
 }
 
-/* Held by other processes, a template without %p: ".%p", then ".%p.2", ".%p.3". */
+/* Held by other processes, a template without %p: ".<pid>", then ".<pid>.2", ".<pid>.3" (the
+ * pid itself: %p would make a session write a file per process). */
 static void test_other_holder(void)
 {
-    char name[256], t[256];
+    char name[256], t[256], want[64];
     pid_t me = getpid();
     snprintf(name, sizeof name, "%s/other.pb.gz", base);
     struct holder h1 = spawn_holder(name, 0, "prog");
@@ -162,19 +163,23 @@ static void test_other_holder(void)
     CHECK(same(h1.tmpl, "other.pb.gz"));
     int fd = claim(t, sizeof t, "other.pb.gz", me, "prog");
     CHECK(fd >= 0);
-    CHECK(same(t, "other.pb.gz.%p"));
-    /* A process that claims as pid `me` (as a child spawned with our GOPROF_OUT would not, but
-     * the key only knows the expanded name): both taken, ".2" after the ".%p". */
+    snprintf(want, sizeof want, "other.pb.gz.%d", (int)me);
+    CHECK(same(t, want));
+    /* Another process that claims as pid `me` (the key only knows the expanded name): both
+     * taken, ".2" after the ".<pid>". */
     struct holder h2 = spawn_holder(name, me, "prog");
     CHECK(h2.ok);
-    CHECK(same(h2.tmpl, "other.pb.gz.%p.2"));
+    snprintf(want, sizeof want, "other.pb.gz.%d.2", (int)me);
+    CHECK(same(h2.tmpl, want));
     struct holder h3 = spawn_holder(name, me, "prog");
     CHECK(h3.ok);
-    CHECK(same(h3.tmpl, "other.pb.gz.%p.3"));
-    /* Another pid's expansion of ".%p" is another name: free. */
+    snprintf(want, sizeof want, "other.pb.gz.%d.3", (int)me);
+    CHECK(same(h3.tmpl, want));
+    /* Another pid's suffix is another name: free. */
     struct holder h4 = spawn_holder(name, me + 1, "prog");
     CHECK(h4.ok);
-    CHECK(same(h4.tmpl, "other.pb.gz.%p"));
+    snprintf(want, sizeof want, "other.pb.gz.%d", (int)me + 1);
+    CHECK(same(h4.tmpl, want));
     release_holder(&h1);
     release_holder(&h2);
     release_holder(&h3);
@@ -202,6 +207,16 @@ static void test_with_pid(void)
     close(fd);
 }
 
+/* name with ".<pid>" appended (what a taken name without %p becomes). */
+static const char *with_pid(const char *name, pid_t pid)
+{
+    static char buf[4][128];
+    static int i;
+    char *b = buf[i++ % 4];
+    snprintf(b, sizeof buf[0], "%s.%d", name, (int)pid);
+    return b;
+}
+
 /* The key: %p and %e expanded, %t and %n as written (an interval series is one claim). */
 static void test_key(void)
 {
@@ -212,7 +227,7 @@ static void test_key(void)
     CHECK(same(h.tmpl, "series.%e.%n.%t.pb.gz"));
     int fd = claim(t, sizeof t, "series.%e.%n.%t.pb.gz", getpid(), "alpha");
     CHECK(fd >= 0);
-    CHECK(same(t, "series.%e.%n.%t.pb.gz.%p"));
+    CHECK(same(t, with_pid("series.%e.%n.%t.pb.gz", getpid())));
     close(fd);
     fd = claim(t, sizeof t, "series.%e.%n.%t.pb.gz", getpid(), "beta");   /* another %e */
     CHECK(fd >= 0);
@@ -233,15 +248,15 @@ static void test_released(void)
     int fd = claim(t, sizeof t, "released.pb.gz", getpid(), "prog");
     CHECK(fd >= 0);
     CHECK(same(t, "released.pb.gz"));
-    /* a changed name's holder, too: ".%p" as its pid is free once it exited */
+    /* a changed name's holder, too: ".<its pid>" is free once it exited */
     h = spawn_holder(name, 0, "prog");
     CHECK(h.ok);
-    CHECK(same(h.tmpl, "released.pb.gz.%p"));
     pid_t hpid = h.pid;
+    CHECK(same(h.tmpl, with_pid("released.pb.gz", hpid)));
     release_holder(&h);
-    int fd2 = claim(t, sizeof t, "released.pb.gz.%p", hpid, "prog");
+    int fd2 = claim(t, sizeof t, with_pid("released.pb.gz", hpid), hpid, "prog");
     CHECK(fd2 >= 0);
-    CHECK(same(t, "released.pb.gz.%p"));
+    CHECK(same(t, with_pid("released.pb.gz", hpid)));
     close(fd2);
     close(fd);
 }
@@ -310,7 +325,7 @@ static void test_same_pid(void)
     int fd = claim(t, sizeof t, "exec.pb.gz", me, "prog");
     int64_t took = gp_clock_ms(CLOCK_MONOTONIC) - t0;
     CHECK(fd >= 0);
-    CHECK(same(t, "exec.pb.gz.%p"));
+    CHECK(same(t, with_pid("exec.pb.gz", me)));
     if (!CHECK(took < 900))
         fprintf(stderr, "  'K' took %lld ms\n", (long long)took);
     close(fd);
@@ -340,7 +355,7 @@ static void test_same_pid(void)
     fd = claim(t, sizeof t, "mute.pb.gz", me, "prog");
     took = gp_clock_ms(CLOCK_MONOTONIC) - t0;
     CHECK(fd >= 0);
-    CHECK(same(t, "mute.pb.gz.%p"));
+    CHECK(same(t, with_pid("mute.pb.gz", me)));
     if (!CHECK(took >= 900 && took < 3000))
         fprintf(stderr, "  no answer took %lld ms\n", (long long)took);
     close(fd);

@@ -11,6 +11,11 @@
  * signal reported (sample/timer.c: sample_thread_stop), as an estimated weight on the stack the
  * thread started from; shown under a '[libgoprof] unsampled: ...' leaf. */
 #define GP_REC_UNSAMPLED      0x0010u
+/* Made by the collector, never found in a ring: the CPU time of a process image that neither
+ * its samples nor its threads' unsampled records account for (its start before the first
+ * timer, its end after the last tick), from the process's own CPU clock at exit, in exact
+ * nanoseconds; shown under '[libgoprof] unsampled: process start and end'. */
+#define GP_REC_RESIDUAL       0x0020u
 
 /* Bit 63 of a recorded PC: the PC is exact (an interrupted instruction), not a return address,
  * so the symbolizer must not subtract 1. User-space addresses never have bit 63 set. */

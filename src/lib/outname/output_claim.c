@@ -109,9 +109,11 @@ int output_claim(char *tmpl, size_t tsz, pid_t pid, const char *prog)
     if (fd != -EADDRINUSE)
         return fd;
     if (!outpath_uses(tmpl, 'p')) {
-        if (strlen(tmpl) + sizeof ".%p" > tsz)
+        /* the pid itself, not %p: %p would make the session write one file per process */
+        size_t len = strlen(tmpl);
+        if (len + 2 + 3 * sizeof(pid_t) > tsz)
             return -ENAMETOOLONG;
-        strcat(tmpl, ".%p");
+        snprintf(tmpl + len, tsz - len, ".%d", (int)pid);
         if ((fd = claim_one(tmpl, pid, prog, deadline)) != -EADDRINUSE)
             return fd;
     }

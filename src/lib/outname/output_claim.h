@@ -1,24 +1,20 @@
 /* output_claim.h -- one writer per output name, across processes.
  * Context: library (output_claim in the program's constructor, output_claim_answer in the collector)
  *
- * Two profiled processes whose templates expand to the same name would overwrite each other's
- * file (the last rename wins): a child spawned with the inherited GOPROF_OUT when it has no %p,
- * two programs started with one fixed GOPROF_OUT, and a program that execs itself (same pid,
- * same program name: the replaced image's file, then the new image's). So each process claims
- * its name before it runs: it listens on an abstract Unix socket named after a hash of the
- * name, and its collector holds that socket until it has written its last file. A name already
- * claimed is changed, in this order: ".%p" added if the template has no %p, then ".2", ".3",
- * ... added. The kernel frees a claim when its holder exits, however it exits, so there is
- * nothing to clean up and nothing stale.
+ * Two profiling sessions whose templates expand to the same name would overwrite each other's
+ * file (the last rename wins): two programs started with one fixed GOPROF_OUT, or a process
+ * started with other settings inside a profiled tree (it leads a session of its own). So each
+ * session's first process claims its name before it runs: it listens on an abstract Unix
+ * socket named after a hash of the name, and its collector holds that socket until it has
+ * written its last file. A name already claimed is changed, in this order: ".<pid>" added if
+ * the template has no %p, then ".2", ".3", ... added. The kernel frees a claim when its holder
+ * exits, however it exits, so there is nothing to clean up and nothing stale.
  *
- * Exec. A name held by this very process (the listener's SO_PEERCRED pid is ours) is held by
- * the collector of the image this one replaced, which decides when it sees the exec
- * (collector.h, keep_name): usually it lets the name go before writing, and its own profile
- * goes to <name>.exec.<collector pid>, so the program that runs on (after a shell's exec "$@",
- * say) gets the name; with interval files already out under the name, it keeps it, stays
- * until the process ends and answers 'K' (kept) to whoever connects, and the new image takes
- * a changed name. The new image waits for the decision, up to HOLDER_WAIT_MS, connection by
- * connection: a collector still running closes them unanswered (ask again).
+ * A name held by this very pid (the listener's SO_PEERCRED pid is ours) is held by the
+ * collector of a session this process was part of before an exec with other settings; that
+ * collector answers 'K' (kept) to whoever connects, and the new session takes a changed name.
+ * The asker waits for the answer, up to HOLDER_WAIT_MS, connection by connection: a collector
+ * that has not answered yet closes them unanswered (ask again).
  *
  * The key is the template with %p and %e expanded and %t, %n left as written: an interval
  * series is claimed as a whole.

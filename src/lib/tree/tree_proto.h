@@ -22,9 +22,11 @@
  * Nothing ever waits for a session that cannot be reached: the socket is non-blocking.
  *
  * After joining, the connection stays open (O_CLOEXEC) for the process's life and carries
- * two more messages: TREE_MSG_EXITING from a process about to end that must wait for the
- * session (the leader; PID 1 of a namespace), and TREE_MSG_DONE back when the collector has
- * drained its ring and, if the session ends with it, written its files. End of file on the
+ * three more messages: TREE_MSG_CPU from every process at its end (its CPU clock, so that the
+ * collector can account for the time no sample saw: its start and its last tick); then,
+ * from a process that must wait for the session (the leader; PID 1 of a namespace),
+ * TREE_MSG_EXITING, and TREE_MSG_DONE back when the collector has drained its ring and, if
+ * the session ends with it, written its files. End of file on the
  * connection means the process exited or exec'd (or closed its descriptors); the collector
  * tells which from the process's pidfd and maps.
  */
@@ -58,6 +60,8 @@ struct tree_hello {
 enum tree_msg_type {
     TREE_MSG_EXITING = 1,   /* process -> collector: arg is the exit status; wants DONE */
     TREE_MSG_DONE = 2,      /* collector -> process */
+    TREE_MSG_CPU = 3,       /* process -> collector, at its end: value is its CPU clock
+                             * (CLOCK_PROCESS_CPUTIME_ID, ns); no answer */
 };
 
 struct tree_msg {
@@ -65,6 +69,7 @@ struct tree_msg {
     uint32_t type;          /* enum tree_msg_type */
     int32_t arg;
     uint32_t pad;
+    uint64_t value;
 };
 
 /* The rendezvous name of pid in pid namespace pidns for a session with settings hash; returns

@@ -26,6 +26,7 @@
 #include "lib/outname/outpath.h"
 #include "lib/config/config.h"
 #include "program/preload/collector_spawn.h"
+#include "program/preload/exit_hook.h"
 #include "program/preload/interpose.h"
 #include "program/preload/tree_join.h"
 #include "lib/outname/output_claim.h"
@@ -336,6 +337,34 @@ static int start_collector(int ring_fd)
     return r;
 }
 
+/* At this process's end (exit_hook.h), on a private stack, async-signal-safe: every process
+ * tells the session its CPU clock (what no sample saw is accounted for); the leader, and
+ * PID 1 of a namespace (whose end SIGKILLs a collector inside it), then wait for the
+ * session's answer, so that the files are final when the exit returns (when it was the last
+ * process) and nothing is lost to PID 1's end. */
+static void before_exit(int status)
+{
+    if (session_conn < 0)
+        return;
+    tree_send_cpu(session_conn);
+    if ((is_leader || getpid() == 1) && config.exit_wait_ns)
+        tree_wait_done(session_conn, status, config.exit_wait_ns);
+}
+
+static void hook_exit(void)
+{
+    int r = exit_hook_install(before_exit, goexe.is_go ? &goexe : NULL);
+    if (r == 0 || r == -EALREADY)
+        return;
+    /* Only PID 1 loses its profile without the hook; elsewhere the files come a moment
+     * after the exit instead of with it. */
+    if (getpid() == 1)
+        gp_log("exit", "cannot hook Go's exit (%s): as PID 1, the end of this run may be lost",
+               strerror(-r));
+    else
+        gp_debug("exit", "cannot hook Go's exit: %s", strerror(-r));
+}
+
 /* The handler, then the timers: this thread's, and those of threads already running. */
 static void start_sampling(void)
 {
@@ -352,6 +381,7 @@ static void start_sampling(void)
     pthread_atfork(NULL, NULL, forked_child);
     sample_thread_start();
     arm_existing_threads();
+    hook_exit();
     gp_debug("preload", "profiling pid %d at %u Hz into %s%s%s", (int)getpid(), config.hz,
              collector.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
 }

@@ -78,10 +78,21 @@ int tree_listen(uint64_t hash, uint64_t pidns, pid_t pid)
     return s;
 }
 
+void tree_send_cpu(int sock)
+{
+    int saved = errno;
+    struct tree_msg m = { TREE_MAGIC, TREE_MSG_CPU, 0, 0,
+                          (uint64_t)gp_clock_ns(CLOCK_PROCESS_CPUTIME_ID) };
+    if (send(sock, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof m) {
+        /* a full socket or a gone collector: the estimate from samples stands */
+    }
+    errno = saved;
+}
+
 void tree_wait_done(int sock, int status, uint64_t wait_ns)
 {
     int saved = errno;
-    struct tree_msg m = { TREE_MAGIC, TREE_MSG_EXITING, status, 0 };
+    struct tree_msg m = { TREE_MAGIC, TREE_MSG_EXITING, status, 0, 0 };
     if (send(sock, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) {
         errno = saved;
         return;

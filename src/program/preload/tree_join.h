@@ -24,6 +24,8 @@ int tree_send_hello(int sock, const struct tree_hello *h, int ring_fd);
  * inherits it): the socket or -errno (EADDRINUSE: the pid's name is held by a replaced
  * image's session; descendants then cannot find ours). */
 int tree_listen(uint64_t hash, uint64_t pidns, pid_t pid);
+/* At exit, from every process: its CPU clock (TREE_MSG_CPU). Never blocks. */
+void tree_send_cpu(int sock);
 /* At exit: tells the session status and waits for its answer, at most wait_ns. */
 void tree_wait_done(int sock, int status, uint64_t wait_ns);
 
