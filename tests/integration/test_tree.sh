@@ -267,7 +267,7 @@ one_file
 if [ -s "$PROF" ]; then
 	check "$NAME: profile valid" "$PROFCHECK" check "$PROF"
 	tree_ok
-	tree_ns=$(awk -v u="$ru" -v s="$rs" 'BEGIN { printf "%d", (u + s) * 1e9 }')
+	tree_ns=$(awk -v u="$ru" -v s="$rs" 'BEGIN { printf "%.0f", (u + s) * 1e9 }')
 	# /usr/bin/time: the user+sys of sh and the 300 children it waited for (10 ms resolution).
 	cpu_check "the tree's CPU (sh and its 300 children, /usr/bin/time user+sys)" "$tree_ns" 0.10
 fi

@@ -241,8 +241,8 @@ else
 				chain_check main.goExitSpin "$GO_SPIN"
 				chain_check c_exit_spin "$GO_C"
 			fi
-			lo=$(awk -v k="$KILL_NS" '$1 <= k - 5500000000 { c = $2 } END { printf "%d", c }' "$D/run.stats")
-			hi=$(awk -v k="$KILL_NS" '$1 <= k { c = $2 } END { printf "%d", c }' "$D/run.stats")
+			lo=$(awk -v k="$KILL_NS" '$1 <= k - 5500000000 { c = $2 } END { printf "%.0f", c }' "$D/run.stats")
+			hi=$(awk -v k="$KILL_NS" '$1 <= k { c = $2 } END { printf "%.0f", c }' "$D/run.stats")
 			got=$("$PROFCHECK" total "$PROF" 2>/dev/null | sed -n 's/^cpu_ns //p')
 			check "$NAME: sampled ${got:-?} ns between 90 % of the CPU 5.5 s before the kill ($lo ns) and 110 % of the CPU at the kill ($hi ns) + 100 ms" \
 				awk -v g="${got:-0}" -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(lo > 0 && g >= 0.9 * lo && g <= 1.1 * hi + 100000000) }'
