@@ -165,6 +165,30 @@ static void merge_hist(struct cost_hist *into, const struct cost_hist *from)
         atomic_store_explicit(&into->max_ns, m, memory_order_relaxed);
 }
 
+/* Takes the messages waiting on p's connection; returns 0 at its end of file (or error), 1
+ * when it is still open. */
+static int take_messages(struct tree_proc *p)
+{
+    for (;;) {
+        struct tree_msg m;
+        ssize_t n = recv(p->conn, &m, sizeof m, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 1;
+        if (n <= 0)
+            return 0;
+        if (n != (ssize_t)sizeof m || m.magic != TREE_MAGIC)
+            continue;
+        if (m.type == TREE_MSG_EXITING) {
+            p->exiting = 1;
+        } else if (m.type == TREE_MSG_CPU) {
+            p->exit_cpu_ns = m.value;
+            p->has_exit_cpu = 1;
+        }
+    }
+}
+
 /* The image is gone (exit or exec): no writer can finish a record any more. Its last records
  * are drained, then its ring unmapped. keep_pid: the pid lives on in a new image. */
 static void end_image(struct tree *t, struct tree_proc *p, int keep_pid,
@@ -172,6 +196,8 @@ static void end_image(struct tree *t, struct tree_proc *p, int keep_pid,
 {
     if (p->state == TREE_ENDED)
         return;
+    if (p->conn >= 0)
+        take_messages(p);   /* its CPU clock, sent just before it ended */
     drain(ctx, p);
     ring_reader_skip_stalled(&p->ring);
     drain(ctx, p);
@@ -222,7 +248,7 @@ static int same_image(const struct tree_proc *p)
 static void conn_closed(struct tree *t, struct tree_proc *p,
                         void (*drain)(void *, struct tree_proc *), void *ctx)
 {
-    close_fd(&p->conn);
+    close_fd(&p->conn);   /* (its last messages were taken) */
     if (exited(p)) {
         end_image(t, p, 0, drain, ctx);
         return;
@@ -535,24 +561,8 @@ static short revents_of(const struct pollfd *fds, int n, int fd)
 static void read_conn(struct tree *t, struct tree_proc *p,
                       void (*drain)(void *, struct tree_proc *), void *ctx)
 {
-    for (;;) {
-        struct tree_msg m;
-        ssize_t n = recv(p->conn, &m, sizeof m, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (n <= 0) {
-            conn_closed(t, p, drain, ctx);
-            return;
-        }
-        if (n != (ssize_t)sizeof m || m.magic != TREE_MAGIC)
-            continue;
-        if (m.type == TREE_MSG_EXITING) {
-            p->exiting = 1;
-        } else if (m.type == TREE_MSG_CPU) {
-            p->exit_cpu_ns = m.value;
-            p->has_exit_cpu = 1;
-        }
-    }
+    if (!take_messages(p))
+        conn_closed(t, p, drain, ctx);
 }
 
 void tree_service(struct tree *t, const struct pollfd *fds, int n,
