@@ -98,8 +98,9 @@ void session_refresh_maps(struct collector *c, const struct profmap *pm, int for
 int profmap_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid)
 {
     for (size_t i = 0; i < profmap_len(pm); i++) {
-        const struct tree_proc *p = tree_get(tr, profmap_get(pm, i)->proc);
-        if (p && p->pid == pid)
+        const struct profmap_entry *e = profmap_get(pm, i);
+        const struct tree_proc *p = tree_get(tr, e->proc);
+        if (p && p->pid == pid && !(e->flags & GP_REC_RESIDUAL))
             return 1;
     }
     return 0;

@@ -36,7 +36,8 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
  * (before a profile is written while processes run). */
 void session_refresh_maps(struct collector *c, const struct profmap *pm, int force);
 
-/* Whether pm holds a sample of pid (tr's numbering). */
+/* Whether pm holds a sample of pid (tr's numbering); its residual CPU time alone
+ * (GP_REC_RESIDUAL) does not count: a process that took no sample gets no file of its own. */
 struct tree;
 int profmap_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid);
 

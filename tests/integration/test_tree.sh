@@ -452,14 +452,33 @@ stray=$(find /tmp /var/tmp /dev/shm -xdev -user 65534 -newer "$marker" 2>/dev/nu
 check "$NAME: nothing of 65534's in /tmp, /var/tmp, /dev/shm (${stray:-none})" test -z "$stray"
 
 # 6b. An unrelated process of the same user that connects to the session is refused.
-# TODO(session socket): once the session's rendezvous (socket name or path) is known: start a
-# profiled leader (go_cgo -d 3s); from a process that is NOT its descendant and does not
-# inherit LD_PRELOAD (a plain C or Go client run by this script, same uid), connect to the
-# session's socket and try to join it (send what a follower sends at its start). Expect: the
-# session refuses (the connection is closed or answered with a refusal, no new process entry);
-# the leader's profile is valid and has no sample, label or [process: ] root of the intruder's
-# pid; nothing on the leader's stderr; exit status 0.
-note "TODO: an unrelated process of the same user connecting to the session is refused (needs the socket name)"
+# 6b. An unrelated process of the same user that finds the leader's rendezvous
+# (lib/tree/tree_proto.h: it uses the same GOPROF_* settings) and sends a well-formed hello with
+# a ring of 50 committed samples at 0xbad0000 (tests/unit/tree_intruder.c): refused, none of
+# its samples, labels or root in the profile, counted as refused; the leader unaffected.
+INTRUDER=$top_builddir/tests/unit/tree_intruder
+D=$work/intruder
+NAME="an unrelated process of the same user"
+mkdir -p "$D/out"
+start_bg "$D/run" GOPROF_OUT="$D/out/cpu.pb.gz" -- "$C_BUSY" 1500 "$D/run.stats"
+sleep 0.3
+env GOPROF_OUT="$D/out/cpu.pb.gz" "$INTRUDER" "$BG_PID" >"$D/intruder.out" 2>&1
+check "$NAME: reached the leader's rendezvous ($(cat "$D/intruder.out"))" \
+	grep -q "sent 50 samples" "$D/intruder.out"
+ipid=$(sed -n 's/^tree_intruder: pid \([0-9]*\).*/\1/p' "$D/intruder.out")
+wait "$BG_PID"
+check "$NAME: the leader's status 0, nothing on its stderr" test $? = 0 -a ! -s "$D/run.stderr"
+PROF=$D/out/cpu.pb.gz
+if [ -s "$PROF" ]; then
+	"$PROFCHECK" dump "$PROF" >"$D/dump" 2>&1
+	check "$NAME: counted as refused (processes: ... 1 refused)" \
+		grep -q '^# comment: processes: 1 joined, 1 with samples, 1 refused$' "$D/dump"
+	check "$NAME: none of its samples (pid ${ipid:-?}, 0xbad0000, intruder) in the profile" \
+		test -n "$ipid" -a -z "$(grep -E "pid=$ipid |0xbad0000|intruder" "$D/dump")"
+	tree_ok --max-followers 0
+else
+	fail "$NAME: no profile at GOPROF_OUT"
+fi
 
 # 6c. A child that closes all its descriptors (the session's too) is profiled to its end.
 D=$work/closefds
