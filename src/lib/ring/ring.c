@@ -28,8 +28,7 @@ int ring_create(struct ring *r, uint32_t nslots)
     r->hdr->slot_size = sizeof(struct ring_slot);
     r->hdr->nslots = n;
     r->hdr->mask = n - 1;
-    for (uint32_t i = 0; i < n; i++)
-        atomic_init(&r->slots[i].seq, i);
+    /* Slots need no initialisation: a zero stored seq is slot i's initial seq = i (ring.h). */
     atomic_init(&r->hdr->head, 0);
     atomic_init(&r->hdr->tail, 0);
     for (int i = 0; i < GP_DROP_MAX; i++)

@@ -12,6 +12,9 @@
  *
  * Sequence protocol (a bounded MPSC queue after D. Vyukov). Every slot carries a 64-bit seq.
  * Initially slot[i].seq = i. Positions are 64-bit and never wrap in practice (2^64 samples).
+ * In memory a slot holds seq - i (ring_seq_load/ring_seq_store below), so the initial state is
+ * all zeros: a fresh mapping needs no initialisation, and no slot page is touched (allocated)
+ * before a writer first uses it.
  *   writer:  pos = head; loop { seq = slot[pos & mask].seq (acquire);
  *                               seq == pos  -> CAS head pos->pos+1; on success the slot is ours;
  *                               seq <  pos  -> the reader has not freed it: ring full, drop;
@@ -50,7 +53,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 4u
+#define GP_RING_VERSION 5u
 #define GP_RING_MAX_FRAMES 248
 
 
@@ -116,6 +119,21 @@ struct ring {
     struct ring_slot *slots;
     size_t map_size;
 };
+
+/* A slot's logical seq (the protocol above) from its stored form, seq - slot index. Context:
+ * signal. acquire: pairs with ring_seq_store's release. */
+GP_SIGSAFE static inline uint64_t ring_seq_load(const struct ring *r, uint64_t pos)
+{
+    uint64_t idx = pos & r->hdr->mask;
+    return atomic_load_explicit(&r->slots[idx].seq, memory_order_acquire) + idx;
+}
+
+/* Publishes logical seq for the slot of position pos (release). Context: signal. */
+GP_SIGSAFE static inline void ring_seq_store(struct ring *r, uint64_t pos, uint64_t seq)
+{
+    uint64_t idx = pos & r->hdr->mask;
+    atomic_store_explicit(&r->slots[idx].seq, seq - idx, memory_order_release);
+}
 
 /* Maps a shared anonymous ring of nslots (rounded up to a power of two). Context: init.
  * Returns 0 or -errno. */

@@ -39,16 +39,16 @@ size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
     size_t n = 0;
     for (;;) {
         struct ring_slot *s = &r->slots[pos & h->mask];
-        /* pairs with the release store in ring_commit() */
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        /* acquire: pairs with the release store in ring_commit() */
+        uint64_t seq = ring_seq_load(r, pos);
         if (seq != pos + 1)
             break;
         if (record_valid(&s->rec))
             fn(&s->rec, ctx);
         else
             atomic_fetch_add_explicit(&h->drops[GP_DROP_BAD_RECORD], 1, memory_order_relaxed);
-        /* pairs with the acquire load in ring_reserve(): the slot is free for the next lap */
-        atomic_store_explicit(&s->seq, pos + h->nslots, memory_order_release);
+        /* release: pairs with the acquire load in ring_reserve(): free for the next lap */
+        ring_seq_store(r, pos, pos + h->nslots);
         pos++;
         n++;
         atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
@@ -63,12 +63,10 @@ size_t ring_reader_skip_stalled(struct ring *r)
     uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
     size_t skipped = 0;
     while (pos < head) {
-        struct ring_slot *s = &r->slots[pos & h->mask];
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        if (seq == pos + 1)
+        if (ring_seq_load(r, pos) == pos + 1)
             break;   /* committed: ring_read will take it */
         atomic_fetch_add_explicit(&h->drops[GP_DROP_TORN], 1, memory_order_relaxed);
-        atomic_store_explicit(&s->seq, pos + h->nslots, memory_order_release);
+        ring_seq_store(r, pos, pos + h->nslots);
         pos++;
         skipped++;
         atomic_store_explicit(&h->tail, pos, memory_order_relaxed);

@@ -12,8 +12,8 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
     uint64_t pos = atomic_load_explicit(&h->head, memory_order_relaxed);
     for (;;) {
         struct ring_slot *s = &r->slots[pos & h->mask];
-        /* pairs with the release store in ring_read() that frees the slot */
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        /* acquire: pairs with the release store in ring_read() that frees the slot */
+        uint64_t seq = ring_seq_load(r, pos);
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             /* racing with other writers for the same position */
@@ -33,9 +33,8 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
 
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
 {
-    struct ring_slot *s = &r->slots[pos & r->hdr->mask];
-    /* pairs with the acquire load in ring_read() */
-    atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+    /* release: pairs with the acquire load in ring_read() */
+    ring_seq_store(r, pos, pos + 1);
 }
 
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight)
