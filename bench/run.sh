@@ -1,8 +1,8 @@
 #!/bin/sh
 # run.sh -- sets up, builds and runs libgoprof's benchmarks; prints one table (bench/README.md).
 #
-#   bench/run.sh                  full budget (about 10-15 minutes on a 2-core VM)
-#   BENCH_QUICK=1 bench/run.sh    quick budget (about 2-3 minutes; coarse, for trying changes)
+#   bench/run.sh                  full budget (about 11-16 minutes on a 2-core VM)
+#   BENCH_QUICK=1 bench/run.sh    quick budget (about 3-4 minutes; coarse, for trying changes)
 #   make bench [BENCH_QUICK=1]    the same from a configured build tree
 #
 # Environment (all optional):
@@ -61,7 +61,9 @@ cp "$builddir/bench/writeout/writeout" "$bin/writeout"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/cwork" "$top/bench/cwork/cwork.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/floor" "$top/bench/floor/floor.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/waitall" "$top/bench/waitall/waitall.c"
+gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/ctrivial" "$top/bench/cwork/trivial.c"
 (cd "$top/bench/gowork" && CGO_ENABLED=1 "$GO" build -o "$bin/gowork" .)
+(cd "$top/bench/gowork" && CGO_ENABLED=1 "$GO" build -o "$bin/cgotrivial" ./trivial)
 (cd "$top/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$bin/profcheck" .)
 (cd "$top/bench/driver" && CGO_ENABLED=0 "$GO" build -o "$bin/benchdriver" .)
 # The pprof writer's unit benchmark (tests/unit/test_pprof.c, as tests/unit/run_pprof.sh builds it).
@@ -70,6 +72,8 @@ gcc -std=gnu11 -O2 -g -I"$builddir/src" -I"$top/src" $(pkg-config --cflags libpr
     -o "$bin/test_pprof" "$top/tests/unit/test_pprof.c" \
     "$top/src/lib/pprof/pprof.c" "$top/src/lib/pprof/pprof_emit.c" "$top/src/lib/pprof/strtab.c" \
     "$top/src/lib/pprof/gzwriter.c" "$top/src/lib/outname/outpath.c" "$top/src/lib/base/log.c" \
+    "$top/src/lib/pprof/pprof_read.c" "$top/src/lib/pprof/pprof_view.c" \
+    "$top/src/lib/pprof/folded.c" "$top/src/lib/pprof/atomic_file.c" \
     "$builddir/src/lib/pprof/profile.pb-c.c" $(pkg-config --libs libprotobuf-c zlib) ||
     { echo "bench: could not build test_pprof; its rows are skipped" >&2; rm -f "$bin/test_pprof"; }
 

@@ -3,9 +3,9 @@
 //	benchdriver -bin DIR -lib libgoprof.so -profcheck PATH [-go PATH] [-libprofiler PATH]
 //	            [-quick] [-only 1,2,...] [-work DIR] [-table FILE] [-command STRING]
 //
-// DIR holds the workloads built by bench/run.sh: gowork, cwork, floor, writeout and
-// (optionally) test_pprof. Progress goes to stderr; the table (Markdown) to stdout and -table.
-// Every run is logged, one line each, to WORK/runs.log.
+// DIR holds the workloads built by bench/run.sh: gowork, cwork, floor, writeout, cgotrivial,
+// ctrivial and (optionally) test_pprof. Progress goes to stderr; the table (Markdown) to stdout
+// and -table. Every run is logged, one line each, to WORK/runs.log.
 package main
 
 import (
@@ -27,7 +27,7 @@ func main() {
 	profcheck := flag.String("profcheck", "", "tests/tools/profcheck binary")
 	goBin := flag.String("go", "", "go binary (go tool pprof for gperftools profiles; version line)")
 	libprofiler := flag.String("libprofiler", "", "gperftools' libprofiler.so ('' to skip gperftools)")
-	quick := flag.Bool("quick", false, "the quick budget (about 2-3 minutes)")
+	quick := flag.Bool("quick", false, "the quick budget (about 3-4 minutes)")
 	only := flag.String("only", "", "comma-separated sections to run (default: all)")
 	work := flag.String("work", "", "scratch directory (default: a new one under $TMPDIR)")
 	tableOut := flag.String("table", "", "also write the header and the table to this file")
@@ -90,6 +90,8 @@ func run(bin, lib, profcheck, goBin, libprofiler string, quick bool, only, work,
 		{"4", b.secAttribution},
 		{"5", b.secScale},
 		{"6", func() error { b.secMemory(); return nil }},
+		{"7", b.secStartup},
+		{"8", b.secSpawn},
 	}
 	for _, s := range steps {
 		if !want(s.sec) {
@@ -120,8 +122,8 @@ func run(bin, lib, profcheck, goBin, libprofiler string, quick bool, only, work,
 	fmt.Fprintf(w, "machine: %s\n", b.machine(goBin))
 	fmt.Fprintf(w, "calibration: 1 unit = %d Go / %d C leaf iterations (about 1 ms); runs log: %s\n",
 		b.GIters, b.CIters, filepath.Join(work, "runs.log"))
-	fmt.Fprintf(w, "repetitions: per-sample %d, overhead %d, others %d; each figure is the median over repetitions [min, max]; PASS/MISS judge the median\n\n",
-		b.P.RepsCost, b.P.RepsOverhead, b.P.RepsSmall)
+	fmt.Fprintf(w, "repetitions: per-sample %d, overhead %d, others %d, start-up %d paired starts, spawn %d; each figure is the median over repetitions [min, max]; PASS/MISS judge the median\n\n",
+		b.P.RepsCost, b.P.RepsOverhead, b.P.RepsSmall, b.P.StartPairs, b.P.SpawnReps)
 	printTable(w, b.Rows)
 	return nil
 }

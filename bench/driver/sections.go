@@ -1,4 +1,5 @@
-// sections.go -- the six sections of the benchmark (bench/README.md explains each).
+// sections.go -- sections 1-6 of the benchmark (bench/README.md explains each; 7 and 8 are in
+// startup.go).
 package main
 
 import (
@@ -19,6 +20,7 @@ type Params struct {
 	UnitsCost, Units1, Units2, UnitsMag, UnitsMagMany    int
 	UnitsAttr, UnitsDepth, UnitsThreads, UnitsThreadsMin int
 	UnitsDistinct                                        int
+	StartPairs, SpawnReps                                int
 	FloorArgs                                            []string
 }
 
@@ -26,16 +28,16 @@ var fullParams = Params{
 	RepsCost: 5, RepsOverhead: 5, RepsSmall: 3, RepsAttr: 5, RepsWriteout: 3, RepsE2E: 2,
 	UnitsCost: 2000, Units1: 2000, Units2: 1200, UnitsMag: 1500, UnitsMagMany: 150,
 	UnitsAttr: 4000, UnitsDepth: 1000, UnitsThreads: 1500, UnitsThreadsMin: 40,
-	UnitsDistinct: 4000,
-	FloorArgs:     []string{"5", "100000", "1000"},
+	UnitsDistinct: 4000, StartPairs: 40, SpawnReps: 5,
+	FloorArgs: []string{"5", "100000", "1000"},
 }
 
 var quickParams = Params{
 	RepsCost: 3, RepsOverhead: 3, RepsSmall: 2, RepsAttr: 2, RepsWriteout: 1, RepsE2E: 1,
 	UnitsCost: 600, Units1: 400, Units2: 300, UnitsMag: 400, UnitsMagMany: 20,
 	UnitsAttr: 1500, UnitsDepth: 300, UnitsThreads: 400, UnitsThreadsMin: 10,
-	UnitsDistinct: 1000,
-	FloorArgs:     []string{"3", "30000", "300"},
+	UnitsDistinct: 1000, StartPairs: 15, SpawnReps: 3,
+	FloorArgs: []string{"3", "30000", "300"},
 }
 
 // Bench holds a session's state.

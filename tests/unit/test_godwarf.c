@@ -161,12 +161,8 @@ static void ab_end(struct buf *b)
     b_uleb(b, 0);
 }
 
-/* .debug_abbrev: the main table at 0, a second one (for the type unit) at *second. */
-static void build_abbrev(struct buf *b, size_t *second)
+static void ab_junk(struct buf *b)
 {
-    ab_begin(b, A_CU, TAG_cu, 1);
-    ab_attr(b, AT_name, F_string); ab_attr(b, AT_language, F_data1);
-    ab_attr(b, AT_stroff, F_sec_offset); ab_end(b);
     ab_begin(b, A_JUNK, TAG_base, 0);
     for (size_t i = 0; i < sizeof junk_forms / sizeof junk_forms[0]; i++) {
         ab_attr(b, 0x2100 + (unsigned)i, junk_forms[i]);
@@ -174,6 +170,15 @@ static void build_abbrev(struct buf *b, size_t *second)
             b_sleb(b, -3);
     }
     ab_end(b);
+}
+
+/* .debug_abbrev: the main table at 0, a second one (for the type unit) at *second. */
+static void build_abbrev(struct buf *b, size_t *second)
+{
+    ab_begin(b, A_CU, TAG_cu, 1);
+    ab_attr(b, AT_name, F_string); ab_attr(b, AT_language, F_data1);
+    ab_attr(b, AT_stroff, F_sec_offset); ab_end(b);
+    ab_junk(b);
     ab_begin(b, A_NEST, TAG_subprogram, 1);
     ab_attr(b, AT_name, F_string); ab_end(b);
     ab_begin(b, A_STRUCT, TAG_struct, 1);
@@ -529,6 +534,9 @@ static uint8_t *zsec(const uint8_t *d, size_t n, uint32_t type, uint64_t ch_size
     return z;
 }
 
+/* Where run_image puts godwarf's statistics (NULL: nowhere). */
+static struct godwarf_stats *run_stats;
+
 /* godwarf on an image with the given .debug_info (compressed or not) and the dw's other
  * sections; abbrev == NULL leaves .debug_abbrev out. */
 static int run_image(const struct dw *d, const struct buf *abbrev, const uint8_t *info,
@@ -544,7 +552,7 @@ static int run_image(const struct dw *d, const struct buf *abbrev, const uint8_t
     size_t size;
     uint8_t *img = elf_build(s, abbrev ? 5 : 4, &size);
     struct elf_file *ef = elf_file_open_mem(img, size);
-    int r = ef ? godwarf_layout_ex(ef, out, window, NULL) : -EBADF;
+    int r = ef ? godwarf_layout_ex(ef, out, window, run_stats) : -EBADF;
     elf_file_close(ef);
     free(img);
     return r;
@@ -837,6 +845,139 @@ static void test_leb128(void)
     CHECK(gp_sleb128(over, sizeof over, &v) == GP_LEB_BAD && v == 0);
 }
 
+/* A table godwarf scans "runtime" units with: its only struct abbreviation with children
+ * (A_STRUCT) names the DIE inline, first. The codes are the main table's. */
+static void build_abbrev_scan(struct buf *b)
+{
+    ab_begin(b, A_CU, TAG_cu, 1);
+    ab_attr(b, AT_name, F_string); ab_attr(b, AT_language, F_data1);
+    ab_attr(b, AT_stroff, F_sec_offset); ab_end(b);
+    ab_junk(b);
+    ab_begin(b, A_NEST, TAG_subprogram, 1);
+    ab_attr(b, AT_name, F_string); ab_end(b);
+    ab_begin(b, A_STRUCT, TAG_struct, 1);
+    ab_attr(b, AT_name, F_string); ab_attr(b, AT_byte_size, F_udata); ab_end(b);
+    ab_begin(b, A_MEM, TAG_member, 0);
+    ab_attr(b, AT_name, F_string); ab_attr(b, AT_dml, F_udata); ab_attr(b, AT_type, F_ref4);
+    ab_end(b);
+    ab_begin(b, A_MEM_STRP, TAG_member, 0);
+    ab_attr(b, AT_name, F_strp); ab_attr(b, AT_dml, F_data1); ab_end(b);
+    ab_begin(b, A_STRUCT_DECL, TAG_struct, 0);
+    ab_attr(b, AT_name, F_string); ab_attr(b, AT_declaration, F_flag_present); ab_end(b);
+    b_uleb(b, 0);
+}
+
+static const struct { const char *n; unsigned off; } m126[] = {
+    { "g0", 0 }, { "procid", 64 }, { "gsignal", 72 }, { "curg", 184 }, { "incgo", 280 },
+    { "isExtraInC", 282 }, { "ncgo", 328 }, { "vdsoSP", 896 }, { "vdsoPC", 904 },
+};
+
+/* The 1.26 table's values in a unit the scan reads: decoys first (a match inside a string that
+ * takes what follows for its children, a declaration, an incomplete runtime.m, runtime.gobuf
+ * nested in a function), then `incomplete` more incomplete runtime.g (to spend the scan's
+ * budget), then the structs. */
+static void unit_go_scan(struct dw *d, unsigned incomplete)
+{
+    struct buf *b = &d->info;
+    size_t at = unit_begin(d, d->version, 1, 0);
+    b_uleb(b, A_CU);
+    b_str(b, "runtime");
+    b_le(b, 0x16, 1);
+    b_le(b, d->version >= 5 ? (d->dwarf64 ? 16 : 8) : 0, osz(d));
+    die_junk(d);
+    b_uleb(b, A_NEST);                      /* its name holds A_STRUCT's code + "runtime.g" */
+    char decoy[16] = { A_STRUCT };
+    strcpy(decoy + 1, "runtime.g");
+    b_str(b, decoy);
+    die_null(d);
+    b_uleb(b, A_STRUCT_DECL);
+    b_str(b, "runtime.m");
+    die_struct(d, "runtime.m", 2000);       /* incomplete */
+    die_mem(d, "g0", 0);
+    die_mem(d, "curg", 184);
+    die_null(d);
+    b_uleb(b, A_NEST);
+    b_str(b, "main.f");
+    die_struct(d, "runtime.gobuf", 48);     /* nested in a function: the walk takes it too */
+    die_mem(d, "sp", 0);
+    die_mem(d, "pc", 8);
+    die_mem(d, "bp", 40);
+    die_null(d);
+    die_null(d);
+    for (unsigned i = 0; i < incomplete; i++) {
+        die_struct(d, "runtime.g", 8);
+        die_mem(d, "stack", 0);
+        die_null(d);
+    }
+    die_struct(d, "runtime.g", 456);
+    die_mem(d, "stack", 0);
+    die_mem(d, "m", 48);
+    b_uleb(b, A_MEM_STRP);                  /* a member named by strp */
+    b_le(b, str_add(&d->s.str, "sched"), osz(d));
+    b_le(b, 56, 1);
+    die_mem(d, "syscallsp", 104);
+    die_mem(d, "syscallpc", 112);
+    die_junk(d);                            /* a non-member child */
+    die_mem(d, "goid", 152);
+    die_mem(d, "atomicstatus", 144);
+    die_null(d);
+    die_struct(d, "runtime.stack", 16);
+    die_mem(d, "lo", 0);
+    die_mem(d, "hi", 8);
+    die_null(d);
+    die_struct(d, "runtime.m", 1824);
+    for (size_t i = 0; i < sizeof m126 / sizeof m126[0]; i++)
+        die_mem(d, m126[i].n, m126[i].off);
+    die_null(d);
+    die_null(d);
+    unit_end(d, at);
+}
+
+/* The scan of "runtime" units finds what the walk finds, whatever the window; a spent budget
+ * falls back to the walk. */
+static void test_synthetic_scan(int version, int dwarf64, unsigned incomplete)
+{
+    struct dw d;
+    struct buf abbrev = { 0 };
+    struct go_layout want, got;
+    build_abbrev_scan(&abbrev);
+    dw_init(&d, version, dwarf64, 0);
+    unit_c(&d);
+    unit_go_scan(&d, incomplete);
+    go_layout_for_version(1, 26, &want);
+    struct godwarf_stats st;
+    run_stats = &st;
+    int r = run_image(&d, &abbrev, d.info.p, d.info.n, 0, 0, &got);
+    CHECK(r == 0 && layout_equal(&got, &want, "synthetic scan"));
+    CHECK(st.units_scanned == 1 && st.second_walk == (incomplete > 30000));
+    size_t zn;
+    uint8_t *z = zsec(d.info.p, d.info.n, ELFCOMPRESS_ZLIB, d.info.n, &zn);
+    static const size_t windows[] = { 0, 1, 2, 3, 5, 8, 13, 40, 100, 333, 4096 };
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        memset(&st, 0, sizeof st);
+        r = run_image(&d, &abbrev, z, zn, SHF_COMPRESSED, windows[i], &got);
+        CHECK(r == 0 && memcmp(&got, &want, sizeof got) == 0);
+        CHECK(st.units_scanned == 1 && st.second_walk == (incomplete > 30000));
+    }
+    run_stats = NULL;
+    /* Cut anywhere: the layout if the structs were whole before the cut, else an error. */
+    unsigned found = 0, failed = 0;
+    for (size_t cut = 0; incomplete == 0 && cut < d.info.n; cut++) {
+        size_t cn;
+        uint8_t *c = zsec(d.info.p, cut, ELFCOMPRESS_ZLIB, d.info.n, &cn);
+        r = run_image(&d, &abbrev, c, cn, SHF_COMPRESSED, 16, &got);
+        if (r == 0)
+            found++, CHECK(memcmp(&got, &want, sizeof got) == 0);
+        else
+            failed++, CHECK(got.known == 0);
+        free(c);
+    }
+    CHECK(incomplete || (found > 0 && failed > 0));
+    free(z);
+    free(abbrev.p);
+    dw_free(&d);
+}
+
 static void test_synthetic(void)
 {
     test_leb128();
@@ -845,6 +986,10 @@ static void test_synthetic(void)
     test_synthetic_one(5, 0);
     test_synthetic_one(5, 1);
     test_synthetic_one(3, 1);
+    test_synthetic_scan(4, 0, 0);
+    test_synthetic_scan(5, 0, 0);
+    test_synthetic_scan(5, 1, 0);
+    test_synthetic_scan(4, 0, 33000);   /* 3 DIEs each: more than the budget */
     /* No .debug_info at all. */
     struct sec s[1] = { { ".text", (const uint8_t *)"\xc3", 1, 0 } };
     size_t size;
@@ -878,6 +1023,7 @@ static void test_dwarf(const char *bin, int minor)
     CHECK(go_layout_check(&got) == 0);
     CHECK(layout_equal(&got, &tab, "DWARF vs table"));
     CHECK(st.compressed == 1 && st.types_cu < st.struct_end && st.struct_end <= st.info_read);
+    CHECK(st.units_scanned > 0 && st.second_walk == 0);   /* Go's linker: the scan applies */
     static const size_t windows[] = { 1, 7, 100, 4096, 1 << 20 };
     for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
         r = godwarf_layout_ex(ef, &g2, windows[i], NULL);

@@ -289,6 +289,30 @@ static const struct dw_abbrev *dw_abbrev_find(const struct dw_abbrevs *t, uint64
     return NULL;
 }
 
+int dw_struct_name_codes(const struct dw_abbrevs *t, uint8_t codes[][10], size_t *clen,
+                         size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->na; i++) {
+        const struct dw_abbrev *a = &t->a[i];
+        if (a->tag != DW_TAG_structure_type || !a->children)
+            continue;
+        if (n == max || a->n == 0 || t->s[a->first].attr != DW_AT_name ||
+            t->s[a->first].form != DW_FORM_string)
+            return -1;
+        uint64_t v = a->code;
+        size_t k = 0;
+        do {
+            codes[n][k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+            v >>= 7;
+        } while (v && k < 10);
+        if (v)
+            return -1;
+        clen[n++] = k;
+    }
+    return (int)n;
+}
+
 /* ---- attribute values --------------------------------------------------------------------- */
 
 static void dw_block(struct dw_cur *c, uint64_t len, struct dw_val *v)

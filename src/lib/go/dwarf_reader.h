@@ -107,6 +107,14 @@ struct dw_abbrevs {
     size_t ns, caps;
 };
 
+/* The abbreviation codes of t's structure DIEs with children, each ULEB128-encoded into
+ * codes[i] (clen[i] bytes), when every one of them starts with DW_AT_name as DW_FORM_string
+ * (as Go's linker writes them): then such a DIE's bytes are its code followed by its name and
+ * NUL, and a search for those bytes finds every struct of that name. Returns how many (up to
+ * max), or -1 when some struct abbreviation is not of that kind or there are more than max. */
+int dw_struct_name_codes(const struct dw_abbrevs *t, uint8_t codes[][10], size_t *clen,
+                         size_t max);
+
 /* ---- units, attribute values, DIEs -------------------------------------------------------- */
 
 struct dw_unit {

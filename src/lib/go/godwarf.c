@@ -12,6 +12,19 @@
  * ends at the last of the four structs; only if that finds nothing does a second walk read
  * every unit.
  *
+ * Scanning instead of walking: a walk must decode every DIE of the "runtime" units to know
+ * where the next one starts, and the first of them holds all of the runtime's functions (half
+ * of .debug_info in a small program; decoding it took 40 % of godwarf_layout, the rest being
+ * zlib). When the unit's abbreviation table writes every struct DIE as its code, then its name
+ * inline (DW_FORM_string first: Go's linker does), a struct named runtime.g is the bytes
+ * "<code>runtime.g\0", and the first walk looks for those bytes with memchr instead, decoding
+ * only from each match: the struct and its members, exactly as the walk would. Every struct
+ * DIE the walk would see is found so (a match inside other data, which no Go binary has, is a
+ * candidate that fails to parse as a complete struct, or is at worst another complete struct
+ * by that name, still checked by go_layout_check); units with any other struct abbreviation
+ * are walked. A budget of decoded DIEs bounds the work on hostile input: spent, the second
+ * walk reads every unit the old way.
+ *
  * Robustness: the reader bounds every read (dwarf_reader.h); each loop here advances by at
  * least one DIE or one refill of a finite stream, so corrupt input ends in -EINVAL, never in a
  * crash or a hang.
@@ -26,6 +39,8 @@
 #include "lib/go/dwarf_reader.h"
 
 #define GODWARF_WINDOW (16u << 10)       /* larger windows measured no faster */
+#define GODWARF_SCAN_CODES 4               /* struct abbreviations a scanned unit may have */
+#define GODWARF_SCAN_BUDGET (1u << 16)     /* DIEs decoded from matches, in all */
 
 enum { DW_LANG_Go = 0x16 };
 
@@ -60,7 +75,9 @@ static unsigned t_count(int t)
 
 struct dw_ctx {
     struct dw_reader r;
-    int runtime_only;          /* first walk: only units named "runtime" */
+    int runtime_only;          /* first walk: only units named "runtime", scanned if they can be */
+    unsigned scan_dies;        /* DIEs the scans decoded (GODWARF_SCAN_BUDGET) */
+    int scan_spent;            /* the budget ran out: the second walk reads every unit */
     unsigned name_skipped;     /* units that walk skipped for their name */
     int cur, cur_level;        /* struct whose members are being read (-1: none), its level */
     unsigned seen[T_N];        /* bit i: member i of struct t read */
@@ -124,6 +141,117 @@ static void dw_visit(struct dw_ctx *x, const struct dw_unit *u, const struct dw_
         (*level)++;
 }
 
+/* From a match at absolute offset at: decodes the DIE there and, if it is one of the structs
+ * still wanted, its children up to its end, through dw_visit as the walk does. 1 with *end past
+ * the struct when that completed one of them; 0 otherwise: not such a struct, an incomplete
+ * one, or bytes that do not parse (a match inside other data) or run past the stream's end,
+ * after which the scan goes on from at + 1, so that what such a match took for its children
+ * is searched too. -ENOMEM, or -E2BIG when the budget is spent. */
+static int dw_scan_struct(struct dw_ctx *x, const struct dw_unit *u, uint64_t at,
+                          uint64_t *end)
+{
+    struct dw_src *s = &x->r.src;
+    int level = 1, ndone = x->ndone, r;
+    uint64_t pos = at;
+    x->cur = -1;
+    for (unsigned n = 0;; n++) {
+        if (++x->scan_dies > GODWARF_SCAN_BUDGET) {
+            x->cur = -1;
+            x->scan_spent = 1;
+            return -E2BIG;
+        }
+        struct dw_die d;
+        struct dw_cur c;
+        for (;;) {
+            dw_cur_at(s, pos, u->end, &c);
+            dw_die_read(&c, u, &x->r.ab, 0, x->cur >= 0, &d);
+            if (c.err != CUR_SHORT)
+                break;
+            /* The stream's end (or corrupt data) ends a match, not the scan: the walk too
+             * would have found what follows the match but lies before that point. */
+            if ((r = dw_fill(s, at)) != 0 && r != -EINVAL)
+                return r;
+            if (r)
+                break;
+        }
+        if (c.err || (n == 0 && d.tag != DW_TAG_structure_type)) {
+            x->cur = -1;
+            return 0;
+        }
+        pos = s->base + c.pos;
+        dw_visit(x, u, &d, &level, pos);
+        if (x->r.oom)
+            return -ENOMEM;
+        if (x->cur < 0) {   /* not a wanted struct, or its end */
+            *end = pos;
+            return x->ndone > ndone;
+        }
+    }
+}
+
+/* Whether the bytes at p (avail of them) are one of codes followed by the name of a struct
+ * still wanted and its NUL. */
+static int dw_scan_match(const struct dw_ctx *x, const uint8_t *p, uint64_t avail,
+                         uint8_t codes[][10], const size_t *clen, size_t ncodes)
+{
+    for (size_t k = 0; k < ncodes; k++) {
+        if (avail < clen[k] || memcmp(p, codes[k], clen[k]) != 0)
+            continue;
+        for (int t = 0; t < T_N; t++) {
+            size_t len = strlen(t_names[t]) + 1;
+            if (!x->done[t] && avail - clen[k] >= len && memcmp(p + clen[k], t_names[t], len) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first walk's way through a "runtime" unit whose struct DIEs all start with an inline
+ * name (see the header comment): from absolute offset pos to u->end, the window sliding as
+ * the scan goes. 0, or -errno (-E2BIG: the budget is spent). */
+static int dw_unit_scan(struct dw_ctx *x, const struct dw_unit *u, uint64_t pos,
+                        uint8_t codes[][10], const size_t *clen, size_t ncodes)
+{
+    struct dw_src *s = &x->r.src;
+    size_t need = 0;   /* bytes that decide a match */
+    for (size_t k = 0; k < ncodes; k++) {
+        for (int t = 0; t < T_N; t++) {
+            size_t len = clen[k] + strlen(t_names[t]) + 1;
+            need = len > need ? len : need;
+        }
+    }
+    while (pos < u->end && x->ndone < T_N && ncodes) {
+        uint64_t lim = s->base + s->have < u->end ? s->base + s->have : u->end;
+        /* matches are decided at [pos, upto): further on, the window may cut them short */
+        uint64_t upto = lim == u->end ? lim : lim - pos > need ? lim - need : pos;
+        const uint8_t *from = s->win + (pos - s->base), *hit = NULL;
+        for (size_t k = 0; k < ncodes && upto > pos; k++) {
+            const uint8_t *h = memchr(from, codes[k][0], (size_t)(upto - pos));
+            if (h && (!hit || h < hit))
+                hit = h;
+        }
+        if (!hit) {
+            if (lim == u->end)
+                break;
+            pos = upto;
+            int r = dw_fill(s, pos);
+            if (r)
+                return r;
+            continue;
+        }
+        uint64_t at = pos + (uint64_t)(hit - from), end = at + 1;
+        if (dw_scan_match(x, hit, lim - at, codes, clen, ncodes)) {
+            int r = dw_scan_struct(x, u, at, &end);
+            if (r < 0)
+                return r;
+            if (r == 0)
+                end = at + 1;
+        }
+        pos = end;
+    }
+    return 0;
+}
+
 static int dw_unit(struct dw_ctx *x, uint64_t off, uint64_t *next)
 {
     struct dw_src *s = &x->r.src;
@@ -175,6 +303,17 @@ static int dw_unit(struct dw_ctx *x, uint64_t off, uint64_t *next)
                 }
             }
             dw_unit_bases(&u, &d);
+            uint8_t codes[GODWARF_SCAN_CODES][10];
+            size_t clen[GODWARF_SCAN_CODES];
+            int nc;
+            if (x->runtime_only && !x->scan_spent &&
+                (nc = dw_struct_name_codes(&x->r.ab, codes, clen, GODWARF_SCAN_CODES)) >= 0) {
+                if (x->st)
+                    x->st->units_scanned++;
+                r = dw_unit_scan(x, &u, pos, codes, clen, (size_t)nc);
+                /* as the walk: the rest of the unit is not needed once all are found */
+                return r ? r : x->ndone == T_N ? 0 : dw_skip_to(s, u.end);
+            }
         }
         dw_visit(x, &u, &d, &level, pos);
         if (x->r.oom)
@@ -270,7 +409,7 @@ int godwarf_layout_ex(const struct elf_file *ef, struct go_layout *out, size_t w
          * linker put them elsewhere, a second walk reads every unit. */
         x.runtime_only = 1;
         r = dw_walk(&x);
-        if (r == -ENOENT && x.name_skipped) {
+        if ((r == -ENOENT && x.name_skipped) || x.scan_spent) {
             if (stats)
                 stats->second_walk = 1;
             x.runtime_only = 0;
