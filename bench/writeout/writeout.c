@@ -110,7 +110,7 @@ int main(int argc, char **argv)
             if (!shared || d < LEAVES || i % RUN == 0)
                 rec->pc[d] = pool[xorshift64(&rng) % POOL];
         rec->pc[0] |= GP_PC_EXACT;
-        if (profmap_add(pm, rec, 0, 0) != 0) {
+        if (profmap_add(pm, 0, rec, 0, 0) != 0) {
             fprintf(stderr, "writeout: profmap_add: out of memory\n");
             return 1;
         }
@@ -124,8 +124,9 @@ int main(int argc, char **argv)
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     int64_t end = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
+    struct report_proc proc = { .sym = sym, .pid = 1, .name = "writeout" };
     struct report_input in = {
-        .pm = pm, .sym = sym, .lost = lost, .nlost = 1,
+        .pm = pm, .procs = &proc, .nprocs = 1, .lost = lost, .nlost = 1,
         .start_ns = end - 10000000000ll, .end_ns = end, .period_ns = 10000000,
         .comments = comments, .ncomments = 1,
     };
