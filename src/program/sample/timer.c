@@ -138,8 +138,28 @@ int sample_enabled(void)
     return atomic_load(&gp_sample.enabled);
 }
 
+/* The initial thread's stack, without pthread_getattr_np (which reads /proc/self/maps: ~90 us
+ * of every start): from the page of this frame, mapped now and for good (the main stack only
+ * grows), up to the page holding __libc_stack_end (the arguments and environment above it are
+ * in the same mapping). Deeper frames than this one are read through the fault-safe path. */
+extern void *__libc_stack_end;
+
+static int main_stack_bounds(struct sample_thread *t)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0), top = (uintptr_t)__libc_stack_end;
+    /* Not on the initial stack (a fork child of another thread: its tid is the pid too) when
+     * this frame is not just below the stack's top. */
+    if (!top || top <= here || top - here > ((uintptr_t)1 << 20))
+        return -1;
+    t->unw.stack_lo = (uint64_t)(here & ~(uintptr_t)4095);
+    t->unw.stack_hi = (uint64_t)((top | 4095) + 1);
+    return 0;
+}
+
 static void record_stack_bounds(struct sample_thread *t)
 {
+    if (t->tid == (uint32_t)getpid() && main_stack_bounds(t) == 0)
+        return;
     pthread_attr_t attr;
     void *addr;
     size_t size;
