@@ -62,7 +62,31 @@ int interpose_resolve(void)
 struct self_text {
     uint64_t lo, hi, main_bias;
     int main_seen;
+    int main_has_go_note;   /* the executable carries Go's build ID note */
 };
+
+/* Whether the PT_NOTE segment at [p, p + size) holds a note named "Go" of type 4
+ * (NT_GO_BUILDID), which cmd/link writes into every Go executable, internally or externally
+ * linked. Read from memory: a C program is told apart without opening its file. */
+static int has_go_note(const unsigned char *p, size_t size)
+{
+    size_t off = 0;
+    while (off + 12 <= size) {
+        uint32_t namesz, descsz, type;
+        memcpy(&namesz, p + off, 4);
+        memcpy(&descsz, p + off + 4, 4);
+        memcpy(&type, p + off + 8, 4);
+        size_t name = off + 12, desc = name + ((namesz + 3u) & ~3u);
+        if (desc < name || desc > size)
+            return 0;
+        /* cmd/link names it "Go\0\0" (namesz 4) */
+        if (type == 4 && (namesz == 3 || namesz == 4) && desc <= size &&
+            memcmp(p + name, "Go", 3) == 0)
+            return 1;
+        off = desc + ((descsz + 3u) & ~3u);
+    }
+    return 0;
+}
 
 static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -71,6 +95,13 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
     if (!st->main_seen) {   /* the first entry is the main program */
         st->main_seen = 1;
         st->main_bias = info->dlpi_addr;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type == PT_NOTE && !st->main_has_go_note)
+                st->main_has_go_note = has_go_note(
+                    (const unsigned char *)(uintptr_t)(info->dlpi_addr + ph->p_vaddr),
+                    ph->p_memsz);
+        }
     }
     uint64_t me = (uint64_t)(uintptr_t)&find_modules;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -253,6 +284,11 @@ static int read_config(void)
  * without usable tables, Go code is profiled as native code. */
 static void analyze_go(const struct self_text *st)
 {
+    if (!st->main_has_go_note) {   /* a C/C++ program: no file to open */
+        memset(&goexe, 0, sizeof goexe);
+        unwind_configure_go(NULL);
+        return;
+    }
     int r = goexe_analyze("/proc/self/exe", st->main_bias, &goexe);
     if (r != 0 && r != -ENOENT && goexe.is_go) {
         /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future pclntab
