@@ -8,7 +8,8 @@
  *   EXIT_HOOK_OUT       the file (nothing is installed without it)
  *   EXIT_HOOK_SLEEP_MS  the callback sleeps this long after writing its line
  *   EXIT_HOOK_NOOP=1    the callback does nothing (exit latency of the mechanism alone)
- *   EXIT_HOOK_OFF=1     the shim is loaded but installs nothing (the baseline)
+ *   EXIT_HOOK_OFF=1     the shim analyses the executable but installs nothing (the baseline
+ *                       of the latency measurement)
  * Like libgoprof.so, the shim exports _exit and _Exit (from exit_hook.c).
  */
 #ifndef _GNU_SOURCE   /* config.h (the build) defines it already */
@@ -84,7 +85,7 @@ static int first_module(struct dl_phdr_info *info, size_t size, void *arg)
 __attribute__((constructor)) static void exit_hook_shim_init(void)
 {
     const char *out = getenv("EXIT_HOOK_OUT"), *off = getenv("EXIT_HOOK_OFF");
-    if (!out || strlen(out) >= sizeof out_path || (off && strcmp(off, "1") == 0))
+    if (!out || strlen(out) >= sizeof out_path)
         return;
     strcpy(out_path, out);
     const char *s = getenv("EXIT_HOOK_SLEEP_MS");
@@ -94,6 +95,8 @@ __attribute__((constructor)) static void exit_hook_shim_init(void)
     uint64_t bias = 0;
     dl_iterate_phdr(first_module, &bias);
     int a = goexe_analyze("/proc/self/exe", bias, &go);
+    if (off && strcmp(off, "1") == 0)
+        return;
     int r = exit_hook_install(on_end, a == 0 && go.is_go ? &go : NULL);
     if (!noop)
         put_line("install ", r, " go ", go.is_go);
