@@ -9,6 +9,8 @@
 # masked: PIE and Go's heap move between runs), and exactly one hook line with that status and
 # the process's pid. Go: every toolchain in LIBGOPROF_TEST_GO_VERSIONS (default 1.21 to 1.26),
 # default and PIE builds; runtime.exit's bytes are checked in the source and with objdump.
+# Where `unshare --pid` works, the case the hook exists for: the Go program as PID 1 of a PID
+# namespace, where a SIGTERM without handler ends it through runtime.exit(2).
 # Then the exit latency of the mechanism alone (a callback that does nothing) is printed.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -139,6 +141,10 @@ exit_src() {
 	awk '/^TEXT runtime\xc2\xb7exit\(SB\)/ { on = 1 } on { print } on && /^[ \t]*RET/ { exit }' "$1" |
 		tr -s ' \t\n' '   ' | sed 's/ $//'
 }
+# The case the hook exists for: PID 1 of a PID namespace (when unshare may make one).
+PID1=0
+unshare --pid --fork --kill-child true 2>/dev/null && PID1=1
+[ "$PID1" = 1 ] || echo "# unshare --pid unavailable: the PID 1 cases are skipped"
 LAT_GO=
 for v in $VERSIONS; do
 	goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
@@ -167,6 +173,17 @@ for v in $VERSIONS; do
 		one "$g: os.Exit(7) while goroutines spin (C, allocating Go), callback sleeping" 1 7 \
 			EXIT_HOOK_SLEEP_MS=$HOOK_SLEEP_MS -- "$bin" busy
 		slow_enough "$g: os.Exit(7) while goroutines spin"
+		run_plain "$D/plain" -- "$bin" selfterm
+		hooked "$D/hook" -- "$bin" selfterm
+		verify "$g: SIGTERM without a handler: killed by the signal, no hook (not covered)" 1 143
+		if [ "$PID1" = 1 ]; then
+			run_plain "$D/plain" -- unshare --pid --fork --kill-child "$bin" selfterm
+			rm -f "$D/hook.hook"
+			run_plain "$D/hook" -- unshare --pid --fork --kill-child \
+				env LD_PRELOAD="$SHIM" EXIT_HOOK_OUT="$D/hook.hook" "$bin" selfterm
+			verify "$g: as PID 1 of a PID namespace, SIGTERM without a handler: runtime.exit(2)" \
+				1 2 "exit_hook 2 pid 1"
+		fi
 		race "$g: os.Exit(7), then another goroutine's os.Exit(9) during the callback" 1 "7|9" 7 \
 			-- "$bin" race
 		[ "$m" = exe ] && LAT_GO=$bin
