@@ -90,6 +90,29 @@ one() {
 	verify "$name" "$is_go" "$want" "exit_hook $want pid $_RUN_PID"
 }
 
+# reenter NAME IS_GO STATUS -- CMD...: the callback calls _exit(STATUS + 100) itself: the
+# process ends at once with that status, one hook line (STATUS).
+reenter() {
+	local name=$1 is_go=$2 want=$3
+	shift 4
+	rm -f "$D/hook.hook"
+	# timeout outside the preload: a hang would end in status 124
+	run_plain "$D/hook" -- timeout 20 env LD_PRELOAD="$SHIM" EXIT_HOOK_OUT="$D/hook.hook" \
+		EXIT_HOOK_REENTER=1 "$@"
+	local err=""
+	[ "$(cat "$D/hook.status")" = $((want + 100)) ] ||
+		err="status $(cat "$D/hook.status"), want $((want + 100))"
+	[ "$(grep -c '^exit_hook ' "$D/hook.hook" 2>/dev/null)" = 1 ] &&
+		grep -q "^exit_hook $want pid " "$D/hook.hook" || err="$err; hook lines wrong"
+	grep -qx "install 0 go $is_go" "$D/hook.hook" || err="$err; install line wrong"
+	if [ -z "$err" ]; then
+		pass "$name"
+	else
+		fail "$name: $err"
+		show_file "$D/hook.hook"
+	fi
+}
+
 # slow_enough NAME: the last hooked run lasted at least the callback's sleep.
 slow_enough() {
 	if awk -v e="$ELAPSED" -v s="$HOOK_SLEEP_MS" 'BEGIN { exit !(e * 1000 >= s) }'; then
@@ -122,6 +145,8 @@ C=$work/c_exit
 one "C exit(4)" 0 4 -- "$C" exit
 one "C return 5 from main" 0 5 -- "$C" return
 one "C _exit(6)" 0 6 -- "$C" _exit
+one "C _exit(6), the callback using 200 KiB of stack" 0 6 EXIT_HOOK_STACK_KB=200 -- "$C" _exit
+reenter "C exit(4), the callback calling _exit(104): ends at once" 0 4 -- "$C" exit
 one "C _Exit(7)" 0 7 -- "$C" _Exit
 one "C vfork child _exit(9): no hook in the child, the parent's runs once" 0 0 -- "$C" vfork
 run_plain "$D/plain" -- env C_EXIT_PIDS="$D/plain.pids" "$C" fork
@@ -166,6 +191,9 @@ for v in $VERSIONS; do
 		g="go$v $m"
 		one "$g: return from main.main" 1 0 -- "$bin" return
 		one "$g: os.Exit(3) from a goroutine" 1 3 -- "$bin" exit
+		one "$g: os.Exit(3) from a goroutine, the callback using 200 KiB of stack" 1 3 \
+			EXIT_HOOK_STACK_KB=200 -- "$bin" exit
+		reenter "$g: os.Exit(3), the callback calling _exit(103): ends at once" 1 3 -- "$bin" exit
 		one "$g: unrecovered panic" 1 2 -- "$bin" panic
 		one "$g: log.Fatal" 1 1 -- "$bin" fatal
 		one "$g: fatal error (throw)" 1 2 -- "$bin" throw
