@@ -7,8 +7,13 @@
  * $EXIT_HOOK_OUT with write(2). At start it appends "install <result> go <0|1>\n".
  *   EXIT_HOOK_OUT       the file (nothing is installed without it)
  *   EXIT_HOOK_SLEEP_MS  the callback sleeps this long after writing its line
+ *   EXIT_HOOK_STACK_KB  the callback first writes that much of its stack (the private stack
+ *                       is EXIT_HOOK_STACK_SIZE; a goroutine's is a few KiB)
+ *   EXIT_HOOK_REENTER=1 the callback ends with _exit(status + 100) (the hook re-entered by the
+ *                       thread running it must end the process at once)
  *   EXIT_HOOK_NOOP=1    the callback does nothing (exit latency of the mechanism alone)
- *   EXIT_HOOK_OFF=1     the shim is loaded but installs nothing (the baseline)
+ *   EXIT_HOOK_OFF=1     the shim analyses the executable but installs nothing (the baseline
+ *                       of the latency measurement)
  * Like libgoprof.so, the shim exports _exit and _Exit (from exit_hook.c).
  */
 #ifndef _GNU_SOURCE   /* config.h (the build) defines it already */
@@ -25,8 +30,8 @@
 #include "program/preload/exit_hook.h"
 
 static char out_path[4096];
-static long sleep_ms;
-static int noop;
+static long sleep_ms, stack_kb;
+static int noop, reenter;
 static struct goexe go;
 
 /* Appends the decimal form of v to p; returns the new end. */
@@ -62,9 +67,23 @@ static void put_line(const char *a, long x, const char *b, long y)
     }
 }
 
+/* Writes n bytes of stack (a VLA below this frame), reads them back. */
+static __attribute__((noinline)) int use_stack(size_t n)
+{
+    volatile char buf[n];
+    int sum = 0;
+    for (size_t i = 0; i < n; i += 256)
+        buf[i] = (char)i;
+    for (size_t i = 0; i < n; i += 256)
+        sum += buf[i];
+    return sum;
+}
+
 static void on_end(int status)
 {
     if (noop)
+        return;
+    if (stack_kb > 0 && use_stack((size_t)stack_kb * 1024) == -1)
         return;
     put_line("exit_hook ", status, " pid ", (long)getpid());
     if (sleep_ms > 0) {
@@ -72,6 +91,8 @@ static void on_end(int status)
         while (nanosleep(&ts, &ts) != 0)
             ;
     }
+    if (reenter)
+        _exit(status + 100);
 }
 
 static int first_module(struct dl_phdr_info *info, size_t size, void *arg)
@@ -84,16 +105,22 @@ static int first_module(struct dl_phdr_info *info, size_t size, void *arg)
 __attribute__((constructor)) static void exit_hook_shim_init(void)
 {
     const char *out = getenv("EXIT_HOOK_OUT"), *off = getenv("EXIT_HOOK_OFF");
-    if (!out || strlen(out) >= sizeof out_path || (off && strcmp(off, "1") == 0))
+    if (!out || strlen(out) >= sizeof out_path)
         return;
     strcpy(out_path, out);
     const char *s = getenv("EXIT_HOOK_SLEEP_MS");
     sleep_ms = s ? atol(s) : 0;
+    s = getenv("EXIT_HOOK_STACK_KB");
+    stack_kb = s ? atol(s) : 0;
+    s = getenv("EXIT_HOOK_REENTER");
+    reenter = s && strcmp(s, "1") == 0;
     s = getenv("EXIT_HOOK_NOOP");
     noop = s && strcmp(s, "1") == 0;
     uint64_t bias = 0;
     dl_iterate_phdr(first_module, &bias);
     int a = goexe_analyze("/proc/self/exe", bias, &go);
+    if (off && strcmp(off, "1") == 0)
+        return;
     int r = exit_hook_install(on_end, a == 0 && go.is_go ? &go : NULL);
     if (!noop)
         put_line("install ", r, " go ", go.is_go);

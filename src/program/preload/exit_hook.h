@@ -55,13 +55,16 @@
  * a fork child (with atfork handlers) inherits the hook.
  *
  * What fn gets: the status as passed to exit/_exit/os.Exit (not masked to 8 bits); a 256 KiB
- * private stack, with a guard page below it (C paths too, except an exit() called on a
- * signal's alternate stack, where fn runs on that stack: returning to it later must find its
+ * private stack, with a guard page below it (which a single frame larger than a page can jump
+ * over, unless built with -fstack-clash-protection) on every path, except an exit() called on
+ * a signal's alternate stack, where fn runs on that stack (returning to it later must find its
  * frames intact); the ending thread's signal mask and TLS (on a Go thread: a cgo pthread, so
- * errno and libc work). Other threads keep running while fn runs (Go's included). fn should
+ * errno and libc work). Other threads keep running while fn runs, but on the Go path the
+ * ending thread keeps its P: goroutines and timers queued on that P wait, and so does a GC
+ * stop-the-world (seen in the tests); fn must not depend on any Go code running. fn should
  * use only async-signal-safe functions: it may run in a signal handler (a crash handler
  * calling _exit, Go's fatal signal path) or while another thread, stopped in the waiting loop,
- * holds a libc lock. It must not return into Go or longjmp out.
+ * holds a libc lock. It must return (or end the process), never longjmp out.
  */
 #ifndef GP_EXIT_HOOK_H
 #define GP_EXIT_HOOK_H
