@@ -71,7 +71,7 @@ check "fork: the tree's profile at the exact path" test "$got" = 0 -a "$RUN_PROF
 if [ "$got" = 0 ]; then
     leader=$RUN_PID
     check "fork: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
-    check "fork: every sample labelled pid (a number) and process=c_procs" \
+    check "fork: labels pid (numeric) and process (c_procs) in the profile" \
         "$PROFCHECK" labels "$RUN_PROFILE" --require pid:num --require process:str --require-value process=c_procs
     nolabel=$("$PROFCHECK" dump "$RUN_PROFILE" | grep -v '^#' | grep -Evc ' pid=[0-9]+ .*process=c_procs ')
     check "fork: no sample without pid and process labels ($nolabel)" test "$nolabel" = 0
