@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_asan.sh -- libgoprof built with ASan + UBSan, preloaded into real programs, so that the
-# collector (drain, profmap, symbolizer, pprof writer, interval files, output claim, exec
-# detection) and the constructor run instrumented on real profiles, not only the unit tests.
+# collector (drain, profmap, symbolizer, pprof writer, interval files, output claim, the
+# session's processes: joins, fork handler, exec detection) and the constructor run
+# instrumented on real profiles, not only the unit tests.
 # Run by scripts/test.sh in its sanitizer build (build-asan: configure CFLAGS=-fsanitize=...):
 #   make -C build-asan check TESTS=tests/stress/test_asan.sh
 # It fails, rather than skips, when the library there is not instrumented.
@@ -17,8 +18,12 @@
 #   c_threads             C, two threads: same output and status, valid profile, both leaves
 #   c_threads, intervals  GOPROF_INTERVAL=300ms: a series of valid files tiling the run
 #   go_cgo                Go + cgo: the C leaf under its Go callers, Go's exit path
-#   c_procs execchain     three images of one pid: three files (claims, exec detection)
-#   c_procs closefds      the lifeline closed by the program: profiled to its end
+#   c_procs execchain     three images of one pid: one session, one file (%e.%p) with the
+#                         three images' work (exec detection, an image joining its pid's entry)
+#   c_procs spawn         fork+exec, vfork+exec, posix_spawn children joining the session:
+#                         one file, each child's work under its own pid and process frame
+#   c_procs fork          a child forked without exec joins from the fork handler
+#   c_procs closefds      the connection closed by the program: profiled to its end
 . "$(dirname "$0")/../integration/lib.sh"
 
 stress_setup asan
@@ -76,7 +81,8 @@ D=$work/interval
 mkdir -p "$D"
 run_profiled "$D/unused" --no-profile GOPROF_INTERVAL=300ms GOPROF_OUT="$D/cpu.%n.pb.gz" -- "$C_THREADS"
 same_as_plain "c_threads, intervals" "$work/c_threads/plain"
-files=$(ls "$D"/cpu.*.pb.gz 2>/dev/null | sort -t. -k2 -n)
+# (sorted by their number: the directory's own name has dots)
+files=$(ls "$D" | grep -E '^cpu\.[0-9]+\.pb\.gz$' | sort -t. -k2 -n | sed "s|^|$D/|")
 nf=$(echo "$files" | grep -c . )
 check "c_threads, intervals: at least 3 files ($nf)" test "$nf" -ge 3
 # shellcheck disable=SC2086
@@ -107,10 +113,57 @@ run_plain "$D/plain" -- "$PROCS" execchain 300
 run_profiled "$D/unused" --no-profile GOPROF_OUT="$D/prof.%e.%p.pb.gz" -- "$PROCS" execchain 300
 same_as_plain "exec chain" "$D/plain"
 sleep 0.5
-n=0
-for f in "$D"/prof.c_procs.*; do "$PROFCHECK" check "$f" >/dev/null 2>&1 && n=$((n + 1)); done
-check "exec chain: 3 valid profiles, one per image ($n)" test "$n" = 3
+f=$D/prof.c_procs.$RUN_PID.pb.gz
+files=$(cd "$D" && ls prof.* 2>/dev/null | tr '\n' ' ')
+check "exec chain: one file for the pid's three images, prof.c_procs.$RUN_PID.pb.gz (found: ${files:-none})" \
+	test "$files" = "prof.c_procs.$RUN_PID.pb.gz "
+if [ -s "$f" ]; then
+	check "exec chain: profile valid" "$PROFCHECK" check "$f"
+	works=
+	for fn in first_image_work pre_exec_work spin_exec; do works="$works $fn=$(samples_of "$f" "$fn")"; done
+	check "exec chain: the three images' work, >= 5 samples each ($works)" \
+		test -z "$(tr ' ' '\n' <<<"$works" | grep -E '=[0-4]$')"
+	rooted=$(rooted_of "$f")
+	check "exec chain: under the leader's pid $RUN_PID only ($(pids_of "$f")), no process frame ($rooted)" \
+		test "$(pids_of "$f")" = "$RUN_PID" -a "${rooted%% *}" = 0
+fi
 no_reports "exec chain"
+
+D=$work/spawn
+mkdir -p "$D"
+run_plain "$D/plain" -- "$PROCS" spawn 300 "$D/plain.pids"
+run_profiled "$D/prof.pb.gz" -- "$PROCS" spawn 300 "$D/pids"
+got=$?
+same_as_plain "spawn" "$D/plain"
+check "spawn: one profile for the tree, at the exact path" test "$got" = 0 -a -z "$(ls "$D"/prof.pb.gz.[0-9]* 2>/dev/null)"
+if [ "$got" = 0 ]; then
+	check "spawn: profile valid, the parent's work without a process frame" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "_start;...;main;do_spawn;parent_work" --min-samples 5
+	for kind in fork vfork spawn; do
+		pid=$(awk -v k="$kind" '$1 == k { print $2 }' "$D/pids" 2>/dev/null)
+		n=$(samples_of_pid "$RUN_PROFILE" "spin_$kind" "${pid:-0}")
+		check "spawn: the $kind child's work under its pid ${pid:-?} ($n samples) and [process: c_procs]" \
+			"$PROFCHECK" chain "$RUN_PROFILE" --leaf "spin_$kind" --min-samples 5 \
+			--expect "[process: c_procs];_start;...;main;child_main;spin_$kind"
+		check "spawn: spin_$kind all under pid ${pid:-?} ($n of $(samples_of "$RUN_PROFILE" "spin_$kind"))" \
+			test "$n" -ge 5 -a "$n" = "$(samples_of "$RUN_PROFILE" "spin_$kind")"
+	done
+fi
+no_reports "spawn"
+
+D=$work/fork
+mkdir -p "$D"
+both_ways "fork" -- "$PROCS" fork 300
+check "fork: profile written" test "$got" = 0
+if [ "$got" = 0 ]; then
+	cpids=$(pids_of "$RUN_PROFILE" child_inert_work)
+	check "fork: the child's work under its own pid ($cpids, leader $RUN_PID) and [process: c_procs]" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf child_inert_work --min-samples 5 \
+		--expect "[process: c_procs];_start;...;main;do_fork;child_inert_work"
+	check "fork: one child pid, not the leader's ($cpids)" \
+		test -n "$cpids" -a "$cpids" = "${cpids%% *}" -a "$cpids" != "$RUN_PID"
+fi
+no_reports "fork"
 
 D=$work/closefds
 mkdir -p "$D"

@@ -8,8 +8,9 @@
 #             the thread) (tests/stress/fixtures/go_churn)
 #   c_early   a thread already running when libgoprof's constructor arms it, which then ends:
 #             its timer is deleted too (2 timers with it alive, 1 once it ended and another
-#             thread started); and a fork child, which has no timers of ours, keeps its own
-#             when the thread that forked ends (tests/stress/fixtures/c_early.c)
+#             thread started); and a fork child, which joins the session and gets one timer of
+#             ours for its thread, keeps its own when that thread ends and ours is deleted
+#             (tests/stress/fixtures/c_early.c)
 #
 # Each runs for LIBGOPROF_STRESS_SECONDS (default 3) plain and profiled, bounded by a SIGKILL
 # after 3x that plus 30 s (a deadlock shows as a changed exit status). Checked: stdout, stderr
@@ -121,9 +122,16 @@ if gcc -O1 -pthread -Wall -fPIC -shared -DEARLY_LIB -o "$work/libearly.so" "$fx/
 		test "$(stat_of "$st" timers_start)" = 2
 	check "c_early: its timer deleted once it ended (timers_end=$(stat_of "$st" timers_end))" \
 		test "$(stat_of "$st" timers_end)" = 1
-	check "c_early: a fork child's own 8 timers kept (fork_timers=$(stat_of "$st" fork_timers))" \
+	check "c_early: plain fork child starts without a timer (fork_timers_start=$(stat_of "$work/early-plain.stats" fork_timers_start))" \
+		test "$(stat_of "$work/early-plain.stats" fork_timers_start)" = 0
+	check "c_early: the fork child's thread armed as it joined (fork_timers_start=$(stat_of "$st" fork_timers_start))" \
+		test "$(stat_of "$st" fork_timers_start)" = 1
+	check "c_early: the fork child's own 8 timers kept, ours deleted with its thread (fork_timers=$(stat_of "$st" fork_timers))" \
 		test "$(stat_of "$st" fork_timers)" = 8
 	check "c_early: profile valid" "$PROFCHECK" check "${RUN_PROFILE:-/nonexistent}"
+	pr=$([ -n "$RUN_PROFILE" ] && processes_of "$RUN_PROFILE")
+	check "c_early: the fork child joined the session ($pr)" \
+		grep -Eqx 'processes: 2 joined, [0-2] with samples, 0 refused' <<<"$pr"
 else
 	fail "build c_early"
 fi

@@ -1,20 +1,28 @@
 #!/bin/bash
 # test_process.sh -- process life under libgoprof: the program must behave exactly as without
 # it (stdout, stderr, exit status or terminating signal), and the profile must be complete and
-# valid however the process ends.
-#   - fork without exec: the child is inert (README, after the variables table): its work is in no
-#     profile, it writes no file, its output and exit status are its own; the parent's profile
-#     holds the parent's CPU time only. A child that outlives its parent does not delay the
-#     parent's profile.
-#   - fork+exec, vfork+exec, posix_spawn: each child writes its own <path>.<pid> with its own
-#     work only; the parent's file is at the exact path.
-#   - a program that execs itself twice: three files (<path> for the image that runs on,
-#     <path>.exec.<pid> for the replaced ones), each with its own image's work; a shell that
-#     execs the program leaves it the exact path; a program that closes every descriptor (the
-#     collector's lifeline among them) is profiled to its end, not taken for an exec.
+# valid however the process ends. One session per process tree (docs/architecture.md, "One
+# session per process tree"): every process started under the profiled one joins its session,
+# and the whole tree is in ONE profile at GOPROF_OUT; every sample carries the labels pid and
+# process; the stacks of every pid but the leader's have the root frame "[process: NAME]"; the
+# session ends, and its file appears, when the tree's last process has ended.
+#   - fork without exec: the child joins with a ring of its own: its work is in the profile
+#     under [process: c_procs] and its own pid, the parent's under the leader's pid without a
+#     root frame; each pid's samples match its CPU time; no file of its own. A child that
+#     outlives its parent keeps the session open: the profile appears only once it has ended,
+#     with its work in it (three runs: a child that could not join in time shows).
+#   - fork+exec, vfork+exec, posix_spawn: one file at the exact path; each child's work under
+#     its root frame and its pid (the one its parent reported), the parent's without one.
+#   - a program that execs itself twice: one pid, one session, one file (also with %e.%p),
+#     the three images' work without root frames; with GOPROF_INTERVAL one series of interval
+#     files across the exec; a shell that execs the program leaves it the exact path and the
+#     leader's stacks; with GOPROF_HTTP the session's endpoint (its collector) serves across
+#     the exec; a program that closes every descriptor (its connection to the collector among
+#     them) is profiled to its end, not taken for an exec.
 #   - os.Exit(3) from a goroutine, abort(), SIGSEGV, kill(0, SIGTERM) on its own process group
-#     (the collector is in its own session), SIGKILL from outside while threads are busy: the
-#     same end as without libgoprof, and a valid profile with the work in it.
+#     (the collector is in its own session; the forked idle child is a member that dies too),
+#     SIGKILL from outside while threads are busy: the same end as without libgoprof, and a
+#     valid profile with the work in it.
 # Long cases take their length from LIBGOPROF_STRESS_SECONDS (default 3).
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -32,33 +40,77 @@ wait_file() {
     return 1
 }
 
-# --- fork without exec: the child stays inert ---------------------------------------------
+# profiles_in DIR: the names in DIR that are not a run's captured output (.stdout, .stderr,
+# .status, .pids) nor the plain run's: the profile files, space-separated.
+profiles_in() {
+    ls "$1" | grep -Ev '^plain(\..*)?$|\.(stdout|stderr|status)$|^(plain\.)?pids$' | tr '\n' ' ' | sed 's/ $//'
+}
+
+# frames_by_pid PROFILE LEADER: every sample of pid LEADER has no process frame, every other
+# pid's starts with "[process: c_procs];_start;" (prints the first offenders).
+frames_by_pid() {
+    "$PROFCHECK" dump "$1" | awk -v leader="$2" -F' \\| ' '
+        !/^#/ {
+            p = "-"; m = split($1, l, " "); for (i = 3; i <= m; i++) if (l[i] ~ /^pid=/) p = substr(l[i], 5)
+            rooted = index($2, "[process: c_procs];_start;") == 1
+            if (p == leader && index($2, "[process: ") == 1) { print "leader sample with a process frame: " $0; bad = 1 }
+            if (p != leader && !rooted) { print "pid " p " sample without [process: c_procs]: " $0; bad = 1 }
+            n++
+        }
+        END { if (!n) { print "no samples"; bad = 1 } exit bad }' | head -n 5
+    return "${PIPESTATUS[1]}"
+}
+
+# --- fork without exec: the child joins the session under its own pid -----------------------
 ms=$((SECS * 1000 / 3))
 D=$work/fork
 mkdir -p "$D"
 both_ways "fork" -- "$PROCS" fork "$ms"
 check "fork: child's exit status seen by the parent (7)" grep -qx "forked child exited 7" "$RUN_STDOUT"
-check "fork: parent's profile written" test "$got" = 0
+check "fork: the tree's profile at the exact path" test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof.pb.gz"
 if [ "$got" = 0 ]; then
+    leader=$RUN_PID
     check "fork: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
-    check "fork: the parent's work is in it" \
-        "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_fork;parent_work" --min-samples 10
-    n=$(samples_of "$RUN_PROFILE" child_inert_work)
-    check "fork: the child's work is not in the parent's profile ($n samples)" test "$n" = 0
-    # 2*ms of parent CPU; the child's ms would make it 3*ms.
-    check "fork: samples within 15% of the parent's CPU time alone ($((2 * ms)) ms)" \
-        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$((2 * ms * 1000000))" --tol 0.15
+    check "fork: labels pid (numeric) and process (c_procs) in the profile" \
+        "$PROFCHECK" labels "$RUN_PROFILE" --require pid:num --require process:str --require-value process=c_procs
+    nolabel=$("$PROFCHECK" dump "$RUN_PROFILE" | grep -v '^#' | grep -Evc ' pid=[0-9]+ .*process=c_procs ')
+    check "fork: no sample without pid and process labels ($nolabel)" test "$nolabel" = 0
+    check "fork: the parent's work under main, without a process frame" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "_start;...;main;do_fork;parent_work" --min-samples 10
+    check "fork: the child's work under [process: c_procs]" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf child_inert_work \
+        --expect "[process: c_procs];_start;...;main;do_fork;child_inert_work" --min-samples 10
+    cpids=$(pids_of "$RUN_PROFILE" child_inert_work) ppids=$(pids_of "$RUN_PROFILE" parent_work)
+    check "fork: parent_work under the leader's pid only (pids: $ppids, leader $leader)" test "$ppids" = "$leader"
+    check "fork: child_inert_work under one pid, not the leader's (pids: $cpids, leader $leader)" \
+        test -n "$cpids" -a "$cpids" = "${cpids%% *}" -a "$cpids" != "$leader"
+    allpids=$(pids_of "$RUN_PROFILE")
+    check "fork: samples of exactly two pids, leader and child ($allpids)" test "$allpids" = "$(echo "$leader $cpids" | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')"
+    check "fork: process frames on the child's stacks only" frames_by_pid "$RUN_PROFILE" "$leader"
+    # 2*ms of parent CPU and ms of child CPU: 3*ms in all, each pid its own share.
+    check "fork: samples within 15% of the parent's and the child's CPU time ($((3 * ms)) ms)" \
+        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$((3 * ms * 1000000))" --tol 0.15
+    pc=$(cpu_of_pid "$RUN_PROFILE" "$leader") cc=$(cpu_of_pid "$RUN_PROFILE" "$cpids")
+    check "fork: the leader's samples ($((pc / 1000000)) ms) within 15% of its CPU ($((2 * ms)) ms)" \
+        within_pct 15 "$pc" "$((2 * ms * 1000000))"
+    check "fork: the child's samples ($((cc / 1000000)) ms) within 15% of its CPU ($ms ms)" \
+        within_pct 15 "$cc" "$((ms * 1000000))"
+    pr=$(processes_of "$RUN_PROFILE")
+    check "fork: comment says two processes joined, both with samples ($pr)" \
+        test "$pr" = "processes: 2 joined, 2 with samples, 0 refused"
 fi
 sleep 0.5
-others=$(ls "$D" | grep -Ev '^(prof\.pb\.gz|plain)(\.(stdout|stderr|status))?$' | tr '\n' ' ')
-check "fork: no file for the inert child (found: ${others:-none})" test -z "$others"
+others=$(profiles_in "$D" | tr ' ' '\n' | grep -vx 'prof\.pb\.gz' | tr '\n' ' ')
+check "fork: no file but prof.pb.gz (found: ${others:-none})" test -z "$others"
 
-# --- a forked child outlives its parent ---------------------------------------------------
-# The child holds the collector's lifeline pipe open; the parent's end (pidfd) must still be
-# seen at once: the profile appears while the child is still running.
+# --- a forked child outlives its parent: the session lasts until it ends ---------------------
+# The parent exits right after the fork; the child works on for $long ms (its CPU time) and
+# prints "orphan: child done" just before it exits. The session is the tree's: its profile
+# must not appear before the child has ended, and must hold both processes' work. Three runs:
+# the child joins from its fork handler while its parent is already on its way out.
 D=$work/orphan
 mkdir -p "$D"
-long=$((SECS * 1000 / 2))
+long=$((SECS * 1000 / 6))
 run_plain "$D/plain" -- "$PROCS" orphan "$long"
 # wait_file_line FILE TEXT: until FILE has TEXT, for the child's work and 20 s more.
 wait_file_line() {
@@ -67,21 +119,37 @@ wait_file_line() {
     return 1
 }
 wait_file_line "$D/plain.stdout" "orphan: child done"
-start=$(date +%s%N)
-run_profiled "$D/prof.pb.gz" -- "$PROCS" orphan "$long"
-got=$?
-appeared_ms=$((($(date +%s%N) - start) / 1000000))
-child_running=0
-grep -q "orphan: child done" "$RUN_STDOUT" || child_running=1
-check "orphan: parent's profile written" test "$got" = 0
-check "orphan: it appeared while the child still ran (${appeared_ms} ms, child ${long} ms)" \
-    test "$child_running" = 1
-wait_file_line "$RUN_STDOUT" "orphan: child done"
-same_as_plain "orphan" "$D/plain"
-[ "$got" = 0 ] && check "orphan: profile valid, with parent_work" \
-    "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_orphan;parent_work" --min-samples 3
+for i in 1 2 3; do
+    start=$(date +%s%N)
+    run_profiled "$D/prof$i.pb.gz" -- "$PROCS" orphan "$long"
+    got=$?
+    appeared_ms=$((($(date +%s%N) - start) / 1000000))
+    child_done=0
+    grep -q "orphan: child done" "$RUN_STDOUT" && child_done=1
+    check "orphan, run $i: the tree's profile written at the exact path" test "$got" = 0
+    check "orphan, run $i: it appeared only after the child ended (${appeared_ms} ms, child ${long} ms of CPU)" \
+        test "$child_done" = 1
+    wait_file_line "$RUN_STDOUT" "orphan: child done"
+    same_as_plain "orphan, run $i" "$D/plain"
+    [ "$got" = 0 ] || continue
+    leader=$RUN_PID
+    check "orphan, run $i: profile valid, parent_work under the leader's pid without a process frame" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "_start;...;main;do_orphan;parent_work" --min-samples 3
+    cpids=$(pids_of "$RUN_PROFILE" child_inert_work)
+    n=$(samples_of "$RUN_PROFILE" child_inert_work)
+    check "orphan, run $i: the child's work in it ($n samples, want $((long / 10)) -15%) under one pid ($cpids) not the leader's ($leader)" \
+        test "$((n * 100))" -ge "$((long / 10 * 85))" -a -n "$cpids" -a "$cpids" = "${cpids%% *}" -a "$cpids" != "$leader"
+    [ "$n" -gt 0 ] && check "orphan, run $i: the child's work under [process: c_procs]" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf child_inert_work \
+        --expect "[process: c_procs];_start;...;main;do_orphan;child_inert_work" --min-samples 5
+    pr=$(processes_of "$RUN_PROFILE")
+    check "orphan, run $i: comment says two processes joined, both with samples ($pr)" \
+        test "$pr" = "processes: 2 joined, 2 with samples, 0 refused"
+done
+nfiles=$(profiles_in "$D")
+check "orphan: one file per run, no other ($nfiles)" test "$nfiles" = "prof1.pb.gz prof2.pb.gz prof3.pb.gz"
 
-# --- fork+exec, vfork+exec, posix_spawn: one file per process -----------------------------
+# --- fork+exec, vfork+exec, posix_spawn: one session, one file -----------------------------
 ms=$((SECS * 1000 / 6))
 D=$work/spawn
 mkdir -p "$D"
@@ -89,73 +157,89 @@ run_plain "$D/plain" -- "$PROCS" spawn "$ms" "$D/plain.pids"
 run_profiled "$D/prof.pb.gz" -- "$PROCS" spawn "$ms" "$D/pids"
 got=$?
 same_as_plain "spawn" "$D/plain"
-check "spawn: parent's profile at the exact path" test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof.pb.gz"
-[ "$got" = 0 ] && check "spawn: parent's profile holds parent_work" \
-    "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "...;main;do_spawn;parent_work" --min-samples 5
+check "spawn: the tree's profile at the exact path" test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof.pb.gz"
+leader=$RUN_PID
+if [ "$got" = 0 ]; then
+    check "spawn: profile valid, parent_work under main without a process frame" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf parent_work --expect "_start;...;main;do_spawn;parent_work" --min-samples 5
+    ppids=$(pids_of "$RUN_PROFILE" parent_work)
+    check "spawn: parent_work under the leader's pid only (pids: $ppids, leader $leader)" test "$ppids" = "$leader"
+fi
+want_pids=$leader
 for kind in fork vfork spawn; do
     fn=spin_$kind
-    n=$([ "$got" = 0 ] && samples_of "$RUN_PROFILE" "$fn")
-    check "spawn: $fn not in the parent's profile (${n:-?} samples)" test "${n:-1}" = 0
     pid=$(awk -v k="$kind" '$1 == k { print $2 }' "$D/pids" 2>/dev/null)
-    f=$D/prof.pb.gz.$pid
-    if [ -n "$pid" ] && wait_file "$f"; then
-        pass "spawn: $kind child ($pid) wrote its own file prof.pb.gz.$pid"
-        check "spawn: $kind child's profile has its work only ($fn)" \
-            "$PROFCHECK" chain "$f" --leaf "$fn" --expect "...;main;child_main;$fn" --min-samples 5
-        n=$(samples_of "$f" parent_work)
-        check "spawn: $kind child's profile has none of the parent's work ($n)" test "$n" = 0
-    else
-        fail "spawn: no file prof.pb.gz.<pid> for the $kind child (pid '${pid}')"
-        ls "$D" | sed 's/^/      | /'
+    if [ -z "$pid" ] || [ "$got" != 0 ]; then
+        fail "spawn: $kind child: no pid in $D/pids ('$pid') or no profile"
+        continue
     fi
+    want_pids="$want_pids $pid"
+    check "spawn: the $kind child's work ($fn) under [process: c_procs]" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf "$fn" --expect "[process: c_procs];_start;...;main;child_main;$fn" --min-samples 5
+    n=$(samples_of "$RUN_PROFILE" "$fn") m=$(samples_of_pid "$RUN_PROFILE" "$fn" "$pid") fpids=$(pids_of "$RUN_PROFILE" "$fn")
+    check "spawn: $fn's samples ($n) all under the $kind child's pid $pid ($m; pids: $fpids)" \
+        test "$n" -ge 5 -a "$m" = "$n" -a "$fpids" = "$pid"
+    n=$(samples_of_pid "$RUN_PROFILE" parent_work "$pid")
+    check "spawn: none of the parent's work under the $kind child's pid ($n)" test "$n" = 0
 done
-nfiles=$(ls "$D"/prof.pb.gz* | grep -Ev '\.(stdout|stderr|status)$' | wc -l)
-check "spawn: exactly 4 profiles (parent + 3 children), found $nfiles" test "$nfiles" = 4
+if [ "$got" = 0 ]; then
+    want_pids=$(echo "$want_pids" | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')
+    allpids=$(pids_of "$RUN_PROFILE")
+    check "spawn: samples of the parent and its three children, no other pid ($allpids; want $want_pids)" \
+        test "$allpids" = "$want_pids"
+    check "spawn: process frames on the children's stacks only" frames_by_pid "$RUN_PROFILE" "$leader"
+    check "spawn: samples within 15% of the four processes' CPU time ($((4 * ms)) ms)" \
+        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$((4 * ms * 1000000))" --tol 0.15
+    # The fork child joins twice (its forked image, then its exec'd one), unless its exec'd
+    # image's hello came first; the forked image runs too briefly for a sample.
+    pr=$(processes_of "$RUN_PROFILE")
+    check "spawn: comment: 4 or 5 joined, 4 with samples, 0 refused ($pr)" \
+        grep -Eqx 'processes: [45] joined, 4 with samples, 0 refused' <<<"$pr"
+fi
+sleep 0.5
+nfiles=$(profiles_in "$D")
+check "spawn: exactly 1 profile file for the tree ($nfiles)" test "$nfiles" = "prof.pb.gz"
 
-# --- exec of itself, twice: three images of one pid, three files -------------------------
-# Same pid and same program name: the image that runs on writes under the name itself, each
-# replaced image under <name>.exec.<its collector's pid> (output_claim.h, session.c), ending
-# "by exec"; each file holds its own image's work only.
+# --- exec of itself, twice: three images of one pid, one session, one file ------------------
+# The leader's exec'd images are still the leader (same pid): one file, named by %e.%p of that
+# pid, with the three images' work and no process frame.
 ms=$((SECS * 1000 / 6))
 D=$work/execchain
 mkdir -p "$D"
 run_plain "$D/plain" -- "$PROCS" execchain "$ms"
-run_profiled "$D/unused.pb.gz" --no-profile GOPROF_OUT="$D/prof.%e.%p.pb.gz" -- "$PROCS" execchain "$ms"
+run_profiled "$D/unused" --no-profile GOPROF_OUT="$D/prof.%e.%p.pb.gz" -- "$PROCS" execchain "$ms"
 same_as_plain "exec chain" "$D/plain"
 check "exec chain: status 13 (the last image's)" test "$RUN_STATUS" = 13
-last=$(ls "$D"/prof.c_procs.*.pb.gz 2>/dev/null | head -n 1)
-wait_file "${last:-$D/none}"
-replaced=$(ls "$D"/prof.c_procs.*.pb.gz.exec.* 2>/dev/null)
-nrep=$(echo "$replaced" | grep -c .)
-check "exec chain: the last image at the name (${last##*/}), two replaced ones at .exec.<pid> ($nrep)" \
-    test -n "$last" -a "$nrep" = 2
-works="first_image_work pre_exec_work spin_exec"
-for f in $replaced $last; do
-    [ -s "$f" ] || continue
-    check "exec chain: ${f##*/} valid" "$PROFCHECK" check "$f"
-    own=
-    for fn in $works; do
-        n=$(samples_of "$f" "$fn")
-        if [ "$n" -ge 5 ]; then own="$own $fn"; elif [ "$n" != 0 ]; then own="$own $fn($n)!"; fi
-    done
-    check "exec chain: ${f##*/} holds one image's work only:$own" test "$(echo $own | wc -w)" = 1 -a "${own%!}" = "$own"
-    if [ "$f" = "$last" ]; then
-        check "exec chain: the last image holds spin_exec and does not say exec" \
-            test "$own" = " spin_exec" -a -z "$("$PROFCHECK" dump "$f" | grep 'ended by exec')"
-    else
-        check "exec chain: ${f##*/} says it ended by exec" \
-            grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*, ended by exec$' <("$PROFCHECK" dump "$f")
-    fi
-done
-got_works=$(for f in $replaced $last; do for fn in $works; do [ "$(samples_of "$f" "$fn")" -ge 5 ] && echo "$fn"; done; done | sort | tr '\n' ' ')
-check "exec chain: the three images' work in three files ($got_works)" \
-    test "$got_works" = "first_image_work pre_exec_work spin_exec "
-nfiles=$(ls "$D"/prof.* 2>/dev/null | wc -l)
-check "exec chain: exactly 3 profiles, found $nfiles" test "$nfiles" = 3
+f=$D/prof.c_procs.$RUN_PID.pb.gz
+wait_file "$f"
+sleep 0.5
+nfiles=$(profiles_in "$D")
+check "exec chain: exactly one profile, prof.c_procs.$RUN_PID.pb.gz (found: ${nfiles:-none})" \
+    test "$nfiles" = "prof.c_procs.$RUN_PID.pb.gz"
+if [ -s "$f" ]; then
+    check "exec chain: profile valid" "$PROFCHECK" check "$f"
+    check "exec chain: the first image's work (first_image_work), no process frame" \
+        "$PROFCHECK" chain "$f" --leaf first_image_work --expect "_start;...;main;first_image_work" --min-samples 5
+    check "exec chain: the second image's work (pre_exec_work), no process frame" \
+        "$PROFCHECK" chain "$f" --leaf pre_exec_work --expect "_start;...;main;pre_exec_work" --min-samples 5
+    check "exec chain: the third image's work (spin_exec), no process frame" \
+        "$PROFCHECK" chain "$f" --leaf spin_exec --expect "_start;...;main;child_main;spin_exec" --min-samples 5
+    rooted=$(rooted_of "$f") allpids=$(pids_of "$f")
+    check "exec chain: no process frame at all (rooted, plain: $rooted)" test "${rooted%% *}" = 0
+    check "exec chain: every sample under the one pid $RUN_PID (pids: $allpids)" test "$allpids" = "$RUN_PID"
+    check "exec chain: samples within 15% of the three images' CPU time ($((3 * ms)) ms)" \
+        "$PROFCHECK" total "$f" --expect-cpu-ns "$((3 * ms * 1000000))" --tol 0.15
+    check "exec chain: the session ended with the process, not at an exec (plain samples comment)" \
+        grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*$' <("$PROFCHECK" dump "$f")
+    # tree.h: an entry per process image that joined
+    pr=$(processes_of "$f")
+    check "exec chain: comment: three images joined, each with samples ($pr)" \
+        test "$pr" = "processes: 3 joined, 3 with samples, 0 refused"
+fi
 
-# --- exec with GOPROF_INTERVAL: the replaced image's files are out, it keeps the name --------
-# Its collector stays, holding the name and answering 'K', until the process ends; the new
-# image's files get .<pid> (the template has no %p).
+# --- exec with GOPROF_INTERVAL: one series across the exec -----------------------------------
+# The interval files are the session's: numbered on across the exec, tiling the run, holding
+# the first image's work and then the second's; no file gets a .<pid>.
 D=$work/execinterval
 mkdir -p "$D"
 run_plain "$D/plain" -- "$PROCS" execself 700 700
@@ -163,22 +247,34 @@ run_profiled "$D/unused" --no-profile GOPROF_INTERVAL=200ms GOPROF_OUT="$D/cpu.%
     "$PROCS" execself 700 700
 same_as_plain "exec, intervals" "$D/plain"
 sleep 0.5
-old=$(ls "$D"/cpu.*.pb.gz 2>/dev/null) new=$(ls "$D"/cpu.*.pb.gz.[0-9]* 2>/dev/null)
-check "exec, intervals: both images wrote interval files ($(echo $old | wc -w) and $(echo $new | wc -w))" \
-    test "$(echo $old | wc -w)" -ge 2 -a "$(echo $new | wc -w)" -ge 2
-bad=
-for f in $old; do [ "$(samples_of "$f" spin_exec)" = 0 ] || bad="$bad ${f##*/}"; done
-for f in $new; do [ "$(samples_of "$f" pre_exec_work)" = 0 ] || bad="$bad ${f##*/}"; done
-check "exec, intervals: each image's files hold its own work only (wrong:${bad:- none})" test -z "$bad"
-n1=0 n2=0
-for f in $old; do n1=$((n1 + $(samples_of "$f" pre_exec_work))); done
-for f in $new; do n2=$((n2 + $(samples_of "$f" spin_exec))); done
-check "exec, intervals: the replaced image's work in its files ($n1), the new one's in its ($n2)" \
-    test "$n1" -ge 30 -a "$n2" -ge 30
+files=$(ls "$D" | grep -E '^cpu\.[0-9]+\.pb\.gz$' | sort -t. -k2 -n | sed "s|^|$D/|")
+nf=$(echo "$files" | grep -c .)
+odd=$(profiles_in "$D" | tr ' ' '\n' | grep -Evx 'cpu\.[0-9]+\.pb\.gz' | tr '\n' ' ')
+check "exec, intervals: only cpu.<n>.pb.gz files, no .<pid> (other: ${odd:-none})" test -z "$odd"
+nums=$(for f in $files; do f=${f##*/cpu.}; echo "${f%.pb.gz}"; done | tr '\n' ' ' | sed 's/ $//')
+check "exec, intervals: one series numbered 1..$nf without a gap ($nums)" test "$nums" = "$(seq -s ' ' 1 "$nf")"
+check "exec, intervals: at least 4 files for 1.4 s of CPU at 200 ms ($nf)" test "$nf" -ge 4
+# shellcheck disable=SC2086
+[ "$nf" -ge 1 ] && check "exec, intervals: the files tile the run and add up to its totals" \
+    "$PROFCHECK" series --max-gap 0 --expect-run $files
+n1=0 n2=0 r=0 bad=
+for f in $files; do
+    n1=$((n1 + $(samples_of "$f" pre_exec_work)))
+    n2=$((n2 + $(samples_of "$f" spin_exec)))
+    rr=$(rooted_of "$f"); r=$((r + ${rr%% *}))
+    p=$(pids_of "$f"); [ -z "$p" ] || [ "$p" = "$RUN_PID" ] || bad="$bad ${f##*/}($p)"
+done
+check "exec, intervals: both images' work in the series (pre_exec_work $n1, spin_exec $n2; want 70 -15%)" \
+    test "$n1" -ge 60 -a "$n2" -ge 60
+check "exec, intervals: all of it under the leader's pid $RUN_PID (other pids:${bad:- none}), no process frame ($r)" \
+    test -z "$bad" -a "$r" = 0
+# Files are cut by time: spin_exec never before pre_exec_work.
+order=$(for f in $files; do a=$(samples_of "$f" pre_exec_work) b=$(samples_of "$f" spin_exec); [ "$a" -gt 0 ] && echo "a ${f##*/}"; [ "$b" -gt 0 ] && echo "b ${f##*/}"; done | awk '$1 == "b" { seen = 1 } $1 == "a" && seen { print $2 }' | tr '\n' ' ')
+check "exec, intervals: no file with pre_exec_work after one with spin_exec (${order:-none})" test -z "$order"
 
 # --- a shell that execs the program (an entrypoint's exec "$@"), one fixed name --------------
-# The shell's image lets the name go at the exec (its profile, if it had a sample, goes to
-# .exec.<pid>), so the program gets the exact path, every time (output_claim.h).
+# The shell leads the session; the program is its exec'd image (same pid): the leader, so the
+# exact path, its stacks without a process frame, and no other file, every time.
 D=$work/shexec
 mkdir -p "$D"
 run_plain "$D/plain" -- sh -c 'exec "$0" child exec 300' "$PROCS"
@@ -188,45 +284,89 @@ for i in 1 2 3; do
     same_as_plain "shell exec, run $i" "$D/plain"
     check "shell exec, run $i: the program's profile at the exact path" \
         test "$got" = 0 -a "$RUN_PROFILE" = "$D/prof$i.pb.gz"
-    n=$(ls "$D"/prof$i.pb.gz* | grep -Ev '\.(stdout|stderr|status)$|\.exec\.[0-9]+$' | wc -l)
-    check "shell exec, run $i: no other file but the shell's .exec.<pid> ($n)" test "$n" = 1
+    sleep 0.3
+    nfiles=$(profiles_in "$D" | tr ' ' '\n' | grep "^prof$i\." | tr '\n' ' ' | sed 's/ $//')
+    check "shell exec, run $i: no other file than prof$i.pb.gz ($nfiles)" test "$nfiles" = "prof$i.pb.gz"
+    [ "$got" = 0 ] || continue
+    check "shell exec, run $i: the program's work, without a process frame" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf spin_exec --expect "_start;...;main;child_main;spin_exec" --min-samples 5
+    allpids=$(pids_of "$RUN_PROFILE") rooted=$(rooted_of "$RUN_PROFILE")
+    check "shell exec, run $i: every sample under the shell's pid $RUN_PID ($allpids), none with a process frame ($rooted)" \
+        test "$allpids" = "$RUN_PID" -a "${rooted%% *}" = 0
 done
-[ "$got" = 0 ] && check "shell exec: the program's work in it" \
-    "$PROFCHECK" chain "$RUN_PROFILE" --leaf spin_exec --expect "...;main;child_main;spin_exec" --min-samples 5
 
-# --- exec with GOPROF_HTTP: the new image serves on the same port, without a line -----------
-# The replaced image's collector lets go of the port when it sees the exec; the new image's
-# collector, finding it in use, tries again for up to 3 s before saying so.
+# --- exec with GOPROF_HTTP: the session's endpoint serves across the exec ---------------------
+# The endpoint belongs to the session (the leader's collector): the exec'd image does not bind
+# it again. A window opened before the exec is answered at the session's end with both images'
+# work; one opened after the exec holds the new image's only; the collector is the same process
+# before and after; no 'cannot listen' line.
 D=$work/exechttp
-mkdir -p "$D"
+H=$D/http
+mkdir -p "$H"
 PORT=$(free_port)
-run_plain "$D/plain" -- "$PROCS" execself 300 3000
+run_plain "$D/plain" -- "$PROCS" execself 1000 2000
 _goprof_unsets
 env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$D/prof.pb.gz" GOPROF_HTTP="127.0.0.1:$PORT" \
-    "$PROCS" execself 300 3000 >"$D/run.stdout" 2>"$D/run.stderr" </dev/null &
+    "$PROCS" execself 1000 2000 >"$D/run.stdout" 2>"$D/run.stderr" </dev/null &
 APP=$!
-for _ in $(seq 1 100); do grep -q "exec after" "$D/run.stdout" && break; sleep 0.05; done
 code=000
-for _ in $(seq 1 60); do
-    code=$(curl -s -o "$D/index.html" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/")
+for _ in $(seq 1 100); do
+    code=$(curl -s -o "$H/index.html" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/")
     [ "$code" = 200 ] && break
     sleep 0.05
 done
-check "exec + http: the new image serves /debug/pprof/ after the exec (HTTP $code)" test "$code" = 200
-code=$(curl -s --max-time 10 -o "$D/http.pb.gz" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/profile?seconds=1")
-check "exec + http: a profile over HTTP from the new image (HTTP $code)" test "$code" = 200
+before_exec=0
+grep -q "exec after" "$D/run.stdout" || before_exec=1
+check "exec + http: the session serves /debug/pprof/ before the exec (HTTP $code, before the exec: $before_exec)" \
+    test "$code" = 200 -a "$before_exec" = 1
+coll1=$(pgrep -x "goprof-$APP" | tr '\n' ' ')
+curl -s --max-time 30 -o "$H/across.pb.gz" -w '%{http_code}' \
+    "http://127.0.0.1:$PORT/debug/pprof/profile?seconds=30" >"$H/across.code" &
+ACROSS=$!
+sleep 0.3   # for the request to reach the collector
+opened_before=0
+grep -q "exec after" "$D/run.stdout" || opened_before=1
+for _ in $(seq 1 200); do grep -q "exec after" "$D/run.stdout" && break; sleep 0.05; done
+sleep 0.2   # the exec itself; the new image joins within a few ms
+code=$(curl -s --max-time 5 -o "$H/index2.html" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/")
+check "exec + http: the same endpoint serves right after the exec, at the first try (HTTP $code)" test "$code" = 200
+coll2=$(pgrep -x "goprof-$APP" | tr '\n' ' ')
+check "exec + http: one collector, the same process before and after the exec (${coll1:-none}/ ${coll2:-none})" \
+    test -n "$coll1" -a "$coll1" = "$coll2" -a "$(echo $coll1 | wc -w)" = 1
+code=$(curl -s --max-time 10 -o "$H/after.pb.gz" -w '%{http_code}' "http://127.0.0.1:$PORT/debug/pprof/profile?seconds=1")
+check "exec + http: a profile over HTTP after the exec (HTTP $code)" test "$code" = 200
 if [ "$code" = 200 ]; then
-    n=$(samples_of "$D/http.pb.gz" spin_exec) m=$(samples_of "$D/http.pb.gz" pre_exec_work)
-    check "exec + http: it holds the new image's spin_exec ($n) and none of pre_exec_work ($m)" \
-        test "$n" -ge 5 -a "$m" = 0
+    n=$(samples_of "$H/after.pb.gz" spin_exec) m=$(samples_of "$H/after.pb.gz" pre_exec_work) p=$(pids_of "$H/after.pb.gz")
+    check "exec + http: it holds the new image's spin_exec ($n) and none of pre_exec_work ($m), under pid $APP ($p)" \
+        test "$n" -ge 5 -a "$m" = 0 -a "$p" = "$APP"
 fi
 wait "$APP"
 echo $? >"$D/run.status"
+wait "$ACROSS"
 RUN_STATUS=$(cat "$D/run.status") RUN_STDOUT=$D/run.stdout RUN_STDERR=$D/run.stderr
 same_as_plain "exec + http" "$D/plain"
 check "exec + http: no libgoprof line (no 'cannot listen')" test ! -s "$D/run.stderr"
+code=$(cat "$H/across.code")
+if [ "$opened_before" = 1 ] && [ "$code" = 200 ]; then
+    n=$(samples_of "$H/across.pb.gz" spin_exec) m=$(samples_of "$H/across.pb.gz" pre_exec_work)
+    check "exec + http: a window opened before the exec, answered at the session's end, holds both images' work (pre_exec_work $m >= 5, spin_exec $n >= 170)" \
+        test "$m" -ge 5 -a "$n" -ge 170
+else
+    fail "exec + http: a window opened before the exec (opened before it: $opened_before) answered at the session's end (HTTP $code)"
+fi
+wait_file "$D/prof.pb.gz"
+if [ -s "$D/prof.pb.gz" ]; then
+    n=$(samples_of "$D/prof.pb.gz" spin_exec) m=$(samples_of "$D/prof.pb.gz" pre_exec_work)
+    check "exec + http: the session's file holds both images' work (pre_exec_work $m >= 85, spin_exec $n >= 170)" \
+        test "$m" -ge 85 -a "$n" -ge 170
+fi
+sleep 0.3
+nfiles=$(profiles_in "$D" | tr ' ' '\n' | grep -vx http | tr '\n' ' ' | sed 's/ $//')
+check "exec + http: exactly one profile file, prof.pb.gz ($nfiles)" test "$nfiles" = "prof.pb.gz"
 
-# --- a program that closes every descriptor (as daemons do): the collector's lifeline too ---
+# --- a program that closes every descriptor (as daemons do): its connection too -------------
+# The collector sees the connection end with the ring still mapped: the process runs on (not an
+# exec); it reads on until the process exits.
 D=$work/closefds
 mkdir -p "$D"
 both_ways "closefds" -- "$PROCS" closefds "$ms"
@@ -234,10 +374,14 @@ check "closefds: profile written" test "$got" = 0
 if [ "$got" = 0 ]; then
     for fn in before_close_work after_close_work; do
         n=$(samples_of "$RUN_PROFILE" "$fn")
-        check "closefds: $fn in the profile ($n samples)" test "$n" -ge 5
+        check "closefds: $fn in the profile ($n samples, want $((ms / 10)) -15%)" \
+            test "$((n * 100))" -ge "$((ms / 10 * 85))"
     done
-    check "closefds: not taken for an exec" \
+    check "closefds: not taken for an exec: the samples comment has no suffix" \
         grep -q '^# comment: samples [0-9]*, lost 0, unsampled [0-9]*$' <("$PROFCHECK" dump "$RUN_PROFILE")
+    pr=$(processes_of "$RUN_PROFILE")
+    check "closefds: not taken for an exec: one image joined ($pr)" \
+        test "$pr" = "processes: 1 joined, 1 with samples, 0 refused"
 fi
 
 # --- os.Exit(3) from a goroutine -------------------------------------------------------
@@ -272,14 +416,22 @@ done
 
 # --- kill(0, SIGTERM): the program kills its own process group --------------------------
 # setsid puts the program (and, before it leaves, the collector it forks) in a new process
-# group; kill(0) reaches the whole group. The collector must have left it (its own session).
+# group; kill(0) reaches the whole group, the program's idle child (a session member) too. The
+# collector must have left it (its own session); the tree's session ends with its last process.
 D=$work/killpg
 mkdir -p "$D"
 both_ways "killpg" -- setsid "$PROCS" killpg 500
 check "killpg: ended by SIGTERM (143) as without the preload" test "$RUN_STATUS" = 143
 check "killpg: the collector survived and wrote the profile" test "$got" = 0
-[ "$got" = 0 ] && check "killpg: profile valid and holds crash_work" \
-    "$PROFCHECK" chain "$RUN_PROFILE" --leaf crash_work --expect "...;main;crash_work" --min-samples 20
+if [ "$got" = 0 ]; then
+    check "killpg: profile valid and holds crash_work, without a process frame" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf crash_work --expect "_start;...;main;crash_work" --min-samples 20
+    # setsid's image (the leader), its exec'd c_procs and the idle child forked before
+    # crash_work, which dies by the group's SIGTERM too: three joined, one with samples
+    pr=$(processes_of "$RUN_PROFILE")
+    check "killpg: the idle child was a member too ($pr)" \
+        test "$pr" = "processes: 3 joined, 1 with samples, 0 refused"
+fi
 
 # --- SIGKILL from outside while two threads are busy --------------------------------------
 D=$work/sigkill

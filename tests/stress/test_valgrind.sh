@@ -9,8 +9,17 @@
 # --error-exitcode=99, --leak-check=full and --errors-for-leak-kinds=definite,indirect,possible,
 # a status of 0 means: no invalid read or write, no use of uninitialised memory and no leak in
 # the collector's whole life (drain, profmap, symbolize, report, gzip, write), checked again in
-# its log. LD_PRELOAD is set by env(1) under valgrind (--trace-children=yes follows that one
-# exec), so that valgrind's own launcher is not profiled.
+# its log.
+#
+# No process before the program may carry the preload: every process of a tree that inherits
+# it joins the session of the first one (docs/architecture.md, "One session per process tree"),
+# and an exec'd image joins the session of its own pid. valgrind's launcher is a dynamic
+# program (Debian's a shell script, then valgrind.bin) that execs the static tool in the same
+# pid: preloaded, it would lead the session with a native collector, and the program under
+# memcheck would join that one as its exec'd image (no collector under memcheck at all). So
+# the tool is started directly, by env(1) without the preload (it only passes it on), with the
+# VALGRIND_LIB and VALGRIND_LAUNCHER the launcher would have set: the program is the first
+# process to load libgoprof, and its collector is forked under memcheck.
 #
 # Runs (about 15-30 s in all):
 #   c_threads          C, two threads, pprof: one file at the end
@@ -32,10 +41,20 @@ if ! command -v valgrind >/dev/null; then
 fi
 REAPER=$work/bin/reaper
 gcc -O1 -Wall -o "$REAPER" "$top_srcdir/tests/stress/fixtures/reaper.c" || { fail "build reaper"; finish; }
+# The memcheck tool and the launcher, as valgrind's launcher says (-d) it runs them.
+vg_debug=$(valgrind -d --tool=memcheck /bin/true 2>&1)
+VG_TOOL=$(sed -n 's/^--[0-9]*:1:launcher launching //p' <<<"$vg_debug" | head -n 1)
+VG_LAUNCHER=$(sed -n "/launcher's name/{n;s/^--[0-9]*:1: *main \.\.\. //p}" <<<"$vg_debug" | head -n 1)
+if [ ! -x "$VG_TOOL" ] || [ ! -x "$VG_LAUNCHER" ]; then
+	fail "valgrind -d names no memcheck tool ('$VG_TOOL') or launcher ('$VG_LAUNCHER')"
+	finish
+fi
+pass "memcheck tool $VG_TOOL, launcher $VG_LAUNCHER"
 
 # vg_run NAME [VAR=VALUE ...] -- CMD [ARG...]: CMD under memcheck with the preload, in
 # $work/NAME, GOPROF_OUT=$work/NAME/out/prof.pb.gz unless given. Sets RUN (the directory),
-# VG_STATUS (the program's exit status) and COLLECTOR (the collector's pid, from the reaper).
+# VG_STATUS (the program's exit status), COLLECTOR (the collector's pid, from the reaper) and
+# NREAPED (how many processes the reaper inherited: the collector only).
 vg_run() {
 	local name=$1
 	local -a vars=()
@@ -45,24 +64,27 @@ vg_run() {
 	RUN=$work/$name
 	mkdir -p "$RUN/out"
 	_goprof_unsets
-	# valgrind's own launcher (a shell script) must not carry the preload
+	# Only the static tool's environment has the preload (see the top): the reaper and env
+	# start without it, the tool ignores it, the program under memcheck loads it.
 	env -u LD_PRELOAD "${_UNSETS[@]}" "$REAPER" -l "$RUN/reaped" -t 120 -- \
-		valgrind --tool=memcheck --trace-children=yes --child-silent-after-fork=no \
+		env VALGRIND_LIB="$(dirname "$VG_TOOL")" VALGRIND_LAUNCHER="$VG_LAUNCHER" \
+		LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$RUN/out/prof.pb.gz" "${vars[@]}" \
+		"$VG_TOOL" --tool=memcheck --trace-children=yes --child-silent-after-fork=no \
 		--leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 		--show-leak-kinds=definite,indirect,possible --error-exitcode=99 \
 		--log-file="$RUN/vg.%p" \
-		env LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$RUN/out/prof.pb.gz" "${vars[@]}" "$@" \
+		"$@" \
 		>"$RUN/stdout" 2>"$RUN/stderr" </dev/null &
 	VG_PID=$!
 	[ -n "${DURING:-}" ] && "$DURING" "$VG_PID"
 	wait "$VG_PID"
 	VG_STATUS=$?
-	# The reaper also inherits a native collector of valgrind's launcher (a dynamic program that
-	# valgrind execs, with the client's environment, to follow env's exec): it sees the exec
-	# at once and ends without a file. Ours is the one with a memcheck log.
+	# The reaper inherits the collector (the intermediate child is reaped by the program):
+	# one process, with its own memcheck log.
 	local p
 	COLLECTOR=
 	NCOLLECTORS=0
+	NREAPED=$(grep -c '^pid=' "$RUN/reaped" 2>/dev/null)
 	for p in $(sed -n 's/^pid=\([0-9]*\) .*/\1/p' "$RUN/reaped"); do
 		[ -f "$RUN/vg.$p" ] || continue
 		COLLECTOR=$p
@@ -73,7 +95,8 @@ vg_run() {
 # collector_checks WHAT: the collector ran under memcheck and was clean.
 collector_checks() {
 	local what=$1 log=$RUN/vg.$COLLECTOR
-	check "$what: one collector under memcheck, reaped" test "$NCOLLECTORS" = 1
+	check "$what: one collector under memcheck, reaped, and no other process ($NCOLLECTORS of $NREAPED)" \
+		test "$NCOLLECTORS" = 1 -a "$NREAPED" = 1
 	check "$what: the collector ran under memcheck (its own log vg.$COLLECTOR)" \
 		grep -q '^==[0-9]*== Memcheck, a memory error detector' "$log"
 	check "$what: collector exit status 0 (no memcheck error or leak: --error-exitcode=99)" \
@@ -126,9 +149,8 @@ check "c_threads intervals under memcheck: leaf_b's chain in the files" \
 snapshot() {
 	local i app p c=
 	for ((i = 0; i < 400; i++)); do
-		# the program: the reaper's oldest child (valgrind runs it in that process); its
-		# collector is named goprof-<that pid>, and so is the launcher's short-lived native one:
-		# ours runs memcheck.
+		# the program: the reaper's oldest child (env execs the tool, which runs it in that
+		# process); its collector is named goprof-<that pid> and runs memcheck.
 		app=$(pgrep -o -P "$1")
 		for p in $(pgrep -x "goprof-$app"); do
 			[[ $(readlink "/proc/$p/exe") == *memcheck* ]] && c=$p
