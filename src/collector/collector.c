@@ -339,7 +339,8 @@ static int take_name_and_signal(const struct collector_config *cfg)
  * ended. */
 static int answer_exiting(struct collector *c, struct tree_proc *p)
 {
-    int last = tree_live(c->tree) == 1 && p->state != TREE_ENDED;
+    int last = tree_live(c->tree) == 1 && p->state != TREE_ENDED &&
+               tree_take_waiting(c->tree) == 0;
     if ((p->leader && c->cfg->leader_is_init) || last) {
         collector_drain(c);
         add_residuals(c);
@@ -376,7 +377,7 @@ static void drain_until_end(struct collector *c, int sigfd)
         while ((ex = tree_exiting(c->tree)) != NULL)
             if (answer_exiting(c, ex))
                 return;
-        if (tree_live(c->tree) == 0)
+        if (tree_live(c->tree) == 0 && tree_take_waiting(c->tree) == 0)
             return;
         session_alive(c);
         if ((p[0].revents & POLLIN) && take_signals(sigfd))

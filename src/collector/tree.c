@@ -343,9 +343,18 @@ static const char *admit(struct tree *t, const struct pending *pd, const struct 
         return "is not a descendant of the session's processes";
     if (pd->refuse && pd->refuse != NOT_YET)
         return pd->refuse;
-    /* a process gone by now cannot be looked at: its credentials' uid has to do */
-    if (kill(pd->cred.pid, 0) == 0 && !pid_matches(t, pd->cred.pid, h))
+    if (h->flags & TREE_FORKED) {
+        /* connected by its parent before the fork (preload.c: forking): it is the child of
+         * the peer, in the peer's (and our) pid namespace, unless it is gone already */
+        if (h->pidns != t->own_pidns)
+            return "was forked in another pid namespace";
+        pid_t parent = tree_parent_of(h->pid);
+        if (parent && parent != pd->cred.pid)
+            return "gave a pid that is not its parent's child";
+    } else if (kill(pd->cred.pid, 0) == 0 && !pid_matches(t, pd->cred.pid, h)) {
+        /* a process gone by now cannot be looked at: its credentials' uid has to do */
         return "gave a pid that is not its own";
+    }
     size_t live = 0;
     for (size_t i = 0; i < t->n; i++)
         live += t->procs[i].state != TREE_ENDED;
@@ -405,7 +414,7 @@ static void join(struct tree *t, struct pending *pd, const struct tree_hello *h,
         close(pd->fd);
         return;
     }
-    pid_t pid = pd->cred.pid;
+    pid_t pid = (h->flags & TREE_FORKED) ? h->pid : pd->cred.pid;
     /* An exec'd image of a member: the old image's end may not have been seen yet. */
     struct tree_proc *old = find_pid(t, pid, 1);
     if (old && old->state != TREE_ENDED && (h->flags & TREE_FORKED)) {
@@ -659,6 +668,17 @@ void tree_done(struct tree *t, struct tree_proc *p)
     struct tree_msg m = { TREE_MAGIC, TREE_MSG_DONE, 0, 0, 0 };
     if (p->conn >= 0 && send(p->conn, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         gp_debug("collector", "pid %d: DONE not sent: %s", (int)p->pid, strerror(errno));
+}
+
+int tree_take_waiting(struct tree *t)
+{
+    int before = t->npending;
+    if (t->leader_listen >= 0)
+        accept_all(t, t->leader_listen);
+    for (size_t i = 0; i < t->n; i++)
+        if (t->procs[i].listen_fd >= 0)
+            accept_all(t, t->procs[i].listen_fd);
+    return t->npending - before;
 }
 
 void tree_close_doors(struct tree *t)

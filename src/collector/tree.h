@@ -91,6 +91,9 @@ uint64_t tree_refused(const struct tree *t);
 struct tree_proc *tree_exiting(struct tree *t);
 void tree_done(struct tree *t, struct tree_proc *p);
 
+/* Connections waiting at any rendezvous, taken now (before the session may end: a fork
+ * child's, made by its parent just before the parent ended): how many. */
+int tree_take_waiting(struct tree *t);
 /* Closes every rendezvous: the session takes nobody any more (its end). */
 void tree_close_doors(struct tree *t);
 

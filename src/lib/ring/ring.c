@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,8 +37,38 @@ int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
     int fd = memfd_create("goprof-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
+    /* A file size limit (ulimit -f) applies to a memfd: sizing it past the soft limit would
+     * send the program SIGXFSZ. Up to the hard limit, the soft one is raised for the
+     * ftruncate (single-threaded here: the constructor or a fork child) and put back. */
+    struct rlimit fsz, raised;
+    int limited = getrlimit(RLIMIT_FSIZE, &fsz) == 0 && fsz.rlim_cur != RLIM_INFINITY &&
+                  fsz.rlim_cur < (rlim_t)size;
+    /* Beyond the hard limit too: a smaller ring, as long as it holds 16 samples (the drops it
+     * causes are counted like any). */
+    while (limited && fsz.rlim_max != RLIM_INFINITY && fsz.rlim_max < (rlim_t)size && n > 16) {
+        n >>= 1;
+        size = RING_HDR_SIZE + (size_t)n * sizeof(struct ring_slot);
+    }
+    if (limited && fsz.rlim_max != RLIM_INFINITY && fsz.rlim_max < (rlim_t)size) {
+        close(fd);
+        return -EFBIG;
+    }
+    raised = fsz;
+    raised.rlim_cur = fsz.rlim_max;
+    if (limited && setrlimit(RLIMIT_FSIZE, &raised) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int sized = ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
+    if (limited)
+        setrlimit(RLIMIT_FSIZE, &fsz);
     void *p = MAP_FAILED;
-    if (ftruncate(fd, (off_t)size) != 0 ||
+    if (sized != 0) {
+        close(fd);
+        return sized;
+    }
+    if (
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
         (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         int err = -errno;

@@ -208,6 +208,29 @@ static void fill_hello(const struct self_text *st, struct timespec now, uint64_t
     strncpy(hello.name, program_invocation_short_name, sizeof hello.name - 1);
 }
 
+/* The connection a fork child will join through, made by the forking thread before the fork:
+ * a child whose parent exits at once (a daemon's double fork) finds its parent's rendezvous,
+ * even the whole session, gone; a connection made before the fork keeps the session from
+ * ending (the collector takes every connection waiting before it ends) and is admitted on
+ * the parent's credentials. */
+static __thread int fork_conn = -1;
+
+static void forking(void)
+{
+    if (session_conn >= 0 && config.follow) {
+        int saved = errno;
+        fork_conn = tree_find(session_hash, hello.pidns);
+        errno = saved;
+    }
+}
+
+static void forked_parent(void)
+{
+    if (fork_conn >= 0)
+        close(fork_conn);
+    fork_conn = -1;
+}
+
 /* fork without exec: the child has no timers, and must not write into its parent's ring nor
  * hold its parent's connection. With GOPROF_FOLLOW it joins the session as a process of its
  * own (a prefork worker), with a ring of its own, and its thread sampled again. */
@@ -218,19 +241,24 @@ static void forked_child(void)
         close(session_conn);
     session_conn = -1;
     is_leader = 0;
-    if (!config.follow)
-        return;
     int saved = errno;
+    int sock = fork_conn;
+    fork_conn = -1;
+    if (!config.follow || sock < 0) {
+        if (sock >= 0)
+            close(sock);
+        errno = saved;
+        return;
+    }
     struct ring fresh;
-    int ring_fd = -1, sock = -1;
+    int ring_fd = -1;
     hello.pid = getpid();
     hello.flags = TREE_FORKED;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     hello.start_ns = gp_timespec_ns(now);
     if (ring_create(&fresh, config.ring_slots, &ring_fd) == 0) {
-        sock = tree_find(session_hash, hello.pidns);
-        if (sock >= 0 && tree_send_hello(sock, &hello, ring_fd) == 0) {
+        if (tree_send_hello(sock, &hello, ring_fd) == 0) {
             struct ring old = ring;
             ring = fresh;
             sample_set_ring(&ring);
@@ -241,11 +269,12 @@ static void forked_child(void)
         } else {
             gp_debug("preload", "fork child %d not profiled: its session is out of reach",
                      (int)getpid());
-            if (sock >= 0)
-                close(sock);
+            close(sock);
             ring_destroy(&fresh);
         }
         close(ring_fd);
+    } else {
+        close(sock);
     }
     errno = saved;
 }
@@ -414,7 +443,7 @@ static void start_sampling(void)
     }
     __atomic_store_n(&gp_owns_sigprof, 1, __ATOMIC_RELEASE);
     sample_enable(1);
-    pthread_atfork(NULL, NULL, forked_child);
+    pthread_atfork(forking, forked_parent, forked_child);
     sample_thread_start();
     arm_existing_threads();
     hook_exit();
