@@ -389,9 +389,10 @@ else
 	echo "SKIP: full output directory (needs root and tmpfs)"
 fi
 
-# A file size limit (ulimit -f 1: 1 KiB) that the program's output fits in and the profile
-# (1.5 KB for go_cgo) does not: the write fails half-way (EFBIG; SIGXFSZ used to kill the
-# collector there, leaving the half-written temporary file behind).
+# A file size limit (ulimit -f 1: 1 KiB) that the program's output fits in and neither the
+# ring's memfd (16 slots at the least: 42 KiB, lib/ring/ring.c) nor the profile (1.5 KB for
+# go_cgo) does: said at the start in one line, the program runs unprofiled, as without
+# libgoprof (SIGXFSZ used to kill the collector half-way through the write).
 mkdir -p "$D/fsize"
 run_plain "$D/fsize-plain" -- "$GO_CGO" -d 1s
 CASE_CMD=("$GO_CGO" -d 1s) CASE_FSIZE=1
@@ -400,11 +401,10 @@ CASE_CMD=() CASE_FSIZE=
 check "file size limit: program's stdout as without libgoprof" \
 	cmp -s <(strip_timing "$D/fsize-plain.stdout") <(strip_timing "$CASE/stdout")
 check "file size limit: exit status $(cat "$D/fsize-plain.status")" test "$CASE_STATUS" = "$(cat "$D/fsize-plain.status")"
-check "file size limit: exactly one line, 'File too large'" \
-	sh -c 'test "$(grep -c . "$1")" = 1 && grep -q "^libgoprof: output: write .*fsize/prof\.pb\.gz\.tmp\.[0-9]*: File too large" "$1"' _ "$CASE/stderr"
+check "file size limit: exactly one line, naming the limit" \
+	sh -c 'test "$(grep -c . "$1")" = 1 && grep -q "^libgoprof: ring: .*file size limit (ulimit -f).*profiling is off" "$1"' _ "$CASE/stderr"
 check "file size limit: nothing left in the directory" test -z "$(ls -A "$D/fsize")"
-check "file size limit: the collector ended with status 1, not by a signal" \
-	grep -Eq '^pid=[0-9]+ exit=1$' "$CASE/reaped"
+check "file size limit: no collector started" test ! -s "$CASE/reaped"
 
 # Symlinks planted by someone else. The temporary file is opened O_CREAT|O_EXCL, so a
 # symlink there is never followed (it is removed and the file created in its place); the
@@ -481,8 +481,10 @@ same_run() {
 gcc -O1 -fno-omit-frame-pointer -Wall -o "$B/fake_go" "$fx/fake_go.c" || fail "build fake_go"
 run_pair fake_go "$B/fake_go"
 same_run "C program with a .go.buildinfo section"
-check "C program with a .go.buildinfo section: exactly one line, saying it is profiled as native code" \
-	sh -c 'test "$(grep -c . "$1")" = 1 && grep -q "^libgoprof: .*go1\.26\.0.*native code" "$1"' _ "$CASE/stderr"
+# Without Go's build-ID note it is a C program to the constructor, which then never opens its
+# file (preload.c: has_go_note): nothing to say.
+check "C program with a .go.buildinfo section: no 'libgoprof:' line (no Go build-ID note: native)" \
+	test ! -s "$CASE/stderr"
 check "C program with a .go.buildinfo section: profile valid, chain ...;main;fake_spin" \
 	"$PROFCHECK" chain "$CASE/cwd/prof.pb.gz" --leaf fake_spin --expect '...;main;fake_spin' --min 0.99 --min-samples 5
 

@@ -343,11 +343,17 @@ static void analyze_go(const struct self_text *st)
                goexe.version);
 }
 
-/* The process's own ring: 0 with *fd its memfd, or -errno (said in one line). */
-static int make_ring(struct ring *r, int *fd)
+/* The process's own ring: 0 with *fd its memfd, or -errno, said in one line by the leader
+ * (a member's children would each say it again: debug only). */
+static int make_ring(struct ring *r, int *fd, int leader)
 {
     int err = ring_create(r, config.ring_slots, fd);
-    if (err != 0)
+    if (err == 0 || (!leader && !gp_log_debug_enabled))
+        return err;
+    if (err == -EFBIG)
+        gp_log("ring", "even a 16-slot ring is larger than the file size limit (ulimit -f) "
+               "allows; profiling is off");
+    else
         gp_log("ring", "cannot map %u slots: %s; profiling is off", config.ring_slots,
                strerror(-err));
     return err;
@@ -472,7 +478,7 @@ static int join_session(int sock)
         return -1;
     }
     int ring_fd = -1;
-    if (make_ring(&ring, &ring_fd) != 0) {
+    if (make_ring(&ring, &ring_fd, 0) != 0) {
         close(sock);
         return -1;
     }
@@ -497,7 +503,7 @@ static int lead_session(const struct self_text *st, struct timespec now)
         return -1;
     }
     int ring_fd = -1;
-    if (make_ring(&ring, &ring_fd) != 0) {
+    if (make_ring(&ring, &ring_fd, 1) != 0) {
         drop_claim();
         return -1;
     }
