@@ -187,13 +187,13 @@ static void test_output_claim(void)
     int f3 = output_claim(t3, sizeof t3, 4242, "prog");
     CHECK(f1 >= 0 && f2 >= 0 && f3 >= 0);
     CHECK(strcmp(t1, base) == 0);
-    snprintf(want, sizeof want, "%s.%%p", base);
+    snprintf(want, sizeof want, "%s.4242", base);
     CHECK(strcmp(t2, want) == 0);
-    snprintf(want, sizeof want, "%s.%%p.2", base);
+    snprintf(want, sizeof want, "%s.4242.2", base);
     CHECK(strcmp(t3, want) == 0);
     /* another pid: its .<pid> name is free */
     int f4 = output_claim(t4, sizeof t4, 4343, "prog");
-    snprintf(want, sizeof want, "%s.%%p", base);
+    snprintf(want, sizeof want, "%s.4343", base);
     CHECK(f4 >= 0 && strcmp(t4, want) == 0);
     /* the first claim released: the plain name is free again */
     close(f1);
