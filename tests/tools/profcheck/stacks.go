@@ -33,6 +33,10 @@ var legalRootFrames = map[string]bool{
 
 const lostPrefix = PseudoPrefix + " lost"
 
+// A process's CPU time that no sample saw (its start and its last ticks): a count without a
+// stack, like a lost sample.
+const residualFrame = PseudoPrefix + " unsampled: process start and end"
+
 // rootEnd classifies a stack (root first): legal, or the frame it ends at.
 func rootEnd(frames []string) (legal bool, end string) {
 	if len(frames) == 0 {
@@ -62,9 +66,10 @@ func rootEnd(frames []string) (legal bool, end string) {
 	return false, frames[0]
 }
 
+// isLost: a count without a stack, lost or never sampled (residualFrame).
 func isLost(frames []string) bool {
 	for _, f := range frames {
-		if strings.HasPrefix(f, lostPrefix) {
+		if strings.HasPrefix(f, lostPrefix) || f == residualFrame {
 			return true
 		}
 	}
