@@ -208,6 +208,13 @@ static void end_image(struct tree *t, struct tree_proc *p, int keep_pid,
     ring_destroy(&p->ring);
     close_fd(&p->conn);
     p->state = TREE_ENDED;
+    /* Nothing of it will ever be looked up (its CPU time, if any, has no stack): a service
+     * that starts short children all day keeps no symbol tables of theirs. */
+    if (p->samples == 0) {
+        symbolizer_free(p->sym);
+        p->sym = NULL;
+        p->sym_failed = 1;
+    }
     if (!keep_pid) {
         close_fd(&p->listen_fd);
         close_fd(&p->pidfd);
