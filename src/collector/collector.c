@@ -422,6 +422,13 @@ void collector_main(const struct collector_config *cfg)
         _exit(1);
     session_begin(cfg, c);
     drain_until_end(c, sigfd);
+    if (!c->finished && cfg->leader_is_init) {
+        /* PID 1 ended without its exit hook (killed, or crashed): the kernel is killing every
+         * process of its namespace, this one included, right now. A write begun here would
+         * be cut anywhere, even between naming its file and the rename; the last checkpoint
+         * stands (at most CHECKPOINT_NS old). */
+        _exit(0);
+    }
     if (!c->finished) {
         collector_drain(c);
         add_residuals(c);
