@@ -72,7 +72,7 @@ static int same(const struct profmap *pm, const struct profmap_entry *e, uint64_
     return e->hash == hash && e->proc == proc && e->tid == rec->tid && e->flags == rec->flags &&
            e->goid == rec->goid && e->nframes == n &&
            !memcmp(e->thread_name, rec->thread_name, sizeof e->thread_name) &&
-           !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs);
+           (n == 0 || !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs));
 }
 
 static void add_total(struct profmap *pm, const struct ring_record *rec)
@@ -126,7 +126,8 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     e->nframes = (uint16_t)n;
     e->frames = pm->nframes;
     memcpy(e->thread_name, rec->thread_name, sizeof e->thread_name);
-    memcpy(pm->frames + pm->nframes, pcs, n * sizeof *pcs);
+    if (n)   /* (a residual has no frames, and the store may not exist yet) */
+        memcpy(pm->frames + pm->nframes, pcs, n * sizeof *pcs);
     pm->nframes += n;
     pm->index[slot] = (uint32_t)++pm->len;
     add_total(pm, rec);
