@@ -60,7 +60,6 @@ struct gp_http_addr;
  * collector gets its copy with the address space, pointers included. */
 struct collector_config {
     pid_t app_pid;              /* the leader; also the %p of the one-file output name */
-    uint64_t skip_lo, skip_hi;  /* libgoprof's own text in the leader */
     int keep_fd;                /* the output name's claim, held by the collector to its end,
                                  * or -1 (the program closes its own copy after the fork) */
     /* The session (lib/tree/tree_proto.h) */

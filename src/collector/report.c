@@ -38,6 +38,7 @@ struct report_pstate {
     size_t nmaps;
     struct loc_cache locs;
     char root[48];              /* "[process: NAME]" */
+    const char *root_key;       /* the first such text: one location per program name */
 };
 
 struct report {
@@ -227,6 +228,12 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     for (size_t i = 0; i < r.nps; i++) {
         r.ps[i].sym = in->procs[i].omit ? NULL : in->procs[i].sym;
         snprintf(r.ps[i].root, sizeof r.ps[i].root, "[process: %s]", in->procs[i].name);
+        r.ps[i].root_key = r.ps[i].root;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(r.ps[j].root, r.ps[i].root)) {
+                r.ps[i].root_key = r.ps[j].root_key;
+                break;
+            }
         if (add_mappings(&r, &r.ps[i]) != 0)
             goto out;
     }
@@ -259,7 +266,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         if (n == 0)   /* (a residual has its pseudo-frame already) */
             ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
         if (proc->root_frame)
-            ids[n++] = pseudo_location(&r, ps->root);
+            ids[n++] = pseudo_location(&r, ps->root_key);
         if (add_labels_sample(&r, proc, e, ids, n, in->period_ns) != 0)
             goto out;
     }

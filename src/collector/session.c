@@ -24,8 +24,8 @@
 /* At the end, how long answers to open HTTP requests may take to send. */
 #define HTTP_FINISH_MS 3000
 /* A port in use at start is tried again every HTTP_RETRY_MS for HTTP_BUSY_MS before the one
- * line is printed: after an exec, the replaced image's collector holds it until it has seen
- * the exec (it lets go of it before writing its file). */
+ * line is printed: a session that just ended may still hold it for a moment (its collector
+ * answers open requests for up to HTTP_FINISH_MS after writing its files). */
 #define HTTP_RETRY_MS 100
 #define HTTP_BUSY_MS 3000
 

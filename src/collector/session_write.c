@@ -162,11 +162,11 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
              (unsigned long long)(collector_total(c) - unsampled), sum_drops(run_drops, 1),
              (unsigned long long)unsampled + sum_drops(run_drops, 0));
     struct cost_summary own = { 0 }, fwd = { 0 }, fwd_other = { 0 };
-    static struct cost_hist h_own, h_fwd, h_fwd_other;   /* 5 KiB each: not on the stack */
-    tree_costs(tr, &h_own, &h_fwd, &h_fwd_other);
-    cost_hist_summarize(&h_own, &own);
-    cost_hist_summarize(&h_fwd, &fwd);
-    cost_hist_summarize(&h_fwd_other, &fwd_other);
+    static struct cost_hist sums[3];   /* 5 KiB each: not on the stack */
+    tree_costs(tr, sums);
+    cost_hist_summarize(&sums[0], &own);
+    cost_hist_summarize(&sums[1], &fwd);
+    cost_hist_summarize(&sums[2], &fwd_other);
     /* What sampling cost, per signal: our handler, and the program's own SIGPROF handler we
      * forwarded to (Go's sigprof when runtime/pprof runs too), timed the same way; timer signals
      * (one per sample of Go's) apart from the others (setitimer's, mostly dropped at once). */

@@ -154,17 +154,6 @@ static void keep_drops(struct tree_proc *p)
     }
 }
 
-static void merge_hist(struct cost_hist *into, const struct cost_hist *from)
-{
-    for (int i = 0; i < GP_COST_BUCKETS; i++)
-        atomic_fetch_add_explicit(&into->bucket[i],
-                                  atomic_load_explicit(&from->bucket[i], memory_order_relaxed),
-                                  memory_order_relaxed);
-    uint64_t m = atomic_load_explicit(&from->max_ns, memory_order_relaxed);
-    if (m > atomic_load_explicit(&into->max_ns, memory_order_relaxed))
-        atomic_store_explicit(&into->max_ns, m, memory_order_relaxed);
-}
-
 /* Takes the messages waiting on p's connection; returns 0 at its end of file (or error), 1
  * when it is still open. */
 static int take_messages(struct tree_proc *p)
@@ -189,6 +178,15 @@ static int take_messages(struct tree_proc *p)
     }
 }
 
+/* The ring's three cost histograms (handler, forwarded timer signals, other forwarded
+ * signals), added to dst[0..2]. */
+static void add_costs(struct cost_hist *dst, const struct ring_header *h)
+{
+    cost_hist_merge(&dst[0], &h->handler_cost);
+    cost_hist_merge(&dst[1], &h->forward_cost);
+    cost_hist_merge(&dst[2], &h->forward_other_cost);
+}
+
 /* The image is gone (exit or exec): no writer can finish a record any more. Its last records
  * are drained, then its ring unmapped. keep_pid: the pid lives on in a new image. */
 static void end_image(struct tree *t, struct tree_proc *p, int keep_pid,
@@ -202,9 +200,7 @@ static void end_image(struct tree *t, struct tree_proc *p, int keep_pid,
     ring_reader_skip_stalled(&p->ring);
     drain(ctx, p);
     keep_drops(p);
-    merge_hist(&t->ended_cost[0], &p->ring.hdr->handler_cost);
-    merge_hist(&t->ended_cost[1], &p->ring.hdr->forward_cost);
-    merge_hist(&t->ended_cost[2], &p->ring.hdr->forward_other_cost);
+    add_costs(t->ended_cost, p->ring.hdr);
     ring_destroy(&p->ring);
     close_fd(&p->conn);
     p->state = TREE_ENDED;
@@ -303,16 +299,9 @@ static int pid_matches(const struct tree *t, pid_t peer, const struct tree_hello
 {
     if (h->pidns == t->own_pidns)
         return h->pid == peer;
-    char path[40], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)peer);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[2048];
+    if (tree_read_proc(peer, "status", buf, sizeof buf) != 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     char *line = strstr(buf, "\nNSpid:");
     if (!line)
         return 0;
@@ -582,14 +571,22 @@ static void read_conn(struct tree *t, struct tree_proc *p,
         conn_closed(t, p, drain, ctx);
 }
 
+/* Accepts at every rendezvous that poll found readable (fds), or at every one (fds NULL). */
+static void accept_at_doors(struct tree *t, const struct pollfd *fds, int n)
+{
+    if (t->leader_listen >= 0 && (!fds || revents_of(fds, n, t->leader_listen)))
+        accept_all(t, t->leader_listen);
+    for (size_t i = 0; i < t->n; i++) {
+        int fd = t->procs[i].listen_fd;
+        if (fd >= 0 && (!fds || revents_of(fds, n, fd)))
+            accept_all(t, fd);
+    }
+}
+
 void tree_service(struct tree *t, const struct pollfd *fds, int n,
                   void (*drain)(void *, struct tree_proc *), void *ctx)
 {
-    if (revents_of(fds, n, t->leader_listen))
-        accept_all(t, t->leader_listen);
-    for (size_t i = 0; i < t->n; i++)
-        if (revents_of(fds, n, t->procs[i].listen_fd))
-            accept_all(t, t->procs[i].listen_fd);
+    accept_at_doors(t, fds, n);
     /* Hellos in arrival order; the leader's pair is first, so its children find it. */
     int64_t now = now_ms();
     for (int i = 0; i < t->npending;) {
@@ -642,22 +639,13 @@ void tree_drops(const struct tree *t, uint64_t *drops)
     }
 }
 
-void tree_costs(const struct tree *t, struct cost_hist *own, struct cost_hist *fwd,
-                struct cost_hist *fwd_other)
+void tree_costs(const struct tree *t, struct cost_hist *sums)
 {
-    memset(own, 0, sizeof *own);
-    memset(fwd, 0, sizeof *fwd);
-    memset(fwd_other, 0, sizeof *fwd_other);
-    merge_hist(own, &t->ended_cost[0]);
-    merge_hist(fwd, &t->ended_cost[1]);
-    merge_hist(fwd_other, &t->ended_cost[2]);
+    memcpy(sums, t->ended_cost, sizeof t->ended_cost);
     for (size_t k = 0; k < t->n; k++) {
         const struct tree_proc *p = &t->procs[k];
-        if (p->state == TREE_ENDED || !p->ring.hdr)
-            continue;
-        merge_hist(own, &p->ring.hdr->handler_cost);
-        merge_hist(fwd, &p->ring.hdr->forward_cost);
-        merge_hist(fwd_other, &p->ring.hdr->forward_other_cost);
+        if (p->state != TREE_ENDED && p->ring.hdr)
+            add_costs(sums, p->ring.hdr);
     }
 }
 
@@ -681,11 +669,7 @@ void tree_done(struct tree *t, struct tree_proc *p)
 int tree_take_waiting(struct tree *t)
 {
     int before = t->npending;
-    if (t->leader_listen >= 0)
-        accept_all(t, t->leader_listen);
-    for (size_t i = 0; i < t->n; i++)
-        if (t->procs[i].listen_fd >= 0)
-            accept_all(t, t->procs[i].listen_fd);
+    accept_at_doors(t, NULL, 0);
     return t->npending - before;
 }
 

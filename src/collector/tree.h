@@ -79,10 +79,10 @@ int tree_poll_fds(struct tree *t, struct pollfd *fds, int max);
 void tree_service(struct tree *t, const struct pollfd *fds, int n,
                   void (*drain)(void *ctx, struct tree_proc *p), void *ctx);
 
-/* Summed drop counters of every ring (live and ended), and their cost histograms merged. */
+/* Summed drop counters of every ring (live and ended); and their three cost histograms merged
+ * into sums[0..2] (handler_cost, forward_cost, forward_other_cost). */
 void tree_drops(const struct tree *t, uint64_t *drops);
-void tree_costs(const struct tree *t, struct cost_hist *own, struct cost_hist *fwd,
-                struct cost_hist *fwd_other);
+void tree_costs(const struct tree *t, struct cost_hist *sums);
 /* Processes refused (wrong user, not a descendant, too many). */
 uint64_t tree_refused(const struct tree *t);
 

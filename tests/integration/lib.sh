@@ -280,6 +280,20 @@ run_profiled() {
 	fi
 }
 
+# start_bg PREFIX VAR=VALUE... -- CMD...: starts CMD preloaded with exactly these GOPROF_*
+# variables, output in PREFIX.stdout/.stderr; sets BG_PID.
+start_bg() {
+	local prefix=$1
+	local -a vars=()
+	shift
+	while [ "$1" != "--" ]; do vars+=("$1"); shift; done
+	shift
+	_goprof_unsets
+	env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" "${vars[@]}" "$@" \
+		>"$prefix.stdout" 2>"$prefix.stderr" </dev/null &
+	BG_PID=$!
+}
+
 run_plain() {
 	local prefix=$1
 	shift

@@ -44,20 +44,7 @@ if [ ! -f "$LIBGOPROF" ]; then
 	finish
 fi
 
-# start_bg PREFIX VAR=VALUE... -- CMD...: starts CMD preloaded with exactly these GOPROF_*
-# variables, output in PREFIX.stdout/.stderr; sets BG_PID. wait_bg PREFIX: waits for it and
-# writes PREFIX.status.
-start_bg() {
-	local prefix=$1
-	local -a vars=()
-	shift
-	while [ "$1" != "--" ]; do vars+=("$1"); shift; done
-	shift
-	_goprof_unsets
-	env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" "${vars[@]}" "$@" \
-		>"$prefix.stdout" 2>"$prefix.stderr" </dev/null &
-	BG_PID=$!
-}
+# wait_bg PREFIX: waits for start_bg's (lib.sh) command and writes PREFIX.status.
 wait_bg() {
 	wait "$BG_PID"
 	echo $? >"$1.status"

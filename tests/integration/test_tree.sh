@@ -322,19 +322,6 @@ fi
 
 # ---------------------------------------------------------------------------------------
 # 5. GOPROF_HTTP and SIGUSR1 through a wrapper: go tool pprof gets the program's stacks.
-# start_bg PREFIX VAR=VALUE... -- CMD...: CMD preloaded with exactly these GOPROF_* variables;
-# sets BG_PID (the leader).
-start_bg() {
-	local prefix=$1
-	local -a vars=()
-	shift
-	while [ "$1" != "--" ]; do vars+=("$1"); shift; done
-	shift
-	_goprof_unsets
-	env "${_UNSETS[@]}" LD_PRELOAD="$LIBGOPROF" "${vars[@]}" "$@" \
-		>"$prefix.stdout" 2>"$prefix.stderr" </dev/null &
-	BG_PID=$!
-}
 n=0
 for w in "timeout 20" "tini -s --"; do
 	n=$((n + 1))

@@ -18,6 +18,7 @@
 #include "lib/config/config.h"
 #include "lib/ring/ring.h"
 #include "lib/tree/tree_proto.h"
+#include "program/preload/tree_join.h"
 
 int main(int argc, char **argv)
 {
@@ -55,20 +56,7 @@ int main(int argc, char **argv)
     h.pid = getpid();
     h.pidns = tree_own_pidns();
     snprintf(h.name, sizeof h.name, "intruder");
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    memset(&ctl, 0, sizeof ctl);
-    struct iovec iov = { &h, sizeof h };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                          .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &ring_fd, sizeof(int));
-    if (sendmsg(s, &msg, 0) != (ssize_t)sizeof h)
+    if (tree_send_hello(s, &h, ring_fd) != 0)   /* as a process that joins sends it */
         return 2;
     /* Stay while the collector looks at us (a process gone is taken on its uid alone). */
     sleep(1);

@@ -292,7 +292,8 @@ uint64_t config_session_hash(void)
         if (!strcmp(vars[i].name, "GOPROF_DEBUG"))
             continue;
         h = gp_hash_more(h, vars[i].name, strlen(vars[i].name) + 1);
-        h = s ? gp_hash_more(h, s, strlen(s) + 1) : gp_hash_more(h, "", 0) ^ 0x5a;
+        /* with its NUL, so that set-to-"" differs from unset (no byte at all) */
+        h = s ? gp_hash_more(h, s, strlen(s) + 1) : h;
     }
     return h;
 }

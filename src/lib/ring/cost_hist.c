@@ -38,3 +38,14 @@ void cost_hist_summarize(const struct cost_hist *h, struct cost_summary *out)
         }
     }
 }
+
+void cost_hist_merge(struct cost_hist *into, const struct cost_hist *from)
+{
+    for (int i = 0; i < GP_COST_BUCKETS; i++)
+        atomic_fetch_add_explicit(&into->bucket[i],
+                                  atomic_load_explicit(&from->bucket[i], memory_order_relaxed),
+                                  memory_order_relaxed);
+    uint64_t m = atomic_load_explicit(&from->max_ns, memory_order_relaxed);
+    if (m > atomic_load_explicit(&into->max_ns, memory_order_relaxed))
+        atomic_store_explicit(&into->max_ns, m, memory_order_relaxed);
+}

@@ -48,5 +48,7 @@ struct cost_summary {
 
 /* Quantiles are the lower edge of the bucket holding them. */
 void cost_hist_summarize(const struct cost_hist *h, struct cost_summary *out);
+/* Adds from's counts into into (the reader's sums over several rings; not signal-safe). */
+void cost_hist_merge(struct cost_hist *into, const struct cost_hist *from);
 
 #endif

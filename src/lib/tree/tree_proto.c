@@ -26,18 +26,26 @@ uint64_t tree_own_pidns(void)
     return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-pid_t tree_parent_of(pid_t pid)
+int tree_read_proc(pid_t pid, const char *file, char *buf, size_t size)
 {
-    char path[40], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char path[48];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return -1;
     buf[n] = 0;
+    return 0;
+}
+
+pid_t tree_parent_of(pid_t pid)
+{
+    char buf[512];
+    if (tree_read_proc(pid, "stat", buf, sizeof buf) != 0)
+        return 0;
     /* "pid (comm) state ppid ...": comm may hold spaces and ')' -- take the last ')' */
     char *p = strrchr(buf, ')');
     int ppid = 0;

@@ -33,6 +33,7 @@
 #ifndef GP_TREE_PROTO_H
 #define GP_TREE_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -77,6 +78,9 @@ struct tree_msg {
 socklen_t tree_address(struct sockaddr_un *sa, uint64_t hash, uint64_t pidns, pid_t pid);
 /* The inode of the calling process's pid namespace (0 when /proc is missing). */
 uint64_t tree_own_pidns(void);
+/* The start of /proc/PID/FILE, NUL-terminated, into buf: 0, or -1 (no such process, unreadable,
+ * empty). */
+int tree_read_proc(pid_t pid, const char *file, char *buf, size_t size);
 /* The parent of pid from /proc/PID/stat: >0, or 0 when unknown (gone, or outside our
  * namespace). */
 pid_t tree_parent_of(pid_t pid);

@@ -1,7 +1,8 @@
-/* preload.c -- the library constructor: configuration, Go analysis, ring, collector, handler,
- * timers. The composition root of libgoprof.
+/* preload.c -- the library constructor: the composition root of libgoprof.
  * Context: program
  *
+ * In order: configuration, the session (joined, or led: output name, collector), Go
+ * analysis, ring, handler, timers, exit hook, fork handlers.
  * Runs before main (and before the Go runtime's rt0_go) while the process has one thread. Any
  * failure leaves the program running exactly as without libgoprof: configuration errors print
  * one line naming the variable; other failures print one line and profiling stays off.
@@ -360,7 +361,7 @@ static int make_ring(struct ring *r, int *fd, int leader)
 }
 
 /* The rest of what the collector is told (prepare_output filled the output's part). */
-static void fill_collector_config(const struct self_text *st, struct timespec now)
+static void fill_collector_config(struct timespec now)
 {
     collector.period_ns = (uint64_t)GP_NS_PER_SEC / config.hz;
     collector.hz = config.hz;
@@ -377,8 +378,6 @@ static void fill_collector_config(const struct self_text *st, struct timespec no
                           : !gp_unwind_go.layout.known ? "runtime layout not recognised"
                           : goexe.layout_from_dwarf ? "runtime layout from DWARF"
                           : "runtime layout from the version table";
-    collector.skip_lo = st->lo;
-    collector.skip_hi = st->hi;
     collector.keep_fd = claim_fd;
     collector.session_hash = session_hash;
     collector.pidns = hello.pidns;
@@ -452,7 +451,7 @@ static void start_sampling(void)
      * at the start of every short child. */
     if (is_leader)
         unwind_warm();
-    struct sample_config sc = { .period_ns = collector.period_ns, .ring = &ring };
+    struct sample_config sc = { .period_ns = (uint64_t)GP_NS_PER_SEC / config.hz, .ring = &ring };
     int r = sample_setup(&sc, gp_real.sigaction);
     if (r != 0) {
         gp_log("sample", "cannot install the SIGPROF handler: %s; profiling is off",
@@ -491,12 +490,11 @@ static int join_session(int sock)
         return -1;
     }
     session_conn = sock;
-    collector.period_ns = (uint64_t)GP_NS_PER_SEC / config.hz;
     return 0;
 }
 
 /* The first process of a tree: output name, ring, collector. */
-static int lead_session(const struct self_text *st, struct timespec now)
+static int lead_session(struct timespec now)
 {
     if (prepare_output(now.tv_sec) != 0) {
         drop_claim();
@@ -507,7 +505,7 @@ static int lead_session(const struct self_text *st, struct timespec now)
         drop_claim();
         return -1;
     }
-    fill_collector_config(st, now);
+    fill_collector_config(now);
     int r = start_collector(ring_fd);
     close(ring_fd);
     if (r != 0)
@@ -535,14 +533,9 @@ __attribute__((constructor)) static void libgoprof_init(void)
     struct self_text st = { 0 };
     dl_iterate_phdr(find_modules, &st);   /* our own text, and the executable's load bias */
     fill_hello(&st, now, pidns);
-    if (sock != -ENOENT) {
-        if (join_session(sock) != 0)
-            return;
-        analyze_go(&st);
-    } else {
-        analyze_go(&st);
-        if (lead_session(&st, now) != 0)
-            return;
-    }
+    /* (the leader analyses before forking: its collector symbolizes with that analysis) */
+    analyze_go(&st);
+    if (sock != -ENOENT ? join_session(sock) != 0 : lead_session(now) != 0)
+        return;
     start_sampling();
 }
