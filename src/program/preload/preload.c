@@ -3,6 +3,7 @@
  *
  * In order: configuration, the session (joined, or led: output name, collector), Go
  * analysis, ring, handler, timers, exit hook, fork handlers.
+ *
  * Runs before main (and before the Go runtime's rt0_go) while the process has one thread. Any
  * failure leaves the program running exactly as without libgoprof: configuration errors print
  * one line naming the variable; other failures print one line and profiling stays off.
