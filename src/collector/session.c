@@ -58,11 +58,6 @@ void session_reset(void)
     cfg = NULL;
 }
 
-int session_path(unsigned n, time_t t, char *out, size_t outsz)
-{
-    return outpath_expand(cfg->out_tmpl, cfg->app_pid, t, cfg->prog, n, out, outsz);
-}
-
 /* With %p in the name, one file per process (the pids of a window's samples, in the order
  * they joined; a pid that took no sample has no file); else one file for the session. */
 static int per_process(void)
@@ -82,7 +77,7 @@ static int write_span(struct collector *c, struct session_span *sp, unsigned n, 
         sp->only_pid = 0;
         if (per_process()) {
             const struct tree_proc *p = tree_get(tr, i);
-            if (tree_first_of_pid(tr, i) != i || !profmap_has_pid(sp->pm, tr, p->pid))
+            if (tree_first_of_pid(tr, i) != i || !session_has_pid(sp->pm, tr, p->pid))
                 continue;
             pid = p->own_pid;
             prog = p->name;

@@ -42,8 +42,6 @@ int session_finish(struct collector *c);
  * gzipped profile into fd: 0 or -errno. */
 int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,
                         const uint64_t *drops, int fd);
-/* The path of file number seq (the %n) starting at t (the %t): 0 or -errno. */
-int session_path(unsigned seq, time_t t, char *out, size_t outsz);
 
 /* Tests only (tests/unit/test_session.c); the collector process calls neither. The clock
  * session.c reads, in place of gp_clock_ns: CLOCK_MONOTONIC for the intervals' due times and

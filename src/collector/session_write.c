@@ -95,7 +95,7 @@ void session_refresh_maps(struct collector *c, const struct profmap *pm, int for
     }
 }
 
-int profmap_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid)
+int session_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid)
 {
     for (size_t i = 0; i < profmap_len(pm); i++) {
         const struct profmap_entry *e = profmap_get(pm, i);

@@ -39,6 +39,6 @@ void session_refresh_maps(struct collector *c, const struct profmap *pm, int for
 /* Whether pm holds a sample of pid (tr's numbering); its residual CPU time alone
  * (GP_REC_RESIDUAL) does not count: a process that took no sample gets no file of its own. */
 struct tree;
-int profmap_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid);
+int session_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid);
 
 #endif
