@@ -385,6 +385,37 @@ static void fill_collector_config(struct timespec now)
     collector.leader_is_init = getpid() == 1;
 }
 
+/* At this process's end (exit_hook.h), on a private stack, async-signal-safe: every process
+ * tells the session its CPU clock (what no sample saw is accounted for); the leader, and
+ * PID 1 of a namespace (whose end SIGKILLs a collector inside it), then wait for the
+ * session's answer, so that the files are final when the exit returns (when it was the last
+ * process) and nothing is lost to PID 1's end. */
+static void before_exit(int status)
+{
+    if (session_conn < 0)
+        return;
+    tree_send_cpu(session_conn);
+    if ((is_leader || getpid() == 1) && config.exit_wait_ns)
+        tree_wait_done(session_conn, status, config.exit_wait_ns);
+}
+
+/* Before the hello: the collector reads this process's maps when it takes the hello, and
+ * patching Go's text splits the executable's mapping while it is writable. The leader
+ * installs it after forking the collector, which must not inherit it. */
+static void hook_exit(void)
+{
+    int r = exit_hook_install(before_exit, goexe.is_go ? &goexe : NULL);
+    if (r == 0 || r == -EALREADY)
+        return;
+    /* Only PID 1 loses its profile without the hook; elsewhere the files come a moment
+     * after the exit instead of with it. */
+    if (getpid() == 1)
+        gp_log("exit", "cannot hook Go's exit (%s): as PID 1, the end of this run may be lost",
+               strerror(-r));
+    else
+        gp_debug("exit", "cannot hook Go's exit: %s", strerror(-r));
+}
+
 /* Forks the collector, which keeps its own copies of the claim, of our rendezvous and of its
  * end of our connection; ours are closed either way. Then joins it like any member. */
 static int start_collector(int ring_fd)
@@ -404,6 +435,8 @@ static int start_collector(int ring_fd)
     if (listen_fd >= 0)
         close(listen_fd);
     hello.flags = TREE_LEADER;
+    if (r == 0)
+        hook_exit();
     if (r == 0 && (r = tree_send_hello(pair[0], &hello, ring_fd)) == 0)
         session_conn = pair[0];
     else if (pair[0] >= 0)
@@ -413,34 +446,6 @@ static int start_collector(int ring_fd)
         ring_destroy(&ring);
     }
     return r;
-}
-
-/* At this process's end (exit_hook.h), on a private stack, async-signal-safe: every process
- * tells the session its CPU clock (what no sample saw is accounted for); the leader, and
- * PID 1 of a namespace (whose end SIGKILLs a collector inside it), then wait for the
- * session's answer, so that the files are final when the exit returns (when it was the last
- * process) and nothing is lost to PID 1's end. */
-static void before_exit(int status)
-{
-    if (session_conn < 0)
-        return;
-    tree_send_cpu(session_conn);
-    if ((is_leader || getpid() == 1) && config.exit_wait_ns)
-        tree_wait_done(session_conn, status, config.exit_wait_ns);
-}
-
-static void hook_exit(void)
-{
-    int r = exit_hook_install(before_exit, goexe.is_go ? &goexe : NULL);
-    if (r == 0 || r == -EALREADY)
-        return;
-    /* Only PID 1 loses its profile without the hook; elsewhere the files come a moment
-     * after the exit instead of with it. */
-    if (getpid() == 1)
-        gp_log("exit", "cannot hook Go's exit (%s): as PID 1, the end of this run may be lost",
-               strerror(-r));
-    else
-        gp_debug("exit", "cannot hook Go's exit: %s", strerror(-r));
 }
 
 /* The handler, then the timers: this thread's, and those of threads already running. */
@@ -464,7 +469,6 @@ static void start_sampling(void)
     pthread_atfork(forking, forked_parent, forked_child);
     sample_thread_start();
     arm_existing_threads();
-    hook_exit();
     gp_debug("preload", "profiling pid %d at %u Hz into %s%s%s", (int)getpid(), config.hz,
              collector.out_tmpl, goexe.is_go ? ", Go " : "", goexe.is_go ? goexe.version : "");
 }
@@ -482,6 +486,7 @@ static int join_session(int sock)
         close(sock);
         return -1;
     }
+    hook_exit();
     int r = tree_send_hello(sock, &hello, ring_fd);
     close(ring_fd);
     if (r != 0) {
