@@ -29,8 +29,9 @@
 #include "lib/outname/output_claim.h"
 #include "lib/ring/ring.h"
 
-/* Drain period: 50 ms keeps the 2048-slot ring below a quarter full with 64 threads at the
- * kernel's 250 Hz cap (800 records per 50 ms). */
+/* Drain period: 50 ms keeps the default 1024-slot ring below a quarter full with 16 threads at
+ * the kernel's 250 Hz cap (200 records per 50 ms); a drain that took more than a quarter of a
+ * ring is followed by another at once. */
 #define DRAIN_PERIOD_MS 50
 
 /* Once the leader is PID 1 of its namespace, the one-file profile is rewritten this often:
@@ -49,6 +50,7 @@ struct collector {
     int finished, status;               /* session_finish done, and its result */
     int claim_fd;                       /* cfg->keep_fd until released */
     uint32_t proc;                      /* the process being drained */
+    int busy;                           /* a drain took more than a quarter of a ring */
     const struct tree_proc *cur;
 };
 
@@ -74,6 +76,8 @@ static size_t drain_proc(struct collector *c, struct tree_proc *p)
     uint64_t before = c->total;
     while ((n = ring_read(&p->ring, on_record, c)) > 0)
         total += n;
+    if (total * 4 > p->ring.nslots)
+        c->busy = 1;
     p->samples += c->total - before;
     return total;
 }
@@ -370,7 +374,8 @@ static void drain_until_end(struct collector *c, int sigfd)
         int nsession = session_poll_fds(p + 1 + ntree, SESSION_MAX_FDS, &timeout);
         poll(p, (nfds_t)(1 + ntree + nsession), timeout < 0 ? 0 : timeout);
         tree_service(c->tree, p + 1, ntree, drain_cb, c);
-        size_t n = collector_drain(c);
+        c->busy = 0;
+        collector_drain(c);
         add_residuals(c);
         answer_claim(c);
         struct tree_proc *ex;
@@ -386,8 +391,7 @@ static void drain_until_end(struct collector *c, int sigfd)
             next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
             session_checkpoint(c);
         }
-        /* A drain that took more than a quarter of a ring: the next one starts at once. */
-        busy = n * 4 > 2048;
+        busy = c->busy;   /* the next drain starts at once */
     }
 }
 

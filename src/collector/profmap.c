@@ -11,12 +11,15 @@
 #include "lib/base/grow.h"
 #include "lib/base/hash.h"
 #include "lib/ring/ring.h"
+#include "lib/ring/ring_labels.h"
 
 struct profmap {
     struct profmap_entry *entries;
     size_t len, cap;
     uint64_t *frames;           /* all stacks, back to back */
     size_t nframes, frames_cap;
+    uint8_t *labels;            /* all label sets (canonical form), back to back */
+    size_t nlabels, labels_cap;
     uint32_t *index;            /* open addressing: entry index + 1, 0 = empty */
     size_t index_cap;           /* power of two, kept at least twice len */
     uint64_t total;             /* summed weights of every record */
@@ -44,6 +47,7 @@ void profmap_free(struct profmap *pm)
         return;
     free(pm->entries);
     free(pm->frames);
+    free(pm->labels);
     free(pm->index);
     free(pm);
 }
@@ -66,13 +70,24 @@ static int grow_index(struct profmap *pm)
     return 0;
 }
 
+/* A record's identity besides its stack. */
+struct record_key {
+    const struct ring_record *rec;
+    uint32_t proc;
+    const uint8_t *labels;      /* canonical form */
+    uint16_t labels_len, labels_left;
+};
+
 static int same(const struct profmap *pm, const struct profmap_entry *e, uint64_t hash,
-                uint32_t proc, const struct ring_record *rec, const uint64_t *pcs, size_t n)
+                const struct record_key *k, const uint64_t *pcs, size_t n)
 {
-    return e->hash == hash && e->proc == proc && e->tid == rec->tid && e->flags == rec->flags &&
-           e->goid == rec->goid && e->nframes == n &&
+    const struct ring_record *rec = k->rec;
+    return e->hash == hash && e->proc == k->proc && e->tid == rec->tid &&
+           e->flags == rec->flags && e->goid == rec->goid && e->nframes == n &&
+           e->labels_len == k->labels_len && e->labels_left == k->labels_left &&
            !memcmp(e->thread_name, rec->thread_name, sizeof e->thread_name) &&
-           (n == 0 || !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs));
+           (n == 0 || !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs)) &&
+           (k->labels_len == 0 || !memcmp(pm->labels + e->labels, k->labels, k->labels_len));
 }
 
 static void add_total(struct profmap *pm, const struct ring_record *rec)
@@ -86,6 +101,7 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
                 uint64_t skip_lo, uint64_t skip_hi)
 {
     uint64_t pcs[GP_RING_MAX_FRAMES];
+    uint8_t labels[GP_RING_LABEL_BYTES];
     size_t n = 0;
     for (size_t i = 0; i < rec->nframes; i++) {
         uint64_t pc = rec->pc[i] & ~GP_PC_EXACT;
@@ -93,17 +109,28 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
             continue;
         pcs[n++] = rec->pc[i];
     }
+    struct record_key k = { .rec = rec, .proc = proc, .labels = labels,
+                            .labels_left = rec->labels_left };
+    int nl = rec->labels_len ? ring_labels_canonical(rec->labels, rec->labels_len, labels) : 0;
+    if (nl < 0) {   /* malformed: shown as a set that could not be read */
+        nl = 0;
+        k.labels_left = 0xffff;
+    }
+    k.labels_len = (uint16_t)nl;
     uint64_t h = gp_hash_bytes(&rec->tid, sizeof rec->tid);
     h = gp_hash_more(h, &proc, sizeof proc);
     h = gp_hash_more(h, &rec->flags, sizeof rec->flags);
     h = gp_hash_more(h, &rec->goid, sizeof rec->goid);
     h = gp_hash_more(h, rec->thread_name, sizeof rec->thread_name);
+    h = gp_hash_more(h, &k.labels_left, sizeof k.labels_left);
+    if (nl)
+        h = gp_hash_more(h, labels, (size_t)nl);
     if (n)
         h = gp_hash_more(h, pcs, n * sizeof *pcs);
     size_t slot = h & (pm->index_cap - 1);
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];
-        if (same(pm, e, h, proc, rec, pcs, n)) {
+        if (same(pm, e, h, &k, pcs, n)) {
             e->count += rec->weight;
             add_total(pm, rec);
             return 0;
@@ -115,6 +142,8 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     if (gp_grow((void **)&pm->frames, &pm->frames_cap, pm->nframes + n, sizeof *pm->frames,
                 4096) != 0)
         return -ENOMEM;
+    if (gp_grow((void **)&pm->labels, &pm->labels_cap, pm->nlabels + (size_t)nl, 1, 4096) != 0)
+        return -ENOMEM;
     struct profmap_entry *e = &pm->entries[pm->len];
     memset(e, 0, sizeof *e);
     e->hash = h;
@@ -125,10 +154,16 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     e->flags = rec->flags;
     e->nframes = (uint16_t)n;
     e->frames = pm->nframes;
+    e->labels = pm->nlabels;
+    e->labels_len = k.labels_len;
+    e->labels_left = k.labels_left;
     memcpy(e->thread_name, rec->thread_name, sizeof e->thread_name);
     if (n)   /* (a residual has no frames, and the store may not exist yet) */
         memcpy(pm->frames + pm->nframes, pcs, n * sizeof *pcs);
     pm->nframes += n;
+    if (nl)
+        memcpy(pm->labels + pm->nlabels, labels, (size_t)nl);
+    pm->nlabels += (size_t)nl;
     pm->index[slot] = (uint32_t)++pm->len;
     add_total(pm, rec);
     if (pm->len * 2 > pm->index_cap)
@@ -169,6 +204,11 @@ const struct profmap_entry *profmap_get(const struct profmap *pm, size_t i)
 const uint64_t *profmap_frames(const struct profmap *pm, const struct profmap_entry *e)
 {
     return pm->frames + e->frames;
+}
+
+const uint8_t *profmap_labels(const struct profmap *pm, const struct profmap_entry *e)
+{
+    return pm->labels + e->labels;
 }
 
 uint64_t profmap_total(const struct profmap *pm)

@@ -2,8 +2,10 @@
  * Context: collector
  *
  * One Location per distinct recorded PC (exact leaf PCs and return addresses are distinct
- * keys). Return addresses are written as ret-1, as Go does and pprof expects. Lost samples and
- * cut-short stacks become visible pseudo-frames named "[libgoprof] ...".
+ * keys). Return addresses are written as ret-1, as Go does and pprof expects. Lost samples,
+ * cut-short stacks and the middle of stacks deeper than a record become visible pseudo-frames
+ * named "[libgoprof] ...". A sample's goroutine labels become string labels with the
+ * goroutine's keys and values, as Go's profiler writes them.
  */
 #include "collector/report.h"
 
@@ -16,6 +18,7 @@
 #include "lib/base/log.h"
 #include "lib/base/record_flags.h"
 #include "collector/profmap.h"
+#include "lib/ring/ring_labels.h"
 #include "lib/pprof/folded.h"
 #include "lib/pprof/pprof.h"
 #include "collector/symbolize.h"
@@ -121,8 +124,26 @@ static uint64_t pseudo_location(struct report *r, const char *name)
     return *slot;
 }
 
+/* The frames left out of a deep stack: one location per count (its text says how many). */
+static uint64_t elided_location(struct report *r, uint64_t word)
+{
+    uint64_t *slot = cache_slot(&r->pseudo, word);
+    if (!slot || *slot)
+        return slot ? *slot : 0;
+    char name[64];
+    snprintf(name, sizeof name, "[libgoprof] %u frames left out", (unsigned)(uint32_t)word);
+    struct pprof_line line = { pprof_function(r->p, name, name, "", 0), 0 };
+    if (!line.function_id)
+        return 0;
+    *slot = pprof_location(r->p, 0, 0, &line, 1);
+    r->pseudo.len++;
+    return *slot;
+}
+
 static uint64_t location(struct report *rep, struct report_pstate *r, uint64_t recorded)
 {
+    if (recorded & GP_PC_ELIDED)
+        return elided_location(rep, recorded);
     uint64_t *slot = cache_slot(&r->locs, recorded);
     if (!slot || *slot)
         return slot && *slot != LOC_ELIDED ? *slot : 0;
@@ -192,11 +213,44 @@ static void set_mapping_flags(struct report *rep, struct report_pstate *r)
     }
 }
 
-static int add_labels_sample(struct report *r, const struct report_proc *proc,
-                             const struct profmap_entry *e, const uint64_t *ids, size_t n,
-                             uint64_t period)
+#define CUT_MARK "\xe2\x80\xa6"   /* U+2026: a key or value cut to the record's bounds */
+#define MAX_SAMPLE_LABELS (5 + GP_LABEL_MAX + 1)
+/* The strings of a sample's goroutine labels: NUL-terminated, with the cut mark. */
+#define LABEL_TEXT_BYTES (GP_RING_LABEL_BYTES + GP_LABEL_MAX * 2 * (sizeof CUT_MARK))
+
+/* Appends e's goroutine labels to labels[*nl...], their strings in text. */
+static void goroutine_labels(const struct report_input *in, const struct profmap_entry *e,
+                             struct pprof_label *labels, size_t *nl, char *text, char *left)
 {
-    struct pprof_label labels[5];
+    struct ring_label rl[GP_LABEL_MAX];
+    int n = ring_labels_parse(profmap_labels(in->pm, e), e->labels_len, rl, GP_LABEL_MAX);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        char *k = text + off;
+        off += (size_t)snprintf(k, LABEL_TEXT_BYTES - off, "%.*s%s", rl[i].klen,
+                                (const char *)rl[i].key,
+                                rl[i].cut & GP_LABEL_CUT_KEY ? CUT_MARK : "") + 1;
+        char *v = text + off;
+        off += (size_t)snprintf(v, LABEL_TEXT_BYTES - off, "%.*s%s", rl[i].vlen,
+                                (const char *)rl[i].value,
+                                rl[i].cut & GP_LABEL_CUT_VALUE ? CUT_MARK : "") + 1;
+        labels[(*nl)++] = (struct pprof_label){ .key = k, .str = v };
+    }
+    if (e->labels_left) {
+        if (e->labels_left == 0xffff)
+            snprintf(left, 16, "unreadable");
+        else
+            snprintf(left, 16, "%u", (unsigned)e->labels_left);
+        labels[(*nl)++] = (struct pprof_label){ .key = "[libgoprof] labels left out", .str = left };
+    }
+}
+
+static int add_labels_sample(struct report *r, const struct report_input *in,
+                             const struct report_proc *proc, const struct profmap_entry *e,
+                             const uint64_t *ids, size_t n)
+{
+    struct pprof_label labels[MAX_SAMPLE_LABELS];
+    char text[LABEL_TEXT_BYTES], left[16];
     size_t nl = 0;
     if (proc) {
         labels[nl++] = (struct pprof_label){ .key = "pid", .num = proc->pid };
@@ -210,7 +264,8 @@ static int add_labels_sample(struct report *r, const struct report_proc *proc,
     name[sizeof e->thread_name] = 0;
     if (name[0])
         labels[nl++] = (struct pprof_label){ .key = "thread_name", .str = name };
-    uint64_t cpu = e->cpu_ns ? e->cpu_ns : e->count * period;
+    goroutine_labels(in, e, labels, &nl, text, left);
+    uint64_t cpu = e->cpu_ns ? e->cpu_ns : e->count * in->period_ns;
     return pprof_add_sample(r->p, ids, n, (int64_t)e->count, (int64_t)cpu, labels, nl);
 }
 
@@ -238,7 +293,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
             goto out;
     }
     pprof_set_duration(r.p, in->end_ns - in->start_ns);
-    size_t cap = 256 + 4;   /* a record holds at most 248 frames; plus four pseudo-frames */
+    size_t cap = GP_RING_MAX_FRAMES + 4;   /* a record's frames, plus four pseudo-frames */
     ids = malloc(cap * sizeof *ids);
     if (!ids)
         goto out;
@@ -267,7 +322,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
             ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
         if (proc->root_frame)
             ids[n++] = pseudo_location(&r, ps->root_key);
-        if (add_labels_sample(&r, proc, e, ids, n, in->period_ns) != 0)
+        if (add_labels_sample(&r, in, proc, e, ids, n) != 0)
             goto out;
     }
     for (size_t i = 0; i < in->nlost; i++) {

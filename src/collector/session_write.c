@@ -80,7 +80,8 @@ void session_refresh_maps(struct collector *c, const struct profmap *pm, int for
                 continue;
             const uint64_t *pc = profmap_frames(pm, e);
             for (size_t i = 0; i < e->nframes && !maps_stale; i++)
-                maps_stale = !symbolizer_covers(p->sym, pc[i] & ~GP_PC_EXACT);
+                maps_stale = !(pc[i] & GP_PC_ELIDED) &&
+                             !symbolizer_covers(p->sym, pc[i] & ~GP_PC_EXACT);
         }
     }
     int64_t now = gp_clock_ns(CLOCK_MONOTONIC);

@@ -84,6 +84,7 @@ func main() {
 		fmt.Sprintf("g_syscallpc=%d", get("runtime.g", "syscallpc")),
 		fmt.Sprintf("g_goid=%d", get("runtime.g", "goid")),
 		fmt.Sprintf("g_atomicstatus=%d", get("runtime.g", "atomicstatus")),
+		fmt.Sprintf("g_labels=%d", get("runtime.g", "labels")),
 		fmt.Sprintf("m_g0=%d", get("runtime.m", "g0")),
 		fmt.Sprintf("m_curg=%d", get("runtime.m", "curg")),
 		fmt.Sprintf("m_gsignal=%d", get("runtime.m", "gsignal")),

@@ -139,12 +139,13 @@ static int cfi_walk(const ucontext_t *uc, uint64_t lo, uint64_t hi, uint64_t *pc
 {
     struct safe_reader sr = { .nranges = 0, .pid = pid };
     safe_reader_add(&sr, lo, hi);
-    struct unwind_out out = { .pc = pc, .max = max };
+    struct unwind_out out = { .pc = pc, .max = max, .leaf = max / 2 };
     struct unwind_walk w = { .sr = &sr, .out = &out };
     struct unwind_regs next;
     unwind_native_walk(&w, uc, &next);
     *broken = (out.flags & GP_REC_UNWIND_BROKEN) != 0;
-    return out.n;
+    /* (the walker alone: unwind_capture would finish a deeper stack's record) */
+    return out.walked < (uint32_t)max ? (int)out.walked : max;
 }
 
 /* ---- workers --------------------------------------------------------------------------- */
@@ -272,7 +273,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
         long i = atomic_fetch_add(&bench_n, 1);
         if (i < bench_max) {
             struct unwind_thread th = { wk->stack_lo, wk->stack_hi };
-            struct unwind_out out = { .pc = a, .max = MAXF };
+            struct unwind_out out = { .pc = a, .max = MAXF, .leaf = MAXF / 2 };
             uint64_t t0, t1, t2;
             if (i & 1) {   /* alternate the order: neither walker always gets warm caches */
                 t0 = now_ns();

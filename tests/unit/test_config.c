@@ -28,7 +28,7 @@ static int parse_with(const char *name, const char *value)
 static void test_defaults(void)
 {
     CHECK(parse_with("GOPROF_NONE_SET", NULL) == 0);
-    CHECK(c.hz == 100 && c.disable == 0 && c.ring_slots == 2048 && c.debug == 0);
+    CHECK(c.hz == 100 && c.disable == 0 && c.ring_slots == 1024 && c.debug == 0);
     CHECK(strcmp(c.out, "goprof.%e.%p.pb.gz") == 0);
     CHECK(c.interval_ns == 0 && c.http[0] == 0 && c.http_addr.family == 0);
     CHECK(c.http_allow_remote == 0);

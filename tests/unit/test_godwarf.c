@@ -35,7 +35,7 @@
 
 #define LAYOUT_FIELDS(X) \
     X(g_stack_lo) X(g_stack_hi) X(g_m) X(g_sched_sp) X(g_sched_pc) X(g_sched_bp) \
-    X(g_syscallsp) X(g_syscallpc) X(g_goid) X(g_atomicstatus) \
+    X(g_syscallsp) X(g_syscallpc) X(g_goid) X(g_atomicstatus) X(g_labels) \
     X(m_g0) X(m_curg) X(m_gsignal) X(m_procid) X(m_incgo) X(m_isextra_in_c) X(m_ncgo) \
     X(m_vdso_sp) X(m_vdso_pc)
 
@@ -672,6 +672,7 @@ static void test_synthetic_one(int version, int dwarf64)
     struct go_layout want, got;
     build_synthetic(&d, &abbrev, version, dwarf64);
     go_layout_for_version(1, 26, &want);
+    want.labels_form = 0;   /* godwarf reads offsets; the labels' form comes from the version */
     int r = run_image(&d, &abbrev, d.info.p, d.info.n, 0, 0, &got);
     CHECK(r == 0);
     CHECK(layout_equal(&got, &want, "synthetic"));
@@ -920,6 +921,7 @@ static void unit_go_scan(struct dw *d, unsigned incomplete)
     die_junk(d);                            /* a non-member child */
     die_mem(d, "goid", 152);
     die_mem(d, "atomicstatus", 144);
+    die_mem(d, "labels", 352);
     die_null(d);
     die_struct(d, "runtime.stack", 16);
     die_mem(d, "lo", 0);
@@ -945,6 +947,7 @@ static void test_synthetic_scan(int version, int dwarf64, unsigned incomplete)
     unit_c(&d);
     unit_go_scan(&d, incomplete);
     go_layout_for_version(1, 26, &want);
+    want.labels_form = 0;   /* godwarf reads offsets; the labels' form comes from the version */
     struct godwarf_stats st;
     run_stats = &st;
     int r = run_image(&d, &abbrev, d.info.p, d.info.n, 0, 0, &got);
@@ -1056,6 +1059,8 @@ static void test_dwarf(const char *bin, int minor)
     r = goexe_analyze_file(bin, &g);
     /* a version the table knows: goexe takes the table (no DWARF read at start), equal to it */
     CHECK(r == 0 && g.layout_from_dwarf == 0 && g.layout.known == 1);
+    CHECK(g.layout.labels_form == (minor < 24 ? GO_LABELS_MAP : GO_LABELS_SLICE));
+    got.labels_form = g.layout.labels_form;   /* (from the version, not from the DWARF) */
     CHECK(memcmp(&g.layout, &got, sizeof got) == 0);
     goexe_release(&g);
 }
@@ -1094,7 +1099,7 @@ static void test_goffs(const char *bin, const char *kv)
     }
     LAYOUT_FIELDS(X)
 #undef X
-    CHECK(fields == 19);
+    CHECK(fields == 20);
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

@@ -46,6 +46,12 @@ GP_SIGSAFE int safe_read_slow(int pid, void *dst, uint64_t addr, size_t n)
     return r == (long)n ? 0 : -1;
 }
 
+GP_SIGSAFE long safe_read_pieces(int pid, const struct iovec *local, const struct iovec *remote,
+                                 int n)
+{
+    return raw_syscall6(SYS_process_vm_readv, pid, (long)local, n, (long)remote, n, 0);
+}
+
 GP_SIGSAFE int safe_read_word(struct safe_reader *sr, uint64_t addr, uint64_t *out)
 {
     if (addr & 7)

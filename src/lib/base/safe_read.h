@@ -34,5 +34,10 @@ GP_SIGSAFE int safe_reader_range_of(const struct safe_reader *sr, uint64_t addr,
 GP_SIGSAFE int safe_read_word(struct safe_reader *sr, uint64_t addr, uint64_t *out);
 /* Reads n bytes through process_vm_readv only. Returns 0 or -1. */
 GP_SIGSAFE int safe_read_slow(int pid, void *dst, uint64_t addr, size_t n);
+/* Reads n pieces in one process_vm_readv: remote[i] into local[i], in order, stopping at the
+ * first unreadable piece. Returns the bytes read (a prefix of the pieces), or -1. */
+struct iovec;
+GP_SIGSAFE long safe_read_pieces(int pid, const struct iovec *local, const struct iovec *remote,
+                                 int n);
 
 #endif

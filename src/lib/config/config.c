@@ -47,8 +47,8 @@ static const struct var vars[] = {
       "samples per CPU-second per thread (1-10000; the kernel tick caps signals, overruns keep "
       "totals right)" },
     { "GOPROF_DISABLE", K_BOOL, "0", 0, 1, "1 turns libgoprof off entirely" },
-    { "GOPROF_RING_SLOTS", K_UINT, "2048", 4, 1u << 20,
-      "sample ring size in 2 KiB records (4-1048576; rounded up to a power of two)" },
+    { "GOPROF_RING_SLOTS", K_UINT, "1024", 4, 1u << 20,
+      "sample ring size in 8 KiB records (4-1048576; rounded up to a power of two)" },
     { "GOPROF_DEBUG", K_BOOL, "0", 0, 1, "1 prints diagnostics on stderr" },
     { "GOPROF_FORMAT", K_CHOICE, "pprof", 0, 0,
       "output format: pprof (gzipped protobuf) or folded (folded stacks as text, for "

@@ -52,13 +52,14 @@ enum { T_G, T_M, T_GOBUF, T_STACK, T_N };
 static const char *const t_names[T_N] = { "runtime.g", "runtime.m", "runtime.gobuf",
                                           "runtime.stack" };
 static const char *const t_members[T_N][T_MAX_MEMBERS] = {
-    [T_G] = { "stack", "m", "sched", "syscallsp", "syscallpc", "goid", "atomicstatus" },
+    [T_G] = { "stack", "m", "sched", "syscallsp", "syscallpc", "goid", "atomicstatus",
+              "labels" },
     [T_M] = { "g0", "curg", "gsignal", "procid", "incgo", "isExtraInC", "ncgo", "vdsoSP",
               "vdsoPC" },
     [T_GOBUF] = { "sp", "pc", "bp" },
     [T_STACK] = { "lo", "hi" },
 };
-enum { G_STACK, G_M, G_SCHED, G_SYSCALLSP, G_SYSCALLPC, G_GOID, G_ATOMICSTATUS };
+enum { G_STACK, G_M, G_SCHED, G_SYSCALLSP, G_SYSCALLPC, G_GOID, G_ATOMICSTATUS, G_LABELS };
 enum { M_G0, M_CURG, M_GSIGNAL, M_PROCID, M_INCGO, M_ISEXTRAINC, M_NCGO, M_VDSOSP, M_VDSOPC };
 enum { B_SP, B_PC, B_BP };
 enum { S_LO, S_HI };
@@ -346,6 +347,7 @@ static int dw_layout(const struct dw_ctx *x, struct go_layout *l)
     bad |= dw_put(&l->g_syscallpc, g[G_SYSCALLPC], 0);
     bad |= dw_put(&l->g_goid, g[G_GOID], 0);
     bad |= dw_put(&l->g_atomicstatus, g[G_ATOMICSTATUS], 0);
+    bad |= dw_put(&l->g_labels, g[G_LABELS], 0);
     bad |= dw_put(&l->m_g0, m[M_G0], 0);
     bad |= dw_put(&l->m_curg, m[M_CURG], 0);
     bad |= dw_put(&l->m_gsignal, m[M_GSIGNAL], 0);

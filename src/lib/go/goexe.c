@@ -227,6 +227,7 @@ static void goexe_layout(const struct elf_file *f, struct goexe *out)
         rd = -EINVAL;
     if (rd == 0) {
         out->layout = dw;
+        out->layout.labels_form = (uint8_t)go_labels_form_for_version(out->major, out->minor);
         out->layout_from_dwarf = 1;
     } else {
         memset(&out->layout, 0, sizeof out->layout);

@@ -8,20 +8,20 @@
 
 struct version_row {
     int minor;
-    uint16_t g_sched_bp, g_syscallsp, g_syscallpc, g_goid, g_atomicstatus;
+    uint16_t g_sched_bp, g_syscallsp, g_syscallpc, g_goid, g_atomicstatus, g_labels;
     uint16_t m_procid, m_gsignal, m_curg, m_incgo, m_isextra_in_c, m_ncgo, m_vdso_sp, m_vdso_pc;
 };
 
 /* docs/go-runtime.md §2.1 (DWARF of amd64 cgo binaries). */
 static const struct version_row rows[] = {
-    /* minor sched.bp syscallsp syscallpc goid status  procid gsignal curg incgo isExtraInC
-     *                                                  ncgo vdsoSP vdsoPC */
-    { 21, 56 + 48, 112, 120, 152, 144,  72, 80, 192, 280, 282, 312,  808,  816 },
-    { 22, 56 + 48, 112, 120, 152, 144,  72, 80, 192, 280, 282, 304, 1120, 1128 },
-    { 23, 56 + 48, 112, 120, 160, 152,  72, 80, 192, 280, 282, 304,  856,  864 },
-    { 24, 56 + 48, 112, 120, 160, 152,  72, 80, 192, 280, 282, 304,  880,  888 },
-    { 25, 56 + 40, 104, 112, 152, 144,  64, 72, 184, 272, 274, 320,  896,  904 },
-    { 26, 56 + 40, 104, 112, 152, 144,  64, 72, 184, 280, 282, 328,  896,  904 },
+    /* minor sched.bp syscallsp syscallpc goid status labels  procid gsignal curg incgo
+     *                                                 isExtraInC ncgo vdsoSP vdsoPC */
+    { 21, 56 + 48, 112, 120, 152, 144, 344,  72, 80, 192, 280, 282, 312,  808,  816 },
+    { 22, 56 + 48, 112, 120, 152, 144, 344,  72, 80, 192, 280, 282, 304, 1120, 1128 },
+    { 23, 56 + 48, 112, 120, 160, 152, 352,  72, 80, 192, 280, 282, 304,  856,  864 },
+    { 24, 56 + 48, 112, 120, 160, 152, 352,  72, 80, 192, 280, 282, 304,  880,  888 },
+    { 25, 56 + 40, 104, 112, 152, 144, 344,  64, 72, 184, 272, 274, 320,  896,  904 },
+    { 26, 56 + 40, 104, 112, 152, 144, 352,  64, 72, 184, 280, 282, 328,  896,  904 },
 };
 
 int go_layout_for_version(int major, int minor, struct go_layout *l)
@@ -44,6 +44,8 @@ int go_layout_for_version(int major, int minor, struct go_layout *l)
         l->g_syscallpc = r->g_syscallpc;
         l->g_goid = r->g_goid;
         l->g_atomicstatus = r->g_atomicstatus;
+        l->g_labels = r->g_labels;
+        l->labels_form = (uint8_t)go_labels_form_for_version(major, minor);
         l->m_procid = r->m_procid;
         l->m_vdso_sp = r->m_vdso_sp;
         l->m_vdso_pc = r->m_vdso_pc;
@@ -56,6 +58,13 @@ int go_layout_for_version(int major, int minor, struct go_layout *l)
         return 0;
     }
     return -ENOTSUP;
+}
+
+enum go_labels_form go_labels_form_for_version(int major, int minor)
+{
+    if (major != 1 || minor < 21)
+        return GO_LABELS_NONE;   /* older runtimes: not supported by the unwinder either */
+    return minor < 24 ? GO_LABELS_MAP : GO_LABELS_SLICE;
 }
 
 struct layout_field {
@@ -85,7 +94,7 @@ int go_layout_check(const struct go_layout *l)
     const struct layout_field g[] = {
         { l->g_stack_lo, 8 }, { l->g_stack_hi, 8 }, { l->g_m, 8 }, { l->g_sched_sp, 8 },
         { l->g_sched_pc, 8 }, { l->g_sched_bp, 8 }, { l->g_syscallsp, 8 },
-        { l->g_syscallpc, 8 }, { l->g_goid, 8 }, { l->g_atomicstatus, 4 },
+        { l->g_syscallpc, 8 }, { l->g_goid, 8 }, { l->g_atomicstatus, 4 }, { l->g_labels, 8 },
     };
     const struct layout_field m[] = {
         { l->m_g0, 8 }, { l->m_curg, 8 }, { l->m_gsignal, 8 }, { l->m_procid, 8 },

@@ -33,6 +33,7 @@ struct folded {
     size_t nslots;          /* power of two, at least 2 * n */
     char *buf;              /* the line being built */
     size_t len, bufcap;
+    const struct pprof *p;
 };
 
 static int buf_put(struct folded *f, const char *s, size_t n)
@@ -98,15 +99,65 @@ static int add_line(struct folded *f, int64_t count)
     return 0;
 }
 
+/* String labels libgoprof gives every sample: they describe the process and thread, which
+ * the stack's frames already tell apart, and are not the program's labels. */
+static int profiler_label(const char *key)
+{
+    return !strcmp(key, "process") || !strcmp(key, "thread_name");
+}
+
+#define MAX_LABELS 32
+
+/* The root frame "[labels: k1=v1, k2=v2]" of a sample with the program's labels, by key. */
+static int put_labels(struct folded *f, const struct pprof *p, size_t i)
+{
+    const char *keys[MAX_LABELS], *values[MAX_LABELS];
+    size_t n = pprof_sample_str_labels(p, i, keys, values, MAX_LABELS), m = 0;
+    n = n < MAX_LABELS ? n : MAX_LABELS;
+    for (size_t k = 0; k < n; k++) {   /* keep the program's, sorted (insertion) */
+        const char *key = keys[k], *value = values[k];
+        if (profiler_label(key))
+            continue;
+        size_t j = m++;
+        for (; j > 0 && (strcmp(keys[j - 1], key) > 0 ||
+                         (!strcmp(keys[j - 1], key) && strcmp(values[j - 1], value) > 0));
+             j--) {
+            keys[j] = keys[j - 1];
+            values[j] = values[j - 1];
+        }
+        keys[j] = key;
+        values[j] = value;
+    }
+    if (m == 0)
+        return 0;
+    size_t start = f->len;
+    int err = buf_put(f, "[labels: ", 9);
+    for (size_t k = 0; k < m && !err; k++) {
+        if (k)
+            err = buf_put(f, ", ", 2);
+        if (!err)
+            err = buf_put(f, keys[k], strlen(keys[k]));
+        if (!err)
+            err = buf_put(f, "=", 1);
+        if (!err)
+            err = buf_put(f, values[k], strlen(values[k]));
+    }
+    if (!err)
+        err = buf_put(f, "];", 2);
+    for (char *c = f->buf + start; !err && c < f->buf + f->len - 1; c++)
+        if (*c == ';' || (unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '_';
+    return err;
+}
+
 static int fold_stack(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
                       int64_t count)
 {
     struct folded *f = ctx;
-    (void)i;
     if (count == 0)
         return 0;
-    int err = 0;
     f->len = 0;
+    int err = put_labels(f, f->p, i);
     for (size_t k = n; k-- > 0 && !err;) {
         char addr[19];
         if (k != n - 1)
@@ -119,6 +170,7 @@ static int fold_stack(void *ctx, size_t i, const struct pprof_frame *frames, siz
 
 static int collect(struct folded *f, const struct pprof *p)
 {
+    f->p = p;
     return pprof_each_stack(p, fold_stack, f);
 }
 

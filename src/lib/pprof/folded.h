@@ -6,7 +6,14 @@
  *     main.main;main.handleRequest;main._Cfunc_checksum_block;checksum_block;mix_bytes 196
  *
  * root first, frames separated by ';', then a space and the samples/count total of every sample
- * with that stack (samples that differ only by labels, e.g. thread, are merged). Inline frames
+ * with that stack. A sample with the program's own labels (Go's pprof labels: every string
+ * label but libgoprof's "process" and "thread_name") starts with one more root frame that
+ * names them, sorted by key:
+ *
+ *     [labels: endpoint=/api, tenant=a];runtime.goexit;...;main.handle 12
+ *
+ * so the same stack under other labels is another line, and a flame graph splits by label set
+ * at its root. Samples that differ only in libgoprof's labels (thread, pid) are merged. Inline frames
  * are separate frames; pseudo-frames such as "[libgoprof] lost: ring full" are kept, so the
  * counts add up to the pprof profile's sample count exactly. A ';' or a control character in a
  * name becomes '_'; an unsymbolized frame is its address, "0x4a1b2c". Lines come in the

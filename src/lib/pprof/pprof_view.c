@@ -65,6 +65,24 @@ int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx)
     return err;
 }
 
+size_t pprof_sample_str_labels(const struct pprof *p, size_t i, const char **keys,
+                               const char **values, size_t max)
+{
+    const struct pprof_sample_rec *s = &p->samples[i];
+    size_t n = 0;
+    for (size_t k = 0; k < s->nlabels; k++) {
+        const struct pprof_label_rec *l = &p->labels[s->label_off + k];
+        if (!l->str)
+            continue;
+        if (n < max) {
+            keys[n] = p->strings.strs[l->key];
+            values[n] = p->strings.strs[l->str];
+        }
+        n++;
+    }
+    return n;
+}
+
 int64_t pprof_total_count(const struct pprof *p)
 {
     int64_t total = 0;

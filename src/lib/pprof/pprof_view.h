@@ -34,6 +34,11 @@ typedef int (*pprof_stack_fn)(void *ctx, size_t i, const struct pprof_frame *fra
                               int64_t count);
 int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx);
 
+/* The string labels of sample i, in the order added: up to max of them into keys[] and
+ * values[] (pointing into the profile). Returns how many the sample has. */
+size_t pprof_sample_str_labels(const struct pprof *p, size_t i, const char **keys,
+                               const char **values, size_t max);
+
 /* The sum of samples/count over every sample (lost samples included). */
 int64_t pprof_total_count(const struct pprof *p);
 

@@ -40,10 +40,25 @@
  * When the application is gone (its writers can never finish), ring_reader_skip_stalled() steps
  * over such slots and counts them under GP_DROP_TORN.
  *
- * Sizes. A slot is 2 KiB: a 64-byte record header + GP_RING_MAX_FRAMES (248) PCs. The default
- * 2048 slots (GOPROF_RING_SLOTS, lib/config; 4 MiB) hold 2048 samples: 20 thread-seconds at
- * 100 Hz, or 64 busy threads at the kernel's 250 Hz tick cap for 128 ms; the collector drains
- * every 50 ms and again at once when a drain found the ring more than a quarter full.
+ * Sizes. A slot is 8 KiB: its seq's cache line, a 64-byte record header, GP_RING_LABEL_BYTES
+ * (896) of goroutine labels and GP_RING_MAX_FRAMES (896) PCs. Fixed slots rather than
+ * variable-length records (docs/architecture.md, "Records"): a slot is touched page by page,
+ * and a record with up to 384 frames and short labels touches only its slot's first page, so
+ * what is resident is what variable records would use for the stacks programs have, while a
+ * deep stack still fits whole. The default 1024 slots (GOPROF_RING_SLOTS, lib/config; 8 MiB
+ * mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
+ * thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap for 128 ms; the
+ * collector drains every 50 ms and again at once when a drain found the ring more than a
+ * quarter full.
+ *
+ * A stack deeper than GP_RING_MAX_FRAMES keeps its GP_RING_LEAF_FRAMES frames nearest the leaf
+ * and the rest nearest the root, with one GP_PC_ELIDED word between them that says how many
+ * frames were left out (program/unwind/unwind.c).
+ *
+ * Labels (GP_REC_LABELS...) are the interrupted goroutine's pprof labels, copied in the
+ * handler: labels_len bytes of entries { u8 klen, u8 vlen, u8 cut, key bytes, value bytes },
+ * cut bit 0: the key was cut to klen bytes, bit 1: the value was cut to vlen bytes;
+ * labels_left: how many of the goroutine's labels did not fit.
  */
 #ifndef GP_RING_H
 #define GP_RING_H
@@ -59,8 +74,15 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 5u
-#define GP_RING_MAX_FRAMES 248
+#define GP_RING_VERSION 6u
+#define GP_RING_MAX_FRAMES 896
+#define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
+#define GP_RING_LABEL_BYTES 896
+#define GP_LABEL_KEY_MAX 64         /* bytes of a label's key copied, at most */
+#define GP_LABEL_VALUE_MAX 160      /* bytes of a label's value copied, at most */
+#define GP_LABEL_MAX 16             /* labels copied, at most */
+#define GP_LABEL_CUT_KEY 1u
+#define GP_LABEL_CUT_VALUE 2u
 
 
 /* Why CPU time the timer measured is not in a sample. Each reason becomes a pseudo-frame
@@ -82,10 +104,12 @@ struct ring_record {
     uint32_t weight;        /* 1 + timer overruns */
     uint16_t nframes;
     uint16_t flags;         /* GP_REC_* (base/record_flags.h) */
-    uint32_t reserved;
+    uint16_t labels_len;    /* bytes used in labels[] */
+    uint16_t labels_left;   /* labels the goroutine had that are not in labels[] */
     uint64_t goid;          /* goroutine id, 0 when unknown or not on a goroutine */
     char thread_name[16];   /* prctl(PR_GET_NAME), NUL-padded */
-    uint64_t reserved2[3];
+    uint64_t reserved[3];
+    uint8_t labels[GP_RING_LABEL_BYTES];
     uint64_t pc[GP_RING_MAX_FRAMES];   /* leaf first; GP_PC_EXACT marks exact PCs */
 };
 
@@ -94,8 +118,8 @@ struct ring_slot {
     uint64_t pad[7];
     struct ring_record rec;
 };
-_Static_assert(sizeof(struct ring_record) == 2048, "a record is 2 KiB");
-_Static_assert(sizeof(struct ring_slot) == 2048 + 64, "a slot is a record and a cache line");
+_Static_assert(sizeof(struct ring_record) == 8192 - 64, "a record and its seq's line: 8 KiB");
+_Static_assert(sizeof(struct ring_slot) == 8192, "a slot is 8 KiB");
 
 struct ring_header {
     /* immutable after init */

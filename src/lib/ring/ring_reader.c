@@ -32,7 +32,8 @@ int ring_check(struct ring *r, char *why, size_t whysz)
 
 static int record_valid(const struct ring_record *rec)
 {
-    return rec->nframes <= GP_RING_MAX_FRAMES && rec->weight > 0 && rec->weight < (1u << 24);
+    return rec->nframes <= GP_RING_MAX_FRAMES && rec->weight > 0 && rec->weight < (1u << 24) &&
+           rec->labels_len <= GP_RING_LABEL_BYTES;
 }
 
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)

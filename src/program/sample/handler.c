@@ -13,6 +13,7 @@
 #include "lib/base/clock.h"
 #include "lib/ring/ring.h"
 #include "program/sample/chain.h"
+#include "program/sample/labels.h"
 #include "program/sample/sample_internal.h"
 #include "program/unwind/unwind.h"
 
@@ -49,11 +50,13 @@ GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
     rec->tid = t->tid;
     rec->weight = weight;
     gp_copy_bytes(rec->thread_name, t->name, sizeof rec->thread_name);
-    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES };
+    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
+                              .leaf = GP_RING_LEAF_FRAMES };
     unwind_capture((const ucontext_t *)ucv, &t->unw, &out);
     rec->nframes = (uint16_t)out.n;
     rec->flags = out.flags;
     rec->goid = out.goid;
+    labels_copy(rec, gp_unwind_go.pid, gp_unwind_go.layout.labels_form, out.labels);
     ring_commit(gp_sample.ring, pos);
 }
 

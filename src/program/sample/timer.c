@@ -213,11 +213,14 @@ static int record_unsampled(struct sample_thread *t, uint64_t start_pc, uint64_t
         prctl(PR_GET_NAME, t->name, 0, 0, 0);
         memcpy(rec->thread_name, t->name, sizeof rec->thread_name);
         rec->pc[0] = start_pc | GP_PC_EXACT;   /* its entry: inside it, and not a return */
-        struct unwind_out out = { .pc = rec->pc + 1, .max = GP_RING_MAX_FRAMES - 1 };
+        struct unwind_out out = { .pc = rec->pc + 1, .max = GP_RING_MAX_FRAMES - 1,
+                                  .leaf = GP_RING_LEAF_FRAMES };
         unwind_capture(&uc, &t->unw, &out);
         rec->nframes = (uint16_t)(1 + out.n);
         rec->flags = (uint16_t)(out.flags | GP_REC_UNSAMPLED);
         rec->goid = 0;
+        rec->labels_len = 0;
+        rec->labels_left = 0;
         ring_commit(gp_sample.ring, pos);
         err = 0;
     }

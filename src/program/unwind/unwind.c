@@ -23,14 +23,56 @@ GP_SIGSAFE int unwind_in_go_text(uint64_t pc)
     return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
 }
 
+/* Index in pc[] of the frame pushed as number i (0-based): the first max frames in order, then
+ * the root window [leaf + 1, max) in circle. */
+GP_SIGSAFE static int slot_of(const struct unwind_out *out, uint32_t i)
+{
+    if (i < (uint32_t)out->max)
+        return (int)i;
+    uint32_t first = (uint32_t)out->leaf + 1, span = (uint32_t)out->max - first;
+    return (int)(first + (i - first) % span);
+}
+
 GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc)
 {
-    if (out->n >= out->max) {
+    if (out->walked >= UNWIND_MAX_WALK) {
         out->flags |= GP_REC_TRUNCATED;
         return -1;
     }
-    out->pc[out->n++] = pc;
+    out->pc[slot_of(out, out->walked++)] = pc;
     return 0;
+}
+
+GP_SIGSAFE void unwind_mark_last_exact(struct unwind_out *out)
+{
+    if (out->walked)
+        out->pc[slot_of(out, out->walked - 1)] |= GP_PC_EXACT;
+}
+
+GP_SIGSAFE static void reverse(uint64_t *a, int lo, int hi)   /* [lo, hi) */
+{
+    for (hi--; lo < hi; lo++, hi--) {
+        uint64_t t = a[lo];
+        a[lo] = a[hi];
+        a[hi] = t;
+    }
+}
+
+/* A stack deeper than max: frame number leaf (the first one overwritten) becomes the elision
+ * word, and the root window, whose oldest frame is where the next push would go, is rotated
+ * into order. */
+GP_SIGSAFE static void unwind_finish(struct unwind_out *out)
+{
+    if (out->walked <= (uint32_t)out->max) {
+        out->n = (int)out->walked;
+        return;
+    }
+    int first = out->leaf + 1, oldest = slot_of(out, out->walked);
+    reverse(out->pc, first, oldest);
+    reverse(out->pc, oldest, out->max);
+    reverse(out->pc, first, out->max);
+    out->pc[out->leaf] = GP_PC_ELIDED | (out->walked - (uint32_t)out->max + 1);
+    out->n = out->max;
 }
 
 static inline uint64_t load_u64(uint64_t addr)
@@ -77,6 +119,8 @@ GP_SIGSAFE static void go_state(struct unwind_walk *w)
         safe_reader_add(w->sr, load_u64(curg + l->g_stack_lo), load_u64(curg + l->g_stack_hi));
         w->curg = curg;
         w->out->goid = load_u64(curg + l->g_goid);
+        if (l->g_labels)
+            w->out->labels = load_u64(curg + l->g_labels);
     }
 }
 
@@ -87,8 +131,10 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
     sr.nranges = 0;
     sr.pid = gp_unwind_go.pid;
     out->n = 0;
+    out->walked = 0;
     out->flags = 0;
     out->goid = 0;
+    out->labels = 0;
     struct unwind_walk w = { .sr = &sr, .out = out, .m = 0, .curg = 0, .g0_lo = 0, .g0_hi = 0 };
     safe_reader_add(&sr, th->stack_lo, th->stack_hi);
     if (gp_unwind_go.is_go) {
@@ -108,7 +154,7 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
     for (int seg = 1; step != UNWIND_STOP; seg++) {
         if (seg >= UNWIND_MAX_SEGMENTS) {
             out->flags |= GP_REC_UNWIND_BROKEN;
-            return;
+            break;
         }
         struct unwind_regs at = next;
         if (step == UNWIND_TO_GO)
@@ -116,4 +162,5 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
         else
             step = unwind_native_walk_from(&w, &at, &next);
     }
+    unwind_finish(out);
 }

@@ -61,12 +61,24 @@ struct unwind_thread {
     uint64_t stack_lo, stack_hi;
 };
 
+/* A walk longer than this many frames gives up (GP_REC_TRUNCATED): a loop in corrupt data, or a
+ * stack no profile can usefully show (5 000-deep recursion is 5 000 frames; Go's own limit on a
+ * goroutine's stack, 1 GB, is far more frames than a handler can walk in a tick). */
+#define UNWIND_MAX_WALK 65536
+
+/* Where frames go. A walk pushes every frame from the leaf to the root; a stack deeper than max
+ * keeps its `leaf` frames nearest the leaf, its max - leaf - 1 nearest the root (a window
+ * overwritten in circle while the walk goes on) and one GP_PC_ELIDED word between them
+ * (unwind_finish). */
 struct unwind_out {
     uint64_t *pc;       /* leaf first; GP_PC_EXACT marks exact PCs */
-    int max;
-    int n;
+    int max;            /* >= 3 */
+    int leaf;           /* frames kept at the leaf end of a deeper stack, < max - 1 */
+    int n;              /* frames in pc[] (after unwind_finish) */
+    uint32_t walked;    /* frames pushed */
     uint16_t flags;     /* GP_REC_* */
     uint64_t goid;
+    uint64_t labels;    /* the goroutine's g.labels, 0 when none (labels.c reads it) */
 };
 
 /* Configures the Go side from the analysed executable (go == NULL for a non-Go program).
@@ -126,6 +138,9 @@ GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
                                                     const struct unwind_regs *at,
                                                     struct unwind_regs *next);
 GP_SIGSAFE int unwind_in_go_text(uint64_t pc);
+/* Adds the next frame towards the root: 0, or -1 when the walk must stop (UNWIND_MAX_WALK). */
 GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc);
+/* Marks the frame pushed last as exact. */
+GP_SIGSAFE void unwind_mark_last_exact(struct unwind_out *out);
 
 #endif

@@ -24,7 +24,7 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
     /* An interrupted PC is exact, every other IP is a return address. Interrupted are the
      * first frame of a signal context and a frame reached through a signal trampoline; the
      * trampoline's own IP is its first instruction, exact too. Each round pushes a frame or
-     * returns, so out->max bounds the walk. */
+     * returns, so UNWIND_MAX_WALK bounds the walk. */
     for (;;) {
         uint64_t ip = f->reg[CFI_RIP];
         if (unwind_in_go_text(f->exact ? ip : ip - 1)) {   /* never the first frame: see callers */
@@ -49,7 +49,7 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
             return UNWIND_STOP;
         }
         if (f->exact)
-            out->pc[out->n - 1] |= GP_PC_EXACT;   /* what we just left was the trampoline */
+            unwind_mark_last_exact(out);   /* what we just left was the trampoline */
     }
 }
 

@@ -54,7 +54,7 @@ commands:
                                    total count and cpu_ns, and samples on '[libgoprof]'
                                    pseudo-frames (lost/dropped); --where/--contains: of the
                                    samples whose label K is (is not) V / whose stack has FUNC
-  bylabel FILE --key K [--where K=V|K!=V ...] [--contains FUNC ...]
+  bylabel FILE --key K [--where K=V|K!=V ...] [--contains FUNC ...] [--leaf FUNC ...]
                                    count and cpu_ns per value of label K ('VALUE count cpu_ns')
   tree   FILE [--leader PID] [--min-followers N] [--max-followers N]
                                    a process tree's profile: every sample (but pseudo-samples

@@ -39,12 +39,14 @@ func (c whereCond) String() string {
 type sampleFilter struct {
 	where    multiFlag
 	contains multiFlag
+	leaf     multiFlag
 	conds    []whereCond
 }
 
 func (f *sampleFilter) register(fs *flag.FlagSet) {
 	fs.Var(&f.where, "where", "KEY=VALUE or KEY!=VALUE: only samples whose label matches (repeatable, all must hold)")
 	fs.Var(&f.contains, "contains", "FUNC: only samples whose stack contains FUNC (repeatable, all must hold)")
+	fs.Var(&f.leaf, "leaf", "FUNC: only samples whose leaf frame is FUNC (repeatable, any may hold)")
 }
 
 func (f *sampleFilter) compile() error {
@@ -63,7 +65,9 @@ func (f *sampleFilter) compile() error {
 	return nil
 }
 
-func (f *sampleFilter) active() bool { return len(f.conds) > 0 || len(f.contains) > 0 }
+func (f *sampleFilter) active() bool {
+	return len(f.conds) > 0 || len(f.contains) > 0 || len(f.leaf) > 0
+}
 
 func (f *sampleFilter) String() string {
 	var parts []string
@@ -72,6 +76,9 @@ func (f *sampleFilter) String() string {
 	}
 	for _, c := range f.contains {
 		parts = append(parts, "contains "+c)
+	}
+	if len(f.leaf) > 0 {
+		parts = append(parts, "leaf "+strings.Join(f.leaf, " or "))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -106,7 +113,15 @@ func (f *sampleFilter) match(s *Stack) bool {
 			return false
 		}
 	}
-	return true
+	if len(f.leaf) == 0 {
+		return true
+	}
+	for _, fn := range f.leaf {
+		if s.Leaf() == fn {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *sampleFilter) apply(in []Stack) []Stack {
