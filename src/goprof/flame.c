@@ -3,7 +3,9 @@
  *
  * The samples are merged into a call tree (root first) whose children are found through one
  * open-addressing table keyed by (parent, frame); the tree is then written depth first as the
- * nested object d3-flame-graph takes. Names are escaped for a JavaScript string inside an HTML
+ * nested object d3-flame-graph takes, each node with its kind (frame_kind.h), decided when the
+ * node is made from the first frame that makes it: frames merge by name, and a name is one
+ * function. Names are escaped for a JavaScript string inside an HTML
  * <script> element: '<', '>' and '&' as \u escapes, so no name can end the element.
  */
 #include "goprof/flame.h"
@@ -18,6 +20,7 @@
 
 #include "lib/base/dup_stream.h"
 #include "lib/base/log.h"
+#include "goprof/frame_kind.h"
 #include "lib/pprof/pprof_view.h"
 
 /* Template markers; a file name in @FILE:...@ is at most this long. */
@@ -29,6 +32,7 @@ struct node {
     const char *name;       /* NULL: unsymbolized, see address */
     uint64_t address;
     int64_t value;
+    enum frame_kind kind;
     size_t parent, first_child, next_sibling, last_child;  /* indices; 0 = none (0 is root) */
 };
 
@@ -88,7 +92,8 @@ static size_t tree_child(struct tree *t, size_t parent, const struct pprof_frame
         t->cap = cap;
     }
     size_t id = t->n++;
-    t->nodes[id] = (struct node){ .name = name, .address = address, .parent = parent };
+    t->nodes[id] = (struct node){ .name = name, .address = address, .parent = parent,
+                                  .kind = frame_kind(name, f->file) };
     struct node *pa = &t->nodes[parent];
     if (pa->last_child)
         t->nodes[pa->last_child].next_sibling = id;
@@ -121,6 +126,7 @@ static int tree_build(struct tree *t, const struct pprof *p)
         return -ENOMEM;
     t->n = 1;
     t->nodes[0].name = "all";
+    t->nodes[0].kind = FRAME_LIBGOPROF;
     return pprof_each_stack(p, tree_add_stack, t);
 }
 
@@ -150,7 +156,8 @@ static void tree_write(const struct tree *t, FILE *out)
             snprintf(addr, sizeof addr, "0x%" PRIx64, nd->address);
         fputs("{\"name\":", out);
         put_js_string(out, nd->name ? nd->name : addr);
-        fprintf(out, ",\"value\":%" PRId64 ",\"children\":[", nd->value);
+        fprintf(out, ",\"kind\":\"%s\",\"value\":%" PRId64 ",\"children\":[",
+                frame_kind_key(nd->kind), nd->value);
         if (nd->first_child) {
             at = nd->first_child;
             continue;

@@ -6,9 +6,12 @@
  *                  d3-flamegraph.css: the npm packages' dist files, installed with goprof), so
  *                  the page needs nothing but itself and opens offline;
  *   @TITLE@        the title, HTML-escaped;
- *   @DATA@         the call tree as a JavaScript object literal: {"name", "value", "children"}
- *                  from the root "all" to the leaves, value = samples/count of the frame and
- *                  everything it called (inline frames expanded, "[libgoprof] ..." frames kept).
+ *   @DATA@         the call tree as a JavaScript object literal: {"name", "kind", "value",
+ *                  "children"} from the root "all" to the leaves, value = samples/count of the
+ *                  frame and everything it called (inline frames expanded, "[libgoprof] ..."
+ *                  frames kept), kind = "go", "runtime", "native" (C/C++) or "libgoprof" (the
+ *                  pseudo-frames, "[process: NAME]" and "all"), see frame_kind.h; the template
+ *                  colours frames and draws the legend from it.
  */
 #ifndef GP_FLAME_H
 #define GP_FLAME_H

@@ -102,7 +102,7 @@ static void print_table(FILE *out, struct fn *v, size_t n, int64_t total, const 
             SUMMARY_TOP, what);
     for (size_t i = 0; i < n && i < SUMMARY_TOP; i++) {
         char addr[19];
-        struct pprof_frame f = { v[i].name, v[i].address };
+        struct pprof_frame f = { .name = v[i].name, .address = v[i].address };
         double d = total ? 100.0 / (double)total : 0;
         fprintf(out, "goprof: %8" PRId64 " %5.1f%% %8" PRId64 " %5.1f%%  %s\n", v[i].flat,
                 (double)v[i].flat * d, v[i].cum, (double)v[i].cum * d,

@@ -35,7 +35,8 @@ size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *
             uint64_t fid = p->lines[loc->line_off + l].function_id;
             const struct pprof_function_rec *f = &p->funcs[fid - 1];
             out[n] = (struct pprof_frame){ .name = p->strings.strs[f->name],
-                                           .address = loc->address };
+                                           .address = loc->address,
+                                           .file = p->strings.strs[f->filename] };
         }
     }
     return n;

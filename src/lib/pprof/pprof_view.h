@@ -14,10 +14,13 @@
 #include "lib/pprof/pprof.h"
 
 /* One frame: the function's name, or NULL for an address nothing symbolized. Inlined calls are
- * separate frames. name points into the profile and lives as long as it does. */
+ * separate frames. name and file point into the profile and live as long as it does. file is
+ * the function's source file name, "" when the profile has none (and NULL for an unsymbolized
+ * address, or when the frame was made by the caller). */
 struct pprof_frame {
     const char *name;
     uint64_t address;
+    const char *file;
 };
 
 size_t pprof_sample_count(const struct pprof *p);
