@@ -61,7 +61,7 @@ GP_SIGSAFE static void reverse(uint64_t *a, int lo, int hi)   /* [lo, hi) */
 /* A stack deeper than max: frame number leaf (the first one overwritten) becomes the elision
  * word, and the root window, whose oldest frame is where the next push would go, is rotated
  * into order. */
-GP_SIGSAFE static void unwind_finish(struct unwind_out *out)
+GP_SIGSAFE void unwind_finish(struct unwind_out *out)
 {
     if (out->walked <= (uint32_t)out->max) {
         out->n = (int)out->walked;

@@ -142,5 +142,7 @@ GP_SIGSAFE int unwind_in_go_text(uint64_t pc);
 GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc);
 /* Marks the frame pushed last as exact. */
 GP_SIGSAFE void unwind_mark_last_exact(struct unwind_out *out);
+/* Puts the frames pushed into their final order and sets out->n (unwind_capture calls it). */
+GP_SIGSAFE void unwind_finish(struct unwind_out *out);
 
 #endif
