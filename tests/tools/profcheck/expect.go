@@ -122,6 +122,7 @@ type ExpectFile struct {
 	Inlined      [][]string // each: caller, inlined callees...
 	DurationX    int        // duration-factor, 0 if absent
 	GoTol        float64    // go-tol as a share (0.04 for 4 points), 0 if absent
+	GoCompareOff string     // go-compare off REASON: the Go comparison is printed, not judged
 	Expectations []*Expectation
 }
 
@@ -232,6 +233,11 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 			return fmt.Errorf("go-tol: want points from 1 to 10")
 		}
 		ef.GoTol = n / 100
+	case "go-compare":
+		if len(fields) < 3 || fields[1] != "off" {
+			return fmt.Errorf("go-compare: want 'go-compare off REASON'")
+		}
+		ef.GoCompareOff = strings.Join(fields[2:], " ")
 	case "check-inlined":
 		if len(fields) < 3 {
 			return fmt.Errorf("check-inlined: need CALLER and at least one inlined function")

@@ -35,7 +35,8 @@
 //     both: samples whose leaf is runtime.systemstack or runtime.morestack, i.e. taken in
 //     the middle of a stack switch: Go's unwinder mostly gives up there (see below), so its
 //     share of them is unknown;
-//     ours: those on a '[libgoprof]' pseudo-frame, those with no Go function left (pure C
+//     ours: those on a '[libgoprof]' pseudo-frame, those deeper than Go's 64 frames (Go's are
+//     cut there and excluded), those with no Go function left (pure C
 //     threads, the C part of a C-created thread before it calls Go), and those of sysmon
 //     (stacks with runtime.sysmon): Go's profiler never samples sysmon's M, which never runs
 //     a goroutine, so mp.profilehz stays 0 and sigprof returns at once;
@@ -226,6 +227,12 @@ func (g *goFuncs) oursView(frames []string) (view []string, reason string) {
 	view = g.keep(frames)
 	if len(view) == 0 {
 		return nil, "no Go function"
+	}
+	// Go's profiler cuts such a stack at 64 PCs and its sample is excluded on Go's side (with
+	// runtime.goexit, which the view leaves out): so is ours, or the shares of the shallow rest
+	// would be compared with shares of everything.
+	if len(view)+1 >= goMaxStack {
+		return nil, fmt.Sprintf("deeper than Go's %d-frame limit", goMaxStack)
 	}
 	return view, ""
 }

@@ -288,7 +288,10 @@ func cmdStacks(args []string, w io.Writer) error {
 		c := compareWithGo(stacks, gp, gs, tol, *goMin, *goMinSamples)
 		c.Write(w)
 		goVerdict = "ok"
-		if !c.OK() {
+		if ef.GoCompareOff != "" {
+			fmt.Fprintf(w, "  Go comparison not judged: %s\n", ef.GoCompareOff)
+			goVerdict = "off"
+		} else if !c.OK() {
 			goVerdict = "FAIL"
 			reasons = append(reasons, "Go comparison: "+strings.Join(c.Failures, "; "))
 		}
