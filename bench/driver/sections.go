@@ -292,6 +292,8 @@ func (b *Bench) secCost() error {
 	specs := []Spec{
 		{Label: "S1 pure-go d28 lgp250+go250", Argv: b.gowork("go", 1, b.P.UnitsCost, 28), LGPHz: 250, GoHz: 250},
 		{Label: "S1 cgo d24 lgp250+go250", Argv: b.gowork("cgo", 1, b.P.UnitsCost, 24), LGPHz: 250, GoHz: 250},
+		{Label: "S1 cgo d24 labels2 lgp250+go250", Argv: append(b.gowork("cgo", 1, b.P.UnitsCost, 24), "-labels", "2"), LGPHz: 250, GoHz: 250},
+		{Label: "S1 pure-go d508 lgp250+go250", Argv: b.gowork("go", 1, b.P.UnitsCost, 508), LGPHz: 250, GoHz: 250},
 	}
 	res, err := b.interleave("1. per-sample cost", b.P.RepsCost, specs)
 	if err != nil {
@@ -311,6 +313,25 @@ func (b *Bench) secCost() error {
 	b.add("1", "mixed cgo: in-handler p99", p99.us(), "≤ 25 µs", judge(p99, func(x float64) bool { return x <= 25000 }))
 	v, _, _ = costSummary(res, 1, "forwarded")
 	b.add("1", "mixed cgo, same runs: Go's own sighandler+sigprof (forwarded_ns)", v+goSignalsNote(res, 1), "", "")
+
+	// The goroutine's pprof labels: the same workload under pprof.Do with two labels.
+	v, lmed, lp99 := costSummary(res, 2, "handler")
+	b.add("1", "mixed cgo under 2 pprof labels: libgoprof in-handler (labels copied)", v, "", "")
+	if lmed.ok() && med.ok() {
+		b.add("1", "labels' cost per sample: median, p99 (labelled − unlabelled runs)",
+			fmt.Sprintf("%+.2f µs · %+.2f µs", (lmed.Med-med.Med)/1000, (lp99.Med-p99.Med)/1000), "", "")
+	}
+	v, _, _ = costSummary(res, 2, "forwarded")
+	b.add("1", "mixed cgo under labels, same runs: Go's own handler (it tags a pointer)", v, "", "")
+
+	// A deep stack: libgoprof walks all of it, Go's profiler its first 64 frames.
+	dDeep := depthCol(res, 3, "main.goLeaf")
+	v, _, _ = costSummary(res, 3, "handler")
+	b.add("1", fmt.Sprintf("pure Go, %d frames: libgoprof in-handler (the whole stack)", dDeep), v, "", "")
+	v, _, _ = costSummary(res, 3, "forwarded")
+	b.add("1", "pure Go deep, same runs: Go's own handler (its 64 frames)", v+goSignalsNote(res, 3), "", "")
+	rm = ratioCol(res, 3, hMed)
+	b.add("1", "pure Go deep: libgoprof ÷ Go, median (paired per run)", rm.times(), "", "")
 	return nil
 }
 

@@ -28,6 +28,7 @@ package main
 import "C"
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -191,6 +192,7 @@ func main() {
 	flag.IntVar(&p.depth, "depth", 30, "recursion depth (go, cgo)")
 	gopprof := flag.String("gopprof", "", "run Go's CPU profiler for the work window into FILE")
 	gohz := flag.Int("gohz", 100, "Go's profiler rate")
+	nlabels := flag.Int("labels", 0, "run the workers under this many pprof labels (pprof.Do)")
 	flag.Parse()
 
 	if p.mode == "calib" || p.giters == 0 || p.citers == 0 {
@@ -235,7 +237,18 @@ func main() {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			g, c := worker(p, 0x9E3779B97F4A7C15*uint64(i+1))
+			var g, c int64
+			run := func(context.Context) { g, c = worker(p, 0x9E3779B97F4A7C15*uint64(i+1)) }
+			if *nlabels > 0 {
+				// Labels as a service sets them: an endpoint, a tenant, a trace id...
+				kv := []string{"endpoint", "/api/v1/items", "tenant", "t-000042"}
+				for k := 2; k < *nlabels; k++ {
+					kv = append(kv, fmt.Sprintf("key%02d", k), fmt.Sprintf("value-%08d", k))
+				}
+				pprof.Do(context.Background(), pprof.Labels(kv[:2**nlabels]...), run)
+			} else {
+				run(context.Background())
+			}
 			mu.Lock()
 			goNS += g
 			cNS += c

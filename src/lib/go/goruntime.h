@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-/* How runtime/pprof keeps a goroutine's labels behind g.labels (docs/go-runtime.md §2.3). */
+/* How runtime/pprof keeps a goroutine's labels behind g.labels (docs/go-runtime.md §2.4). */
 enum go_labels_form {
     GO_LABELS_NONE = 0,     /* unknown: labels are not read */
     GO_LABELS_MAP,          /* Go 1.21-1.23: *labelMap, labelMap = map[string]string */

@@ -22,6 +22,7 @@ static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n)
     r->nslots = n;
     r->mask = n - 1;
     r->tail = 0;
+    r->touched = 0;
 }
 
 int ring_create(struct ring *r, uint32_t nslots, int *fd_out)

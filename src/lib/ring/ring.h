@@ -153,6 +153,7 @@ struct ring {
     uint64_t mask;          /* nslots - 1 */
     uint32_t nslots;
     uint64_t tail;          /* reader only */
+    uint32_t touched;       /* reader only: slots whose first page ring_reader_touch allocated */
 };
 
 /* The stored seq of slot idx is seq - idx: zero-filled memory is a fresh ring. */
@@ -195,6 +196,11 @@ size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
  * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN. Returns how many it
  * skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
+/* First lap only: allocates the first page of the slots the writers will reach next (up to
+ * `ahead` slots past head), by writing a word of the slot's padding, so that the handler's
+ * first write to a slot finds its page in the page cache (a minor fault) instead of allocating
+ * and zeroing it in the signal handler. Slots never reached are never touched. */
+void ring_reader_touch(struct ring *r, uint32_t ahead);
 /* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
 const char *ring_drop_label(enum gp_drop_reason why);
 /* 1 for samples taken and lost, 0 for CPU time never sampled (GP_DROP_THREAD_EXIT). */

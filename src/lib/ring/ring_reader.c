@@ -82,3 +82,16 @@ size_t ring_reader_skip_stalled(struct ring *r)
     atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
     return skipped;
 }
+
+void ring_reader_touch(struct ring *r, uint32_t ahead)
+{
+    if (r->touched >= r->nslots)
+        return;
+    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+    uint64_t want = head + ahead < r->nslots ? head + ahead : r->nslots;
+    for (; r->touched < want; r->touched++) {
+        /* pad[0] of the seq's line: a word no writer and no reader uses */
+        volatile uint64_t *pad = &r->slots[r->touched].pad[0];
+        *pad = 0;
+    }
+}

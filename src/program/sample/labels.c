@@ -13,7 +13,7 @@
  *                 { tophash [8]u8; keys [8]string; values [8]string; overflow * }, a cell
  *                 live when tophash >= 5 (evacuated cells of a growing map are marked 2-4).
  *   Go 1.24-      labelMap = struct{ list []struct{ key, value string } }, sorted by key.
- * (docs/go-runtime.md §2.3.)
+ * (docs/go-runtime.md §2.4.)
  */
 #include "program/sample/labels.h"
 
