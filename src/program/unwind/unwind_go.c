@@ -116,6 +116,20 @@ GP_SIGSAFE static int fp_step(struct unwind_walk *w, uint64_t bp, uint64_t *ra, 
     return 0;
 }
 
+/* Go 1.21-1.25 (amd64) call duffzero and duffcopy, which have no frame of their own, as
+ *     MOVQ BP, -16(SP); LEAQ -16(SP), BP; CALL runtime.duffxxx; MOVQ 0(BP), BP
+ * (cmd/internal/obj/x86/asm6.go, bpduff1/bpduff2; 1.26 has no duff devices). Interrupted at the
+ * CALL or at the MOVQ after it, BP points 16 bytes below SP at a record whose saved BP is the
+ * frame's own record (at sp+d-8) and whose return address is the CALL's: the frame has saved
+ * its caller's BP, and BP is not it. Taken for the caller's, it sends a caller that steps by
+ * BP (systemstack's fn on g0) back into this frame: fn <- systemstack <- fn <- systemstack.
+ * Nowhere else is BP below SP. */
+GP_SIGSAFE static int in_duff_call(struct unwind_walk *w, uint64_t sp, uint64_t bp, uint64_t d)
+{
+    uint64_t saved;
+    return bp == sp - 16 && safe_read_word(w->sr, bp, &saved) == 0 && saved == sp + d - 8;
+}
+
 GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
                                            uint64_t bp, int exact, struct unwind_regs *next)
 {
@@ -151,7 +165,8 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
             goto next_frame;
         }
         uint64_t d = fi.delta;
-        int has_record = d > 0 && bp == sp + d - 8;   /* BP points at this frame's record */
+        int has_record = d > 0 && (bp == sp + d - 8 ||   /* BP points at this frame's record */
+                                   (exact && in_duff_call(w, sp, bp, d)));
         if (fi.spwrite && !has_record && !(exact && d == 0)) {
             /* Switched stacks: follow the record pushed before the switch. */
             if (fp_step(w, bp, &ra, &nsp, &nbp) != 0)
