@@ -130,6 +130,19 @@ GP_SIGSAFE static int in_duff_call(struct unwind_walk *w, uint64_t sp, uint64_t 
     return bp == sp - 16 && safe_read_word(w->sr, bp, &saved) == 0 && saved == sp + d - 8;
 }
 
+/* Whether an SPWRITE function interrupted with BP not at its own record has switched stacks.
+ * Every switch (systemstack, asmcgocall, cgocallback, nanotime1) is between g0 and a goroutine
+ * and leaves BP on the stack it left, so SP and BP are on different stacks, one of them g0's.
+ * Not yet switched, right after the prologue's PUSHQ BP (before MOVQ SP, BP), BP is still the
+ * caller's, on SP's stack: following it would skip the caller. Without g0's bounds: assume
+ * switched. */
+GP_SIGSAFE static int switched(const struct unwind_walk *w, uint64_t sp, uint64_t bp)
+{
+    if (w->g0_lo >= w->g0_hi)
+        return 1;
+    return (sp >= w->g0_lo && sp < w->g0_hi) != (bp >= w->g0_lo && bp < w->g0_hi);
+}
+
 GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
                                            uint64_t bp, int exact, struct unwind_regs *next)
 {
@@ -167,7 +180,7 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
         uint64_t d = fi.delta;
         int has_record = d > 0 && (bp == sp + d - 8 ||   /* BP points at this frame's record */
                                    (exact && in_duff_call(w, sp, bp, d)));
-        if (fi.spwrite && !has_record && !(exact && d == 0)) {
+        if (fi.spwrite && !has_record && !(exact && (d == 0 || !switched(w, sp, bp)))) {
             /* Switched stacks: follow the record pushed before the switch. */
             if (fp_step(w, bp, &ra, &nsp, &nbp) != 0)
                 return broken(w);
