@@ -130,17 +130,20 @@ GP_SIGSAFE static int in_duff_call(struct unwind_walk *w, uint64_t sp, uint64_t 
     return bp == sp - 16 && safe_read_word(w->sr, bp, &saved) == 0 && saved == sp + d - 8;
 }
 
-/* Whether an SPWRITE function interrupted with BP not at its own record has switched stacks.
- * Every switch (systemstack, asmcgocall, cgocallback, nanotime1) is between g0 and a goroutine
- * and leaves BP on the stack it left, so SP and BP are on different stacks, one of them g0's.
- * Not yet switched, right after the prologue's PUSHQ BP (before MOVQ SP, BP), BP is still the
- * caller's, on SP's stack: following it would skip the caller. Without g0's bounds: assume
- * switched. */
-GP_SIGSAFE static int switched(const struct unwind_walk *w, uint64_t sp, uint64_t bp)
+/* An SPWRITE function interrupted right after its prologue's PUSHQ BP (MOVQ SP, BP not yet
+ * run): pcsp is 8, the word at SP is BP, still the caller's, and SP and BP are on the same
+ * stack. Following BP there would skip the caller. Every switch (systemstack, asmcgocall,
+ * cgocallback, nanotime1) is between g0 and a goroutine and leaves BP on the stack it left,
+ * so a switched frame has SP and BP on different sides of g0's bounds (unknown bounds: assume
+ * switched). Same-stack states with SP moved in ways pcsp does not describe (ANDQ $~15, SP on
+ * g0 in asmcgocall and nanotime1) have pcsp above 8 and keep following BP. */
+GP_SIGSAFE static int after_push_bp(struct unwind_walk *w, uint64_t sp, uint64_t bp, uint64_t d)
 {
-    if (w->g0_lo >= w->g0_hi)
-        return 1;
-    return (sp >= w->g0_lo && sp < w->g0_hi) != (bp >= w->g0_lo && bp < w->g0_hi);
+    uint64_t top;
+    if (d != 8 || w->g0_lo >= w->g0_hi ||
+        (sp >= w->g0_lo && sp < w->g0_hi) != (bp >= w->g0_lo && bp < w->g0_hi))
+        return 0;
+    return safe_read_word(w->sr, sp, &top) == 0 && top == bp;
 }
 
 GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
@@ -180,7 +183,7 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
         uint64_t d = fi.delta;
         int has_record = d > 0 && (bp == sp + d - 8 ||   /* BP points at this frame's record */
                                    (exact && in_duff_call(w, sp, bp, d)));
-        if (fi.spwrite && !has_record && !(exact && (d == 0 || !switched(w, sp, bp)))) {
+        if (fi.spwrite && !has_record && !(exact && (d == 0 || after_push_bp(w, sp, bp, d)))) {
             /* Switched stacks: follow the record pushed before the switch. */
             if (fp_step(w, bp, &ra, &nsp, &nbp) != 0)
                 return broken(w);
