@@ -116,6 +116,36 @@ GP_SIGSAFE static int fp_step(struct unwind_walk *w, uint64_t bp, uint64_t *ra, 
     return 0;
 }
 
+/* Go 1.21-1.25 (amd64) call duffzero and duffcopy, which have no frame of their own, as
+ *     MOVQ BP, -16(SP); LEAQ -16(SP), BP; CALL runtime.duffxxx; MOVQ 0(BP), BP
+ * (cmd/internal/obj/x86/asm6.go, bpduff1/bpduff2; 1.26 has no duff devices). Interrupted at the
+ * CALL or at the MOVQ after it, BP points 16 bytes below SP at a record whose saved BP is the
+ * frame's own record (at sp+d-8) and whose return address is the CALL's: the frame has saved
+ * its caller's BP, and BP is not it. Taken for the caller's, it sends a caller that steps by
+ * BP (systemstack's fn on g0) back into this frame: fn <- systemstack <- fn <- systemstack.
+ * Nowhere else is BP below SP. */
+GP_SIGSAFE static int in_duff_call(struct unwind_walk *w, uint64_t sp, uint64_t bp, uint64_t d)
+{
+    uint64_t saved;
+    return bp == sp - 16 && safe_read_word(w->sr, bp, &saved) == 0 && saved == sp + d - 8;
+}
+
+/* An SPWRITE function interrupted right after its prologue's PUSHQ BP (MOVQ SP, BP not yet
+ * run): pcsp is 8, the word at SP is BP, still the caller's, and SP and BP are on the same
+ * stack. Following BP there would skip the caller. Every switch (systemstack, asmcgocall,
+ * cgocallback, nanotime1) is between g0 and a goroutine and leaves BP on the stack it left,
+ * so a switched frame has SP and BP on different sides of g0's bounds (unknown bounds: assume
+ * switched). Same-stack states with SP moved in ways pcsp does not describe (ANDQ $~15, SP on
+ * g0 in asmcgocall and nanotime1) have pcsp above 8 and keep following BP. */
+GP_SIGSAFE static int after_push_bp(struct unwind_walk *w, uint64_t sp, uint64_t bp, uint64_t d)
+{
+    uint64_t top;
+    if (d != 8 || w->g0_lo >= w->g0_hi ||
+        (sp >= w->g0_lo && sp < w->g0_hi) != (bp >= w->g0_lo && bp < w->g0_hi))
+        return 0;
+    return safe_read_word(w->sr, sp, &top) == 0 && top == bp;
+}
+
 GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, uint64_t sp,
                                            uint64_t bp, int exact, struct unwind_regs *next)
 {
@@ -151,8 +181,9 @@ GP_SIGSAFE enum unwind_next unwind_go_walk(struct unwind_walk *w, uint64_t pc, u
             goto next_frame;
         }
         uint64_t d = fi.delta;
-        int has_record = d > 0 && bp == sp + d - 8;   /* BP points at this frame's record */
-        if (fi.spwrite && !has_record && !(exact && d == 0)) {
+        int has_record = d > 0 && (bp == sp + d - 8 ||   /* BP points at this frame's record */
+                                   (exact && in_duff_call(w, sp, bp, d)));
+        if (fi.spwrite && !has_record && !(exact && (d == 0 || after_push_bp(w, sp, bp, d)))) {
             /* Switched stacks: follow the record pushed before the switch. */
             if (fp_step(w, bp, &ra, &nsp, &nbp) != 0)
                 return broken(w);

@@ -8,9 +8,11 @@
 //	go-tol POINTS                        Go comparison tolerance for this program (default 3)
 //	[COND,...] leaf GLOB PATTERN [| PATTERN ...]
 //	[COND,...] has GLOB PATTERN [| PATTERN ...]
+//	[COND,...] never PATTERN [| PATTERN ...]
 //
 // 'leaf GLOB' selects the samples whose leaf frame matches GLOB, 'has GLOB' those with any
 // frame matching GLOB; each selected sample must match one of the patterns (pattern.go).
+// 'never' selects every sample, and none may match any of its patterns (no tolerance).
 // A line that starts with whitespace continues the previous one (joined with a space, which
 // the pattern syntax ignores around ';' and '|'; so break a line there, not inside a name). COND is v=VARIANT, v!=VARIANT,
 // go>=1.NN or go<1.NN; all conditions of a line must hold for it to apply.
@@ -29,19 +31,27 @@ import (
 type Expectation struct {
 	Line     int
 	Conds    []string
-	Kind     string // "leaf" or "has"
-	Selector string // glob
+	Kind     string // "leaf", "has" or "never"
+	Selector string // glob; "" for never
 	Patterns []*Pattern
 }
 
-func (e *Expectation) Name() string { return e.Kind + " " + e.Selector }
+func (e *Expectation) Name() string {
+	if e.Kind == "never" {
+		return "never " + e.Patterns[0].String()
+	}
+	return e.Kind + " " + e.Selector
+}
 
 // Selects reports whether the expectation applies to this sample.
 func (e *Expectation) Selects(frames []string) bool {
 	if len(frames) == 0 {
 		return false
 	}
-	if e.Kind == "leaf" {
+	switch e.Kind {
+	case "never":
+		return true
+	case "leaf":
 		return globMatch(e.Selector, frames[len(frames)-1])
 	}
 	for _, f := range frames {
@@ -207,8 +217,8 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 		return fmt.Errorf("conditions without an expectation")
 	}
 	kw := fields[0]
-	if len(conds) > 0 && kw != "leaf" && kw != "has" {
-		return fmt.Errorf("conditions apply only to 'leaf' and 'has' lines")
+	if len(conds) > 0 && kw != "leaf" && kw != "has" && kw != "never" {
+		return fmt.Errorf("conditions apply only to 'leaf', 'has' and 'never' lines")
 	}
 	switch kw {
 	case "variants":
@@ -243,14 +253,21 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 			return fmt.Errorf("check-inlined: need CALLER and at least one inlined function")
 		}
 		ef.Inlined = append(ef.Inlined, fields[1:])
-	case "leaf", "has":
-		if len(fields) < 3 {
-			return fmt.Errorf("%s: need a selector and a pattern", kw)
-		}
-		e := &Expectation{Line: l.n, Conds: conds, Kind: kw, Selector: fields[1]}
-		// The patterns are the rest of the line after the selector.
+	case "leaf", "has", "never":
+		e := &Expectation{Line: l.n, Conds: conds, Kind: kw}
 		rest := strings.TrimSpace(text[len(kw):])
-		rest = strings.TrimSpace(rest[len(fields[1]):])
+		if kw == "never" {
+			if len(fields) < 2 {
+				return fmt.Errorf("never: need a pattern")
+			}
+		} else {
+			if len(fields) < 3 {
+				return fmt.Errorf("%s: need a selector and a pattern", kw)
+			}
+			// The patterns are the rest of the line after the selector.
+			e.Selector = fields[1]
+			rest = strings.TrimSpace(rest[len(fields[1]):])
+		}
 		for _, alt := range strings.Split(rest, "|") {
 			p, err := compilePattern(alt)
 			if err != nil {
@@ -260,7 +277,7 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 		}
 		ef.Expectations = append(ef.Expectations, e)
 	default:
-		return fmt.Errorf("unknown keyword %q (want variants, check-frameless, check-inlined, duration-factor, go-tol, leaf or has)", kw)
+		return fmt.Errorf("unknown keyword %q (want variants, check-frameless, check-inlined, duration-factor, go-tol, leaf, has or never)", kw)
 	}
 	return nil
 }

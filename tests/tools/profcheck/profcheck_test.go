@@ -638,6 +638,8 @@ leaf c_inner
     main.y;... | main.z;...
         | main.w
 [go<1.23] leaf main.x main.x
+[go<1.26] never ...;main.f;...;main.f;...
+    | ...;main.g;main.h;...
 `
 
 func TestParseExpect(t *testing.T) {
@@ -650,8 +652,13 @@ func TestParseExpect(t *testing.T) {
 		ef.DurationX != 2 || ef.GoTol != 0.04 {
 		t.Errorf("directives: %+v", ef)
 	}
-	if len(ef.Expectations) != 4 {
-		t.Fatalf("%d expectations, want 4", len(ef.Expectations))
+	if len(ef.Expectations) != 5 {
+		t.Fatalf("%d expectations, want 5", len(ef.Expectations))
+	}
+	if n := ef.Expectations[4]; n.Kind != "never" || n.Selector != "" || len(n.Patterns) != 2 ||
+		!n.Selects([]string{"x"}) || !n.Matches(strings.Split("a;main.f;b;main.f", ";")) ||
+		n.Matches(strings.Split("a;main.f;b", ";")) || !n.Matches(strings.Split("main.g;main.h", ";")) {
+		t.Errorf("never line: %+v", n)
 	}
 	e := ef.Expectations[0]
 	if e.Line != 8 || e.Kind != "leaf" || e.Selector != "c_inner" || len(e.Patterns) != 1 ||
@@ -695,6 +702,8 @@ func TestParseExpect(t *testing.T) {
 		"duration-factor x\nleaf a b",
 		"go-tol 0\nleaf a b",
 		"go-tol x\nleaf a b",
+		"never",
+		"never a;;b",
 		"variants default", // no expectation at all
 	} {
 		if _, err := parseExpect(strings.NewReader(bad)); err == nil {
@@ -939,6 +948,18 @@ has main.caller runtime.goexit;runtime.main;main.main;main.caller;...
 	code, out, errs = runCmd(t, "stacks", prof, "--expect", wrong)
 	if code != 1 || !strings.Contains(errs, "0.00% match") || !strings.Contains(out, "1000  runtime.goexit;runtime.main") {
 		t.Errorf("wrong expectation: exit %d\n%s%s", code, out, errs)
+	}
+	// A 'never' line fails on a single sample; min-samples does not apply to it.
+	never := writeFile(t, "never", "has main.caller runtime.goexit;...\nnever ...;c_outer;c_inner\n")
+	code, out, errs = runCmd(t, "stacks", prof, "--expect", never)
+	if code != 1 || !strings.Contains(errs, "line 2 (never): 1004 samples match") ||
+		!strings.Contains(out, "1000  runtime.goexit;runtime.main") {
+		t.Errorf("never line: exit %d\n%s%s", code, out, errs)
+	}
+	never = writeFile(t, "never2", "has main.caller runtime.goexit;...\nnever ...;c_outer;c_outer;...\n")
+	if code, out, errs = runCmd(t, "stacks", prof, "--expect", never); code != 0 ||
+		!strings.Contains(out, "match  100.00%  PASS") {
+		t.Errorf("never line, nothing matching: exit %d\n%s%s", code, out, errs)
 	}
 	// Too few selected samples.
 	few := writeFile(t, "few", "leaf c_spin ...;c_spin\n")

@@ -11,7 +11,7 @@
 // frequent), "-" when there are none.
 //
 // Exit status 1 if an expectation matches less than --min-match of its samples or selects
-// fewer than --min-samples, if fewer than --min-root of the samples end at a legal root, or
+// fewer than --min-samples, if any sample matches a 'never' line, if fewer than --min-root of the samples end at a legal root, or
 // if the Go comparison fails.
 package main
 
@@ -113,7 +113,8 @@ func rootStats(stacks []Stack) *RootStats {
 
 func (rs *RootStats) Share() float64 { return pct(rs.Legal, rs.Considered) }
 
-// ExpStats is one expectation's outcome.
+// ExpStats is one expectation's outcome. For a 'never' line every sample is selected and
+// "matched" means matching none of its patterns; Bad holds the ones that do.
 type ExpStats struct {
 	Exp      *Expectation
 	Selected int64
@@ -131,7 +132,7 @@ func evalExpectation(e *Expectation, stacks []Stack) *ExpStats {
 			continue
 		}
 		es.Selected += s.Count
-		if e.Matches(s.Frames) {
+		if e.Matches(s.Frames) == (e.Kind != "never") {
 			es.Matched += s.Count
 		} else {
 			es.Bad[s.String()] += s.Count
@@ -230,6 +231,11 @@ func cmdStacks(args []string, w io.Writer) error {
 		all = append(all, es)
 		verdict := "PASS"
 		switch {
+		case e.Kind == "never":
+			if es.Matched < es.Selected {
+				verdict = "FAIL"
+				reasons = append(reasons, fmt.Sprintf("line %d (never): %d samples match", e.Line, es.Selected-es.Matched))
+			}
 		case es.Selected < *minSamples:
 			verdict = "FAIL"
 			reasons = append(reasons, fmt.Sprintf("line %d (%s): only %d samples selected, need %d", e.Line, e.Name(), es.Selected, *minSamples))
@@ -238,7 +244,7 @@ func cmdStacks(args []string, w io.Writer) error {
 			reasons = append(reasons, fmt.Sprintf("line %d (%s): %.2f%% match, need %.2f%%", e.Line, e.Name(), 100*es.Share(), 100**minMatch))
 		}
 		share := es.Share()
-		if es.Selected < *minSamples {
+		if es.Selected < *minSamples && e.Kind != "never" {
 			share = 0
 		}
 		if share < worst {
@@ -257,7 +263,14 @@ func cmdStacks(args []string, w io.Writer) error {
 		}
 	}
 	for _, es := range all {
-		if len(es.Bad) == 0 || es.Share() >= *minMatch {
+		if len(es.Bad) == 0 || (es.Share() >= *minMatch && es.Exp.Kind != "never") {
+			continue
+		}
+		if es.Exp.Kind == "never" {
+			fmt.Fprintf(w, "  line %d (never): %d samples match; top stacks:\n", es.Exp.Line, es.Selected-es.Matched)
+			for _, t := range topN(es.Bad, 3) {
+				fmt.Fprintf(w, "    %6d  %s\n", t.count, shorten(t.key, 400))
+			}
 			continue
 		}
 		fmt.Fprintf(w, "  line %d (%s): %d non-matching samples; top stacks:\n", es.Exp.Line, es.Exp.Name(), es.Selected-es.Matched)
