@@ -78,12 +78,13 @@ static void walk(const char *what, uint64_t pc, uint64_t sp, uint64_t bp, const 
     safe_reader_add(&sr, (uint64_t)(uintptr_t)gstack, (uint64_t)(uintptr_t)(gstack + 1024));
     safe_reader_add(&sr, (uint64_t)(uintptr_t)g0stack, (uint64_t)(uintptr_t)(g0stack + 1024));
     uint64_t pcs[32];
-    struct unwind_out out = { .pc = pcs, .max = 32 };
+    struct unwind_out out = { .pc = pcs, .max = 32, .leaf = 16 };
     struct unwind_walk w = { .sr = &sr, .out = &out,
                              .g0_lo = (uint64_t)(uintptr_t)g0stack,
                              .g0_hi = (uint64_t)(uintptr_t)(g0stack + 1024) };
     struct unwind_regs next;
     enum unwind_next step = unwind_go_walk(&w, pc, sp, bp, 1, &next);
+    unwind_finish(&out);
     int ok = step == UNWIND_STOP && !(out.flags & GP_REC_UNWIND_BROKEN) && out.n == nwant;
     for (int i = 0; ok && i < nwant; i++)
         ok = out.pc[i] == (i == 0 ? want[i] | GP_PC_EXACT : want[i]);
