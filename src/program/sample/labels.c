@@ -150,7 +150,6 @@ GP_SIGSAFE void labels_copy(struct ring_record *rec, int pid, int form, uint64_t
     }
     /* One read for every key and value: entries { klen, vlen, cut, key, value }. */
     struct iovec local[2 * GP_LABEL_MAX], remote[2 * GP_LABEL_MAX];
-    uint16_t start[GP_LABEL_MAX];
     int kept = 0, niov = 0;
     unsigned off = 0;
     for (int i = 0; i < n; i++) {
@@ -169,22 +168,23 @@ GP_SIGSAFE void labels_copy(struct ring_record *rec, int pid, int form, uint64_t
         remote[niov++] = (struct iovec){ (void *)(uintptr_t)l[i].key.ptr, klen };
         local[niov] = (struct iovec){ e + 3 + klen, vlen };
         remote[niov++] = (struct iovec){ (void *)(uintptr_t)l[i].value.ptr, vlen };
-        start[kept++] = (uint16_t)off;
+        kept++;
         off += 3 + (unsigned)(klen + vlen);
     }
     long got = niov ? safe_read_pieces(pid, local, remote, niov) : 0;
-    /* Keep the entries read whole: the pieces are read in order. */
-    if (got < 0)
-        got = 0;
+    /* Keep the entries read whole: the pieces are read in order, so the bytes read cover a
+     * prefix of the entries' strings. */
+    unsigned end = 0;
+    long strings = 0;
     int whole = 0;
-    while (whole < kept) {
-        unsigned end = whole + 1 < kept ? start[whole + 1] : off;
-        /* bytes of strings up to the end of this entry: its offset minus 3 per header */
-        if ((unsigned long)got < end - 3u * (unsigned)(whole + 1))
+    for (; whole < kept; whole++) {
+        const uint8_t *e = rec->labels + end;
+        strings += e[0] + e[1];
+        if (got < strings)
             break;
-        whole++;
+        end += 3u + e[0] + e[1];
     }
-    rec->labels_len = (uint16_t)(whole < kept ? start[whole] : off);
+    rec->labels_len = (uint16_t)end;
     uint64_t left = total - (uint64_t)whole;
     rec->labels_left = left < 0xffff ? (uint16_t)left : 0xffff;
 }
