@@ -138,7 +138,8 @@ static uint64_t location(struct report *rep, struct report_pstate *r, uint64_t r
             wrappers++;
             continue;
         }
-        lines[nl].function_id = pprof_function(rep->p, frames[i].function, frames[i].function,
+        const char *sys = frames[i].system_name ? frames[i].system_name : frames[i].function;
+        lines[nl].function_id = pprof_function(rep->p, frames[i].function, sys,
                                                frames[i].filename, frames[i].start_line);
         lines[nl].line = frames[i].line;
         if (lines[nl].function_id)
