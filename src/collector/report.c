@@ -19,6 +19,7 @@
 #include "lib/pprof/folded.h"
 #include "lib/pprof/pprof.h"
 #include "collector/symbolize.h"
+#include "collector/symbolize_dwarf.h"
 
 #define MAX_INLINE 32
 /* Location cache value for an address whose frames are all left out (Go wrappers). */
@@ -286,6 +287,9 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         set_mapping_flags(&r, &r.ps[i]);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
+    char dwarf_note[160];   /* the DWARF held once this profile's addresses are looked up */
+    if (sym_dwarf_comment(dwarf_note, sizeof dwarf_note))
+        pprof_add_comment(r.p, dwarf_note);
     /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. A file's writer
      * (atomic_file_write) reports its own failures, in one line that names the step. */
     building = 0;

@@ -328,6 +328,17 @@ void sym_dwarf_stats(struct sym_dwarf_stats *st)
     st->cache_bytes = heap_bytes;
 }
 
+int sym_dwarf_comment(char *buf, size_t size)
+{
+    if (!open_files && !without_files)
+        return 0;
+    snprintf(buf, size,
+             "symbolizer: dwarf_files=%zu dwarf_mapped_kb=%llu dwarf_cached=%zu dwarf_heap_kb=%llu",
+             open_files, (unsigned long long)(open_bytes >> 10), cached,
+             (unsigned long long)(heap_bytes >> 10));
+    return 1;
+}
+
 /* ---- names ------------------------------------------------------------------------------ */
 
 static void account(struct sym_dwarf *d, int64_t bytes)

@@ -18,7 +18,8 @@
  * most SYM_DWARF_MAX_FILES files and SYM_DWARF_MAX_BYTES bytes of debug files open at once,
  * SYM_DWARF_MAX_CACHED addresses cached in all; beyond that, files are symbolized as without
  * DWARF (symbol tables) and addresses looked up again each time. sym_dwarf_stats says how much
- * is held; the profile's "collector:" comment reports it. Not thread-safe.
+ * is held; each profile has it as a comment, "symbolizer: dwarf_files=... dwarf_mapped_kb=...
+ * dwarf_cached=... dwarf_heap_kb=...". Not thread-safe.
  */
 #ifndef GP_SYMBOLIZE_DWARF_H
 #define GP_SYMBOLIZE_DWARF_H
@@ -56,8 +57,13 @@ struct sym_dwarf_stats {
     size_t without;             /* looked at, no DWARF (or over a limit) */
     uint64_t debug_bytes;       /* sizes of the files the DWARF is read from (mapped) */
     size_t cached;              /* addresses in the caches */
-    uint64_t cache_bytes;       /* heap held by the caches and demangled names */
+    uint64_t cache_bytes;       /* heap held by the unit indexes, the caches and demangled
+                                 * names (libdw's own: decompressed sections, line tables,
+                                 * shows in the collector's maxrss) */
 };
 void sym_dwarf_stats(struct sym_dwarf_stats *st);
+/* The same as a profile comment, "symbolizer: dwarf_files=N dwarf_mapped_kb=N dwarf_cached=N
+ * dwarf_heap_kb=N": 1, or 0 (nothing written) when no DWARF was ever opened. */
+int sym_dwarf_comment(char *buf, size_t size);
 
 #endif
