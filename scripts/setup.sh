@@ -11,7 +11,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      libmicrohttpd-dev curl
+      libmicrohttpd-dev libdw-dev curl
       cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev chromium man-db
       tini dumb-init"
 missing=""

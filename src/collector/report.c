@@ -22,6 +22,7 @@
 #include "lib/pprof/folded.h"
 #include "lib/pprof/pprof.h"
 #include "collector/symbolize.h"
+#include "collector/symbolize_dwarf.h"
 
 #define MAX_INLINE 32
 /* Location cache value for an address whose frames are all left out (Go wrappers). */
@@ -159,7 +160,8 @@ static uint64_t location(struct report *rep, struct report_pstate *r, uint64_t r
             wrappers++;
             continue;
         }
-        lines[nl].function_id = pprof_function(rep->p, frames[i].function, frames[i].function,
+        const char *sys = frames[i].system_name ? frames[i].system_name : frames[i].function;
+        lines[nl].function_id = pprof_function(rep->p, frames[i].function, sys,
                                                frames[i].filename, frames[i].start_line);
         lines[nl].line = frames[i].line;
         if (lines[nl].function_id)
@@ -340,6 +342,9 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         set_mapping_flags(&r, &r.ps[i]);
     for (size_t i = 0; i < in->ncomments; i++)
         pprof_add_comment(r.p, in->comments[i]);
+    char dwarf_note[160];   /* the DWARF held once this profile's addresses are looked up */
+    if (sym_dwarf_comment(dwarf_note, sizeof dwarf_note))
+        pprof_add_comment(r.p, dwarf_note);
     /* Over a descriptor (HTTP) always pprof, as Go's endpoint answers. A file's writer
      * (atomic_file_write) reports its own failures, in one line that names the step. */
     building = 0;

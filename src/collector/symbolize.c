@@ -20,6 +20,7 @@
 #include "lib/base/log.h"
 #include "lib/go/pclntab.h"
 #include "collector/maps.h"
+#include "collector/symbolize_dwarf.h"
 
 /* Go inlines a few levels at most; deeper chains are truncated by gopcln_expand. */
 #define SYM_MAX_GO_FRAMES 64
@@ -35,6 +36,9 @@ struct sym_map {
     char build_id[SYM_BUILD_ID_MAX];
     unsigned long lookups, fn_misses, file_misses, line_misses;
     int go_frames;              /* some lookup used the pclntab */
+    int dwarf_state;            /* 0 = not tried, 1 = open, -1 = none */
+    struct sym_dwarf *dwarf;    /* the file's DWARF (shared, counted), or NULL */
+    int dwarf_frames;           /* some lookup used the DWARF */
 };
 
 struct symbolizer {
@@ -61,6 +65,7 @@ void symbolizer_free(struct symbolizer *s)
     for (size_t i = 0; i < s->nmaps; i++) {
         elf_file_close(s->maps[i].elf);
         elf_file_close(s->maps[i].debug);
+        sym_dwarf_put(s->maps[i].dwarf);
         free(s->maps[i].path);
     }
     free(s->maps);
@@ -219,11 +224,56 @@ static int sym_lookup_go(struct symbolizer *s, struct sym_map *m, int idx, uint6
         return 0;
     m->go_frames = 1;
     for (int i = 0; i < n; i++) {
-        out[i] = (struct sym_frame){ fr[i].name, fr[i].file, fr[i].line, fr[i].start_line, idx,
-                                     fr[i].funcid == s->wrapper_funcid };
+        out[i] = (struct sym_frame){ .function = fr[i].name, .filename = fr[i].file,
+                                     .line = fr[i].line, .start_line = fr[i].start_line,
+                                     .mapping_index = idx,
+                                     .go_wrapper = fr[i].funcid == s->wrapper_funcid };
         if (!fr[i].file)
             m->file_misses++;
         if (fr[i].line <= 0)
+            m->line_misses++;
+    }
+    return n;
+}
+
+static const char *sym_elf_name(struct sym_map *m, uint64_t pc)
+{
+    const char *name = NULL;
+    if (m->open_state > 0)
+        name = elf_file_symbol_lookup(m->elf, pc - m->bias, NULL);
+    if (!name && m->debug)
+        name = elf_file_symbol_lookup(m->debug, pc - m->bias, NULL);
+    return name;
+}
+
+/* C and C++ through the file's DWARF: the count, 0 when the DWARF does not cover pc (the
+ * symbol tables are tried), -1 when it does but no function is named there. */
+static int sym_lookup_dwarf(struct sym_map *m, int idx, uint64_t pc, struct sym_frame *out,
+                            int max)
+{
+    struct sym_dwarf_frame df[SYM_MAX_GO_FRAMES];
+    int n = sym_dwarf_lookup(m->dwarf, pc - m->bias, df,
+                             max < SYM_MAX_GO_FRAMES ? max : SYM_MAX_GO_FRAMES);
+    if (n <= 0)
+        return 0;
+    if (!df[0].function) {
+        /* Lines without a function (assembly): named from the symbol tables. */
+        df[0].function = df[0].system_name = sym_elf_name(m, pc);
+        if (!df[0].function) {
+            m->fn_misses++;
+            return -1;
+        }
+    }
+    m->dwarf_frames = 1;
+    for (int i = 0; i < n; i++) {
+        out[i] = (struct sym_frame){
+            .function = df[i].function,
+            .system_name = df[i].system_name != df[i].function ? df[i].system_name : NULL,
+            .filename = df[i].filename, .line = df[i].line, .mapping_index = idx,
+        };
+        if (!df[i].filename)
+            m->file_misses++;
+        if (df[i].line <= 0)
             m->line_misses++;
     }
     return n;
@@ -248,18 +298,23 @@ int symbolizer_lookup(struct symbolizer *s, uint64_t addr, int is_return_address
     }
     if (m->open_state == 0)
         sym_open(m);
-    const char *name = NULL;
-    if (m->open_state > 0)
-        name = elf_file_symbol_lookup(m->elf, pc - m->bias, NULL);
-    if (!name && m->debug)
-        name = elf_file_symbol_lookup(m->debug, pc - m->bias, NULL);
+    if (m->open_state > 0 && m->dwarf_state == 0) {
+        m->dwarf = sym_dwarf_get(m->path, m->build_id);
+        m->dwarf_state = m->dwarf ? 1 : -1;
+    }
+    if (m->dwarf) {
+        int n = sym_lookup_dwarf(m, idx, pc, out, max);
+        if (n != 0)
+            return n > 0 ? n : 0;
+    }
+    const char *name = sym_elf_name(m, pc);
     m->file_misses++;
     m->line_misses++;
     if (!name) {
         m->fn_misses++;
         return 0;
     }
-    out[0] = (struct sym_frame){ name, NULL, 0, 0, idx, 0 };
+    out[0] = (struct sym_frame){ .function = name, .mapping_index = idx };
     return 1;
 }
 
@@ -283,7 +338,7 @@ int symbolizer_mapping_get(struct symbolizer *s, size_t i, struct sym_mapping *o
     out->has_functions = m->lookups > 0 && m->fn_misses == 0;
     out->has_filenames = out->has_functions && m->file_misses == 0;
     out->has_line_numbers = out->has_functions && m->line_misses == 0;
-    out->has_inline_frames = m->go_frames ||
+    out->has_inline_frames = m->go_frames || m->dwarf_frames ||
         (s->have_go && s->go_start >= m->start && s->go_start < m->limit);
     return 0;
 }

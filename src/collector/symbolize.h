@@ -5,7 +5,10 @@
  * called repeatedly while the target lives; nothing is ever dropped, so addresses recorded
  * before a dlclose still resolve), opens each mapping's ELF file lazily and resolves names
  * from .symtab/.dynsym. Addresses in the Go executable's text use the registered pclntab,
- * with inlined frames expanded and file/line filled. Not thread-safe.
+ * with inlined frames expanded and file/line filled. Other code (C, C++, the C inside a cgo
+ * executable) uses the file's DWARF when it or its separate debug file has some
+ * (symbolize_dwarf.h): file, line, inlined frames, demangled names; else the symbol tables.
+ * Not thread-safe.
  */
 #ifndef GP_SYMBOLIZE_H
 #define GP_SYMBOLIZE_H
@@ -20,6 +23,7 @@ struct symbolizer;
 
 struct sym_frame {
     const char *function;       /* owned by the symbolizer (or the registered pclntab) */
+    const char *system_name;    /* the mangled name when function is demangled, else NULL */
     const char *filename;       /* NULL when unknown */
     int64_t line;               /* 0 when unknown */
     int64_t start_line;         /* 0 when unknown */
@@ -34,7 +38,7 @@ struct sym_mapping {
     int has_functions;          /* every lookup in this mapping found a function */
     int has_filenames;          /* ... and a file name */
     int has_line_numbers;       /* ... and a line number */
-    int has_inline_frames;      /* the Go executable: inlined frames are expanded */
+    int has_inline_frames;      /* the Go executable, or DWARF: inlined frames are expanded */
 };
 
 /* NULL with errno set on failure. */

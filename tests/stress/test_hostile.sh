@@ -69,7 +69,7 @@ if gcc -O1 -fno-omit-frame-pointer -Wall -o "$work/c_deep" "$fx/c_deep.c" &&
 		grep -Eq "^[0-9]+ .*\| \[libgoprof\] truncated[^;]*(;[^;]+){248}$" "$RUN_PROFILE.dump"
 	check "c_deep: 20-deep samples whole and unmarked (_start ... main;recurse+;shallow_leaf)" \
 		"$PROFCHECK" chain "$RUN_PROFILE" --leaf shallow_leaf \
-		--expect '_start;__libc_start_main;__libc_start_call_main;main;recurse+;shallow_leaf' --min 0.99
+		--expect '_start;__libc_start_main*;__libc_start_call_main;main;recurse+;shallow_leaf' --min 0.99
 fi
 
 # --- RBP as a general register ----------------------------------------------------------------
@@ -77,7 +77,7 @@ if gcc -O2 -fomit-frame-pointer -Wall -o "$work/c_rbp" "$fx/c_rbp.c" &&
 	run_both c_rbp "$work/c_rbp" "$SECS"; then
 	check "c_rbp: garbage RBP under CFI: whole stacks (_start ... main;rbp_clobber)" \
 		"$PROFCHECK" chain "$RUN_PROFILE" --leaf rbp_clobber \
-		--expect '_start;__libc_start_main;__libc_start_call_main;main;rbp_clobber' --min 0.99
+		--expect '_start;__libc_start_main*;__libc_start_call_main;main;rbp_clobber' --min 0.99
 	n=$(samples_where "$RUN_PROFILE.dump" nocfi) bad=$(samples_where "$RUN_PROFILE.dump" nocfi_bad)
 	check "c_rbp: code without CFI sampled ($n samples in nocfi_spin)" test "$n" -ge $((SECS * 100))
 	check "c_rbp: garbage RBP without CFI: every stack whole or marked incomplete ($bad of $n not)" \
@@ -99,10 +99,10 @@ if gcc -O1 -Wall -o "$work/c_sigjmp" "$fx/c_sigjmp.c" &&
 	run_both c_sigjmp "$work/c_sigjmp" $((SECS * 150)); then
 	check "c_sigjmp: main's samples whole (_start ... main;main_spin)" \
 		"$PROFCHECK" chain "$RUN_PROFILE" --leaf main_spin \
-		--expect '_start;__libc_start_main;__libc_start_call_main;main;main_spin' --min 0.99
+		--expect '_start;__libc_start_main*;__libc_start_call_main;main;main_spin' --min 0.99
 	check "c_sigjmp: handler samples through the signal frame (_start ... main;...;__restore_rt;on_alrm;alrm_work)" \
 		"$PROFCHECK" chain "$RUN_PROFILE" --leaf alrm_work \
-		--expect '_start;__libc_start_main;__libc_start_call_main;main;...;__restore_rt;on_alrm;alrm_work' --min 0.99 --min-samples $((SECS * 3))
+		--expect '_start;__libc_start_main*;__libc_start_call_main;main;...;__restore_rt;on_alrm;alrm_work' --min 0.99 --min-samples $((SECS * 3))
 fi
 
 # --- dlopen/dlclose loop ------------------------------------------------------------------------

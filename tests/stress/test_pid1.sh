@@ -38,7 +38,7 @@ TWO=$work/bin/c_twothreads PREFORK=$work/bin/c_prefork GOEXIT=$work/bin/go_exit
 pass "build fixtures"
 
 C_MAIN='_start;__libc_start_main*;...;main;main_work'
-C_THREAD='__clone3;start_thread;thread_main;thread_work'
+C_THREAD='*clone3;start_thread;thread_main;thread_work'
 GO_SPIN='runtime.goexit;main.main.func1;main.goExitSpin'
 GO_C='runtime.goexit;main.main.func2;...;runtime.cgocall;runtime.asmcgocall;...;c_exit_spin'
 

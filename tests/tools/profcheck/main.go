@@ -65,6 +65,13 @@ commands:
                                    prints 'pid process count cpu_ns root' per process
   labels FILE [--require key[:num|:str] ...] [--require-value key=value ...]
                                    label keys, numeric or not, distinct values
+  lines  FILE --mapping PATHSUFFIX [--system] [--file REGEXP]
+                                   the locations of the mapping whose file ends with
+                                   PATHSUFFIX as 'addr2line -i -f -a' prints them: per
+                                   location its link-time address (0x%016x), then per line,
+                                   innermost first, the function name (--system: name, TAB,
+                                   system name) and FILE:LINE; sorted by address; --file:
+                                   only locations with a line in a file matching REGEXP
   series FILE... [--min-files N] [--max-gap NS] [--expect-run]
                                    files that tile a run (GOPROF_INTERVAL): ordered, non-
                                    overlapping time ranges (gaps up to --max-gap ns); per-file
@@ -112,6 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"series":  cmdSeries,
 		"bylabel": cmdByLabel,
 		"tree":    cmdTree,
+		"lines":   cmdLines,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {
