@@ -57,6 +57,8 @@ struct collector {
 static void on_record(const struct ring_record *rec, void *ctx)
 {
     struct collector *c = ctx;
+    if (rec->flags & GP_REC_HEAP_MOVE)   /* C memory events are not CPU samples */
+        return;
     c->total += rec->weight;
     if (rec->flags & GP_REC_UNSAMPLED)
         c->unsampled += rec->weight;

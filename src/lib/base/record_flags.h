@@ -16,6 +16,13 @@
  * timer, its end after the last tick), from the process's own CPU clock at exit, in exact
  * nanoseconds; shown under '[libgoprof] unsampled: process start and end'. */
 #define GP_REC_RESIDUAL       0x0020u
+/* Not CPU samples: C memory profiling's events (GOPROF_HEAP_RATE). ALLOC: a sampled allocation
+ * of heap_size bytes at heap_addr, with its stack and labels. FREE: the sampled block at
+ * heap_addr was freed (no stack). Both (MOVE): realloc moved the sampled block from heap_old to
+ * heap_addr, now heap_size bytes (no stack: it keeps the one it was allocated with). */
+#define GP_REC_HEAP_ALLOC     0x0040u
+#define GP_REC_HEAP_FREE      0x0080u
+#define GP_REC_HEAP_MOVE      (GP_REC_HEAP_ALLOC | GP_REC_HEAP_FREE)
 
 /* Bit 63 of a recorded PC: the PC is exact (an interrupted instruction), not a return address,
  * so the symbolizer must not subtract 1. User-space addresses never have bit 63 set. */

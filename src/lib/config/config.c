@@ -18,7 +18,7 @@
 
 extern char **environ;
 
-enum kind { K_BOOL, K_UINT, K_PATH, K_CHOICE, K_DURATION, K_ADDR };
+enum kind { K_BOOL, K_UINT, K_PATH, K_CHOICE, K_DURATION, K_ADDR, K_SIZE };
 
 struct var {
     const char *name;
@@ -59,6 +59,11 @@ static const struct var vars[] = {
     { "GOPROF_EXIT_WAIT", K_DURATION, "10s", 0, 0,
       "longest time the first process's exit waits for its profile to be final (the files "
       "are complete when its exit returns); 0: do not wait" },
+    { "GOPROF_HEAP_RATE", K_SIZE, "0", 0, 0,
+      "C memory profiling: mean bytes between sampled allocations (e.g. 512k or 1m; a number "
+      "with k, m or g, up to 1g); 0 or empty: off" },
+    { "GOPROF_HEAP_OUT", K_PATH, GP_OUTPATH_HEAP_DEFAULT, 0, 0,
+      "heap profile file (with GOPROF_HEAP_RATE); the same % expansion as GOPROF_OUT" },
 };
 
 /* The words each K_CHOICE variable accepts, "a|b|c"; its value is the word's index. */
@@ -89,6 +94,36 @@ static int parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
     if (v < min)
         return -ERANGE;
     *out = (uint32_t)v;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > GP_SIZE_MAX_BYTES)
+            return -ERANGE;
+    }
+    uint64_t unit = 1;
+    if (*p == 'k' || *p == 'K')
+        unit = 1ull << 10;
+    else if (*p == 'm' || *p == 'M')
+        unit = 1ull << 20;
+    else if (*p == 'g' || *p == 'G')
+        unit = 1ull << 30;
+    if (unit != 1)
+        p++;
+    if (*p == 'b' || *p == 'B')   /* "512kb", "1MB" */
+        p++;
+    if (*p)
+        return -EINVAL;
+    if (v > GP_SIZE_MAX_BYTES / unit)
+        return -ERANGE;
+    *bytes = v * unit;
     return 0;
 }
 
@@ -221,6 +256,7 @@ static void accepted(const struct var *v, char *buf, size_t n)
         break;
     }
     case K_DURATION: snprintf(buf, n, "%s", GP_DURATION_ACCEPTED); break;
+    case K_SIZE: snprintf(buf, n, "%s", GP_SIZE_ACCEPTED); break;
     case K_ADDR:
         snprintf(buf, n, "HOST:PORT; HOST 127.0.0.1, [::1], localhost or, with "
                  "GOPROF_HTTP_ALLOW_REMOTE=1, another numeric address");
@@ -275,6 +311,17 @@ static int apply(struct gp_config *c, const struct var *v, const char *s)
         if ((r = parse_bool(s, &follow)) != 0)
             return r;
         c->follow = follow;
+    } else if (!strcmp(v->name, "GOPROF_HEAP_RATE")) {
+        uint64_t bytes = 0;   /* "" or "0": off */
+        if (*s && (r = config_parse_size(s, &bytes)) != 0)
+            return r;
+        c->heap_rate = bytes;
+    } else if (!strcmp(v->name, "GOPROF_HEAP_OUT")) {
+        if (!*s || strlen(s) >= sizeof c->heap_out)
+            return -EINVAL;
+        if ((r = outpath_validate(s)) != 0)
+            return r;
+        strcpy(c->heap_out, s);
     } else if (!strcmp(v->name, "GOPROF_EXIT_WAIT")) {
         int64_t ns = 0;   /* "0": do not wait */
         if (strcmp(s, "0") != 0 && (r = config_parse_duration(s, &ns)) != 0)

@@ -28,6 +28,8 @@ struct gp_config {
     int http_allow_remote;    /* GOPROF_HTTP_ALLOW_REMOTE */
     int follow;               /* GOPROF_FOLLOW: descendants join the session */
     uint64_t exit_wait_ns;    /* GOPROF_EXIT_WAIT: 0 = the exit does not wait */
+    uint64_t heap_rate;       /* GOPROF_HEAP_RATE: mean bytes between sampled allocations; 0 off */
+    char heap_out[4096];      /* GOPROF_HEAP_OUT: heap profile path template */
 };
 
 /* GOPROF_FORMAT values, in the order of the table's choices. */
@@ -48,6 +50,13 @@ int config_parse(struct gp_config *c, char *err, size_t errsz, char *warn, size_
 #define GP_DURATION_ACCEPTED \
     "a duration from 100ms to 24h: a number (decimals allowed) and ms, s, m or h; no unit: s"
 int config_parse_duration(const char *s, int64_t *ns);
+
+/* The one size syntax, of GOPROF_HEAP_RATE: digits and an optional k, m or g (powers of 1024),
+ * optionally followed by b ("512k", "1m", "4096"), up to 1g. Returns 0 with *bytes set,
+ * -EINVAL or -ERANGE. */
+#define GP_SIZE_MAX_BYTES (1ull << 30)
+#define GP_SIZE_ACCEPTED "a size up to 1g: a number of bytes, with k, m or g (e.g. 512k, 1m); 0: off"
+int config_parse_size(const char *s, uint64_t *bytes);
 
 /* What the processes of one session must agree on: a hash of every GOPROF_* variable of the
  * table as set in the environment (unset and set-to-the-default differ; GOPROF_DEBUG does not

@@ -16,6 +16,7 @@
 
 /* Relative paths are relative to the working directory at write time. */
 #define GP_OUTPATH_DEFAULT "goprof.%e.%p.pb.gz"
+#define GP_OUTPATH_HEAP_DEFAULT "goprof.%e.%p.heap.pb.gz"
 
 /* Checks the template's syntax only. Returns 0, or -EINVAL for NULL, "", an unknown conversion
  * or a trailing %. Allocates nothing and touches no global state, so it is safe in a

@@ -108,7 +108,9 @@ struct ring_record {
     uint16_t labels_left;   /* labels the goroutine had that are not in labels[] */
     uint64_t goid;          /* goroutine id, 0 when unknown or not on a goroutine */
     char thread_name[16];   /* prctl(PR_GET_NAME), NUL-padded */
-    uint64_t reserved[3];
+    /* Heap events (GP_REC_HEAP_*), 0 otherwise: the block's address and requested size, and
+     * for a move (realloc of a sampled block) the address it had. */
+    uint64_t heap_addr, heap_size, heap_old;
     uint8_t labels[GP_RING_LABEL_BYTES];
     uint64_t pc[GP_RING_MAX_FRAMES];   /* leaf first; GP_PC_EXACT marks exact PCs */
 };
