@@ -315,6 +315,11 @@ static int read_config(void)
     }
     if (warn[0])
         gp_log("config", "%s", warn);
+    /* C memory profiling is being built (issue 15): until it samples, say so rather than
+     * ignore the setting. */
+    else if (config.heap_rate)
+        gp_log("config", "GOPROF_HEAP_RATE is set, but C memory profiling is not in this build "
+               "yet; CPU profiling goes on");
     return 0;
 }
 
