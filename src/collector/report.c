@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/hash.h"
 #include "lib/base/log.h"
 #include "lib/base/record_flags.h"
 #include "collector/profmap.h"
@@ -52,14 +53,6 @@ struct report {
     struct loc_cache pseudo;    /* pseudo-frames, keyed by their text's address */
 };
 
-static uint64_t hash64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
-
 static int cache_grow(struct loc_cache *c)
 {
     size_t cap = c->cap ? c->cap * 2 : 4096;
@@ -72,7 +65,7 @@ static int cache_grow(struct loc_cache *c)
     for (size_t i = 0; i < c->cap; i++) {
         if (!c->ids[i])
             continue;
-        size_t s = hash64(c->keys[i]) & (cap - 1);
+        size_t s = gp_hash_u64(c->keys[i]) & (cap - 1);
         while (ids[s])
             s = (s + 1) & (cap - 1);
         keys[s] = c->keys[i];
@@ -90,7 +83,7 @@ static uint64_t *cache_slot(struct loc_cache *c, uint64_t key)
 {
     if ((c->len + 1) * 2 > c->cap && cache_grow(c) != 0)
         return NULL;
-    size_t s = hash64(key) & (c->cap - 1);
+    size_t s = gp_hash_u64(key) & (c->cap - 1);
     while (c->ids[s] && c->keys[s] != key)
         s = (s + 1) & (c->cap - 1);
     if (!c->ids[s])

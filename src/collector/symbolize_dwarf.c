@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "lib/base/grow.h"
+#include "lib/base/hash.h"
 #include "lib/base/log.h"
 #include "collector/demangle.h"
 
@@ -182,14 +183,6 @@ static struct sym_dwarf **files;
 static size_t nfiles, files_cap;
 static size_t open_files, without_files, cached;
 static uint64_t open_bytes, heap_bytes;
-
-static uint64_t hash64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
 
 static void dw_free(struct sym_dwarf *d)
 {
@@ -356,7 +349,7 @@ static int names_grow(struct sym_dwarf *d)
     for (size_t i = 0; i < d->names_cap; i++) {
         if (!d->names[i].mangled)
             continue;
-        size_t s = hash64((uintptr_t)d->names[i].mangled) & (cap - 1);
+        size_t s = gp_hash_u64((uintptr_t)d->names[i].mangled) & (cap - 1);
         while (v[s].mangled)
             s = (s + 1) & (cap - 1);
         v[s] = d->names[i];
@@ -375,7 +368,7 @@ static const char *demangled(struct sym_dwarf *d, const char *mangled)
         return NULL;
     if (2 * (d->names_len + 1) > d->names_cap && names_grow(d) != 0)
         return NULL;
-    size_t s = hash64((uintptr_t)mangled) & (d->names_cap - 1);
+    size_t s = gp_hash_u64((uintptr_t)mangled) & (d->names_cap - 1);
     while (d->names[s].mangled && d->names[s].mangled != mangled)
         s = (s + 1) & (d->names_cap - 1);
     if (!d->names[s].mangled) {
@@ -541,7 +534,7 @@ static int units_grow(struct sym_dwarf *d)
     for (size_t i = 0; i < d->units_cap; i++) {
         if (!d->units[i].off)
             continue;
-        size_t s = hash64(d->units[i].off) & (cap - 1);
+        size_t s = gp_hash_u64(d->units[i].off) & (cap - 1);
         while (v[s].off)
             s = (s + 1) & (cap - 1);
         v[s] = d->units[i];
@@ -559,7 +552,7 @@ static struct dw_unit *unit_of(struct sym_dwarf *d, Dwarf_Die *cu)
     uint64_t off = api.dwarf_dieoffset(cu) + 1;     /* + 1: 0 marks a free slot */
     if (2 * (d->units_len + 1) > d->units_cap && units_grow(d) != 0)
         return NULL;
-    size_t s = hash64(off) & (d->units_cap - 1);
+    size_t s = gp_hash_u64(off) & (d->units_cap - 1);
     while (d->units[s].off && d->units[s].off != off)
         s = (s + 1) & (d->units_cap - 1);
     struct dw_unit *u = &d->units[s];
@@ -687,7 +680,7 @@ static struct dw_cached *cache_find(struct sym_dwarf *d, uint64_t vaddr)
 {
     if (!d->tab_cap)
         return NULL;
-    size_t s = hash64(vaddr) & (d->tab_cap - 1);
+    size_t s = gp_hash_u64(vaddr) & (d->tab_cap - 1);
     while (d->tab[s].used && d->tab[s].vaddr != vaddr)
         s = (s + 1) & (d->tab_cap - 1);
     return &d->tab[s];
@@ -702,7 +695,7 @@ static int cache_grow(struct sym_dwarf *d)
     for (size_t i = 0; i < d->tab_cap; i++) {
         if (!d->tab[i].used)
             continue;
-        size_t s = hash64(d->tab[i].vaddr) & (cap - 1);
+        size_t s = gp_hash_u64(d->tab[i].vaddr) & (cap - 1);
         while (v[s].used)
             s = (s + 1) & (cap - 1);
         v[s] = d->tab[i];

@@ -28,6 +28,12 @@ static inline uint64_t gp_hash_bytes(const void *data, size_t n)
     return gp_hash_more(GP_HASH_SEED, data, n);
 }
 
+/* Of one 64-bit key (an address, an offset): for open-addressing tables keyed by numbers. */
+static inline uint64_t gp_hash_u64(uint64_t x)
+{
+    return gp_hash_bytes(&x, sizeof x);
+}
+
 /* Of a NUL-terminated string, without the NUL (equal to gp_hash_bytes(s, strlen(s))). */
 static inline uint64_t gp_hash_str(const char *s)
 {
