@@ -84,8 +84,10 @@ enum frame_kind frame_kind(const char *name, const char *file)
         return FRAME_LIBGOPROF;
     size_t flen = file ? strlen(file) : 0, pkglen;
     int is_go_name = go_name(name, &pkglen);
+    if (has_suffix(file ? file : "", flen, ".go") && is_go_name)
+        return runtime_package(name, pkglen) ? FRAME_GO_RUNTIME : FRAME_GO;
     if (has_suffix(file ? file : "", flen, ".go"))
-        return is_go_name && runtime_package(name, pkglen) ? FRAME_GO_RUNTIME : FRAME_GO;
+        return FRAME_NATIVE;   /* C in a cgo preamble: its line directives name the .go file */
     int go_asm = has_suffix(file ? file : "", flen, ".s");
     if (flen && !go_asm && file[0] != '<')
         return FRAME_NATIVE;

@@ -2,8 +2,10 @@
 # test_hostile.sh -- programs whose stacks are hostile to an unwinder, at GOPROF_HZ=1000
 # (tests/stress; issue 6 "Never harm the host"). Fixtures in tests/stress/fixtures:
 #
-#   c_deep    recursion 5000 deep (a record holds 248 frames): samples cut and marked
-#             '[libgoprof] truncated: ...'; 20 deep: whole and unmarked
+#   c_deep    recursion 5000 deep on the initial thread's stack, far below where it was at
+#             start (a record holds 896 frames): samples reach _start, with the leaf end and
+#             the root end around one '[libgoprof] N frames left out' frame (N = 4111 or so);
+#             20 deep: whole and unmarked
 #   c_rbp     RBP used as a general register holding garbage (0, non-canonical, a self-
 #             pointing heap word, unmapped, stack zeros): in a C function with CFI the stack
 #             is whole; in an assembly function without CFI it is marked incomplete
@@ -19,7 +21,6 @@
 . "$(dirname "$0")/../integration/lib.sh"
 
 KILL_AFTER=$((SECS * 3 + 30))
-TRUNC='[libgoprof] truncated: deeper than the record'
 BROKEN='[libgoprof] incomplete: the unwinder stopped here'
 
 stress_setup hostile
@@ -63,10 +64,11 @@ samples_where() {
 # --- recursion past the record --------------------------------------------------------------
 if gcc -O1 -fno-omit-frame-pointer -Wall -o "$work/c_deep" "$fx/c_deep.c" &&
 	run_both c_deep "$work/c_deep" "$SECS" 5000; then
-	check "c_deep: 5000-deep samples cut and marked truncated ('$TRUNC;recurse+;deep_leaf')" \
-		"$PROFCHECK" chain "$RUN_PROFILE" --leaf deep_leaf --expect "$TRUNC;recurse+;deep_leaf" --min 0.99
-	check "c_deep: a truncated sample holds the full 248 frames" \
-		grep -Eq "^[0-9]+ .*\| \[libgoprof\] truncated[^;]*(;[^;]+){248}$" "$RUN_PROFILE.dump"
+	deep='_start;__libc_start_main*;__libc_start_call_main;main;recurse+;[libgoprof] * frames left out;recurse+;deep_leaf'
+	check "c_deep: 5000-deep samples reach the root, the middle left out ($deep)" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf deep_leaf --expect "$deep" --min 0.99
+	check "c_deep: a deep sample holds 896 frames: 511 at the root, the count, 384 at the leaf" \
+		grep -Eq "^[0-9]+ .*\| ([^;]+;){511}\[libgoprof\] [0-9]+ frames left out(;[^;]+){384}$" "$RUN_PROFILE.dump"
 	check "c_deep: 20-deep samples whole and unmarked (_start ... main;recurse+;shallow_leaf)" \
 		"$PROFCHECK" chain "$RUN_PROFILE" --leaf shallow_leaf \
 		--expect '_start;__libc_start_main*;__libc_start_call_main;main;recurse+;shallow_leaf' --min 0.99

@@ -15,6 +15,7 @@ int main(void)
     /* Go: a .go file decides, then the package */
     KIND("main.goCallC", "/work/tests/fixtures/go_cgo/main.go", FRAME_GO);
     KIND("main._Cfunc_c_outer", "_cgo_gotypes.go", FRAME_GO);
+    KIND("c_inner", "/work/tests/fixtures/go_cgo/main.go", FRAME_NATIVE);   /* cgo preamble C */
     KIND("strings.Index", "/usr/lib/go-1.26/src/strings/strings.go", FRAME_GO);
     KIND("runtime.cgocall", "/usr/lib/go-1.26/src/runtime/cgocall.go", FRAME_GO_RUNTIME);
     KIND("runtime/internal/atomic.(*Uint32).Load", "runtime/internal/atomic/types.go",

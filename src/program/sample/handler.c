@@ -7,10 +7,12 @@
 #include <stdatomic.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/base/clock.h"
+#include "lib/base/safe_read.h"
 #include "lib/ring/ring.h"
 #include "program/sample/chain.h"
 #include "program/sample/labels.h"
@@ -28,6 +30,34 @@
 GP_SIGSAFE static uint64_t monotonic_ns(void)
 {
     return (uint64_t)gp_clock_ns(CLOCK_MONOTONIC);
+}
+
+/* Pages of the initial thread's stack checked per process_vm_readv (one byte of each). */
+#define STACK_PROBE_PAGES 64
+
+/* The initial thread's stack below what was known at start (deep recursion): plain loads
+ * there are safe once every page from the known bottom down to the interrupted SP is shown
+ * mapped, which is checked once, with one process_vm_readv per 64 pages; the stack's mapping
+ * never shrinks, so what was checked stays good. Stops at the first unreadable page. */
+GP_SIGSAFE static void grow_main_stack(struct sample_thread *t, uint64_t sp)
+{
+    struct iovec remote[STACK_PROBE_PAGES];
+    char scratch[STACK_PROBE_PAGES];
+    struct iovec local = { scratch, sizeof scratch };
+    uint64_t want = sp & ~(uint64_t)4095;
+    while (t->unw.stack_lo > want) {
+        int n = 0;
+        for (uint64_t page = t->unw.stack_lo - 4096; n < STACK_PROBE_PAGES && page >= want;
+             page -= 4096)
+            remote[n++] = (struct iovec){ (void *)(uintptr_t)page, 1 };
+        local.iov_len = (size_t)n;
+        long got = safe_read_pieces(gp_unwind_go.pid, &local, remote, n);
+        if (got <= 0)
+            return;
+        t->unw.stack_lo -= (uint64_t)got * 4096;
+        if (got < n)
+            return;
+    }
 }
 
 __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
@@ -50,6 +80,9 @@ GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
     rec->tid = t->tid;
     rec->weight = weight;
     gp_copy_bytes(rec->thread_name, t->name, sizeof rec->thread_name);
+    uint64_t sp = (uint64_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RSP];
+    if (sp < t->unw.stack_lo && sp >= t->main_stack_floor && t->main_stack_floor)
+        grow_main_stack(t, sp);
     struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
                               .leaf = GP_RING_LEAF_FRAMES };
     unwind_capture((const ucontext_t *)ucv, &t->unw, &out);

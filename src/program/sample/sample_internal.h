@@ -22,6 +22,9 @@ struct sample_thread {
      * samples the handler took on this thread (timer.c: sample_thread_stop). */
     uint64_t first_expiry_ns;
     uint64_t taken;
+    /* The initial thread only: how far down its stack may have grown (handler.c extends
+     * unw.stack_lo to the interrupted SP after checking the pages), else 0. */
+    uint64_t main_stack_floor;
 };
 
 /* Its address is the cookie in sigev_value: unique in this process, and never zero. */

@@ -143,6 +143,7 @@ int sample_enabled(void)
  * grows), up to the page holding __libc_stack_end (the arguments and environment above it are
  * in the same mapping). Deeper frames than this one are read through the fault-safe path. */
 extern void *__libc_stack_end;
+#define MAIN_STACK_REACH ((uint64_t)128 << 20)
 
 static int main_stack_bounds(struct sample_thread *t)
 {
@@ -153,6 +154,10 @@ static int main_stack_bounds(struct sample_thread *t)
         return -1;
     t->unw.stack_lo = (uint64_t)(here & ~(uintptr_t)4095);
     t->unw.stack_hi = (uint64_t)((top | 4095) + 1);
+    /* The kernel keeps at least 128 MiB below the initial stack's top free of other mappings
+     * (mmap_base's gap), so an SP in there is on this stack, whose mapping only grows. */
+    t->main_stack_floor = t->unw.stack_hi > MAIN_STACK_REACH ? t->unw.stack_hi - MAIN_STACK_REACH
+                                                             : 0;
     return 0;
 }
 
