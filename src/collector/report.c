@@ -261,7 +261,8 @@ static int add_labels_sample(struct report *r, const struct report_input *in,
         labels[nl++] = (struct pprof_label){ .key = "thread_name", .str = name };
     goroutine_labels(in, e, labels, &nl, text, left);
     uint64_t cpu = e->cpu_ns ? e->cpu_ns : e->count * in->period_ns;
-    return pprof_add_sample(r->p, ids, n, (int64_t)e->count, (int64_t)cpu, labels, nl);
+    const int64_t values[2] = { (int64_t)e->count, (int64_t)cpu };
+    return pprof_add_sample(r->p, ids, n, values, labels, nl);
 }
 
 /* Builds the profile and writes it to path (atomically) or, when path is NULL, to fd. */
@@ -270,7 +271,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     struct report r = { 0 };
     int err = -ENOMEM, building = 1;
     uint64_t *ids = NULL;
-    r.p = pprof_new(in->start_ns, (int64_t)in->period_ns);
+    r.p = pprof_new(&pprof_kind_cpu, in->start_ns, (int64_t)in->period_ns);
     r.nps = in->nprocs;
     r.ps = calloc(r.nps ? r.nps : 1, sizeof *r.ps);
     if (!r.p || !r.ps)
@@ -327,8 +328,9 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
         snprintf(name, sizeof name, "[libgoprof] %s", in->lost[i].label);
         struct pprof_line line = { pprof_function(r.p, name, name, "", 0), 0 };
         uint64_t id = pprof_location(r.p, 0, 0, &line, 1);
-        if (!id || pprof_add_sample(r.p, &id, 1, (int64_t)in->lost[i].count,
-                                    (int64_t)(in->lost[i].count * in->period_ns), NULL, 0))
+        const int64_t values[2] = { (int64_t)in->lost[i].count,
+                                    (int64_t)(in->lost[i].count * in->period_ns) };
+        if (!id || pprof_add_sample(r.p, &id, 1, values, NULL, 0))
             goto out;
     }
     for (size_t i = 0; i < r.nps; i++)

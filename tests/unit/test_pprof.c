@@ -141,7 +141,7 @@ static const char *str_at(const Perftools__Profiles__Profile *pb, int64_t i)
 /* The profile run_pprof.sh inspects: two mappings, an inlined location, labels, a comment. */
 static struct pprof *build_small(void)
 {
-    struct pprof *p = pprof_new(1700000000123456789LL, 10000000);
+    struct pprof *p = pprof_new(&pprof_kind_cpu, 1700000000123456789LL, 10000000);
     CHECK(p != NULL);
     if (!p)
         return NULL;
@@ -177,18 +177,18 @@ static struct pprof *build_small(void)
     CHECK(pprof_location(p, m1, 0x1, &bad, 1) == 0 && errno == EINVAL);
     CHECK(pprof_location(p, 7, 0x1, &l_main, 1) == 0 && errno == EINVAL);
     uint64_t bad_stack[2] = { loc_main, 42 };
-    CHECK(pprof_add_sample(p, bad_stack, 2, 1, 1, NULL, 0) == -EINVAL);
-    CHECK(pprof_add_sample(p, bad_stack, 0, 1, 1, NULL, 0) == -EINVAL);
+    CHECK(pprof_add_sample(p, bad_stack, 2, (const int64_t[]){ 1, 1 }, NULL, 0) == -EINVAL);
+    CHECK(pprof_add_sample(p, bad_stack, 0, (const int64_t[]){ 1, 1 }, NULL, 0) == -EINVAL);
     struct pprof_label nokey = { NULL, "x", 0, NULL };
-    CHECK(pprof_add_sample(p, bad_stack, 1, 1, 1, &nokey, 1) == -EINVAL);
+    CHECK(pprof_add_sample(p, bad_stack, 1, (const int64_t[]){ 1, 1 }, &nokey, 1) == -EINVAL);
 
     uint64_t s1[2] = { loc_inl, loc_main };             /* leaf first */
     uint64_t s2[3] = { loc_cpy, loc_burn, loc_main };
     struct pprof_label lw[2] = { { "thread_id", NULL, 1001, NULL }, { "thread_name", "worker", 0, NULL } };
     struct pprof_label li[2] = { { "thread_id", NULL, 1002, NULL }, { "thread_name", "io", 0, NULL } };
-    CHECK(pprof_add_sample(p, s1, 2, 3, 30000000, lw, 2) == 0);
-    CHECK(pprof_add_sample(p, s2, 3, 2, 20000000, li, 2) == 0);
-    CHECK(pprof_add_sample(p, s1, 1, 1, 10000000, NULL, 0) == 0);    /* main.mix alone */
+    CHECK(pprof_add_sample(p, s1, 2, (const int64_t[]){ 3, 30000000 }, lw, 2) == 0);
+    CHECK(pprof_add_sample(p, s2, 3, (const int64_t[]){ 2, 20000000 }, li, 2) == 0);
+    CHECK(pprof_add_sample(p, s1, 1, (const int64_t[]){ 1, 10000000 }, NULL, 0) == 0);    /* main.mix alone */
     pprof_add_comment(p, "libgoprof unit test comment");
     return p;
 }
@@ -290,7 +290,7 @@ static void test_read_and_folded(const char *dir)
 
     /* the same stack on another thread: merged into one folded line */
     uint64_t s1[2] = { 1, 2 };
-    CHECK(pprof_add_sample(r, s1, 2, 4, 40000000, NULL, 0) == 0);
+    CHECK(pprof_add_sample(r, s1, 2, (const int64_t[]){ 4, 40000000 }, NULL, 0) == 0);
     CHECK(folded_write_file(r, fpath) == 0);
     size_t len = 0;
     unsigned char *text = read_file(fpath, &len);
@@ -356,7 +356,7 @@ static void test_bench(const char *dir, int shared)
     char path[4096], name[64];
     snprintf(path, sizeof path, "%s/bench%s.pb.gz", dir, shared ? "-shared" : "");
     double t0 = now_s();
-    struct pprof *p = pprof_new(1700000000000000000LL, 10000000);
+    struct pprof *p = pprof_new(&pprof_kind_cpu, 1700000000000000000LL, 10000000);
     CHECK(p != NULL);
     if (!p)
         return;
@@ -379,7 +379,7 @@ static void test_bench(const char *dir, int shared)
         snprintf(name, sizeof name, "worker-%d", i % 16);
         struct pprof_label lab[2] = { { "thread_id", NULL, 1000 + i % 16, NULL },
                                       { "thread_name", name, 0, NULL } };
-        if (pprof_add_sample(p, stack, BENCH_DEPTH, 1 + i % 5, (1 + i % 5) * 10000000LL, lab, 2))
+        if (pprof_add_sample(p, stack, BENCH_DEPTH, (const int64_t[]){ 1 + i % 5, (1 + i % 5) * 10000000LL }, lab, 2))
             CHECK(0);
     }
     double t1 = now_s();

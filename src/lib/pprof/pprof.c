@@ -35,20 +35,61 @@ int pprof_grow(void *arrp, size_t *cap, size_t need, size_t elsize)
     return 0;
 }
 
-struct pprof *pprof_new(int64_t time_nanos, int64_t period_ns)
+const struct pprof_kind pprof_kind_cpu = {
+    .nvalues = 2,
+    .value = { { "samples", "count" }, { "cpu", "nanoseconds" } },
+    .period = { "cpu", "nanoseconds" },
+};
+
+/* Go's runtime/pprof writeHeapProto: the same types in the same order. */
+#define HEAP_KIND(deflt) {                                                  \
+        .nvalues = 4,                                                       \
+        .value = { { "alloc_objects", "count" }, { "alloc_space", "bytes" }, \
+                   { "inuse_objects", "count" }, { "inuse_space", "bytes" } }, \
+        .period = { "space", "bytes" },                                     \
+        .default_type = deflt,                                              \
+    }
+const struct pprof_kind pprof_kind_heap = HEAP_KIND(NULL);
+const struct pprof_kind pprof_kind_allocs = HEAP_KIND("alloc_space");
+
+/* The value views call a sample's count: "samples" when there is one, else the default
+ * sample type, else the last (what pprof shows by default). */
+static size_t count_index(const struct pprof *p)
 {
+    for (size_t i = 0; i < p->nvalues; i++)
+        if (!strcmp(p->strings.strs[p->value_type[i]], "samples"))
+            return i;
+    for (size_t i = 0; p->default_type && i < p->nvalues; i++)
+        if (p->value_type[i] == p->default_type)
+            return i;
+    return p->nvalues ? p->nvalues - 1 : 0;
+}
+
+struct pprof *pprof_new(const struct pprof_kind *kind, int64_t time_nanos, int64_t period)
+{
+    if (kind->nvalues > PPROF_MAX_VALUES)
+        return errno = EINVAL, NULL;
     struct pprof *p = calloc(1, sizeof *p);
     if (!p)
         return errno = ENOMEM, NULL;
     p->time_nanos = time_nanos;
-    p->period = period_ns;
+    p->period = period;
     if (strtab_init(&p->strings) != 0)
         goto err_out;
-    /* Fixed indices (PPROF_STR_*): the header chunk refers to them without lookups. */
-    static const char *const fixed[] = { "samples", "count", "cpu", "nanoseconds" };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strtab_intern(&p->strings, fixed[i]) != (int64_t)i + PPROF_STR_SAMPLES)
+    /* Interned first, in this order: the header chunk refers to them by index. */
+    p->nvalues = kind->nvalues;
+    for (size_t i = 0; i < kind->nvalues; i++) {
+        p->value_type[i] = strtab_intern(&p->strings, kind->value[i].type);
+        p->value_unit[i] = strtab_intern(&p->strings, kind->value[i].unit);
+        if (p->value_type[i] < 0 || p->value_unit[i] < 0)
             goto err_out;
+    }
+    p->period_type = strtab_intern(&p->strings, kind->period.type);
+    p->period_unit = strtab_intern(&p->strings, kind->period.unit);
+    p->default_type = strtab_intern(&p->strings, kind->default_type);
+    if (p->period_type < 0 || p->period_unit < 0 || p->default_type < 0)
+        goto err_out;
+    p->count_ix = count_index(p);
     return p;
 
 err_out:
@@ -67,6 +108,7 @@ void pprof_free(struct pprof *p)
     free(p->locs);
     free(p->lines);
     free(p->samples);
+    free(p->values);
     free(p->stack_ids);
     free(p->labels);
     free(p->comments);
@@ -210,17 +252,19 @@ static int label_intern(struct pprof *p, const struct pprof_label *in, struct pp
     return 0;
 }
 
-int pprof_add_sample(struct pprof *p, const uint64_t *location_ids, size_t n, int64_t count,
-                     int64_t cpu_ns, const struct pprof_label *labels, size_t nlabels)
+int pprof_add_sample(struct pprof *p, const uint64_t *location_ids, size_t n,
+                     const int64_t *values, const struct pprof_label *labels, size_t nlabels)
 {
-    if (n == 0 || !location_ids || (nlabels && !labels))
+    if (n == 0 || !location_ids || (nlabels && !labels) || (p->nvalues && !values))
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
         if (location_ids[i] == 0 || location_ids[i] > p->nlocs)
             return -EINVAL;
     if (pprof_grow(&p->samples, &p->csamples, p->nsamples + 1, sizeof *p->samples) != 0 ||
         pprof_grow(&p->stack_ids, &p->cstack_ids, p->nstack_ids + n, sizeof *p->stack_ids) != 0 ||
-        pprof_grow(&p->labels, &p->clabels, p->nlabels + nlabels, sizeof *p->labels) != 0)
+        pprof_grow(&p->labels, &p->clabels, p->nlabels + nlabels, sizeof *p->labels) != 0 ||
+        pprof_grow(&p->values, &p->cvalues, (p->nsamples + 1) * p->nvalues,
+                   sizeof *p->values) != 0)
         return -ENOMEM;
     for (size_t i = 0; i < nlabels; i++) {
         int err = label_intern(p, &labels[i], &p->labels[p->nlabels + i]);
@@ -228,8 +272,9 @@ int pprof_add_sample(struct pprof *p, const uint64_t *location_ids, size_t n, in
             return err;
     }
     memcpy(p->stack_ids + p->nstack_ids, location_ids, n * sizeof *location_ids);
+    if (p->nvalues)
+        memcpy(p->values + p->nsamples * p->nvalues, values, p->nvalues * sizeof *values);
     p->samples[p->nsamples++] = (struct pprof_sample_rec){
-        .value = { count, cpu_ns },
         .loc_off = p->nstack_ids, .nloc = n,
         .label_off = p->nlabels, .nlabels = nlabels,
     };

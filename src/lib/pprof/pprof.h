@@ -1,4 +1,4 @@
-/* pprof.h -- builds a CPU profile in pprof's protobuf format and writes it gzipped.
+/* pprof.h -- builds a profile in pprof's protobuf format and writes it gzipped.
  * Context: library
  *
  * Three phases, as Go's runtime/pprof profileBuilder: pprof_new(), then any number of
@@ -9,9 +9,14 @@
  * sequence of calls gives byte-identical output. The builder copies every string and array it
  * is given; nothing passed in needs to outlive the call. Not thread-safe.
  *
- * The profile has sample types [samples/count, cpu/nanoseconds] (as Go's CPU profiles) and
- * period type cpu/nanoseconds. Samples are written in the order added and are not merged:
- * aggregate identical (stack, labels) pairs before calling pprof_add_sample (pprof would merge
+ * What the values mean is the profile's kind (struct pprof_kind): its sample types, in order,
+ * its period type, and optionally its default sample type. pprof_kind_cpu is Go's CPU profile
+ * ([samples/count, cpu/nanoseconds], period cpu/nanoseconds); pprof_kind_heap and
+ * pprof_kind_allocs are Go's heap profile (runtime/pprof protomem.go: [alloc_objects/count,
+ * alloc_space/bytes, inuse_objects/count, inuse_space/bytes], period space/bytes), the latter
+ * with default_sample_type alloc_space as Go's /debug/pprof/allocs. Every sample has one value
+ * per sample type. Samples are written in the order added and are not merged: aggregate
+ * identical (stack, labels) pairs before calling pprof_add_sample (pprof would merge
  * duplicates at analysis time anyway, but they cost space).
  */
 #ifndef GP_PPROF_H
@@ -29,9 +34,32 @@ struct pprof;
 #define PPROF_HAS_LINE_NUMBERS  (1u << 2)
 #define PPROF_HAS_INLINE_FRAMES (1u << 3)
 
-/* time_nanos: profile start, ns since the epoch (0 = unset). period_ns: sampling period
- * (10000000 at 100 Hz). Returns NULL with errno = ENOMEM. */
-struct pprof *pprof_new(int64_t time_nanos, int64_t period_ns);
+/* Sample types at most. */
+#define PPROF_MAX_VALUES 8
+
+struct pprof_value_type {
+    const char *type, *unit;            /* e.g. "cpu", "nanoseconds" */
+};
+
+/* The meaning of a profile's values. The strings are interned in this order when the builder
+ * is made (each sample type's type and unit, then the period type's), so a kind always gives
+ * the same string table prefix. */
+struct pprof_kind {
+    size_t nvalues;                     /* sample types, at most PPROF_MAX_VALUES */
+    struct pprof_value_type value[PPROF_MAX_VALUES];
+    struct pprof_value_type period;
+    const char *default_type;           /* NULL: unset (pprof then shows the last type) */
+};
+
+extern const struct pprof_kind pprof_kind_cpu;      /* samples/count, cpu/nanoseconds */
+extern const struct pprof_kind pprof_kind_heap;     /* Go's heap profile */
+extern const struct pprof_kind pprof_kind_allocs;   /* the same, default alloc_space */
+
+/* A profile of the given kind (copied). time_nanos: profile start, ns since the epoch (0 =
+ * unset). period: the sampling period in the period type's unit (10000000 ns at 100 Hz; the
+ * mean bytes between samples for heap profiles). Returns NULL with errno = ENOMEM, or EINVAL
+ * for more than PPROF_MAX_VALUES sample types. */
+struct pprof *pprof_new(const struct pprof_kind *kind, int64_t time_nanos, int64_t period);
 
 /* Accepts NULL. */
 void pprof_free(struct pprof *p);
@@ -78,11 +106,12 @@ struct pprof_label {
     const char *num_unit;
 };
 
-/* Adds one sample: location_ids leaf first (ids from pprof_location()), values [count, cpu_ns].
- * Returns 0, -ENOMEM, or -EINVAL for n == 0, an unknown location id or a label without a key;
- * on error nothing is added. */
-int pprof_add_sample(struct pprof *p, const uint64_t *location_ids, size_t n, int64_t count,
-                     int64_t cpu_ns, const struct pprof_label *labels, size_t nlabels);
+/* Adds one sample: location_ids leaf first (ids from pprof_location()), values one per sample
+ * type of the profile's kind (for pprof_kind_cpu: count, cpu_ns). Returns 0, -ENOMEM, or
+ * -EINVAL for n == 0, an unknown location id or a label without a key; on error nothing is
+ * added. */
+int pprof_add_sample(struct pprof *p, const uint64_t *location_ids, size_t n,
+                     const int64_t *values, const struct pprof_label *labels, size_t nlabels);
 
 /* Adds a free-text comment (shown in the -top/-raw header). On allocation failure the comment is
  * dropped and a line is logged: comments are informational. */

@@ -54,21 +54,22 @@ static size_t batch_len(size_t total, size_t base)
 
 static void emit_header(const struct pprof *p, ProtobufCBuffer *out)
 {
-    PbValueType st[2], pt;
-    PbValueType *stp[2] = { &st[0], &st[1] };
-    for (size_t i = 0; i < 2; i++)
+    PbValueType st[PPROF_MAX_VALUES], pt;
+    PbValueType *stp[PPROF_MAX_VALUES];
+    for (size_t i = 0; i < p->nvalues; i++) {
         perftools__profiles__value_type__init(&st[i]);
-    st[0].type = PPROF_STR_SAMPLES;
-    st[0].unit = PPROF_STR_COUNT;
-    st[1].type = PPROF_STR_CPU;
-    st[1].unit = PPROF_STR_NANOSECONDS;
+        st[i].type = p->value_type[i];
+        st[i].unit = p->value_unit[i];
+        stp[i] = &st[i];
+    }
     perftools__profiles__value_type__init(&pt);
-    pt.type = PPROF_STR_CPU;
-    pt.unit = PPROF_STR_NANOSECONDS;
+    pt.type = p->period_type;
+    pt.unit = p->period_unit;
 
     PbProfile chunk = PERFTOOLS__PROFILES__PROFILE__INIT;
-    chunk.n_sample_type = 2;
-    chunk.sample_type = stp;
+    chunk.n_sample_type = p->nvalues;
+    chunk.sample_type = p->nvalues ? stp : NULL;
+    chunk.default_sample_type = p->default_type;
     chunk.time_nanos = p->time_nanos;
     chunk.duration_nanos = p->duration_nanos;
     chunk.period_type = &pt;
@@ -126,8 +127,8 @@ static int emit_samples(const struct pprof *p, struct emit_scratch *s, ProtobufC
             perftools__profiles__sample__init(m);
             m->n_location_id = r->nloc;
             m->location_id = (uint64_t *)&p->stack_ids[r->loc_off];
-            m->n_value = 2;
-            m->value = (int64_t *)r->value;
+            m->n_value = p->nvalues;
+            m->value = p->nvalues ? (int64_t *)&p->values[(base + i) * p->nvalues] : NULL;
             m->n_label = r->nlabels;
             m->label = r->nlabels ? &s->label_ptr[r->label_off - lab0] : NULL;
             s->u.sample.ptr[i] = m;

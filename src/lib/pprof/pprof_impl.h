@@ -14,14 +14,6 @@
 #include "lib/pprof/pprof.h"
 #include "lib/pprof/strtab.h"
 
-/* String indices fixed by pprof_new(), interned in this order. */
-enum {
-    PPROF_STR_SAMPLES = 1,
-    PPROF_STR_COUNT,
-    PPROF_STR_CPU,
-    PPROF_STR_NANOSECONDS,
-};
-
 struct pprof_mapping_rec {
     uint64_t start, limit, offset;
     int64_t file, build_id;         /* string indices */
@@ -43,7 +35,6 @@ struct pprof_label_rec {
 };
 
 struct pprof_sample_rec {
-    int64_t value[2];               /* [count, cpu_ns]: pointed to directly by Sample.value */
     size_t loc_off, nloc;           /* range in pprof.stack_ids */
     size_t label_off, nlabels;      /* range in pprof.labels */
 };
@@ -51,6 +42,12 @@ struct pprof_sample_rec {
 struct pprof {
     int64_t time_nanos, duration_nanos, period;
     struct strtab strings;
+    /* the kind (pprof_new): string indices of each sample type's type and unit, the period
+     * type's, and the default sample type's (0: unset) */
+    size_t nvalues;
+    int64_t value_type[PPROF_MAX_VALUES], value_unit[PPROF_MAX_VALUES];
+    int64_t period_type, period_unit, default_type;
+    size_t count_ix;                /* the value pprof_view calls a sample's count */
 
     struct pprof_mapping_rec *maps;
     size_t nmaps, cmaps;
@@ -67,6 +64,8 @@ struct pprof {
 
     struct pprof_sample_rec *samples;
     size_t nsamples, csamples;
+    int64_t *values;                /* sample i's at [i * nvalues]: pointed to by Sample.value */
+    size_t cvalues;
     uint64_t *stack_ids;            /* all samples' location ids, concatenated, leaf first */
     size_t nstack_ids, cstack_ids;
     struct pprof_label_rec *labels; /* all samples' labels, concatenated */

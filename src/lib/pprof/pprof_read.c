@@ -117,7 +117,6 @@ struct reader {
     const PbProfile *pb;
     struct pprof *p;
     struct idtab maps, funcs, locs;
-    size_t ix_count, ix_cpu;        /* value indices; ix_cpu == SIZE_MAX: none */
 };
 
 static const char *str(const struct reader *r, int64_t ix, int *bad)
@@ -129,18 +128,26 @@ static const char *str(const struct reader *r, int64_t ix, int *bad)
     return r->pb->string_table[ix];
 }
 
-static void pick_values(struct reader *r)
+/* The file's kind: its sample types, period type and default sample type, as it has them. */
+static int read_kind(const struct reader *r, struct pprof_kind *k)
 {
     int bad = 0;
-    r->ix_count = 0;
-    r->ix_cpu = SIZE_MAX;
-    for (size_t i = r->pb->n_sample_type; i-- > 0;) {
-        const char *type = str(r, r->pb->sample_type[i]->type, &bad);
-        if (!strcmp(type, "samples"))
-            r->ix_count = i;
-        else if (!strcmp(type, "cpu"))
-            r->ix_cpu = i;
+    const PbProfile *pb = r->pb;
+    if (pb->n_sample_type > PPROF_MAX_VALUES)
+        return -EINVAL;
+    memset(k, 0, sizeof *k);
+    k->nvalues = pb->n_sample_type;
+    for (size_t i = 0; i < pb->n_sample_type; i++) {
+        k->value[i].type = str(r, pb->sample_type[i]->type, &bad);
+        k->value[i].unit = str(r, pb->sample_type[i]->unit, &bad);
     }
+    if (pb->period_type) {
+        k->period.type = str(r, pb->period_type->type, &bad);
+        k->period.unit = str(r, pb->period_type->unit, &bad);
+    }
+    if (pb->default_sample_type)
+        k->default_type = str(r, pb->default_sample_type, &bad);
+    return bad ? -EINVAL : 0;
 }
 
 static int add_mappings(struct reader *r)
@@ -225,6 +232,7 @@ static int add_locations(struct reader *r)
 static int add_samples(struct reader *r)
 {
     uint64_t *ids = NULL;
+    int64_t values[PPROF_MAX_VALUES];
     struct pprof_label *labels = NULL;
     size_t cids = 0, clabels = 0;
     int err = 0, bad = 0;
@@ -256,10 +264,10 @@ static int add_samples(struct reader *r)
                 .num_unit = l->num_unit ? str(r, l->num_unit, &bad) : NULL,
             };
         }
-        int64_t count = r->ix_count < s->n_value ? s->value[r->ix_count] : 0;
-        int64_t cpu = r->ix_cpu < s->n_value ? s->value[r->ix_cpu] : 0;
+        for (size_t k = 0; k < r->pb->n_sample_type; k++)   /* missing values are 0 */
+            values[k] = k < s->n_value ? s->value[k] : 0;
         if (!err && !bad)
-            err = pprof_add_sample(r->p, ids, s->n_location_id, count, cpu, labels, s->n_label);
+            err = pprof_add_sample(r->p, ids, s->n_location_id, values, labels, s->n_label);
     }
     free(ids);
     free(labels);
@@ -269,7 +277,6 @@ static int add_samples(struct reader *r)
 static int convert(struct reader *r)
 {
     int err;
-    pick_values(r);
     if ((err = add_mappings(r)) || (err = add_functions(r)) || (err = add_locations(r)) ||
         (err = add_samples(r)))
         return err;
@@ -297,9 +304,11 @@ struct pprof *pprof_read_mem(const void *buf, size_t len)
         err = -EINVAL;      /* protobuf-c does not say why; allocation failure is rarer */
         goto out;
     }
-    int64_t period = r.pb->period;
-    if (!(r.p = pprof_new(r.pb->time_nanos, period))) {
-        err = -ENOMEM;
+    struct pprof_kind kind;
+    if ((err = read_kind(&r, &kind)) != 0)
+        goto out;
+    if (!(r.p = pprof_new(&kind, r.pb->time_nanos, r.pb->period))) {
+        err = -errno;
         goto out;
     }
     err = convert(&r);

@@ -4,8 +4,9 @@
  * The file's mappings, functions, locations, samples (with labels) and comments are added to a
  * new builder through pprof.h's calls, so every output (pprof_view.h, folded, flame graph)
  * works on a file exactly as on the profile the collector built. A profile written by another
- * tool is read too: the values kept are its "samples" and "cpu" sample types (the first type,
- * and none, when it has no such names).
+ * tool is read too: its sample types, period type and default sample type are kept as they
+ * are (a CPU profile reads back as pprof_kind_cpu, a heap profile as pprof_kind_heap or
+ * _allocs), at most PPROF_MAX_VALUES of them.
  */
 #ifndef GP_PPROF_READ_H
 #define GP_PPROF_READ_H

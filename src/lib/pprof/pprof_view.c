@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/pprof/pprof_impl.h"
 
@@ -20,7 +21,7 @@ size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *
 {
     const struct pprof_sample_rec *s = &p->samples[i];
     size_t n = 0;
-    *count = s->value[0];
+    *count = p->nvalues ? p->values[i * p->nvalues + p->count_ix] : 0;
     for (size_t k = 0; k < s->nloc; k++) {
         const struct pprof_location_rec *loc = &p->locs[p->stack_ids[s->loc_off + k] - 1];
         if (loc->nlines == 0) {
@@ -88,7 +89,7 @@ int64_t pprof_total_count(const struct pprof *p)
 {
     int64_t total = 0;
     for (size_t i = 0; i < p->nsamples; i++)
-        total += p->samples[i].value[0];
+        total += p->nvalues ? p->values[i * p->nvalues + p->count_ix] : 0;
     return total;
 }
 
@@ -123,4 +124,40 @@ const char *pprof_frame_name(const struct pprof_frame *f, char buf[19])
         return f->name;
     snprintf(buf, 19, "0x%" PRIx64, f->address);
     return buf;
+}
+
+size_t pprof_value_count(const struct pprof *p)
+{
+    return p->nvalues;
+}
+
+const char *pprof_value_type(const struct pprof *p, size_t k)
+{
+    return k < p->nvalues ? p->strings.strs[p->value_type[k]] : "";
+}
+
+int pprof_value_index(const struct pprof *p, const char *type)
+{
+    for (size_t k = 0; k < p->nvalues; k++)
+        if (!strcmp(p->strings.strs[p->value_type[k]], type))
+            return (int)k;
+    return -1;
+}
+
+int64_t pprof_sample_value(const struct pprof *p, size_t i, size_t k)
+{
+    return k < p->nvalues ? p->values[i * p->nvalues + k] : 0;
+}
+
+int pprof_sample_num_label(const struct pprof *p, size_t i, const char *key, int64_t *num)
+{
+    const struct pprof_sample_rec *s = &p->samples[i];
+    for (size_t k = 0; k < s->nlabels; k++) {
+        const struct pprof_label_rec *l = &p->labels[s->label_off + k];
+        if (!l->str && !strcmp(p->strings.strs[l->key], key)) {
+            *num = l->num;
+            return 1;
+        }
+    }
+    return 0;
 }

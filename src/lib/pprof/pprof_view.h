@@ -27,7 +27,9 @@ size_t pprof_sample_count(const struct pprof *p);
 
 /* The frames of sample i, leaf first, inline frames expanded (innermost first), into
  * out[0 .. max). Returns the number of frames the sample has, which may exceed max. *count gets
- * the sample's samples/count value. i must be < pprof_sample_count(p). */
+ * the sample's count: its "samples" value (CPU profiles), else the value of the default sample
+ * type, else of the last type (pprof's default: inuse_space for heap profiles). i must be <
+ * pprof_sample_count(p). */
 size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *out, size_t max,
                            int64_t *count);
 
@@ -42,8 +44,17 @@ int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx);
 size_t pprof_sample_str_labels(const struct pprof *p, size_t i, const char **keys,
                                const char **values, size_t max);
 
-/* The sum of samples/count over every sample (lost samples included). */
+/* The sum of every sample's count (as pprof_sample_frames; lost samples included). */
 int64_t pprof_total_count(const struct pprof *p);
+
+/* The sample types: how many, the type of the k-th ("" past the end), the index of a type
+ * (-1 when the profile has none), and value k of sample i (0 past the end). */
+size_t pprof_value_count(const struct pprof *p);
+const char *pprof_value_type(const struct pprof *p, size_t k);
+int pprof_value_index(const struct pprof *p, const char *type);
+int64_t pprof_sample_value(const struct pprof *p, size_t i, size_t k);
+/* The numeric label key of sample i (the first one): 1 with *num set, or 0. */
+int pprof_sample_num_label(const struct pprof *p, size_t i, const char *key, int64_t *num);
 
 int64_t pprof_duration_ns(const struct pprof *p);
 int64_t pprof_period_ns(const struct pprof *p);
