@@ -22,6 +22,7 @@
 
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "collector/heapmap.h"
 #include "collector/maps.h"
 #include "collector/profmap.h"
 #include "collector/session.h"
@@ -44,6 +45,7 @@ struct collector {
     const struct collector_config *cfg;
     struct tree *tree;
     struct collector_window *windows;   /* open windows, newest first */
+    struct heapmap *heap;               /* heap records; NULL: C memory profiling off */
     uint64_t total;                     /* summed weights of every drained record */
     uint64_t unsampled;                 /* of those, GP_REC_UNSAMPLED records' */
     int oom;
@@ -57,8 +59,11 @@ struct collector {
 static void on_record(const struct ring_record *rec, void *ctx)
 {
     struct collector *c = ctx;
-    if (rec->flags & GP_REC_HEAP_MOVE)   /* C memory events are not CPU samples */
+    if (rec->flags & GP_REC_HEAP_MOVE) {   /* C memory events are not CPU samples */
+        if (c->heap && heapmap_add(c->heap, c->proc, rec, c->cur->skip_lo, c->cur->skip_hi))
+            c->oom++;
         return;
+    }
     c->total += rec->weight;
     if (rec->flags & GP_REC_UNSAMPLED)
         c->unsampled += rec->weight;
@@ -125,13 +130,17 @@ static void add_residual(struct collector *c, struct tree_proc *p)
     c->unsampled += periods;
 }
 
-/* Residuals of the images that have ended since the last look. */
+/* Residuals of the images that have ended since the last look; their live heap blocks can
+ * change no more (their in-use figures stay as at their end). */
 static void add_residuals(struct collector *c)
 {
     for (size_t i = 0; i < tree_count(c->tree); i++) {
         struct tree_proc *p = tree_get(c->tree, i);
-        if (p->state == TREE_ENDED)
+        if (p->state == TREE_ENDED) {
             add_residual(c, p);
+            if (c->heap)
+                heapmap_end_proc(c->heap, (uint32_t)i);
+        }
     }
 }
 
@@ -153,6 +162,11 @@ uint64_t collector_unsampled(const struct collector *c)
 struct tree *collector_tree(const struct collector *c)
 {
     return c->tree;
+}
+
+struct heapmap *collector_heap(const struct collector *c)
+{
+    return c->heap;
 }
 
 int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns)
@@ -202,6 +216,8 @@ struct collector *collector_new(const struct collector_config *cfg)
         free(c);
         return NULL;
     }
+    if (cfg->heap_rate && !(c->heap = heapmap_new()))
+        gp_log("collector", "out of memory: no C memory profile");
     return c;
 }
 
@@ -210,6 +226,7 @@ void collector_free(struct collector *c)
     if (!c)
         return;
     tree_free(c->tree);
+    heapmap_free(c->heap);
     free(c);
 }
 

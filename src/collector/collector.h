@@ -23,6 +23,9 @@
  *
  * The output name's claim (cfg->keep_fd, lib/outname/output_claim.h) is held to the end.
  *
+ * Heap records (GP_REC_HEAP_*) are not samples: they go to the session's one heapmap, never to
+ * a window (heap profiles are cumulative since the start, in-use as of when they are written).
+ *
  * Windows. Every drained record is added to each open window (struct collector_window), each
  * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
  * request in progress (httpd.c). Opening and closing happen between drains, so a record lands
@@ -75,6 +78,9 @@ struct collector_config {
     time_t start_sec;           /* %t of the one-file profile */
     uint64_t interval_ns;       /* 0: one file for the run */
     int folded;                 /* GOPROF_FORMAT=folded */
+    uint64_t heap_rate;         /* GOPROF_HEAP_RATE; 0: C memory profiling is off */
+    char heap_out_tmpl[4096];   /* GOPROF_HEAP_OUT made absolute; ".%n" added in interval mode
+                                 * when it has no %n */
     const struct gp_http_addr *http;   /* NULL: no endpoint */
     const char *http_text;      /* GOPROF_HTTP as given, for messages */
     /* What each profile says (session_write.c) */
@@ -106,6 +112,10 @@ void collector_drops(const struct collector *c, uint64_t *drops);
 
 /* The session's processes (collector/tree.h). */
 struct tree *collector_tree(const struct collector *c);
+/* C memory profiling's table (collector/heapmap.h): every heap record of the session since the
+ * start; NULL when it is off (cfg->heap_rate 0) or could not be allocated. */
+struct heapmap;
+struct heapmap *collector_heap(const struct collector *c);
 
 /* Tests only (tests/unit/test_session.c drives the session without forking): a collector for
  * cfg with no window open, to collector_free once its windows are closed or forgotten;

@@ -58,6 +58,24 @@ static const char index_page[] =
     "default 30). After you get the profile file, use the go tool pprof command to "
     "investigate the profile.</li>\n</ul>\n</body>\n</html>\n";
 
+/* With C memory profiling on. */
+static const char index_page_heap[] =
+    "<html>\n<head>\n<title>/debug/pprof/</title>\n</head>\n<body>\n"
+    "/debug/pprof/\n<br>\n<p>Served by libgoprof from the profiled program's collector "
+    "process: mixed C and Go stacks.</p>\n"
+    "Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n"
+    "<tr><td></td><td><a href='allocs'>allocs</a></td></tr>\n"
+    "<tr><td></td><td><a href='heap'>heap</a></td></tr>\n"
+    "<tr><td></td><td><a href='profile?seconds=30'>profile</a></td></tr>\n</table>\n"
+    "<ul>\n<li><div class=profile-name>allocs: </div> A sampling of all past C memory "
+    "allocations (malloc and its family)</li>\n"
+    "<li><div class=profile-name>heap: </div> A sampling of the C memory allocations of live "
+    "objects.</li>\n"
+    "<li><div class=profile-name>profile: </div> CPU profile of every thread, C and Go "
+    "frames alike. You can specify the duration in the seconds GET parameter (1 to 600, "
+    "default 30). After you get the profile file, use the go tool pprof command to "
+    "investigate the profile.</li>\n</ul>\n</body>\n</html>\n";
+
 static enum MHD_Result queue(struct httpd *h, struct MHD_Connection *conn, unsigned status,
                              struct MHD_Response *r, const char *type)
 {
@@ -151,6 +169,41 @@ static enum MHD_Result send_profile(struct httpd *h, struct MHD_Connection *conn
     return queue(h, conn, 200, r, "application/octet-stream");
 }
 
+/* /debug/pprof/heap and /debug/pprof/allocs: the session's C memory profile as of now,
+ * answered at once as Go's are. gc is accepted and ignored (nothing to collect: the in-use
+ * figures are exact for the sampled blocks); debug must be 0 (Go's debug=1 text format is not
+ * written); seconds (Go's delta profile) is refused: take two profiles and use -base. */
+static enum MHD_Result serve_heap(struct httpd *h, struct MHD_Connection *conn, int allocs)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    if (!collector_heap(h->c))
+        return reply_text(h, conn, 404, "Unknown profile: C memory profiling is off (set "
+                                        "GOPROF_HEAP_RATE, e.g. 512k)\n");
+    if (h->api.lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "debug", 5, &v, &n) ==
+            MHD_YES && !(n == 0 || (n == 1 && v && v[0] == '0')))
+        return reply_text(h, conn, 400, "libgoprof writes heap profiles in the protobuf format "
+                                        "only: debug=0\n");
+    if (h->api.lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "seconds", 7, &v, &n) ==
+        MHD_YES)
+        return reply_text(h, conn, 400, "seconds is not supported for heap profiles: fetch "
+                                        "two and compare them with go tool pprof -base\n");
+    int fd = memfd_create("goprof-heap", MFD_CLOEXEC);
+    int err = fd < 0 ? -errno : session_render_heap(h->c, allocs, fd);
+    off_t size = err ? -1 : lseek(fd, 0, SEEK_END);
+    struct MHD_Response *r =
+        size < 0 ? NULL : h->api.create_response_from_fd((size_t)size, fd);
+    if (!r) {
+        if (fd >= 0)
+            close(fd);
+        return reply_text(h, conn, 500, "could not write the profile\n");
+    }
+    h->api.add_response_header(r, "Content-Disposition", allocs
+                                   ? "attachment; filename=\"allocs\""
+                                   : "attachment; filename=\"heap\"");
+    return queue(h, conn, 200, r, "application/octet-stream");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -163,13 +216,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strcmp(method, "GET") != 0)
             return reply_text(h, conn, 405, "method not allowed: only GET is served\n");
         if (!strcmp(url, "/debug/pprof/") || !strcmp(url, "/debug/pprof")) {
+            const char *page = collector_heap(h->c) ? index_page_heap : index_page;
             struct MHD_Response *r = h->api.create_response_from_buffer(
-                sizeof index_page - 1, (void *)index_page, MHD_RESPMEM_PERSISTENT);
+                strlen(page), (void *)page, MHD_RESPMEM_PERSISTENT);
             return queue(h, conn, 200, r, "text/html; charset=utf-8");
         }
+        if (!strcmp(url, "/debug/pprof/heap") || !strcmp(url, "/debug/pprof/allocs"))
+            return serve_heap(h, conn, !strcmp(url, "/debug/pprof/allocs"));
         if (strcmp(url, "/debug/pprof/profile") != 0)
             return reply_text(h, conn, 404, "404 page not found: libgoprof serves "
-                                            "/debug/pprof/profile and /debug/pprof/\n");
+                                            "/debug/pprof/profile, /debug/pprof/heap, "
+                                            "/debug/pprof/allocs and /debug/pprof/\n");
         return start_profile(h, conn, con_cls);
     }
     if (*upload_size) {         /* a body we do not want */

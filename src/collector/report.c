@@ -18,6 +18,7 @@
 #include "lib/base/hash.h"
 #include "lib/base/log.h"
 #include "lib/base/record_flags.h"
+#include "collector/heapmap.h"
 #include "collector/profmap.h"
 #include "lib/ring/ring_labels.h"
 #include "lib/pprof/folded.h"
@@ -213,12 +214,13 @@ static void set_mapping_flags(struct report *rep, struct report_pstate *r)
 /* The strings of a sample's goroutine labels: NUL-terminated, with the cut mark. */
 #define LABEL_TEXT_BYTES (GP_RING_LABEL_BYTES + GP_LABEL_MAX * 2 * (sizeof CUT_MARK))
 
-/* Appends e's goroutine labels to labels[*nl...], their strings in text. */
-static void goroutine_labels(const struct report_input *in, const struct profmap_entry *e,
+/* Appends a set of goroutine labels (canonical form, len bytes, left: labels_left) to
+ * labels[*nl...], their strings in text. */
+static void goroutine_labels(const uint8_t *set, uint16_t len, uint16_t labels_left,
                              struct pprof_label *labels, size_t *nl, char *text, char *left)
 {
     struct ring_label rl[GP_LABEL_MAX];
-    int n = ring_labels_parse(profmap_labels(in->pm, e), e->labels_len, rl, GP_LABEL_MAX);
+    int n = ring_labels_parse(set, len, rl, GP_LABEL_MAX);
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         char *k = text + off;
@@ -231,11 +233,11 @@ static void goroutine_labels(const struct report_input *in, const struct profmap
                                 rl[i].cut & GP_LABEL_CUT_VALUE ? CUT_MARK : "") + 1;
         labels[(*nl)++] = (struct pprof_label){ .key = k, .str = v };
     }
-    if (e->labels_left) {
-        if (e->labels_left == 0xffff)
+    if (labels_left) {
+        if (labels_left == 0xffff)
             snprintf(left, 16, "unreadable");
         else
-            snprintf(left, 16, "%u", (unsigned)e->labels_left);
+            snprintf(left, 16, "%u", (unsigned)labels_left);
         labels[(*nl)++] = (struct pprof_label){ .key = "[libgoprof] labels left out", .str = left };
     }
 }
@@ -259,10 +261,90 @@ static int add_labels_sample(struct report *r, const struct report_input *in,
     name[sizeof e->thread_name] = 0;
     if (name[0])
         labels[nl++] = (struct pprof_label){ .key = "thread_name", .str = name };
-    goroutine_labels(in, e, labels, &nl, text, left);
+    goroutine_labels(profmap_labels(in->pm, e), e->labels_len, e->labels_left, labels, &nl, text,
+                     left);
     uint64_t cpu = e->cpu_ns ? e->cpu_ns : e->count * in->period_ns;
     const int64_t values[2] = { (int64_t)e->count, (int64_t)cpu };
     return pprof_add_sample(r->p, ids, n, values, labels, nl);
+}
+
+/* A recorded stack as location ids, leaf first, with its pseudo-frames: ids has room for cap
+ * (a record's frames and four more). Returns how many. */
+static size_t stack_ids(struct report *r, struct report_pstate *ps, const struct report_proc *proc,
+                        const uint64_t *pcs, size_t nframes, unsigned flags, uint64_t *ids,
+                        size_t cap)
+{
+    size_t n = 0;
+    if (flags & GP_REC_RESIDUAL)
+        ids[n++] = pseudo_location(r, residual_frame);
+    else if (flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
+        ids[n++] = pseudo_location(r, unsampled_frame);
+    else if (flags & HEAPMAP_OVERFLOW)
+        ids[n++] = pseudo_location(r, "[libgoprof] lost: heap stacks over the limit");
+    for (size_t k = 0; k < nframes && n < cap - 3; k++) {
+        uint64_t id = location(r, ps, pcs[k]);
+        if (id)
+            ids[n++] = id;
+    }
+    if (flags & GP_REC_TRUNCATED)
+        ids[n++] = pseudo_location(r, "[libgoprof] truncated: deeper than the record");
+    else if (flags & GP_REC_UNWIND_BROKEN)
+        ids[n++] = pseudo_location(r, "[libgoprof] incomplete: the unwinder stopped here");
+    if (n == 0)   /* (a residual has its pseudo-frame already) */
+        ids[n++] = pseudo_location(r, "[libgoprof] no frames");
+    if (proc->root_frame)
+        ids[n++] = pseudo_location(r, ps->root_key);
+    return n;
+}
+
+static int add_cpu_samples(struct report *r, const struct report_input *in, uint64_t *ids,
+                           size_t cap)
+{
+    for (size_t i = 0; i < profmap_len(in->pm); i++) {
+        const struct profmap_entry *e = profmap_get(in->pm, i);
+        const struct report_proc *proc = e->proc < in->nprocs ? &in->procs[e->proc] : NULL;
+        struct report_pstate *ps = e->proc < r->nps ? &r->ps[e->proc] : NULL;
+        if (!ps || proc->omit)
+            continue;
+        size_t n = stack_ids(r, ps, proc, profmap_frames(in->pm, e), e->nframes, e->flags, ids,
+                             cap);
+        if (add_labels_sample(r, in, proc, e, ids, n) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Go's heap profile (runtime/pprof protomem.go): per bucket, the four figures un-sampled
+ * (heapmap_scale: alloc ones by the average allocated block, in-use ones by the average
+ * in-use block) and the numeric label "bytes", the average block size as allocated. */
+static int add_heap_samples(struct report *r, const struct report_input *in, uint64_t *ids,
+                            size_t cap)
+{
+    for (size_t i = 0; i < heapmap_len(in->heap); i++) {
+        const struct heapmap_bucket *b = heapmap_get(in->heap, i);
+        const struct report_proc *proc = b->proc < in->nprocs ? &in->procs[b->proc] : NULL;
+        struct report_pstate *ps = b->proc < r->nps ? &r->ps[b->proc] : NULL;
+        if (!ps || proc->omit)
+            continue;
+        size_t n = stack_ids(r, ps, proc, heapmap_frames(in->heap, b), b->nframes, b->flags,
+                             ids, cap);
+        int64_t v[4];
+        heapmap_scale(b->alloc_count, b->alloc_bytes, in->heap_rate, &v[0], &v[1]);
+        heapmap_scale(b->inuse_count, b->inuse_bytes, in->heap_rate, &v[2], &v[3]);
+        struct pprof_label labels[MAX_SAMPLE_LABELS];
+        char text[LABEL_TEXT_BYTES], left[16];
+        size_t nl = 0;
+        labels[nl++] = (struct pprof_label){ .key = "pid", .num = proc->pid };
+        labels[nl++] = (struct pprof_label){ .key = "process", .str = proc->name };
+        if (b->alloc_count && b->alloc_bytes / b->alloc_count)
+            labels[nl++] = (struct pprof_label){
+                .key = "bytes", .num = (int64_t)(b->alloc_bytes / b->alloc_count) };
+        goroutine_labels(heapmap_labels(in->heap, b), b->labels_len, b->labels_left, labels, &nl,
+                         text, left);
+        if (pprof_add_sample(r->p, ids, n, v, labels, nl) != 0)
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 /* Builds the profile and writes it to path (atomically) or, when path is NULL, to fd. */
@@ -271,7 +353,9 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     struct report r = { 0 };
     int err = -ENOMEM, building = 1;
     uint64_t *ids = NULL;
-    r.p = pprof_new(&pprof_kind_cpu, in->start_ns, (int64_t)in->period_ns);
+    r.p = !in->heap    ? pprof_new(&pprof_kind_cpu, in->start_ns, (int64_t)in->period_ns)
+          : in->allocs ? pprof_new(&pprof_kind_allocs, in->start_ns, (int64_t)in->heap_rate)
+                       : pprof_new(&pprof_kind_heap, in->start_ns, (int64_t)in->heap_rate);
     r.nps = in->nprocs;
     r.ps = calloc(r.nps ? r.nps : 1, sizeof *r.ps);
     if (!r.p || !r.ps)
@@ -293,34 +377,8 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
     ids = malloc(cap * sizeof *ids);
     if (!ids)
         goto out;
-    for (size_t i = 0; i < profmap_len(in->pm); i++) {
-        const struct profmap_entry *e = profmap_get(in->pm, i);
-        const uint64_t *pcs = profmap_frames(in->pm, e);
-        const struct report_proc *proc = e->proc < in->nprocs ? &in->procs[e->proc] : NULL;
-        struct report_pstate *ps = e->proc < r.nps ? &r.ps[e->proc] : NULL;
-        if (!ps || proc->omit)
-            continue;
-        size_t n = 0;
-        if (e->flags & GP_REC_RESIDUAL)
-            ids[n++] = pseudo_location(&r, residual_frame);
-        else if (e->flags & GP_REC_UNSAMPLED)   /* the leaf: not where the CPU time was spent */
-            ids[n++] = pseudo_location(&r, unsampled_frame);
-        for (size_t k = 0; k < e->nframes && n < cap - 3; k++) {
-            uint64_t id = location(&r, ps, pcs[k]);
-            if (id)
-                ids[n++] = id;
-        }
-        if (e->flags & GP_REC_TRUNCATED)
-            ids[n++] = pseudo_location(&r, "[libgoprof] truncated: deeper than the record");
-        else if (e->flags & GP_REC_UNWIND_BROKEN)
-            ids[n++] = pseudo_location(&r, "[libgoprof] incomplete: the unwinder stopped here");
-        if (n == 0)   /* (a residual has its pseudo-frame already) */
-            ids[n++] = pseudo_location(&r, "[libgoprof] no frames");
-        if (proc->root_frame)
-            ids[n++] = pseudo_location(&r, ps->root_key);
-        if (add_labels_sample(&r, in, proc, e, ids, n) != 0)
-            goto out;
-    }
+    if (in->heap ? add_heap_samples(&r, in, ids, cap) != 0 : add_cpu_samples(&r, in, ids, cap) != 0)
+        goto out;
     for (size_t i = 0; i < in->nlost; i++) {
         if (!in->lost[i].count)
             continue;
@@ -344,7 +402,7 @@ static int report_emit(const struct report_input *in, const char *path, int fd)
      * (atomic_file_write) reports its own failures, in one line that names the step. */
     building = 0;
     err = !path       ? pprof_write_fd(r.p, fd)
-          : in->folded ? folded_write_file(r.p, path)
+          : in->folded && !in->heap ? folded_write_file(r.p, path)
                        : pprof_write_file(r.p, path);
 out:
     if (err && building && path)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct heapmap;
 struct profmap;
 struct symbolizer;
 
@@ -32,7 +33,10 @@ struct report_proc {
 };
 
 struct report_input {
-    const struct profmap *pm;
+    const struct profmap *pm;   /* a CPU profile of these samples, or: */
+    const struct heapmap *heap; /* not NULL: a heap profile (Go's format) of these buckets */
+    uint64_t heap_rate;         /* its period: the mean bytes between sampled allocations */
+    int allocs;                 /* its default sample type is alloc_space (/debug/pprof/allocs) */
     const struct report_proc *procs;
     size_t nprocs;
     const struct report_lost *lost;
@@ -42,7 +46,7 @@ struct report_input {
     uint64_t period_ns;
     const char *const *comments;
     size_t ncomments;
-    int folded;             /* 1: write folded stacks (folded.h) instead of pprof */
+    int folded;             /* 1: write folded stacks (folded.h) instead of pprof (CPU only) */
 };
 
 /* Builds the profile and writes it atomically to path. Returns 0 or -errno; a failure is

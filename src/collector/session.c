@@ -15,6 +15,7 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "collector/profmap.h"
+#include "collector/heapmap.h"
 #include "collector/httpd.h"
 #include "lib/outname/outpath.h"
 #include "lib/config/config.h"
@@ -65,7 +66,40 @@ static int per_process(void)
     return outpath_uses(cfg->out_tmpl, 'p');
 }
 
-/* The window's span as file number n starting at t: one file, or one per pid with samples. */
+/* The C memory profile as file number n (%n) named with time t (%t), as of now: one file, or
+ * with %p in GOPROF_HEAP_OUT one per pid with heap samples. Written next to each CPU file. */
+static int write_heap(struct collector *c, unsigned n, time_t t, const char *note)
+{
+    char path[sizeof cfg->heap_out_tmpl + 64];
+    struct tree *tr = collector_tree(c);
+    int per_pid = outpath_uses(cfg->heap_out_tmpl, 'p'), err = 0;
+    int64_t now = clock_ns(CLOCK_REALTIME);
+    for (size_t i = 0; i < (per_pid ? tree_count(tr) : 1); i++) {
+        pid_t pid = cfg->app_pid, only = 0;
+        const char *prog = cfg->prog;
+        if (per_pid) {
+            const struct tree_proc *p = tree_get(tr, i);
+            if (tree_first_of_pid(tr, i) != i ||
+                !session_heap_has_pid(collector_heap(c), tr, p->pid))
+                continue;
+            pid = p->own_pid;
+            prog = p->name;
+            only = p->pid;
+        }
+        int e = outpath_expand(cfg->heap_out_tmpl, pid, t, prog, n, path, sizeof path);
+        if (e)
+            gp_log("collector", "cannot name heap profile %u from %s: %s", n,
+                   cfg->heap_out_tmpl, strerror(-e));
+        else if ((e = session_write_heap(cfg, c, only, 0, now, note, path, -1)) == 0)
+            gp_debug("collector", "wrote %s", path);
+        if (e && !err)
+            err = e;
+    }
+    return err;
+}
+
+/* The window's span as file number n starting at t: one file, or one per pid with samples;
+ * and the heap profile as of now with the same n and t. */
 static int write_span(struct collector *c, struct session_span *sp, unsigned n, time_t t)
 {
     char path[sizeof cfg->out_tmpl + 64];
@@ -90,6 +124,11 @@ static int write_span(struct collector *c, struct session_span *sp, unsigned n, 
         } else if ((e = session_write(cfg, c, sp, path, -1)) == 0) {
             gp_debug("collector", "wrote %s", path);
         }
+        if (e && !err)
+            err = e;
+    }
+    if (collector_heap(c)) {
+        int e = write_heap(c, n, t, sp->note);
         if (e && !err)
             err = e;
     }
@@ -138,6 +177,14 @@ int session_render_http(struct collector *c, const struct collector_window *w, i
     session_refresh_maps(c, NULL, 1);
     struct session_span sp = { w->pm, w->start_ns, end_ns, drops, ", over HTTP", 0 };
     return session_write(cfg, c, &sp, NULL, fd);
+}
+
+/* The C memory profile as of now, into fd (/debug/pprof/heap, /allocs). */
+int session_render_heap(struct collector *c, int allocs, int fd)
+{
+    session_refresh_maps(c, NULL, 1);
+    return session_write_heap(cfg, c, 0, allocs, clock_ns(CLOCK_REALTIME), ", over HTTP", NULL,
+                              fd);
 }
 
 /* One try; while the port is in use and time is left, another is scheduled (session_alive).

@@ -9,6 +9,12 @@
  * numbers them from 1 and %t is the interval's start; a SIGUSR1 ends the current interval at
  * once (the next one starts then) and the end of the run writes the last, partial interval.
  * Every file appears by rename of "<name>.tmp.<collector pid>" in the same directory.
+ *
+ * C memory profiles (cfg->heap_rate): every time a CPU file is written (the end, each interval,
+ * a snapshot, a checkpoint), the heap profile is written too, to GOPROF_HEAP_OUT expanded with
+ * the same %n and %t (one file per pid with heap samples when it has %p). Each is the state at
+ * that moment: alloc figures since the start, in-use as of now (as of their exit for ended
+ * processes), so `go tool pprof -base` of two interval files shows what happened between them.
  */
 #ifndef GP_SESSION_H
 #define GP_SESSION_H
@@ -42,6 +48,9 @@ int session_finish(struct collector *c);
  * gzipped profile into fd: 0 or -errno. */
 int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,
                         const uint64_t *drops, int fd);
+/* The C memory profile as of now as a gzipped heap profile into fd (allocs: default sample
+ * type alloc_space): 0, -ENOENT when C memory profiling is off, or -errno. */
+int session_render_heap(struct collector *c, int allocs, int fd);
 
 /* Tests only (tests/unit/test_session.c); the collector process calls neither. The clock
  * session.c reads, in place of gp_clock_ns: CLOCK_MONOTONIC for the intervals' due times and

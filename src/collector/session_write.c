@@ -15,6 +15,7 @@
 #include "lib/base/log.h"
 #include "lib/base/record_flags.h"
 #include "collector/collector.h"
+#include "collector/heapmap.h"
 #include "collector/profmap.h"
 #include "lib/go/goexe.h"
 #include "collector/report.h"
@@ -107,6 +108,16 @@ int session_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid)
     return 0;
 }
 
+int session_heap_has_pid(const struct heapmap *h, struct tree *tr, pid_t pid)
+{
+    for (size_t i = 0; h && i < heapmap_len(h); i++) {
+        const struct tree_proc *p = tree_get(tr, heapmap_get(h, i)->proc);
+        if (p && p->pid == pid)
+            return 1;
+    }
+    return 0;
+}
+
 /* Summed drops that are losses (loss=1) or unsampled CPU time (loss=0). */
 static unsigned long long sum_drops(const uint64_t *drops, int loss)
 {
@@ -117,17 +128,17 @@ static unsigned long long sum_drops(const uint64_t *drops, int loss)
     return n;
 }
 
-int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
-                  const char *path, int fd)
+/* The session's processes for a report (only_pid: the others are omitted), or NULL. */
+static struct report_proc *report_procs(const struct collector_config *cfg, struct tree *tr,
+                                        pid_t only_pid, const char *path)
 {
-    struct tree *tr = collector_tree(c);
     size_t nprocs = tree_count(tr);
     struct report_proc *procs = calloc(nprocs ? nprocs : 1, sizeof *procs);
     if (!procs) {
         if (path)
             gp_log("collector", "cannot symbolize: out of memory; no profile written to %s",
                    path);
-        return -ENOMEM;
+        return NULL;
     }
     for (size_t i = 0; i < nprocs; i++) {
         struct tree_proc *p = tree_get(tr, i);
@@ -135,8 +146,70 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
         procs[i].pid = p->own_pid;
         procs[i].name = p->name;
         procs[i].root_frame = !p->leader;
-        procs[i].omit = sp->only_pid && p->pid != sp->only_pid;
+        procs[i].omit = only_pid && p->pid != only_pid;
     }
+    return procs;
+}
+
+static void processes_comment(struct tree *tr, char *buf, size_t size)
+{
+    size_t nprocs = tree_count(tr), with_samples = 0;
+    for (size_t i = 0; i < nprocs; i++)
+        with_samples += tree_get(tr, i)->samples > 0;
+    snprintf(buf, size, "processes: %zu joined, %zu with samples, %llu refused", nprocs,
+             with_samples, (unsigned long long)tree_refused(tr));
+}
+
+int session_write_heap(const struct collector_config *cfg, struct collector *c, pid_t only_pid,
+                       int allocs, int64_t now_ns, const char *note, const char *path, int fd)
+{
+    struct tree *tr = collector_tree(c);
+    const struct heapmap *h = collector_heap(c);
+    if (!h)
+        return -ENOENT;
+    struct report_proc *procs = report_procs(cfg, tr, only_pid, path);
+    if (!procs)
+        return -ENOMEM;
+    struct heapmap_stats st;
+    heapmap_stats(h, &st);
+    char c1[200], c2[240], c3[200], c4[200], c5[160];
+    const char *comments[] = { c1, c2, c3, c4, c5 };
+    snprintf(c1, sizeof c1, "libgoprof %s, C memory profile: allocations sampled every %llu "
+             "bytes on average (GOPROF_HEAP_RATE)%s%s", PACKAGE_VERSION,
+             (unsigned long long)cfg->heap_rate, cfg->version_note[0] ? ", " : "",
+             cfg->version_note);
+    snprintf(c2, sizeof c2, "heap events: allocs %llu, frees %llu, moves %llu; ignored: "
+             "unknown frees %llu, unknown moves %llu; lost frees %llu, untracked %llu, "
+             "over the stack limit %llu%s", (unsigned long long)st.allocs,
+             (unsigned long long)st.frees, (unsigned long long)st.moves,
+             (unsigned long long)st.unknown_frees, (unsigned long long)st.unknown_moves,
+             (unsigned long long)st.lost_frees, (unsigned long long)st.untracked,
+             (unsigned long long)st.overflow_allocs, note ? note : "");
+    snprintf(c3, sizeof c3, "heap table: buckets %zu of %u, frames %zu of %u, live blocks %zu "
+             "of %u, %zu KiB", st.buckets, (unsigned)HEAPMAP_MAX_BUCKETS, st.frames,
+             (unsigned)HEAPMAP_MAX_FRAMES, st.live, (unsigned)HEAPMAP_MAX_LIVE, st.bytes / 1024);
+    snprintf(c4, sizeof c4, "in-use: as of this profile for running processes, as at their "
+             "exit for ended ones (what they never freed); alloc: since the start");
+    processes_comment(tr, c5, sizeof c5);
+    struct report_input in = {
+        .heap = h, .heap_rate = cfg->heap_rate, .allocs = allocs,
+        .procs = procs, .nprocs = tree_count(tr),
+        .start_ns = now_ns, .end_ns = now_ns, .period_ns = cfg->period_ns,
+        .comments = comments, .ncomments = sizeof comments / sizeof comments[0],
+    };
+    int err = path ? report_write(&in, path) : report_write_fd(&in, fd);
+    free(procs);
+    return err;
+}
+
+int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
+                  const char *path, int fd)
+{
+    struct tree *tr = collector_tree(c);
+    size_t nprocs = tree_count(tr);
+    struct report_proc *procs = report_procs(cfg, tr, sp->only_pid, path);
+    if (!procs)
+        return -ENOMEM;
     struct report_lost lost[GP_DROP_MAX];
     for (int i = 0; i < GP_DROP_MAX; i++) {
         lost[i].label = ring_drop_label((enum gp_drop_reason)i);
@@ -195,11 +268,7 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
         snprintf(c6, sizeof c6, "collector: cpu_ns=%llu maxrss_kb=%ld", cpu, ru.ru_maxrss);
         comments[ncomments++] = c6;
     }
-    size_t with_samples = 0;
-    for (size_t i = 0; i < nprocs; i++)
-        with_samples += tree_get(tr, i)->samples > 0;
-    snprintf(c7, sizeof c7, "processes: %zu joined, %zu with samples, %llu refused", nprocs,
-             with_samples, (unsigned long long)tree_refused(tr));
+    processes_comment(tr, c7, sizeof c7);
     comments[ncomments++] = c7;
     struct report_input in = {
         .pm = sp->pm, .procs = procs, .nprocs = nprocs, .lost = lost, .nlost = GP_DROP_MAX,

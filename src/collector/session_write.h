@@ -31,6 +31,13 @@ struct session_span {
 int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
                   const char *path, int fd);
 
+/* The session's C memory profile (collector_heap) as of now_ns, in Go's heap format, written
+ * atomically to path or, when path is NULL, gzipped into fd. only_pid: 0, or that pid's
+ * buckets only (%p). allocs: default sample type alloc_space (/debug/pprof/allocs). note is
+ * appended to the events comment. 0, -ENOENT when heap profiling is off, or -errno. */
+int session_write_heap(const struct collector_config *cfg, struct collector *c, pid_t only_pid,
+                       int allocs, int64_t now_ns, const char *note, const char *path, int fd);
+
 /* Merges the live processes' current mappings: at most every 250 ms when a stack new in pm
  * has an address outside its process's known ones (pm may be NULL), or at once with force
  * (before a profile is written while processes run). */
@@ -40,5 +47,8 @@ void session_refresh_maps(struct collector *c, const struct profmap *pm, int for
  * (GP_REC_RESIDUAL) does not count: a process that took no sample gets no file of its own. */
 struct tree;
 int session_has_pid(const struct profmap *pm, struct tree *tr, pid_t pid);
+/* Whether the heap table h holds a bucket of pid. */
+struct heapmap;
+int session_heap_has_pid(const struct heapmap *h, struct tree *tr, pid_t pid);
 
 #endif

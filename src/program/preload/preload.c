@@ -128,6 +128,37 @@ static void drop_claim(void)
     claim_fd = -1;
 }
 
+/* GOPROF_HEAP_OUT for the collector, as prepare_output does GOPROF_OUT: absolute (the
+ * collector runs in "/"), numbered in interval mode. Its name is not claimed. A template that
+ * cannot be used turns C memory profiling off, in one line; CPU profiling goes on. */
+static void prepare_heap_output(time_t start)
+{
+    char *tmpl = collector.heap_out_tmpl, expanded[PATH_MAX], cwd[PATH_MAX];
+    size_t tsz = sizeof collector.heap_out_tmpl;
+    collector.heap_rate = 0;
+    tmpl[0] = 0;
+    if (!config.heap_rate)
+        return;
+    if (config.heap_out[0] != '/' &&
+        (!getcwd(cwd, sizeof cwd) || outpath_append_literal(tmpl, tsz, cwd) != 0 ||
+         outpath_append_literal(tmpl, tsz, "/") != 0))
+        tmpl[0] = 0;
+    else if (strlen(tmpl) + strlen(config.heap_out) + sizeof ".%n" > tsz)
+        tmpl[0] = 0;
+    else
+        strcat(tmpl, config.heap_out);
+    if (tmpl[0] && config.interval_ns && !outpath_uses(config.heap_out, 'n'))
+        strcat(tmpl, ".%n");
+    if (!tmpl[0] || outpath_expand(tmpl, getpid(), start, collector.prog, 1, expanded,
+                                   sizeof expanded) != 0) {
+        gp_log("config", "GOPROF_HEAP_OUT=\"%s\" cannot be used; no C memory profile for this "
+               "run", config.heap_out);
+        tmpl[0] = 0;
+        return;
+    }
+    collector.heap_rate = config.heap_rate;
+}
+
 static int prepare_output(time_t start)
 {
     char *tmpl = collector.out_tmpl, expanded[PATH_MAX];
@@ -176,6 +207,7 @@ static int prepare_output(time_t start)
                "off for this run", config.out, expanded, strerror(errno));
         return err;
     }
+    prepare_heap_output(start);
     return 0;
 }
 
