@@ -58,6 +58,10 @@ struct world {
     int64_t t0;                 /* wall clock at the start */
 };
 
+/* C memory profiling for the next begin(): the rate (0: off) and GOPROF_HEAP_OUT. */
+static uint64_t next_heap_rate;
+static const char *next_heap_tmpl = "";
+
 static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
 {
     memset(w, 0, sizeof *w);
@@ -85,6 +89,8 @@ static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
     cfg->start_ns = real_ns;
     cfg->version_note = "";
     cfg->layout_note = "";
+    cfg->heap_rate = next_heap_rate;
+    snprintf(cfg->heap_out_tmpl, sizeof cfg->heap_out_tmpl, "%s/%s", w->dir, next_heap_tmpl);
     w->c = collector_new(cfg);
     /* the leader, then a child (pid 1 is surely not ours: its maps are not read here) */
     if (!w->c || collector_add_ring(w->c, fd, getpid(), "test_session") != 0 ||
@@ -475,6 +481,200 @@ static void test_processes(void)
     end(&w);
 }
 
+/* ---- C memory profiles ---- */
+
+#define HEAP_S1 0x4100
+#define HEAP_S2 0x4200
+
+/* A heap event as the program's interposers write it: ALLOC (stack leaf, 0x9000), FREE or
+ * MOVE (no stack). */
+static void put_heap(struct ring *ring, uint16_t flags, uint64_t leaf, uint64_t addr,
+                     uint64_t size, uint64_t old)
+{
+    uint64_t pos;
+    struct ring_record *rec = ring_reserve(ring, &pos);
+    if (!CHECK(rec != NULL))
+        return;
+    memset(rec, 0, offsetof(struct ring_record, pc));
+    rec->tid = 42;
+    rec->weight = 1;
+    rec->flags = flags;
+    rec->heap_addr = addr;
+    rec->heap_size = size;
+    rec->heap_old = old;
+    if (flags == GP_REC_HEAP_ALLOC) {
+        rec->nframes = 2;
+        rec->pc[0] = leaf | GP_PC_EXACT;
+        rec->pc[1] = 0x9000 | GP_PC_EXACT;
+    }
+    ring_commit(ring, pos);
+}
+
+/* The four values of the sample with leaf pc (and, when root is not NULL, that root frame):
+ * 1 when found. */
+static int heap_values(const struct pprof *p, uint64_t pc, const char *root, int64_t v[4],
+                       int64_t *bytes_label)
+{
+    const char *names[4] = { "alloc_objects", "alloc_space", "inuse_objects", "inuse_space" };
+    for (size_t i = 0; i < pprof_sample_count(p); i++) {
+        struct pprof_frame f[8];
+        int64_t count;
+        size_t n = pprof_sample_frames(p, i, f, 8, &count);
+        if (n < 1 || n > 8 || f[0].address != pc)
+            continue;
+        if ((root != NULL) != (f[n - 1].name && !strncmp(f[n - 1].name, "[process: ", 10)))
+            continue;
+        for (int k = 0; k < 4; k++)
+            v[k] = pprof_sample_value(p, i, (size_t)pprof_value_index(p, names[k]));
+        *bytes_label = 0;
+        pprof_sample_num_label(p, i, "bytes", bytes_label);
+        return 1;
+    }
+    return 0;
+}
+
+static int values_are(const struct pprof *p, uint64_t pc, const char *root, int64_t a0,
+                      int64_t a1, int64_t i0, int64_t i1, int64_t bytes)
+{
+    int64_t v[4], b;
+    if (!heap_values(p, pc, root, v, &b)) {
+        fprintf(stderr, "  no heap sample at %#llx\n", (unsigned long long)pc);
+        return 0;
+    }
+    if (v[0] == a0 && v[1] == a1 && v[2] == i0 && v[3] == i1 && b == bytes)
+        return 1;
+    fprintf(stderr, "  %#llx: %lld %lld %lld %lld bytes=%lld, want %lld %lld %lld %lld %lld\n",
+            (unsigned long long)pc, (long long)v[0], (long long)v[1], (long long)v[2],
+            (long long)v[3], (long long)b, (long long)a0, (long long)a1, (long long)i0,
+            (long long)i1, (long long)bytes);
+    return 0;
+}
+
+/* Copies name into $TEST_SESSION_KEEP when set (run_heap_pprof.sh reads them with pprof). */
+static void keep(const struct world *w, const char *name)
+{
+    const char *dir = getenv("TEST_SESSION_KEEP");
+    if (!dir || !*dir)
+        return;
+    char from[512], to[512], buf[4096];
+    snprintf(from, sizeof from, "%s/%s", w->dir, name);
+    snprintf(to, sizeof to, "%s/%s", dir, name);
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    size_t n;
+    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+/* Interval heap files: Go's four values un-sampled (by hand: python3, c*s and b*s with
+ * s = 1/(1-math.exp(-(b/c)/524288))), in-use as of each interval's end, alloc cumulative,
+ * the child's buckets its own, unknown frees ignored; CPU files untouched by heap records. */
+static void test_heap_intervals(void)
+{
+    struct world w;
+    next_heap_rate = 524288;
+    next_heap_tmpl = "heap.%n.pb.gz";
+    begin(&w, "cpu.%n.pb.gz", 1000);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 1048576, 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x2000, 1048576, 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x3000, 100, 0);
+    put(&w, PC_A, 1);
+    advance_ms(1000);
+    CHECK(drain_alive(&w) == 4);
+    CHECK(nfiles(&w) == 2);
+    check_file(&w, "cpu.1.pb.gz", PC_A, 1, w.t0, w.t0 + 1000 * GP_NS_PER_MS);
+    struct pprof *p = load(&w, "heap.1.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(pprof_value_count(p) == 4 && !strcmp(pprof_value_type(p, 0), "alloc_objects") &&
+              !strcmp(pprof_value_type(p, 3), "inuse_space"));
+        CHECK(pprof_period_ns(p) == 524288);
+        CHECK(pprof_sample_count(p) == 2);
+        CHECK(values_are(p, HEAP_S1, NULL, 2, 2425393, 2, 2425393, 1048576));
+        CHECK(values_are(p, HEAP_S2, NULL, 5243, 524338, 5243, 524338, 100));
+        CHECK(has_comment(p, "heap events: allocs 3, frees 0"));
+        CHECK(has_comment(p, "allocations sampled every 524288 bytes"));
+        pprof_free(p);
+    }
+    keep(&w, "heap.1.pb.gz");
+
+    /* the leader frees one MiB block, the child allocates at the same address, and frees a
+     * block it never allocated (its parent's) */
+    put_heap(&w.ring, GP_REC_HEAP_FREE, 0, 0x1000, 0, 0);
+    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1000, 100, 0);
+    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1100, 100, 0);
+    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1200, 100, 0);
+    put_heap(&w.ring2, GP_REC_HEAP_FREE, 0, 0x2000, 0, 0);
+    /* realloc grows the leader's 100-byte block in place */
+    put_heap(&w.ring, GP_REC_HEAP_MOVE, 0, 0x3000, 1048576, 0x3000);
+    advance_ms(1000);
+    CHECK(drain_alive(&w) == 6);
+    CHECK(nfiles(&w) == 4);
+    check_file(&w, "cpu.2.pb.gz", PC_A, 0, w.t0 + 1000 * GP_NS_PER_MS,
+               w.t0 + 2000 * GP_NS_PER_MS);
+    p = load(&w, "heap.2.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(pprof_sample_count(p) == 3);
+        CHECK(values_are(p, HEAP_S1, NULL, 2, 2425393, 1, 1212696, 1048576));
+        /* in-use of S2 is now one block of 1 MiB (alloc figures stay as allocated) */
+        CHECK(values_are(p, HEAP_S2, NULL, 5243, 524338, 1, 1212696, 100));
+        CHECK(values_are(p, HEAP_S2, "[process: child]", 15730, 1573014, 15730, 1573014, 100));
+        CHECK(has_comment(p, "unknown frees 1"));
+        CHECK(has_comment(p, "moves 1"));
+        pprof_free(p);
+    }
+    keep(&w, "heap.2.pb.gz");
+    /* the end: a last interval of each */
+    CHECK(session_finish(w.c) == 0);
+    CHECK(nfiles(&w) == 6 && exists(&w, "heap.3.pb.gz"));
+    end(&w);
+    next_heap_rate = 0;
+    next_heap_tmpl = "";
+}
+
+/* %p: one heap file per process with heap samples; off: no heap file, records ignored. */
+static void test_heap_files(void)
+{
+    struct world w;
+    char name[128];
+    next_heap_rate = 1;   /* every allocation sampled: no scaling */
+    next_heap_tmpl = "h.%p.pb.gz";
+    begin(&w, "c.pb.gz", 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
+    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1000, 30, 0);
+    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x2000, 50, 0);
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 3);
+    CHECK(session_finish(w.c) == 0);
+    CHECK(nfiles(&w) == 3);
+    snprintf(name, sizeof name, "h.%d.pb.gz", (int)getpid());
+    struct pprof *p = load(&w, name);
+    if (CHECK(p != NULL)) {
+        CHECK(pprof_sample_count(p) == 1 && values_are(p, HEAP_S1, NULL, 1, 10, 1, 10, 10));
+        pprof_free(p);
+    }
+    p = load(&w, "h.1.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(pprof_sample_count(p) == 1);
+        CHECK(values_are(p, HEAP_S2, "[process: child]", 2, 80, 2, 80, 40));
+        pprof_free(p);
+    }
+    end(&w);
+    next_heap_rate = 0;
+    next_heap_tmpl = "";
+
+    begin(&w, "off.pb.gz", 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 1);
+    CHECK(session_finish(w.c) == 0);
+    CHECK(nfiles(&w) == 1);
+    check_file(&w, "off.pb.gz", PC_A, 0, w.t0, w.t0 + 100 * GP_NS_PER_MS);
+    end(&w);
+}
+
 int main(void)
 {
     session_set_clock(fake_clock);
@@ -483,6 +683,8 @@ int main(void)
     test_one_file();
     test_empty();
     test_processes();
+    test_heap_intervals();
+    test_heap_files();
     session_set_clock(NULL);
     return check_done();
 }
