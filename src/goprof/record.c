@@ -65,11 +65,16 @@ static void forward(int sig, siginfo_t *si, void *uc)
 
 static void usage_record(FILE *out)
 {
-    fputs("usage: goprof record [-o FILE] [-F HZ] [-d DURATION] [--] COMMAND [ARG...]\n"
+    fputs("usage: goprof record [-o FILE] [-F HZ] [-d DURATION] [--heap-rate SIZE [--heap-out FILE]]\n"
+          "                     [--] COMMAND [ARG...]\n"
           "  -o FILE      profile path (default goprof.<command>.<pid>.pb.gz, taken literally)\n"
           "  -F HZ        samples per CPU-second per thread (GOPROF_HZ)\n"
           "  -d DURATION  stop the command after DURATION (30 or 30s, 1.5s, 500ms, 2m; 100ms-24h):\n"
-          "               SIGINT, then SIGTERM and SIGKILL 5 s apart\n", out);
+          "               SIGINT, then SIGTERM and SIGKILL 5 s apart\n"
+          "  --heap-rate SIZE  profile C memory too, one allocation sampled per SIZE bytes on\n"
+          "               average (GOPROF_HEAP_RATE: 512k, 1m, ...)\n"
+          "  --heap-out FILE   C memory profile path (default goprof.<command>.<pid>.heap.pb.gz,\n"
+          "               taken literally)\n", out);
 }
 
 static int absolute(const char *path, char *out, size_t n)
@@ -84,7 +89,8 @@ static int absolute(const char *path, char *out, size_t n)
 
 /* Sets up the command's environment in goprof's own (the child inherits it). Returns 0 or a
  * message in err. */
-static int set_env(const char *lib, const char *out, const char *hz, char *err, size_t errsz)
+static int set_env(const char *lib, const char *out, const char *hz, const char *heap_rate,
+                   const char *heap_out, char *err, size_t errsz)
 {
     char esc[PATH_MAX * 2];
     if (strpbrk(lib, " :")) {
@@ -102,6 +108,15 @@ static int set_env(const char *lib, const char *out, const char *hz, char *err, 
     sprintf(preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
     int r = setenv("LD_PRELOAD", preload, 1) | setenv("GOPROF_OUT", esc, 1) |
             (hz ? setenv("GOPROF_HZ", hz, 1) : 0);
+    if (heap_rate) {
+        esc[0] = 0;
+        if (outpath_append_literal(esc, sizeof esc, heap_out) != 0) {
+            free(preload);
+            snprintf(err, errsz, "%s: path too long", heap_out);
+            return -ENAMETOOLONG;
+        }
+        r |= setenv("GOPROF_HEAP_RATE", heap_rate, 1) | setenv("GOPROF_HEAP_OUT", esc, 1);
+    }
     free(preload);
     if (r) {
         snprintf(err, errsz, "cannot set the environment: %s", strerror(errno));
@@ -278,6 +293,7 @@ enum { GO_ON = -1 };
 /* What the command line asks for. */
 struct options {
     const char *out, *hz;
+    const char *heap_rate, *heap_out;   /* --heap-rate, --heap-out; NULL: not given */
     int64_t duration;           /* ns; 0: none */
     char **cmd;
 };
@@ -289,8 +305,23 @@ static int parse_options(int argc, char **argv, struct options *o)
     memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
-    while ((c = getopt(argc, argv, "+o:F:d:h")) != -1) {
+    static const struct option longopts[] = {
+        { "heap-rate", required_argument, NULL, 'H' },
+        { "heap-out", required_argument, NULL, 'M' },
+        { NULL, 0, NULL, 0 },
+    };
+    uint64_t bytes;
+    while ((c = getopt_long(argc, argv, "+o:F:d:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'H':
+            if (config_parse_size(optarg, &bytes) != 0) {
+                fprintf(stderr, "goprof: --heap-rate \"%s\" is invalid (%s)\n", optarg,
+                        GP_SIZE_ACCEPTED);
+                return 2;
+            }
+            o->heap_rate = bytes ? optarg : NULL;
+            break;
+        case 'M': o->heap_out = optarg; break;
         case 'o': o->out = optarg; break;
         case 'F': o->hz = optarg; break;
         case 'd':
@@ -302,7 +333,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'h': usage_record(stdout); return 0;
         default:
-            fprintf(stderr, "goprof: record: bad option -%c\n", optopt);
+            if (optopt)
+                fprintf(stderr, "goprof: record: bad option -%c\n", optopt);
+            else
+                fprintf(stderr, "goprof: record: bad option %s\n", argv[optind - 1]);
             usage_record(stderr);
             return 2;
         }
@@ -311,15 +345,20 @@ static int parse_options(int argc, char **argv, struct options *o)
         usage_record(stderr);
         return 2;
     }
+    if (o->heap_out && !o->heap_rate) {
+        fprintf(stderr, "goprof: --heap-out needs --heap-rate\n");
+        return 2;
+    }
     o->cmd = argv + optind;
     return GO_ON;
 }
 
 /* Puts the library and the profile's absolute path (into path) in the environment the command
- * inherits. Returns GO_ON to go on, else goprof's exit status. */
-static int prepare_environment(const struct options *o, char *path, size_t n)
+ * inherits, and with --heap-rate the C memory profile's (into heap_path). Returns GO_ON to go
+ * on, else goprof's exit status. */
+static int prepare_environment(const struct options *o, char *path, size_t n, char *heap_path)
 {
-    char lib[PATH_MAX], msg[PATH_MAX * 3 + 64], deflt[NAME_MAX + 64];
+    char lib[PATH_MAX], msg[PATH_MAX * 3 + 64], deflt[NAME_MAX + 64], hdeflt[NAME_MAX + 64];
     if (locate_library(lib, sizeof lib) != 0) {
         fprintf(stderr, "goprof: libgoprof.so %s\n", lib);
         return 125;
@@ -332,7 +371,16 @@ static int prepare_environment(const struct options *o, char *path, size_t n)
                  fmt && !strcmp(fmt, "folded") ? "folded" : "pb.gz");
         out = deflt;
     }
-    if (absolute(out, path, n) != 0 || set_env(lib, path, o->hz, msg, sizeof msg) != 0) {
+    const char *base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 : o->cmd[0];
+    snprintf(hdeflt, sizeof hdeflt, "goprof.%.200s.%ld.heap.pb.gz", base, (long)getpid());
+    const char *heap_out = o->heap_out ? o->heap_out : hdeflt;
+    heap_path[0] = 0;
+    if (o->heap_rate && absolute(heap_out, heap_path, n) != 0) {
+        fprintf(stderr, "goprof: %s: path too long\n", heap_out);
+        return 125;
+    }
+    if (absolute(out, path, n) != 0 ||
+        set_env(lib, path, o->hz, o->heap_rate, heap_path, msg, sizeof msg) != 0) {
         fprintf(stderr, "goprof: %s\n", absolute(out, path, n) ? out : msg);
         return 125;
     }
@@ -388,9 +436,11 @@ static int run_command(const struct options *o, struct run *run)
     return GO_ON;
 }
 
-/* Waits for the profile the collector writes and summarizes it. */
+/* Waits for the profile the collector writes and summarizes it; then the C memory profile,
+ * written right after it, when heap_path is not "". */
 static void collect_profile(const char *path, const struct run *run, const struct stat *before,
-                            int existed, const struct gp_config *conf)
+                            int existed, const struct gp_config *conf, const char *heap_path,
+                            const struct stat *heap_before, int heap_existed)
 {
     char found[PATH_MAX + 16];
     if (wait_profile(path, run->pid, before, existed, found, sizeof found) != 0) {
@@ -399,6 +449,13 @@ static void collect_profile(const char *path, const struct run *run, const struc
         return;
     }
     report(found, conf->format == GP_FORMAT_FOLDED);
+    if (!heap_path[0])
+        return;
+    if (wait_profile(heap_path, run->pid, heap_before, heap_existed, found, sizeof found) != 0) {
+        fprintf(stderr, "goprof: no C memory profile appeared at %s\n", heap_path);
+        return;
+    }
+    report(found, 0);
 }
 
 int record_main(int argc, char **argv)
@@ -406,21 +463,24 @@ int record_main(int argc, char **argv)
     struct options o;
     struct gp_config conf;
     struct run run;
-    struct stat before;
-    char path[PATH_MAX];
+    struct stat before, heap_before;
+    char path[PATH_MAX], heap_path[PATH_MAX];
     int profiled, r;
     if ((r = parse_options(argc, argv, &o)) != GO_ON ||
-        (r = prepare_environment(&o, path, sizeof path)) != GO_ON ||
+        (r = prepare_environment(&o, path, sizeof path, heap_path)) != GO_ON ||
         (r = check_config(&o, &conf, &profiled)) != GO_ON ||
         (r = check_directory(path)) != GO_ON)
         return r;
     int existed = stat(path, &before) == 0;   /* the profile is the file that replaces it */
+    memset(&heap_before, 0, sizeof heap_before);
+    int heap_existed = heap_path[0] && stat(heap_path, &heap_before) == 0;
     if ((r = run_command(&o, &run)) != GO_ON)
         return r;
     if (!profiled)
         fprintf(stderr, "goprof: no profile: %s\n",
                 conf.disable ? "GOPROF_DISABLE is set" : "the GOPROF_* configuration is invalid");
     else
-        collect_profile(path, &run, &before, existed, &conf);
+        collect_profile(path, &run, &before, existed, &conf, heap_path, &heap_before,
+                        heap_existed);
     return exit_status(&run);
 }

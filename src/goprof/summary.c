@@ -135,21 +135,70 @@ static int tally_stack(void *ctx, size_t i, const struct pprof_frame *frames, si
     return 0;
 }
 
-int summary_print(FILE *out, const char *path, const struct pprof *p)
+/* The functions of p's samples tallied with value k (flat: leaves), compacted to the front of
+ * *v: how many, or -ENOMEM. *lost: the values under "[libgoprof] lost: ...". */
+static long tally(const struct pprof *p, size_t k, struct fn **v, int64_t *lost)
 {
     struct tally ty = { 0 };
-    int err = pprof_each_stack(p, tally_stack, &ty);
-    struct fntab t = ty.t;
-    int64_t total = pprof_total_count(p), lost = ty.lost;
+    int err = pprof_each_stack_value(p, k, tally_stack, &ty);
     if (err) {
-        free(t.v);
+        free(ty.t.v);
         return err;
     }
-    /* compact the table's used slots to the front, then sort twice */
     size_t m = 0;
-    for (size_t i = 0; i < t.nslots; i++)
-        if (t.v[i].last_sample)
-            t.v[m++] = t.v[i];
+    for (size_t i = 0; i < ty.t.nslots; i++)
+        if (ty.t.v[i].last_sample)
+            ty.t.v[m++] = ty.t.v[i];
+    *v = ty.t.v;
+    *lost = ty.lost;
+    return (long)m;
+}
+
+static int64_t value_total(const struct pprof *p, int k)
+{
+    int64_t t = 0;
+    for (size_t i = 0; k >= 0 && i < pprof_sample_count(p); i++)
+        t += pprof_sample_value(p, i, (size_t)k);
+    return t;
+}
+
+/* A C memory profile (Go's heap format): what is in use and what was allocated, and the top
+ * allocation sites (leaf functions) by in-use and by allocated bytes. */
+static int summary_print_heap(FILE *out, const char *path, const struct pprof *p)
+{
+    int ix_ib = pprof_value_index(p, "inuse_space"), ix_ab = pprof_value_index(p, "alloc_space");
+    int64_t ib = value_total(p, ix_ib), io = value_total(p, pprof_value_index(p, "inuse_objects"));
+    int64_t ab = value_total(p, ix_ab), ao = value_total(p, pprof_value_index(p, "alloc_objects"));
+    fprintf(out, "goprof: %s: C memory: in use %.2f MiB in %" PRId64 " blocks, allocated "
+            "%.2f MiB in %" PRId64 " blocks (estimated from samples every %" PRId64 " bytes)\n",
+            path, (double)ib / 1048576, io, (double)ab / 1048576, ao, pprof_period_ns(p));
+    const int ix[2] = { ix_ib, ix_ab };
+    const int64_t totals[2] = { ib, ab };
+    const char *what[2] = { "in-use bytes", "allocated bytes" };
+    for (int t = 0; t < 2; t++) {
+        struct fn *v = NULL;
+        int64_t lost;
+        long m = tally(p, (size_t)ix[t], &v, &lost);
+        if (m < 0)
+            return (int)m;
+        qsort(v, (size_t)m, sizeof *v, by_flat);
+        if (m)
+            print_table(out, v, (size_t)m, totals[t], what[t]);
+        free(v);
+    }
+    return 0;
+}
+
+int summary_print(FILE *out, const char *path, const struct pprof *p)
+{
+    if (pprof_value_index(p, "inuse_space") >= 0 && pprof_value_index(p, "alloc_space") >= 0)
+        return summary_print_heap(out, path, p);
+    struct fn *v = NULL;
+    int64_t total = pprof_total_count(p), lost;
+    long got = tally(p, pprof_count_index(p), &v, &lost);
+    if (got < 0)
+        return (int)got;
+    size_t m = (size_t)got;
     int64_t dur = pprof_duration_ns(p), period = pprof_period_ns(p);
     fprintf(out, "goprof: %s: %" PRId64 " samples, %" PRId64 " lost, %.2f s", path, total, lost,
             (double)dur / GP_NS_PER_SEC);
@@ -157,12 +206,12 @@ int summary_print(FILE *out, const char *path, const struct pprof *p)
         fprintf(out, ", %" PRId64 " Hz", (int64_t)(GP_NS_PER_SEC / period));
     fputc('\n', out);
     if (m) {
-        qsort(t.v, m, sizeof *t.v, by_flat);
-        print_table(out, t.v, m, total, "flat");
-        qsort(t.v, m, sizeof *t.v, by_cum);
-        print_table(out, t.v, m, total, "cum");
+        qsort(v, m, sizeof *v, by_flat);
+        print_table(out, v, m, total, "flat");
+        qsort(v, m, sizeof *v, by_cum);
+        print_table(out, v, m, total, "cum");
     }
-    free(t.v);
+    free(v);
     return 0;
 }
 

@@ -21,7 +21,7 @@ size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *
 {
     const struct pprof_sample_rec *s = &p->samples[i];
     size_t n = 0;
-    *count = p->nvalues ? p->values[i * p->nvalues + p->count_ix] : 0;
+    *count = pprof_sample_value(p, i, p->count_ix);
     for (size_t k = 0; k < s->nloc; k++) {
         const struct pprof_location_rec *loc = &p->locs[p->stack_ids[s->loc_off + k] - 1];
         if (loc->nlines == 0) {
@@ -45,6 +45,11 @@ size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *
 
 int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx)
 {
+    return pprof_each_stack_value(p, p->count_ix, fn, ctx);
+}
+
+int pprof_each_stack_value(const struct pprof *p, size_t k, pprof_stack_fn fn, void *ctx)
+{
     size_t cap = 256;
     struct pprof_frame *frames = malloc(cap * sizeof *frames);
     int err = frames ? 0 : -ENOMEM;
@@ -61,7 +66,7 @@ int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx)
             cap = n;
             pprof_sample_frames(p, i, frames, cap, &count);
         }
-        err = fn(ctx, i, frames, n, count);
+        err = fn(ctx, i, frames, n, pprof_sample_value(p, i, k));
     }
     free(frames);
     return err;
@@ -160,4 +165,9 @@ int pprof_sample_num_label(const struct pprof *p, size_t i, const char *key, int
         }
     }
     return 0;
+}
+
+size_t pprof_count_index(const struct pprof *p)
+{
+    return p->count_ix;
 }

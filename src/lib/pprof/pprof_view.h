@@ -38,6 +38,8 @@ size_t pprof_sample_frames(const struct pprof *p, size_t i, struct pprof_frame *
 typedef int (*pprof_stack_fn)(void *ctx, size_t i, const struct pprof_frame *frames, size_t n,
                               int64_t count);
 int pprof_each_stack(const struct pprof *p, pprof_stack_fn fn, void *ctx);
+/* The same with value k of each sample as its count (pprof_value_index). */
+int pprof_each_stack_value(const struct pprof *p, size_t k, pprof_stack_fn fn, void *ctx);
 
 /* The string labels of sample i, in the order added: up to max of them into keys[] and
  * values[] (pointing into the profile). Returns how many the sample has. */
@@ -53,6 +55,8 @@ size_t pprof_value_count(const struct pprof *p);
 const char *pprof_value_type(const struct pprof *p, size_t k);
 int pprof_value_index(const struct pprof *p, const char *type);
 int64_t pprof_sample_value(const struct pprof *p, size_t i, size_t k);
+/* The value pprof_sample_frames calls a sample's count. */
+size_t pprof_count_index(const struct pprof *p);
 /* The numeric label key of sample i (the first one): 1 with *num set, or 0. */
 int pprof_sample_num_label(const struct pprof *p, size_t i, const char *key, int64_t *num);
 
