@@ -29,8 +29,10 @@
  * stack; shown as "[libgoprof] lost: heap stacks over the limit") and counted. At most
  * HEAPMAP_MAX_LIVE live blocks: a sampled allocation past it counts in the alloc figures but
  * not in in-use (its free would be unknown), counted as untracked. With the limits below the
- * table takes at most about 24 MiB (live) + 64 MiB (frames) + 8 MiB (buckets); heapmap_stats
- * says what it holds, and every heap profile says it in a comment.
+ * table takes at most about 48 MiB (live: 2 Mi slots of 24 bytes), 64 MiB (frames), 6 MiB
+ * (buckets and their index) and 56 MiB (labels: 896 bytes a bucket at worst, real label sets
+ * are tens of bytes); heapmap_stats says what it holds, and every heap profile says it in a
+ * comment.
  */
 #ifndef GP_HEAPMAP_H
 #define GP_HEAPMAP_H

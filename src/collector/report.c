@@ -6,6 +6,9 @@
  * cut-short stacks and the middle of stacks deeper than a record become visible pseudo-frames
  * named "[libgoprof] ...". A sample's goroutine labels become string labels with the
  * goroutine's keys and values, as Go's profiler writes them.
+ *
+ * The same path writes C memory profiles (report_input.heap): one sample per heapmap bucket,
+ * its stack and labels built exactly as a CPU sample's, its values Go's heap profile's.
  */
 #include "collector/report.h"
 
