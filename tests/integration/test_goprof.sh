@@ -76,6 +76,16 @@ goprof_run "$work/rec3" -- record -o "$work/rec3.pb.gz" -- "$GO_CGO" -d 200ms -e
 check "record: exit status 3 kept" test "$RUN_STATUS" = 3
 check "record: profile after exit 3" test -s "$work/rec3.pb.gz"
 
+# --heap-rate: the C memory profile is written next to the CPU one and summarized after it.
+goprof_run "$work/rech" -- record -o "$work/rech.pb.gz" --heap-rate 64k \
+	--heap-out "$work/rech.heap.pb.gz" -- "$GO_CGO" -d 200ms
+check "record --heap-rate: exit 0, both profiles" \
+	bash -c "test $RUN_STATUS = 0 && test -s '$work/rech.pb.gz' && test -s '$work/rech.heap.pb.gz'"
+check "record --heap-rate: the C memory summary" \
+	grep -q "^goprof: $work/rech.heap.pb.gz: C memory: in use" "$work/rech.stderr"
+goprof_run "$work/rechbad" -- record --heap-rate 12x -- true
+check "record: --heap-rate 12x is a usage error (2)" test "$RUN_STATUS" = 2
+
 goprof_run "$work/reck" -- record -o "$work/reck.pb.gz" -- sh -c 'kill -KILL $$'
 check "record: command killed by SIGKILL -> 137" test "$RUN_STATUS" = 137
 check "record: the kill is reported" grep -q '^goprof: .*killed by signal 9' "$work/reck.stderr"
