@@ -163,11 +163,7 @@ static long bucket_of(struct heapmap *h, const struct bucket_key *k)
 
 static size_t live_hash(uint32_t proc, uint64_t addr)
 {
-    uint64_t x = addr ^ ((uint64_t)proc << 47) ^ ((uint64_t)proc >> 17);
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return (size_t)x;
+    return (size_t)gp_hash_more(gp_hash_u64(addr), &proc, sizeof proc);
 }
 
 static struct live *live_find(struct heapmap *h, uint32_t proc, uint64_t addr)
