@@ -4,7 +4,9 @@
 #   scripts/check-exports.sh path/to/libgoprof.so
 set -eu
 lib=${1:?usage: check-exports.sh libgoprof.so}
-want="_Exit _exit bsd_signal goprof_active goprof_version pthread_create sigaction signal sysv_signal"
+want="_Exit _exit aligned_alloc bsd_signal calloc free goprof_active goprof_version malloc memalign posix_memalign
+pthread_create pvalloc realloc reallocarray sigaction signal sysv_signal valloc"
+want=$(echo $want)
 got=$(nm -D --defined-only "$lib" | awk '{print $3}' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "check-exports: exported: $got" >&2
