@@ -248,6 +248,8 @@ static void forked_child(void)
 {
     sample_forked_child();
     heap_forked_child();
+    /* the unwinder's fault-safe reads (process_vm_readv) are of this process now */
+    gp_unwind_go.pid = getpid();
     if (session_conn >= 0)
         close(session_conn);
     session_conn = -1;
