@@ -149,8 +149,43 @@ static void say(const char *msg)
     (void)w;
 }
 
+/* The object a function is defined in (0 when unknown). */
+static const void *object_of(const void *fn)
+{
+    Dl_info info;
+    return fn && dladdr(fn, &info) ? info.dli_fbase : NULL;
+}
+
+/* C++'s operators that chain to others, as libstdc++'s do (new[] calls new, every delete
+ * calls the plain delete): the program's own definitions (an executable's custom operator
+ * new) must keep seeing those calls. */
+struct cxx_global {
+    void *(*znwm)(size_t);
+    void *(*znwm_al)(size_t, size_t);
+    void (*zdlpv)(void *);
+    void (*zdlpv_al)(void *, size_t);
+    /* the next definitions of the nothrow forms and of new's failure path */
+    void *(*next_znwm)(size_t);
+    void *(*next_znwm_al)(size_t, size_t);
+    void *(*next_znwm_nt)(size_t, const void *);
+    void *(*next_znam_nt)(size_t, const void *);
+    void *(*next_znwm_al_nt)(size_t, size_t, const void *);
+    void *(*next_znam_al_nt)(size_t, size_t, const void *);
+};
+static struct cxx_global cxx;
+
+static void *gp_malloc(size_t n);
+
 /* 0 once the real functions are known; -1 while they are being resolved (by this thread, from
- * inside dlsym, or by another one at this moment) or cannot be: use the arena. */
+ * inside dlsym, or by another one at this moment) or cannot be: use the arena.
+ *
+ * Which functions. Normally libgoprof.so comes first and the allocator is the next definition
+ * (RTLD_NEXT). When another allocator comes first (jemalloc preloaded before us), the program
+ * calls it directly and reaches us only for the names it lacks: then those forward to its
+ * functions (RTLD_DEFAULT), never to libc's behind it. Either way a function of another object
+ * than the allocator's malloc (glibc's pvalloc behind a jemalloc that has none) is not used:
+ * it would hand the allocator blocks it does not know; a fallback on the allocator's own
+ * posix_memalign replaces it. */
 static int resolve(void)
 {
     int s = atomic_load_explicit(&resolve_state, memory_order_acquire);
@@ -162,21 +197,42 @@ static int resolve(void)
                                                  memory_order_acq_rel, memory_order_acquire))
         return s == RESOLVED ? 0 : -1;
     int saved = errno;
+    const void *self = object_of((const void *)gp_malloc);
+    int first = dlsym(RTLD_DEFAULT, "malloc") == (void *)gp_malloc;
+    void *where = first ? RTLD_NEXT : RTLD_DEFAULT;
+#define FIND(name) ({ void *f_ = dlsym(where, name); object_of(f_) == self ? NULL : f_; })
     struct malloc_real r;
-    r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    r.realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    r.posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
-    r.aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
-    r.memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
-    r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
-    r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
+    r.malloc = (void *(*)(size_t))FIND("malloc");
+    const void *alloc_obj = object_of((const void *)r.malloc);
+#define FIND_SAME(name) ({ void *g_ = FIND(name); object_of(g_) == alloc_obj ? g_ : NULL; })
+    r.calloc = (void *(*)(size_t, size_t))FIND_SAME("calloc");
+    r.realloc = (void *(*)(void *, size_t))FIND_SAME("realloc");
+    r.free = (void (*)(void *))FIND_SAME("free");
+    r.posix_memalign = (int (*)(void **, size_t, size_t))FIND_SAME("posix_memalign");
+    r.aligned_alloc = (void *(*)(size_t, size_t))FIND_SAME("aligned_alloc");
+    r.memalign = (void *(*)(size_t, size_t))FIND_SAME("memalign");
+    r.valloc = (void *(*)(size_t))FIND_SAME("valloc");
+    r.pvalloc = (void *(*)(size_t))FIND_SAME("pvalloc");
+    /* C++ (absent from a C program's lookup until libstdc++ is loaded: looked up again then) */
+    cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+    cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
+    cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+    cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+    cxx.next_znwm = (void *(*)(size_t))FIND("_Znwm");
+    cxx.next_znwm_al = (void *(*)(size_t, size_t))FIND("_ZnwmSt11align_val_t");
+    cxx.next_znwm_nt = (void *(*)(size_t, const void *))FIND("_ZnwmRKSt9nothrow_t");
+    cxx.next_znam_nt = (void *(*)(size_t, const void *))FIND("_ZnamRKSt9nothrow_t");
+    cxx.next_znwm_al_nt =
+        (void *(*)(size_t, size_t, const void *))FIND("_ZnwmSt11align_val_tRKSt9nothrow_t");
+    cxx.next_znam_al_nt =
+        (void *(*)(size_t, size_t, const void *))FIND("_ZnamSt11align_val_tRKSt9nothrow_t");
+#undef FIND_SAME
+#undef FIND
     errno = saved;
     if (!r.malloc || !r.calloc || !r.realloc || !r.free) {
         /* Cannot happen with a libc; serve what the arena holds rather than crash. */
-        say("libgoprof: heap: malloc/calloc/realloc/free not found after libgoprof.so; "
-            "allocations come from a small static arena\n");
+        say("libgoprof: heap: malloc/calloc/realloc/free not found; allocations come from a "
+            "small static arena\n");
         atomic_store_explicit(&resolve_state, UNRESOLVABLE, memory_order_release);
         return -1;
     }
@@ -426,6 +482,126 @@ GP_EXPORT void *reallocarray(void *p, size_t n, size_t m)
         return NULL;
     }
     return gp_realloc(p, t);
+}
+
+/* ---- C++ --------------------------------------------------------------------------------------
+ * libstdc++'s operator new calls malloc through the PLT, so its allocations reach us anyway;
+ * but jemalloc and tcmalloc define all twenty operators themselves, and come before libstdc++:
+ * without these, C++ allocations would bypass us (and worse, a sampled block's delete would
+ * not be seen). new and delete are malloc and free here; the other forms chain to them
+ * through the global lookup, as libstdc++'s do, so an executable's own operator new/delete
+ * still sees every call; new's failure path (new_handler, bad_alloc) and the nothrow forms
+ * are the next definition's. */
+static void cxx_resolve(void)
+{
+    if (!cxx.zdlpv || !cxx.znwm) {   /* a C++ library loaded after our first allocation */
+        cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+        cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
+        cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+        cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+    }
+}
+
+static void *aligned_new(size_t n, size_t al)
+{
+    void *p = NULL;
+    if (al < sizeof(void *))
+        al = sizeof(void *);
+    return gp_posix_memalign(&p, al, n ? n : 1) == 0 ? p : NULL;
+}
+
+GP_EXPORT void *_Znwm(size_t n)
+{
+    void *p = gp_malloc(n ? n : 1);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    resolve();
+    return cxx.next_znwm ? cxx.next_znwm(n) : NULL;   /* new_handler, bad_alloc */
+}
+GP_EXPORT void *_Znam(size_t n)
+{
+    cxx_resolve();
+    return cxx.znwm(n);
+}
+GP_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al)
+{
+    void *p = aligned_new(n, al);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    resolve();
+    return cxx.next_znwm_al ? cxx.next_znwm_al(n, al) : NULL;
+}
+GP_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al)
+{
+    cxx_resolve();
+    return cxx.znwm_al(n, al);
+}
+GP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt)
+{
+    resolve();
+    return cxx.next_znwm_nt ? cxx.next_znwm_nt(n, nt) : gp_malloc(n ? n : 1);
+}
+GP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt)
+{
+    resolve();
+    return cxx.next_znam_nt ? cxx.next_znam_nt(n, nt) : gp_malloc(n ? n : 1);
+}
+GP_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
+{
+    resolve();
+    return cxx.next_znwm_al_nt ? cxx.next_znwm_al_nt(n, al, nt) : aligned_new(n, al);
+}
+GP_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
+{
+    resolve();
+    return cxx.next_znam_al_nt ? cxx.next_znam_al_nt(n, al, nt) : aligned_new(n, al);
+}
+
+GP_EXPORT void _ZdlPv(void *p)
+{
+    gp_free(p);
+}
+GP_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al)
+{
+    (void)al;
+    gp_free(p);
+}
+/* the others: the plain (or aligned) delete, through the global lookup */
+static void global_delete(void *p)
+{
+    cxx_resolve();
+    cxx.zdlpv(p);
+}
+static void global_delete_al(void *p, size_t al)
+{
+    cxx_resolve();
+    cxx.zdlpv_al(p, al);
+}
+GP_EXPORT void _ZdaPv(void *p) { global_delete(p); }
+GP_EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; global_delete(p); }
+GP_EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; global_delete(p); }
+GP_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; global_delete(p); }
+GP_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; global_delete(p); }
+GP_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { global_delete_al(p, al); }
+GP_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al)
+{
+    (void)n;
+    global_delete_al(p, al);
+}
+GP_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al)
+{
+    (void)n;
+    global_delete_al(p, al);
+}
+GP_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt)
+{
+    (void)nt;
+    global_delete_al(p, al);
+}
+GP_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt)
+{
+    (void)nt;
+    global_delete_al(p, al);
 }
 
 /* ---- set-up, fork, statistics --------------------------------------------------------------- */
