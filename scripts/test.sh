@@ -38,7 +38,7 @@ fi
 # The unit test programs (make check TESTS=...) run by the sanitizer build and distcheck.
 unit_tests="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap tests/unit/test_godwarf
     tests/unit/test_cfi tests/unit/test_session tests/unit/test_claim tests/unit/test_frame_kind
-    tests/unit/test_deep_stack tests/unit/test_ring_labels tests/unit/test_heapmap"
+    tests/unit/test_deep_stack tests/unit/test_ring_labels tests/unit/test_heapmap tests/unit/test_heap"
 
 echo "== ASan + UBSan build of the collector-side code, running the unit tests"
 san="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -98,6 +98,17 @@ enum gp_drop_reason {
     GP_DROP_MAX
 };
 
+/* C memory profiling's losses (GOPROF_HEAP_RATE), counted apart from the CPU drops above so
+ * that a CPU profile's totals stay CPU samples. Counts of events, not weights. */
+enum gp_heap_drop_reason {
+    GP_HEAP_DROP_RING_FULL,  /* a sampled allocation not recorded: no free slot */
+    GP_HEAP_DROP_SET_FULL,   /* a sampled allocation not recorded: the table of sampled blocks
+                              * (program/sample/heap_set.h) was full */
+    GP_HEAP_DROP_FREE_LOST,  /* the free or move of a recorded block not recorded (ring full):
+                              * the collector still counts that block as allocated */
+    GP_HEAP_DROP_MAX
+};
+
 
 struct ring_record {
     uint32_t tid;
@@ -135,7 +146,9 @@ struct ring_header {
     _Atomic uint64_t head;
     uint64_t pad1[7];       /* keep head off the reader's cache line */
     _Atomic uint64_t drops[GP_DROP_MAX];   /* summed weights of lost samples */
-    uint64_t pad2[7];
+    /* in what was padding (zero in rings of writers that know nothing of heap events) */
+    _Atomic uint64_t heap_drops[GP_HEAP_DROP_MAX];
+    uint64_t pad2[7 - GP_HEAP_DROP_MAX];
     /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to:
      * per-thread timer signals (SI_TIMER: what Go's profiler samples on), and the others
      * (setitimer's SI_KERNEL, which Go's handler drops on threads that have a timer) */
@@ -182,6 +195,8 @@ void ring_destroy(struct ring *r);
 GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
+/* A heap event lost (C memory profiling): counted in hdr->heap_drops[why]. */
+GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why);
 
 /* Reader side. Context: collector.
  * ring_check: whether this reader understands r: magic, version, slot size, and a slot count

@@ -43,3 +43,8 @@ GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weig
 {
     atomic_fetch_add_explicit(&r->hdr->drops[why], weight, memory_order_relaxed);
 }
+
+GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why)
+{
+    atomic_fetch_add_explicit(&r->hdr->heap_drops[why], 1, memory_order_relaxed);
+}

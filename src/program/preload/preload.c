@@ -30,6 +30,7 @@
 #include "program/preload/collector_spawn.h"
 #include "program/preload/exit_hook.h"
 #include "program/preload/interpose.h"
+#include "program/preload/interpose_malloc.h"
 #include "program/preload/tree_join.h"
 #include "lib/outname/output_claim.h"
 #include "lib/ring/ring.h"
@@ -278,6 +279,9 @@ static void forked_parent(void)
 static void forked_child(void)
 {
     sample_forked_child();
+    heap_forked_child();
+    /* the unwinder's fault-safe reads (process_vm_readv) are of this process now */
+    gp_unwind_go.pid = getpid();
     if (session_conn >= 0)
         close(session_conn);
     session_conn = -1;
@@ -306,6 +310,7 @@ static void forked_child(void)
             ring_destroy(&old);
             session_conn = sock;
             sample_enable(1);
+            heap_resume();
             sample_thread_start();
         } else {
             gp_debug("preload", "fork child %d not profiled: its session is out of reach",
@@ -347,11 +352,6 @@ static int read_config(void)
     }
     if (warn[0])
         gp_log("config", "%s", warn);
-    /* C memory profiling is being built (issue 15): until it samples, say so rather than
-     * ignore the setting. */
-    else if (config.heap_rate)
-        gp_log("config", "GOPROF_HEAP_RATE is set, but C memory profiling is not in this build "
-               "yet; CPU profiling goes on");
     return 0;
 }
 
@@ -503,6 +503,9 @@ static void start_sampling(void)
     }
     __atomic_store_n(&gp_owns_sigprof, 1, __ATOMIC_RELEASE);
     sample_enable(1);
+    /* C memory profiling (GOPROF_HEAP_RATE): its records go to the same ring; our own frames
+     * are those the collector leaves out. */
+    heap_start(config.heap_rate, hello.skip_lo, hello.skip_hi);
     pthread_atfork(forking, forked_parent, forked_child);
     sample_thread_start();
     arm_existing_threads();

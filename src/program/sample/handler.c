@@ -15,6 +15,7 @@
 #include "lib/base/safe_read.h"
 #include "lib/ring/ring.h"
 #include "program/sample/chain.h"
+#include "program/sample/heap.h"
 #include "program/sample/labels.h"
 #include "program/sample/sample_internal.h"
 #include "program/unwind/unwind.h"
@@ -105,7 +106,12 @@ GP_SIGSAFE void sample_sigprof_handler(int sig, siginfo_t *si, void *uc)
         if (atomic_load_explicit(&gp_sample.enabled, memory_order_relaxed)) {
             uint32_t overrun = si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0;
             uint32_t weight = overrun < MAX_WEIGHT ? 1 + overrun : MAX_WEIGHT;
-            take_sample(uc, weight);
+            /* Inside C memory profiling's sampled path (heap.h): the unwinder and a ring slot
+             * are in use on this thread; the path records this weight when it is done. */
+            if (heap_defer_cpu_sample(weight))
+                gp_thread.taken += weight;
+            else
+                take_sample(uc, weight);
             cost_hist_add(&gp_sample.ring->hdr->handler_cost, monotonic_ns() - t0);
         }
     } else {

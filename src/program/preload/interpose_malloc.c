@@ -1,0 +1,693 @@
+/* interpose_malloc.c -- the C allocation entry points, for sampled C memory profiling.
+ * Context: program (any thread, from the first allocation of the process on: before the
+ * constructor, in fork children, inside the program's signal handlers; the sampled path they
+ * call is program/sample/heap_sample.c)
+ *
+ * malloc, calloc, realloc, reallocarray, free, posix_memalign, aligned_alloc, memalign,
+ * valloc, pvalloc. (C++'s operator new and delete call malloc and free through the PLT in
+ * libstdc++, so they arrive here too; the aligned forms through aligned_alloc.) Each forwards
+ * to the next definition in the lookup order (dlsym(RTLD_NEXT)): libc's, or a jemalloc or
+ * tcmalloc loaded after libgoprof.so. One loaded before it (or linked into the executable)
+ * interposes these instead: heap_start sees that (malloc is not ours), says so in one line
+ * and leaves allocation alone.
+ *
+ * Cost. While C memory profiling is off (GOPROF_HEAP_RATE unset, or profiling off) every entry
+ * point is one load and predictable branch on gp_heap_on, then a tail jump through a function
+ * pointer. While it is on: malloc subtracts the size from the thread's countdown (heap_pick),
+ * free reads one filter byte (heap_set_maybe).
+ *
+ * Bootstrap. The real functions are found on the first call of any entry point (often before
+ * our constructor: ld.so and other libraries' constructors allocate first). dlsym may itself
+ * allocate (calloc, for its error state): calls made while the functions are being resolved
+ * are served from a static arena (BOOT_ARENA bytes, bump-allocated, never reused), whose
+ * blocks free() ignores and realloc() copies out of. The function pointers start as the
+ * bootstrap functions, so the resolved path has no extra test.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib/base/log.h"
+#include "lib/base/sigsafe.h"
+#include "program/preload/interpose_malloc.h"
+#include "program/sample/heap.h"
+
+/* ---- the bootstrap arena ------------------------------------------------------------------- */
+
+#define BOOT_ARENA (256 * 1024)
+static _Alignas(4096) unsigned char boot_arena[BOOT_ARENA];
+static _Atomic size_t boot_used;
+
+static inline int in_arena(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)boot_arena < BOOT_ARENA;
+}
+
+/* Zero-filled (never reused), 16-byte header holding the size just below the block. */
+static void *arena_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    if (n > BOOT_ARENA || align > BOOT_ARENA || (align & (align - 1))) {
+        errno = n > BOOT_ARENA ? ENOMEM : EINVAL;
+        return NULL;
+    }
+    size_t off = atomic_load_explicit(&boot_used, memory_order_relaxed), start, end;
+    do {
+        start = (off + 16 + align - 1) & ~(align - 1);
+        end = start + ((n + 15) & ~(size_t)15);
+        if (end > BOOT_ARENA) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&boot_used, &off, end, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    memcpy(boot_arena + start - sizeof(size_t), &n, sizeof n);
+    return boot_arena + start;
+}
+
+static size_t arena_size(const void *p)
+{
+    size_t n;
+    memcpy(&n, (const unsigned char *)p - sizeof n, sizeof n);
+    return n;
+}
+
+/* ---- the real functions --------------------------------------------------------------------- */
+
+static void *boot_malloc(size_t n);
+static void *boot_calloc(size_t n, size_t m);
+static void *boot_realloc(void *p, size_t n);
+static void boot_free(void *p);
+static int boot_posix_memalign(void **out, size_t align, size_t n);
+static void *boot_aligned_alloc(size_t align, size_t n);
+static void *boot_memalign(size_t align, size_t n);
+static void *boot_valloc(size_t n);
+static void *boot_pvalloc(size_t n);
+
+struct malloc_real {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+};
+
+static struct malloc_real real = {
+    boot_malloc, boot_calloc, boot_realloc, boot_free, boot_posix_memalign,
+    boot_aligned_alloc, boot_memalign, boot_valloc, boot_pvalloc,
+};
+
+#define REAL(fn) __atomic_load_n(&real.fn, __ATOMIC_RELAXED)
+
+enum { UNRESOLVED, RESOLVING, RESOLVED, UNRESOLVABLE };
+static _Atomic int resolve_state;
+
+/* Fallbacks for what the next allocator lacks, built on its posix_memalign. */
+static void *fallback_memalign(size_t align, size_t n)
+{
+    void *p = NULL;
+    int r = REAL(posix_memalign)(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+    if (r) {
+        errno = r;
+        return NULL;
+    }
+    return p;
+}
+static void *fallback_valloc(size_t n)
+{
+    return fallback_memalign((size_t)sysconf(_SC_PAGESIZE), n);
+}
+static void *fallback_pvalloc(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (n > SIZE_MAX - pg) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return fallback_memalign(pg, (n + pg - 1) & ~(pg - 1));
+}
+static int no_posix_memalign(void **out, size_t align, size_t n)
+{
+    (void)out, (void)align, (void)n;
+    return ENOMEM;
+}
+
+static void say(const char *msg)
+{
+    ssize_t w = write(STDERR_FILENO, msg, strlen(msg));
+    (void)w;
+}
+
+/* The object a function is defined in (0 when unknown). */
+static const void *object_of(const void *fn)
+{
+    Dl_info info;
+    return fn && dladdr(fn, &info) ? info.dli_fbase : NULL;
+}
+
+/* C++'s operators that chain to others, as libstdc++'s do (new[] calls new, every delete
+ * calls the plain delete): the program's own definitions (an executable's custom operator
+ * new) must keep seeing those calls. */
+struct cxx_global {
+    void *(*znwm)(size_t);
+    void *(*znwm_al)(size_t, size_t);
+    void (*zdlpv)(void *);
+    void (*zdlpv_al)(void *, size_t);
+    /* the next definitions of the nothrow forms and of new's failure path */
+    void *(*next_znwm)(size_t);
+    void *(*next_znwm_al)(size_t, size_t);
+    void *(*next_znwm_nt)(size_t, const void *);
+    void *(*next_znam_nt)(size_t, const void *);
+    void *(*next_znwm_al_nt)(size_t, size_t, const void *);
+    void *(*next_znam_al_nt)(size_t, size_t, const void *);
+};
+static struct cxx_global cxx;
+
+static void *gp_malloc(size_t n);
+
+/* 0 once the real functions are known; -1 while they are being resolved (by this thread, from
+ * inside dlsym, or by another one at this moment) or cannot be: use the arena.
+ *
+ * Which functions. Normally libgoprof.so comes first and the allocator is the next definition
+ * (RTLD_NEXT). When another allocator comes first (jemalloc preloaded before us), the program
+ * calls it directly and reaches us only for the names it lacks: then those forward to its
+ * functions (RTLD_DEFAULT), never to libc's behind it. Either way a function of another object
+ * than the allocator's malloc (glibc's pvalloc behind a jemalloc that has none) is not used:
+ * it would hand the allocator blocks it does not know; a fallback on the allocator's own
+ * posix_memalign replaces it. */
+static int resolve(void)
+{
+    int s = atomic_load_explicit(&resolve_state, memory_order_acquire);
+    if (s == RESOLVED)
+        return 0;
+    if (s != UNRESOLVED)
+        return -1;
+    if (!atomic_compare_exchange_strong_explicit(&resolve_state, &s, RESOLVING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return s == RESOLVED ? 0 : -1;
+    int saved = errno;
+    const void *self = object_of((const void *)gp_malloc);
+    int first = dlsym(RTLD_DEFAULT, "malloc") == (void *)gp_malloc;
+    void *where = first ? RTLD_NEXT : RTLD_DEFAULT;
+#define FIND(name) ({ void *f_ = dlsym(where, name); object_of(f_) == self ? NULL : f_; })
+    struct malloc_real r;
+    r.malloc = (void *(*)(size_t))FIND("malloc");
+    const void *alloc_obj = object_of((const void *)r.malloc);
+#define FIND_SAME(name) ({ void *g_ = FIND(name); object_of(g_) == alloc_obj ? g_ : NULL; })
+    r.calloc = (void *(*)(size_t, size_t))FIND_SAME("calloc");
+    r.realloc = (void *(*)(void *, size_t))FIND_SAME("realloc");
+    r.free = (void (*)(void *))FIND_SAME("free");
+    r.posix_memalign = (int (*)(void **, size_t, size_t))FIND_SAME("posix_memalign");
+    r.aligned_alloc = (void *(*)(size_t, size_t))FIND_SAME("aligned_alloc");
+    r.memalign = (void *(*)(size_t, size_t))FIND_SAME("memalign");
+    r.valloc = (void *(*)(size_t))FIND_SAME("valloc");
+    r.pvalloc = (void *(*)(size_t))FIND_SAME("pvalloc");
+    /* C++ (absent from a C program's lookup until libstdc++ is loaded: looked up again then) */
+    cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+    cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
+    cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+    cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+    cxx.next_znwm = (void *(*)(size_t))FIND("_Znwm");
+    cxx.next_znwm_al = (void *(*)(size_t, size_t))FIND("_ZnwmSt11align_val_t");
+    cxx.next_znwm_nt = (void *(*)(size_t, const void *))FIND("_ZnwmRKSt9nothrow_t");
+    cxx.next_znam_nt = (void *(*)(size_t, const void *))FIND("_ZnamRKSt9nothrow_t");
+    cxx.next_znwm_al_nt =
+        (void *(*)(size_t, size_t, const void *))FIND("_ZnwmSt11align_val_tRKSt9nothrow_t");
+    cxx.next_znam_al_nt =
+        (void *(*)(size_t, size_t, const void *))FIND("_ZnamSt11align_val_tRKSt9nothrow_t");
+#undef FIND_SAME
+#undef FIND
+    errno = saved;
+    if (!r.malloc || !r.calloc || !r.realloc || !r.free) {
+        /* Cannot happen with a libc; serve what the arena holds rather than crash. */
+        say("libgoprof: heap: malloc/calloc/realloc/free not found; allocations come from a "
+            "small static arena\n");
+        atomic_store_explicit(&resolve_state, UNRESOLVABLE, memory_order_release);
+        return -1;
+    }
+    if (!r.posix_memalign)
+        r.posix_memalign = no_posix_memalign;
+    __atomic_store_n(&real.posix_memalign, r.posix_memalign, __ATOMIC_RELAXED);
+    __atomic_store_n(&real.memalign, r.memalign ? r.memalign : fallback_memalign,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&real.aligned_alloc, r.aligned_alloc ? r.aligned_alloc : fallback_memalign,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&real.valloc, r.valloc ? r.valloc : fallback_valloc, __ATOMIC_RELAXED);
+    __atomic_store_n(&real.pvalloc, r.pvalloc ? r.pvalloc : fallback_pvalloc, __ATOMIC_RELAXED);
+    __atomic_store_n(&real.calloc, r.calloc, __ATOMIC_RELAXED);
+    __atomic_store_n(&real.realloc, r.realloc, __ATOMIC_RELAXED);
+    __atomic_store_n(&real.free, r.free, __ATOMIC_RELAXED);
+    __atomic_store_n(&real.malloc, r.malloc, __ATOMIC_RELAXED);
+    atomic_store_explicit(&resolve_state, RESOLVED, memory_order_release);
+    return 0;
+}
+
+static void *boot_malloc(size_t n)
+{
+    return resolve() == 0 ? REAL(malloc)(n) : arena_alloc(n, 16);
+}
+static void *boot_calloc(size_t n, size_t m)
+{
+    if (resolve() == 0)
+        return REAL(calloc)(n, m);
+    size_t t;
+    if (__builtin_mul_overflow(n, m, &t)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return arena_alloc(t, 16);   /* zero-filled */
+}
+static void *boot_realloc(void *p, size_t n)
+{
+    /* (arena blocks never get here: realloc() copies them out itself) */
+    if (resolve() == 0)
+        return REAL(realloc)(p, n);
+    return p ? NULL : arena_alloc(n, 16);
+}
+static void boot_free(void *p)
+{
+    if (p && !in_arena(p) && resolve() == 0)
+        REAL(free)(p);
+}
+static int boot_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (resolve() == 0)
+        return REAL(posix_memalign)(out, align, n);
+    void *p = arena_alloc(n, align);
+    if (!p)
+        return errno;
+    *out = p;
+    return 0;
+}
+static void *boot_aligned_alloc(size_t align, size_t n)
+{
+    return resolve() == 0 ? REAL(aligned_alloc)(align, n) : arena_alloc(n, align);
+}
+static void *boot_memalign(size_t align, size_t n)
+{
+    return resolve() == 0 ? REAL(memalign)(align, n) : arena_alloc(n, align);
+}
+static void *boot_valloc(size_t n)
+{
+    return resolve() == 0 ? REAL(valloc)(n) : arena_alloc(n, 4096);
+}
+static void *boot_pvalloc(size_t n)
+{
+    return resolve() == 0 ? REAL(pvalloc)(n) : arena_alloc((n + 4095) & ~(size_t)4095, 4096);
+}
+
+/* ---- the interposers ------------------------------------------------------------------------ */
+
+#define COLD __attribute__((noinline, cold))
+
+static COLD void *malloc_sampled(size_t n)
+{
+    void *p = REAL(malloc)(n);
+    if (p)
+        heap_record_alloc((uintptr_t)p, n);
+    return p;
+}
+
+static void *gp_malloc(size_t n)
+{
+    if (heap_on() && heap_pick(n))
+        return malloc_sampled(n);
+    return REAL(malloc)(n);
+}
+
+static COLD void *calloc_sampled(size_t n, size_t m, size_t t)
+{
+    void *p = REAL(calloc)(n, m);
+    if (p)
+        heap_record_alloc((uintptr_t)p, t);
+    return p;
+}
+
+static void *gp_calloc(size_t n, size_t m)
+{
+    size_t t;
+    if (heap_on() && !__builtin_mul_overflow(n, m, &t) && heap_pick(t))
+        return calloc_sampled(n, m, t);
+    return REAL(calloc)(n, m);
+}
+
+static COLD void free_checked(void *p)
+{
+    if (heap_take((uintptr_t)p))
+        heap_record_free((uintptr_t)p);
+    else if (in_arena(p))   /* the filter's false positives include arena blocks */
+        return;
+    REAL(free)(p);
+}
+
+static void gp_free(void *p)
+{
+    if (heap_on() && heap_set_maybe(&gp_heap.set, (uintptr_t)p)) {
+        free_checked(p);
+        return;
+    }
+    if (__builtin_expect(in_arena(p), 0))
+        return;
+    REAL(free)(p);
+}
+
+/* realloc of an arena block: copied into a real block (the arena's is left as it is). */
+static COLD void *arena_realloc(void *p, size_t n)
+{
+    if (n == 0)
+        return NULL;   /* as glibc: realloc(p, 0) frees p */
+    void *q = gp_malloc(n);
+    if (q) {
+        size_t old = arena_size(p);
+        memcpy(q, p, old < n ? old : n);
+    }
+    return q;
+}
+
+static COLD void *realloc_profiled(void *p, size_t n)
+{
+    if (p && heap_set_maybe(&gp_heap.set, (uintptr_t)p) && heap_take((uintptr_t)p)) {
+        void *q = REAL(realloc)(p, n);
+        if (q)
+            heap_record_move((uintptr_t)p, (uintptr_t)q, n);
+        else if (n == 0)
+            heap_record_free((uintptr_t)p);   /* glibc's realloc(p, 0) frees p */
+        else
+            heap_untake((uintptr_t)p);        /* failed: p is still allocated */
+        return q;
+    }
+    /* Not a sampled block (or a new one): the n bytes count as an allocation. */
+    int pick = n > 0 && heap_pick(n);
+    void *q = REAL(realloc)(p, n);
+    if (pick && q)
+        heap_record_alloc((uintptr_t)q, n);
+    return q;
+}
+
+static void *gp_realloc(void *p, size_t n)
+{
+    if (__builtin_expect(in_arena(p), 0))
+        return arena_realloc(p, n);
+    if (heap_on())
+        return realloc_profiled(p, n);
+    return REAL(realloc)(p, n);
+}
+
+static COLD int posix_memalign_sampled(void **out, size_t align, size_t n)
+{
+    int r = REAL(posix_memalign)(out, align, n);
+    if (r == 0 && *out)
+        heap_record_alloc((uintptr_t)*out, n);
+    return r;
+}
+
+static int gp_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (heap_on() && heap_pick(n))
+        return posix_memalign_sampled(out, align, n);
+    return REAL(posix_memalign)(out, align, n);
+}
+
+/* aligned_alloc, memalign, valloc, pvalloc: which one, for the sampled path. */
+enum aligned_kind { K_ALIGNED_ALLOC, K_MEMALIGN, K_VALLOC, K_PVALLOC };
+
+static COLD void *aligned_sampled(enum aligned_kind k, size_t align, size_t n)
+{
+    void *p = k == K_ALIGNED_ALLOC ? REAL(aligned_alloc)(align, n)
+            : k == K_MEMALIGN ? REAL(memalign)(align, n)
+            : k == K_VALLOC ? REAL(valloc)(n)
+            : REAL(pvalloc)(n);
+    if (p)
+        heap_record_alloc((uintptr_t)p, n);
+    return p;
+}
+
+/* ---- the exported names ---------------------------------------------------------------------
+ * Aliases of the static functions above, so that heap_start can tell whether the program's
+ * malloc is ours (dlsym(RTLD_DEFAULT) against gp_malloc's own address), and so that our own
+ * calls (reallocarray -> realloc) do not go through the PLT. */
+#define EXPORT_AS(name, impl) __typeof__(impl) name __attribute__((alias(#impl), visibility("default")))
+
+EXPORT_AS(malloc, gp_malloc);
+EXPORT_AS(calloc, gp_calloc);
+EXPORT_AS(realloc, gp_realloc);
+EXPORT_AS(free, gp_free);
+EXPORT_AS(posix_memalign, gp_posix_memalign);
+
+GP_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    if (heap_on() && heap_pick(n))
+        return aligned_sampled(K_ALIGNED_ALLOC, align, n);
+    return REAL(aligned_alloc)(align, n);
+}
+
+GP_EXPORT void *memalign(size_t align, size_t n)
+{
+    if (heap_on() && heap_pick(n))
+        return aligned_sampled(K_MEMALIGN, align, n);
+    return REAL(memalign)(align, n);
+}
+
+GP_EXPORT void *valloc(size_t n)
+{
+    if (heap_on() && heap_pick(n))
+        return aligned_sampled(K_VALLOC, 0, n);
+    return REAL(valloc)(n);
+}
+
+GP_EXPORT void *pvalloc(size_t n)
+{
+    if (heap_on() && heap_pick(n))
+        return aligned_sampled(K_PVALLOC, 0, n);
+    return REAL(pvalloc)(n);
+}
+
+/* Ours, on top of realloc (the next allocator may not have it; glibc's calls realloc). */
+GP_EXPORT void *reallocarray(void *p, size_t n, size_t m)
+{
+    size_t t;
+    if (__builtin_mul_overflow(n, m, &t)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return gp_realloc(p, t);
+}
+
+/* ---- C++ --------------------------------------------------------------------------------------
+ * libstdc++'s operator new calls malloc through the PLT, so its allocations reach us anyway;
+ * but jemalloc and tcmalloc define all twenty operators themselves, and come before libstdc++:
+ * without these, C++ allocations would bypass us (and worse, a sampled block's delete would
+ * not be seen). new and delete are malloc and free here; the other forms chain to them
+ * through the global lookup, as libstdc++'s do, so an executable's own operator new/delete
+ * still sees every call; new's failure path (new_handler, bad_alloc) and the nothrow forms
+ * are the next definition's. */
+static void cxx_resolve(void)
+{
+    if (!cxx.zdlpv || !cxx.znwm) {   /* a C++ library loaded after our first allocation */
+        cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+        cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
+        cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+        cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+    }
+}
+
+static void *aligned_new(size_t n, size_t al)
+{
+    void *p = NULL;
+    if (al < sizeof(void *))
+        al = sizeof(void *);
+    return gp_posix_memalign(&p, al, n ? n : 1) == 0 ? p : NULL;
+}
+
+GP_EXPORT void *_Znwm(size_t n)
+{
+    void *p = gp_malloc(n ? n : 1);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    resolve();
+    return cxx.next_znwm ? cxx.next_znwm(n) : NULL;   /* new_handler, bad_alloc */
+}
+GP_EXPORT void *_Znam(size_t n)
+{
+    cxx_resolve();
+    return cxx.znwm(n);
+}
+GP_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al)
+{
+    void *p = aligned_new(n, al);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    resolve();
+    return cxx.next_znwm_al ? cxx.next_znwm_al(n, al) : NULL;
+}
+GP_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al)
+{
+    cxx_resolve();
+    return cxx.znwm_al(n, al);
+}
+GP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt)
+{
+    resolve();
+    return cxx.next_znwm_nt ? cxx.next_znwm_nt(n, nt) : gp_malloc(n ? n : 1);
+}
+GP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt)
+{
+    resolve();
+    return cxx.next_znam_nt ? cxx.next_znam_nt(n, nt) : gp_malloc(n ? n : 1);
+}
+GP_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
+{
+    resolve();
+    return cxx.next_znwm_al_nt ? cxx.next_znwm_al_nt(n, al, nt) : aligned_new(n, al);
+}
+GP_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
+{
+    resolve();
+    return cxx.next_znam_al_nt ? cxx.next_znam_al_nt(n, al, nt) : aligned_new(n, al);
+}
+
+GP_EXPORT void _ZdlPv(void *p)
+{
+    gp_free(p);
+}
+GP_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al)
+{
+    (void)al;
+    gp_free(p);
+}
+/* the others: the plain (or aligned) delete, through the global lookup */
+static void global_delete(void *p)
+{
+    cxx_resolve();
+    cxx.zdlpv(p);
+}
+static void global_delete_al(void *p, size_t al)
+{
+    cxx_resolve();
+    cxx.zdlpv_al(p, al);
+}
+GP_EXPORT void _ZdaPv(void *p) { global_delete(p); }
+GP_EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; global_delete(p); }
+GP_EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; global_delete(p); }
+GP_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; global_delete(p); }
+GP_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; global_delete(p); }
+GP_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { global_delete_al(p, al); }
+GP_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al)
+{
+    (void)n;
+    global_delete_al(p, al);
+}
+GP_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al)
+{
+    (void)n;
+    global_delete_al(p, al);
+}
+GP_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt)
+{
+    (void)nt;
+    global_delete_al(p, al);
+}
+GP_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt)
+{
+    (void)nt;
+    global_delete_al(p, al);
+}
+
+/* ---- set-up, fork, statistics --------------------------------------------------------------- */
+
+/* The table: 2^18 slots (2 MiB, at most 131072 sampled blocks live: 64 GiB of live heap at
+ * 512 KiB per sample) and a 64 KiB filter; mapped untouched, pages come as addresses land. */
+#define SET_BITS 18
+#define FILTER_BITS 16
+
+static void *set_mem;
+static size_t set_size;
+static int heap_ready;   /* heap_start succeeded */
+
+static int map_set(int fixed)
+{
+    void *p = mmap(fixed ? set_mem : NULL, set_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (fixed ? MAP_FIXED : 0), -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    set_mem = p;
+    heap_set_init(&gp_heap.set, p, SET_BITS, FILTER_BITS);
+    return 0;
+}
+
+int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
+{
+    if (!rate)
+        return 0;
+    void *m = dlsym(RTLD_DEFAULT, "malloc"), *f = dlsym(RTLD_DEFAULT, "free");
+    if (m != (void *)gp_malloc || f != (void *)gp_free) {
+        Dl_info info;
+        const char *who = m && dladdr(m, &info) && info.dli_fname ? info.dli_fname : "another object";
+        gp_log("heap", "GOPROF_HEAP_RATE: malloc is %s's, which comes before libgoprof.so in the "
+               "lookup order (preload libgoprof.so first); C memory profiling is off", who);
+        return -1;
+    }
+    if (resolve() != 0) {
+        gp_log("heap", "the allocator behind libgoprof.so was not found; C memory profiling is "
+               "off");
+        return -1;
+    }
+    set_size = heap_set_bytes(SET_BITS, FILTER_BITS);
+    int err = map_set(0);
+    if (err) {
+        gp_log("heap", "cannot map the table of sampled blocks (%s); C memory profiling is off",
+               strerror(-err));
+        return -1;
+    }
+    gp_heap.rate = rate;
+    gp_heap.skip_lo = skip_lo;
+    gp_heap.skip_hi = skip_hi;
+    heap_ready = 1;
+    __atomic_store_n(&gp_heap_on, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void heap_forked_child(void)
+{
+    if (!heap_ready)
+        return;
+    /* The parent's sampled blocks are the child's too, but the child reports into a ring of
+     * its own: it forgets them (their frees would refer to allocations it never reported). */
+    __atomic_store_n(&gp_heap_on, 0, __ATOMIC_RELAXED);
+    if (map_set(1) != 0)
+        heap_ready = 0;
+    memset(&gp_heap.stats, 0, sizeof gp_heap.stats);
+}
+
+void heap_resume(void)
+{
+    if (heap_ready)
+        __atomic_store_n(&gp_heap_on, 1, __ATOMIC_RELEASE);
+}
+
+__attribute__((destructor)) void heap_report(void)
+{
+    if (!heap_ready)
+        return;
+    struct heap_stats *s = &gp_heap.stats;
+    gp_debug("heap", "pid %d: %llu sampled allocations (%llu bytes), %llu frees, %llu moves, "
+             "%llu live; lost: %llu ring full, %llu table full, %llu frees; %llu stale, "
+             "%llu nested, %llu deferred CPU samples", (int)getpid(),
+             (unsigned long long)s->allocs, (unsigned long long)s->alloc_bytes,
+             (unsigned long long)s->frees, (unsigned long long)s->moves,
+             (unsigned long long)atomic_load(&gp_heap.set.live),
+             (unsigned long long)s->lost_ring, (unsigned long long)s->lost_set,
+             (unsigned long long)s->lost_free, (unsigned long long)s->stale,
+             (unsigned long long)s->nested, (unsigned long long)s->deferred_cpu);
+}

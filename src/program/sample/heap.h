@@ -1,0 +1,95 @@
+/* heap.h -- sampled C memory profiling: what the allocation interposers call.
+ * Context: signal (malloc hook sampling path: the functions marked GP_SIGSAFE follow the
+ * signal path's rules -- no malloc, no locks, no stdio, no dynamic TLS, bounded stack,
+ * fault-safe reads; they run inside malloc/free on any thread, maybe in a signal handler)
+ *
+ * Sampling (as Go's mallocgc and tcmalloc): every thread counts down the bytes it allocates
+ * from an exponentially distributed interval of mean GOPROF_HEAP_RATE bytes; the allocation
+ * that reaches zero is sampled and a new interval is drawn. So a block of size s is sampled
+ * with probability 1 - exp(-s / rate): the collector divides by that to estimate totals.
+ *
+ * The interposers (program/preload/interpose_malloc.c) keep the fast path inline: one load of
+ * gp_heap_on, and when it is set a subtraction from the thread's countdown (heap_pick), or,
+ * in free(), one filter byte (heap_set_maybe). Everything else is out of line, here.
+ *
+ * Records (lib/ring/ring.h, lib/base/record_flags.h): a sampled allocation is a
+ * GP_REC_HEAP_ALLOC record with its stack (leaf: the allocation's caller, libgoprof's own
+ * frames left out), its goroutine's labels, heap_addr and heap_size (what was asked for:
+ * n * size for calloc). Its free is a GP_REC_HEAP_FREE record (heap_addr, no stack); a
+ * realloc of it a GP_REC_HEAP_MOVE (heap_old -> heap_addr, heap_size the new size; the same
+ * address twice when it grew or shrank in place). A freed block that was never sampled
+ * writes nothing. Every record has weight 1, the thread's id and name, and goid 0 but for
+ * allocations.
+ *
+ * Our SIGPROF handler must not run the unwinder or reserve a slot on a thread that is inside
+ * the sampled path: instead of blocking SIGPROF (two system calls per sample) the path sets
+ * gp_heap_thread.busy, and the handler, seeing it, leaves its sample's weight in
+ * gp_heap_thread.deferred; the sampled path records it, on its own stack, when it is done.
+ */
+#ifndef GP_HEAP_H
+#define GP_HEAP_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lib/base/sigsafe.h"
+#include "program/sample/heap_set.h"
+
+struct heap_thread {
+    uint64_t left;       /* bytes until this thread's next sampled allocation */
+    uint64_t rng;        /* xorshift64* state; 0 before the thread's first interval */
+    uint32_t busy;       /* in the sampled path (see above) */
+    uint32_t deferred;   /* weight of our SIGPROFs that arrived while busy */
+};
+extern __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exec")));
+
+struct heap_stats {   /* this process's own counts, for GOPROF_DEBUG */
+    _Atomic uint64_t allocs, alloc_bytes, frees, moves, stale, lost_ring, lost_set, lost_free,
+        nested, deferred_cpu;
+};
+
+struct heap_state {
+    struct heap_set set;
+    uint64_t rate;               /* GOPROF_HEAP_RATE */
+    uint64_t skip_lo, skip_hi;   /* libgoprof's text: its frames are left out at the leaf */
+    struct heap_stats stats;
+};
+extern struct heap_state gp_heap;
+/* Nonzero while heap events are recorded: every interposer reads it first. */
+extern int gp_heap_on;
+
+static inline int heap_on(void)
+{
+    return __builtin_expect(__atomic_load_n(&gp_heap_on, __ATOMIC_RELAXED), 0);
+}
+
+/* Out of line: n reached the thread's countdown. 1: sample this allocation. */
+GP_SIGSAFE int heap_pick_slow(uint64_t n);
+
+/* Whether an allocation of n bytes is sampled (call only while heap_on()). */
+static inline int heap_pick(uint64_t n)
+{
+    struct heap_thread *t = &gp_heap_thread;
+    if (__builtin_expect(n < t->left, 1)) {
+        t->left -= n;
+        return 0;
+    }
+    return heap_pick_slow(n);
+}
+
+/* A sampled allocation of size bytes at addr: into the table and the ring. */
+GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size);
+/* Takes addr out of the table: 1 if it was a sampled block (then the caller records what
+ * became of it: heap_record_free, heap_record_move, or heap_untake), 0 if not. Call before
+ * the block is given back to the allocator: another thread may get the address at once. */
+GP_SIGSAFE int heap_take(uint64_t addr);
+GP_SIGSAFE void heap_record_free(uint64_t addr);
+/* A taken block now lives at addr (== old when it was resized in place), size bytes. */
+GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size);
+/* A taken block stays where it was (realloc failed). */
+GP_SIGSAFE void heap_untake(uint64_t addr);
+/* Called by the SIGPROF handler: 1 if the thread is in the sampled path (the weight is then
+ * deferred, recorded when the path ends). */
+GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight);
+
+#endif

@@ -1,0 +1,385 @@
+/* test_heap.c -- C memory profiling's program side without a preload: the table of sampled
+ * blocks (random operations against a reference, concurrent threads, a full table) and the
+ * sampled path's records read back from a ring (ALLOC with a stack, FREE, MOVE, a full ring),
+ * and the sampling intervals' distribution.
+ * Context: tests
+ *
+ *   test_heap [SECONDS]   (the random and concurrent parts run for SECONDS, default 2 in all)
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "lib/ring/ring.h"
+#include "program/sample/heap.h"
+#include "program/sample/heap_set.h"
+#include "program/sample/sample_internal.h"
+#include "program/unwind/unwind.h"
+
+static double budget = 2.0;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+static void *table_mem(unsigned bits, unsigned fbits)
+{
+    return calloc(1, heap_set_bytes(bits, fbits));
+}
+
+/* ---- the table against a reference ---------------------------------------------------------- */
+
+#define REF_MAX 4096
+
+/* Addresses that collide on purpose: few distinct 16-byte-aligned values in a small range,
+ * so that probe sequences overlap, tombstones pile up and get reused. */
+static void random_ops(unsigned bits, unsigned fbits, uint64_t range, double secs)
+{
+    struct heap_set s;
+    void *mem = table_mem(bits, fbits);
+    heap_set_init(&s, mem, bits, fbits);
+    static uint8_t in_ref[REF_MAX];
+    memset(in_ref, 0, sizeof in_ref);
+    uint64_t seed = 0x1234567u + bits, live = 0, ops = 0, full = 0;
+    int ok = 1, filter_ok = 1;
+    double end = now_s() + secs;
+    while (ok && (ops & 1023 || now_s() < end)) {
+        uint64_t k = rnd(&seed) % range;
+        uint64_t addr = 0x7f0000000000ull + k * 16;
+        switch (rnd(&seed) % 3) {
+        case 0: {
+            enum heap_set_insert_result r = heap_set_insert(&s, addr);
+            if (in_ref[k])
+                ok &= r == HEAP_SET_PRESENT;
+            else if (r == HEAP_SET_INSERTED)
+                in_ref[k] = 1, live++;
+            else
+                ok &= r == HEAP_SET_FULL && live >= s.max_live / 2, full++;
+            break;
+        }
+        case 1:
+            ok &= heap_set_remove(&s, addr) == in_ref[k];
+            if (in_ref[k])
+                in_ref[k] = 0, live--;
+            break;
+        default:
+            ok &= heap_set_contains(&s, addr) == in_ref[k];
+            if (in_ref[k])
+                filter_ok &= heap_set_maybe(&s, addr);
+        }
+        ok &= atomic_load(&s.live) == live;
+        ops++;
+    }
+    /* everything the reference holds is there, and nothing else */
+    for (uint64_t k = 0; k < range; k++)
+        ok &= heap_set_contains(&s, 0x7f0000000000ull + k * 16) == in_ref[k];
+    CHECK(ok);
+    CHECK(filter_ok);
+    printf("# table 2^%u, %llu keys: %llu operations, %llu full, %llu live at the end\n", bits,
+           (unsigned long long)range, (unsigned long long)ops, (unsigned long long)full,
+           (unsigned long long)live);
+    free(mem);
+}
+
+static void full_table(void)
+{
+    struct heap_set s;
+    void *mem = table_mem(8, 6);
+    heap_set_init(&s, mem, 8, 6);
+    uint64_t n = 0;
+    while (heap_set_insert(&s, 0x10000 + n * 16) == HEAP_SET_INSERTED)
+        n++;
+    CHECK(n == s.max_live);                       /* half the slots */
+    CHECK(heap_set_insert(&s, 0x999990) == HEAP_SET_FULL);
+    CHECK(atomic_load(&s.live) == n);
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(heap_set_contains(&s, 0x10000 + i * 16));
+    for (uint64_t i = 0; i < n; i += 2)
+        CHECK(heap_set_remove(&s, 0x10000 + i * 16) == 1);
+    CHECK(heap_set_insert(&s, 0x999990) == HEAP_SET_INSERTED);
+    CHECK(heap_set_contains(&s, 0x999990));
+    CHECK(heap_set_remove(&s, 0x999990) == 1 && heap_set_remove(&s, 0x999990) == 0);
+    /* every address out, the filter is all zeros again */
+    for (uint64_t i = 1; i < n; i += 2)
+        heap_set_remove(&s, 0x10000 + i * 16);
+    int zero = 1;
+    for (size_t i = 0; i < ((size_t)1 << 6); i++)
+        zero &= atomic_load(&s.filter[i]) == 0;
+    CHECK(zero);
+    CHECK(atomic_load(&s.live) == 0);
+    CHECK(heap_set_insert(&s, 0) == HEAP_SET_FULL && heap_set_insert(&s, 1) == HEAP_SET_FULL);
+    free(mem);
+}
+
+/* ---- concurrent threads ---------------------------------------------------------------------
+ * Each thread owns its addresses (as a thread owns the blocks malloc gave it): inserts,
+ * removes, looks up, checking against its own reference; and hands some over to the next
+ * thread through a mailbox, which removes them (a free on another thread). */
+#define NTHREADS 4
+#define PER_THREAD 512
+#define MAILBOX 64
+
+static struct heap_set shared;
+static _Atomic uint64_t mailbox[NTHREADS][MAILBOX];
+static _Atomic int conc_errors;
+static _Atomic uint64_t conc_ops, handed;
+static double conc_end;
+
+static void *conc_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    uint8_t mine[PER_THREAD] = { 0 };
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1), ops = 0, next = 0;
+    int errors = 0;
+    while (ops & 1023 || now_s() < conc_end) {
+        uint64_t k = rnd(&seed) % PER_THREAD;
+        uint64_t addr = 0x100000000ull * (uint64_t)(id + 1) + k * 16;
+        switch (rnd(&seed) % 4) {
+        case 0:
+            if (!mine[k]) {
+                enum heap_set_insert_result r = heap_set_insert(&shared, addr);
+                if (r == HEAP_SET_INSERTED)
+                    mine[k] = 1;
+                else if (r == HEAP_SET_PRESENT)
+                    errors++;
+            }
+            break;
+        case 1:
+            if (heap_set_remove(&shared, addr) != mine[k])
+                errors++;
+            mine[k] = 0;
+            break;
+        case 2:
+            if (heap_set_contains(&shared, addr) != mine[k] ||
+                (mine[k] && !heap_set_maybe(&shared, addr)))
+                errors++;
+            break;
+        default: {
+            /* hand a fresh block over, and take what was handed to us */
+            int slot = (int)(rnd(&seed) % MAILBOX);
+            uint64_t fresh = 0x100000000ull * (uint64_t)(id + 1) + 0x80000000ull + next++ * 16;
+            if (heap_set_insert(&shared, fresh) == HEAP_SET_INSERTED) {
+                uint64_t empty = 0;
+                if (!atomic_compare_exchange_strong(&mailbox[(id + 1) % NTHREADS][slot], &empty,
+                                                    fresh) &&
+                    heap_set_remove(&shared, fresh) != 1)
+                    errors++;
+            }
+            uint64_t got = atomic_exchange(&mailbox[id][slot], 0);
+            if (got) {
+                if (heap_set_remove(&shared, got) != 1)
+                    errors++;
+                atomic_fetch_add(&handed, 1);
+            }
+        }
+        }
+        ops++;
+    }
+    for (uint64_t k = 0; k < PER_THREAD; k++) {
+        uint64_t addr = 0x100000000ull * (uint64_t)(id + 1) + k * 16;
+        if (mine[k] && heap_set_remove(&shared, addr) != 1)
+            errors++;
+    }
+    atomic_fetch_add(&conc_errors, errors);
+    atomic_fetch_add(&conc_ops, ops);
+    return NULL;
+}
+
+static void concurrent(double secs)
+{
+    /* small: 4 x 512 addresses contend for 2^11 slots (max_live 1024: some inserts fail) */
+    void *mem = table_mem(11, 8);
+    heap_set_init(&shared, mem, 11, 8);
+    conc_end = now_s() + secs;
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_create(&t[i], NULL, conc_thread, (void *)(intptr_t)i);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    /* what is still in the mailboxes is still in the table */
+    for (int i = 0; i < NTHREADS; i++)
+        for (int j = 0; j < MAILBOX; j++) {
+            uint64_t a = atomic_load(&mailbox[i][j]);
+            if (a && heap_set_remove(&shared, a) != 1)
+                atomic_fetch_add(&conc_errors, 1);
+        }
+    CHECK(atomic_load(&conc_errors) == 0);
+    CHECK(atomic_load(&shared.live) == 0);
+    printf("# concurrent: %d threads, %llu operations, %llu handed over\n", NTHREADS,
+           (unsigned long long)conc_ops, (unsigned long long)handed);
+    free(mem);
+}
+
+/* ---- the sampled path's records ------------------------------------------------------------- */
+
+struct rec_seen {
+    int n;
+    struct ring_record r[64];
+};
+
+static void keep(const struct ring_record *rec, void *ctx)
+{
+    struct rec_seen *s = ctx;
+    if (s->n < 64)
+        s->r[s->n] = *rec;
+    s->n++;
+}
+
+__attribute__((noinline)) static void alloc_site(uint64_t addr, uint64_t size)
+{
+    heap_record_alloc(addr, size);
+    __asm__ volatile("" ::: "memory");   /* not a tail call: alloc_site stays on the stack */
+}
+
+static int pc_in(uint64_t pc, void *fn)
+{
+    uint64_t f = (uint64_t)(uintptr_t)fn;
+    pc &= ~GP_PC_EXACT;
+    return pc > f && pc < f + 256;
+}
+
+static void records(void)
+{
+    static struct rec_seen seen;
+    struct ring ring;
+    int fd = -1;
+    CHECK(ring_create(&ring, 16, &fd) == 0);
+    close(fd);
+    void *mem = table_mem(10, 8);
+    heap_set_init(&gp_heap.set, mem, 10, 8);
+    gp_heap.rate = 512 * 1024;
+    gp_heap.skip_lo = gp_heap.skip_hi = 0;   /* (libgoprof.so's text in the library) */
+    gp_sample.ring = &ring;
+    atomic_store(&gp_sample.enabled, 1);
+    unwind_configure_go(NULL);   /* a C program; our pid for the fault-safe reads */
+
+    alloc_site(0x5000, 100);
+    alloc_site(0x6000, 200);
+    CHECK(heap_take(0x5000) == 1 && heap_take(0x5000) == 0);
+    heap_record_free(0x5000);
+    CHECK(heap_take(0x6000) == 1);
+    heap_record_move(0x6000, 0x7000, 300);
+    CHECK(heap_take(0x7000) == 1);
+    heap_record_move(0x7000, 0x7000, 50);   /* in place */
+    CHECK(heap_take(0x9000) == 0);          /* never sampled */
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 5);
+    struct ring_record *a = &seen.r[0];
+    CHECK(a->flags & GP_REC_HEAP_ALLOC && !(a->flags & GP_REC_HEAP_FREE));
+    CHECK(a->heap_addr == 0x5000 && a->heap_size == 100 && a->weight == 1);
+    /* capture_stack (exact), heap_record_alloc, then the allocation's caller, alloc_site */
+    int site = -1;
+    for (int i = 0; i < a->nframes && site < 0; i++)
+        if (pc_in(a->pc[i], alloc_site))
+            site = i;
+    printf("# ALLOC record: %d frames, alloc_site at %d\n", a->nframes, site);
+    CHECK(site == 2 && a->nframes > 3 && (a->pc[0] & GP_PC_EXACT));
+    CHECK(a->tid == (uint32_t)gettid() && a->thread_name[0] != 0);
+    CHECK((seen.r[2].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_FREE && seen.r[2].heap_addr == 0x5000 &&
+          seen.r[2].nframes == 0);
+    CHECK((seen.r[3].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_MOVE && seen.r[3].heap_old == 0x6000 &&
+          seen.r[3].heap_addr == 0x7000 && seen.r[3].heap_size == 300);
+    CHECK(seen.r[4].heap_old == 0x7000 && seen.r[4].heap_addr == 0x7000 &&
+          seen.r[4].heap_size == 50);
+    CHECK(heap_take(0x7000) == 1);
+    heap_record_free(0x7000);
+    ring_read(&ring, keep, &seen);
+
+    /* a full ring: sampled allocations are counted, not inserted; a lost free is counted */
+    for (int i = 0; i < 20; i++)
+        alloc_site(0x100000 + (uint64_t)i * 16, 8);
+    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_RING_FULL]) == 4);
+    CHECK(atomic_load(&gp_heap.set.live) == 16);
+    CHECK(heap_take(0x100000) == 1);
+    heap_record_free(0x100000);
+    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 1);
+    CHECK(atomic_load(&ring.hdr->drops[GP_DROP_RING_FULL]) == 0);   /* CPU drops untouched */
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 16);
+    /* an address allocated again without its free seen: a FREE, then the ALLOC */
+    alloc_site(0x100010, 24);
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 2 && (seen.r[0].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_FREE &&
+          seen.r[1].heap_size == 24);
+
+    /* our SIGPROF handler's samples while the path is busy are deferred to its end */
+    gp_heap_thread.busy = 1;
+    CHECK(heap_defer_cpu_sample(3) == 1);
+    gp_heap_thread.busy = 0;
+    CHECK(heap_defer_cpu_sample(1) == 0);
+    alloc_site(0x200000, 64);
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 2 && seen.r[1].flags == 0 && seen.r[1].weight == 3 && seen.r[1].nframes > 0);
+    CHECK(gp_heap_thread.deferred == 0);
+
+    /* sampling off (a fork child that did not join): nothing is written */
+    atomic_store(&gp_sample.enabled, 0);
+    alloc_site(0x300000, 64);
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 0 && !heap_set_contains(&gp_heap.set, 0x300000));
+    gp_sample.ring = NULL;
+    ring_destroy(&ring);
+    free(mem);
+}
+
+/* ---- intervals ------------------------------------------------------------------------------ */
+
+static void intervals(void)
+{
+    gp_heap.rate = 512 * 1024;
+    gp_heap_thread.rng = 0;
+    gp_heap_thread.left = 0;
+    /* 64-byte allocations: one in rate/64 is sampled, on average */
+    uint64_t n = 40000000, picked = 0;
+    for (uint64_t i = 0; i < n; i++)
+        picked += (uint64_t)heap_pick(64);
+    double want = (double)n * 64 / (double)gp_heap.rate;
+    printf("# 64-byte allocations: %llu sampled of %llu, expected %.0f\n",
+           (unsigned long long)picked, (unsigned long long)n, want);
+    CHECK(fabs((double)picked - want) < 0.05 * want);
+    /* large blocks: sampled with probability 1 - exp(-size/rate) */
+    uint64_t big = 1024 * 1024, m = 200000;
+    picked = 0;
+    for (uint64_t i = 0; i < m; i++)
+        picked += (uint64_t)heap_pick(big);
+    double p = 1 - exp(-(double)big / (double)gp_heap.rate);
+    printf("# 1 MiB allocations: %.3f sampled, expected %.3f\n", (double)picked / (double)m, p);
+    CHECK(fabs((double)picked / (double)m - p) < 0.01);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        budget = atof(argv[1]);
+    full_table();
+    random_ops(10, 8, 300, budget * 0.2);    /* below max_live: mostly inserted */
+    random_ops(10, 8, 2000, budget * 0.2);   /* beyond: the table fills */
+    random_ops(6, 3, 100, budget * 0.1);     /* tiny: long probes, wrap-around */
+    concurrent(budget * 0.4);
+    records();
+    intervals();
+    return check_done();
+}
