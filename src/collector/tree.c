@@ -152,6 +152,11 @@ static void keep_drops(struct tree_proc *p)
         if (v > p->drops[i])   /* a process can only spoil its own counters upwards */
             p->drops[i] = v;
     }
+    for (int i = 0; i < GP_HEAP_DROP_MAX; i++) {
+        uint64_t v = atomic_load_explicit(&p->ring.hdr->heap_drops[i], memory_order_relaxed);
+        if (v > p->heap_drops[i])
+            p->heap_drops[i] = v;
+    }
 }
 
 /* Takes the messages waiting on p's connection; returns 0 at its end of file (or error), 1
@@ -637,6 +642,17 @@ void tree_drops(const struct tree *t, uint64_t *drops)
         for (int i = 0; i < GP_DROP_MAX; i++)
             drops[i] += p->drops[i];
     }
+}
+
+void tree_heap_drops(const struct tree *t, uint64_t *drops)
+{
+    uint64_t cpu[GP_DROP_MAX];
+    tree_drops(t, cpu);   /* refreshes every live image's counters, the heap's too */
+    for (int i = 0; i < GP_HEAP_DROP_MAX; i++)
+        drops[i] = 0;
+    for (size_t k = 0; k < t->n; k++)
+        for (int i = 0; i < GP_HEAP_DROP_MAX; i++)
+            drops[i] += t->procs[k].heap_drops[i];
 }
 
 void tree_costs(const struct tree *t, struct cost_hist *sums)

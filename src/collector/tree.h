@@ -52,6 +52,7 @@ struct tree_proc {
     uint64_t exit_cpu_ns;       /* its CPU clock at its end (TREE_MSG_CPU), if has_exit_cpu */
     int has_exit_cpu, residual_done;
     uint64_t drops[GP_DROP_MAX];   /* its ring's counters, never decreasing */
+    uint64_t heap_drops[GP_HEAP_DROP_MAX];   /* the same for C memory events */
     uint64_t samples;           /* summed weights drained */
     char exe[256];              /* its executable's path (readlink /proc/PID/exe), or "" */
     int leader_image;           /* the leader's first image, or forked from the same file:
@@ -82,6 +83,8 @@ void tree_service(struct tree *t, const struct pollfd *fds, int n,
 /* Summed drop counters of every ring (live and ended); and their three cost histograms merged
  * into sums[0..2] (handler_cost, forward_cost, forward_other_cost). */
 void tree_drops(const struct tree *t, uint64_t *drops);
+/* The same for C memory events (GP_HEAP_DROP_*), summed over the session's processes. */
+void tree_heap_drops(const struct tree *t, uint64_t *drops);
 void tree_costs(const struct tree *t, struct cost_hist *sums);
 /* Processes refused (wrong user, not a descendant, too many). */
 uint64_t tree_refused(const struct tree *t);

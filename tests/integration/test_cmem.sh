@@ -1,0 +1,69 @@
+#!/bin/bash
+# test_cmem.sh -- C memory profiles of a cgo program, end to end (issue 15's check).
+# tests/fixtures/go_cmem keeps 64 MiB of C memory through main.leakPath, allocates and frees
+# 256 MiB of C memory through main.churnPath, and allocates 256 MiB on the Go heap through
+# main.goHeapPath. For each Go toolchain in LIBGOPROF_TEST_CMEM_GO_VERSIONS (default 1.21
+# 1.26), at GOPROF_HEAP_RATE=64k (about 1000 sampled blocks of the leak, 4000 of the churn, so
+# that the ±10 % bounds are more than 3 standard deviations of the sampling) with a ring of
+# 8192 slots:
+#   - output and exit status as without libgoprof; the heap file exists and go tool pprof reads
+#     it, with Go's sample types and period type;
+#   - inuse_space is the leak: 64 MiB within 10 %, >= 99 % of it under main.leakPath;
+#   - alloc_space: the churn under main.churnPath, 256 MiB within 10 %; the leak's share of all
+#     allocated bytes within 5 points of the truth (20 %);
+#   - no Go heap allocation (main.goHeapPath) anywhere; no event lost in the program.
+. "$(dirname "$0")/lib.sh"
+
+need_go || { echo "0 passed, 1 failed"; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-cmem.XXXXXX")
+build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
+MIB=1048576
+
+# bytes FILE INDEX FUNC: cum bytes of FUNC (or the total with FUNC = TOTAL) for sample INDEX
+bytes() {
+	"$GO" tool pprof -unit=B -sample_index="$2" -top -cum -nodecount=1000 "$1" 2>/dev/null |
+		awk -v f="$3" '
+			/^Showing nodes/ { for (i = 1; i <= NF; i++) if ($i == "total") { t = $(i - 1); sub(/B$/, "", t) } }
+			$NF == f { c = $4; sub(/B$/, "", c) }
+			END { if (f == "TOTAL") print t + 0; else print c + 0 }'
+}
+within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { exit !(a >= b * (1 - t) && a <= b * (1 + t)) }'; }
+
+for v in ${LIBGOPROF_TEST_CMEM_GO_VERSIONS:-1.21 1.26}; do
+	goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
+	bin="$work/go_cmem-$v"
+	(cd "$top_srcdir/tests/fixtures/go_cmem" && CGO_ENABLED=1 "$goroot/bin/go" build -o "$bin" .) ||
+		{ fail "go$v: build go_cmem"; continue; }
+	run_plain "$work/plain$v" -- "$bin"
+	heap="$work/go$v.heap.pb.gz"
+	run_profiled "$work/go$v.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_RING_SLOTS=8192 \
+		GOPROF_HEAP_OUT="$heap" -- "$bin"
+	check "go$v: exit status as without libgoprof" test "$RUN_STATUS" = "$(cat "$work/plain$v.status")"
+	check "go$v: stdout identical" cmp "$work/plain$v.stdout" "$RUN_STDOUT"
+	check "go$v: stderr identical" cmp "$work/plain$v.stderr" "$RUN_STDERR"
+	check "go$v: heap profile written" test -s "$heap"
+	[ -s "$heap" ] || continue
+	raw=$("$GO" tool pprof -raw "$heap" 2>&1)
+	check "go$v: go tool pprof reads it: Go's sample types, period space/bytes" \
+		grep -q "^PeriodType: space bytes" <<<"$raw"
+	check "go$v: sample types alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" \
+		grep -q "^alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" <<<"$raw"
+	check "go$v: period 65536" grep -q "^Period: 65536$" <<<"$raw"
+	check "go$v: no heap event lost in the program" \
+		grep -q "allocations (ring full) 0, allocations (table of sampled blocks full) 0, frees and moves (ring full) 0" <<<"$raw"
+	inuse=$(bytes "$heap" inuse_space TOTAL) leak=$(bytes "$heap" inuse_space main.leakPath)
+	check "go$v: in-use $inuse B, the leak's 64 MiB within 10 %" within "$inuse" $((64 * MIB)) 0.10
+	check "go$v: in-use under main.leakPath: $leak of $inuse B (>= 99 %)" \
+		awk -v a="$leak" -v b="$inuse" 'BEGIN { exit !(b > 0 && a >= 0.99 * b) }'
+	churn=$(bytes "$heap" alloc_space main.churnPath) alloc=$(bytes "$heap" alloc_space TOTAL)
+	aleak=$(bytes "$heap" alloc_space main.leakPath)
+	check "go$v: allocated under main.churnPath $churn B, 256 MiB within 10 %" \
+		within "$churn" $((256 * MIB)) 0.10
+	check "go$v: the leak's share of allocated bytes within 5 points of 20 % ($aleak of $alloc)" \
+		awk -v a="$aleak" -v b="$alloc" 'BEGIN { s = 100 * a / b; exit !(s >= 15 && s <= 25) }'
+	check "go$v: no Go heap allocation (main.goHeapPath) in the C memory profile" \
+		sh -c '! grep -q "main.goHeapPath" <<EOF
+$1
+EOF' _ "$raw"
+done
+summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
