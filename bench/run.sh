@@ -15,15 +15,16 @@
 #                        configured and built by scripts/build.sh
 #   LIBGOPROF_CACHE      cache of Go toolchains (scripts/go-toolchain.sh)
 # Needs, and installs as root when missing: libgoogle-perftools-dev (gperftools' libprofiler.so,
-# the reference profiler for C workloads) and linux-perf (perf stat: the overhead section counts
+# the reference profiler for C workloads, and tcmalloc with its heap profiler), libjemalloc2
+# (jemalloc's heap profiler, section 9) and linux-perf (perf stat: the overhead section counts
 # cycles, which the VM's other tenants do not move as they move CPU time). Without root and
-# without them, the gperftools rows are skipped and overhead is judged on CPU time.
+# without them, those rows are skipped and overhead is judged on CPU time.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${LIBGOPROF_CACHE:-$HOME/.cache/libgoprof}
 
 # gperftools and perf: Debian's packages, installed once.
-for pkg in libgoogle-perftools-dev linux-perf; do
+for pkg in libgoogle-perftools-dev libjemalloc2 linux-perf; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" && continue
     if [ "$(id -u)" = 0 ]; then
         echo "bench: installing $pkg" >&2
@@ -59,6 +60,7 @@ mkdir -p "$work/bin"
 bin=$work/bin
 cp "$builddir/bench/writeout/writeout" "$bin/writeout"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/cwork" "$top/bench/cwork/cwork.c"
+gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/heapbench" "$top/bench/heap/heapbench.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/floor" "$top/bench/floor/floor.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/waitall" "$top/bench/waitall/waitall.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/ctrivial" "$top/bench/cwork/trivial.c"

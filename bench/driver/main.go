@@ -92,6 +92,7 @@ func run(bin, lib, profcheck, goBin, libprofiler string, quick bool, only, work,
 		{"6", func() error { b.secMemory(); return nil }},
 		{"7", b.secStartup},
 		{"8", b.secSpawn},
+		{"9", b.secHeap},
 	}
 	for _, s := range steps {
 		if !want(s.sec) {

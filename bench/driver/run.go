@@ -26,6 +26,8 @@ type Spec struct {
 	Argv    []string // the workload
 	LGPHz   int      // libgoprof at this rate (0: not loaded)
 	LGPEnv  []string // extra GOPROF_* settings
+	Preload []string // other libraries to preload (after libgoprof), e.g. an allocator
+	Env     []string // other settings (MALLOC_CONF, HEAPPROFILE, ...)
 	GoHz    int      // Go's own CPU profiler at this rate (gowork only; 0: off)
 	GperfHz int      // gperftools' libprofiler.so at this rate (0: not loaded)
 	Count   bool     // count the application's cycles and instructions (perf stat), if available
@@ -109,6 +111,8 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 		preload = append(preload, r.LibProfiler)
 		env = append(env, "CPUPROFILE="+gpOut, fmt.Sprintf("CPUPROFILE_FREQUENCY=%d", s.GperfHz))
 	}
+	preload = append(preload, s.Preload...)
+	env = append(env, s.Env...)
 	if len(preload) > 0 {
 		env = append(env, "LD_PRELOAD="+strings.Join(preload, " "))
 	}

@@ -21,6 +21,7 @@ type Params struct {
 	UnitsAttr, UnitsDepth, UnitsThreads, UnitsThreadsMin int
 	UnitsDistinct                                        int
 	StartPairs, SpawnReps                                int
+	HeapPairs, RepsHeap                                  int
 	FloorArgs                                            []string
 }
 
@@ -29,6 +30,7 @@ var fullParams = Params{
 	UnitsCost: 2000, Units1: 2000, Units2: 1200, UnitsMag: 1500, UnitsMagMany: 150,
 	UnitsAttr: 4000, UnitsDepth: 1000, UnitsThreads: 1500, UnitsThreadsMin: 40,
 	UnitsDistinct: 4000, StartPairs: 40, SpawnReps: 5,
+	HeapPairs: 20000000, RepsHeap: 7,
 	FloorArgs: []string{"5", "100000", "1000"},
 }
 
@@ -37,6 +39,7 @@ var quickParams = Params{
 	UnitsCost: 600, Units1: 400, Units2: 300, UnitsMag: 400, UnitsMagMany: 20,
 	UnitsAttr: 1500, UnitsDepth: 300, UnitsThreads: 400, UnitsThreadsMin: 10,
 	UnitsDistinct: 1000, StartPairs: 15, SpawnReps: 3,
+	HeapPairs: 5000000, RepsHeap: 3,
 	FloorArgs: []string{"3", "30000", "300"},
 }
 
@@ -966,4 +969,84 @@ func (b *Bench) secMemory() {
 		val += " · at write time (collector: comment) " + stat(comment).mb()
 	}
 	b.add("6", "collector peak RSS, every section 2 run at 100 Hz", val, "", "")
+}
+
+// ---- 9. C memory profiling ----
+
+// pairPS: a heapbench run's CPU picoseconds per malloc/free pair.
+func pairPS(r *Result) (float64, bool) {
+	v, ok := r.KV["pair_cpu_ps"]
+	return float64(v), ok && v > 0
+}
+
+func (b *Bench) secHeap() error {
+	hb := filepath.Join(b.Bin, "heapbench")
+	argv := func(threads int) []string {
+		return []string{hb, strconv.Itoa(threads), strconv.Itoa(b.P.HeapPairs)}
+	}
+	const jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+	const tcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4"
+	for _, threads := range []int{1, 2} {
+		name := fmt.Sprintf("%d thread", threads)
+		if threads > 1 {
+			name += "s"
+		}
+		specs := []Spec{
+			{Label: "S9 none", Argv: argv(threads)},
+			{Label: "S9 lgp disabled (interposers only)", Argv: argv(threads), Preload: []string{b.R.Lib}, Env: []string{"GOPROF_DISABLE=1"}},
+			{Label: "S9 lgp cpu 100 Hz, heap off", Argv: argv(threads), LGPHz: 100},
+			{Label: "S9 lgp cpu 100 Hz, heap 512k", Argv: argv(threads), LGPHz: 100, LGPEnv: []string{"GOPROF_HEAP_RATE=512k"}},
+		}
+		haveJe, haveTc := fileExists(jemalloc), fileExists(tcmalloc)
+		if haveJe {
+			specs = append(specs,
+				Spec{Label: "S9 jemalloc", Argv: argv(threads), Preload: []string{jemalloc}},
+				Spec{Label: "S9 jemalloc prof 512k", Argv: argv(threads), Preload: []string{jemalloc},
+					Env: []string{"MALLOC_CONF=prof:true,lg_prof_sample:19,prof_prefix:" + filepath.Join(b.R.Work, "jeprof")}})
+		}
+		if haveTc {
+			specs = append(specs,
+				Spec{Label: "S9 tcmalloc", Argv: argv(threads), Preload: []string{tcmalloc}},
+				Spec{Label: "S9 tcmalloc HEAPPROFILE", Argv: argv(threads), Preload: []string{tcmalloc},
+					Env: []string{"HEAPPROFILE=" + filepath.Join(b.R.Work, "gperf.heap")}})
+		}
+		res, err := b.interleave("9. C memory profiling, "+name, b.P.RepsHeap, specs)
+		if err != nil {
+			return err
+		}
+		base := stat(column(res, 0, pairPS))
+		b.add("9", fmt.Sprintf("heapbench, %s × %d malloc/free pairs of 16-4096 bytes, 1024 live: without a profiler", name, b.P.HeapPairs),
+			fmt.Sprintf("%.1f ns per pair (CPU)", base.Med/1000), "", "")
+		over := func(i, against int) Stat {
+			return stat(paired(res, i, against, func(r, bs *Result) float64 {
+				a, ok1 := pairPS(r)
+				c, ok2 := pairPS(bs)
+				if !ok1 || !ok2 {
+					return math.NaN()
+				}
+				return a/c - 1
+			}))
+		}
+		st := over(1, 0)
+		b.add("9", name+": libgoprof loaded, profiling off (the interposers alone)", st.pct(), "≤ 0.5 %",
+			judge(st, func(x float64) bool { return x <= 0.005 }))
+		st = over(2, 0)
+		b.add("9", name+": CPU profiling at 100 Hz, heap off", st.pct(), "", "")
+		st = over(3, 0)
+		b.add("9", name+": CPU 100 Hz + C memory at 512k, against no profiler", st.pct(), "≤ 3 %",
+			judge(st, func(x float64) bool { return x <= 0.03 }))
+		st = over(3, 2)
+		b.add("9", name+": C memory at 512k, against CPU profiling alone", st.pct(), "", "")
+		k := 4
+		if haveJe {
+			st = over(k+1, k)
+			b.add("9", name+": jemalloc's profiler (prof:true, lg_prof_sample:19), against jemalloc alone", st.pct(), "", "")
+			k += 2
+		}
+		if haveTc {
+			st = over(k+1, k)
+			b.add("9", name+": gperftools HEAPPROFILE (tcmalloc, every allocation), against tcmalloc alone", st.pct(), "", "")
+		}
+	}
+	return nil
 }

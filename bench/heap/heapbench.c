@@ -70,5 +70,7 @@ int main(int argc, char **argv)
     double w = now(CLOCK_MONOTONIC) - w0, c = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
     printf("ns/pair %.2f\ncpu_ns/pair %.2f\nchecksum %llu\n", w / (double)pairs,
            c / ((double)pairs * nthreads), (unsigned long long)sum);
+    /* for bench/driver (key=integer lines): CPU picoseconds per pair */
+    printf("pair_cpu_ps=%lld\n", (long long)(1000.0 * c / ((double)pairs * nthreads)));
     return 0;
 }
