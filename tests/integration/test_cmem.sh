@@ -12,6 +12,11 @@
 #   - alloc_space: the churn under main.churnPath, 256 MiB within 10 %; the leak's share of all
 #     allocated bytes within 5 points of the truth (20 %);
 #   - no Go heap allocation (main.goHeapPath) anywhere; no event lost in the program.
+# Then, with the newest toolchain, go_cmem -hold 1500ms (32 MiB kept, a pause, 32 MiB more, a
+# pause) with GOPROF_HTTP and GOPROF_INTERVAL=500ms: go tool pprof reads /debug/pprof/heap of
+# the running program (in-use of the first half, about 32 MiB, under main.leakHalf),
+# /debug/pprof/allocs answers, and `go tool pprof -base FIRST LAST` of the interval heap files
+# shows the second half's 32 MiB (within 15 %) as the in-use growth.
 . "$(dirname "$0")/lib.sh"
 
 need_go || { echo "0 passed, 1 failed"; exit 1; }
@@ -66,4 +71,35 @@ for v in ${LIBGOPROF_TEST_CMEM_GO_VERSIONS:-1.21 1.26}; do
 $1
 EOF' _ "$raw"
 done
+# --- a running program's endpoint, and interval files compared with -base -----------------
+bin="$work/go_cmem-hold"
+if (cd "$top_srcdir/tests/fixtures/go_cmem" && CGO_ENABLED=1 "$GO" build -o "$bin" .); then
+	PORT=$(free_port)
+	BASE=http://127.0.0.1:$PORT/debug/pprof
+	start_bg "$work/hold" GOPROF_OUT="$work/hold.pb.gz" GOPROF_HEAP_RATE=64k \
+		GOPROF_HEAP_OUT="$work/hold.heap.%n.pb.gz" GOPROF_INTERVAL=500ms \
+		GOPROF_HTTP="127.0.0.1:$PORT" -- "$bin" -hold 1500ms
+	app=$BG_PID
+	sleep 0.8   # the first half is kept; the second comes at 1.5 s
+	PPROF_TMPDIR=$work "$GO" tool pprof -unit=B -sample_index=inuse_space -top -cum \
+		"$BASE/heap" >"$work/live.top" 2>"$work/live.err"
+	code=$(curl -s -o "$work/allocs.pb.gz" -w '%{http_code}' "$BASE/allocs")
+	wait "$app"
+	check "endpoint: go tool pprof read /debug/pprof/heap of the running program" \
+		grep -q "main.leakHalf" "$work/live.top"
+	live=$(awk '$NF == "main.leakHalf" { c = $4; sub(/B$/, "", c); print c }' "$work/live.top")
+	check "endpoint: in-use under main.leakHalf ${live:-?} B, 32 MiB within 15 %" \
+		within "${live:-0}" $((32 * MIB)) 0.15
+	check "endpoint: /debug/pprof/allocs answers 200 with a profile ($code)" \
+		sh -c '[ "$1" = 200 ] && "$2" tool pprof -raw "$3" >/dev/null 2>&1' _ "$code" "$GO" "$work/allocs.pb.gz"
+	files=$(ls "$work"/hold.heap.*.pb.gz 2>/dev/null | sort -t. -k3 -n)
+	first=$(echo "$files" | head -n 1) last=$(echo "$files" | tail -n 1)
+	check "intervals: several heap files ($(echo "$files" | wc -l))" test "$(echo "$files" | wc -l)" -ge 3
+	grow=$("$GO" tool pprof -unit=B -sample_index=inuse_space -top -cum -base "$first" "$last" 2>/dev/null |
+		awk '$NF == "main.leakHalf" { c = $4; sub(/B$/, "", c); print c }')
+	check "intervals: -base first last shows the second half's growth, ${grow:-?} B (32 MiB within 15 %)" \
+		within "${grow:-0}" $((32 * MIB)) 0.15
+else
+	fail "build go_cmem"
+fi
 summary && { [ -n "${LIBGOPROF_TEST_KEEP:-}" ] || rm -rf "$work"; }
