@@ -12,10 +12,12 @@
 # GOPROF_DEBUG line the library prints at exit ("heap: pid N: A sampled allocations (B bytes),
 # F frees, M moves, L live; lost: R ring full, S table full, X frees; ..."): A + R + S is
 # about requested bytes / rate, and every sampled block the program freed was seen freed
-# (A = F + X + L, L at most a few libc-internal blocks).
+# (A = F + X + L, L at most a few libc-internal blocks). cxx_heap's heap profile names its sites
+# demangled (go tool pprof).
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+need_go || { echo "0 passed, 1 failed"; exit 1; }   # go tool pprof reads the C++ heap profile
 work=$(mktemp -d "${TMPDIR:-/tmp}/goprof-heap.XXXXXX")
 D=$work
 echo "# work directory: $work"
@@ -92,8 +94,17 @@ check "rate 1 byte: allocations recorded (${allocs:-none})" test "${allocs:-0}" 
 
 # 4. C++
 run_plain "$D/plain" -- "$work/cxx_heap"
-run_profiled "$D/cxx.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_DEBUG=1 -- "$work/cxx_heap"
+run_profiled "$D/cxx.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_DEBUG=1 \
+	GOPROF_HEAP_OUT="$D/cxx.heap.pb.gz" -- "$work/cxx_heap"
 expect_same "c++ at 64k"
+# The heap profile: C++ sites by their demangled names (the vector's growth through
+# std::__new_allocator<int>::allocate, inlined into cxx_heap's work), not the mangled ones.
+"$GO" tool pprof -sample_index=alloc_space -top -nodecount=200 "$D/cxx.heap.pb.gz" \
+	>"$D/cxx.heap.top" 2>/dev/null
+check "c++ at 64k: the heap profile shows std::__new_allocator<int>::allocate (vector growth)" \
+	grep -q "std::__new_allocator<int>::allocate" "$D/cxx.heap.top"
+check "c++ at 64k: the heap profile shows work, and no mangled name" \
+	sh -c 'grep -q " work" "$1" && ! grep -q " _Z" "$1"' _ "$D/cxx.heap.top"
 allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
 frees=$(heap_field "$RUN_STDERR" "$RUN_PID" 3)
 lost_free=$(heap_field "$RUN_STDERR" "$RUN_PID" 8)
