@@ -122,7 +122,9 @@ static void full_table(void)
         heap_set_remove(&s, 0x10000 + i * 16);
     int zero = 1;
     for (size_t i = 0; i < ((size_t)1 << 6); i++)
-        zero &= atomic_load(&s.filter[i]) == 0;
+        zero &= atomic_load(&s.filter[i]) == 0 && !heap_set_maybe(&s, 0x10000 + i * 16);
+    for (size_t i = 0; i < ((size_t)1 << 6) / 8; i++)
+        zero &= atomic_load(&s.summary[i]) == 0;
     CHECK(zero);
     CHECK(atomic_load(&s.live) == 0);
     CHECK(heap_set_insert(&s, 0) == HEAP_SET_FULL && heap_set_insert(&s, 1) == HEAP_SET_FULL);

@@ -24,8 +24,11 @@
  *
  * Filter: 2^fbits one-byte counters, indexed by the top bits of the same hash; each counts
  * the live addresses that hash to it (saturating at 255: then it stays, which only costs
- * probes). free() of an unsampled block reads one counter: zero, and it is done. The filter is
- * 64 KiB (by default) so that it mostly stays in the L2 cache.
+ * probes). free() of an unsampled block reads one bit of a summary of them (bit i: counter i
+ * is not zero), so that what every free() touches is 2^fbits bits (8 KiB by default: the L1
+ * cache; the counters' 64 KiB are read only on the sampled path). A counter's bit is set after
+ * it is raised; when a remove brings it to zero the bit is cleared and the counter read again,
+ * and set again if an insert raised it meanwhile: a set bit is never lost for a live address.
  *
  * The caller owns the memory (heap_set_bytes(bits, fbits) bytes, zero-filled: an mmap'd region,
  * untouched pages cost nothing until a sampled address lands on them).
@@ -46,6 +49,7 @@
 struct heap_set {
     _Atomic uint64_t *slot;
     _Atomic uint8_t *filter;
+    _Atomic uint8_t *summary;   /* 2^fbits bits: filter[i] != 0 */
     uint64_t mask;          /* slots - 1 */
     unsigned bits, fbits;
     uint64_t max_live;      /* slots / 2 */
@@ -61,10 +65,10 @@ enum heap_set_insert_result {
 /* Bytes of memory a table of 2^bits slots with 2^fbits filter counters needs. */
 static inline size_t heap_set_bytes(unsigned bits, unsigned fbits)
 {
-    return ((size_t)8 << bits) + ((size_t)1 << fbits);
+    return ((size_t)8 << bits) + ((size_t)1 << fbits) + (((size_t)1 << fbits) + 7) / 8;
 }
 
-/* Lays the table out in mem (heap_set_bytes long, zero-filled). fbits <= bits, bits <= 30. */
+/* Lays the table out in mem (heap_set_bytes long, zero-filled). 3 <= fbits <= bits <= 30. */
 void heap_set_init(struct heap_set *s, void *mem, unsigned bits, unsigned fbits);
 
 static inline uint64_t heap_set_hash(uint64_t addr)
@@ -77,7 +81,7 @@ static inline uint64_t heap_set_hash(uint64_t addr)
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
     uint64_t i = heap_set_hash(addr) >> (64 - s->fbits);
-    return atomic_load_explicit(&s->filter[i], memory_order_relaxed) != 0;
+    return (atomic_load_explicit(&s->summary[i >> 3], memory_order_relaxed) >> (i & 7)) & 1;
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr);
