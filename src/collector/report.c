@@ -290,7 +290,7 @@ static size_t stack_ids(struct report *r, struct report_pstate *ps, const struct
             ids[n++] = id;
     }
     if (flags & GP_REC_TRUNCATED)
-        ids[n++] = pseudo_location(r, "[libgoprof] truncated: deeper than the record");
+        ids[n++] = pseudo_location(r, "[libgoprof] truncated: deeper than 65536 frames");
     else if (flags & GP_REC_UNWIND_BROKEN)
         ids[n++] = pseudo_location(r, "[libgoprof] incomplete: the unwinder stopped here");
     if (n == 0)   /* (a residual has its pseudo-frame already) */

@@ -61,7 +61,7 @@ int main(void)
     KIND("[libgoprof] lost: ring full", "", FRAME_LIBGOPROF);
     KIND("[libgoprof] unsampled: thread ended between ticks", NULL, FRAME_LIBGOPROF);
     KIND("[libgoprof] 123 frames left out", "", FRAME_LIBGOPROF);
-    KIND("[libgoprof] truncated: deeper than the record", "", FRAME_LIBGOPROF);
+    KIND("[libgoprof] truncated: deeper than 65536 frames", "", FRAME_LIBGOPROF);
     KIND("[process: go_cgo]", "", FRAME_LIBGOPROF);
     KIND("[vdso]", "", FRAME_NATIVE);
     /* keys the page knows */

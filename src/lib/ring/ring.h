@@ -55,8 +55,8 @@
  * and the rest nearest the root, with one GP_PC_ELIDED word between them that says how many
  * frames were left out (program/unwind/unwind.c).
  *
- * Labels (GP_REC_LABELS...) are the interrupted goroutine's pprof labels, copied in the
- * handler: labels_len bytes of entries { u8 klen, u8 vlen, u8 cut, key bytes, value bytes },
+ * Labels are the interrupted goroutine's pprof labels, copied in the handler
+ * (program/sample/labels.c): labels_len bytes of entries { u8 klen, u8 vlen, u8 cut, key bytes, value bytes },
  * cut bit 0: the key was cut to klen bytes, bit 1: the value was cut to vlen bytes;
  * labels_left: how many of the goroutine's labels did not fit.
  */

@@ -617,7 +617,8 @@ GP_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const voi
 /* ---- set-up, fork, statistics --------------------------------------------------------------- */
 
 /* The table: 2^18 slots (2 MiB, at most 131072 sampled blocks live: 64 GiB of live heap at
- * 512 KiB per sample) and a 64 KiB filter; mapped untouched, pages come as addresses land. */
+ * 512 KiB per sample), a 64 KiB counting filter and its 8 KiB summary; mapped untouched, pages
+ * come as addresses land. */
 #define SET_BITS 18
 #define FILTER_BITS 16
 

@@ -231,6 +231,14 @@ GP_SIGSAFE static int write_event(struct ring *r, uint16_t flags, uint64_t old, 
     return 0;
 }
 
+/* The table of sampled blocks had no room for an address: the allocation (or the block a
+ * realloc moved) cannot be followed. */
+GP_SIGSAFE static void set_full(struct ring *r)
+{
+    ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
+    atomic_fetch_add_explicit(&gp_heap.stats.lost_set, 1, memory_order_relaxed);
+}
+
 /* busy around every use of the ring and the unwinder, errno kept. */
 #define ENTER(t)                                    \
     int saved_errno_ = errno;                       \
@@ -252,8 +260,7 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size)
     ENTER(t);
     enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
     if (in == HEAP_SET_FULL) {
-        ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
-        atomic_fetch_add_explicit(&gp_heap.stats.lost_set, 1, memory_order_relaxed);
+        set_full(r);
     } else {
         if (in == HEAP_SET_PRESENT) {
             /* The block that had this address was freed where we did not see it (an entry
@@ -306,9 +313,7 @@ GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size)
     ENTER(t);
     enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
     if (in == HEAP_SET_FULL) {
-        /* cannot follow it any more: for the collector it is freed */
-        ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
-        atomic_fetch_add_explicit(&gp_heap.stats.lost_set, 1, memory_order_relaxed);
+        set_full(r);   /* cannot follow it any more: for the collector it is freed */
         if (write_event(r, GP_REC_HEAP_FREE, 0, old, 0) == 0)
             atomic_fetch_add_explicit(&gp_heap.stats.frees, 1, memory_order_relaxed);
     } else if (write_event(r, GP_REC_HEAP_MOVE, old, addr, size) == 0) {

@@ -729,7 +729,7 @@ func TestRootEnd(t *testing.T) {
 		{"runtime.morestack;runtime.newstack", false, "runtime.morestack"},
 		{"runtime.morestack;runtime.newstack;runtime.gopreempt_m;runtime.goschedImpl", true, "runtime.morestack"},
 		{"0x7ffc1f9f83af;crosscall2;runtime.cgocallback", false, "0x7ffc1f9f83af"},
-		{"[libgoprof] truncated: deeper than the record;main.f", false, "[libgoprof] truncated: deeper than the record after main.f"},
+		{"[libgoprof] truncated: deeper than 65536 frames;main.f", false, "[libgoprof] truncated: deeper than 65536 frames after main.f"},
 		{"[libgoprof] incomplete: the unwinder stopped here;main.f;main.g", false, "[libgoprof] incomplete: the unwinder stopped here after main.f"},
 		{"[libgoprof] incomplete: the unwinder stopped here", false, "[libgoprof] incomplete: the unwinder stopped here"},
 	} {
