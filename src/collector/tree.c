@@ -350,8 +350,9 @@ static const char *admit(struct tree *t, const struct pending *pd, const struct 
         if (h->pidns != t->own_pidns)
             return "was forked in another pid namespace";
         pid_t parent = tree_parent_of(h->pid);
-        /* (re-parented, when its parent is gone already: a daemon's child) */
-        if (parent && parent != pd->cred.pid && kill(pd->cred.pid, 0) == 0)
+        /* (re-parented, when its parent is gone already: a daemon's child; a parent that has
+         * exited but is not reaped yet still answers kill(), so its state is read) */
+        if (parent && parent != pd->cred.pid && tree_running(pd->cred.pid))
             return "gave a pid that is not its parent's child";
     } else if (kill(pd->cred.pid, 0) == 0 && !pid_matches(t, pd->cred.pid, h)) {
         /* a process gone by now cannot be looked at: its credentials' uid has to do */

@@ -41,16 +41,31 @@ int tree_read_proc(pid_t pid, const char *file, char *buf, size_t size)
     return 0;
 }
 
-pid_t tree_parent_of(pid_t pid)
+/* The state letter and parent of pid from /proc/PID/stat: 0, or -1 when unreadable. */
+static int stat_of(pid_t pid, char *state, pid_t *ppid)
 {
     char buf[512];
     if (tree_read_proc(pid, "stat", buf, sizeof buf) != 0)
-        return 0;
+        return -1;
     /* "pid (comm) state ppid ...": comm may hold spaces and ')' -- take the last ')' */
     char *p = strrchr(buf, ')');
-    int ppid = 0;
+    int pp = 0;
+    if (!p || sscanf(p + 1, " %c %d", state, &pp) != 2 || pp < 0)
+        return -1;
+    *ppid = (pid_t)pp;
+    return 0;
+}
+
+pid_t tree_parent_of(pid_t pid)
+{
     char state;
-    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2 || ppid < 0)
-        return 0;
-    return (pid_t)ppid;
+    pid_t ppid;
+    return stat_of(pid, &state, &ppid) == 0 ? ppid : 0;
+}
+
+int tree_running(pid_t pid)
+{
+    char state;
+    pid_t ppid;
+    return stat_of(pid, &state, &ppid) == 0 && state != 'Z' && state != 'X';
 }

@@ -84,5 +84,7 @@ int tree_read_proc(pid_t pid, const char *file, char *buf, size_t size);
 /* The parent of pid from /proc/PID/stat: >0, or 0 when unknown (gone, or outside our
  * namespace). */
 pid_t tree_parent_of(pid_t pid);
+/* 1 when pid exists and has not exited (a zombie waiting for its parent has): 0 otherwise. */
+int tree_running(pid_t pid);
 
 #endif
