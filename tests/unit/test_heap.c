@@ -40,9 +40,27 @@ static uint64_t rnd(uint64_t *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-static void *table_mem(unsigned bits, unsigned fbits)
+static void *table_mem(unsigned bits)
 {
-    return calloc(1, heap_set_bytes(bits, fbits));
+    size_t n = (heap_set_bytes(bits) + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+/* Every slot empty, every line's counts zero, every filter bit clear. */
+static int all_empty(const struct heap_set *s)
+{
+    int ok = atomic_load(&s->live) == 0;
+    for (uint64_t l = 0; l <= s->mask; l++) {
+        ok &= atomic_load(&s->line[l].count) == 0;
+        for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
+            ok &= atomic_load(&s->line[l].slot[i]) == HEAP_SET_EMPTY;
+    }
+    for (uint64_t i = 0; i <= s->mask / 8; i++)
+        ok &= atomic_load(&s->filter[i]) == 0;
+    return ok;
 }
 
 /* ---- the table against a reference ---------------------------------------------------------- */
@@ -50,12 +68,12 @@ static void *table_mem(unsigned bits, unsigned fbits)
 #define REF_MAX 4096
 
 /* Addresses that collide on purpose: few distinct 16-byte-aligned values in a small range,
- * so that probe sequences overlap, tombstones pile up and get reused. */
-static void random_ops(unsigned bits, unsigned fbits, uint64_t range, double secs)
+ * so that lines overflow, probes pass through full lines and slots are emptied and reused. */
+static void random_ops(unsigned bits, uint64_t range, double secs)
 {
     struct heap_set s;
-    void *mem = table_mem(bits, fbits);
-    heap_set_init(&s, mem, bits, fbits);
+    void *mem = table_mem(bits);
+    heap_set_init(&s, mem, bits);
     static uint8_t in_ref[REF_MAX];
     memset(in_ref, 0, sizeof in_ref);
     uint64_t seed = 0x1234567u + bits, live = 0, ops = 0, full = 0;
@@ -91,6 +109,10 @@ static void random_ops(unsigned bits, unsigned fbits, uint64_t range, double sec
     /* everything the reference holds is there, and nothing else */
     for (uint64_t k = 0; k < range; k++)
         ok &= heap_set_contains(&s, 0x7f0000000000ull + k * 16) == in_ref[k];
+    for (uint64_t k = 0; k < range; k++)
+        if (in_ref[k])
+            ok &= heap_set_remove(&s, 0x7f0000000000ull + k * 16) == 1;
+    ok &= all_empty(&s);
     CHECK(ok);
     CHECK(filter_ok);
     printf("# table 2^%u, %llu keys: %llu operations, %llu full, %llu live at the end\n", bits,
@@ -99,11 +121,39 @@ static void random_ops(unsigned bits, unsigned fbits, uint64_t range, double sec
     free(mem);
 }
 
+/* A long run of a program: 2 million sampled blocks come and go, a few hundred live at a
+ * time, in a table of 2^8 lines. The first design left a tombstone per removal and ended with
+ * every lookup probing its bound; here the table is as empty at the end as at the start, and
+ * a lookup of an absent address still stops at its home line. */
+static void churn(void)
+{
+    struct heap_set s;
+    void *mem = table_mem(8);
+    heap_set_init(&s, mem, 8);
+    enum { LIVE = 300 };
+    uint64_t held[LIVE] = { 0 }, seed = 42, next = 1;
+    int ok = 1;
+    for (long i = 0; i < 2000000; i++) {
+        int k = (int)(rnd(&seed) % LIVE);
+        if (held[k])
+            ok &= heap_set_remove(&s, held[k]) == 1;
+        held[k] = 0x7f0000000000ull + next++ * 16;   /* never one held already */
+        if (heap_set_insert(&s, held[k]) != HEAP_SET_INSERTED)
+            held[k] = 0, ok = 0;
+    }
+    CHECK(ok);
+    for (int k = 0; k < LIVE; k++)
+        if (held[k])
+            CHECK(heap_set_remove(&s, held[k]) == 1);
+    CHECK(all_empty(&s));
+    free(mem);
+}
+
 static void full_table(void)
 {
     struct heap_set s;
-    void *mem = table_mem(8, 6);
-    heap_set_init(&s, mem, 8, 6);
+    void *mem = table_mem(5);
+    heap_set_init(&s, mem, 5);
     uint64_t n = 0;
     while (heap_set_insert(&s, 0x10000 + n * 16) == HEAP_SET_INSERTED)
         n++;
@@ -117,17 +167,15 @@ static void full_table(void)
     CHECK(heap_set_insert(&s, 0x999990) == HEAP_SET_INSERTED);
     CHECK(heap_set_contains(&s, 0x999990));
     CHECK(heap_set_remove(&s, 0x999990) == 1 && heap_set_remove(&s, 0x999990) == 0);
-    /* every address out, the filter is all zeros again */
+    /* every address out: every slot empty, every count (home and passing) and the filter
+     * zero again -- nothing dead is left behind */
     for (uint64_t i = 1; i < n; i += 2)
         heap_set_remove(&s, 0x10000 + i * 16);
-    int zero = 1;
-    for (size_t i = 0; i < ((size_t)1 << 6); i++)
-        zero &= atomic_load(&s.filter[i]) == 0 && !heap_set_maybe(&s, 0x10000 + i * 16);
-    for (size_t i = 0; i < ((size_t)1 << 6) / 8; i++)
-        zero &= atomic_load(&s.summary[i]) == 0;
-    CHECK(zero);
+    CHECK(all_empty(&s));
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(!heap_set_maybe(&s, 0x10000 + i * 16));
     CHECK(atomic_load(&s.live) == 0);
-    CHECK(heap_set_insert(&s, 0) == HEAP_SET_FULL && heap_set_insert(&s, 1) == HEAP_SET_FULL);
+    CHECK(heap_set_insert(&s, 0) == HEAP_SET_FULL);
     free(mem);
 }
 
@@ -207,9 +255,10 @@ static void *conc_thread(void *arg)
 
 static void concurrent(double secs)
 {
-    /* small: 4 x 512 addresses contend for 2^11 slots (max_live 1024: some inserts fail) */
-    void *mem = table_mem(11, 8);
-    heap_set_init(&shared, mem, 11, 8);
+    /* small: 4 x 512 addresses contend for 2^8 lines of 7 slots (max_live 896: some inserts
+     * fail, lines overflow) */
+    void *mem = table_mem(8);
+    heap_set_init(&shared, mem, 8);
     conc_end = now_s() + secs;
     pthread_t t[NTHREADS];
     for (int i = 0; i < NTHREADS; i++)
@@ -224,7 +273,7 @@ static void concurrent(double secs)
                 atomic_fetch_add(&conc_errors, 1);
         }
     CHECK(atomic_load(&conc_errors) == 0);
-    CHECK(atomic_load(&shared.live) == 0);
+    CHECK(all_empty(&shared));
     printf("# concurrent: %d threads, %llu operations, %llu handed over\n", NTHREADS,
            (unsigned long long)conc_ops, (unsigned long long)handed);
     free(mem);
@@ -265,8 +314,8 @@ static void records(void)
     int fd = -1;
     CHECK(ring_create(&ring, 16, &fd) == 0);
     close(fd);
-    void *mem = table_mem(10, 8);
-    heap_set_init(&gp_heap.set, mem, 10, 8);
+    void *mem = table_mem(7);
+    heap_set_init(&gp_heap.set, mem, 7);
     gp_heap.rate = 512 * 1024;
     gp_heap.skip_lo = gp_heap.skip_hi = 0;   /* (libgoprof.so's text in the library) */
     gp_sample.ring = &ring;
@@ -377,9 +426,10 @@ int main(int argc, char **argv)
     if (argc > 1)
         budget = atof(argv[1]);
     full_table();
-    random_ops(10, 8, 300, budget * 0.2);    /* below max_live: mostly inserted */
-    random_ops(10, 8, 2000, budget * 0.2);   /* beyond: the table fills */
-    random_ops(6, 3, 100, budget * 0.1);     /* tiny: long probes, wrap-around */
+    random_ops(7, 300, budget * 0.2);    /* below max_live (448): mostly inserted */
+    random_ops(7, 2000, budget * 0.2);   /* beyond: the table fills */
+    random_ops(3, 100, budget * 0.1);    /* tiny (8 lines): long probes, wrap-around */
+    churn();
     concurrent(budget * 0.4);
     records();
     intervals();

@@ -14,7 +14,7 @@
  * Cost. While C memory profiling is off (GOPROF_HEAP_RATE unset, or profiling off) every entry
  * point is one load and predictable branch on gp_heap_on, then a tail jump through a function
  * pointer. While it is on: malloc subtracts the size from the thread's countdown (heap_pick),
- * free reads one filter byte (heap_set_maybe).
+ * free reads one filter bit (heap_set_maybe).
  *
  * Bootstrap. The real functions are found on the first call of any entry point (often before
  * our constructor: ld.so and other libraries' constructors allocate first). dlsym may itself
@@ -616,11 +616,14 @@ GP_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const voi
 
 /* ---- set-up, fork, statistics --------------------------------------------------------------- */
 
-/* The table: 2^18 slots (2 MiB, at most 131072 sampled blocks live: 64 GiB of live heap at
- * 512 KiB per sample), a 64 KiB counting filter and its 8 KiB summary; mapped untouched, pages
- * come as addresses land. */
-#define SET_BITS 18
-#define FILTER_BITS 16
+/* The table: 2^15 lines of 7 slots (2 MiB, at most 114688 sampled blocks live: 56 GiB of live
+ * heap at 512 KiB per sample) and its 4 KiB filter; mapped untouched, pages come as addresses
+ * land. The lines are one 2 MiB-aligned transparent huge page where the kernel gives one
+ * (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled allocation's insert lands on a
+ * random line, and with 4 KiB pages it also missed the TLB (~90 ns of its ~290 ns measured on
+ * the development VM). */
+#define SET_BITS 15
+#define SET_ALIGN ((size_t)2 << 20)
 
 static void *set_mem;
 static size_t set_size;
@@ -628,12 +631,29 @@ static int heap_ready;   /* heap_start succeeded */
 
 static int map_set(int fixed)
 {
-    void *p = mmap(fixed ? set_mem : NULL, set_size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (fixed ? MAP_FIXED : 0), -1, 0);
+    void *p;
+    if (fixed) {
+        p = mmap(set_mem, set_size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    } else {
+        /* over-map by the alignment, keep the aligned part */
+        unsigned char *raw = mmap(NULL, set_size + SET_ALIGN, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        p = raw;
+        if (raw != MAP_FAILED) {
+            unsigned char *aligned =
+                (unsigned char *)(((uintptr_t)raw + SET_ALIGN - 1) & ~(uintptr_t)(SET_ALIGN - 1));
+            if (aligned > raw)
+                munmap(raw, (size_t)(aligned - raw));
+            munmap(aligned + set_size, (size_t)(raw + SET_ALIGN - aligned));
+            p = aligned;
+        }
+    }
     if (p == MAP_FAILED)
         return -errno;
     set_mem = p;
-    heap_set_init(&gp_heap.set, p, SET_BITS, FILTER_BITS);
+    (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
+    heap_set_init(&gp_heap.set, p, SET_BITS);
     return 0;
 }
 
@@ -654,7 +674,7 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
                "off");
         return -1;
     }
-    set_size = heap_set_bytes(SET_BITS, FILTER_BITS);
+    set_size = heap_set_bytes(SET_BITS);
     int err = map_set(0);
     if (err) {
         gp_log("heap", "cannot map the table of sampled blocks (%s); C memory profiling is off",

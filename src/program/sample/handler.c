@@ -36,10 +36,11 @@ GP_SIGSAFE static uint64_t monotonic_ns(void)
 /* Pages of the initial thread's stack checked per process_vm_readv (one byte of each). */
 #define STACK_PROBE_PAGES 64
 
-/* The initial thread's stack below what was known at start (deep recursion): plain loads
- * there are safe once every page from the known bottom down to the interrupted SP is shown
- * mapped, which is checked once, with one process_vm_readv per 64 pages; the stack's mapping
- * never shrinks, so what was checked stays good. Stops at the first unreadable page. */
+/* The initial thread's stack below what was known at start (deep recursion, or just a call
+ * chain deeper than the constructor's): plain loads there are safe once every page from the
+ * known bottom down to the interrupted SP is shown mapped, which is checked once, with one
+ * process_vm_readv per 64 pages; the stack's mapping never shrinks, so what was checked stays
+ * good. Stops at the first unreadable page. */
 GP_SIGSAFE static void grow_main_stack(struct sample_thread *t, uint64_t sp)
 {
     struct iovec remote[STACK_PROBE_PAGES];
@@ -59,6 +60,12 @@ GP_SIGSAFE static void grow_main_stack(struct sample_thread *t, uint64_t sp)
         if (got < n)
             return;
     }
+}
+
+GP_SIGSAFE void sample_stack_reach(struct sample_thread *t, uint64_t sp)
+{
+    if (sp < t->unw.stack_lo && sp >= t->main_stack_floor && t->main_stack_floor)
+        grow_main_stack(t, sp);
 }
 
 __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
@@ -82,8 +89,7 @@ GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
     rec->weight = weight;
     gp_copy_bytes(rec->thread_name, t->name, sizeof rec->thread_name);
     uint64_t sp = (uint64_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RSP];
-    if (sp < t->unw.stack_lo && sp >= t->main_stack_floor && t->main_stack_floor)
-        grow_main_stack(t, sp);
+    sample_stack_reach(t, sp);
     struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
                               .leaf = GP_RING_LEAF_FRAMES };
     unwind_capture((const ucontext_t *)ucv, &t->unw, &out);

@@ -161,6 +161,7 @@ __attribute__((noinline)) GP_SIGSAFE static void capture_stack(struct ring_recor
     for (int i = 0; i < NGREG; i++)
         uc.uc_mcontext.gregs[i] = 0;
     gp_heap_regs(uc.uc_mcontext.gregs);
+    sample_stack_reach(&gp_thread, (uint64_t)uc.uc_mcontext.gregs[REG_RSP]);
     struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
                               .leaf = GP_RING_LEAF_FRAMES };
     unwind_capture(&uc, &gp_thread.unw, &out);

@@ -4,15 +4,16 @@
  */
 #include "program/sample/heap_set.h"
 
-void heap_set_init(struct heap_set *s, void *mem, unsigned bits, unsigned fbits)
+#define HOME_ONE ((uint64_t)1)
+#define PASSING_ONE ((uint64_t)1 << 32)
+
+void heap_set_init(struct heap_set *s, void *mem, unsigned bits)
 {
-    s->slot = mem;
-    s->filter = (_Atomic uint8_t *)((char *)mem + ((size_t)8 << bits));
-    s->summary = s->filter + ((size_t)1 << fbits);
+    s->line = mem;
+    s->filter = (_Atomic uint8_t *)((char *)mem + (sizeof(struct heap_set_line) << bits));
     s->mask = ((uint64_t)1 << bits) - 1;
     s->bits = bits;
-    s->fbits = fbits;
-    s->max_live = (uint64_t)1 << (bits - 1);
+    s->max_live = ((uint64_t)HEAP_SET_LINE_SLOTS << bits) / 2;
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 }
 
@@ -21,108 +22,107 @@ GP_SIGSAFE static uint64_t home_of(const struct heap_set *s, uint64_t addr)
     return heap_set_hash(addr) >> (64 - s->bits);
 }
 
-GP_SIGSAFE static uint64_t counter_index(const struct heap_set *s, uint64_t addr)
-{
-    return heap_set_hash(addr) >> (64 - s->fbits);
-}
+/* Where addr is: its slot, and how many lines past its home (-1 when it is not there). */
+struct place {
+    _Atomic uint64_t *slot;
+    int distance;
+};
 
-/* +1 or -1, saturating: a counter that reached 255 stays there. Returns the new value. */
-GP_SIGSAFE static uint8_t counter_add(_Atomic uint8_t *c, int up)
+GP_SIGSAFE static struct place find(const struct heap_set *s, uint64_t addr)
 {
-    uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-    for (;;) {
-        if (v == 255 || (!up && v == 0))
-            return v;
-        uint8_t nv = (uint8_t)(up ? v + 1 : v - 1);
-        if (atomic_compare_exchange_weak_explicit(c, &v, nv, memory_order_seq_cst,
-                                                  memory_order_relaxed))
-            return nv;
+    uint64_t l = home_of(s, addr);
+    for (int d = 0; d < HEAP_SET_MAX_LINES; d++, l = (l + 1) & s->mask) {
+        struct heap_set_line *line = &s->line[l];
+        for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
+            if (atomic_load_explicit(&line->slot[i], memory_order_acquire) == addr)
+                return (struct place){ &line->slot[i], d };
+        if (atomic_load_explicit(&line->count, memory_order_acquire) < PASSING_ONE)
+            break;   /* nothing passed this line */
     }
+    return (struct place){ NULL, -1 };
 }
 
-/* The counter of addr up by one, and its summary bit set (after). */
-GP_SIGSAFE static void filter_add(struct heap_set *s, uint64_t addr)
+/* The lines addr's probe passed (its home and the next distance - 1) count one less. */
+GP_SIGSAFE static void unpass(struct heap_set *s, uint64_t home, int distance)
 {
-    uint64_t i = counter_index(s, addr);
-    counter_add(&s->filter[i], 1);
-    atomic_fetch_or_explicit(&s->summary[i >> 3], (uint8_t)(1u << (i & 7)), memory_order_seq_cst);
+    for (int d = 0; d < distance; d++)
+        atomic_fetch_sub_explicit(&s->line[(home + (uint64_t)d) & s->mask].count, PASSING_ONE,
+                                  memory_order_release);
 }
 
-/* The counter of addr down by one; at zero its summary bit is cleared, then set again if an
- * insert raised the counter in between (that insert's own set may have come before the clear). */
-GP_SIGSAFE static void filter_remove(struct heap_set *s, uint64_t addr)
+/* The home count of line l up by one, and its filter bit set (after). */
+GP_SIGSAFE static void home_add(struct heap_set *s, uint64_t l)
 {
-    uint64_t i = counter_index(s, addr);
-    if (counter_add(&s->filter[i], 0) != 0)
+    atomic_fetch_add_explicit(&s->line[l].count, HOME_ONE, memory_order_seq_cst);
+    atomic_fetch_or_explicit(&s->filter[l >> 3], (uint8_t)(1u << (l & 7)), memory_order_seq_cst);
+}
+
+/* The home count of line l down by one; at zero its filter bit is cleared, then set again if an
+ * insert raised the count in between (that insert's own set may have come before the clear). */
+GP_SIGSAFE static void home_remove(struct heap_set *s, uint64_t l)
+{
+    uint64_t before = atomic_fetch_sub_explicit(&s->line[l].count, HOME_ONE, memory_order_seq_cst);
+    if ((uint32_t)before != 1)
         return;
-    uint8_t bit = (uint8_t)(1u << (i & 7));
-    atomic_fetch_and_explicit(&s->summary[i >> 3], (uint8_t)~bit, memory_order_seq_cst);
-    if (atomic_load_explicit(&s->filter[i], memory_order_seq_cst) != 0)
-        atomic_fetch_or_explicit(&s->summary[i >> 3], bit, memory_order_seq_cst);
-}
-
-/* Index of addr's slot, or -1. */
-GP_SIGSAFE static int64_t find(const struct heap_set *s, uint64_t addr)
-{
-    uint64_t h = home_of(s, addr);
-    for (uint64_t i = 0; i < HEAP_SET_MAX_PROBE; i++) {
-        uint64_t idx = (h + i) & s->mask;
-        uint64_t v = atomic_load_explicit(&s->slot[idx], memory_order_acquire);
-        if (v == addr)
-            return (int64_t)idx;
-        if (v == HEAP_SET_EMPTY)
-            return -1;
-    }
-    return -1;
+    uint8_t bit = (uint8_t)(1u << (l & 7));
+    atomic_fetch_and_explicit(&s->filter[l >> 3], (uint8_t)~bit, memory_order_seq_cst);
+    if ((uint32_t)atomic_load_explicit(&s->line[l].count, memory_order_seq_cst) != 0)
+        atomic_fetch_or_explicit(&s->filter[l >> 3], bit, memory_order_seq_cst);
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr)
 {
-    if (addr <= HEAP_SET_TOMB)
+    if (addr == HEAP_SET_EMPTY)
         return HEAP_SET_FULL;
-    if (find(s, addr) >= 0)
+    if (find(s, addr).slot)
         return HEAP_SET_PRESENT;
     /* Reserve the place first: a table at max_live takes nothing more. */
     if (atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed) >= s->max_live) {
         atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
         return HEAP_SET_FULL;
     }
-    uint64_t h = home_of(s, addr);
-    for (uint64_t i = 0; i < HEAP_SET_MAX_PROBE; i++) {
-        uint64_t idx = (h + i) & s->mask;
-        uint64_t v = atomic_load_explicit(&s->slot[idx], memory_order_relaxed);
-        while (v == HEAP_SET_EMPTY || v == HEAP_SET_TOMB) {
-            if (atomic_compare_exchange_weak_explicit(&s->slot[idx], &v, addr,
-                                                      memory_order_release,
-                                                      memory_order_relaxed)) {
-                filter_add(s, addr);
+    uint64_t home = home_of(s, addr), l = home;
+    for (int d = 0; d < HEAP_SET_MAX_LINES; d++, l = (l + 1) & s->mask) {
+        struct heap_set_line *line = &s->line[l];
+        for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {
+            uint64_t v = atomic_load_explicit(&line->slot[i], memory_order_relaxed);
+            if (v == HEAP_SET_EMPTY &&
+                atomic_compare_exchange_strong_explicit(&line->slot[i], &v, addr,
+                                                        memory_order_release,
+                                                        memory_order_relaxed)) {
+                home_add(s, home);
                 return HEAP_SET_INSERTED;
             }
         }
+        /* full: the address goes on past this line, which counts it before it does */
+        atomic_fetch_add_explicit(&line->count, PASSING_ONE, memory_order_seq_cst);
     }
+    unpass(s, home, HEAP_SET_MAX_LINES);
     atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
     return HEAP_SET_FULL;
 }
 
 GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr)
 {
-    if (addr <= HEAP_SET_TOMB)
+    if (addr == HEAP_SET_EMPTY)
         return 0;
-    int64_t idx = find(s, addr);
-    if (idx < 0)
+    struct place p = find(s, addr);
+    if (!p.slot)
         return 0;
     uint64_t v = addr;
     /* Only this thread may remove addr (the block's owner): the CAS cannot lose to another
      * remove of it; it guards against a caller that breaks that rule. */
-    if (!atomic_compare_exchange_strong_explicit(&s->slot[idx], &v, HEAP_SET_TOMB,
-                                                 memory_order_acq_rel, memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(p.slot, &v, HEAP_SET_EMPTY, memory_order_acq_rel,
+                                                 memory_order_relaxed))
         return 0;
-    filter_remove(s, addr);
+    uint64_t home = home_of(s, addr);
+    unpass(s, home, p.distance);
+    home_remove(s, home);
     atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
     return 1;
 }
 
 GP_SIGSAFE int heap_set_contains(const struct heap_set *s, uint64_t addr)
 {
-    return addr > HEAP_SET_TOMB && find(s, addr) >= 0;
+    return addr != HEAP_SET_EMPTY && find(s, addr).slot != NULL;
 }

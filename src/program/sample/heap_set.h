@@ -6,32 +6,34 @@
  * for every block, sampled or not (one in ~250 at GOPROF_HEAP_RATE=512k): the unsampled
  * case must cost a few ns, with no lock and no allocation, from any thread.
  *
- * Table: 2^bits slots of one 64-bit address each, open addressing with linear probing from the
- * slot the address hashes to. 0: empty; 1: a tombstone (a removed address: the probes of the
- * addresses inserted past it must go on through it). Insert claims the first empty or
- * tombstone slot of the address's probe sequence with a compare-and-swap; remove swaps the
- * address for a tombstone. An address is found within HEAP_SET_MAX_PROBE slots of its home, or
- * not inserted (the table counts as full for it). At most half the slots hold addresses
- * (max_live): probes stay short, and tombstones are reused by later inserts.
+ * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a count word.
+ * An address hashes to its home line and lives there, or, when that line is full, in one of
+ * the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's count word holds
+ * two counts: its home count (the live addresses whose home it is) and its passing count (the
+ * live addresses stored beyond it whose home is it or a line before it: their probe passed
+ * through it). A lookup scans a line's 7 slots and stops at the first line whose passing count
+ * is 0: every live address it could be looking for past that line would have counted there.
+ * So a removed address leaves an empty slot, not a tombstone: the table never fills with dead
+ * entries however long the program runs, and an insert or a lookup touches one cache line
+ * (its home) unless the home line has overflowed.
  *
  * Concurrency. Only the thread that owns an address (it has just had it from malloc, or is
  * freeing it) inserts or removes it, and the program's own synchronisation orders a block's
- * allocation before its free on another thread: the table never sees the same address
- * inserted twice at once, nor removed while being inserted. Different addresses are inserted
- * and removed concurrently: the CAS decides who gets a slot, the loser probes on. A lookup
- * that races with other addresses' inserts and removes still finds its own address (slots of
- * other addresses only change between empty, tombstone and an address, never to this one).
+ * allocation before its free on another thread: the table never sees the same address inserted
+ * twice at once, nor removed while being inserted. Different addresses are inserted and removed
+ * concurrently: a CAS decides who gets an empty slot, the loser looks on; counts are atomic
+ * additions. An insert raises the passing count of a full line before it goes on, and a remove
+ * lowers it only after its slot is empty again, so a count is never below the addresses that
+ * passed: a lookup by the owner (or a thread its free was handed to) always reaches its address.
  *
- * Filter: 2^fbits one-byte counters, indexed by the top bits of the same hash; each counts
- * the live addresses that hash to it (saturating at 255: then it stays, which only costs
- * probes). free() of an unsampled block reads one bit of a summary of them (bit i: counter i
- * is not zero), so that what every free() touches is 2^fbits bits (8 KiB by default: the L1
- * cache; the counters' 64 KiB are read only on the sampled path). A counter's bit is set after
- * it is raised; when a remove brings it to zero the bit is cleared and the counter read again,
- * and set again if an insert raised it meanwhile: a set bit is never lost for a live address.
+ * Filter: 2^bits bits, bit i set while line i's home count is not zero. free() of an unsampled
+ * block reads that one bit (4 KiB for the default table: the L1 cache). The bit is set after
+ * the count is raised; when a remove brings the count to zero the bit is cleared and the count
+ * read again, and set again if an insert raised it meanwhile: a set bit is never lost for a
+ * live address.
  *
- * The caller owns the memory (heap_set_bytes(bits, fbits) bytes, zero-filled: an mmap'd region,
- * untouched pages cost nothing until a sampled address lands on them).
+ * The caller owns the memory (heap_set_bytes(bits) bytes, zero-filled and 64-byte aligned: an
+ * mmap'd region, untouched pages cost nothing until a sampled address lands on them).
  */
 #ifndef GP_HEAP_SET_H
 #define GP_HEAP_SET_H
@@ -43,33 +45,39 @@
 #include "lib/base/sigsafe.h"
 
 #define HEAP_SET_EMPTY 0u
-#define HEAP_SET_TOMB 1u
-#define HEAP_SET_MAX_PROBE 256
+#define HEAP_SET_LINE_SLOTS 7
+#define HEAP_SET_MAX_LINES 32
+
+struct heap_set_line {
+    _Atomic uint64_t slot[HEAP_SET_LINE_SLOTS];
+    _Atomic uint64_t count;   /* low 32 bits: home count; high 32 bits: passing count */
+};
+_Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache line");
 
 struct heap_set {
-    _Atomic uint64_t *slot;
-    _Atomic uint8_t *filter;
-    _Atomic uint8_t *summary;   /* 2^fbits bits: filter[i] != 0 */
-    uint64_t mask;          /* slots - 1 */
-    unsigned bits, fbits;
-    uint64_t max_live;      /* slots / 2 */
-    _Atomic uint64_t live;  /* addresses in the table */
+    struct heap_set_line *line;
+    _Atomic uint8_t *filter;   /* 2^bits bits: line i's home count is not zero */
+    uint64_t mask;             /* lines - 1 */
+    unsigned bits;
+    uint64_t max_live;         /* half the slots */
+    _Atomic uint64_t live;     /* addresses in the table */
 };
 
 enum heap_set_insert_result {
     HEAP_SET_INSERTED = 0,
     HEAP_SET_PRESENT = 1,   /* was there already: a block freed where we did not see it */
-    HEAP_SET_FULL = -1,     /* max_live reached, or no free slot within HEAP_SET_MAX_PROBE */
+    HEAP_SET_FULL = -1,     /* max_live reached, or no empty slot within HEAP_SET_MAX_LINES */
 };
 
-/* Bytes of memory a table of 2^bits slots with 2^fbits filter counters needs. */
-static inline size_t heap_set_bytes(unsigned bits, unsigned fbits)
+/* Bytes of memory a table of 2^bits lines needs. */
+static inline size_t heap_set_bytes(unsigned bits)
 {
-    return ((size_t)8 << bits) + ((size_t)1 << fbits) + (((size_t)1 << fbits) + 7) / 8;
+    return ((size_t)sizeof(struct heap_set_line) << bits) + (((size_t)1 << bits) + 7) / 8;
 }
 
-/* Lays the table out in mem (heap_set_bytes long, zero-filled). 3 <= fbits <= bits <= 30. */
-void heap_set_init(struct heap_set *s, void *mem, unsigned bits, unsigned fbits);
+/* Lays the table out in mem (heap_set_bytes long, zero-filled, 64-byte aligned).
+ * 3 <= bits <= 26. */
+void heap_set_init(struct heap_set *s, void *mem, unsigned bits);
 
 static inline uint64_t heap_set_hash(uint64_t addr)
 {
@@ -80,8 +88,8 @@ static inline uint64_t heap_set_hash(uint64_t addr)
 /* The free() fast path: 0 means addr is certainly not in the table. */
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
-    uint64_t i = heap_set_hash(addr) >> (64 - s->fbits);
-    return (atomic_load_explicit(&s->summary[i >> 3], memory_order_relaxed) >> (i & 7)) & 1;
+    uint64_t i = heap_set_hash(addr) >> (64 - s->bits);
+    return (atomic_load_explicit(&s->filter[i >> 3], memory_order_relaxed) >> (i & 7)) & 1;
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr);

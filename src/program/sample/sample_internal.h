@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lib/base/sigsafe.h"
 #include "program/sample/sample.h"
 #include "program/unwind/unwind.h"
 
@@ -36,5 +37,11 @@ struct sample_state {
 
 extern __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
 extern struct sample_state gp_sample;
+
+/* Makes the stack from sp up readable with plain loads for the unwinder: on the initial
+ * thread, extends unw.stack_lo down to sp once the pages are checked (handler.c). Every path
+ * that unwinds from its own registers (the handler, the heap sampling path) calls it first:
+ * below the known bottom, each read would be a system call. */
+GP_SIGSAFE void sample_stack_reach(struct sample_thread *t, uint64_t sp);
 
 #endif
