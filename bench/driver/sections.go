@@ -986,9 +986,13 @@ func (b *Bench) secHeap() error {
 	}
 	const jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 	const tcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4"
-	for _, threads := range []int{1, 2} {
+	// 0: one thread, the initial one (a C program's main), whose stack the sampled path
+	// extends as it goes deeper; 1, 2: threads of their own.
+	for _, threads := range []int{0, 1, 2} {
 		name := fmt.Sprintf("%d thread", threads)
-		if threads > 1 {
+		if threads == 0 {
+			name = "initial thread"
+		} else if threads > 1 {
 			name += "s"
 		}
 		specs := []Spec{
