@@ -4,7 +4,8 @@
 #   scripts/check-layers.sh [SRCDIR]     (default: the repository's src/)
 #   scripts/check-layers.sh --self-test  (plants violations in a copy of src/: each must fail)
 #
-# Folders and their Context: (line 2 or 3 of each file, first word):
+# Folders and their Context: (line 2 or 3 of each file, first word; a file runs in one process,
+# so no other process may follow it outside parentheses, e.g. "signal (handler), collector"):
 #   src/program/*   signal | program   runs inside the profiled program
 #   src/collector   collector          the collector process
 #   src/goprof      goprof | build     the goprof command (and mkman, run by make)
@@ -34,6 +35,14 @@ if [ "${1:-}" = --self-test ]; then
             return 1
         fi
     }
+    sed_two() {  # sed_two SED-EXPR FILE: a Context line naming a second process
+        rm -rf "$tmp/src" && cp -r "$top/src" "$tmp/src"
+        sed -i "$1" "$tmp/src/$2"
+        if cmp -s "$top/src/$2" "$tmp/src/$2" || "$0" "$tmp/src" >/dev/null 2>&1; then
+            echo "check-layers: self-test: two processes in $2's Context were not caught" >&2
+            return 1
+        fi
+    }
     "$0" >/dev/null &&
         plant lib/ring/ring.c '#include "collector/profmap.h"' "lib including the collector" &&
         plant collector/profmap.c '#include "program/sample/sample.h"' "collector including the program" &&
@@ -44,7 +53,16 @@ if [ "${1:-}" = --self-test ]; then
         plant lib/pprof/folded.c '#include "strtab.h"' "a bare include (not written from src/)" &&
         plant lib/elf/elf_file.c '#include <collector/maps.h>' "an angle-bracket include upwards" &&
         sed_ctx &&
-        echo "check-layers: self-test: 8 planted violations caught"
+        sed_two '2s/Context: collector/Context: collector (drain), program (constructor)/' \
+            collector/profmap.c &&
+        sed_two '2s/Context: library/Context: library (program), collector/' lib/base/log.c &&
+        sed_two '2s/Context: signal/Context: signal (handler), collector (ring drain)/' \
+            program/sample/handler.c &&
+        sed_two '2s/Context: program/Context: program, goprof/' \
+            program/preload/exit_hook_amd64.S &&
+        plant program/preload/exit_hook_amd64.S '#include "collector/session.h"' \
+            "an include in an assembly file" &&
+        echo "check-layers: self-test: 13 planted violations caught"
     exit
 fi
 
@@ -83,7 +101,7 @@ folder() {
 }
 
 status=0
-files=$(cd "$src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.proto' \) |
+files=$(cd "$src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.proto' \) |
     sed 's#^\./##' | sort)
 for rel in $files; do
     dir=$(folder "$rel")
@@ -93,13 +111,21 @@ for rel in $files; do
         status=1
         continue
     fi
-    ctx=$(sed -n '2,3p' "$src/$rel" | sed -n 's#^ *\(\*\|//\) Context: \([a-z]*\).*#\2#p' | head -n1)
+    line=$(sed -n '2,3p' "$src/$rel" | sed -n 's#^ *\(\*\|//\) Context: ##p' | head -n1)
+    ctx=$(echo "$line" | sed -n 's#^\([a-z]*\).*#\1#p')
     case " $(contexts "$dir") " in
         *" $ctx "*) ;;
         *) echo "check-layers: src/$rel says 'Context: ${ctx:-(none)}', not one of" \
                "'$(contexts "$dir")' ($dir)" >&2
            status=1 ;;
     esac
+    # After the first word, outside parentheses (which may run on to the next line), only
+    # ", signal-safe" may follow: a second process word means a file serving two processes.
+    rest=$(echo "$line" | sed 's/([^)]*)//g; s/(.*$//; s/^[a-z]*//; s/, *signal-safe\b//')
+    if echo "$rest" | grep -qwE 'signal|program|collector|goprof|library|build|tests'; then
+        echo "check-layers: src/$rel names more than one process: 'Context: $line'" >&2
+        status=1
+    fi
     # Every include, however spaced: with quotes, and with angle brackets when it names a file
     # of src/ (<lib/base/log.h> reaches src/ through -I as well). A system header is left be.
     for inc in $(sed -n -e 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \

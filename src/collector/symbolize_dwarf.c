@@ -340,25 +340,39 @@ static void account(struct sym_dwarf *d, int64_t bytes)
     heap_bytes += (uint64_t)bytes;
 }
 
-static int names_grow(struct sym_dwarf *d)
+/* The three tables below (names, units, the cache) are open addressing with linear probing on
+ * gp_hash_u64 of a 64-bit key, at a power-of-two capacity kept at least twice their length;
+ * a slot whose key is 0 is free. */
+typedef uint64_t (*slot_key_fn)(const void *slot);
+
+/* Doubles a table of elements of size bytes (first: the capacity of an empty one). */
+static int table_grow(struct sym_dwarf *d, void **tab, size_t *cap, size_t first, size_t size,
+                      slot_key_fn key)
 {
-    size_t cap = d->names_cap ? 2 * d->names_cap : 256;
-    struct dw_name *v = calloc(cap, sizeof *v);
+    size_t ncap = *cap ? 2 * *cap : first;
+    unsigned char *v = calloc(ncap, size);
     if (!v)
         return -ENOMEM;
-    for (size_t i = 0; i < d->names_cap; i++) {
-        if (!d->names[i].mangled)
+    for (size_t i = 0; i < *cap; i++) {
+        const unsigned char *e = (const unsigned char *)*tab + i * size;
+        uint64_t k = key(e);
+        if (!k)
             continue;
-        size_t s = gp_hash_u64((uintptr_t)d->names[i].mangled) & (cap - 1);
-        while (v[s].mangled)
-            s = (s + 1) & (cap - 1);
-        v[s] = d->names[i];
+        size_t s = gp_hash_u64(k) & (ncap - 1);
+        while (key(v + s * size))
+            s = (s + 1) & (ncap - 1);
+        memcpy(v + s * size, e, size);
     }
-    account(d, (int64_t)((cap - d->names_cap) * sizeof *v));
-    free(d->names);
-    d->names = v;
-    d->names_cap = cap;
+    account(d, (int64_t)((ncap - *cap) * size));
+    free(*tab);
+    *tab = v;
+    *cap = ncap;
     return 0;
+}
+
+static uint64_t name_key(const void *slot)
+{
+    return (uintptr_t)((const struct dw_name *)slot)->mangled;
 }
 
 /* The demangled form of a linkage name, made once per name; NULL when it does not demangle. */
@@ -366,7 +380,8 @@ static const char *demangled(struct sym_dwarf *d, const char *mangled)
 {
     if (mangled[0] != '_' || mangled[1] != 'Z')
         return NULL;
-    if (2 * (d->names_len + 1) > d->names_cap && names_grow(d) != 0)
+    if (2 * (d->names_len + 1) > d->names_cap &&
+        table_grow(d, (void **)&d->names, &d->names_cap, 256, sizeof *d->names, name_key) != 0)
         return NULL;
     size_t s = gp_hash_u64((uintptr_t)mangled) & (d->names_cap - 1);
     while (d->names[s].mangled && d->names[s].mangled != mangled)
@@ -421,14 +436,30 @@ static void die_info(struct sym_dwarf *d, Dwarf_Die *cu, Dwarf_Die *die, struct 
 
 /* ---- the scopes at an address ----------------------------------------------------------- */
 
+/* The DIE tree's walks: parent's first child into child (1), or 0 when it has none or the
+ * nesting is too deep; then child becomes its next sibling (1), or 0 after the last. */
+static int first_child(Dwarf_Die *parent, unsigned depth, Dwarf_Die *child)
+{
+    return depth < DW_MAX_NEST && api.dwarf_child(parent, child) == 0;
+}
+
+static int next_sibling(Dwarf_Die *child)
+{
+    Dwarf_Die next;
+    if (api.dwarf_siblingof(child, &next) != 0)
+        return 0;
+    *child = next;
+    return 1;
+}
+
 /* Follows the DIEs under parent that contain pc, appending functions and inlined calls to
  * chain (outermost first). 1 when some DIE under parent contained pc. */
 static int descend(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int *n, int depth)
 {
-    Dwarf_Die child, next;
-    if (depth >= DW_MAX_NEST || api.dwarf_child(parent, &child) != 0)
+    Dwarf_Die child;
+    if (!first_child(parent, (unsigned)depth, &child))
         return 0;
-    for (;;) {
+    do {
         switch (api.dwarf_tag(&child)) {
         case DW_TAG_namespace:
         case DW_TAG_module:
@@ -455,10 +486,8 @@ static int descend(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int *n, i
         default:
             break;
         }
-        if (api.dwarf_siblingof(&child, &next) != 0)
-            return 0;
-        child = next;
-    }
+    } while (next_sibling(&child));
+    return 0;
 }
 
 /* ---- the unit index --------------------------------------------------------------------- */
@@ -467,10 +496,10 @@ static int descend(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int *n, i
 static int index_walk(struct sym_dwarf *d, struct dw_unit *u, Dwarf_Die *parent, int pnode,
                       uint32_t depth)
 {
-    Dwarf_Die child, next;
-    if (depth >= DW_MAX_NEST || api.dwarf_child(parent, &child) != 0)
+    Dwarf_Die child;
+    if (!first_child(parent, depth, &child))
         return 0;
-    for (;;) {
+    do {
         int tag = api.dwarf_tag(&child);
         switch (tag) {
         case DW_TAG_namespace:
@@ -511,10 +540,8 @@ static int index_walk(struct sym_dwarf *d, struct dw_unit *u, Dwarf_Die *parent,
         default:
             break;
         }
-        if (api.dwarf_siblingof(&child, &next) != 0)
-            return 0;
-        child = next;
-    }
+    } while (next_sibling(&child));
+    return 0;
 }
 
 static int range_cmp(const void *a, const void *b)
@@ -525,32 +552,17 @@ static int range_cmp(const void *a, const void *b)
     return x->depth < y->depth ? -1 : x->depth > y->depth;
 }
 
-static int units_grow(struct sym_dwarf *d)
+static uint64_t unit_key(const void *slot)
 {
-    size_t cap = d->units_cap ? 2 * d->units_cap : 64;
-    struct dw_unit *v = calloc(cap, sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    for (size_t i = 0; i < d->units_cap; i++) {
-        if (!d->units[i].off)
-            continue;
-        size_t s = gp_hash_u64(d->units[i].off) & (cap - 1);
-        while (v[s].off)
-            s = (s + 1) & (cap - 1);
-        v[s] = d->units[i];
-    }
-    account(d, (int64_t)((cap - d->units_cap) * sizeof *v));
-    free(d->units);
-    d->units = v;
-    d->units_cap = cap;
-    return 0;
+    return ((const struct dw_unit *)slot)->off;
 }
 
 /* The index of the unit cu, built on first use; NULL when it cannot be. */
 static struct dw_unit *unit_of(struct sym_dwarf *d, Dwarf_Die *cu)
 {
     uint64_t off = api.dwarf_dieoffset(cu) + 1;     /* + 1: 0 marks a free slot */
-    if (2 * (d->units_len + 1) > d->units_cap && units_grow(d) != 0)
+    if (2 * (d->units_len + 1) > d->units_cap &&
+        table_grow(d, (void **)&d->units, &d->units_cap, 64, sizeof *d->units, unit_key) != 0)
         return NULL;
     size_t s = gp_hash_u64(off) & (d->units_cap - 1);
     while (d->units[s].off && d->units[s].off != off)
@@ -676,35 +688,21 @@ static int lookup_uncached(struct sym_dwarf *d, uint64_t vaddr, struct sym_dwarf
 
 /* ---- the cache -------------------------------------------------------------------------- */
 
+/* A cached address's key is vaddr + 1 (vaddr 0 is an address like any other). */
+static uint64_t cached_key(const void *slot)
+{
+    const struct dw_cached *c = slot;
+    return c->used ? c->vaddr + 1 : 0;
+}
+
 static struct dw_cached *cache_find(struct sym_dwarf *d, uint64_t vaddr)
 {
     if (!d->tab_cap)
         return NULL;
-    size_t s = gp_hash_u64(vaddr) & (d->tab_cap - 1);
+    size_t s = gp_hash_u64(vaddr + 1) & (d->tab_cap - 1);
     while (d->tab[s].used && d->tab[s].vaddr != vaddr)
         s = (s + 1) & (d->tab_cap - 1);
     return &d->tab[s];
-}
-
-static int cache_grow(struct sym_dwarf *d)
-{
-    size_t cap = d->tab_cap ? 2 * d->tab_cap : 1024;
-    struct dw_cached *v = calloc(cap, sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    for (size_t i = 0; i < d->tab_cap; i++) {
-        if (!d->tab[i].used)
-            continue;
-        size_t s = gp_hash_u64(d->tab[i].vaddr) & (cap - 1);
-        while (v[s].used)
-            s = (s + 1) & (cap - 1);
-        v[s] = d->tab[i];
-    }
-    account(d, (int64_t)((cap - d->tab_cap) * sizeof *v));
-    free(d->tab);
-    d->tab = v;
-    d->tab_cap = cap;
-    return 0;
 }
 
 static void cache_add(struct sym_dwarf *d, uint64_t vaddr, const struct sym_dwarf_frame *f,
@@ -712,7 +710,8 @@ static void cache_add(struct sym_dwarf *d, uint64_t vaddr, const struct sym_dwar
 {
     if (cached >= SYM_DWARF_MAX_CACHED || d->pool_len + (size_t)n > UINT32_MAX)
         return;
-    if (2 * (d->tab_len + 1) > d->tab_cap && cache_grow(d) != 0)
+    if (2 * (d->tab_len + 1) > d->tab_cap &&
+        table_grow(d, (void **)&d->tab, &d->tab_cap, 1024, sizeof *d->tab, cached_key) != 0)
         return;
     size_t old = d->pool_cap;
     if (gp_grow((void **)&d->pool, &d->pool_cap, d->pool_len + (size_t)n, sizeof *d->pool,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/base/dup_stream.h"
+#include "lib/base/hash.h"
 #include "lib/base/log.h"
 #include "goprof/frame_kind.h"
 #include "lib/pprof/pprof_view.h"
@@ -45,10 +46,8 @@ struct tree {
 
 static uint64_t node_hash(size_t parent, const char *name, uint64_t address)
 {
-    uint64_t h = (uint64_t)parent * 0x9e3779b97f4a7c15ULL;
-    h ^= name ? (uint64_t)(uintptr_t)name : address * 0xff51afd7ed558ccdULL;
-    h *= 0xff51afd7ed558ccdULL;
-    return h ^ (h >> 29);
+    const uint64_t key[2] = { parent, name ? (uint64_t)(uintptr_t)name : address };
+    return gp_hash_bytes(key, sizeof key);
 }
 
 static int tree_rehash(struct tree *t, size_t nslots)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+#include "lib/base/hash.h"
 #include "lib/pprof/pprof_view.h"
 
 #define LOST_PREFIX "[libgoprof] lost:"
@@ -31,9 +32,7 @@ struct fntab {
 
 static uint64_t fn_hash(const char *name, uint64_t address)
 {
-    uint64_t h = name ? (uint64_t)(uintptr_t)name : ~address;
-    h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 31);
+    return gp_hash_u64(name ? (uint64_t)(uintptr_t)name : ~address);
 }
 
 static struct fn *fn_get(struct fntab *t, const struct pprof_frame *f)

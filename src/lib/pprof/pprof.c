@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/hash.h"
 #include "lib/base/log.h"
 #include "lib/pprof/gzwriter.h"
 #include "lib/pprof/pprof_emit.h"
@@ -143,17 +144,11 @@ int pprof_mapping_set_flags(struct pprof *p, uint64_t mapping_id, unsigned has_f
     return 0;
 }
 
-/* Mixes the four key fields; strings are already unique indices, so integers suffice. */
+/* Of the four key fields; strings are already unique indices, so integers suffice. */
 static uint64_t function_hash(const struct pprof_function_rec *f)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
     const int64_t key[4] = { f->name, f->system_name, f->filename, f->start_line };
-    for (size_t i = 0; i < 4; i++) {
-        h ^= (uint64_t)key[i];
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    return h;
+    return gp_hash_bytes(key, sizeof key);
 }
 
 static int function_equal(const struct pprof_function_rec *a, const struct pprof_function_rec *b)

@@ -17,11 +17,6 @@ void heap_set_init(struct heap_set *s, void *mem, unsigned bits)
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 }
 
-GP_SIGSAFE static uint64_t home_of(const struct heap_set *s, uint64_t addr)
-{
-    return heap_set_hash(addr) >> (64 - s->bits);
-}
-
 /* Where addr is: its slot, and how many lines past its home (-1 when it is not there). */
 struct place {
     _Atomic uint64_t *slot;
@@ -30,7 +25,7 @@ struct place {
 
 GP_SIGSAFE static struct place find(const struct heap_set *s, uint64_t addr)
 {
-    uint64_t l = home_of(s, addr);
+    uint64_t l = heap_set_home(s, addr);
     for (int d = 0; d < HEAP_SET_MAX_LINES; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
@@ -81,7 +76,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
         return HEAP_SET_FULL;
     }
-    uint64_t home = home_of(s, addr), l = home;
+    uint64_t home = heap_set_home(s, addr), l = home;
     for (int d = 0; d < HEAP_SET_MAX_LINES; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {
@@ -115,7 +110,7 @@ GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr)
     if (!atomic_compare_exchange_strong_explicit(p.slot, &v, HEAP_SET_EMPTY, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return 0;
-    uint64_t home = home_of(s, addr);
+    uint64_t home = heap_set_home(s, addr);
     unpass(s, home, p.distance);
     home_remove(s, home);
     atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/base/hash.h"
 #include "lib/base/sigsafe.h"
 
 #define HEAP_SET_EMPTY 0u
@@ -79,16 +80,16 @@ static inline size_t heap_set_bytes(unsigned bits)
  * 3 <= bits <= 26. */
 void heap_set_init(struct heap_set *s, void *mem, unsigned bits);
 
-static inline uint64_t heap_set_hash(uint64_t addr)
+/* addr's home line (blocks are 16-byte aligned: the low bits carry nothing). */
+static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
 {
-    /* blocks are 16-byte aligned: the low bits carry nothing */
-    return (addr >> 4) * 0x9e3779b97f4a7c15ull;
+    return gp_hash_index(addr >> 4, s->bits);
 }
 
 /* The free() fast path: 0 means addr is certainly not in the table. */
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
-    uint64_t i = heap_set_hash(addr) >> (64 - s->bits);
+    uint64_t i = heap_set_home(s, addr);
     return (atomic_load_explicit(&s->filter[i >> 3], memory_order_relaxed) >> (i & 7)) & 1;
 }
 

@@ -24,6 +24,7 @@
  */
 #include <stdatomic.h>
 
+#include "lib/base/hash.h"
 #include "program/unwind/cfi.h"
 
 #define CFI_CACHE_BITS 10
@@ -55,7 +56,7 @@ void cfi_cache_warm(void)
 
 GP_SIGSAFE static struct cache_entry *entry_for(uint64_t pc)
 {
-    return &cache[(pc * 0x9e3779b97f4a7c15ull) >> (64 - CFI_CACHE_BITS)];
+    return &cache[gp_hash_index(pc, CFI_CACHE_BITS)];
 }
 
 GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_compact *c)

@@ -16,6 +16,7 @@
  */
 #include <stdatomic.h>
 
+#include "lib/base/hash.h"
 #include "lib/base/safe_read.h"
 #include "program/unwind/cfi.h"
 #include "program/unwind/unwind.h"
@@ -64,7 +65,8 @@ struct frame_info {
     int kind;           /* enum go_special, or 0 */
 };
 
-#define FRAME_CACHE_SIZE 8192u                  /* entries; 64 KiB */
+#define FRAME_CACHE_BITS 13
+#define FRAME_CACHE_SIZE (1u << FRAME_CACHE_BITS)   /* entries; 64 KiB */
 #define FRAME_CACHE_PC_MASK ((1ull << 48) - 1)
 #define FRAME_CACHE_MAX_DELTA (((1ull << 12) - 1) * 8)
 
@@ -78,8 +80,7 @@ void unwind_go_warm(void)
 
 GP_SIGSAFE static int frame_info_at(uint64_t at, struct frame_info *fi)
 {
-    _Atomic uint64_t *slot = &frame_cache[((at * 0x9E3779B97F4A7C15ull) >> 40) %
-                                          FRAME_CACHE_SIZE];
+    _Atomic uint64_t *slot = &frame_cache[gp_hash_index(at, FRAME_CACHE_BITS)];
     uint64_t e = atomic_load_explicit(slot, memory_order_relaxed);
     if (e && (e & FRAME_CACHE_PC_MASK) == at) {
         fi->delta = ((e >> 48) & 0xfff) * 8;
