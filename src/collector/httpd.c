@@ -381,7 +381,7 @@ int httpd_poll_fds(struct httpd *h, struct pollfd *fds, int max, int *timeout_ms
     for (struct httpd_request *r = h->reqs; r; r = r->next) {
         if (!r->window_open)
             continue;
-        int64_t left_ms = (r->due_ns - now + 999999) / 1000000;   /* rounded up: never early */
+        int64_t left_ms = (r->due_ns - now + GP_NS_PER_MS - 1) / GP_NS_PER_MS;   /* never early */
         if (left_ms < *timeout_ms)
             *timeout_ms = left_ms < 0 ? 0 : (int)left_ms;
     }
@@ -423,7 +423,7 @@ void httpd_finish(struct httpd *h, int timeout_ms)
     for (struct httpd_request *r = h->reqs; r; r = r->next)
         if (r->window_open)
             answer(h, r);
-    int64_t deadline = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * GP_NS_PER_MS;
     h->api.run(h->d);
     while (h->reqs && gp_clock_ns(CLOCK_MONOTONIC) < deadline) {
         MHD_UNSIGNED_LONG_LONG t = 50;

@@ -406,12 +406,19 @@ static void join(struct tree *t, struct pending *pd, const struct tree_hello *h,
     char ring_why[160] = "";
     struct ring ring = { 0 };
     struct stat st;
+    int bad_ring = 0;
     if (!why && ring_attach(&ring, ring_fd, ring_why, sizeof ring_why) != 0)
-        why = ring_why;
+        why = ring_why, bad_ring = 1;
     if (!why && fstat(ring_fd, &st) != 0)
         why = "sent no ring";
     if (why) {
-        gp_debug("collector", "pid %d refused: it %s", (int)pd->cred.pid, why);
+        /* A ring of another layout (a libgoprof.so of another version in the same session) is
+         * said always, in one line: that process goes unprofiled. The other refusals are
+         * processes that are not the session's, which is their business. */
+        if (bad_ring)
+            gp_log("collector", "pid %d is not profiled: its ring %s", (int)pd->cred.pid, why);
+        else
+            gp_debug("collector", "pid %d refused: it %s", (int)pd->cred.pid, why);
         t->refused++;
         ring_destroy(&ring);
         close(pd->fd);

@@ -211,7 +211,7 @@ static void wait_child(struct run *run, int64_t deadline)
             continue;
         }
         if (r == 0 || r < 0) {
-            int timeout = deadline ? (int)((deadline - now) / 1000000 + 1) : -1;
+            int timeout = deadline ? (int)((deadline - now) / GP_NS_PER_MS + 1) : -1;
             if (pidfd >= 0) {
                 struct pollfd p = { .fd = pidfd, .events = POLLIN };
                 poll(&p, 1, timeout);

@@ -470,6 +470,27 @@ else
 	fail "$NAME: no profile at GOPROF_OUT"
 fi
 
+# 6b'. A child of the leader whose ring is of another layout (a libgoprof.so of another version):
+# admitted as the leader's child, its ring refused with one line on stderr, none of its samples.
+D=$work/badring
+NAME="a child with a ring of another version"
+RING_VERSION=$(sed -n 's/^#define GP_RING_VERSION \([0-9]*\)u.*/\1/p' "$top_srcdir/src/lib/ring/ring.h")
+mkdir -p "$D/out"
+start_bg "$D/run" GOPROF_OUT="$D/out/cpu.pb.gz" INTRUDER="$INTRUDER" -- sh -c \
+	'"$0" 300 /dev/null & sleep 0.3; env -u LD_PRELOAD "$INTRUDER" $$ 50 badring; wait' "$C_BUSY"
+wait "$BG_PID"
+check "$NAME: the leader's status 0" test $? = 0
+check "$NAME: one line says the ring is refused ($(tr '\n' '|' <"$D/run.stderr"))" \
+	test "$(grep -c "is not profiled: its ring has version $((RING_VERSION + 1)), this reader reads $RING_VERSION" "$D/run.stderr")" = 1
+PROF=$D/out/cpu.pb.gz
+if [ -s "$PROF" ]; then
+	"$PROFCHECK" dump "$PROF" >"$D/dump" 2>&1
+	check "$NAME: none of its samples (0xbad0000, intruder) in the profile" \
+		test -z "$(grep -v '^#' "$D/dump" | grep -E "0xbad0000|intruder")"
+else
+	fail "$NAME: no profile at GOPROF_OUT"
+fi
+
 # 6c. A child that closes all its descriptors (the session's too) is profiled to its end.
 D=$work/closefds
 NAME="child closing every descriptor"

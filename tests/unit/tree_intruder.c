@@ -1,13 +1,15 @@
 /* tree_intruder.c -- a process that tries to join a session it does not belong to.
  * Context: test (tests/integration/test_tree.sh)
  *
- *   tree_intruder PID [N]
+ *   tree_intruder PID [N [badring]]
  *
  * Connects to the rendezvous of PID (the session's leader, found with this process's own
  * GOPROF_* settings, as a descendant would) and sends a well-formed hello claiming its own pid,
  * with a sealed ring already holding N (default 50) committed samples whose leaf is the
  * address 0xbad0000. The collector must refuse it: none of those samples may appear in the
  * profile. Exit status: 0 when the hello was sent, 2 when the rendezvous could not be reached.
+ * badring: the ring's header says another version (a libgoprof.so of another version joining
+ * the session): run as a child of the leader, it is admitted, and then its ring is refused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ int main(int argc, char **argv)
         return 2;
     pid_t target = (pid_t)atoi(argv[1]);
     int n = argc > 2 ? atoi(argv[2]) : 50;
+    int bad_ring = argc > 3 && strcmp(argv[3], "badring") == 0;
     struct ring r;
     int ring_fd = -1;
     if (ring_create(&r, 64, &ring_fd) != 0)
@@ -42,6 +45,8 @@ int main(int argc, char **argv)
         rec->pc[0] = 0xbad0000 | GP_PC_EXACT;
         ring_commit(&r, pos);
     }
+    if (bad_ring)
+        r.hdr->version = GP_RING_VERSION + 1;
     struct sockaddr_un sa;
     socklen_t len = tree_address(&sa, config_session_hash(), tree_own_pidns(), target);
     int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

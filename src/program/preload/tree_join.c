@@ -103,7 +103,7 @@ void tree_wait_done(int sock, int status, uint64_t wait_ns)
         if (left <= 0)
             break;
         struct pollfd p = { sock, POLLIN, 0 };
-        int r = poll(&p, 1, (int)(left / 1000000 + 1));
+        int r = poll(&p, 1, (int)(left / GP_NS_PER_MS + 1));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
