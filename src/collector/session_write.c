@@ -156,8 +156,14 @@ static void processes_comment(struct tree *tr, char *buf, size_t size)
     size_t nprocs = tree_count(tr), with_samples = 0;
     for (size_t i = 0; i < nprocs; i++)
         with_samples += tree_get(tr, i)->samples > 0;
-    snprintf(buf, size, "processes: %zu joined, %zu with samples, %llu refused", nprocs,
-             with_samples, (unsigned long long)tree_refused(tr));
+    int err;
+    uint64_t no_timer = tree_timers_failed(tr, &err);
+    int n = snprintf(buf, size, "processes: %zu joined, %zu with samples, %llu refused", nprocs,
+                     with_samples, (unsigned long long)tree_refused(tr));
+    if (no_timer && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "; threads without a CPU timer %llu (%s: their CPU "
+                 "time is in [libgoprof] unsampled)", (unsigned long long)no_timer,
+                 strerror(err));
 }
 
 int session_write_heap(const struct collector_config *cfg, struct collector *c, pid_t only_pid,
@@ -172,7 +178,7 @@ int session_write_heap(const struct collector_config *cfg, struct collector *c, 
         return -ENOMEM;
     struct heapmap_stats st;
     heapmap_stats(h, &st);
-    char c1[200], c2[240], c3[200], c4[200], c5[160], c6[200];
+    char c1[200], c2[240], c3[200], c4[200], c5[256], c6[200];
     const char *comments[] = { c1, c2, c6, c3, c4, c5 };
     snprintf(c1, sizeof c1, "libgoprof %s, C memory profile: allocations sampled every %llu "
              "bytes on average (GOPROF_HEAP_RATE)%s%s", PACKAGE_VERSION,
@@ -226,7 +232,7 @@ int session_write(const struct collector_config *cfg, struct collector *c, const
     }
     uint64_t run_drops[GP_DROP_MAX];
     collector_drops(c, run_drops);
-    char c1[160], c2[160], c3[160], c4[160], c5[160], c5b[160], c6[160], c7[160];
+    char c1[160], c2[160], c3[160], c4[160], c5[160], c5b[160], c6[160], c7[256];
     const char *comments[8] = { c1, c2, c3 };
     size_t ncomments = 3;
     snprintf(c1, sizeof c1, "libgoprof %s, %u Hz%s%s%s%s", PACKAGE_VERSION, cfg->hz,

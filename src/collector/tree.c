@@ -157,6 +157,11 @@ static void keep_drops(struct tree_proc *p)
         if (v > p->heap_drops[i])
             p->heap_drops[i] = v;
     }
+    uint32_t tf = atomic_load_explicit(&p->ring.hdr->timers_failed, memory_order_relaxed);
+    if (tf > p->timers_failed) {
+        p->timers_failed = tf;
+        p->timer_errno = atomic_load_explicit(&p->ring.hdr->timer_errno, memory_order_relaxed);
+    }
 }
 
 /* Takes the messages waiting on p's connection; returns 0 at its end of file (or error), 1
@@ -650,6 +655,19 @@ void tree_drops(const struct tree *t, uint64_t *drops)
         for (int i = 0; i < GP_DROP_MAX; i++)
             drops[i] += p->drops[i];
     }
+}
+
+uint64_t tree_timers_failed(const struct tree *t, int *last_errno)
+{
+    uint64_t cpu[GP_DROP_MAX], n = 0;
+    tree_drops(t, cpu);   /* refreshes every live image's counters */
+    *last_errno = 0;
+    for (size_t k = 0; k < t->n; k++)
+        if (t->procs[k].timers_failed) {
+            n += t->procs[k].timers_failed;
+            *last_errno = (int)t->procs[k].timer_errno;
+        }
+    return n;
 }
 
 void tree_heap_drops(const struct tree *t, uint64_t *drops)

@@ -53,6 +53,7 @@ struct tree_proc {
     int has_exit_cpu, residual_done;
     uint64_t drops[GP_DROP_MAX];   /* its ring's counters, never decreasing */
     uint64_t heap_drops[GP_HEAP_DROP_MAX];   /* the same for C memory events */
+    uint32_t timers_failed, timer_errno;     /* threads without a CPU timer, the last errno */
     uint64_t samples;           /* summed weights drained */
     char exe[256];              /* its executable's path (readlink /proc/PID/exe), or "" */
     int leader_image;           /* the leader's first image, or forked from the same file:
@@ -85,6 +86,8 @@ void tree_service(struct tree *t, const struct pollfd *fds, int n,
 void tree_drops(const struct tree *t, uint64_t *drops);
 /* The same for C memory events (GP_HEAP_DROP_*), summed over the session's processes. */
 void tree_heap_drops(const struct tree *t, uint64_t *drops);
+/* Threads of the session's processes left without a CPU timer, and the last failure's errno. */
+uint64_t tree_timers_failed(const struct tree *t, int *last_errno);
 void tree_costs(const struct tree *t, struct cost_hist *sums);
 /* Processes refused (wrong user, not a descendant, too many). */
 uint64_t tree_refused(const struct tree *t);

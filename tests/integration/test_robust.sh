@@ -43,6 +43,21 @@ if [ -n "$RUN_PROFILE" ]; then
         "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
 fi
 
+# --- a thread left without a CPU timer is said -----------------------------------------------
+# RLIMIT_SIGPENDING 0 makes timer_create fail (every POSIX timer holds a queued signal): the
+# program runs as without the preload, its CPU time is unsampled, and the profile says why.
+run_profiled "$work/notimer.pb.gz" -- prlimit --sigpending=0 "$C_THREADS"
+check "no CPU timer: exit status 0" test "$RUN_STATUS" = 0
+if [ -n "$RUN_PROFILE" ]; then
+    out=$("$PROFCHECK" dump "$RUN_PROFILE")
+    check "no CPU timer: the profile counts the threads without one, and says why" \
+        grep -Eq '^# comment: processes: .*; threads without a CPU timer [1-9][0-9]* \(Resource temporarily unavailable' <<<"$out"
+    check "no CPU timer: their CPU time is in [libgoprof] unsampled" \
+        grep -q '\[libgoprof\] unsampled' <<<"$out"
+else
+    fail "no CPU timer: no profile"
+fi
+
 # --- a child that inherits the preload joins its parent's session -------------------------
 # sh forks c_threads (the ";" keeps sh from exec'ing it): both are profiled, into one file,
 # the child's stacks under its own root frame.

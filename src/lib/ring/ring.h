@@ -148,7 +148,10 @@ struct ring_header {
     _Atomic uint64_t drops[GP_DROP_MAX];   /* summed weights of lost samples */
     /* in what was padding (zero in rings of writers that know nothing of heap events) */
     _Atomic uint64_t heap_drops[GP_HEAP_DROP_MAX];
-    uint64_t pad2[7 - GP_HEAP_DROP_MAX];
+    /* threads whose CPU timer could not be made (timer_create or timer_settime failed: their
+     * CPU time reaches the profile only as unsampled), and the errno of the last failure */
+    _Atomic uint32_t timers_failed, timer_errno;
+    uint64_t pad2[6 - GP_HEAP_DROP_MAX];
     /* time spent in our handler per sample, and in the handler we forward other SIGPROFs to:
      * per-thread timer signals (SI_TIMER: what Go's profiler samples on), and the others
      * (setitimer's SI_KERNEL, which Go's handler drops on threads that have a timer) */

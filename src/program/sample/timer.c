@@ -62,6 +62,17 @@ static uint64_t next_random(uint32_t tid)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/* A thread left without a timer is counted in the ring, so that the profile says why its CPU
+ * time is all unsampled (RLIMIT_SIGPENDING reached, for one: every timer holds a signal). */
+static void count_timer_failure(int err)
+{
+    struct ring *r = __atomic_load_n(&gp_sample.ring, __ATOMIC_ACQUIRE);
+    if (!r)
+        return;
+    atomic_fetch_add_explicit(&r->hdr->timers_failed, 1, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->timer_errno, (uint32_t)err, memory_order_relaxed);
+}
+
 /* Creates and starts a timer on clock for thread tid; *first_ns: its first expiry, relative. */
 static int arm(clockid_t clock, pid_t tid, timer_t *out, uint64_t *first_ns)
 {
@@ -192,6 +203,7 @@ void sample_thread_start(void)
     t->first_expiry_ns = cpu + first;
     if (err) {
         gp_debug("sample", "timer for thread %u: %s", t->tid, strerror(-err));
+        count_timer_failure(-err);
         return;
     }
     t->has_timer = 1;
@@ -274,6 +286,7 @@ int sample_arm_thread(pid_t tid)
     int err = arm(THREAD_CPUCLOCK(tid), tid, &early[i].timer, &first);
     if (err) {
         atomic_store_explicit(&early[i].tid, 0, memory_order_release);
+        count_timer_failure(-err);
         return err;
     }
     atomic_fetch_add_explicit(&nearly, 1, memory_order_relaxed);
