@@ -10,6 +10,8 @@
 #   BENCH_ONLY=1,2,...   run only these sections (3 and 6 reuse section 2's runs)
 #   BENCH_WORK=DIR       scratch directory for binaries, profiles and runs.log (default: mktemp)
 #   BENCH_TABLE=FILE     also write the header and the table to FILE
+#   BENCH_BASELINE=SO    another build's libgoprof.so: section 10 runs it and this build side by
+#                        side (e.g. a worktree of the commit before a change, built)
 #   BENCH_KEEP=1         keep every profile in BENCH_WORK
 #   BENCH_BUILDDIR=DIR   a configured and built tree (make bench sets it); default: build/,
 #                        configured and built by scripts/build.sh
@@ -93,4 +95,4 @@ keep=false
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 exec "$bin/benchdriver" -bin "$bin" -lib "$lib" -profcheck "$bin/profcheck" -go "$GO" \
     -libprofiler "$libprofiler" -quick="$quick" -only "${BENCH_ONLY:-}" -work "$work" \
-    -table "${BENCH_TABLE:-}" -keep="$keep" -command "$cmd (libgoprof $commit)"
+    -table "${BENCH_TABLE:-}" -baseline "${BENCH_BASELINE:-}" -keep="$keep" -command "$cmd (libgoprof $commit)"

@@ -31,6 +31,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated sections to run (default: all)")
 	work := flag.String("work", "", "scratch directory (default: a new one under $TMPDIR)")
 	tableOut := flag.String("table", "", "also write the header and the table to this file")
+	flag.StringVar(&baselineLib, "baseline", "", "another build's libgoprof.so, for section 10 (this build against it, side by side)")
 	command := flag.String("command", "", "the command line to print in the header")
 	flag.BoolVar(&keepFiles, "keep", false, "keep every profile in the work directory")
 	flag.Parse()
@@ -68,7 +69,8 @@ func run(bin, lib, profcheck, goBin, libprofiler string, quick bool, only, work,
 	if err := r.init(); err != nil {
 		return err
 	}
-	b := &Bench{R: r, Bin: bin, Go: goBin, P: fullParams, s2: map[string]map[string][]*Result{}}
+	b := &Bench{R: r, Bin: bin, Go: goBin, P: fullParams, s2: map[string]map[string][]*Result{},
+		Baseline: baselineLib}
 	mode := "full"
 	if quick {
 		b.P, mode = quickParams, "quick"
@@ -93,6 +95,7 @@ func run(bin, lib, profcheck, goBin, libprofiler string, quick bool, only, work,
 		{"7", b.secStartup},
 		{"8", b.secSpawn},
 		{"9", b.secHeap},
+		{"10", b.secBaseline},
 	}
 	for _, s := range steps {
 		if !want(s.sec) {

@@ -25,6 +25,7 @@ type Spec struct {
 	Label   string   // for the run log
 	Argv    []string // the workload
 	LGPHz   int      // libgoprof at this rate (0: not loaded)
+	LGPLib  string   // another libgoprof.so than the Runner's (section 10's baseline build)
 	LGPEnv  []string // extra GOPROF_* settings
 	Preload []string // other libraries to preload (after libgoprof), e.g. an allocator
 	Env     []string // other settings (MALLOC_CONF, HEAPPROFILE, ...)
@@ -99,7 +100,11 @@ func (r *Runner) Run(s Spec) (*Result, error) {
 	var lgpOut, goOut, gpOut string
 	if s.LGPHz > 0 {
 		lgpOut = filepath.Join(r.Work, tag+".lgp.pb.gz")
-		preload = append(preload, r.Lib)
+		lib := r.Lib
+		if s.LGPLib != "" {
+			lib = s.LGPLib
+		}
+		preload = append(preload, lib)
 		env = append(env, "GOPROF_OUT="+lgpOut, fmt.Sprintf("GOPROF_HZ=%d", s.LGPHz))
 		env = append(env, s.LGPEnv...)
 	}

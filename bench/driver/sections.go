@@ -54,7 +54,11 @@ type Bench struct {
 	FloorNS        float64 // median delivery cost of one signal (section 1)
 	Rows           []Row
 	s2             map[string]map[string][]*Result
+	Baseline       string // another build's libgoprof.so (section 10), or ""
 }
+
+// baselineLib: the -baseline flag.
+var baselineLib string
 
 func (b *Bench) add(sec, what, value, target, v string) {
 	b.Rows = append(b.Rows, Row{sec, what, value, target, v})
@@ -1053,4 +1057,55 @@ func (b *Bench) secHeap() error {
 		}
 	}
 	return nil
+}
+
+// ---- 10. this build against another, side by side ----
+
+// secBaseline runs the same workloads with this build's libgoprof.so and with another build's
+// (-baseline, BENCH_BASELINE), interleaved in one run, so that a change's cost is read against
+// the machine's noise of that run: the in-handler time per sample, and the CPU (program +
+// collector) over the run without profiler.
+func (b *Bench) secBaseline() error {
+	if b.Baseline == "" {
+		progress("10. skipped: no baseline build (BENCH_BASELINE=path/to/other/libgoprof.so)")
+		return nil
+	}
+	ws := []workload{
+		{"pure Go, 28 frames", "go", b.gowork("go", 1, b.P.Units1, 28)},
+		{"mixed cgo, 24 frames", "cgo", b.gowork("cgo", 1, b.P.Units1, 24)},
+		{"C, 28 frames", "c", b.cwork("spin", 1, b.P.Units1, 28, 1)},
+	}
+	var specs []Spec
+	for _, w := range ws {
+		specs = append(specs,
+			Spec{Label: "S10 " + w.name + " none", Argv: w.argv},
+			Spec{Label: "S10 " + w.name + " baseline 250 Hz", Argv: w.argv, LGPHz: 250, LGPLib: b.Baseline},
+			Spec{Label: "S10 " + w.name + " this build 250 Hz", Argv: w.argv, LGPHz: 250})
+	}
+	res, err := b.interleaveGroups("10. this build against "+b.Baseline, b.P.RepsOverhead, specs, 3)
+	if err != nil {
+		return err
+	}
+	for wi, w := range ws {
+		base := 3 * wi
+		for i, who := range []string{"baseline", "this build"} {
+			v, _, _ := costSummary(res, base+1+i, "handler")
+			cpu := stat(paired(res, base+1+i, base, cpuOver))
+			b.add("10", fmt.Sprintf("%s, 250 Hz, %s: in-handler · CPU (program + collector) over none",
+				w.name, who), v+" · "+cpu.pct(), "", "")
+		}
+		rm := ratioBetween(res, base+2, base+1)
+		b.add("10", w.name+": this build ÷ baseline, in-handler median (paired per run)", rm.times(), "", "")
+	}
+	return nil
+}
+
+// ratioBetween: per run, the median in-handler time of column i over that of column j.
+func ratioBetween(res [][]*Result, i, j int) Stat {
+	return stat(paired(res, i, j, func(r, bs *Result) float64 {
+		if r.LGP == nil || bs.LGP == nil || r.LGP.Handler == nil || bs.LGP.Handler == nil {
+			return math.NaN()
+		}
+		return float64(hMed(r.LGP.Handler)) / float64(hMed(bs.LGP.Handler))
+	}))
 }
