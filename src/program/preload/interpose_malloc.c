@@ -684,6 +684,7 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
     gp_heap.rate = rate;
     gp_heap.skip_lo = skip_lo;
     gp_heap.skip_hi = skip_hi;
+    gp_heap.count_stats = gp_log_debug_enabled;
     heap_ready = 1;
     __atomic_store_n(&gp_heap_on, 1, __ATOMIC_RELEASE);
     return 0;

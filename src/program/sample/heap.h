@@ -52,6 +52,7 @@ struct heap_state {
     struct heap_set set;
     uint64_t rate;               /* GOPROF_HEAP_RATE */
     uint64_t skip_lo, skip_hi;   /* libgoprof's text: its frames are left out at the leaf */
+    int count_stats;             /* GOPROF_DEBUG: keep stats (shared atomics) */
     struct heap_stats stats;
 };
 extern struct heap_state gp_heap;

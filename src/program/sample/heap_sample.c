@@ -25,6 +25,14 @@ int gp_heap_on;
 
 #define THREAD_NAME_REFRESH 64
 
+/* The process's own counts, for GOPROF_DEBUG's line at exit: atomics on one line shared by
+ * every sampling thread, so kept only when that line is asked for. */
+#define COUNT(field, n)                                                                     \
+    do {                                                                                    \
+        if (gp_heap.count_stats)                                                            \
+            atomic_fetch_add_explicit(&gp_heap.stats.field, (n), memory_order_relaxed);     \
+    } while (0)
+
 /* ---- the registers of the caller, without getcontext's rt_sigprocmask ------------------------
  * gp_heap_regs(gregs) fills gregs[REG_RIP] with its return address, gregs[REG_RSP] with the
  * caller's stack pointer after the return, and the callee-saved registers (unchanged by a
@@ -101,7 +109,7 @@ GP_SIGSAFE int heap_pick_slow(uint64_t n)
 {
     struct heap_thread *t = &gp_heap_thread;
     if (t->busy) {   /* an allocation inside our own path (a signal handler's): not sampled */
-        atomic_fetch_add_explicit(&gp_heap.stats.nested, 1, memory_order_relaxed);
+        COUNT(nested, 1);
         return 0;
     }
     if (!t->rng) {
@@ -195,7 +203,7 @@ GP_SIGSAFE static void flush_deferred(struct heap_thread *t)
             rec->weight = w;
             capture_stack(rec);
             ring_commit(r, pos);
-            atomic_fetch_add_explicit(&gp_heap.stats.deferred_cpu, w, memory_order_relaxed);
+            COUNT(deferred_cpu, w);
         } else {
             ring_drop(r, GP_DROP_RING_FULL, w);
         }
@@ -221,7 +229,7 @@ GP_SIGSAFE static int write_event(struct ring *r, uint16_t flags, uint64_t old, 
     struct ring_record *rec = ring_reserve(r, &pos);
     if (!rec) {
         ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);
-        atomic_fetch_add_explicit(&gp_heap.stats.lost_free, 1, memory_order_relaxed);
+        COUNT(lost_free, 1);
         return -1;
     }
     fill_common(rec, flags);
@@ -237,7 +245,7 @@ GP_SIGSAFE static int write_event(struct ring *r, uint16_t flags, uint64_t old, 
 GP_SIGSAFE static void set_full(struct ring *r)
 {
     ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
-    atomic_fetch_add_explicit(&gp_heap.stats.lost_set, 1, memory_order_relaxed);
+    COUNT(lost_set, 1);
 }
 
 /* busy around every use of the ring and the unwinder, errno kept. */
@@ -266,7 +274,7 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size)
         if (in == HEAP_SET_PRESENT) {
             /* The block that had this address was freed where we did not see it (an entry
              * point we do not interpose): it is freed now. */
-            atomic_fetch_add_explicit(&gp_heap.stats.stale, 1, memory_order_relaxed);
+            COUNT(stale, 1);
             write_event(r, GP_REC_HEAP_FREE, 0, addr, 0);
         }
         uint64_t pos;
@@ -274,15 +282,15 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size)
         if (!rec) {
             heap_set_remove(&gp_heap.set, addr);
             ring_heap_drop(r, GP_HEAP_DROP_RING_FULL);
-            atomic_fetch_add_explicit(&gp_heap.stats.lost_ring, 1, memory_order_relaxed);
+            COUNT(lost_ring, 1);
         } else {
             fill_common(rec, GP_REC_HEAP_ALLOC);
             rec->heap_addr = addr;
             rec->heap_size = size;
             capture_stack(rec);
             ring_commit(r, pos);
-            atomic_fetch_add_explicit(&gp_heap.stats.allocs, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&gp_heap.stats.alloc_bytes, size, memory_order_relaxed);
+            COUNT(allocs, 1);
+            COUNT(alloc_bytes, size);
         }
     }
     LEAVE(t);
@@ -301,7 +309,7 @@ GP_SIGSAFE void heap_record_free(uint64_t addr)
         return;
     ENTER(t);
     if (write_event(r, GP_REC_HEAP_FREE, 0, addr, 0) == 0)
-        atomic_fetch_add_explicit(&gp_heap.stats.frees, 1, memory_order_relaxed);
+        COUNT(frees, 1);
     LEAVE(t);
 }
 
@@ -316,9 +324,9 @@ GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size)
     if (in == HEAP_SET_FULL) {
         set_full(r);   /* cannot follow it any more: for the collector it is freed */
         if (write_event(r, GP_REC_HEAP_FREE, 0, old, 0) == 0)
-            atomic_fetch_add_explicit(&gp_heap.stats.frees, 1, memory_order_relaxed);
+            COUNT(frees, 1);
     } else if (write_event(r, GP_REC_HEAP_MOVE, old, addr, size) == 0) {
-        atomic_fetch_add_explicit(&gp_heap.stats.moves, 1, memory_order_relaxed);
+        COUNT(moves, 1);
     } else {
         heap_set_remove(&gp_heap.set, addr);
     }
@@ -331,6 +339,6 @@ GP_SIGSAFE void heap_untake(uint64_t addr)
         struct ring *r = heap_ring();
         if (r)
             ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);
-        atomic_fetch_add_explicit(&gp_heap.stats.lost_free, 1, memory_order_relaxed);
+        COUNT(lost_free, 1);
     }
 }
