@@ -13,6 +13,7 @@ void heap_set_init(struct heap_set *s, void *mem, unsigned bits)
     s->filter = (_Atomic uint8_t *)((char *)mem + (sizeof(struct heap_set_line) << bits));
     s->mask = ((uint64_t)1 << bits) - 1;
     s->bits = bits;
+    s->max_lines = (1u << bits) < HEAP_SET_MAX_LINES ? (int)(1u << bits) : HEAP_SET_MAX_LINES;
     s->max_live = ((uint64_t)HEAP_SET_LINE_SLOTS << bits) / 2;
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 }
@@ -26,7 +27,7 @@ struct place {
 GP_SIGSAFE static struct place find(const struct heap_set *s, uint64_t addr)
 {
     uint64_t l = heap_set_home(s, addr);
-    for (int d = 0; d < HEAP_SET_MAX_LINES; d++, l = (l + 1) & s->mask) {
+    for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
             if (atomic_load_explicit(&line->slot[i], memory_order_acquire) == addr)
@@ -77,7 +78,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         return HEAP_SET_FULL;
     }
     uint64_t home = heap_set_home(s, addr), l = home;
-    for (int d = 0; d < HEAP_SET_MAX_LINES; d++, l = (l + 1) & s->mask) {
+    for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {
             uint64_t v = atomic_load_explicit(&line->slot[i], memory_order_relaxed);
@@ -92,7 +93,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         /* full: the address goes on past this line, which counts it before it does */
         atomic_fetch_add_explicit(&line->count, PASSING_ONE, memory_order_seq_cst);
     }
-    unpass(s, home, HEAP_SET_MAX_LINES);
+    unpass(s, home, s->max_lines);
     atomic_fetch_sub_explicit(&s->live, 1, memory_order_relaxed);
     return HEAP_SET_FULL;
 }

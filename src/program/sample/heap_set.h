@@ -60,6 +60,8 @@ struct heap_set {
     _Atomic uint8_t *filter;   /* 2^bits bits: line i's home count is not zero */
     uint64_t mask;             /* lines - 1 */
     unsigned bits;
+    int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
+                                * probe never comes back to a line it passed) */
     uint64_t max_live;         /* half the slots */
     _Atomic uint64_t live;     /* addresses in the table */
 };
