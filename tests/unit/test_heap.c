@@ -123,8 +123,8 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
 
 /* A long run of a program: 2 million sampled blocks come and go, a few hundred live at a
  * time, in a table of 2^8 lines. The first design left a tombstone per removal and ended with
- * every lookup probing its bound; here the table is as empty at the end as at the start, and
- * a lookup of an absent address still stops at its home line. */
+ * every lookup probing its bound; here the table is as empty at the end as at the start: every
+ * slot empty, every home and passing count and every filter bit zero. */
 static void churn(void)
 {
     struct heap_set s;
