@@ -17,8 +17,8 @@
  * a realloc does not exist but append allocates anew). Events about blocks the table does not
  * hold (allocated before profiling started, by the parent of a fork child, or not sampled) are
  * ignored and counted (unknown_frees, unknown_moves). An ALLOC at an address still live means
- * the block's FREE was lost (the ring was full): the old block leaves in-use first, counted as
- * lost_frees.
+ * the block's FREE was lost (the ring was full, or it was freed where libgoprof does not see
+ * it): the old block leaves in-use first, counted as lost_frees.
  *
  * Ended processes. heapmap_end_proc forgets an ended image's live blocks (they can change no
  * more) and keeps its buckets as they were: its in-use figures are what it had not freed at

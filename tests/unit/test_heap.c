@@ -294,10 +294,63 @@ static void keep(const struct ring_record *rec, void *ctx)
     s->n++;
 }
 
+/* Bodies for heap_sampled_call, as the interposers' are. */
+static uint64_t alloc_body(uint64_t addr, uint64_t size, uint64_t c, const struct unwind_regs *at)
+{
+    (void)c;
+    heap_record_alloc(addr, size, at);
+    return 0;
+}
+static uint64_t free_body(uint64_t addr, uint64_t b, uint64_t c, const struct unwind_regs *at)
+{
+    (void)b, (void)c;
+    heap_record_free(addr, at);
+    return 0;
+}
+static uint64_t move_body(uint64_t old, uint64_t addr, uint64_t size, const struct unwind_regs *at)
+{
+    heap_record_move(old, addr, size, at);
+    return 0;
+}
+
+/* An interposer as gcc -O2 compiles ours: it jumps to heap_sampled_call (written here in
+ * assembly, so that the test does not depend on the compiler making the tail call). */
+uint64_t jumping_interposer(heap_sampled_body *body, uint64_t a, uint64_t b, uint64_t c);
+__asm__(".text\n"
+        ".type jumping_interposer, @function\n"
+        "jumping_interposer:\n"
+        "    .cfi_startproc\n"
+        "    jmp heap_sampled_call\n"
+        "    .cfi_endproc\n"
+        ".size jumping_interposer, . - jumping_interposer\n");
+
+/* An interposer compiled without the tail call: its frame is on the stack (and in libgoprof's
+ * text, skipped at the leaf). */
+__attribute__((noinline)) static uint64_t calling_interposer(uint64_t addr, uint64_t size)
+{
+    uint64_t r = heap_sampled_call(alloc_body, addr, size, 0);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+/* The program's allocation sites. */
 __attribute__((noinline)) static void alloc_site(uint64_t addr, uint64_t size)
 {
-    heap_record_alloc(addr, size);
+    jumping_interposer(alloc_body, addr, size, 0);
     __asm__ volatile("" ::: "memory");   /* not a tail call: alloc_site stays on the stack */
+}
+__attribute__((noinline)) static void alloc_site_called(uint64_t addr, uint64_t size)
+{
+    calling_interposer(addr, size);
+    __asm__ volatile("" ::: "memory");
+}
+static void free_site(uint64_t addr)
+{
+    jumping_interposer(free_body, addr, 0, 0);
+}
+static void move_site(uint64_t old, uint64_t addr, uint64_t size)
+{
+    jumping_interposer(move_body, old, addr, size);
 }
 
 static int pc_in(uint64_t pc, void *fn)
@@ -325,11 +378,11 @@ static void records(void)
     alloc_site(0x5000, 100);
     alloc_site(0x6000, 200);
     CHECK(heap_take(0x5000) == 1 && heap_take(0x5000) == 0);
-    heap_record_free(0x5000);
+    free_site(0x5000);
     CHECK(heap_take(0x6000) == 1);
-    heap_record_move(0x6000, 0x7000, 300);
+    move_site(0x6000, 0x7000, 300);
     CHECK(heap_take(0x7000) == 1);
-    heap_record_move(0x7000, 0x7000, 50);   /* in place */
+    move_site(0x7000, 0x7000, 50);   /* in place */
     CHECK(heap_take(0x9000) == 0);          /* never sampled */
     seen.n = 0;
     ring_read(&ring, keep, &seen);
@@ -337,13 +390,11 @@ static void records(void)
     struct ring_record *a = &seen.r[0];
     CHECK(a->flags & GP_REC_HEAP_ALLOC && !(a->flags & GP_REC_HEAP_FREE));
     CHECK(a->heap_addr == 0x5000 && a->heap_size == 100 && a->weight == 1);
-    /* capture_stack (exact), heap_record_alloc, then the allocation's caller, alloc_site */
-    int site = -1;
-    for (int i = 0; i < a->nframes && site < 0; i++)
-        if (pc_in(a->pc[i], alloc_site))
-            site = i;
-    printf("# ALLOC record: %d frames, alloc_site at %d\n", a->nframes, site);
-    CHECK(site == 2 && a->nframes > 3 && (a->pc[0] & GP_PC_EXACT));
+    /* the walk starts at the interposer's caller: the leaf is alloc_site's call, a return
+     * address (not exact), then records() */
+    printf("# ALLOC record: %d frames, leaf in alloc_site %d, next in records %d\n", a->nframes,
+           pc_in(a->pc[0], alloc_site), pc_in(a->pc[1], records));
+    CHECK(a->nframes > 2 && pc_in(a->pc[0], alloc_site) && !(a->pc[0] & GP_PC_EXACT));
     CHECK(a->tid == (uint32_t)gettid() && a->thread_name[0] != 0);
     CHECK((seen.r[2].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_FREE && seen.r[2].heap_addr == 0x5000 &&
           seen.r[2].nframes == 0);
@@ -352,7 +403,7 @@ static void records(void)
     CHECK(seen.r[4].heap_old == 0x7000 && seen.r[4].heap_addr == 0x7000 &&
           seen.r[4].heap_size == 50);
     CHECK(heap_take(0x7000) == 1);
-    heap_record_free(0x7000);
+    free_site(0x7000);
     ring_read(&ring, keep, &seen);
 
     /* a full ring: sampled allocations are counted, not inserted; a lost free is counted */
@@ -361,18 +412,33 @@ static void records(void)
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_RING_FULL]) == 4);
     CHECK(atomic_load(&gp_heap.set.live) == 16);
     CHECK(heap_take(0x100000) == 1);
-    heap_record_free(0x100000);
+    free_site(0x100000);
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 1);
     CHECK(atomic_load(&ring.hdr->drops[GP_DROP_RING_FULL]) == 0);   /* CPU drops untouched */
     seen.n = 0;
     ring_read(&ring, keep, &seen);
     CHECK(seen.n == 16);
-    /* an address allocated again without its free seen: a FREE, then the ALLOC */
+    /* an address allocated again without its free seen: just the ALLOC (the collector lets
+     * the old block at a live address go) */
     alloc_site(0x100010, 24);
     seen.n = 0;
     ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 2 && (seen.r[0].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_FREE &&
-          seen.r[1].heap_size == 24);
+    CHECK(seen.n == 1 && (seen.r[0].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_ALLOC &&
+          seen.r[0].heap_addr == 0x100010 && seen.r[0].heap_size == 24);
+
+    /* a full table: the allocation's slot is given up (read as nothing), the loss counted */
+    uint64_t filled = 0;
+    while (heap_set_insert(&gp_heap.set, 0x400000 + filled * 16) == HEAP_SET_INSERTED)
+        filled++;
+    heap_set_remove(&gp_heap.set, 0x400000 + filled * 16);   /* (not inserted: a no-op) */
+    alloc_site(0x500000, 32);
+    CHECK(!heap_set_contains(&gp_heap.set, 0x500000));
+    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_SET_FULL]) == 1);
+    seen.n = 0;
+    CHECK(ring_read(&ring, keep, &seen) == 1 && seen.n == 0);
+    CHECK(atomic_load(&ring.hdr->drops[GP_DROP_BAD_RECORD]) == 0);
+    for (uint64_t i = 0; i < filled; i++)
+        heap_set_remove(&gp_heap.set, 0x400000 + i * 16);
 
     /* our SIGPROF handler's samples while the path is busy are deferred to its end */
     gp_heap_thread.busy = 1;
@@ -384,6 +450,21 @@ static void records(void)
     ring_read(&ring, keep, &seen);
     CHECK(seen.n == 2 && seen.r[1].flags == 0 && seen.r[1].weight == 3 && seen.r[1].nframes > 0);
     CHECK(gp_heap_thread.deferred == 0);
+
+    /* an interposer that called heap_sampled_call: its frame is on the stack, and left out
+     * when it is in libgoprof's text (here: [calling_interposer, its return address]) */
+    alloc_site_called(0x210000, 64);
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 1 && pc_in(seen.r[0].pc[0], calling_interposer) &&
+          pc_in(seen.r[0].pc[1], alloc_site_called));
+    gp_heap.skip_lo = (uint64_t)(uintptr_t)calling_interposer;
+    gp_heap.skip_hi = (seen.r[0].pc[0] & ~GP_PC_EXACT) + 1;
+    alloc_site_called(0x220000, 64);
+    gp_heap.skip_lo = gp_heap.skip_hi = 0;
+    seen.n = 0;
+    ring_read(&ring, keep, &seen);
+    CHECK(seen.n == 1 && pc_in(seen.r[0].pc[0], alloc_site_called));
 
     /* sampling off (a fork child that did not join): nothing is written */
     atomic_store(&gp_sample.enabled, 0);

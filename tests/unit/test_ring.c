@@ -108,6 +108,32 @@ static void test_torn(void)
     ring_destroy(&r);
 }
 
+/* A slot reserved and then given up (weight 0): consumed, not handed on, not counted as bad;
+ * a record of weight 0 with anything else in it is still nothing. A bad record is counted. */
+static void test_given_up(void)
+{
+    struct ring r;
+    CHECK(create(&r, 64) == 0);
+    struct seen s = { .order_ok = 1 };
+    CHECK(put(&r, 0, 1));
+    uint64_t pos;
+    struct ring_record *rec = ring_reserve(&r, &pos);
+    CHECK(rec != NULL);
+    rec->weight = 0;
+    rec->nframes = 9999;
+    ring_commit(&r, pos);
+    CHECK(put(&r, 0, 2));
+    rec = ring_reserve(&r, &pos);
+    CHECK(rec != NULL);
+    rec->weight = 1;
+    rec->nframes = GP_RING_MAX_FRAMES + 1;
+    ring_commit(&r, pos);
+    CHECK(ring_read(&r, collect, &s) == 4);
+    CHECK(s.n == 2 && s.last[0] == 2 && s.order_ok);
+    CHECK(atomic_load(&r.hdr->drops[GP_DROP_BAD_RECORD]) == 1);
+    ring_destroy(&r);
+}
+
 #define WRITERS 4
 #define PER_WRITER 200000
 
@@ -235,6 +261,7 @@ int main(void)
     test_basic_and_wrap();
     test_full();
     test_torn();
+    test_given_up();
     test_concurrent();
     return check_done();
 }

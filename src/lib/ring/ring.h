@@ -112,7 +112,8 @@ enum gp_heap_drop_reason {
 
 struct ring_record {
     uint32_t tid;
-    uint32_t weight;        /* 1 + timer overruns */
+    uint32_t weight;        /* 1 + timer overruns (heap events: 1); 0: a slot its writer gave
+                             * up after reserving it (readers skip it) */
     uint16_t nframes;
     uint16_t flags;         /* GP_REC_* (base/record_flags.h) */
     uint16_t labels_len;    /* bytes used in labels[] */

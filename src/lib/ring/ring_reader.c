@@ -48,7 +48,9 @@ size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
         /* pairs with the release store in ring_commit() */
         if (ring_seq_load(s, idx) != pos + 1)
             break;
-        if (record_valid(&s->rec))
+        if (s->rec.weight == 0)
+            ;   /* a slot its writer gave up: nothing in it */
+        else if (record_valid(&s->rec))
             fn(&s->rec, ctx);
         else
             atomic_fetch_add_explicit(&h->drops[GP_DROP_BAD_RECORD], 1, memory_order_relaxed);

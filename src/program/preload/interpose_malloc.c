@@ -319,52 +319,64 @@ static void *boot_pvalloc(size_t n)
 
 /* ---- the interposers ------------------------------------------------------------------------ */
 
+/* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
+ * interposer tail-calls so that the stack is walked from the program's call: the allocation's
+ * caller, with no frame of ours in between. */
 #define COLD __attribute__((noinline, cold))
+#define SAMPLED(body, a, b, c) \
+    heap_sampled_call(body, (uint64_t)(uintptr_t)(a), (uint64_t)(b), (uint64_t)(c))
 
-static COLD void *malloc_sampled(size_t n)
+static COLD uint64_t malloc_sampled(uint64_t n, uint64_t b, uint64_t c,
+                                    const struct unwind_regs *at)
 {
+    (void)b, (void)c;
     void *p = REAL(malloc)(n);
     if (p)
-        heap_record_alloc((uintptr_t)p, n);
-    return p;
+        heap_record_alloc((uintptr_t)p, n, at);
+    return (uintptr_t)p;
 }
 
 static void *gp_malloc(size_t n)
 {
     if (heap_on() && heap_pick(n))
-        return malloc_sampled(n);
+        return (void *)SAMPLED(malloc_sampled, n, 0, 0);
     return REAL(malloc)(n);
 }
 
-static COLD void *calloc_sampled(size_t n, size_t m, size_t t)
+static COLD uint64_t calloc_sampled(uint64_t n, uint64_t m, uint64_t t,
+                                    const struct unwind_regs *at)
 {
     void *p = REAL(calloc)(n, m);
     if (p)
-        heap_record_alloc((uintptr_t)p, t);
-    return p;
+        heap_record_alloc((uintptr_t)p, t, at);
+    return (uintptr_t)p;
 }
 
 static void *gp_calloc(size_t n, size_t m)
 {
     size_t t;
     if (heap_on() && !__builtin_mul_overflow(n, m, &t) && heap_pick(t))
-        return calloc_sampled(n, m, t);
+        return (void *)SAMPLED(calloc_sampled, n, m, t);
     return REAL(calloc)(n, m);
 }
 
-static COLD void free_checked(void *p)
+/* p may be a sampled block (its filter bit is set). */
+static COLD uint64_t free_sampled(uint64_t p, uint64_t b, uint64_t c,
+                                  const struct unwind_regs *at)
 {
-    if (heap_take((uintptr_t)p))
-        heap_record_free((uintptr_t)p);
-    else if (in_arena(p))   /* the filter's false positives include arena blocks */
-        return;
-    REAL(free)(p);
+    (void)b, (void)c;
+    if (heap_take(p))
+        heap_record_free(p, at);
+    else if (in_arena((void *)(uintptr_t)p))   /* the filter's false positives include them */
+        return 0;
+    REAL(free)((void *)(uintptr_t)p);
+    return 0;
 }
 
 static void gp_free(void *p)
 {
     if (heap_on() && heap_set_maybe(&gp_heap.set, (uintptr_t)p)) {
-        free_checked(p);
+        SAMPLED(free_sampled, p, 0, 0);
         return;
     }
     if (__builtin_expect(in_arena(p), 0))
@@ -385,62 +397,73 @@ static COLD void *arena_realloc(void *p, size_t n)
     return q;
 }
 
-static COLD void *realloc_profiled(void *p, size_t n)
+/* picked: the n bytes were picked as a new allocation; else p may be a sampled block (its
+ * filter bit is set), to follow if it is one, and if not, the n bytes count as an allocation. */
+static COLD uint64_t realloc_sampled(uint64_t p, uint64_t n, uint64_t picked,
+                                     const struct unwind_regs *at)
 {
-    if (p && heap_set_maybe(&gp_heap.set, (uintptr_t)p) && heap_take((uintptr_t)p)) {
-        void *q = REAL(realloc)(p, n);
-        if (q)
-            heap_record_move((uintptr_t)p, (uintptr_t)q, n);
-        else if (n == 0)
-            heap_record_free((uintptr_t)p);   /* glibc's realloc(p, 0) frees p */
-        else
-            heap_untake((uintptr_t)p);        /* failed: p is still allocated */
-        return q;
+    if (!picked) {
+        if (heap_take(p)) {
+            void *q = REAL(realloc)((void *)(uintptr_t)p, n);
+            if (q)
+                heap_record_move(p, (uintptr_t)q, n, at);
+            else if (n == 0)
+                heap_record_free(p, at);   /* glibc's realloc(p, 0) frees p */
+            else
+                heap_untake(p);            /* failed: p is still allocated */
+            return (uintptr_t)q;
+        }
+        picked = n > 0 && heap_pick(n);
     }
-    /* Not a sampled block (or a new one): the n bytes count as an allocation. */
-    int pick = n > 0 && heap_pick(n);
-    void *q = REAL(realloc)(p, n);
-    if (pick && q)
-        heap_record_alloc((uintptr_t)q, n);
-    return q;
+    void *q = REAL(realloc)((void *)(uintptr_t)p, n);
+    if (picked && q)
+        heap_record_alloc((uintptr_t)q, n, at);
+    return (uintptr_t)q;
 }
 
 static void *gp_realloc(void *p, size_t n)
 {
     if (__builtin_expect(in_arena(p), 0))
         return arena_realloc(p, n);
-    if (heap_on())
-        return realloc_profiled(p, n);
+    if (heap_on()) {
+        if (p && heap_set_maybe(&gp_heap.set, (uintptr_t)p))
+            return (void *)SAMPLED(realloc_sampled, p, n, 0);
+        if (n > 0 && heap_pick(n))
+            return (void *)SAMPLED(realloc_sampled, p, n, 1);
+    }
     return REAL(realloc)(p, n);
 }
 
-static COLD int posix_memalign_sampled(void **out, size_t align, size_t n)
+static COLD uint64_t posix_memalign_sampled(uint64_t out, uint64_t align, uint64_t n,
+                                            const struct unwind_regs *at)
 {
-    int r = REAL(posix_memalign)(out, align, n);
-    if (r == 0 && *out)
-        heap_record_alloc((uintptr_t)*out, n);
-    return r;
+    void **o = (void **)(uintptr_t)out;
+    int r = REAL(posix_memalign)(o, align, n);
+    if (r == 0 && *o)
+        heap_record_alloc((uintptr_t)*o, n, at);
+    return (uint64_t)r;
 }
 
 static int gp_posix_memalign(void **out, size_t align, size_t n)
 {
     if (heap_on() && heap_pick(n))
-        return posix_memalign_sampled(out, align, n);
+        return heap_sampled_call_int(posix_memalign_sampled, (uintptr_t)out, align, n);
     return REAL(posix_memalign)(out, align, n);
 }
 
 /* aligned_alloc, memalign, valloc, pvalloc: which one, for the sampled path. */
 enum aligned_kind { K_ALIGNED_ALLOC, K_MEMALIGN, K_VALLOC, K_PVALLOC };
 
-static COLD void *aligned_sampled(enum aligned_kind k, size_t align, size_t n)
+static COLD uint64_t aligned_sampled(uint64_t k, uint64_t align, uint64_t n,
+                                     const struct unwind_regs *at)
 {
     void *p = k == K_ALIGNED_ALLOC ? REAL(aligned_alloc)(align, n)
             : k == K_MEMALIGN ? REAL(memalign)(align, n)
             : k == K_VALLOC ? REAL(valloc)(n)
             : REAL(pvalloc)(n);
     if (p)
-        heap_record_alloc((uintptr_t)p, n);
-    return p;
+        heap_record_alloc((uintptr_t)p, n, at);
+    return (uintptr_t)p;
 }
 
 /* ---- the exported names ---------------------------------------------------------------------
@@ -458,28 +481,28 @@ EXPORT_AS(posix_memalign, gp_posix_memalign);
 GP_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
     if (heap_on() && heap_pick(n))
-        return aligned_sampled(K_ALIGNED_ALLOC, align, n);
+        return (void *)SAMPLED(aligned_sampled, K_ALIGNED_ALLOC, align, n);
     return REAL(aligned_alloc)(align, n);
 }
 
 GP_EXPORT void *memalign(size_t align, size_t n)
 {
     if (heap_on() && heap_pick(n))
-        return aligned_sampled(K_MEMALIGN, align, n);
+        return (void *)SAMPLED(aligned_sampled, K_MEMALIGN, align, n);
     return REAL(memalign)(align, n);
 }
 
 GP_EXPORT void *valloc(size_t n)
 {
     if (heap_on() && heap_pick(n))
-        return aligned_sampled(K_VALLOC, 0, n);
+        return (void *)SAMPLED(aligned_sampled, K_VALLOC, 0, n);
     return REAL(valloc)(n);
 }
 
 GP_EXPORT void *pvalloc(size_t n)
 {
     if (heap_on() && heap_pick(n))
-        return aligned_sampled(K_PVALLOC, 0, n);
+        return (void *)SAMPLED(aligned_sampled, K_PVALLOC, 0, n);
     return REAL(pvalloc)(n);
 }
 
@@ -520,13 +543,27 @@ static void *aligned_new(size_t n, size_t al)
     return gp_posix_memalign(&p, al, n ? n : 1) == 0 ? p : NULL;
 }
 
+/* new's failure path: new_handler, bad_alloc */
+static COLD void *new_failed(size_t n)
+{
+    resolve();
+    return cxx.next_znwm ? cxx.next_znwm(n) : NULL;
+}
+static COLD uint64_t new_sampled(uint64_t n, uint64_t b, uint64_t c, const struct unwind_regs *at)
+{
+    uint64_t p = malloc_sampled(n, b, c, at);
+    return p ? p : (uintptr_t)new_failed(n);
+}
 GP_EXPORT void *_Znwm(size_t n)
 {
-    void *p = gp_malloc(n ? n : 1);
+    if (n == 0)
+        n = 1;
+    if (heap_on() && heap_pick(n))
+        return (void *)SAMPLED(new_sampled, n, 0, 0);
+    void *p = REAL(malloc)(n);
     if (__builtin_expect(p != NULL, 1))
         return p;
-    resolve();
-    return cxx.next_znwm ? cxx.next_znwm(n) : NULL;   /* new_handler, bad_alloc */
+    return new_failed(n);
 }
 GP_EXPORT void *_Znam(size_t n)
 {

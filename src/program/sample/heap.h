@@ -40,6 +40,7 @@ struct heap_thread {
     uint64_t rng;        /* xorshift64* state; 0 before the thread's first interval */
     uint32_t busy;       /* in the sampled path (see above) */
     uint32_t deferred;   /* weight of our SIGPROFs that arrived while busy */
+    uint32_t name_age;   /* records since the thread's name was read */
 };
 extern __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exec")));
 
@@ -78,15 +79,30 @@ static inline int heap_pick(uint64_t n)
     return heap_pick_slow(n);
 }
 
-/* A sampled allocation of size bytes at addr: into the table and the ring. */
-GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size);
+/* The sampled path's entry (heap_sample.c): calls body(a, b, c, at), `at` the registers of
+ * heap_sampled_call's caller at the call, where the walk of a sampled allocation's stack
+ * starts. Reach it by a tail call from the interposer (`return heap_sampled_call(...)`), so that
+ * its caller is the program's. */
+struct unwind_regs;
+typedef uint64_t heap_sampled_body(uint64_t a, uint64_t b, uint64_t c,
+                                   const struct unwind_regs *at);
+GP_SIGSAFE uint64_t heap_sampled_call(heap_sampled_body *body, uint64_t a, uint64_t b,
+                                      uint64_t c);
+/* The same, for an int result (posix_memalign's): a cast of the result would keep gcc from
+ * making the call a jump. */
+GP_SIGSAFE int heap_sampled_call_int(heap_sampled_body *body, uint64_t a, uint64_t b, uint64_t c);
+
+/* A sampled allocation of size bytes at addr: into the table and the ring, with the stack
+ * from at. (The at of the other records is for CPU samples deferred meanwhile.) */
+GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unwind_regs *at);
 /* Takes addr out of the table: 1 if it was a sampled block (then the caller records what
  * became of it: heap_record_free, heap_record_move, or heap_untake), 0 if not. Call before
  * the block is given back to the allocator: another thread may get the address at once. */
 GP_SIGSAFE int heap_take(uint64_t addr);
-GP_SIGSAFE void heap_record_free(uint64_t addr);
+GP_SIGSAFE void heap_record_free(uint64_t addr, const struct unwind_regs *at);
 /* A taken block now lives at addr (== old when it was resized in place), size bytes. */
-GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size);
+GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
+                                 const struct unwind_regs *at);
 /* A taken block stays where it was (realloc failed). */
 GP_SIGSAFE void heap_untake(uint64_t addr);
 /* Called by the SIGPROF handler: 1 if the thread is in the sampled path (the weight is then

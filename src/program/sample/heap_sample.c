@@ -23,7 +23,9 @@ __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exe
 struct heap_state gp_heap;
 int gp_heap_on;
 
-#define THREAD_NAME_REFRESH 64
+/* The thread's name is read again every HEAP_NAME_REFRESH records of its own (a system call:
+ * 0.1 % of a fast allocator's time when it was every 64); CPU samples refresh it too. */
+#define HEAP_NAME_REFRESH 1024
 
 /* The process's own counts, for GOPROF_DEBUG's line at exit: atomics on one line shared by
  * every sampling thread, so kept only when that line is asked for. */
@@ -33,32 +35,58 @@ int gp_heap_on;
             atomic_fetch_add_explicit(&gp_heap.stats.field, (n), memory_order_relaxed);     \
     } while (0)
 
-/* ---- the registers of the caller, without getcontext's rt_sigprocmask ------------------------
- * gp_heap_regs(gregs) fills gregs[REG_RIP] with its return address, gregs[REG_RSP] with the
- * caller's stack pointer after the return, and the callee-saved registers (unchanged by a
- * call): what getcontext gives, minus the signal mask (a system call we do not need). The
- * other registers are left alone (the unwinder needs none of them at a call site). */
-_Static_assert(REG_R12 == 4 && REG_R13 == 5 && REG_R14 == 6 && REG_R15 == 7 && REG_RBP == 10 &&
-               REG_RBX == 11 && REG_RSP == 15 && REG_RIP == 16, "ucontext gregs layout");
+/* ---- the entry: the allocation's caller's registers -----------------------------------------
+ * heap_sampled_call(body, a, b, c) calls body(a, b, c, &at), at holding the registers of its own
+ * caller as they were at the call: the return address, the stack pointer after the return, and
+ * the callee-saved registers (which nothing has changed yet). An interposer reaches it by a tail
+ * call (`return heap_sampled_call(...)` once the interposer's frame is gone: gcc -O2 makes it a
+ * jump), so that caller is the program's call of malloc, and the walk starts there: none of
+ * libgoprof's frames is stepped (three CFI lookups of cold memory per sample). Where the compiler
+ * made a real call, the walk starts in the interposer and capture_stack leaves our frames out.
+ * `at` is a struct unwind_regs (have_callee_saved 1, exact 0) on heap_sampled_call's frame. */
+_Static_assert(offsetof(struct unwind_regs, ip) == 0 && offsetof(struct unwind_regs, sp) == 8 &&
+               offsetof(struct unwind_regs, bp) == 16 && offsetof(struct unwind_regs, bx) == 24 &&
+               offsetof(struct unwind_regs, r12) == 32 && offsetof(struct unwind_regs, r15) == 56 &&
+               offsetof(struct unwind_regs, have_callee_saved) == 64 &&
+               offsetof(struct unwind_regs, exact) == 68 && sizeof(struct unwind_regs) == 72,
+               "heap_sampled_call's layout of struct unwind_regs");
 __asm__(".text\n"
         ".p2align 4\n"
-        ".hidden gp_heap_regs\n"
-        ".globl gp_heap_regs\n"
-        ".type gp_heap_regs, @function\n"
-        "gp_heap_regs:\n"
-        "    movq %r12, 32(%rdi)\n"
-        "    movq %r13, 40(%rdi)\n"
-        "    movq %r14, 48(%rdi)\n"
-        "    movq %r15, 56(%rdi)\n"
-        "    movq %rbp, 80(%rdi)\n"
-        "    movq %rbx, 88(%rdi)\n"
-        "    leaq 8(%rsp), %rax\n"
-        "    movq %rax, 120(%rdi)\n"
-        "    movq (%rsp), %rax\n"
-        "    movq %rax, 128(%rdi)\n"
+        ".hidden heap_sampled_call\n"
+        ".globl heap_sampled_call\n"
+        ".type heap_sampled_call, @function\n"
+        ".hidden heap_sampled_call_int\n"
+        ".globl heap_sampled_call_int\n"
+        ".type heap_sampled_call_int, @function\n"
+        "heap_sampled_call:\n"
+        "heap_sampled_call_int:\n"
+        "    .cfi_startproc\n"
+        "    subq $72, %rsp\n"             /* at; and the stack 16-byte aligned for the call */
+        "    .cfi_adjust_cfa_offset 72\n"
+        "    movq 72(%rsp), %rax\n"
+        "    movq %rax, 0(%rsp)\n"         /* ip: the return address */
+        "    leaq 80(%rsp), %rax\n"
+        "    movq %rax, 8(%rsp)\n"         /* sp: after the return */
+        "    movq %rbp, 16(%rsp)\n"
+        "    movq %rbx, 24(%rsp)\n"
+        "    movq %r12, 32(%rsp)\n"
+        "    movq %r13, 40(%rsp)\n"
+        "    movq %r14, 48(%rsp)\n"
+        "    movq %r15, 56(%rsp)\n"
+        "    movl $1, 64(%rsp)\n"          /* have_callee_saved */
+        "    movl $0, 68(%rsp)\n"          /* exact: ip is a return address */
+        "    movq %rdi, %rax\n"
+        "    movq %rsi, %rdi\n"
+        "    movq %rdx, %rsi\n"
+        "    movq %rcx, %rdx\n"
+        "    movq %rsp, %rcx\n"
+        "    call *%rax\n"
+        "    addq $72, %rsp\n"
+        "    .cfi_adjust_cfa_offset -72\n"
         "    ret\n"
-        ".size gp_heap_regs, . - gp_heap_regs\n");
-void gp_heap_regs(greg_t *gregs);
+        "    .cfi_endproc\n"
+        ".size heap_sampled_call, . - heap_sampled_call\n"
+        ".size heap_sampled_call_int, . - heap_sampled_call_int\n");
 
 /* ---- intervals ------------------------------------------------------------------------------ */
 
@@ -138,9 +166,10 @@ GP_SIGSAFE static struct ring *heap_ring(void)
 GP_SIGSAFE static void fill_common(struct ring_record *rec, uint16_t flags)
 {
     struct sample_thread *st = &gp_thread;
+    struct heap_thread *t = &gp_heap_thread;
     if (st->tid == 0)
         st->tid = (uint32_t)syscall(SYS_gettid);
-    if (st->name_age++ % THREAD_NAME_REFRESH == 0)
+    if (t->name_age++ % HEAP_NAME_REFRESH == 0)
         prctl(PR_GET_NAME, st->name, 0, 0, 0);
     rec->tid = st->tid;
     rec->weight = 1;
@@ -161,23 +190,21 @@ GP_SIGSAFE static int in_self(uint64_t pc)
     return pc >= gp_heap.skip_lo && pc < gp_heap.skip_hi;
 }
 
-/* The stack of the caller's caller's ... into rec, libgoprof's own frames left out at the leaf.
- * noinline: its own frame is one of those left out, whatever inlining did above it. */
-__attribute__((noinline)) GP_SIGSAFE static void capture_stack(struct ring_record *rec)
+/* The stack from the allocation's caller (at) into rec; libgoprof's own frames at the leaf (the
+ * interposer's, where heap_sampled_call was called rather than jumped to) left out. */
+GP_SIGSAFE static void capture_stack(struct ring_record *rec, const struct unwind_regs *at)
 {
-    ucontext_t uc;
-    for (int i = 0; i < NGREG; i++)
-        uc.uc_mcontext.gregs[i] = 0;
-    gp_heap_regs(uc.uc_mcontext.gregs);
-    sample_stack_reach(&gp_thread, (uint64_t)uc.uc_mcontext.gregs[REG_RSP]);
+    sample_stack_reach(&gp_thread, at->sp);
     struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
                               .leaf = GP_RING_LEAF_FRAMES };
-    unwind_capture(&uc, &gp_thread.unw, &out);
+    unwind_capture_at(at, &gp_thread.unw, &out);
     int skip = 0;
     while (skip < out.n - 1 && in_self(rec->pc[skip]))
         skip++;
-    for (int i = skip; i < out.n; i++)
-        rec->pc[i - skip] = rec->pc[i];
+    if (skip) {
+        for (int i = skip; i < out.n; i++)
+            rec->pc[i - skip] = rec->pc[i];
+    }
     rec->nframes = (uint16_t)(out.n - skip);
     rec->flags |= out.flags;
     rec->goid = out.goid;
@@ -186,7 +213,7 @@ __attribute__((noinline)) GP_SIGSAFE static void capture_stack(struct ring_recor
 
 /* CPU samples our handler left to us while the thread was busy here: recorded on the stack
  * of the allocation's caller (where the thread was: in its malloc). */
-GP_SIGSAFE static void flush_deferred(struct heap_thread *t)
+GP_SIGSAFE static void flush_deferred(struct heap_thread *t, const struct unwind_regs *at)
 {
     for (int round = 0; round < 4 && t->deferred; round++) {
         uint32_t w = t->deferred;
@@ -201,7 +228,7 @@ GP_SIGSAFE static void flush_deferred(struct heap_thread *t)
         if (rec) {
             fill_common(rec, 0);
             rec->weight = w;
-            capture_stack(rec);
+            capture_stack(rec, at);
             ring_commit(r, pos);
             COUNT(deferred_cpu, w);
         } else {
@@ -253,47 +280,51 @@ GP_SIGSAFE static void set_full(struct ring *r)
     int saved_errno_ = errno;                       \
     (t)->busy = 1;                                  \
     atomic_signal_fence(memory_order_seq_cst)
-#define LEAVE(t)                                    \
+#define LEAVE(t, at)                                \
     atomic_signal_fence(memory_order_seq_cst);      \
     (t)->busy = 0;                                  \
     if ((t)->deferred)                              \
-        flush_deferred(t);                          \
+        flush_deferred(t, at);                      \
     errno = saved_errno_
 
-GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size)
+/* The table's line comes last: asked for first, it arrives while the stack is walked (a cold
+ * line: its miss was the largest single cost of a sampled allocation). */
+GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unwind_regs *at)
 {
     struct heap_thread *t = &gp_heap_thread;
     struct ring *r = heap_ring();
     if (!r || t->busy)
         return;
     ENTER(t);
-    enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
-    if (in == HEAP_SET_FULL) {
-        set_full(r);
+    __builtin_prefetch(&gp_heap.set.line[heap_set_home(&gp_heap.set, addr)], 1, 3);
+    uint64_t pos;
+    struct ring_record *rec = ring_reserve(r, &pos);
+    if (!rec) {
+        ring_heap_drop(r, GP_HEAP_DROP_RING_FULL);
+        COUNT(lost_ring, 1);
     } else {
-        if (in == HEAP_SET_PRESENT) {
-            /* The block that had this address was freed where we did not see it (an entry
-             * point we do not interpose): it is freed now. */
-            COUNT(stale, 1);
-            write_event(r, GP_REC_HEAP_FREE, 0, addr, 0);
-        }
-        uint64_t pos;
-        struct ring_record *rec = ring_reserve(r, &pos);
-        if (!rec) {
-            heap_set_remove(&gp_heap.set, addr);
-            ring_heap_drop(r, GP_HEAP_DROP_RING_FULL);
-            COUNT(lost_ring, 1);
+        fill_common(rec, GP_REC_HEAP_ALLOC);
+        rec->heap_addr = addr;
+        rec->heap_size = size;
+        capture_stack(rec, at);
+        /* Present already: the block that had this address was freed where we did not see it
+         * (an entry point we do not interpose). The collector, given an allocation at a live
+         * address, lets the old block go. */
+        enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
+        if (in == HEAP_SET_FULL) {
+            rec->flags = 0;   /* cannot be followed: the slot is given up */
+            rec->weight = 0;
+            rec->nframes = 0;
+            set_full(r);
         } else {
-            fill_common(rec, GP_REC_HEAP_ALLOC);
-            rec->heap_addr = addr;
-            rec->heap_size = size;
-            capture_stack(rec);
-            ring_commit(r, pos);
+            if (in == HEAP_SET_PRESENT)
+                COUNT(stale, 1);
             COUNT(allocs, 1);
             COUNT(alloc_bytes, size);
         }
+        ring_commit(r, pos);
     }
-    LEAVE(t);
+    LEAVE(t, at);
 }
 
 GP_SIGSAFE int heap_take(uint64_t addr)
@@ -301,7 +332,7 @@ GP_SIGSAFE int heap_take(uint64_t addr)
     return heap_set_remove(&gp_heap.set, addr);
 }
 
-GP_SIGSAFE void heap_record_free(uint64_t addr)
+GP_SIGSAFE void heap_record_free(uint64_t addr, const struct unwind_regs *at)
 {
     struct heap_thread *t = &gp_heap_thread;
     struct ring *r = heap_ring();
@@ -310,10 +341,11 @@ GP_SIGSAFE void heap_record_free(uint64_t addr)
     ENTER(t);
     if (write_event(r, GP_REC_HEAP_FREE, 0, addr, 0) == 0)
         COUNT(frees, 1);
-    LEAVE(t);
+    LEAVE(t, at);
 }
 
-GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size)
+GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
+                                 const struct unwind_regs *at)
 {
     struct heap_thread *t = &gp_heap_thread;
     struct ring *r = heap_ring();
@@ -330,7 +362,7 @@ GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size)
     } else {
         heap_set_remove(&gp_heap.set, addr);
     }
-    LEAVE(t);
+    LEAVE(t, at);
 }
 
 GP_SIGSAFE void heap_untake(uint64_t addr)

@@ -63,7 +63,9 @@ struct heap_set {
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
                                 * probe never comes back to a line it passed) */
     uint64_t max_live;         /* half the slots */
-    _Atomic uint64_t live;     /* addresses in the table */
+    /* addresses in the table: written by every sampled insert and remove, so on a line of its
+     * own, away from what every free() reads */
+    _Alignas(64) _Atomic uint64_t live;
 };
 
 enum heap_set_insert_result {

@@ -124,43 +124,70 @@ GP_SIGSAFE static void go_state(struct unwind_walk *w)
     }
 }
 
-GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
-                               struct unwind_out *out)
+/* The walk's set-up: the thread's known stacks and, in a Go program, its g/m state. */
+GP_SIGSAFE static void walk_begin(struct unwind_walk *w, struct safe_reader *sr,
+                                  const struct unwind_thread *th, struct unwind_out *out)
 {
-    struct safe_reader sr;
-    sr.nranges = 0;
-    sr.pid = gp_unwind_go.pid;
+    sr->nranges = 0;
+    sr->pid = gp_unwind_go.pid;
     out->n = 0;
     out->walked = 0;
     out->flags = 0;
     out->goid = 0;
     out->labels = 0;
-    struct unwind_walk w = { .sr = &sr, .out = out, .m = 0, .curg = 0, .g0_lo = 0, .g0_hi = 0 };
-    safe_reader_add(&sr, th->stack_lo, th->stack_hi);
+    *w = (struct unwind_walk){ .sr = sr, .out = out, .m = 0, .curg = 0, .g0_lo = 0, .g0_hi = 0 };
+    safe_reader_add(sr, th->stack_lo, th->stack_hi);
     if (gp_unwind_go.is_go) {
         if (gp_unwind_go.layout.known)
-            go_state(&w);
+            go_state(w);
         else
             out->flags |= GP_REC_GO_UNKNOWN;
     }
+}
+
+/* The segments after the first, until one of the walkers ends the stack. */
+GP_SIGSAFE static void walk_segments(struct unwind_walk *w, enum unwind_next step,
+                                     struct unwind_regs next)
+{
+    for (int seg = 1; step != UNWIND_STOP; seg++) {
+        if (seg >= UNWIND_MAX_SEGMENTS) {
+            w->out->flags |= GP_REC_UNWIND_BROKEN;
+            break;
+        }
+        struct unwind_regs at = next;
+        if (step == UNWIND_TO_GO)
+            step = unwind_go_walk(w, at.ip, at.sp, at.bp, at.exact, &next);
+        else
+            step = unwind_native_walk_from(w, &at, &next);
+    }
+    unwind_finish(w->out);
+}
+
+GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
+                               struct unwind_out *out)
+{
+    struct safe_reader sr;
+    struct unwind_walk w;
+    walk_begin(&w, &sr, th, out);
     const greg_t *r = uc->uc_mcontext.gregs;
-    struct unwind_regs next;
+    struct unwind_regs next = { 0 };
     enum unwind_next step;
     if (unwind_in_go_text((uint64_t)r[REG_RIP]))
         step = unwind_go_walk(&w, (uint64_t)r[REG_RIP], (uint64_t)r[REG_RSP],
                               (uint64_t)r[REG_RBP], 1, &next);
     else
         step = unwind_native_walk(&w, uc, &next);
-    for (int seg = 1; step != UNWIND_STOP; seg++) {
-        if (seg >= UNWIND_MAX_SEGMENTS) {
-            out->flags |= GP_REC_UNWIND_BROKEN;
-            break;
-        }
-        struct unwind_regs at = next;
-        if (step == UNWIND_TO_GO)
-            step = unwind_go_walk(&w, at.ip, at.sp, at.bp, at.exact, &next);
-        else
-            step = unwind_native_walk_from(&w, &at, &next);
-    }
-    unwind_finish(out);
+    walk_segments(&w, step, next);
+}
+
+GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unwind_thread *th,
+                                  struct unwind_out *out)
+{
+    struct safe_reader sr;
+    struct unwind_walk w;
+    walk_begin(&w, &sr, th, out);
+    struct unwind_regs next = *at;
+    enum unwind_next step =
+        unwind_in_go_text(at->exact ? at->ip : at->ip - 1) ? UNWIND_TO_GO : UNWIND_TO_NATIVE;
+    walk_segments(&w, step, next);
 }

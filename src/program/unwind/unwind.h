@@ -98,6 +98,21 @@ void unwind_warm(void);
 GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread *th,
                                struct unwind_out *out);
 
+/* Registers at a frame boundary: where a walk starts (unwind_capture_at) and what one walker
+ * hands to the other. */
+struct unwind_regs {
+    uint64_t ip, sp, bp;
+    uint64_t bx, r12, r13, r14, r15;
+    int have_callee_saved;        /* bx..r15 valid */
+    int exact;                    /* ip is an interrupted PC, not a return address */
+};
+
+/* As unwind_capture, from a call site instead of a signal context: at->ip is a return address
+ * (exact 0), at->sp the stack pointer after that return, and the callee-saved registers as
+ * they were at the call (C memory sampling starts at the allocation's caller). */
+GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unwind_thread *th,
+                                  struct unwind_out *out);
+
 /* Internal pieces, in their own files. */
 void unwind_go_warm(void);
 extern struct unwind_go gp_unwind_go;
@@ -110,14 +125,6 @@ struct unwind_walk {
     struct unwind_out *out;
     uint64_t m, curg;             /* Go state of the interrupted thread, 0 when unknown */
     uint64_t g0_lo, g0_hi;        /* its g0 stack, 0 when unknown */
-};
-
-/* Registers at a frame boundary, handed from one walker to the other. */
-struct unwind_regs {
-    uint64_t ip, sp, bp;
-    uint64_t bx, r12, r13, r14, r15;
-    int have_callee_saved;        /* bx..r15 valid (crosscall2's save area) */
-    int exact;                    /* ip is an interrupted PC, not a return address */
 };
 
 enum unwind_next {
