@@ -378,6 +378,25 @@ void heapmap_end_proc(struct heapmap *h, uint32_t proc)
     }
 }
 
+int heapmap_snapshot(const struct heapmap *h, struct heapmap_counts **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!h->len)
+        return 0;
+    struct heapmap_counts *c = malloc(h->len * sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    for (size_t i = 0; i < h->len; i++) {
+        const struct heapmap_bucket *b = &h->buckets[i];
+        c[i] = (struct heapmap_counts){ b->alloc_count, b->alloc_bytes, b->inuse_count,
+                                        b->inuse_bytes };
+    }
+    *out = c;
+    *n = h->len;
+    return 0;
+}
+
 size_t heapmap_len(const struct heapmap *h)
 {
     return h->len;

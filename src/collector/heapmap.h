@@ -99,4 +99,13 @@ void heapmap_stats(const struct heapmap *h, struct heapmap_stats *out);
 void heapmap_scale(uint64_t count, uint64_t bytes, uint64_t rate, int64_t *count_out,
                    int64_t *bytes_out);
 
+/* Every bucket's four figures at one moment: the base of a delta profile (Go's
+ * /debug/pprof/heap?seconds=N). Buckets are only ever appended, so index i of a snapshot is
+ * bucket i later too; buckets made since have a base of zero. */
+struct heapmap_counts {
+    uint64_t alloc_count, alloc_bytes, inuse_count, inuse_bytes;
+};
+/* *out: heapmap_len(h) entries (malloc'd; NULL when there are none). 0 or -ENOMEM. */
+int heapmap_snapshot(const struct heapmap *h, struct heapmap_counts **out, size_t *n);
+
 #endif

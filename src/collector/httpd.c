@@ -17,8 +17,10 @@
 #include "lib/base/log.h"
 #include "collector/collector.h"
 #include "collector/profmap.h"
+#include "collector/heapmap.h"
 #include "collector/httpd_mhd.h"
 #include "collector/session.h"
+#include "collector/session_write.h"
 
 /* Idle keep-alive connections are closed after this (a suspended one waits for its window). */
 #define HTTPD_IDLE_TIMEOUT_S 30u
@@ -34,8 +36,19 @@ struct httpd_request {
     int fd;
     int err;
     int64_t due_ns;         /* monotonic */
+    /* A delta heap profile (heap?seconds=N): 1 heap, 2 allocs; the figures at its start. */
+    int heap;
+    int heap_waiting;       /* its base is taken, its end not yet due */
+    struct heap_delta delta;
+    struct heapmap_counts *base;
     struct httpd_request *next;
 };
+
+/* Waiting for its due time: a CPU profile's window, or a delta heap profile. */
+static int pending(const struct httpd_request *r)
+{
+    return r->window_open || r->heap_waiting;
+}
 
 struct httpd {
     struct httpd_mhd api;
@@ -126,6 +139,19 @@ static int parse_seconds(struct httpd *h, struct MHD_Connection *conn, int *out)
     return 0;
 }
 
+/* Links a new request, due in seconds, into the pending ones. */
+static void add_request(struct httpd *h, struct MHD_Connection *conn, void **con_cls,
+                        struct httpd_request *req, int seconds)
+{
+    req->conn = conn;
+    req->fd = -1;
+    req->due_ns = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)seconds * GP_NS_PER_SEC;
+    req->next = h->reqs;
+    h->reqs = req;
+    h->nwindows++;
+    *con_cls = req;
+}
+
 static enum MHD_Result start_profile(struct httpd *h, struct MHD_Connection *conn,
                                      void **con_cls)
 {
@@ -140,14 +166,31 @@ static enum MHD_Result start_profile(struct httpd *h, struct MHD_Connection *con
         free(req);
         return reply_text(h, conn, 500, "out of memory\n");
     }
-    req->conn = conn;
     req->window_open = 1;
-    req->fd = -1;
-    req->due_ns = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)seconds * GP_NS_PER_SEC;
-    req->next = h->reqs;
-    h->reqs = req;
-    h->nwindows++;
-    *con_cls = req;
+    add_request(h, conn, con_cls, req, seconds);
+    return MHD_YES;
+}
+
+/* heap?seconds=N, allocs?seconds=N: the figures now are the base; the answer, N seconds on,
+ * is the change since (as Go's serveDeltaProfile). */
+static enum MHD_Result start_heap_delta(struct httpd *h, struct MHD_Connection *conn,
+                                        void **con_cls, int allocs)
+{
+    int seconds;
+    if (parse_seconds(h, conn, &seconds) != 0)
+        return reply_text(h, conn, 400, "bad seconds: want an integer from 1 to 600\n");
+    if (h->nwindows >= HTTPD_MAX_WINDOWS)
+        return reply_text(h, conn, 503, "too many profiles in progress; try again later\n");
+    struct httpd_request *req = calloc(1, sizeof *req);
+    if (!req || heapmap_snapshot(collector_heap(h->c), &req->base, &req->delta.len) != 0) {
+        free(req);
+        return reply_text(h, conn, 500, "out of memory\n");
+    }
+    req->delta.base = req->base;
+    req->delta.start_ns = gp_clock_ns(CLOCK_REALTIME);
+    req->heap = allocs ? 2 : 1;
+    req->heap_waiting = 1;
+    add_request(h, conn, con_cls, req, seconds);
     return MHD_YES;
 }
 
@@ -165,15 +208,19 @@ static enum MHD_Result send_profile(struct httpd *h, struct MHD_Connection *conn
     if (!r)
         return reply_text(h, conn, 500, "could not send the profile\n");
     req->fd = -1;   /* the response closes it */
-    h->api.add_response_header(r, "Content-Disposition", "attachment; filename=\"profile\"");
+    h->api.add_response_header(r, "Content-Disposition",
+                               req->heap == 2 ? "attachment; filename=\"allocs-delta\""
+                               : req->heap    ? "attachment; filename=\"heap-delta\""
+                                              : "attachment; filename=\"profile\"");
     return queue(h, conn, 200, r, "application/octet-stream");
 }
 
 /* /debug/pprof/heap and /debug/pprof/allocs: the session's C memory profile as of now,
- * answered at once as Go's are. gc is accepted and ignored (nothing to collect: the in-use
- * figures are exact for the sampled blocks); debug must be 0 (Go's debug=1 text format is not
- * written); seconds (Go's delta profile) is refused: take two profiles and use -base. */
-static enum MHD_Result serve_heap(struct httpd *h, struct MHD_Connection *conn, int allocs)
+ * answered at once as Go's are; with seconds, the change over the next N seconds. gc is
+ * accepted and ignored (nothing to collect: the in-use figures are exact for the sampled
+ * blocks); debug must be 0 (Go's debug=1 text format is not written). */
+static enum MHD_Result serve_heap(struct httpd *h, struct MHD_Connection *conn, void **con_cls,
+                                  int allocs)
 {
     const char *v = NULL;
     size_t n = 0;
@@ -186,10 +233,9 @@ static enum MHD_Result serve_heap(struct httpd *h, struct MHD_Connection *conn, 
                                         "only: debug=0\n");
     if (h->api.lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "seconds", 7, &v, &n) ==
         MHD_YES)
-        return reply_text(h, conn, 400, "seconds is not supported for heap profiles: fetch "
-                                        "two and compare them with go tool pprof -base\n");
+        return start_heap_delta(h, conn, con_cls, allocs);
     int fd = memfd_create("goprof-heap", MFD_CLOEXEC);
-    int err = fd < 0 ? -errno : session_render_heap(h->c, allocs, fd);
+    int err = fd < 0 ? -errno : session_render_heap(h->c, allocs, NULL, fd);
     off_t size = err ? -1 : lseek(fd, 0, SEEK_END);
     struct MHD_Response *r =
         size < 0 ? NULL : h->api.create_response_from_fd((size_t)size, fd);
@@ -222,7 +268,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return queue(h, conn, 200, r, "text/html; charset=utf-8");
         }
         if (!strcmp(url, "/debug/pprof/heap") || !strcmp(url, "/debug/pprof/allocs"))
-            return serve_heap(h, conn, !strcmp(url, "/debug/pprof/allocs"));
+            return serve_heap(h, conn, con_cls, !strcmp(url, "/debug/pprof/allocs"));
         if (strcmp(url, "/debug/pprof/profile") != 0)
             return reply_text(h, conn, 404, "404 page not found: libgoprof serves "
                                             "/debug/pprof/profile, /debug/pprof/heap, "
@@ -248,15 +294,30 @@ static void close_window(struct httpd *h, struct httpd_request *req, uint64_t *d
     h->nwindows--;
 }
 
-/* The window is due (or the application is gone): render it and wake its connection. */
+static void end_heap_delta(struct httpd *h, struct httpd_request *req)
+{
+    free(req->base);
+    req->base = NULL;
+    req->delta.base = NULL;
+    req->heap_waiting = 0;
+    h->nwindows--;
+}
+
+/* The request is due (or the application is gone): render it and wake its connection. */
 static void answer(struct httpd *h, struct httpd_request *req)
 {
-    uint64_t drops[GP_DROP_MAX];
-    close_window(h, req, drops);
-    int fd = memfd_create("goprof-profile", MFD_CLOEXEC);
-    int err = fd < 0 ? -errno : session_render_http(h->c, &req->w, gp_clock_ns(CLOCK_REALTIME), drops, fd);
-    profmap_free(req->w.pm);
-    req->w.pm = NULL;
+    int fd = memfd_create("goprof-profile", MFD_CLOEXEC), err;
+    if (req->heap) {
+        err = fd < 0 ? -errno : session_render_heap(h->c, req->heap == 2, &req->delta, fd);
+        end_heap_delta(h, req);
+    } else {
+        uint64_t drops[GP_DROP_MAX];
+        close_window(h, req, drops);
+        err = fd < 0 ? -errno
+                     : session_render_http(h->c, &req->w, gp_clock_ns(CLOCK_REALTIME), drops, fd);
+        profmap_free(req->w.pm);
+        req->w.pm = NULL;
+    }
     if (err) {
         if (fd >= 0)
             close(fd);
@@ -285,6 +346,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         close_window(h, req, NULL);
         profmap_free(req->w.pm);
     }
+    if (req->heap_waiting)
+        end_heap_delta(h, req);
     if (req->fd >= 0)
         close(req->fd);
     for (struct httpd_request **p = &h->reqs; *p; p = &(*p)->next) {
@@ -379,7 +442,7 @@ int httpd_poll_fds(struct httpd *h, struct pollfd *fds, int max, int *timeout_ms
         *timeout_ms = (int)t;
     int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
     for (struct httpd_request *r = h->reqs; r; r = r->next) {
-        if (!r->window_open)
+        if (!pending(r))
             continue;
         int64_t left_ms = (r->due_ns - now + GP_NS_PER_MS - 1) / GP_NS_PER_MS;   /* never early */
         if (left_ms < *timeout_ms)
@@ -396,7 +459,7 @@ void httpd_dispatch(struct httpd *h)
     int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
     int woke = 0;
     for (struct httpd_request *r = h->reqs; r; r = r->next) {
-        if (r->window_open && r->due_ns <= now) {
+        if (pending(r) && r->due_ns <= now) {
             answer(h, r);
             woke = 1;
         }
@@ -421,7 +484,7 @@ void httpd_finish(struct httpd *h, int timeout_ms)
         return;
     httpd_stop_accepting(h);
     for (struct httpd_request *r = h->reqs; r; r = r->next)
-        if (r->window_open)
+        if (pending(r))
             answer(h, r);
     int64_t deadline = gp_clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * GP_NS_PER_MS;
     h->api.run(h->d);

@@ -6,7 +6,9 @@
  *   GET /debug/pprof/heap                the C memory profile as of now (Go's heap format),
  *   GET /debug/pprof/allocs              the same, default sample type alloc_space; both
  *                                        answered at once, 404 when GOPROF_HEAP_RATE is off,
- *                                        gc ignored, debug other than 0 and seconds 400
+ *                                        gc ignored, debug other than 0 400
+ *   GET /debug/pprof/heap?seconds=N      (and allocs) Go's delta profile: every figure's
+ *                                        change over the next N seconds, answered then
  *   GET /debug/pprof/                    an index page
  * so `go tool pprof http://HOST:PORT/debug/pprof/profile?seconds=5` works unchanged. A bad
  * seconds value gets 400, an unknown path 404, another method 405, more than

@@ -329,19 +329,36 @@ static int add_heap_samples(struct report *r, const struct report_input *in, uin
         struct report_pstate *ps = b->proc < r->nps ? &r->ps[b->proc] : NULL;
         if (!ps || proc->omit)
             continue;
-        size_t n = stack_ids(r, ps, proc, heapmap_frames(in->heap, b), b->nframes, b->flags,
-                             ids, cap);
         int64_t v[4];
         heapmap_scale(b->alloc_count, b->alloc_bytes, in->heap_rate, &v[0], &v[1]);
         heapmap_scale(b->inuse_count, b->inuse_bytes, in->heap_rate, &v[2], &v[3]);
+        uint64_t avg_count = b->alloc_count, avg_bytes = b->alloc_bytes;
+        if (in->heap_delta) {
+            if (i < in->heap_base_len) {
+                const struct heapmap_counts *c = &in->heap_base[i];
+                int64_t w[4];
+                heapmap_scale(c->alloc_count, c->alloc_bytes, in->heap_rate, &w[0], &w[1]);
+                heapmap_scale(c->inuse_count, c->inuse_bytes, in->heap_rate, &w[2], &w[3]);
+                for (int k = 0; k < 4; k++)
+                    v[k] -= w[k];
+                if (b->alloc_count > c->alloc_count) {   /* the window's own block size */
+                    avg_count = b->alloc_count - c->alloc_count;
+                    avg_bytes = b->alloc_bytes - c->alloc_bytes;
+                }
+            }
+            if (!v[0] && !v[1] && !v[2] && !v[3])
+                continue;
+        }
+        size_t n = stack_ids(r, ps, proc, heapmap_frames(in->heap, b), b->nframes, b->flags,
+                             ids, cap);
         struct pprof_label labels[MAX_SAMPLE_LABELS];
         char text[LABEL_TEXT_BYTES], left[16];
         size_t nl = 0;
         labels[nl++] = (struct pprof_label){ .key = "pid", .num = proc->pid };
         labels[nl++] = (struct pprof_label){ .key = "process", .str = proc->name };
-        if (b->alloc_count && b->alloc_bytes / b->alloc_count)
-            labels[nl++] = (struct pprof_label){
-                .key = "bytes", .num = (int64_t)(b->alloc_bytes / b->alloc_count) };
+        if (avg_count && avg_bytes / avg_count)
+            labels[nl++] = (struct pprof_label){ .key = "bytes",
+                                                 .num = (int64_t)(avg_bytes / avg_count) };
         goroutine_labels(heapmap_labels(in->heap, b), b->labels_len, b->labels_left, labels, &nl,
                          text, left);
         if (pprof_add_sample(r->p, ids, n, v, labels, nl) != 0)

@@ -90,7 +90,7 @@ static int write_heap(struct collector *c, unsigned n, time_t t, const char *not
         if (e)
             gp_log("collector", "cannot name heap profile %u from %s: %s", n,
                    cfg->heap_out_tmpl, strerror(-e));
-        else if ((e = session_write_heap(cfg, c, only, 0, now, note, path, -1)) == 0)
+        else if ((e = session_write_heap(cfg, c, only, 0, NULL, now, note, path, -1)) == 0)
             gp_debug("collector", "wrote %s", path);
         if (e && !err)
             err = e;
@@ -180,11 +180,11 @@ int session_render_http(struct collector *c, const struct collector_window *w, i
 }
 
 /* The C memory profile as of now, into fd (/debug/pprof/heap, /allocs). */
-int session_render_heap(struct collector *c, int allocs, int fd)
+int session_render_heap(struct collector *c, int allocs, const struct heap_delta *delta, int fd)
 {
     session_refresh_maps(c, NULL, 1);
-    return session_write_heap(cfg, c, 0, allocs, clock_ns(CLOCK_REALTIME), ", over HTTP", NULL,
-                              fd);
+    return session_write_heap(cfg, c, 0, allocs, delta, clock_ns(CLOCK_REALTIME), ", over HTTP",
+                              NULL, fd);
 }
 
 /* One try; while the port is in use and time is left, another is scheduled (session_alive).

@@ -15,8 +15,9 @@
 # Then, with the newest toolchain, go_cmem -hold 1500ms (32 MiB kept, a pause, 32 MiB more, a
 # pause) with GOPROF_HTTP and GOPROF_INTERVAL=500ms: go tool pprof reads /debug/pprof/heap of
 # the running program (in-use of the first half, about 32 MiB, under main.leakHalf),
-# /debug/pprof/allocs answers, and `go tool pprof -base FIRST LAST` of the interval heap files
-# shows the second half's 32 MiB (within 15 %) as the in-use growth.
+# /debug/pprof/allocs answers, /debug/pprof/heap?seconds=1 taken from 0.8 s (Go's delta
+# profile) shows the second half's 32 MiB (within 15 %), and `go tool pprof -base FIRST LAST`
+# of the interval heap files shows the same as the in-use growth.
 . "$(dirname "$0")/lib.sh"
 
 need_go || { echo "0 passed, 1 failed"; exit 1; }
@@ -81,10 +82,14 @@ if (cd "$top_srcdir/tests/fixtures/go_cmem" && CGO_ENABLED=1 "$GO" build -o "$bi
 		GOPROF_HTTP="127.0.0.1:$PORT" -- "$bin" -hold 1500ms
 	app=$BG_PID
 	sleep 0.8   # the first half is kept; the second comes at 1.5 s
+	# Go's delta profile over [0.8 s, 1.8 s]: the second half only
+	curl -s -o "$work/delta.pb.gz" -w '%{http_code}' "$BASE/heap?seconds=1" >"$work/delta.code" &
+	delta_pid=$!
 	PPROF_TMPDIR=$work "$GO" tool pprof -unit=B -sample_index=inuse_space -top -cum \
 		"$BASE/heap" >"$work/live.top" 2>"$work/live.err"
 	code=$(curl -s -o "$work/allocs.pb.gz" -w '%{http_code}' "$BASE/allocs")
 	wait "$app"
+	wait "$delta_pid"
 	check "endpoint: go tool pprof read /debug/pprof/heap of the running program" \
 		grep -q "main.leakHalf" "$work/live.top"
 	live=$(awk '$NF == "main.leakHalf" { c = $4; sub(/B$/, "", c); print c }' "$work/live.top")
@@ -92,6 +97,13 @@ if (cd "$top_srcdir/tests/fixtures/go_cmem" && CGO_ENABLED=1 "$GO" build -o "$bi
 		within "${live:-0}" $((32 * MIB)) 0.15
 	check "endpoint: /debug/pprof/allocs answers 200 with a profile ($code)" \
 		sh -c '[ "$1" = 200 ] && "$2" tool pprof -raw "$3" >/dev/null 2>&1' _ "$code" "$GO" "$work/allocs.pb.gz"
+	dgrow=$("$GO" tool pprof -unit=B -sample_index=inuse_space -top -cum "$work/delta.pb.gz" 2>/dev/null |
+		awk '$NF == "main.leakHalf" { c = $4; sub(/B$/, "", c); print c }')
+	dur=$("$GO" tool pprof -raw "$work/delta.pb.gz" 2>/dev/null | sed -n 's/^Duration: //p')
+	check "endpoint: heap?seconds=1 ($(cat "$work/delta.code"), $dur) is the second half's growth, ${dgrow:-?} B (32 MiB within 15 %)" \
+		within "${dgrow:-0}" $((32 * MIB)) 0.15
+	check "endpoint: the delta profile's duration is its 1 s (${dur:-?})" \
+		awk -v d="${dur%s}" 'BEGIN { exit !(d >= 0.95 && d <= 1.5) }'
 	files=$(ls "$work"/hold.heap.*.pb.gz 2>/dev/null | sort -t. -k3 -n)
 	first=$(echo "$files" | head -n 1) last=$(echo "$files" | tail -n 1)
 	check "intervals: several heap files ($(echo "$files" | wc -l))" test "$(echo "$files" | wc -l)" -ge 3

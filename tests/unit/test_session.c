@@ -10,6 +10,7 @@
  * pprof_read_file and checked for exact names, sample counts, leaf addresses and spans.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
@@ -21,7 +22,9 @@
 
 #include "check.h"
 #include "collector/collector.h"
+#include "collector/heapmap.h"
 #include "collector/session.h"
+#include "collector/session_write.h"
 #include "lib/base/clock.h"
 #include "lib/base/record_flags.h"
 #include "lib/pprof/pprof_impl.h"
@@ -675,6 +678,63 @@ static void test_heap_files(void)
     end(&w);
 }
 
+/* Go's delta profile (heap?seconds=N, allocs?seconds=N): each figure minus its value at the
+ * snapshot; a bucket with no change left out; in-use may go down; a bucket made since counted
+ * whole; "bytes" the window's own block size where it allocated; the window's duration. */
+static void test_heap_delta(void)
+{
+    struct world w;
+    next_heap_rate = 1;   /* no scaling: the figures are the sampled ones */
+    next_heap_tmpl = "d.pb.gz";
+    begin(&w, "dc.pb.gz", 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x2000, 30, 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, PC_A, 0x5000, 99, 0);   /* no change later */
+    advance_ms(100);
+    CHECK(drain_alive(&w) == 3);
+    struct heapmap_counts *base = NULL;
+    struct heap_delta d = { .start_ns = real_ns };
+    CHECK(heapmap_snapshot(collector_heap(w.c), &base, &d.len) == 0 && d.len == 3);
+    d.base = base;
+    put_heap(&w.ring, GP_REC_HEAP_FREE, 0, 0x1000, 0, 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x3000, 50, 0);
+    put_heap(&w.ring, GP_REC_HEAP_ALLOC, PC_B, 0x4000, 7, 0);    /* a new bucket */
+    advance_ms(1000);
+    CHECK(drain_alive(&w) == 3);
+    char path[600];
+    snprintf(path, sizeof path, "%s/delta.pb.gz", w.dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && session_render_heap(w.c, 0, &d, fd) == 0);
+    if (fd >= 0)
+        close(fd);
+    struct pprof *p = load(&w, "delta.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(pprof_sample_count(p) == 3);
+        CHECK(values_are(p, HEAP_S1, NULL, 0, 0, -1, -10, 10));
+        CHECK(values_are(p, HEAP_S2, NULL, 1, 50, 1, 50, 50));
+        CHECK(values_are(p, PC_B, NULL, 1, 7, 1, 7, 7));
+        CHECK(pprof_duration_ns(p) == 1000 * GP_NS_PER_MS);
+        CHECK(has_comment(p, "delta profile: every figure is its change over the last 1.0 s"));
+        pprof_free(p);
+    }
+    /* an empty snapshot (no bucket yet): everything counts whole */
+    struct heap_delta none = { .base = NULL, .len = 0, .start_ns = real_ns - GP_NS_PER_SEC };
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && session_render_heap(w.c, 1, &none, fd) == 0);
+    if (fd >= 0)
+        close(fd);
+    p = load(&w, "delta.pb.gz");
+    if (CHECK(p != NULL)) {
+        CHECK(pprof_sample_count(p) == 4 && values_are(p, PC_A, NULL, 1, 99, 1, 99, 99));
+        pprof_free(p);
+    }
+    free(base);
+    CHECK(session_finish(w.c) == 0);
+    end(&w);
+    next_heap_rate = 0;
+    next_heap_tmpl = "";
+}
+
 int main(void)
 {
     session_set_clock(fake_clock);
@@ -685,6 +745,7 @@ int main(void)
     test_processes();
     test_heap_intervals();
     test_heap_files();
+    test_heap_delta();
     session_set_clock(NULL);
     return check_done();
 }
