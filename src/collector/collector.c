@@ -58,7 +58,7 @@ struct collector {
     uint64_t unsampled;                 /* of those, GP_REC_UNSAMPLED records' */
     int oom;
     int finished, status;               /* session_finish done, and its result */
-    int claim_fd;                       /* cfg->keep_fd until released */
+    int claim_fd, heap_claim_fd;        /* cfg->keep_fd, cfg->heap_keep_fd until released */
     uint32_t proc;                      /* the process being drained */
     int busy;                           /* a drain took more than a quarter of a ring */
     int hot;                            /* a drain took more than a sixteenth of a ring */
@@ -222,6 +222,7 @@ struct collector *collector_new(const struct collector_config *cfg)
         return NULL;
     c->cfg = cfg;
     c->claim_fd = cfg->keep_fd;
+    c->heap_claim_fd = cfg->heap_keep_fd;
     c->tree = tree_new(cfg);
     if (!c->tree) {
         free(c);
@@ -317,20 +318,24 @@ static int take_signals(int sigfd)
     return got;
 }
 
-/* Connections to the output name's claim (cfg->keep_fd): the session holds the name until its
- * files are written, then lets go at once (the next run may take the name while this
- * collector still waits for its last process to go). */
+/* Connections to the output names' claims (cfg->keep_fd, cfg->heap_keep_fd): the session holds
+ * the names until its files are written, then lets go at once (the next run may take them
+ * while this collector still waits for its last process to go). */
 static void answer_claim(struct collector *c)
 {
     if (c->claim_fd >= 0)
         output_claim_answer(c->claim_fd, 1);
+    if (c->heap_claim_fd >= 0)
+        output_claim_answer(c->heap_claim_fd, 1);
 }
 
 static void release_claim(struct collector *c)
 {
     if (c->claim_fd >= 0)
         close(c->claim_fd);
-    c->claim_fd = -1;
+    if (c->heap_claim_fd >= 0)
+        close(c->heap_claim_fd);
+    c->claim_fd = c->heap_claim_fd = -1;
 }
 
 /* Descriptors: only those the collector uses stay open (holding the program's stdout pipe
@@ -343,7 +348,7 @@ static void detach_from_program(const struct collector_config *cfg)
      * errors can still be reported; a pipe or socket is let go. */
     if (fstat(STDERR_FILENO, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))
         stderr_fd = STDERR_FILENO;
-    int inherited[] = { cfg->listen_fd, cfg->conn_fd, stderr_fd, cfg->keep_fd };
+    int inherited[] = { cfg->listen_fd, cfg->conn_fd, stderr_fd, cfg->keep_fd, cfg->heap_keep_fd };
     close_inherited_fds(inherited, (int)(sizeof inherited / sizeof inherited[0]));
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {

@@ -65,6 +65,7 @@ struct collector_config {
     pid_t app_pid;              /* the leader; also the %p of the one-file output name */
     int keep_fd;                /* the output name's claim, held by the collector to its end,
                                  * or -1 (the program closes its own copy after the fork) */
+    int heap_keep_fd;           /* GOPROF_HEAP_OUT's claim, the same way, or -1 */
     /* The session (lib/tree/tree_proto.h) */
     int listen_fd;              /* the leader's rendezvous, or -1 */
     int conn_fd;                /* the collector's end of the leader's connection */

@@ -13,7 +13,7 @@
 # F frees, M moves, L live; lost: R ring full, S table full, X frees; ..."): A + R + S is
 # about requested bytes / rate, and every sampled block the program freed was seen freed
 # (A = F + X + L, L at most a few libc-internal blocks). cxx_heap's heap profile names its sites
-# demangled (go tool pprof).
+# demangled (go tool pprof). GOPROF_HEAP_OUT's name is claimed as GOPROF_OUT's is.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -140,5 +140,27 @@ for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 \
 			test "$(grep -c 'C memory profiling is off' "$RUN_STDERR")" = 1
 	done
 done
+
+# 6. GOPROF_HEAP_OUT's name is claimed like GOPROF_OUT's: two sessions given one fixed heap
+# name at once, the second writes NAME.<its pid>; the same name as GOPROF_OUT's turns heap
+# profiling off in one line, the CPU profile is written.
+start_bg "$D/first" GOPROF_OUT="$D/first.pb.gz" GOPROF_HEAP_RATE=512k \
+	GOPROF_HEAP_OUT="$D/same.heap.pb.gz" -- "$work/c_heap" 8000000
+first=$BG_PID
+sleep 0.3
+run_profiled "$D/second.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_HEAP_OUT="$D/same.heap.pb.gz" \
+	-- "$work/c_heap" 20000
+second=$RUN_PID
+wait "$first"
+check "one heap name, two sessions: the first writes it" pprof_ok "$D/same.heap.pb.gz"
+check "one heap name, two sessions: the second writes same.heap.pb.gz.$second" \
+	pprof_ok "$D/same.heap.pb.gz.$second"
+check "one heap name, two sessions: no other heap file" \
+	test "$(ls "$D" | grep -c '^same\.heap')" = 2
+run_profiled "$D/one.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_HEAP_OUT="$D/one.pb.gz" -- "$work/c_heap" 20000
+check "GOPROF_HEAP_OUT = GOPROF_OUT: one line says so" \
+	test "$(grep -c "GOPROF_HEAP_OUT=.* is GOPROF_OUT's name" "$RUN_STDERR")" = 1
+check "GOPROF_HEAP_OUT = GOPROF_OUT: the CPU profile is written, not a heap profile" \
+	sh -c '"$1" tool pprof -raw "$2" 2>/dev/null | grep -q "^samples/count cpu/nanoseconds"' _ "$GO" "$D/one.pb.gz"
 
 finish

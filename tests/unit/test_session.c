@@ -82,7 +82,7 @@ static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
     w->t0 = real_ns;
     struct collector_config *cfg = &w->cfg;
     cfg->app_pid = getpid();
-    cfg->keep_fd = cfg->listen_fd = cfg->conn_fd = -1;
+    cfg->keep_fd = cfg->heap_keep_fd = cfg->listen_fd = cfg->conn_fd = -1;
     snprintf(cfg->out_tmpl, sizeof cfg->out_tmpl, "%s/%s", w->dir, tmpl);
     cfg->prog = "test_session";
     cfg->start_sec = (time_t)(real_ns / GP_NS_PER_SEC);

@@ -118,21 +118,24 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* The output name's claim (output_claim.h): the collector keeps a copy; ours is closed once it
- * has started, or when profiling is off after all. */
-static int claim_fd = -1;
+/* The output names' claims (output_claim.h): the collector keeps copies; ours are closed once
+ * it has started, or when profiling is off after all. */
+static int claim_fd = -1, heap_claim_fd = -1;
 
 static void drop_claim(void)
 {
     if (claim_fd >= 0)
         close(claim_fd);
-    claim_fd = -1;
+    if (heap_claim_fd >= 0)
+        close(heap_claim_fd);
+    claim_fd = heap_claim_fd = -1;
 }
 
 /* GOPROF_HEAP_OUT for the collector, as prepare_output does GOPROF_OUT: absolute (the
- * collector runs in "/"), numbered in interval mode. Its name is not claimed. A template that
- * cannot be used turns C memory profiling off, in one line; CPU profiling goes on. */
-static void prepare_heap_output(time_t start)
+ * collector runs in "/"), claimed (a name another session writes to is changed the same way),
+ * numbered in interval mode. The same name as GOPROF_OUT's, or a template that cannot be used,
+ * turns C memory profiling off, in one line; CPU profiling goes on. */
+static void prepare_heap_output(time_t start, const char *cpu_tmpl)
 {
     char *tmpl = collector.heap_out_tmpl, expanded[PATH_MAX], cwd[PATH_MAX];
     size_t tsz = sizeof collector.heap_out_tmpl;
@@ -148,6 +151,18 @@ static void prepare_heap_output(time_t start)
         tmpl[0] = 0;
     else
         strcat(tmpl, config.heap_out);
+    if (tmpl[0] && !strcmp(tmpl, cpu_tmpl)) {
+        gp_log("config", "GOPROF_HEAP_OUT=\"%s\" is GOPROF_OUT's name: each would overwrite the "
+               "other; no C memory profile for this run", config.heap_out);
+        tmpl[0] = 0;
+        return;
+    }
+    if (tmpl[0]) {
+        heap_claim_fd = output_claim(tmpl, tsz - sizeof ".%n", collector.app_pid, collector.prog);
+        if (heap_claim_fd < 0)
+            gp_debug("preload", "heap output name not claimed (%s): %s",
+                     strerror(-heap_claim_fd), tmpl);
+    }
     if (tmpl[0] && config.interval_ns && !outpath_uses(config.heap_out, 'n'))
         strcat(tmpl, ".%n");
     if (!tmpl[0] || outpath_expand(tmpl, getpid(), start, collector.prog, 1, expanded,
@@ -182,6 +197,8 @@ static int prepare_output(time_t start)
     collector.start_sec = start;
     /* A name another profiled process (or this one's image before an exec) writes to is
      * changed: ".%p", then ".2", ".3"... (output_claim.h). */
+    char unclaimed[sizeof collector.out_tmpl];
+    strcpy(unclaimed, tmpl);
     claim_fd = output_claim(tmpl, tsz - sizeof ".%n", collector.app_pid, collector.prog);
     if (claim_fd == -ENAMETOOLONG)
         return -ENAMETOOLONG;
@@ -208,7 +225,7 @@ static int prepare_output(time_t start)
                "off for this run", config.out, expanded, strerror(errno));
         return err;
     }
-    prepare_heap_output(start);
+    prepare_heap_output(start, unclaimed);
     return 0;
 }
 
@@ -417,6 +434,7 @@ static void fill_collector_config(struct timespec now)
                           : goexe.layout_from_dwarf ? "runtime layout from DWARF"
                           : "runtime layout from the version table";
     collector.keep_fd = claim_fd;
+    collector.heap_keep_fd = heap_claim_fd;
     collector.session_hash = session_hash;
     collector.pidns = hello.pidns;
     collector.leader_is_init = getpid() == 1;
