@@ -129,10 +129,15 @@ for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 \
 			run_plain "$D/plain" -- "$work/$prog"
 		fi
 		run_profiled "$D/after.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_DEBUG=1 \
-			LD_PRELOAD="$LIBGOPROF $lib" -- "$work/$prog"
+			GOPROF_HEAP_OUT="$D/after.heap.pb.gz" LD_PRELOAD="$LIBGOPROF $lib" -- "$work/$prog"
 		expect_same "$prog, $name after libgoprof.so"
 		allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
 		check "$prog, $name after libgoprof.so: sampled (${allocs:-none})" test "${allocs:-0}" -gt 100
+		if [ "$prog" = cxx_heap ]; then
+			check "$prog, $name after libgoprof.so: new (std::nothrow) sampled (nothrow_site)" \
+				sh -c '"$1" tool pprof -sample_index=alloc_space -top -nodecount=200 "$2" 2>/dev/null |
+					grep -q nothrow_site' _ "$GO" "$D/after.heap.pb.gz"
+		fi
 		run_profiled "$D/before.pb.gz" GOPROF_HEAP_RATE=512k \
 			LD_PRELOAD="$lib $LIBGOPROF" -- "$work/$prog"
 		expect_same "$prog, $name before libgoprof.so"

@@ -523,8 +523,9 @@ GP_EXPORT void *reallocarray(void *p, size_t n, size_t m)
  * without these, C++ allocations would bypass us (and worse, a sampled block's delete would
  * not be seen). new and delete are malloc and free here; the other forms chain to them
  * through the global lookup, as libstdc++'s do, so an executable's own operator new/delete
- * still sees every call; new's failure path (new_handler, bad_alloc) and the nothrow forms
- * are the next definition's. */
+ * still sees every call; new's failure path (new_handler, bad_alloc) is the next
+ * definition's, and so are the nothrow forms where malloc fails or the program has its own
+ * operator new. */
 static void cxx_resolve(void)
 {
     if (!cxx.zdlpv || !cxx.znwm) {   /* a C++ library loaded after our first allocation */
@@ -583,23 +584,46 @@ GP_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al)
     cxx_resolve();
     return cxx.znwm_al(n, al);
 }
+/* The nothrow forms allocate here when the global operator new is ours (jemalloc's and
+ * tcmalloc's nothrow new do not come through malloc: they would not be sampled); the next
+ * definition's takes over when that fails (its new_handler loop), and when the program has an
+ * operator new of its own (libstdc++'s nothrow new calls it). */
+static void *nothrow_new(size_t n, size_t al)
+{
+    cxx_resolve();
+    if (al ? cxx.znwm_al != _ZnwmSt11align_val_t : cxx.znwm != _Znwm)
+        return NULL;
+    return al ? aligned_new(n, al) : gp_malloc(n ? n : 1);
+}
 GP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt)
 {
+    void *p = nothrow_new(n, 0);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     resolve();
     return cxx.next_znwm_nt ? cxx.next_znwm_nt(n, nt) : gp_malloc(n ? n : 1);
 }
 GP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt)
 {
+    void *p = nothrow_new(n, 0);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     resolve();
     return cxx.next_znam_nt ? cxx.next_znam_nt(n, nt) : gp_malloc(n ? n : 1);
 }
 GP_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
 {
+    void *p = nothrow_new(n, al ? al : 1);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     resolve();
     return cxx.next_znwm_al_nt ? cxx.next_znwm_al_nt(n, al, nt) : aligned_new(n, al);
 }
 GP_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
 {
+    void *p = nothrow_new(n, al ? al : 1);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     resolve();
     return cxx.next_znam_al_nt ? cxx.next_znam_al_nt(n, al, nt) : aligned_new(n, al);
 }
