@@ -23,6 +23,9 @@
 #     (the collector is in its own session; the forked idle child is a member that dies too),
 #     SIGKILL from outside while threads are busy: the same end as without libgoprof, and a
 #     valid profile with the work in it.
+#   - with C memory profiling on (GOPROF_HEAP_RATE=16k): c_heap's run, a fork child, abort(),
+#     SIGSEGV, kill(0, SIGTERM) and SIGKILL while allocating end as without libgoprof, with a
+#     valid heap profile and no other file.
 # Long cases take their length from LIBGOPROF_STRESS_SECONDS (default 3).
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -454,5 +457,42 @@ if [ "$got" = 0 ] && [ -n "$cpu" ]; then
     check "SIGKILL: samples ($total ns) cover the CPU time before the kill ($cpu ns, -10%/+100 ms+10%)" \
         test "$((total * 10))" -ge "$((cpu * 9))" -a "$((total * 10))" -le "$((cpu * 11 + 1000000000))"
 fi
+
+# --- C memory profiling on: the same ends ---------------------------------------------------
+# GOPROF_HEAP_RATE=16k (many sampled allocations, frees, moves): the program ends as without
+# libgoprof, and the heap profile is written, whole, however it ends: c_heap (threads, every
+# entry point, frees on other threads, a fork while allocating) to its end, a fork child
+# joining, abort(), SIGSEGV, kill(0, SIGTERM), SIGKILL from outside while allocating.
+CHEAP=$work/c_heap
+gcc -O2 -g -pthread -o "$CHEAP" "$top_srcdir/tests/fixtures/c_heap/c_heap.c" ||
+    { fail "build c_heap"; finish; }
+# heap_ok NAME FILE: go tool pprof reads FILE as Go's heap profile
+heap_ok() {
+    check "$1: heap profile valid ($(basename "$2"))" \
+        sh -c '"$1" tool pprof -raw "$2" 2>/dev/null | grep -q "^alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes"' \
+        _ "$GO" "$2"
+}
+for mode in c_heap fork abort segv killpg; do
+    D=$work/heap-$mode
+    mkdir -p "$D"
+    case $mode in
+    c_heap) cmd=("$CHEAP" 100000) ;;
+    killpg) cmd=(setsid "$PROCS" killpg 500) ;;
+    *) cmd=("$PROCS" "$mode" 500) ;;
+    esac
+    both_ways "heap on, $mode" GOPROF_HEAP_RATE=16k GOPROF_HEAP_OUT="$D/heap.pb.gz" -- "${cmd[@]}"
+    check "heap on, $mode: CPU profile written and valid" \
+        sh -c '[ "$1" = 0 ] && "$2" check "$3"' _ "$got" "$PROFCHECK" "$RUN_PROFILE"
+    heap_ok "heap on, $mode" "$D/heap.pb.gz"
+    others=$(ls "$D" | grep -Ev '^(plain|prof\.pb\.gz|heap\.pb\.gz)' | grep -Ev '\.(stdout|stderr|status)$' | tr '\n' ' ')
+    check "heap on, $mode: no other file (${others:-none})" test -z "$others"
+done
+D=$work/heap-sigkill
+mkdir -p "$D"
+run_profiled "$D/prof.pb.gz" --kill-after=1 GOPROF_HEAP_RATE=16k GOPROF_HEAP_OUT="$D/heap.pb.gz" \
+    -- "$CHEAP" 100000000
+check "heap on, SIGKILL while allocating: status 137" test "$RUN_STATUS" = 137
+check "heap on, SIGKILL while allocating: nothing on stderr" test ! -s "$RUN_STDERR"
+heap_ok "heap on, SIGKILL while allocating" "$D/heap.pb.gz"
 
 finish

@@ -28,6 +28,8 @@
 #                      interval's profmap freed each time
 #   go_cgo             Go + cgo, pprof, plus a SIGUSR1 snapshot during the run; it works for
 #                      LIBGOPROF_STRESS_SECONDS (default 3) + 1 s
+#   test_session, test_heapmap   the collector's C memory code, driven by synthetic rings
+#                      (memcheck replaces every malloc, so a program under it samples none)
 # The signal path under valgrind: valgrind delivers the timer signals itself, late and
 # serialised; the profiles must still hold the known leaves. The C program's own process
 # must be memcheck-clean too (exit status 0: libgoprof's constructor, interposers and handler);
@@ -185,5 +187,29 @@ check "go_cgo under memcheck: the cgo chain for c_inner" \
 		--expect 'runtime.goexit;runtime.main;main.main;main.goCallC;main._Cfunc_c_outer;runtime.cgocall;runtime.asmcgocall;*;c_outer;c_inner'
 check "go_cgo under memcheck: the final profile is the whole run, not the snapshot" \
 	sh -c '! "$1" dump "$2" | grep -q "snapshot by SIGUSR1"' _ "$PROFCHECK" "$P"
+
+# --- C memory profiling: the collector's side --------------------------------------------
+# memcheck replaces malloc in every object, libgoprof.so's too (measured: a program preloaded
+# under it samples nothing), so a program under memcheck never reaches the interposers and its
+# collector gets no heap record. The collector's C memory code (heapmap, heap reports,
+# interval and %p heap files, delta profiles) runs instead in the unit tests that drive it
+# with synthetic rings: test_session and test_heapmap, under memcheck.
+for t in test_session test_heapmap; do
+    bin=$top_builddir/tests/unit/$t
+    if [ ! -x "$bin" ]; then
+        fail "$t under memcheck: $bin not built"
+        continue
+    fi
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+        --show-leak-kinds=definite,indirect,possible --error-exitcode=99 \
+        --suppressions="$top_srcdir/tests/stress/valgrind-libdw.supp" \
+        "$bin" >"$work/$t.log" 2>&1
+    st=$?
+    check "$t under memcheck: exit status 0 (its checks pass, no memcheck error or leak: $st)" \
+        test "$st" = 0
+    check "$t under memcheck: its checks ran ($(grep -Eo '[0-9]+ passed, 0 failed' "$work/$t.log"))" \
+        grep -Eq '^[1-9][0-9]* passed, 0 failed' "$work/$t.log"
+    [ "$st" = 0 ] || show_file "$work/$t.log" 20
+done
 
 finish
