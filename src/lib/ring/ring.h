@@ -198,6 +198,13 @@ void ring_destroy(struct ring *r);
  * is full (the caller then calls ring_drop). ring_commit publishes it. */
 GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
+/* Asks for the lines of the record after pos (its seq, header, first PCs): a slot was last
+ * touched a lap ago, so each is a cache and TLB miss for its writer. For a writer whose next
+ * record comes soon (C memory sampling: ~20 us apart in a fast allocator), fetched now they
+ * arrive while the program runs on; the SIGPROF handler's next sample is milliseconds away,
+ * so it does not ask. A prefetch never faults (an untouched page of a fresh ring is not
+ * fetched). */
+GP_SIGSAFE void ring_prefetch_next(struct ring *r, uint64_t pos);
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
 /* A heap event lost (C memory profiling): counted in hdr->heap_drops[why]. */
 GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why);

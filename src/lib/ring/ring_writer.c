@@ -37,10 +37,10 @@ GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
     uint64_t idx = pos & r->mask;
     /* pairs with the acquire load in ring_read() */
     ring_seq_store(&r->slots[idx], idx, pos + 1);
-    /* The next record's lines, most likely this thread's next (its seq, header, first PCs):
-     * a slot was last touched a lap ago, so each would be a cache miss (and a TLB miss) in
-     * the next sample's path; fetched now, they come while the program runs on. A prefetch
-     * never faults (an untouched page of a fresh ring is simply not fetched). */
+}
+
+GP_SIGSAFE void ring_prefetch_next(struct ring *r, uint64_t pos)
+{
     struct ring_slot *next = &r->slots[(pos + 1) & r->mask];
     __builtin_prefetch(&next->seq, 1, 3);
     __builtin_prefetch(&next->rec, 1, 3);

@@ -264,6 +264,7 @@ GP_SIGSAFE static int write_event(struct ring *r, uint16_t flags, uint64_t old, 
     rec->heap_addr = addr;
     rec->heap_size = size;
     ring_commit(r, pos);
+    ring_prefetch_next(r, pos);
     return 0;
 }
 
@@ -323,6 +324,7 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unw
             COUNT(alloc_bytes, size);
         }
         ring_commit(r, pos);
+        ring_prefetch_next(r, pos);
     }
     LEAVE(t, at);
 }
