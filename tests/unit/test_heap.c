@@ -40,13 +40,19 @@ static uint64_t rnd(uint64_t *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/* A table's lines and, after them, its filter, in one zero-filled block. */
 static void *table_mem(unsigned bits)
 {
-    size_t n = (heap_set_bytes(bits) + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, n);
+    size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8;
+    void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (p)
         memset(p, 0, n);
     return p;
+}
+
+static void table_init(struct heap_set *s, void *mem, unsigned bits)
+{
+    heap_set_init(s, mem, (_Atomic uint64_t *)((char *)mem + heap_set_bytes(bits)), bits);
 }
 
 /* Every slot empty, every line's counts zero, every filter bit clear. */
@@ -58,7 +64,7 @@ static int all_empty(const struct heap_set *s)
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
             ok &= atomic_load(&s->line[l].slot[i]) == HEAP_SET_EMPTY;
     }
-    for (uint64_t i = 0; i <= s->mask / 8; i++)
+    for (uint64_t i = 0; i <= s->mask / 64; i++)
         ok &= atomic_load(&s->filter[i]) == 0;
     return ok;
 }
@@ -73,7 +79,7 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
 {
     struct heap_set s;
     void *mem = table_mem(bits);
-    heap_set_init(&s, mem, bits);
+    table_init(&s, mem, bits);
     static uint8_t in_ref[REF_MAX];
     memset(in_ref, 0, sizeof in_ref);
     uint64_t seed = 0x1234567u + bits, live = 0, ops = 0, full = 0;
@@ -129,7 +135,7 @@ static void churn(void)
 {
     struct heap_set s;
     void *mem = table_mem(8);
-    heap_set_init(&s, mem, 8);
+    table_init(&s, mem, 8);
     enum { LIVE = 300 };
     uint64_t held[LIVE] = { 0 }, seed = 42, next = 1;
     int ok = 1;
@@ -153,7 +159,7 @@ static void full_table(void)
 {
     struct heap_set s;
     void *mem = table_mem(5);
-    heap_set_init(&s, mem, 5);
+    table_init(&s, mem, 5);
     uint64_t n = 0;
     while (heap_set_insert(&s, 0x10000 + n * 16) == HEAP_SET_INSERTED)
         n++;
@@ -258,7 +264,7 @@ static void concurrent(double secs)
     /* small: 4 x 512 addresses contend for 2^8 lines of 7 slots (max_live 896: some inserts
      * fail, lines overflow) */
     void *mem = table_mem(8);
-    heap_set_init(&shared, mem, 8);
+    table_init(&shared, mem, 8);
     conc_end = now_s() + secs;
     pthread_t t[NTHREADS];
     for (int i = 0; i < NTHREADS; i++)
@@ -368,7 +374,7 @@ static void records(void)
     CHECK(ring_create(&ring, 16, &fd) == 0);
     close(fd);
     void *mem = table_mem(7);
-    heap_set_init(&gp_heap.set, mem, 7);
+    table_init(&gp_heap.set, mem, 7);
     gp_heap.rate = 512 * 1024;
     gp_heap.skip_lo = gp_heap.skip_hi = 0;   /* (libgoprof.so's text in the library) */
     gp_sample.ring = &ring;

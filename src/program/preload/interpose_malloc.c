@@ -319,6 +319,16 @@ static void *boot_pvalloc(size_t n)
 
 /* ---- the interposers ------------------------------------------------------------------------ */
 
+/* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, at most 114688 sampled blocks
+ * live: 56 GiB of live heap at 512 KiB per sample) and its 4 KiB filter. The lines are mapped
+ * untouched (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent
+ * huge page where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a
+ * sampled allocation's insert lands on a random line, and with 4 KiB pages it also missed the
+ * TLB (~90 ns of its ~290 ns measured on the development VM). The filter is here, static:
+ * free() reads it at a fixed address with a constant shift. */
+#define SET_BITS 15
+static _Atomic uint64_t set_filter[((size_t)1 << SET_BITS) / 64];
+
 /* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
  * interposer tail-calls so that the stack is walked from the program's call: the allocation's
  * caller, with no frame of ours in between. */
@@ -375,7 +385,7 @@ static COLD uint64_t free_sampled(uint64_t p, uint64_t b, uint64_t c,
 
 static void gp_free(void *p)
 {
-    if (heap_on() && heap_set_maybe(&gp_heap.set, (uintptr_t)p)) {
+    if (heap_on() && heap_filter_maybe(set_filter, SET_BITS, (uintptr_t)p)) {
         SAMPLED(free_sampled, p, 0, 0);
         return;
     }
@@ -426,7 +436,7 @@ static void *gp_realloc(void *p, size_t n)
     if (__builtin_expect(in_arena(p), 0))
         return arena_realloc(p, n);
     if (heap_on()) {
-        if (p && heap_set_maybe(&gp_heap.set, (uintptr_t)p))
+        if (p && heap_filter_maybe(set_filter, SET_BITS, (uintptr_t)p))
             return (void *)SAMPLED(realloc_sampled, p, n, 0);
         if (n > 0 && heap_pick(n))
             return (void *)SAMPLED(realloc_sampled, p, n, 1);
@@ -677,13 +687,6 @@ GP_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const voi
 
 /* ---- set-up, fork, statistics --------------------------------------------------------------- */
 
-/* The table: 2^15 lines of 7 slots (2 MiB, at most 114688 sampled blocks live: 56 GiB of live
- * heap at 512 KiB per sample) and its 4 KiB filter; mapped untouched, pages come as addresses
- * land. The lines are one 2 MiB-aligned transparent huge page where the kernel gives one
- * (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled allocation's insert lands on a
- * random line, and with 4 KiB pages it also missed the TLB (~90 ns of its ~290 ns measured on
- * the development VM). */
-#define SET_BITS 15
 #define SET_ALIGN ((size_t)2 << 20)
 
 static void *set_mem;
@@ -714,7 +717,9 @@ static int map_set(int fixed)
         return -errno;
     set_mem = p;
     (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
-    heap_set_init(&gp_heap.set, p, SET_BITS);
+    for (size_t i = 0; i < sizeof set_filter / sizeof set_filter[0]; i++)
+        atomic_store_explicit(&set_filter[i], 0, memory_order_relaxed);   /* (a fork child's) */
+    heap_set_init(&gp_heap.set, p, set_filter, SET_BITS);
     return 0;
 }
 

@@ -7,10 +7,10 @@
 #define HOME_ONE ((uint64_t)1)
 #define PASSING_ONE ((uint64_t)1 << 32)
 
-void heap_set_init(struct heap_set *s, void *mem, unsigned bits)
+void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter, unsigned bits)
 {
-    s->line = mem;
-    s->filter = (_Atomic uint8_t *)((char *)mem + (sizeof(struct heap_set_line) << bits));
+    s->line = lines;
+    s->filter = filter;
     s->mask = ((uint64_t)1 << bits) - 1;
     s->bits = bits;
     s->max_lines = (1u << bits) < HEAP_SET_MAX_LINES ? (int)(1u << bits) : HEAP_SET_MAX_LINES;
@@ -50,7 +50,7 @@ GP_SIGSAFE static void unpass(struct heap_set *s, uint64_t home, int distance)
 GP_SIGSAFE static void home_add(struct heap_set *s, uint64_t l)
 {
     atomic_fetch_add_explicit(&s->line[l].count, HOME_ONE, memory_order_seq_cst);
-    atomic_fetch_or_explicit(&s->filter[l >> 3], (uint8_t)(1u << (l & 7)), memory_order_seq_cst);
+    atomic_fetch_or_explicit(&s->filter[l >> 6], (uint64_t)1 << (l & 63), memory_order_seq_cst);
 }
 
 /* The home count of line l down by one; at zero its filter bit is cleared, then set again if an
@@ -60,10 +60,10 @@ GP_SIGSAFE static void home_remove(struct heap_set *s, uint64_t l)
     uint64_t before = atomic_fetch_sub_explicit(&s->line[l].count, HOME_ONE, memory_order_seq_cst);
     if ((uint32_t)before != 1)
         return;
-    uint8_t bit = (uint8_t)(1u << (l & 7));
-    atomic_fetch_and_explicit(&s->filter[l >> 3], (uint8_t)~bit, memory_order_seq_cst);
+    uint64_t bit = (uint64_t)1 << (l & 63);
+    atomic_fetch_and_explicit(&s->filter[l >> 6], ~bit, memory_order_seq_cst);
     if ((uint32_t)atomic_load_explicit(&s->line[l].count, memory_order_seq_cst) != 0)
-        atomic_fetch_or_explicit(&s->filter[l >> 3], bit, memory_order_seq_cst);
+        atomic_fetch_or_explicit(&s->filter[l >> 6], bit, memory_order_seq_cst);
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr)

@@ -26,14 +26,17 @@
  * lowers it only after its slot is empty again, so a count is never below the addresses that
  * passed: a lookup by the owner (or a thread its free was handed to) always reaches its address.
  *
- * Filter: 2^bits bits, bit i set while line i's home count is not zero. free() of an unsampled
- * block reads that one bit (4 KiB for the default table: the L1 cache). The bit is set after
- * the count is raised; when a remove brings the count to zero the bit is cleared and the count
- * read again, and set again if an insert raised it meanwhile: a set bit is never lost for a
- * live address.
+ * Filter: 2^bits bits in 64-bit words, bit i set while line i's home count is not zero.
+ * free() of an unsampled block reads that one bit (4 KiB for the default table: the L1
+ * cache). The bit is set after the count is raised; when a remove brings the count to zero the
+ * bit is cleared and the count read again, and set again if an insert raised it meanwhile: a
+ * set bit is never lost for a live address.
  *
- * The caller owns the memory (heap_set_bytes(bits) bytes, zero-filled and 64-byte aligned: an
- * mmap'd region, untouched pages cost nothing until a sampled address lands on them).
+ * The caller owns the memory: the lines (heap_set_bytes(bits) bytes, zero-filled and 64-byte
+ * aligned: an mmap'd region, untouched pages cost nothing until a sampled address lands on
+ * them) and the filter (heap_set_filter_words(bits) words, zero-filled: the interposers keep
+ * it in a static array, whose address free() then has without a load, and whose size,
+ * heap_filter_maybe's bits, is a constant there).
  */
 #ifndef GP_HEAP_SET_H
 #define GP_HEAP_SET_H
@@ -57,7 +60,7 @@ _Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache 
 
 struct heap_set {
     struct heap_set_line *line;
-    _Atomic uint8_t *filter;   /* 2^bits bits: line i's home count is not zero */
+    _Atomic uint64_t *filter;  /* 2^bits bits: line i's home count is not zero */
     uint64_t mask;             /* lines - 1 */
     unsigned bits;
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
@@ -74,27 +77,40 @@ enum heap_set_insert_result {
     HEAP_SET_FULL = -1,     /* max_live reached, or no empty slot within HEAP_SET_MAX_LINES */
 };
 
-/* Bytes of memory a table of 2^bits lines needs. */
+/* Bytes of memory the lines of a table of 2^bits lines need, and the words of its filter. */
 static inline size_t heap_set_bytes(unsigned bits)
 {
-    return ((size_t)sizeof(struct heap_set_line) << bits) + (((size_t)1 << bits) + 7) / 8;
+    return (size_t)sizeof(struct heap_set_line) << bits;
+}
+static inline size_t heap_set_filter_words(unsigned bits)
+{
+    return (((size_t)1 << bits) + 63) / 64;
 }
 
-/* Lays the table out in mem (heap_set_bytes long, zero-filled, 64-byte aligned).
- * 3 <= bits <= 26. */
-void heap_set_init(struct heap_set *s, void *mem, unsigned bits);
+/* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned) and filter
+ * (heap_set_filter_words, zero-filled). 3 <= bits <= 26. */
+void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter, unsigned bits);
 
-/* addr's home line (blocks are 16-byte aligned: the low bits carry nothing). */
+/* addr's home line among 2^bits (blocks are 16-byte aligned: the low bits carry nothing). */
+static inline uint64_t heap_home(uint64_t addr, unsigned bits)
+{
+    return gp_hash_index(addr >> 4, bits);
+}
 static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
 {
-    return gp_hash_index(addr >> 4, s->bits);
+    return heap_home(addr, s->bits);
 }
 
-/* The free() fast path: 0 means addr is certainly not in the table. */
+/* The free() fast path: 0 means addr is certainly not in the table whose filter and bits these
+ * are. */
+static inline int heap_filter_maybe(const _Atomic uint64_t *filter, unsigned bits, uint64_t addr)
+{
+    uint64_t i = heap_home(addr, bits);
+    return (atomic_load_explicit(&filter[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
+}
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
-    uint64_t i = heap_set_home(s, addr);
-    return (atomic_load_explicit(&s->filter[i >> 3], memory_order_relaxed) >> (i & 7)) & 1;
+    return heap_filter_maybe(s->filter, s->bits, addr);
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr);
