@@ -378,10 +378,9 @@ void heapmap_end_proc(struct heapmap *h, uint32_t proc)
     }
 }
 
-int heapmap_snapshot(const struct heapmap *h, struct heapmap_counts **out, size_t *n)
+int heapmap_snapshot(const struct heapmap *h, int64_t at_ns, struct heapmap_snapshot *out)
 {
-    *out = NULL;
-    *n = 0;
+    *out = (struct heapmap_snapshot){ .counts = NULL, .len = 0, .at_ns = at_ns };
     if (!h->len)
         return 0;
     struct heapmap_counts *c = malloc(h->len * sizeof *c);
@@ -392,8 +391,8 @@ int heapmap_snapshot(const struct heapmap *h, struct heapmap_counts **out, size_
         c[i] = (struct heapmap_counts){ b->alloc_count, b->alloc_bytes, b->inuse_count,
                                         b->inuse_bytes };
     }
-    *out = c;
-    *n = h->len;
+    out->counts = c;
+    out->len = h->len;
     return 0;
 }
 

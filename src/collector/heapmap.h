@@ -105,7 +105,12 @@ void heapmap_scale(uint64_t count, uint64_t bytes, uint64_t rate, int64_t *count
 struct heapmap_counts {
     uint64_t alloc_count, alloc_bytes, inuse_count, inuse_bytes;
 };
-/* *out: heapmap_len(h) entries (malloc'd; NULL when there are none). 0 or -ENOMEM. */
-int heapmap_snapshot(const struct heapmap *h, struct heapmap_counts **out, size_t *n);
+struct heapmap_snapshot {
+    struct heapmap_counts *counts;   /* len of them (malloc'd; NULL when there were none) */
+    size_t len;
+    int64_t at_ns;                   /* wall clock, when it was taken */
+};
+/* Fills *out (free out->counts); 0 or -ENOMEM. */
+int heapmap_snapshot(const struct heapmap *h, int64_t at_ns, struct heapmap_snapshot *out);
 
 #endif

@@ -20,7 +20,6 @@
 #include "collector/heapmap.h"
 #include "collector/httpd_mhd.h"
 #include "collector/session.h"
-#include "collector/session_write.h"
 
 /* Idle keep-alive connections are closed after this (a suspended one waits for its window). */
 #define HTTPD_IDLE_TIMEOUT_S 30u
@@ -39,8 +38,7 @@ struct httpd_request {
     /* A delta heap profile (heap?seconds=N): 1 heap, 2 allocs; the figures at its start. */
     int heap;
     int heap_waiting;       /* its base is taken, its end not yet due */
-    struct heap_delta delta;
-    struct heapmap_counts *base;
+    struct heapmap_snapshot base;
     struct httpd_request *next;
 };
 
@@ -182,12 +180,11 @@ static enum MHD_Result start_heap_delta(struct httpd *h, struct MHD_Connection *
     if (h->nwindows >= HTTPD_MAX_WINDOWS)
         return reply_text(h, conn, 503, "too many profiles in progress; try again later\n");
     struct httpd_request *req = calloc(1, sizeof *req);
-    if (!req || heapmap_snapshot(collector_heap(h->c), &req->base, &req->delta.len) != 0) {
+    if (!req || heapmap_snapshot(collector_heap(h->c), gp_clock_ns(CLOCK_REALTIME),
+                                 &req->base) != 0) {
         free(req);
         return reply_text(h, conn, 500, "out of memory\n");
     }
-    req->delta.base = req->base;
-    req->delta.start_ns = gp_clock_ns(CLOCK_REALTIME);
     req->heap = allocs ? 2 : 1;
     req->heap_waiting = 1;
     add_request(h, conn, con_cls, req, seconds);
@@ -296,9 +293,8 @@ static void close_window(struct httpd *h, struct httpd_request *req, uint64_t *d
 
 static void end_heap_delta(struct httpd *h, struct httpd_request *req)
 {
-    free(req->base);
-    req->base = NULL;
-    req->delta.base = NULL;
+    free(req->base.counts);
+    req->base.counts = NULL;
     req->heap_waiting = 0;
     h->nwindows--;
 }
@@ -308,7 +304,7 @@ static void answer(struct httpd *h, struct httpd_request *req)
 {
     int fd = memfd_create("goprof-profile", MFD_CLOEXEC), err;
     if (req->heap) {
-        err = fd < 0 ? -errno : session_render_heap(h->c, req->heap == 2, &req->delta, fd);
+        err = fd < 0 ? -errno : session_render_heap(h->c, req->heap == 2, &req->base, fd);
         end_heap_delta(h, req);
     } else {
         uint64_t drops[GP_DROP_MAX];

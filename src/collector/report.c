@@ -333,9 +333,9 @@ static int add_heap_samples(struct report *r, const struct report_input *in, uin
         heapmap_scale(b->alloc_count, b->alloc_bytes, in->heap_rate, &v[0], &v[1]);
         heapmap_scale(b->inuse_count, b->inuse_bytes, in->heap_rate, &v[2], &v[3]);
         uint64_t avg_count = b->alloc_count, avg_bytes = b->alloc_bytes;
-        if (in->heap_delta) {
-            if (i < in->heap_base_len) {
-                const struct heapmap_counts *c = &in->heap_base[i];
+        if (in->heap_base) {
+            if (i < in->heap_base->len) {
+                const struct heapmap_counts *c = &in->heap_base->counts[i];
                 int64_t w[4];
                 heapmap_scale(c->alloc_count, c->alloc_bytes, in->heap_rate, &w[0], &w[1]);
                 heapmap_scale(c->inuse_count, c->inuse_bytes, in->heap_rate, &w[2], &w[3]);

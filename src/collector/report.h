@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 struct heapmap;
-struct heapmap_counts;
+struct heapmap_snapshot;
 struct profmap;
 struct symbolizer;
 
@@ -38,11 +38,9 @@ struct report_input {
     const struct heapmap *heap; /* not NULL: a heap profile (Go's format) of these buckets */
     uint64_t heap_rate;         /* its period: the mean bytes between sampled allocations */
     int allocs;                 /* its default sample type is alloc_space (/debug/pprof/allocs) */
-    int heap_delta;             /* the change since heap_base: each figure minus its base (Go's
-                                 * delta profile: scaled figures subtracted; buckets whose four
-                                 * differences are all 0 left out) */
-    const struct heapmap_counts *heap_base;   /* heap_base_len buckets; later ones: base 0 */
-    size_t heap_base_len;
+    /* NULL, or a delta profile: each figure minus its value in heap_base (Go's: the scaled
+     * figures subtracted; a bucket whose four differences are all 0 left out) */
+    const struct heapmap_snapshot *heap_base;
     const struct report_proc *procs;
     size_t nprocs;
     const struct report_lost *lost;

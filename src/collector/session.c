@@ -180,10 +180,11 @@ int session_render_http(struct collector *c, const struct collector_window *w, i
 }
 
 /* The C memory profile as of now, into fd (/debug/pprof/heap, /allocs). */
-int session_render_heap(struct collector *c, int allocs, const struct heap_delta *delta, int fd)
+int session_render_heap(struct collector *c, int allocs, const struct heapmap_snapshot *base,
+                        int fd)
 {
     session_refresh_maps(c, NULL, 1);
-    return session_write_heap(cfg, c, 0, allocs, delta, clock_ns(CLOCK_REALTIME), ", over HTTP",
+    return session_write_heap(cfg, c, 0, allocs, base, clock_ns(CLOCK_REALTIME), ", over HTTP",
                               NULL, fd);
 }
 

@@ -49,10 +49,11 @@ int session_finish(struct collector *c);
 int session_render_http(struct collector *c, const struct collector_window *w, int64_t end_ns,
                         const uint64_t *drops, int fd);
 /* The C memory profile as of now as a gzipped heap profile into fd (allocs: default sample
- * type alloc_space; delta: NULL, or the change since its base, session_write.h): 0, -ENOENT
- * when C memory profiling is off, or -errno. */
-struct heap_delta;
-int session_render_heap(struct collector *c, int allocs, const struct heap_delta *delta, int fd);
+ * type alloc_space; base: NULL, or the change since that snapshot, collector/heapmap.h): 0,
+ * -ENOENT when C memory profiling is off, or -errno. */
+struct heapmap_snapshot;
+int session_render_heap(struct collector *c, int allocs, const struct heapmap_snapshot *base,
+                        int fd);
 
 /* Tests only (tests/unit/test_session.c); the collector process calls neither. The clock
  * session.c reads, in place of gp_clock_ns: CLOCK_MONOTONIC for the intervals' due times and

@@ -167,7 +167,7 @@ static void processes_comment(struct tree *tr, char *buf, size_t size)
 }
 
 int session_write_heap(const struct collector_config *cfg, struct collector *c, pid_t only_pid,
-                       int allocs, const struct heap_delta *delta, int64_t now_ns,
+                       int allocs, const struct heapmap_snapshot *base, int64_t now_ns,
                        const char *note, const char *path, int fd)
 {
     struct tree *tr = collector_tree(c);
@@ -204,20 +204,18 @@ int session_write_heap(const struct collector_config *cfg, struct collector *c, 
     snprintf(c3, sizeof c3, "heap table: buckets %zu of %u, frames %zu of %u, live blocks %zu "
              "of %u, %zu KiB", st.buckets, (unsigned)HEAPMAP_MAX_BUCKETS, st.frames,
              (unsigned)HEAPMAP_MAX_FRAMES, st.live, (unsigned)HEAPMAP_MAX_LIVE, st.bytes / 1024);
-    if (delta)
+    if (base)
         snprintf(c4, sizeof c4, "delta profile: every figure is its change over the last "
                  "%.1f s (in-use may be negative: freed more than allocated)",
-                 (double)(now_ns - delta->start_ns) / 1e9);
+                 (double)(now_ns - base->at_ns) / 1e9);
     else
         snprintf(c4, sizeof c4, "in-use: as of this profile for running processes, as at "
                  "their exit for ended ones (what they never freed); alloc: since the start");
     processes_comment(tr, c5, sizeof c5);
     struct report_input in = {
         .heap = h, .heap_rate = cfg->heap_rate, .allocs = allocs,
-        .heap_delta = delta != NULL, .heap_base = delta ? delta->base : NULL,
-        .heap_base_len = delta ? delta->len : 0,
-        .procs = procs, .nprocs = tree_count(tr),
-        .start_ns = delta ? delta->start_ns : now_ns, .end_ns = now_ns,
+        .heap_base = base, .procs = procs, .nprocs = tree_count(tr),
+        .start_ns = base ? base->at_ns : now_ns, .end_ns = now_ns,
         .period_ns = cfg->period_ns,
         .comments = comments, .ncomments = sizeof comments / sizeof comments[0],
     };

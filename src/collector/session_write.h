@@ -13,6 +13,7 @@
 struct collector;
 struct profmap;
 struct collector_config;
+struct heapmap_snapshot;
 struct symbolizer;
 
 /* What one profile covers: the samples in pm, the wall-clock span [start_ns, end_ns) (its
@@ -31,20 +32,13 @@ struct session_span {
 int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
                   const char *path, int fd);
 
-/* The base of a delta heap profile: the buckets' figures at start_ns (heapmap_snapshot). */
-struct heap_delta {
-    const struct heapmap_counts *base;
-    size_t len;
-    int64_t start_ns;   /* wall clock */
-};
-
 /* The session's C memory profile (collector_heap) as of now_ns, in Go's heap format, written
  * atomically to path or, when path is NULL, gzipped into fd. only_pid: 0, or that pid's
- * buckets only (%p). allocs: default sample type alloc_space (/debug/pprof/allocs). delta:
- * NULL, or the figures are the change since delta->start_ns (Go's ?seconds=N). note is
+ * buckets only (%p). allocs: default sample type alloc_space (/debug/pprof/allocs). base:
+ * NULL, or the figures are the change since that snapshot (Go's ?seconds=N). note is
  * appended to the events comment. 0, -ENOENT when heap profiling is off, or -errno. */
 int session_write_heap(const struct collector_config *cfg, struct collector *c, pid_t only_pid,
-                       int allocs, const struct heap_delta *delta, int64_t now_ns,
+                       int allocs, const struct heapmap_snapshot *base, int64_t now_ns,
                        const char *note, const char *path, int fd);
 
 /* Merges the live processes' current mappings: at most every 250 ms when a stack new in pm

@@ -484,7 +484,7 @@ for mode in c_heap fork abort segv killpg; do
     check "heap on, $mode: CPU profile written and valid" \
         sh -c '[ "$1" = 0 ] && "$2" check "$3"' _ "$got" "$PROFCHECK" "$RUN_PROFILE"
     heap_ok "heap on, $mode" "$D/heap.pb.gz"
-    others=$(ls "$D" | grep -Ev '^(plain|prof\.pb\.gz|heap\.pb\.gz)' | grep -Ev '\.(stdout|stderr|status)$' | tr '\n' ' ')
+    others=$(ls "$D" | grep -Ev '\.(stdout|stderr|status)$' | grep -Evx 'prof\.pb\.gz|heap\.pb\.gz' | tr '\n' ' ')
     check "heap on, $mode: no other file (${others:-none})" test -z "$others"
 done
 D=$work/heap-sigkill

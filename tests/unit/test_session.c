@@ -24,7 +24,6 @@
 #include "collector/collector.h"
 #include "collector/heapmap.h"
 #include "collector/session.h"
-#include "collector/session_write.h"
 #include "lib/base/clock.h"
 #include "lib/base/record_flags.h"
 #include "lib/pprof/pprof_impl.h"
@@ -692,10 +691,8 @@ static void test_heap_delta(void)
     put_heap(&w.ring, GP_REC_HEAP_ALLOC, PC_A, 0x5000, 99, 0);   /* no change later */
     advance_ms(100);
     CHECK(drain_alive(&w) == 3);
-    struct heapmap_counts *base = NULL;
-    struct heap_delta d = { .start_ns = real_ns };
-    CHECK(heapmap_snapshot(collector_heap(w.c), &base, &d.len) == 0 && d.len == 3);
-    d.base = base;
+    struct heapmap_snapshot d;
+    CHECK(heapmap_snapshot(collector_heap(w.c), real_ns, &d) == 0 && d.len == 3);
     put_heap(&w.ring, GP_REC_HEAP_FREE, 0, 0x1000, 0, 0);
     put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x3000, 50, 0);
     put_heap(&w.ring, GP_REC_HEAP_ALLOC, PC_B, 0x4000, 7, 0);    /* a new bucket */
@@ -718,7 +715,7 @@ static void test_heap_delta(void)
         pprof_free(p);
     }
     /* an empty snapshot (no bucket yet): everything counts whole */
-    struct heap_delta none = { .base = NULL, .len = 0, .start_ns = real_ns - GP_NS_PER_SEC };
+    struct heapmap_snapshot none = { .counts = NULL, .len = 0, .at_ns = real_ns - GP_NS_PER_SEC };
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     CHECK(fd >= 0 && session_render_heap(w.c, 1, &none, fd) == 0);
     if (fd >= 0)
@@ -728,7 +725,7 @@ static void test_heap_delta(void)
         CHECK(pprof_sample_count(p) == 4 && values_are(p, PC_A, NULL, 1, 99, 1, 99, 99));
         pprof_free(p);
     }
-    free(base);
+    free(d.counts);
     CHECK(session_finish(w.c) == 0);
     end(&w);
     next_heap_rate = 0;

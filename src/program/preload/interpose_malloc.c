@@ -14,7 +14,7 @@
  * Cost. While C memory profiling is off (GOPROF_HEAP_RATE unset, or profiling off) every entry
  * point is one load and predictable branch on gp_heap_on, then a tail jump through a function
  * pointer. While it is on: malloc subtracts the size from the thread's countdown (heap_pick),
- * free reads one filter bit (heap_set_maybe).
+ * free reads one filter bit (heap_filter_maybe).
  *
  * Bootstrap. The real functions are found on the first call of any entry point (often before
  * our constructor: ld.so and other libraries' constructors allocate first). dlsym may itself

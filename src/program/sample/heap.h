@@ -10,7 +10,7 @@
  *
  * The interposers (program/preload/interpose_malloc.c) keep the fast path inline: one load of
  * gp_heap_on, and when it is set a subtraction from the thread's countdown (heap_pick), or,
- * in free(), one filter bit (heap_set_maybe). Everything else is out of line, here.
+ * in free(), one filter bit (heap_filter_maybe). Everything else is out of line, here.
  *
  * Records (lib/ring/ring.h, lib/base/record_flags.h): a sampled allocation is a
  * GP_REC_HEAP_ALLOC record with its stack (leaf: the allocation's caller, libgoprof's own

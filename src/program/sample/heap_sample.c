@@ -9,7 +9,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "lib/base/clock.h"
@@ -313,9 +312,7 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unw
          * address, lets the old block go. */
         enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
         if (in == HEAP_SET_FULL) {
-            rec->flags = 0;   /* cannot be followed: the slot is given up */
-            rec->weight = 0;
-            rec->nframes = 0;
+            rec->weight = 0;   /* cannot be followed: the slot is given up (ring.h) */
             set_full(r);
         } else {
             if (in == HEAP_SET_PRESENT)

@@ -1,5 +1,6 @@
-/* unwind.h -- mixed C + Go stack capture from a signal context.
- * Context: program (configuration; unwind_capture is signal context)
+/* unwind.h -- mixed C + Go stack capture from a signal context (or a call site: C memory
+ * sampling's unwind_capture_at).
+ * Context: program (configuration; unwind_capture and unwind_capture_at are signal context)
  *
  * A stack is walked in segments that alternate between two walkers, starting at the
  * interrupted context (docs/go-runtime.md §3.11):
