@@ -1055,21 +1055,27 @@ func (b *Bench) secHeap() error {
 			st = over(k+1, k)
 			b.add("9", name+": gperftools HEAPPROFILE (tcmalloc, every allocation), against tcmalloc alone", st.pct(), "", "")
 		}
-		if share, err := b.heapShare(threads); err != nil {
-			b.add("9", name+": libgoprof.so's share of the CPU samples at 512k (perf record)", "not measured: "+err.Error(), "", "")
-		} else {
-			b.add("9", name+": libgoprof.so's share of the CPU samples at 512k (perf record, one run)", fmt.Sprintf("%.2f %%", share), "", "")
+		for _, rate := range []string{"512k", "0"} {
+			what := "at " + rate
+			if rate == "0" {
+				what = "with heap profiling off"
+			}
+			if share, err := b.heapShare(threads, rate); err != nil {
+				b.add("9", name+": libgoprof.so's share of the CPU samples "+what+" (perf record)", "not measured: "+err.Error(), "", "")
+			} else {
+				b.add("9", name+": libgoprof.so's share of the CPU samples "+what+" (perf record, one run)", fmt.Sprintf("%.2f %%", share), "", "")
+			}
 		}
 	}
 	return nil
 }
 
 // heapShare: the share of heapbench's CPU samples (perf record, cpu-clock, a software event, so
-// it works without a PMU) that fall in libgoprof.so, with heap profiling at 512k and CPU
-// profiling at 100 Hz. Both sides of the ratio come from one run, so the machine's noise,
+// it works without a PMU) that fall in libgoprof.so, with heap profiling at rate (0: off) and
+// CPU profiling at 100 Hz. Both sides of the ratio come from one run, so the machine's noise,
 // which moves whole runs by ±15 % here, cancels; it counts libgoprof's own instructions and
 // the misses they take, not what its cache footprint costs the program around them.
-func (b *Bench) heapShare(threads int) (float64, error) {
+func (b *Bench) heapShare(threads int, rate string) (float64, error) {
 	perf, err := exec.LookPath("perf")
 	if err != nil {
 		return 0, fmt.Errorf("perf is not installed")
@@ -1079,7 +1085,7 @@ func (b *Bench) heapShare(threads int) (float64, error) {
 	out := filepath.Join(b.R.Work, "heapshare.pb.gz")
 	defer os.Remove(out)
 	cmd := exec.Command(perf, "record", "-q", "-e", "cpu-clock", "-F", "10000", "-o", data, "--",
-		"env", "LD_PRELOAD="+b.R.Lib, "GOPROF_OUT="+out, "GOPROF_HZ=100", "GOPROF_HEAP_RATE=512k",
+		"env", "LD_PRELOAD="+b.R.Lib, "GOPROF_OUT="+out, "GOPROF_HZ=100", "GOPROF_HEAP_RATE="+rate,
 		filepath.Join(b.Bin, "heapbench"), strconv.Itoa(threads), strconv.Itoa(b.P.HeapPairs))
 	cmd.Env = baseEnv()
 	cmd.Dir = b.R.Work

@@ -13,7 +13,8 @@
 # F frees, M moves, L live; lost: R ring full, S table full, X frees; ..."): A + R + S is
 # about requested bytes / rate, and every sampled block the program freed was seen freed
 # (A = F + X + L, L at most a few libc-internal blocks). cxx_heap's heap profile names its sites
-# demangled (go tool pprof). GOPROF_HEAP_OUT's name is claimed as GOPROF_OUT's is.
+# demangled (go tool pprof). GOPROF_HEAP_OUT's name is claimed as GOPROF_OUT's is. With heap
+# profiling off, the loaded objects call the allocator directly (got_slots).
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -23,10 +24,11 @@ D=$work
 echo "# work directory: $work"
 fx=$top_srcdir/tests/fixtures/c_heap
 if gcc -O2 -g -pthread -o "$work/c_heap" "$fx/c_heap.c" &&
-	g++ -O2 -g -pthread -o "$work/cxx_heap" "$fx/cxx_heap.cc"; then
-	pass "build c_heap and cxx_heap"
+	g++ -O2 -g -pthread -o "$work/cxx_heap" "$fx/cxx_heap.cc" &&
+	gcc -O2 -g -o "$work/got_slots" "$fx/got_slots.c" -Wl,--no-as-needed -lstdc++ -ldl; then
+	pass "build c_heap, cxx_heap and got_slots"
 else
-	fail "build c_heap and cxx_heap"
+	fail "build c_heap, cxx_heap and got_slots"
 	finish
 fi
 
@@ -167,5 +169,41 @@ check "GOPROF_HEAP_OUT = GOPROF_OUT: one line says so" \
 	test "$(grep -c "GOPROF_HEAP_OUT=.* is GOPROF_OUT's name" "$RUN_STDERR")" = 1
 check "GOPROF_HEAP_OUT = GOPROF_OUT: the CPU profile is written, not a heap profile" \
 	sh -c '"$1" tool pprof -raw "$2" 2>/dev/null | grep -q "^samples/count cpu/nanoseconds"' _ "$GO" "$D/one.pb.gz"
+
+# 7. With C memory profiling off, every object calls the allocator as without libgoprof.so:
+# got_slots prints where each GOT slot naming an allocation function goes. Preloaded, the
+# slots are those of the plain run, lazy ones bound ahead to where the dynamic linker would
+# bind them; libgoprof.so's own slots go to the allocator too. Profiling on, they come to us.
+# (got_slots reads the ELF structures itself: the check shares no code with got_rebind.c)
+slots() { # slots PREFIX: the last run's stdout, sorted, lazy slots as their lookup's target
+	sed 's/-> lazy /-> /' "$1" | sort >"$1.slots"
+}
+for pre in "" /usr/lib/x86_64-linux-gnu/libjemalloc.so.2; do
+	[ -z "$pre" ] || [ -f "$pre" ] || continue
+	what=${pre:+, $(basename "$pre") after libgoprof.so}
+	run_plain "$D/gs.plain" -- env ${pre:+LD_PRELOAD="$pre"} "$work/got_slots"
+	slots "$D/gs.plain.stdout"
+	run_profiled "$D/gs.off.pb.gz" GOPROF_DEBUG=1 LD_PRELOAD="$LIBGOPROF${pre:+ $pre}" \
+		-- "$work/got_slots"
+	slots "$RUN_STDOUT"
+	check "heap off$what: the executable's malloc slot is the allocator's" \
+		grep -Eq "^main malloc -> (libc.so.6|libjemalloc.so.2)$" "$RUN_STDOUT.slots"
+	check "heap off$what: every slot as in the plain run ($(wc -l <"$D/gs.plain.stdout.slots") slots)" \
+		sh -c 'grep -v "^libgoprof.so " "$1" | cmp -s - "$2"' _ "$RUN_STDOUT.slots" "$D/gs.plain.stdout.slots"
+	check "heap off$what: no slot, libgoprof.so's included, goes to libgoprof.so" \
+		sh -c '! grep -q -- "-> libgoprof.so" "$1" && grep -q "^libgoprof.so malloc" "$1"' _ "$RUN_STDOUT.slots"
+	check "heap off$what: the debug line counts them" \
+		grep -Eq "heap: off: [1-9][0-9]* calls in [1-9][0-9]* objects bound to the allocator" "$RUN_STDERR"
+done
+run_profiled "$D/gs.on.pb.gz" GOPROF_HEAP_RATE=512k -- "$work/got_slots"
+check "heap on: the executable's and libc's malloc and free come to libgoprof.so" \
+	sh -c 'for s in "main malloc" "main free" "libc.so.6 malloc" "libc.so.6 free"; do
+		grep -qx "$s -> libgoprof.so" "$1" || exit 1; done' _ "$RUN_STDOUT"
+run_profiled "$D/gs.dis.pb.gz" --no-profile GOPROF_DISABLE=1 -- "$work/got_slots"
+slots "$RUN_STDOUT"
+run_plain "$D/gs.plain" -- "$work/got_slots"
+slots "$D/gs.plain.stdout"
+check "GOPROF_DISABLE=1: every slot as in the plain run" \
+	sh -c 'grep -v "^libgoprof.so " "$1" | cmp -s - "$2"' _ "$RUN_STDOUT.slots" "$D/gs.plain.stdout.slots"
 
 finish

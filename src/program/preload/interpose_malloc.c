@@ -11,9 +11,10 @@
  * interposes these instead: heap_start sees that (malloc is not ours), says so in one line
  * and leaves allocation alone.
  *
- * Cost. While C memory profiling is off (GOPROF_HEAP_RATE unset, or profiling off) every entry
- * point is one load and predictable branch on gp_heap_on, then a tail jump through a function
- * pointer. While it is on: malloc subtracts the size from the thread's countdown (heap_pick),
+ * Cost. While C memory profiling is off (GOPROF_HEAP_RATE unset, or profiling off), none: the
+ * constructor binds the loaded objects' calls to the allocator itself (heap_bind_direct,
+ * got_rebind.c); an object loaded later comes here for one load and predictable branch on
+ * gp_heap_on, then a tail jump through a function pointer. While it is on: malloc subtracts the size from the thread's countdown (heap_pick),
  * free reads one filter bit (heap_filter_maybe).
  *
  * Bootstrap. The real functions are found on the first call of any entry point (often before
@@ -33,8 +34,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/sigsafe.h"
+#include "program/preload/got_rebind.h"
 #include "program/preload/interpose_malloc.h"
 #include "program/sample/heap.h"
 
@@ -149,11 +152,12 @@ static void say(const char *msg)
     (void)w;
 }
 
-/* The object a function is defined in (0 when unknown). */
+/* The object a function is defined in (0 when unknown). (Not dladdr: it reads the object's
+ * whole symbol table for the nearest name, ~10 us for libc's, at every process start.) */
 static const void *object_of(const void *fn)
 {
-    Dl_info info;
-    return fn && dladdr(fn, &info) ? info.dli_fbase : NULL;
+    struct dl_find_object o;
+    return fn && _dl_find_object((void *)(uintptr_t)fn, &o) == 0 ? o.dlfo_map_start : NULL;
 }
 
 /* C++'s operators that chain to others, as libstdc++'s do (new[] calls new, every delete
@@ -213,26 +217,11 @@ static int resolve(void)
     r.memalign = (void *(*)(size_t, size_t))FIND_SAME("memalign");
     r.valloc = (void *(*)(size_t))FIND_SAME("valloc");
     r.pvalloc = (void *(*)(size_t))FIND_SAME("pvalloc");
-    /* C++ (absent from a C program's lookup until libstdc++ is loaded: looked up again then) */
-    cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
-    cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
-    cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
-    cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
-    cxx.next_znwm = (void *(*)(size_t))FIND("_Znwm");
-    cxx.next_znwm_al = (void *(*)(size_t, size_t))FIND("_ZnwmSt11align_val_t");
-    cxx.next_znwm_nt = (void *(*)(size_t, const void *))FIND("_ZnwmRKSt9nothrow_t");
-    cxx.next_znam_nt = (void *(*)(size_t, const void *))FIND("_ZnamRKSt9nothrow_t");
-    cxx.next_znwm_al_nt =
-        (void *(*)(size_t, size_t, const void *))FIND("_ZnwmSt11align_val_tRKSt9nothrow_t");
-    cxx.next_znam_al_nt =
-        (void *(*)(size_t, size_t, const void *))FIND("_ZnamSt11align_val_tRKSt9nothrow_t");
-#undef FIND_SAME
-#undef FIND
-    errno = saved;
     if (!r.malloc || !r.calloc || !r.realloc || !r.free) {
         /* Cannot happen with a libc; serve what the arena holds rather than crash. */
         say("libgoprof: heap: malloc/calloc/realloc/free not found; allocations come from a "
             "small static arena\n");
+        errno = saved;
         atomic_store_explicit(&resolve_state, UNRESOLVABLE, memory_order_release);
         return -1;
     }
@@ -249,6 +238,24 @@ static int resolve(void)
     __atomic_store_n(&real.realloc, r.realloc, __ATOMIC_RELAXED);
     __atomic_store_n(&real.free, r.free, __ATOMIC_RELAXED);
     __atomic_store_n(&real.malloc, r.malloc, __ATOMIC_RELAXED);
+    /* C++ (absent from a C program's lookup until libstdc++ is loaded: looked up again then).
+     * After the C functions: a failed dlsym allocates its error message, which must then come
+     * from the allocator, not the arena (which got_rebind's callers avoid in free). */
+    cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+    cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
+    cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+    cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+    cxx.next_znwm = (void *(*)(size_t))FIND("_Znwm");
+    cxx.next_znwm_al = (void *(*)(size_t, size_t))FIND("_ZnwmSt11align_val_t");
+    cxx.next_znwm_nt = (void *(*)(size_t, const void *))FIND("_ZnwmRKSt9nothrow_t");
+    cxx.next_znam_nt = (void *(*)(size_t, const void *))FIND("_ZnamRKSt9nothrow_t");
+    cxx.next_znwm_al_nt =
+        (void *(*)(size_t, size_t, const void *))FIND("_ZnwmSt11align_val_tRKSt9nothrow_t");
+    cxx.next_znam_al_nt =
+        (void *(*)(size_t, size_t, const void *))FIND("_ZnamSt11align_val_tRKSt9nothrow_t");
+#undef FIND_SAME
+#undef FIND
+    errno = saved;
     atomic_store_explicit(&resolve_state, RESOLVED, memory_order_release);
     return 0;
 }
@@ -754,6 +761,60 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
     heap_ready = 1;
     __atomic_store_n(&gp_heap_on, 1, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Every name exported above; those a block reaches (free, realloc, delete) are `takes`: they
+ * must keep coming here while an arena block may be live. */
+static const struct {
+    const char *name;
+    void *ours;
+    int takes;
+} exported[] = {
+#define E(name, takes) { #name, (void *)name, takes }
+    E(malloc, 0), E(calloc, 0), E(realloc, 1), E(reallocarray, 1), E(free, 1),
+    E(posix_memalign, 0), E(aligned_alloc, 0), E(memalign, 0), E(valloc, 0), E(pvalloc, 0),
+    E(_Znwm, 0), E(_Znam, 0), E(_ZnwmSt11align_val_t, 0), E(_ZnamSt11align_val_t, 0),
+    E(_ZnwmRKSt9nothrow_t, 0), E(_ZnamRKSt9nothrow_t, 0),
+    E(_ZnwmSt11align_val_tRKSt9nothrow_t, 0), E(_ZnamSt11align_val_tRKSt9nothrow_t, 0),
+    E(_ZdlPv, 1), E(_ZdaPv, 1), E(_ZdlPvm, 1), E(_ZdaPvm, 1), E(_ZdlPvRKSt9nothrow_t, 1),
+    E(_ZdaPvRKSt9nothrow_t, 1), E(_ZdlPvSt11align_val_t, 1), E(_ZdaPvSt11align_val_t, 1),
+    E(_ZdlPvmSt11align_val_t, 1), E(_ZdaPvmSt11align_val_t, 1),
+    E(_ZdlPvSt11align_val_tRKSt9nothrow_t, 1), E(_ZdaPvSt11align_val_tRKSt9nothrow_t, 1),
+#undef E
+};
+
+/* Where a name's slots go instead of here: the next definition, which the lookup would find
+ * without libgoprof.so (RTLD_NEXT: never one of ours), when the global lookup finds ours (not
+ * an executable's own). */
+static uintptr_t next_definition(const struct got_target *t)
+{
+    void *next = dlsym(RTLD_NEXT, t->name);
+    if (!next || dlsym(RTLD_DEFAULT, t->name) != (void *)t->ours)
+        return 0;
+    return (uintptr_t)next;
+}
+
+/* Off for good here: each name is bound, in the objects loaded now, to its next definition.
+ * Not when another allocator comes first (we then serve the names it lacks, with fallbacks of
+ * our own), and the freeing names not while an arena block may be live: only we know it is
+ * not the allocator's. */
+void heap_bind_direct(void)
+{
+    if (heap_ready || resolve() != 0 || dlsym(RTLD_DEFAULT, "malloc") != (void *)gp_malloc)
+        return;
+    int64_t t0 = gp_clock_ns(CLOCK_MONOTONIC);
+    int arena = atomic_load_explicit(&boot_used, memory_order_relaxed) != 0;
+    struct got_target t[sizeof exported / sizeof exported[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof exported / sizeof exported[0]; i++)
+        if (!(arena && exported[i].takes))
+            t[n++] = (struct got_target){ exported[i].name, (uintptr_t)exported[i].ours, 0, 0 };
+    struct got_rebind_stats st;
+    got_rebind(t, n, next_definition, &st);
+    gp_debug("heap", "off: %u calls in %u objects bound to the allocator (%u ahead of their "
+             "first call) in %lld us, %u left to us (read-only)%s", st.slots, st.objects,
+             st.lazy, (long long)(gp_clock_ns(CLOCK_MONOTONIC) - t0) / 1000, st.failed,
+             arena ? "; free and realloc left to us (arena in use)" : "");
 }
 
 void heap_forked_child(void)

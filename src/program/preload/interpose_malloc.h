@@ -34,6 +34,9 @@ void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
  * in [skip_lo, skip_hi) (libgoprof's text) out at the leaf of its stacks. 0, or -1 with one
  * line said (malloc is not ours, the table cannot be mapped): allocation goes on unprofiled. */
 int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi);
+/* C memory profiling is off in this process (heap_start was not called, or failed): the
+ * objects loaded now call the allocator directly from here on (got_rebind.h). */
+void heap_bind_direct(void);
 /* In a fork child: forget the parent's sampled blocks and stop recording. */
 void heap_forked_child(void);
 /* Record again (a fork child that joined the session with a ring of its own). */

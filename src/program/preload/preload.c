@@ -578,7 +578,7 @@ static int lead_session(struct timespec now)
     return 0;
 }
 
-__attribute__((constructor)) static void libgoprof_init(void)
+static void init(void)
 {
     if (find_real_functions() != 0 || read_config() != 0)
         return;
@@ -602,4 +602,10 @@ __attribute__((constructor)) static void libgoprof_init(void)
     if (sock != -ENOENT ? join_session(sock) != 0 : lead_session(now) != 0)
         return;
     start_sampling();
+}
+
+__attribute__((constructor)) static void libgoprof_init(void)
+{
+    init();
+    heap_bind_direct();   /* unless C memory profiling started */
 }
