@@ -18,9 +18,15 @@
  *    global lookup's definition, ours (the caller checks that), so it is bound ahead, except
  *    in an object linked -Bsymbolic (its own definition would come first).
  * Nothing else is touched: a slot holding another definition (an executable's own malloc, a
- * library's protected one), data pointers (R_X86_64_64), ld.so's own malloc pointer. Slots in
- * the RELRO part (read-only after relocation) are made writable for the store, page by page,
- * and read-only again; where mprotect refuses, the slot keeps ours and is counted.
+ * library's protected one), data pointers (R_X86_64_64), ld.so's own malloc pointer,
+ * libgoprof.so's own slots. Slots in the RELRO part (read-only after relocation) are made
+ * writable for the stores, one mprotect for each object's, and read-only again; where mprotect
+ * refuses, they keep ours and are counted.
+ *
+ * Finding them. A relocation names a symbol by index. The indices of the targets' names come
+ * from the object's hash table, but DT_GNU_HASH leaves the undefined symbols out (below its
+ * symoffset; in a non-PIE executable, every symbol may be beyond its chains): a relocation
+ * naming one of those is checked by name.
  *
  * The store is one aligned word: a thread calling through the slot meanwhile (one started by a
  * library's constructor) takes ours or the next, both correct.
@@ -48,10 +54,12 @@ struct object {
     const char *strtab;
     size_t strsz;
     const uint32_t *gnu_hash, *sysv_hash;
+    uint32_t hashed_lo, hashed_hi;   /* DT_GNU_HASH's chains hold symbols [lo, hi) only */
     int symbolic;
 };
 
-/* The object's symbol table entries of the targets' names (several versions may share one). */
+/* The object's hashed symbol table entries of the targets' names (several versions may share
+ * one). */
 #define MAX_HITS 64
 struct hits {
     uint64_t mask;   /* bit (sym % 64) of each: most relocations are ruled out by it */
@@ -89,10 +97,9 @@ static void add_hit(struct hits *h, uint32_t sym, size_t target)
     h->mask |= 1ull << (sym % 64);
 }
 
-/* Symbols named `name`, by the object's hash table: DT_GNU_HASH holds the defined ones only
- * (the undefined come first, below its symoffset: find_imports reads those), DT_HASH all. */
-static void find_defined(const struct object *o, const char *name, size_t target,
-                         struct hits *h)
+/* Symbols named `name`, by the object's hash table (which holds them all with DT_HASH; with
+ * DT_GNU_HASH, those of [hashed_lo, hashed_hi): the defined ones). */
+static void find_hashed(const struct object *o, const char *name, size_t target, struct hits *h)
 {
     if (o->gnu_hash) {
         const uint32_t *g = o->gnu_hash;
@@ -127,17 +134,43 @@ static void find_defined(const struct object *o, const char *name, size_t target
     }
 }
 
-/* The symbols below DT_GNU_HASH's symoffset: the undefined ones, which no hash table holds. */
-static void find_imports(const struct walk *w, const struct object *o, struct hits *h)
+/* The symbols DT_GNU_HASH's chains hold: from its symoffset to the end of its last chain. The
+ * others (the undefined ones, below symoffset; in an executable, all of them may be beyond the
+ * chains) are found by name when a relocation names them. */
+static void gnu_hashed_range(struct object *o)
 {
-    if (!o->gnu_hash)
-        return;   /* DT_HASH's lookups saw them all */
-    for (uint32_t i = 1; i < o->gnu_hash[1]; i++) {
-        const char *name = sym_name(o, i);
-        for (size_t t = 0; t < w->n; t++)
-            if (name[0] == w->targets[t].name[0] && strcmp(name, w->targets[t].name) == 0)
-                add_hit(h, i, t);
+    const uint32_t *g = o->gnu_hash;
+    uint32_t nbuckets = g[0], symoffset = g[1], bloom_size = g[2], last = 0;
+    const uint32_t *buckets = (const uint32_t *)((const Elf64_Addr *)(g + 4) + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    for (uint32_t b = 0; b < nbuckets; b++)
+        if (buckets[b] > last)
+            last = buckets[b];
+    o->hashed_lo = o->hashed_hi = symoffset;
+    if (last < symoffset)
+        return;
+    while (!(chain[last - symoffset] & 1))
+        last++;
+    o->hashed_hi = last + 1;
+}
+
+/* The target a relocation's symbol names, or -1. */
+static int target_of(const struct walk *w, const struct object *o, const struct hits *h,
+                     uint32_t sym)
+{
+    if (sym >= o->hashed_lo && sym < o->hashed_hi) {
+        if (!(h->mask >> (sym % 64) & 1))
+            return -1;
+        for (size_t k = 0; k < h->n; k++)
+            if (h->sym[k] == sym)
+                return h->target[k];
+        return -1;
     }
+    const char *name = sym_name(o, sym);
+    for (size_t t = 0; t < w->n; t++)
+        if (name[0] == w->targets[t].name[0] && strcmp(name, w->targets[t].name) == 0)
+            return (int)t;
+    return -1;
 }
 
 /* The slots of one object to set, stored together: the read-only ones under one mprotect. */
@@ -186,14 +219,12 @@ static void rebind_relocs(const struct walk *w, const struct object *o, const st
     for (size_t i = 0; i < bytes / sizeof *r; i++) {
         Elf64_Xword type = ELF64_R_TYPE(r[i].r_info);
         uint32_t sym = (uint32_t)ELF64_R_SYM(r[i].r_info);
-        if ((type != R_GLOB_DAT && type != R_JUMP_SLOT) || !(h->mask >> (sym % 64) & 1))
+        if (type != R_GLOB_DAT && type != R_JUMP_SLOT)
             continue;
-        size_t k = 0;
-        while (k < h->n && h->sym[k] != sym)
-            k++;
-        if (k == h->n)
+        int k = target_of(w, o, h, sym);
+        if (k < 0)
             continue;
-        struct got_target *t = &w->targets[h->target[k]];
+        struct got_target *t = &w->targets[k];
         uintptr_t *slot = (uintptr_t *)(o->base + r[i].r_offset);
         uintptr_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
         /* (inside its own object, bound to its own definition is not lazy) */
@@ -235,7 +266,9 @@ static int rebind_object(struct dl_phdr_info *info, size_t size, void *arg)
             o.relro_hi = (o.base + ph->p_vaddr + ph->p_memsz) & ~(w->page - 1);
         }
     }
-    if (!dyn)
+    /* Not libgoprof.so itself: its own few calls can come through its interposers, and its
+     * 500 relocations and RELRO page would cost a tenth of the time here. */
+    if (!dyn || ((uintptr_t)got_rebind >= o.lo && (uintptr_t)got_rebind < o.hi))
         return 0;
     const Elf64_Rela *rela = NULL, *jmprel = NULL;
     size_t relasz = 0, pltrelsz = 0;
@@ -259,12 +292,13 @@ static int rebind_object(struct dl_phdr_info *info, size_t size, void *arg)
     }
     if (!o.symtab || !o.strtab || (!o.gnu_hash && !o.sysv_hash))
         return 0;
+    if (o.gnu_hash)
+        gnu_hashed_range(&o);
+    else
+        o.hashed_hi = UINT32_MAX;   /* DT_HASH holds every symbol */
     struct hits h = { 0 };
-    find_imports(w, &o, &h);
     for (size_t t = 0; t < w->n; t++)
-        find_defined(&o, w->targets[t].name, t, &h);
-    if (h.n == 0)
-        return 0;
+        find_hashed(&o, w->targets[t].name, t, &h);
     struct stores st = { 0 };
     if (rela)
         rebind_relocs(w, &o, &h, rela, relasz, &st);
