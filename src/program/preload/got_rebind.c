@@ -54,7 +54,10 @@ struct object {
     const char *strtab;
     size_t strsz;
     const uint32_t *gnu_hash, *sysv_hash;
-    uint32_t hashed_lo, hashed_hi;   /* DT_GNU_HASH's chains hold symbols [lo, hi) only */
+    /* DT_GNU_HASH: buckets, chains (indexed from symoffset); they hold symbols [lo, hi) only */
+    uint32_t nbuckets, symoffset;
+    const uint32_t *buckets, *chain;
+    uint32_t hashed_lo, hashed_hi;
     int symbolic;
 };
 
@@ -102,17 +105,13 @@ static void add_hit(struct hits *h, uint32_t sym, size_t target)
 static void find_hashed(const struct object *o, const char *name, size_t target, struct hits *h)
 {
     if (o->gnu_hash) {
-        const uint32_t *g = o->gnu_hash;
-        uint32_t nbuckets = g[0], symoffset = g[1], bloom_size = g[2];
-        const uint32_t *buckets = (const uint32_t *)((const Elf64_Addr *)(g + 4) + bloom_size);
-        const uint32_t *chain = buckets + nbuckets;
         uint32_t hash = 5381;
         for (const unsigned char *c = (const unsigned char *)name; *c; c++)
             hash = hash * 33 + *c;
-        if (nbuckets == 0)
+        if (o->nbuckets == 0)
             return;
-        for (uint32_t i = buckets[hash % nbuckets]; i >= symoffset && i != 0; i++) {
-            uint32_t ch = chain[i - symoffset];
+        for (uint32_t i = o->buckets[hash % o->nbuckets]; i >= o->symoffset && i != 0; i++) {
+            uint32_t ch = o->chain[i - o->symoffset];
             if ((ch | 1) == (hash | 1) && strcmp(sym_name(o, i), name) == 0)
                 add_hit(h, i, target);
             if (ch & 1)
@@ -134,22 +133,24 @@ static void find_hashed(const struct object *o, const char *name, size_t target,
     }
 }
 
-/* The symbols DT_GNU_HASH's chains hold: from its symoffset to the end of its last chain. The
- * others (the undefined ones, below symoffset; in an executable, all of them may be beyond the
+/* DT_GNU_HASH's layout, and the symbols its chains hold: from its symoffset to the end of its
+ * last chain. The others (the undefined ones, below symoffset; in an executable, all of them may be beyond the
  * chains) are found by name when a relocation names them. */
 static void gnu_hashed_range(struct object *o)
 {
     const uint32_t *g = o->gnu_hash;
-    uint32_t nbuckets = g[0], symoffset = g[1], bloom_size = g[2], last = 0;
-    const uint32_t *buckets = (const uint32_t *)((const Elf64_Addr *)(g + 4) + bloom_size);
-    const uint32_t *chain = buckets + nbuckets;
-    for (uint32_t b = 0; b < nbuckets; b++)
-        if (buckets[b] > last)
-            last = buckets[b];
-    o->hashed_lo = o->hashed_hi = symoffset;
-    if (last < symoffset)
+    o->nbuckets = g[0];
+    o->symoffset = g[1];
+    o->buckets = (const uint32_t *)((const Elf64_Addr *)(g + 4) + g[2]);   /* after the bloom */
+    o->chain = o->buckets + o->nbuckets;
+    uint32_t last = 0;
+    for (uint32_t b = 0; b < o->nbuckets; b++)
+        if (o->buckets[b] > last)
+            last = o->buckets[b];
+    o->hashed_lo = o->hashed_hi = o->symoffset;
+    if (last < o->symoffset)
         return;
-    while (!(chain[last - symoffset] & 1))
+    while (!(o->chain[last - o->symoffset] & 1))
         last++;
     o->hashed_hi = last + 1;
 }
