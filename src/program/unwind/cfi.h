@@ -52,7 +52,9 @@ struct cfi_span {
 /* The loaded object holding a pc, as far as the unwinder needs it. */
 struct cfi_module {
     uint64_t map_lo, map_hi;     /* _dl_find_object's dlfo_map_start/end */
-    uint64_t bias;               /* load bias (l_addr) */
+    uint64_t bias;               /* load bias (l_addr), read with the headers: on a cached row
+                                  * the walk needs neither, and the link map's line is cold */
+    const struct link_map *lm;
     uint64_t eh_frame_hdr;       /* its PT_GNU_EH_FRAME, 0 when none; also its identity */
     const void *phdr;            /* program headers, NULL when unreadable */
     int phnum;

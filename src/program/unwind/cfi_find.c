@@ -35,6 +35,7 @@ GP_SIGSAFE static void module_headers(struct cfi_module *m)
     m->headers_read = 1;
     m->phdr = 0;
     m->phnum = 0;
+    m->bias = m->lm ? (uint64_t)m->lm->l_addr : 0;
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(uintptr_t)m->map_lo;
     if (m->map_hi - m->map_lo < sizeof *eh)
         return;
@@ -149,7 +150,8 @@ GP_SIGSAFE int cfi_module_find(uint64_t pc, struct cfi_module *mod)
         return -1;
     mod->map_lo = (uint64_t)(uintptr_t)obj.dlfo_map_start;
     mod->map_hi = (uint64_t)(uintptr_t)obj.dlfo_map_end;
-    mod->bias = obj.dlfo_link_map ? (uint64_t)obj.dlfo_link_map->l_addr : 0;
+    mod->lm = obj.dlfo_link_map;
+    mod->bias = 0;   /* (module_headers) */
     mod->eh_frame_hdr = (uint64_t)(uintptr_t)obj.dlfo_eh_frame;
     mod->headers_read = 0;
     mod->eh_frame.lo = mod->eh_frame.hi = 0;
