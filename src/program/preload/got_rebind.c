@@ -134,8 +134,8 @@ static void find_hashed(const struct object *o, const char *name, size_t target,
 }
 
 /* DT_GNU_HASH's layout, and the symbols its chains hold: from its symoffset to the end of its
- * last chain. The others (the undefined ones, below symoffset; in an executable, all of them may be beyond the
- * chains) are found by name when a relocation names them. */
+ * last chain. The others (the undefined ones, below symoffset; in a non-PIE executable all of
+ * them, beyond empty chains) are found by name when a relocation names them. */
 static void gnu_hashed_range(struct object *o)
 {
     const uint32_t *g = o->gnu_hash;

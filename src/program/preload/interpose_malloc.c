@@ -14,8 +14,9 @@
  * Cost. While C memory profiling is off (GOPROF_HEAP_RATE unset, or profiling off), none: the
  * constructor binds the loaded objects' calls to the allocator itself (heap_bind_direct,
  * got_rebind.c); an object loaded later comes here for one load and predictable branch on
- * gp_heap_on, then a tail jump through a function pointer. While it is on: malloc subtracts the size from the thread's countdown (heap_pick),
- * free reads one filter bit (heap_filter_maybe).
+ * gp_heap_on, then a tail jump through a function pointer. While it is on: malloc subtracts
+ * the size from the thread's countdown (heap_pick), free reads one filter bit
+ * (heap_filter_maybe).
  *
  * Bootstrap. The real functions are found on the first call of any entry point (often before
  * our constructor: ld.so and other libraries' constructors allocate first). dlsym may itself
@@ -115,6 +116,7 @@ static struct malloc_real real = {
 
 enum { UNRESOLVED, RESOLVING, RESOLVED, UNRESOLVABLE };
 static _Atomic int resolve_state;
+static int malloc_first;   /* our malloc is the global lookup's (set by resolve) */
 
 /* Fallbacks for what the next allocator lacks, built on its posix_memalign. */
 static void *fallback_memalign(size_t align, size_t n)
@@ -203,6 +205,7 @@ static int resolve(void)
     int saved = errno;
     const void *self = object_of((const void *)gp_malloc);
     int first = dlsym(RTLD_DEFAULT, "malloc") == (void *)gp_malloc;
+    malloc_first = first;
     void *where = first ? RTLD_NEXT : RTLD_DEFAULT;
 #define FIND(name) ({ void *f_ = dlsym(where, name); object_of(f_) == self ? NULL : f_; })
     struct malloc_real r;
@@ -240,7 +243,8 @@ static int resolve(void)
     __atomic_store_n(&real.malloc, r.malloc, __ATOMIC_RELAXED);
     /* C++ (absent from a C program's lookup until libstdc++ is loaded: looked up again then).
      * After the C functions: a failed dlsym allocates its error message, which must then come
-     * from the allocator, not the arena (which got_rebind's callers avoid in free). */
+     * from the allocator, not the arena, whose blocks keep free() coming here
+     * (heap_bind_direct). */
     cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
     cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
     cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
@@ -800,7 +804,7 @@ static uintptr_t next_definition(const struct got_target *t)
  * not the allocator's. */
 void heap_bind_direct(void)
 {
-    if (heap_ready || resolve() != 0 || dlsym(RTLD_DEFAULT, "malloc") != (void *)gp_malloc)
+    if (heap_ready || resolve() != 0 || !malloc_first)
         return;
     int64_t t0 = gp_clock_ns(CLOCK_MONOTONIC);
     int arena = atomic_load_explicit(&boot_used, memory_order_relaxed) != 0;
