@@ -155,7 +155,8 @@ static void say(const char *msg)
 }
 
 /* The object a function is defined in (0 when unknown). (Not dladdr: it reads the object's
- * whole symbol table for the nearest name, ~10 us for libc's, at every process start.) */
+ * whole symbol table for the nearest name; called 15 times here, it was 12 % of the CPU
+ * samples of a preloaded /bin/true's start, by perf.) */
 static const void *object_of(const void *fn)
 {
     struct dl_find_object o;
