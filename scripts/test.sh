@@ -67,6 +67,10 @@ if ( cd build && make distcheck -j2 TESTS="$unit_tests" >/tmp/libgoprof-distchec
     echo "distcheck: ok"
 else
     tail -n 40 /tmp/libgoprof-distcheck.log
+    # The failing tests' own logs (the unpacked tree stays after a failure).
+    for t in $(grep -l '^:test-result: FAIL' build/libgoprof-*/_build/sub/tests/unit/*.trs 2>/dev/null); do
+        echo "-- ${t%.trs}.log"; grep -v '^PASS' "${t%.trs}.log" | head -n 30
+    done
     status=1
 fi
 
