@@ -13,6 +13,9 @@
  *   test_cfi                  the comparison (make check)
  *   test_cfi --bench [N]      per-sample cost of unwind_capture and of the libunwind walk on a
  *                             ~32-frame C stack, N samples at ~1 kHz: median and p99
+ *   test_cfi --bench-at [N]   cost of unwind_capture_at (C memory sampling's walk) from a
+ *                             call site on a ~20-frame C stack, with the memo and without,
+ *                             N walks each, warm: ns per walk
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -37,10 +40,11 @@
 #include "lib/base/safe_read.h"
 #include "check.h"
 #include "program/unwind/cfi.h"
+#include "program/sample/heap.h"
 #include "program/unwind/unwind.h"
 
 #define MAXF 128
-#define NWORKERS 5
+#define NWORKERS 6
 #define SAMPLES_PER_WORKER 1500
 #define MAX_SECONDS 60
 
@@ -150,9 +154,9 @@ static int cfi_walk(const ucontext_t *uc, uint64_t lo, uint64_t hi, uint64_t *pc
 
 /* ---- workers --------------------------------------------------------------------------- */
 
-enum { W_CHAIN, W_QSORT, W_ALTSTACK, W_VDSO, W_PLT };
+enum { W_CHAIN, W_QSORT, W_ALTSTACK, W_VDSO, W_PLT, W_MEMO };
 static const char *const worker_name[NWORKERS] = { "chains", "qsort", "sigaltstack", "vdso",
-                                                   "plt" };
+                                                   "plt", "memo" };
 
 struct worker {
     int kind;
@@ -162,6 +166,8 @@ struct worker {
     atomic_long compared, mismatched, frames;
     /* What the compared samples went through (see classify). */
     atomic_long trampoline, vdso, plt, libc;
+    /* W_MEMO: walks from a call site with the thread's memo and without one, compared. */
+    atomic_long memo_compared, memo_mismatched, memo_reused, memo_changed;
 };
 
 /* Address ranges the coverage counters look at, set before sampling starts. */
@@ -209,6 +215,8 @@ static int scenario_reached(const struct worker *wk)
     case W_ALTSTACK: return atomic_load(&wk->trampoline) > 0;
     case W_VDSO: return atomic_load(&wk->vdso) > 0;
     case W_PLT: return atomic_load(&wk->plt) > 0;
+    /* walks that took every row from the memo, and walks that had to change it */
+    case W_MEMO: return atomic_load(&wk->memo_reused) > 0 && atomic_load(&wk->memo_changed) > 0;
     default: return 1;
     }
 }
@@ -279,8 +287,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     const ucontext_t *uc = ucv;
     uint64_t a[MAXF], b[MAXF];
     int abroken, bbroken;
-    if (!wk || !atomic_load(&running)) {
-        errno = saved;
+    if (!wk || !atomic_load(&running) || wk->kind == W_MEMO) {
+        errno = saved;   /* (the memo worker compares its own walks: not sampled) */
         return;
     }
     if (bench) {
@@ -398,6 +406,69 @@ static uint64_t act_vdso(struct chain_ctx *c)
     return s + c->seed;
 }
 
+/* unwind_capture_at from a call site (as C memory sampling walks) with the thread's memo, then
+ * without one: the same frames, exactness and flags, whether the memo's rows were all reused,
+ * partly (a chain that shares its leaf end with the last one) or not at all. */
+static __thread struct unwind_memo memo;
+
+static uint64_t memo_body(uint64_t a, uint64_t b, uint64_t c, const struct unwind_regs *at)
+{
+    (void)a, (void)b, (void)c;
+    struct worker *wk = self;
+    struct unwind_thread th = { wk->stack_lo, wk->stack_hi };
+    uint64_t with[MAXF], without[MAXF];
+    struct unwind_out o1 = { .pc = with, .max = MAXF, .leaf = MAXF / 2 };
+    struct unwind_out o2 = { .pc = without, .max = MAXF, .leaf = MAXF / 2 };
+    struct unwind_memo before = memo;
+    unwind_capture_at(at, &th, &memo, &o1);
+    int reused = memcmp(&before, &memo, sizeof memo) == 0;
+    unwind_capture_at(at, &th, NULL, &o2);
+    int same = o1.n == o2.n && o1.flags == o2.flags && o1.n > 3;
+    for (int i = 0; same && i < o1.n; i++)
+        same = with[i] == without[i];
+    atomic_fetch_add(&wk->memo_compared, 1);
+    atomic_fetch_add(reused ? &wk->memo_reused : &wk->memo_changed, 1);
+    if (!same)
+        atomic_fetch_add(&wk->memo_mismatched, 1);
+    return 0;
+}
+
+static uint64_t act_memo(struct chain_ctx *c)
+{
+    uint64_t r = heap_sampled_call(memo_body, c->seed, 0, 0);
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    return r;
+}
+
+/* --bench-at: N walks with the memo, then N without, from the same call site. */
+static long bench_at_n = 1000000;
+
+static uint64_t bench_at_body(uint64_t a, uint64_t b, uint64_t c, const struct unwind_regs *at)
+{
+    (void)a, (void)b, (void)c;
+    struct unwind_thread th = { self->stack_lo, self->stack_hi };
+    uint64_t pcs[MAXF];
+    struct unwind_memo *memos[2] = { &memo, NULL };
+    for (int k = 0; k < 2; k++) {
+        struct unwind_out out = { .pc = pcs, .max = MAXF, .leaf = MAXF / 2 };
+        uint64_t t0 = now_ns();
+        for (long i = 0; i < bench_at_n; i++) {
+            out.n = 0;
+            unwind_capture_at(at, &th, memos[k], &out);
+        }
+        printf("unwind_capture_at %s: %.1f ns per walk of %d frames\n",
+               memos[k] ? "with the memo" : "without a memo",
+               (double)(now_ns() - t0) / (double)bench_at_n, out.n);
+    }
+    return 0;
+}
+
+static uint64_t act_bench_at(struct chain_ctx *c)
+{
+    (void)c;
+    return heap_sampled_call(bench_at_body, 0, 0, 0);
+}
+
 static pthread_key_t plt_key;
 
 /* pthread_getspecific and sched_getcpu (an rseq read in glibc 2.36) are a handful of
@@ -449,6 +520,7 @@ static void *worker_main(void *arg)
     }
     case W_VDSO: c.action = act_vdso; c.spin = 10; break;
     case W_PLT: c.action = act_plt; c.spin = 0; break;
+    case W_MEMO: c.action = act_memo; c.spin = 0; break;
     default: break;
     }
     if (bench) {
@@ -456,8 +528,11 @@ static void *worker_main(void *arg)
         c.spin = 2000;
     }
     atomic_store(&wk->ready, 1);
+    unsigned iter = 0;
     while (atomic_load(&running)) {
-        c.seed++;
+        /* The memo's chains come four times each: the memo is then reused as well as changed. */
+        if (wk->kind != W_MEMO || iter++ % 4 == 0)
+            c.seed++;
         int depth = bench ? 14 : 2 + (int)(c.seed % 19);
         if (bench)
             c.seed = 4;   /* one fixed chain: the same ~32 frames every time */
@@ -578,6 +653,24 @@ static void sleep_us(long us)
 int main(int argc, char **argv)
 {
     pid = getpid();
+    if (argc > 1 && strcmp(argv[1], "--bench-at") == 0) {
+        static struct worker main_worker;
+        pthread_attr_t attr;
+        void *stk;
+        size_t sz;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &stk, &sz);
+            main_worker.stack_lo = (uint64_t)(uintptr_t)stk;
+            main_worker.stack_hi = main_worker.stack_lo + sz;
+            pthread_attr_destroy(&attr);
+        }
+        self = &main_worker;
+        bench_at_n = argc > 2 ? atol(argv[2]) : bench_at_n;
+        unwind_configure_go(NULL);
+        struct chain_ctx c = { .spin = 0, .seed = 4, .action = act_bench_at };
+        chain_step(&c, 14);
+        return 0;
+    }
     bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
     bench_max = bench && argc > 2 ? atol(argv[2]) : 3000;
     unwind_configure_go(NULL);
@@ -617,9 +710,12 @@ int main(int argc, char **argv)
     for (;;) {
         int done = 1;
         for (int i = 0; i < nw; i++) {
-            if (bench ? atomic_load(&bench_n) < bench_max
-                      : atomic_load(&workers[i].compared) < SAMPLES_PER_WORKER ||
-                            !scenario_reached(&workers[i])) {
+            if (!bench && i == W_MEMO) {
+                done &= atomic_load(&workers[i].memo_compared) >= SAMPLES_PER_WORKER &&
+                        scenario_reached(&workers[i]);
+            } else if (bench ? atomic_load(&bench_n) < bench_max
+                             : atomic_load(&workers[i].compared) < SAMPLES_PER_WORKER ||
+                                   !scenario_reached(&workers[i])) {
                 done = 0;
                 syscall(SYS_tgkill, pid, workers[i].tid, SIGPROF);
             }
@@ -646,6 +742,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < nw; i++) {
         long c = atomic_load(&workers[i].compared), m = atomic_load(&workers[i].mismatched);
         struct worker *wk = &workers[i];
+        if (i == W_MEMO) {
+            long mc = atomic_load(&wk->memo_compared), mm = atomic_load(&wk->memo_mismatched);
+            printf("%-12s %6ld walks from a call site with and without the memo, %ld mismatches; "
+                   "every row reused %ld, memo changed %ld\n", worker_name[i], mc, mm,
+                   atomic_load(&wk->memo_reused), atomic_load(&wk->memo_changed));
+            CHECK(mc >= SAMPLES_PER_WORKER);
+            CHECK(mm == 0);
+            CHECK(scenario_reached(wk));
+            continue;
+        }
         printf("%-12s %6ld samples compared, %ld mismatches, %.1f frames per sample; through a "
                "signal trampoline %ld, the vDSO %ld, libc %ld; in a PLT stub %ld\n",
                worker_name[i], c, m, c ? (double)atomic_load(&wk->frames) / (double)c : 0,

@@ -19,6 +19,9 @@
 #include "program/unwind/unwind.h"
 
 __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exec")));
+/* The rows of the thread's last sampled stack (unwind.h): a hot allocation site's next sample
+ * walks without looking its frames up. */
+static __thread struct unwind_memo heap_memo __attribute__((tls_model("initial-exec")));
 struct heap_state gp_heap;
 int gp_heap_on;
 
@@ -196,7 +199,7 @@ GP_SIGSAFE static void capture_stack(struct ring_record *rec, const struct unwin
     sample_stack_reach(&gp_thread, at->sp);
     struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
                               .leaf = GP_RING_LEAF_FRAMES };
-    unwind_capture_at(at, &gp_thread.unw, &out);
+    unwind_capture_at(at, &gp_thread.unw, &heap_memo, &out);
     int skip = 0;
     while (skip < out.n - 1 && in_self(rec->pc[skip]))
         skip++;

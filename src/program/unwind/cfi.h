@@ -152,8 +152,12 @@ enum cfi_step_result {
 GP_SIGSAFE void cfi_frame_init(struct cfi_frame *f, const ucontext_t *uc, int signal_frame);
 /* Value of register r; 0 or -1 (undefined or unreadable). */
 GP_SIGSAFE int cfi_get_reg(struct safe_reader *sr, struct cfi_frame *f, int r, uint64_t *v);
-/* Steps from *f to its caller: by CFI, else by the fallbacks of cfi_fallback.c. */
-GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_frame *f);
+/* Steps from *f to its caller: by CFI, else by the fallbacks of cfi_fallback.c. memo (NULL:
+ * none) is this step's place in a walk's memo (struct cfi_memo_frame below): its row is used
+ * when its pc is this frame's, and it is given this frame's row otherwise. */
+struct cfi_memo_frame;
+GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_frame *f,
+                                         struct cfi_memo_frame *memo);
 
 /* ---- cfi_expr.c ---- */
 
@@ -173,24 +177,42 @@ GP_SIGSAFE enum cfi_step_result cfi_fallback_step(struct safe_reader *sr, struct
 
 /* ---- cfi_cache.c ---- */
 
-/* A cached row in compact form: CFA = reg + off; RBX, RBP, R12-R15, RIP (in this order)
- * each same, undefined or saved at CFA + off; every other register the same. */
+/* A row in compact form: CFA = reg + off; RBX, RBP, R12-R15, RIP (in this order) each same,
+ * undefined or saved at CFA + off; every other register the same. */
 #define CFI_COMPACT_SLOTS 7
-struct cfi_compact {
-    uint8_t cfa_reg;
-    int32_t cfa_off;
-    uint8_t kind[CFI_COMPACT_SLOTS];      /* CFI_SAME, CFI_UNDEF or CFI_OFFSET */
-    int16_t off[CFI_COMPACT_SLOTS];
-};
 extern const uint8_t cfi_compact_reg[CFI_COMPACT_SLOTS];
 
-/* The row for pc in the module whose .eh_frame_hdr is at module: 0 and *c, or -1. */
-GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_compact *c);
-/* Non-zero on a thread: neither use nor fill the cache (tests compare both paths). */
+/* A compact row in three words: how the cache and a walk's memo store it. */
+struct cfi_packed {
+    uint64_t cfa;      /* cfa_off (int32) | cfa_reg << 32 | slot kinds << 40 */
+    uint64_t off[2];   /* int16 offsets of the 7 slots, 4 + 3 */
+};
+/* Packs a row: 0, or -1 when it does not fit the compact form. */
+GP_SIGSAFE int cfi_compact_pack(const struct cfi_fde *fde, const struct cfi_row *row,
+                                struct cfi_packed *p);
+
+/* The row for pc in the module whose .eh_frame_hdr is at module: 0 and *p, or -1. */
+GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_packed *p);
+/* Non-zero on a thread: neither use nor fill the cache, nor a memo (tests compare the paths). */
 extern __thread int cfi_cache_bypass __attribute__((tls_model("initial-exec")));
-/* Remembers a row when it fits the cache's compact form (see cfi_cache.c); never waits. */
-GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_fde *fde,
-                              const struct cfi_row *row);
+/* Remembers a packed row; never waits. */
+GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_packed *p);
+
+/* A walk's memo: the packed row each native step of a thread's last walk used, by the step's
+ * number. A walk from the same place takes its rows from there, in order, as long as each
+ * frame's pc is the remembered one: no lookup in the cache (a cold line per frame), no
+ * _dl_find_object. Only the rows are remembered; every register and stack word is read
+ * afresh, so a frame whose pc differs simply looks its row up, and the walk is the same walk.
+ * A row is a function of its pc, as long as the object holding the pc stays loaded: the pcs
+ * are return addresses of live frames on the walking thread's stack, whose code cannot have
+ * been unloaded; only an object unloaded and another one loaded at the very same address
+ * between two walks, with a frame again at a remembered pc and step, would reuse a row of the
+ * wrong object (the cache keys by module for the same reason; here the rows are one thread's
+ * last walk's). */
+struct cfi_memo_frame {
+    uint64_t pc;                 /* the looked-up pc (RIP - 1 for a return address); 0: none */
+    struct cfi_packed row;
+};
 /* Writes to every page of the cache (see unwind_warm). Context: init. */
 void cfi_cache_warm(void);
 /* Restores all registers from the ucontext at uc (an rt_sigframe's) into *f. 0 or -1. */

@@ -38,8 +38,8 @@ const uint8_t cfi_compact_reg[CFI_COMPACT_SLOTS] = { CFI_RBX, CFI_RBP, CFI_R12, 
 struct cache_entry {
     _Atomic uint64_t seq;        /* 0: empty; odd: being written */
     _Atomic uint64_t pc, module;
-    _Atomic uint64_t cfa;        /* cfa_off (int32) | cfa_reg << 32 | slot kinds << 40 */
-    _Atomic uint64_t off[2];     /* int16 offsets of the 7 slots, 4 + 3 */
+    _Atomic uint64_t cfa;        /* struct cfi_packed's words */
+    _Atomic uint64_t off[2];
 } __attribute__((aligned(64)));
 
 static struct cache_entry cache[CFI_CACHE_SIZE];
@@ -59,7 +59,7 @@ GP_SIGSAFE static struct cache_entry *entry_for(uint64_t pc)
     return &cache[gp_hash_index(pc, CFI_CACHE_BITS)];
 }
 
-GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_compact *c)
+GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_packed *p)
 {
     if (cfi_cache_bypass)
         return -1;
@@ -69,33 +69,26 @@ GP_SIGSAFE int cfi_cache_get(uint64_t pc, uint64_t module, struct cfi_compact *c
         return -1;
     uint64_t epc = atomic_load_explicit(&e->pc, memory_order_relaxed);
     uint64_t emod = atomic_load_explicit(&e->module, memory_order_relaxed);
-    uint64_t cfa = atomic_load_explicit(&e->cfa, memory_order_relaxed);
-    uint64_t off0 = atomic_load_explicit(&e->off[0], memory_order_relaxed);
-    uint64_t off1 = atomic_load_explicit(&e->off[1], memory_order_relaxed);
+    p->cfa = atomic_load_explicit(&e->cfa, memory_order_relaxed);
+    p->off[0] = atomic_load_explicit(&e->off[0], memory_order_relaxed);
+    p->off[1] = atomic_load_explicit(&e->off[1], memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&e->seq, memory_order_relaxed) != s1 || epc != pc || emod != module)
         return -1;
-    c->cfa_off = (int32_t)(uint32_t)cfa;
-    c->cfa_reg = (uint8_t)(cfa >> 32);
-    for (int i = 0; i < CFI_COMPACT_SLOTS; i++) {
-        uint64_t w = i < 4 ? off0 : off1;
-        c->kind[i] = (uint8_t)((cfa >> (40 + 2 * i)) & 3);
-        c->off[i] = (int16_t)(uint16_t)(w >> (16 * (i & 3)));
-    }
     return 0;
 }
 
-/* Packs a row into the compact form; -1 when it does not fit. */
-GP_SIGSAFE static int pack(const struct cfi_fde *fde, const struct cfi_row *row, uint64_t *cfa,
-                           uint64_t *off0, uint64_t *off1)
+GP_SIGSAFE int cfi_compact_pack(const struct cfi_fde *fde, const struct cfi_row *row,
+                                struct cfi_packed *p)
 {
+    _Static_assert(CFI_SAME == 0 && CFI_UNDEF == 1 && CFI_OFFSET == 2, "compact rule kinds");
     if (fde->signal_frame || fde->ra_reg != CFI_RIP || row->cfa_kind != CFI_CFA_REG ||
         row->cfa_reg >= CFI_NREGS || row->cfa_off != (int32_t)row->cfa_off)
         return -1;
     uint32_t tracked = 1u << CFI_RSP;
-    *cfa = (uint32_t)row->cfa_off | (uint64_t)row->cfa_reg << 32;
-    *off0 = *off1 = 0;
-    for (int i = 0; i < 7; i++) {
+    p->cfa = (uint32_t)row->cfa_off | (uint64_t)row->cfa_reg << 32;
+    p->off[0] = p->off[1] = 0;
+    for (int i = 0; i < CFI_COMPACT_SLOTS; i++) {
         int r = slot_reg[i];
         tracked |= 1u << r;
         uint8_t k = row->kind[r];
@@ -103,12 +96,9 @@ GP_SIGSAFE static int pack(const struct cfi_fde *fde, const struct cfi_row *row,
             return -1;
         if (k == CFI_OFFSET && row->val[r] != (int16_t)row->val[r])
             return -1;
-        *cfa |= (uint64_t)k << (40 + 2 * i);   /* CFI_SAME 0, CFI_UNDEF 1, CFI_OFFSET 2 */
+        p->cfa |= (uint64_t)k << (40 + 2 * i);   /* CFI_SAME 0, CFI_UNDEF 1, CFI_OFFSET 2 */
         uint64_t v = k == CFI_OFFSET ? (uint16_t)row->val[r] : 0;
-        if (i < 4)
-            *off0 |= v << (16 * i);
-        else
-            *off1 |= v << (16 * (i - 4));
+        p->off[i >> 2] |= v << (16 * (i & 3));
     }
     for (int r = 0; r < CFI_NREGS; r++)
         if (!(tracked & (1u << r)) && row->kind[r] != CFI_SAME)
@@ -116,12 +106,9 @@ GP_SIGSAFE static int pack(const struct cfi_fde *fde, const struct cfi_row *row,
     return 0;
 }
 
-GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_fde *fde,
-                              const struct cfi_row *row)
+GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_packed *p)
 {
-    _Static_assert(CFI_SAME == 0 && CFI_UNDEF == 1 && CFI_OFFSET == 2, "compact rule kinds");
-    uint64_t cfa, off0, off1;
-    if (!module || cfi_cache_bypass || pack(fde, row, &cfa, &off0, &off1) != 0)
+    if (!module || cfi_cache_bypass)
         return;
     struct cache_entry *e = entry_for(pc);
     uint64_t s = atomic_load_explicit(&e->seq, memory_order_relaxed);
@@ -132,8 +119,8 @@ GP_SIGSAFE void cfi_cache_put(uint64_t pc, uint64_t module, const struct cfi_fde
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&e->pc, pc, memory_order_relaxed);
     atomic_store_explicit(&e->module, module, memory_order_relaxed);
-    atomic_store_explicit(&e->cfa, cfa, memory_order_relaxed);
-    atomic_store_explicit(&e->off[0], off0, memory_order_relaxed);
-    atomic_store_explicit(&e->off[1], off1, memory_order_relaxed);
+    atomic_store_explicit(&e->cfa, p->cfa, memory_order_relaxed);
+    atomic_store_explicit(&e->off[0], p->off[0], memory_order_relaxed);
+    atomic_store_explicit(&e->off[1], p->off[1], memory_order_relaxed);
     atomic_store_explicit(&e->seq, s + 2, memory_order_release);
 }

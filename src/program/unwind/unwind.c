@@ -135,7 +135,8 @@ GP_SIGSAFE static void walk_begin(struct unwind_walk *w, struct safe_reader *sr,
     out->flags = 0;
     out->goid = 0;
     out->labels = 0;
-    *w = (struct unwind_walk){ .sr = sr, .out = out, .m = 0, .curg = 0, .g0_lo = 0, .g0_hi = 0 };
+    *w = (struct unwind_walk){ .sr = sr, .out = out, .memo = 0, .native_steps = 0, .m = 0,
+                               .curg = 0, .g0_lo = 0, .g0_hi = 0 };
     safe_reader_add(sr, th->stack_lo, th->stack_hi);
     if (gp_unwind_go.is_go) {
         if (gp_unwind_go.layout.known)
@@ -181,11 +182,12 @@ GP_SIGSAFE void unwind_capture(const ucontext_t *uc, const struct unwind_thread 
 }
 
 GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unwind_thread *th,
-                                  struct unwind_out *out)
+                                  struct unwind_memo *memo, struct unwind_out *out)
 {
     struct safe_reader sr;
     struct unwind_walk w;
     walk_begin(&w, &sr, th, out);
+    w.memo = memo;
     struct unwind_regs next = *at;
     enum unwind_next step =
         unwind_in_go_text(at->exact ? at->ip : at->ip - 1) ? UNWIND_TO_GO : UNWIND_TO_NATIVE;

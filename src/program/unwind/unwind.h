@@ -24,6 +24,7 @@
 #include "lib/base/sigsafe.h"
 #include "lib/go/goruntime.h"
 #include "lib/go/pclntab.h"
+#include "program/unwind/cfi.h"
 
 #define GP_UNWIND_MAX_SPECIAL 24
 
@@ -108,11 +109,21 @@ struct unwind_regs {
     int exact;                    /* ip is an interrupted PC, not a return address */
 };
 
+/* The rows of a thread's last walk from a call site, by native step (cfi.h: struct
+ * cfi_memo_frame). Allocations come from few places, over and over: a walk that repeats the
+ * last one reads its rows from these lines, in order, instead of one cold cache line and an
+ * object lookup per frame. Deeper steps look their rows up as usual. */
+#define UNWIND_MEMO_FRAMES 16
+struct unwind_memo {
+    struct cfi_memo_frame f[UNWIND_MEMO_FRAMES];
+} __attribute__((aligned(64)));
+
 /* As unwind_capture, from a call site instead of a signal context: at->ip is a return address
  * (exact 0), at->sp the stack pointer after that return, and the callee-saved registers as
- * they were at the call (C memory sampling starts at the allocation's caller). */
+ * they were at the call (C memory sampling starts at the allocation's caller). memo: the
+ * calling thread's own (zero-filled at first), never used by two walks at once; or NULL. */
 GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unwind_thread *th,
-                                  struct unwind_out *out);
+                                  struct unwind_memo *memo, struct unwind_out *out);
 
 /* Internal pieces, in their own files. */
 void unwind_go_warm(void);
@@ -124,6 +135,8 @@ struct safe_reader;
 struct unwind_walk {
     struct safe_reader *sr;
     struct unwind_out *out;
+    struct unwind_memo *memo;     /* NULL: none */
+    int native_steps;             /* steps the native walker took: the next one's memo frame */
     uint64_t m, curg;             /* Go state of the interrupted thread, 0 when unknown */
     uint64_t g0_lo, g0_hi;        /* its g0 stack, 0 when unknown */
 };

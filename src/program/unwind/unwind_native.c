@@ -39,7 +39,10 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
         }
         if (unwind_push(out, f->exact ? (ip | GP_PC_EXACT) : ip) != 0)
             return UNWIND_STOP;
-        switch (cfi_step(w->sr, f)) {
+        int step = w->native_steps++;
+        struct cfi_memo_frame *memo =
+            w->memo && step < UNWIND_MEMO_FRAMES ? &w->memo->f[step] : 0;
+        switch (cfi_step(w->sr, f, memo)) {
         case CFI_STEP_OK:
             break;
         case CFI_STEP_END:
