@@ -6,6 +6,8 @@
 # checks the man page. clang-14 and libclang-rt-14-dev (libFuzzer's runtime,
 # libclang_rt.fuzzer-x86_64.a) are for tests/fuzz/run.sh. tini and dumb-init (container init
 # wrappers) run in front of a profiled program in tests/integration/test_tree.sh.
+# libjemalloc2 and libtcmalloc-minimal4 are the other allocators tests/integration/test_heap.sh
+# preloads before and after libgoprof.so.
 # Idempotent; prints the GOROOT of the Go toolchain last.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +15,7 @@ pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       libmicrohttpd-dev libdw-dev curl
       cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev chromium man-db
-      tini dumb-init"
+      tini dumb-init libjemalloc2 libtcmalloc-minimal4"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

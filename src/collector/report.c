@@ -105,8 +105,10 @@ static int mapping_of(const struct report_pstate *r, uint64_t addr)
 
 /* GP_REC_UNSAMPLED records' leaf; the same text as the count without a stack. */
 static const char unsampled_frame[] = "[libgoprof] unsampled: thread ended between ticks";
-/* GP_REC_RESIDUAL entries' only frame (below the process's root frame). */
-static const char residual_frame[] = "[libgoprof] unsampled: process start and end";
+/* GP_REC_RESIDUAL entries' only frame (below the process's root frame): not only a process's
+ * start and end, also a thread's bursts of CPU shorter than a tick, which no CPU-time timer
+ * sees (the kernel checks it at a tick that finds the thread running). */
+static const char residual_frame[] = "[libgoprof] unsampled: CPU time no tick saw";
 
 static uint64_t pseudo_location(struct report *r, const char *name)
 {

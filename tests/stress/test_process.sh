@@ -55,9 +55,9 @@ frames_by_pid() {
     "$PROFCHECK" dump "$1" | awk -v leader="$2" -F' \\| ' '
         !/^#/ {
             p = "-"; m = split($1, l, " "); for (i = 3; i <= m; i++) if (l[i] ~ /^pid=/) p = substr(l[i], 5)
-            # a process start and end (the CPU time no sample saw) has no stack of its own
+            # the CPU time no tick saw (a process start and end) has no stack of its own
             rooted = index($2, "[process: c_procs];_start;") == 1 ||
-                     $2 == "[process: c_procs];[libgoprof] unsampled: process start and end"
+                     $2 == "[process: c_procs];[libgoprof] unsampled: CPU time no tick saw"
             if (p == leader && index($2, "[process: ") == 1) { print "leader sample with a process frame: " $0; bad = 1 }
             if (p != leader && !rooted) { print "pid " p " sample without [process: c_procs]: " $0; bad = 1 }
             n++

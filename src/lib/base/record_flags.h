@@ -13,8 +13,9 @@
 #define GP_REC_UNSAMPLED      0x0010u
 /* Made by the collector, never found in a ring: the CPU time of a process image that neither
  * its samples nor its threads' unsampled records account for (its start before the first
- * timer, its end after the last tick), from the process's own CPU clock at exit, in exact
- * nanoseconds; shown under '[libgoprof] unsampled: process start and end'. */
+ * timer, its end after the last tick, bursts shorter than a tick), from the process's own CPU
+ * clock at exit, in exact nanoseconds; shown under '[libgoprof] unsampled: CPU time no tick
+ * saw'. */
 #define GP_REC_RESIDUAL       0x0020u
 /* Not CPU samples: C memory profiling's events (GOPROF_HEAP_RATE). ALLOC: a sampled allocation
  * of heap_size bytes at heap_addr, with its stack and labels. FREE: the sampled block at

@@ -35,7 +35,7 @@ const lostPrefix = PseudoPrefix + " lost"
 
 // A process's CPU time that no sample saw (its start and its last ticks): a count without a
 // stack, like a lost sample.
-const residualFrame = PseudoPrefix + " unsampled: process start and end"
+const residualFrame = PseudoPrefix + " unsampled: CPU time no tick saw"
 
 // rootEnd classifies a stack (root first): legal, or the frame it ends at.
 func rootEnd(frames []string) (legal bool, end string) {
