@@ -60,9 +60,12 @@ extern struct heap_state gp_heap;
 /* Nonzero while heap events are recorded: every interposer reads it first. */
 extern int gp_heap_on;
 
+/* Expected on: where C memory profiling is off, the constructor bound the objects' allocation
+ * calls past the interposers (heap_bind_direct), so the calls that still come are profiled ones
+ * and take the straight path. */
 static inline int heap_on(void)
 {
-    return __builtin_expect(__atomic_load_n(&gp_heap_on, __ATOMIC_RELAXED), 0);
+    return __builtin_expect(__atomic_load_n(&gp_heap_on, __ATOMIC_RELAXED) != 0, 1);
 }
 
 /* Out of line: n reached the thread's countdown. 1: sample this allocation. */
