@@ -11,7 +11,8 @@
  *   cfi_parse.c  the FDE and its CIE (augmentations z, R, P, L, S; pointer encodings);
  *   cfi_exec.c   the CFA program up to the pc -> one row of rules;
  *   cfi_expr.c   the DWARF expressions those rules use (PLT stubs, __restore_rt);
- *   cfi_step.c   applies a row to a frame's registers (saved values read through safe_read);
+ *   cfi_step.c   applies a row (cached, from the walk's memo, or just computed) to a frame's
+ *                registers (saved values read through safe_read);
  *   cfi_fallback.c  frames without an FDE: PLT stub, sigreturn trampoline, frame pointer.
  * The walk follows libunwind 1.6.2's semantics (src/dwarf/Gparser.c, src/x86_64/Gstep.c) so
  * stacks come out identical (tests/unit/test_cfi.c compares them in a real SIGPROF handler).
