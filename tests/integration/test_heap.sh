@@ -14,7 +14,8 @@
 # about requested bytes / rate, and every sampled block the program freed was seen freed
 # (A = F + X + L, L at most a few libc-internal blocks). cxx_heap's heap profile names its sites
 # demangled (go tool pprof). GOPROF_HEAP_OUT's name is claimed as GOPROF_OUT's is. With heap
-# profiling off, the loaded objects call the allocator directly (got_slots).
+# profiling off, the loaded objects call the allocator directly (got_slots). Blocks served
+# from the bootstrap arena (arena_free) are freed and reallocated safely.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -27,10 +28,12 @@ if gcc -O2 -g -pthread -o "$work/c_heap" "$fx/c_heap.c" &&
 	g++ -O2 -g -pthread -o "$work/cxx_heap" "$fx/cxx_heap.cc" &&
 	gcc -O2 -g -o "$work/got_slots" "$fx/got_slots.c" -Wl,--no-as-needed -lstdc++ -ldl &&
 	gcc -O2 -g -no-pie -fno-pie -o "$work/got_slots_nopie" "$fx/got_slots.c" \
-		-Wl,--no-as-needed -lstdc++ -ldl; then
-	pass "build c_heap, cxx_heap and got_slots"
+		-Wl,--no-as-needed -lstdc++ -ldl &&
+	gcc -O2 -shared -fPIC -o "$work/arena_shim.so" "$fx/arena_shim.c" -ldl &&
+	gcc -O2 -g -o "$work/arena_free" "$fx/arena_free.c" -ldl; then
+	pass "build c_heap, cxx_heap, got_slots and arena_free"
 else
-	fail "build c_heap, cxx_heap and got_slots"
+	fail "build c_heap, cxx_heap, got_slots and arena_free"
 	finish
 fi
 
@@ -43,11 +46,14 @@ heap_field() {
 		awk -v n="$3" '{print $n}'
 }
 
-# expect_same NAME: the last run_profiled's stdout and status equal the plain run's.
+# expect_same NAME: the last run_profiled's stdout and status equal the plain run's
+# (expect_same_as NAME PREFIX: those of the plain run at PREFIX).
+expect_same_as() {
+	check "$1: exit status unchanged ($(cat "$2.status"))" test "$RUN_STATUS" = "$(cat "$2.status")"
+	check "$1: stdout identical" cmp -s "$2.stdout" "$RUN_STDOUT"
+}
 expect_same() {
-	check "$1: exit status unchanged ($(cat "$D/plain.status"))" \
-		test "$RUN_STATUS" = "$(cat "$D/plain.status")"
-	check "$1: stdout identical" cmp -s "$D/plain.stdout" "$RUN_STDOUT"
+	expect_same_as "$1" "$D/plain"
 }
 
 run_plain "$D/plain" -- "$work/c_heap"
@@ -216,5 +222,20 @@ slots "$D/gs.plain.stdout"
 check "GOPROF_DISABLE=1: every slot as in the plain run, the executable's malloc the allocator's" \
 	sh -c 'grep -qx "main malloc -> libc.so.6" "$1" &&
 		grep -v "^libgoprof.so " "$1" | cmp -s - "$2"' _ "$RUN_STDOUT.slots" "$D/gs.plain.stdout.slots"
+
+# 8. The bootstrap arena: arena_shim.so's dlsym allocates, so libgoprof.so's first lookup of
+# its allocator gets calloc calls it must serve from its arena. free() does not test addresses
+# against the arena: it stays on the arena-aware free once a block was handed out, so these
+# blocks' free and realloc, long after, never reach the allocator (which aborts on them).
+run_plain "$D/arena" -- env LD_PRELOAD="$work/arena_shim.so" "$work/arena_free"
+check "arena plain: ok" grep -qx ok "$D/arena.stdout"
+for rate in 512k 1 0; do
+	run_profiled "$D/arena$rate.pb.gz" GOPROF_HEAP_RATE=$rate GOPROF_DEBUG=1 \
+		LD_PRELOAD="$LIBGOPROF $work/arena_shim.so" -- "$work/arena_free"
+	check "arena, GOPROF_HEAP_RATE=$rate: the blocks came from libgoprof.so's arena" \
+		grep -qx "kept blocks in libgoprof.so, libgoprof.so" "$RUN_STDERR"
+	expect_same_as "arena, GOPROF_HEAP_RATE=$rate" "$D/arena"
+done
+check "arena, heap off: free and realloc stay ours" grep -q "(arena in use)" "$RUN_STDERR"
 
 finish

@@ -487,8 +487,25 @@ static void records(void)
 static void intervals(void)
 {
     gp_heap.rate = 512 * 1024;
+    /* off (before the start, a fork child that did not join): nothing is sampled, and a thread
+     * whose countdown ran out looks at gp_heap_on again only HEAP_OFF_LEFT bytes later */
+    __atomic_store_n(&gp_heap_on, 0, __ATOMIC_RELAXED);
     gp_heap_thread.rng = 0;
     gp_heap_thread.left = 0;
+    uint64_t off_picked = 0;
+    for (int i = 0; i < 100000; i++)
+        off_picked += (uint64_t)heap_pick(i % 2 ? 16 : 1024 * 1024);
+    CHECK(off_picked == 0);
+    gp_heap_thread.left = 0;
+    CHECK(heap_pick(16) == 0 && gp_heap_thread.left == HEAP_OFF_LEFT);
+    CHECK(heap_pick(16) == 0 && gp_heap_thread.left == HEAP_OFF_LEFT - 16);
+    CHECK(gp_heap_thread.rng == 0);   /* no interval drawn while off */
+    /* on: heap_start's and heap_resume's restart makes the next allocation draw the first one */
+    __atomic_store_n(&gp_heap_on, 1, __ATOMIC_RELEASE);
+    gp_heap_thread.rng = 12345;
+    heap_thread_restart();
+    CHECK(gp_heap_thread.left == 0 && gp_heap_thread.rng == 0);
+    CHECK(heap_pick(16) == 0 && gp_heap_thread.rng != 0 && gp_heap_thread.left > 0);
     /* 64-byte allocations: one in rate/64 is sampled, on average */
     uint64_t n = 40000000, picked = 0;
     for (uint64_t i = 0; i < n; i++)

@@ -8,9 +8,10 @@
  * that reaches zero is sampled and a new interval is drawn. So a block of size s is sampled
  * with probability 1 - exp(-s / rate): the collector divides by that to estimate totals.
  *
- * The interposers (program/preload/interpose_malloc.c) keep the fast path inline: one load of
- * gp_heap_on, and when it is set a subtraction from the thread's countdown (heap_pick), or,
- * in free(), one filter bit (heap_filter_maybe). Everything else is out of line, here.
+ * The interposers (program/preload/interpose_malloc.c) keep the fast path inline: a
+ * subtraction from the thread's countdown (heap_pick), or, in free(), one filter bit
+ * (heap_filter_maybe). Whether profiling is on at all is asked out of line, when a countdown
+ * runs out or a bit is set. Everything else is out of line, here.
  *
  * Records (lib/ring/ring.h, lib/base/record_flags.h): a sampled allocation is a
  * GP_REC_HEAP_ALLOC record with its stack (leaf: the allocation's caller, libgoprof's own
@@ -57,21 +58,34 @@ struct heap_state {
     struct heap_stats stats;
 };
 extern struct heap_state gp_heap;
-/* Nonzero while heap events are recorded: every interposer reads it first. */
+/* Nonzero while heap events are recorded. Read out of line only: in heap_pick_slow (a thread's
+ * countdown starts at 0, so its first allocation gets there) and in the sampled paths of free
+ * and realloc (the filter has no bit set before the first sampled block). */
 extern int gp_heap_on;
 
 /* Expected on: where C memory profiling is off, the constructor bound the objects' allocation
- * calls past the interposers (heap_bind_direct), so the calls that still come are profiled ones
- * and take the straight path. */
+ * calls past the interposers (heap_bind_direct), so the calls that still come are profiled
+ * ones. */
 static inline int heap_on(void)
 {
     return __builtin_expect(__atomic_load_n(&gp_heap_on, __ATOMIC_RELAXED) != 0, 1);
 }
 
+/* While C memory profiling is off, a thread whose countdown runs out looks again after this
+ * many bytes: gp_heap_on is read there, not in every malloc. So when it comes on (at start,
+ * in a fork child) a thread that allocated while it was off may leave up to this many bytes
+ * unsampled before its first interval starts: heap_start and heap_resume restart the calling
+ * thread's, the only one there usually is. */
+#define HEAP_OFF_LEFT ((uint64_t)64 * 1024)
+
 /* Out of line: n reached the thread's countdown. 1: sample this allocation. */
 GP_SIGSAFE int heap_pick_slow(uint64_t n);
 
-/* Whether an allocation of n bytes is sampled (call only while heap_on()). */
+/* The calling thread draws a new first interval at its next allocation (and reseeds: a fork
+ * child's would repeat its parent's). */
+void heap_thread_restart(void);
+
+/* Whether an allocation of n bytes is sampled: 0 while C memory profiling is off. */
 static inline int heap_pick(uint64_t n)
 {
     struct heap_thread *t = &gp_heap_thread;

@@ -138,6 +138,10 @@ GP_SIGSAFE static uint64_t next_interval(struct heap_thread *t)
 GP_SIGSAFE int heap_pick_slow(uint64_t n)
 {
     struct heap_thread *t = &gp_heap_thread;
+    if (!heap_on()) {   /* the interposers leave this test to us: see heap.h */
+        t->left = HEAP_OFF_LEFT;
+        return 0;
+    }
     if (t->busy) {   /* an allocation inside our own path (a signal handler's): not sampled */
         COUNT(nested, 1);
         return 0;
@@ -153,6 +157,12 @@ GP_SIGSAFE int heap_pick_slow(uint64_t n)
     }
     t->left = next_interval(t);
     return 1;
+}
+
+void heap_thread_restart(void)
+{
+    gp_heap_thread.left = 0;
+    gp_heap_thread.rng = 0;
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
