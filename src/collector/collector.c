@@ -34,10 +34,11 @@
  * the kernel's 250 Hz cap (200 records per 50 ms); a drain that took more than a quarter of a
  * ring is followed by another at once. */
 #define DRAIN_PERIOD_MS 50
-/* With C memory profiling: a program writes two records (allocation and free) per
- * GOPROF_HEAP_RATE bytes it allocates. One thread of malloc/free pairs of 16-4096 bytes
- * allocates ~25 GB/s: 100 000 records a second at 512k, half a 1024-slot ring per 5 ms. So the
- * period is 5 ms, and 1 ms after a drain that found more than a sixteenth of a ring (4 such
+/* With C memory profiling: a program writes a record (the allocation) and an entry of the free
+ * log (its free) per GOPROF_HEAP_RATE bytes it allocates. One thread of malloc/free pairs of
+ * 16-4096 bytes allocates ~25 GB/s: 50 000 records a second at 512k, a quarter of a 1024-slot
+ * ring per 5 ms (the log has 8 entries a slot). So the period is 5 ms, and 1 ms after a drain
+ * that found more than a sixteenth of the ring or of the log (when frees too took slots, 4 such
  * threads on 2 cores lost 5 % of their allocations to a full ring at 5 ms, 1 % with this on a
  * loaded machine; losses are counted and shown in the profile). */
 #define HEAP_DRAIN_PERIOD_MS 5
@@ -65,11 +66,12 @@ struct collector {
     const struct tree_proc *cur;
 };
 
-static void on_record(const struct ring_record *rec, void *ctx)
+static void on_record(const struct ring_record *rec, uint64_t pos, void *ctx)
 {
     struct collector *c = ctx;
     if (rec->flags & GP_REC_HEAP_MOVE) {   /* C memory events are not CPU samples */
-        if (c->heap && heapmap_add(c->heap, c->proc, rec, c->cur->skip_lo, c->cur->skip_hi))
+        if (c->heap &&
+            heapmap_add(c->heap, c->proc, rec, pos, c->cur->skip_lo, c->cur->skip_hi))
             c->oom++;
         return;
     }
@@ -81,10 +83,18 @@ static void on_record(const struct ring_record *rec, void *ctx)
             c->oom++;
 }
 
-/* Every committed record of p, in rounds of at most a ring's worth. */
+static void on_free(uint64_t addr, uint64_t pos, void *ctx)
+{
+    struct collector *c = ctx;
+    if (c->heap)
+        heapmap_free_block(c->heap, c->proc, addr, pos);
+}
+
+/* Every committed record of p, in rounds of at most a ring's worth, then the free log as far
+ * as the records read allow; returns the records and log entries read. */
 static size_t drain_proc(struct collector *c, struct tree_proc *p)
 {
-    size_t total = 0, n;
+    size_t total = 0, frees = 0, n;
     if (p->state == TREE_ENDED || !p->ring.hdr)
         return 0;
     c->proc = (uint32_t)(p - tree_get(c->tree, 0));
@@ -92,16 +102,18 @@ static size_t drain_proc(struct collector *c, struct tree_proc *p)
     uint64_t before = c->total;
     while ((n = ring_read(&p->ring, on_record, c)) > 0)
         total += n;
-    if (total * 4 > p->ring.nslots)
+    while ((n = ring_read_frees(&p->ring, on_free, c)) > 0)
+        frees += n;
+    if (total * 4 > p->ring.nslots || frees * 4 > p->ring.nfrees)
         c->busy = 1;
-    if (total * 16 > p->ring.nslots)
+    if (total * 16 > p->ring.nslots || frees * 16 > p->ring.nfrees)
         c->hot = 1;
     /* Ahead of a process that samples: what it wrote since the last drain, twice over, at
      * least 16 slots. */
     if (total)
         ring_reader_touch(&p->ring, total * 2 > 16 ? (uint32_t)(total * 2) : 16);
     p->samples += c->total - before;
-    return total;
+    return total + frees;
 }
 
 static void drain_cb(void *ctx, struct tree_proc *p)

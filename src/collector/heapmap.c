@@ -17,6 +17,7 @@
 struct live {
     uint64_t addr;
     uint64_t size;
+    uint64_t pos;      /* its ALLOC's or MOVE's position in its process's ring */
     uint32_t proc;
     uint32_t bucket;
 };
@@ -243,7 +244,8 @@ static void release(struct heapmap *h, struct live *e)
 }
 
 /* A live block at (proc, addr) of bucket bi: 0, or -ENOSPC (the table is full). */
-static int track(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t size, size_t bi)
+static int track(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t size, uint64_t pos,
+                 size_t bi)
 {
     if (h->nlive >= HEAPMAP_MAX_LIVE)
         return -ENOSPC;
@@ -251,7 +253,7 @@ static int track(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t size,
         return -ENOSPC;
     if (proc_room(h, proc) != 0)
         return -ENOSPC;
-    struct live e = { addr, size, proc, (uint32_t)(bi + 1) };
+    struct live e = { addr, size, pos, proc, (uint32_t)(bi + 1) };
     live_put(h->live, h->live_cap, &e);
     h->nlive++;
     h->proc_live[proc]++;
@@ -261,7 +263,7 @@ static int track(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t size,
 /* ---- events ---- */
 
 static int on_alloc(struct heapmap *h, uint32_t proc, const struct ring_record *rec,
-                    uint64_t skip_lo, uint64_t skip_hi)
+                    uint64_t pos, uint64_t skip_lo, uint64_t skip_hi)
 {
     uint64_t pcs[GP_RING_MAX_FRAMES];
     uint8_t labels[GP_RING_LABEL_BYTES];
@@ -293,17 +295,19 @@ static int on_alloc(struct heapmap *h, uint32_t proc, const struct ring_record *
     }
     if (bi < 0)
         return (int)bi;
-    /* The address is live already: its free was lost (the ring was full when it was made). */
+    /* The address is live already: its free is still in the free log (read after the
+     * records), or was lost. It leaves in-use now; its free, when it comes, finds a newer
+     * block and is a late one. */
     struct live *old = live_find(h, proc, rec->heap_addr);
     if (old) {
         release(h, old);
-        h->st.lost_frees++;
+        h->st.replaced++;
     }
     struct heapmap_bucket *b = &h->buckets[bi];
     b->alloc_count++;
     b->alloc_bytes += rec->heap_size;
     h->st.allocs++;
-    if (track(h, proc, rec->heap_addr, rec->heap_size, (size_t)bi) != 0) {
+    if (track(h, proc, rec->heap_addr, rec->heap_size, pos, (size_t)bi) != 0) {
         h->st.untracked++;
         return 0;
     }
@@ -312,18 +316,23 @@ static int on_alloc(struct heapmap *h, uint32_t proc, const struct ring_record *
     return 0;
 }
 
-static void on_free(struct heapmap *h, uint32_t proc, uint64_t addr)
+void heapmap_free_block(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t pos)
 {
     struct live *e = live_find(h, proc, addr);
     if (!e) {
         h->st.unknown_frees++;
         return;
     }
+    if (e->pos >= pos) {   /* a block allocated there after this free */
+        h->st.late_frees++;
+        return;
+    }
     release(h, e);
     h->st.frees++;
 }
 
-static void on_move(struct heapmap *h, uint32_t proc, uint64_t from, uint64_t to, uint64_t size)
+static void on_move(struct heapmap *h, uint32_t proc, uint64_t from, uint64_t to, uint64_t size,
+                    uint64_t pos)
 {
     struct live *e = live_find(h, proc, from);
     if (!e) {
@@ -339,24 +348,24 @@ static void on_move(struct heapmap *h, uint32_t proc, uint64_t from, uint64_t to
         struct live *stale = live_find(h, proc, to);
         if (stale) {
             release(h, stale);
-            h->st.lost_frees++;
+            h->st.replaced++;
         }
     }
     /* Room is certain: one entry just left. */
-    track(h, proc, to, size, moved.bucket - 1);
+    track(h, proc, to, size, pos, moved.bucket - 1);
 }
 
-int heapmap_add(struct heapmap *h, uint32_t proc, const struct ring_record *rec,
+int heapmap_add(struct heapmap *h, uint32_t proc, const struct ring_record *rec, uint64_t pos,
                 uint64_t skip_lo, uint64_t skip_hi)
 {
     switch (rec->flags & GP_REC_HEAP_MOVE) {
     case GP_REC_HEAP_ALLOC:
-        return on_alloc(h, proc, rec, skip_lo, skip_hi);
+        return on_alloc(h, proc, rec, pos, skip_lo, skip_hi);
     case GP_REC_HEAP_FREE:
-        on_free(h, proc, rec->heap_addr);
+        heapmap_free_block(h, proc, rec->heap_addr, pos);
         return 0;
     case GP_REC_HEAP_MOVE:
-        on_move(h, proc, rec->heap_old, rec->heap_addr, rec->heap_size);
+        on_move(h, proc, rec->heap_old, rec->heap_addr, rec->heap_size, pos);
         return 0;
     default:
         h->st.bad++;

@@ -2,7 +2,9 @@
  * and the sampled blocks still live, by address.
  * Context: collector
  *
- * Fed with the rings' heap events (lib/base/record_flags.h: GP_REC_HEAP_ALLOC, _FREE, _MOVE).
+ * Fed with the rings' heap events (lib/base/record_flags.h: GP_REC_HEAP_ALLOC, _MOVE; _FREE,
+ * which the programs now write to the ring's free log instead: heapmap_free_block) with their ring
+ * positions.
  * A bucket is one (process, stack, goroutine labels, record flags) with four raw figures, as
  * Go's runtime keeps per bucket (runtime/mprof.go memRecord): sampled allocations and their
  * bytes since the start, and of those the blocks and bytes still in use. One table per session
@@ -16,9 +18,11 @@
  * changes its in-use bytes to the new size (alloc figures stay as allocated, as in Go, where
  * a realloc does not exist but append allocates anew). Events about blocks the table does not
  * hold (allocated before profiling started, by the parent of a fork child, or not sampled) are
- * ignored and counted (unknown_frees, unknown_moves). An ALLOC at an address still live means
- * the block's FREE was lost (the ring was full, or it was freed where libgoprof does not see
- * it): the old block leaves in-use first, counted as lost_frees.
+ * ignored and counted (unknown_frees, unknown_moves). Frees are ordered by position: a free
+ * applies to the block at its address whose record lies before the free's position; a block
+ * there with a later record was allocated after the free (late_frees: ignored). An ALLOC at an
+ * address still live means the old block's free has not been read yet (the free log is read
+ * after the records) or was lost: the old block leaves in-use first (replaced).
  *
  * Ended processes. heapmap_end_proc forgets an ended image's live blocks (they can change no
  * more) and keeps its buckets as they were: its in-use figures are what it had not freed at
@@ -29,7 +33,7 @@
  * stack; shown as "[libgoprof] lost: heap stacks over the limit") and counted. At most
  * HEAPMAP_MAX_LIVE live blocks: a sampled allocation past it counts in the alloc figures but
  * not in in-use (its free would be unknown), counted as untracked. With the limits below the
- * table takes at most about 48 MiB (live: 2 Mi slots of 24 bytes), 64 MiB (frames), 6 MiB
+ * table takes at most about 64 MiB (live: 2 Mi slots of 32 bytes), 64 MiB (frames), 6 MiB
  * (buckets and their index) and 56 MiB (labels: 896 bytes a bucket at worst, real label sets
  * are tens of bytes); heapmap_stats says what it holds, and every heap profile says it in a
  * comment.
@@ -66,7 +70,8 @@ struct heapmap_bucket {
 struct heapmap_stats {
     uint64_t allocs, frees, moves;         /* events applied */
     uint64_t unknown_frees, unknown_moves; /* about blocks it does not hold: ignored */
-    uint64_t lost_frees;                   /* a live address allocated again */
+    uint64_t late_frees;                   /* of a block an allocation there had replaced */
+    uint64_t replaced;                     /* a live address allocated again */
     uint64_t overflow_allocs;              /* no bucket of their own (bounds) */
     uint64_t untracked;                    /* not in in-use: the live table was full */
     uint64_t bad;                          /* heap records it could not use */
@@ -79,10 +84,13 @@ struct heapmap;
 struct heapmap *heapmap_new(void);
 void heapmap_free(struct heapmap *h);
 /* Applies one heap record (rec->flags has GP_REC_HEAP_ALLOC and/or _FREE) of process image
- * proc; frames inside [skip_lo, skip_hi) (libgoprof's own: the interposer) are left out of the
- * stack. Returns 0 or -ENOMEM (the event is lost, counted nowhere else). */
-int heapmap_add(struct heapmap *h, uint32_t proc, const struct ring_record *rec,
+ * proc, at position pos of its ring; frames inside [skip_lo, skip_hi) (libgoprof's own: the
+ * interposer) are left out of the stack. Returns 0 or -ENOMEM (the event is lost, counted
+ * nowhere else). */
+int heapmap_add(struct heapmap *h, uint32_t proc, const struct ring_record *rec, uint64_t pos,
                 uint64_t skip_lo, uint64_t skip_hi);
+/* A free from the free log: the block at addr whose record is before pos leaves in-use. */
+void heapmap_free_block(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t pos);
 /* Process image proc has ended: its live blocks are forgotten, its buckets kept. */
 void heapmap_end_proc(struct heapmap *h, uint32_t proc);
 

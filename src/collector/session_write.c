@@ -188,16 +188,18 @@ int session_write_heap(const struct collector_config *cfg, struct collector *c, 
     uint64_t hd[GP_HEAP_DROP_MAX];
     tree_heap_drops(tr, hd);
     snprintf(c2, sizeof c2, "heap events: allocs %llu, frees %llu, moves %llu; ignored: "
-             "unknown frees %llu, unknown moves %llu; lost frees %llu, untracked %llu, "
-             "over the stack limit %llu%s", (unsigned long long)st.allocs,
+             "unknown frees %llu, unknown moves %llu, late frees %llu; replaced while live "
+             "%llu, untracked %llu, over the stack limit %llu%s", (unsigned long long)st.allocs,
              (unsigned long long)st.frees, (unsigned long long)st.moves,
              (unsigned long long)st.unknown_frees, (unsigned long long)st.unknown_moves,
-             (unsigned long long)st.lost_frees, (unsigned long long)st.untracked,
+             (unsigned long long)st.late_frees, (unsigned long long)st.replaced,
+             (unsigned long long)st.untracked,
              (unsigned long long)st.overflow_allocs, note ? note : "");
     /* What the programs could not record: a sampled allocation lost is missing from every
      * figure; a free lost leaves its block counted in use. */
     snprintf(c6, sizeof c6, "heap events lost in the programs: allocations (ring full) %llu, "
-             "allocations (table of sampled blocks full) %llu, frees and moves (ring full) %llu",
+             "allocations (table of sampled blocks full) %llu, "
+             "frees and moves (free log or ring full) %llu",
              (unsigned long long)hd[GP_HEAP_DROP_RING_FULL],
              (unsigned long long)hd[GP_HEAP_DROP_SET_FULL],
              (unsigned long long)hd[GP_HEAP_DROP_FREE_LOST]);

@@ -292,8 +292,24 @@ struct rec_seen {
     struct ring_record r[64];
 };
 
-static void keep(const struct ring_record *rec, void *ctx)
+struct frees_seen {
+    int n;
+    uint64_t addr[8], pos[8];
+};
+
+static void keep_free(uint64_t addr, uint64_t pos, void *ctx)
 {
+    struct frees_seen *f = ctx;
+    if (f->n < 8) {
+        f->addr[f->n] = addr;
+        f->pos[f->n] = pos;
+    }
+    f->n++;
+}
+
+static void keep(const struct ring_record *rec, uint64_t pos, void *ctx)
+{
+    (void)pos;
     struct rec_seen *s = ctx;
     if (s->n < 64)
         s->r[s->n] = *rec;
@@ -391,8 +407,14 @@ static void records(void)
     move_site(0x7000, 0x7000, 50);   /* in place */
     CHECK(heap_take(0x9000) == 0);          /* never sampled */
     seen.n = 0;
+    struct frees_seen fs = { 0 };
+    CHECK(ring_read_frees(&ring, keep_free, &fs) == 0);   /* not before its block's record */
     ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 5);
+    CHECK(seen.n == 4);
+    /* the free is in the free log, after the two allocations' records (positions 0, 1) and
+     * before the moves' */
+    CHECK(ring_read_frees(&ring, keep_free, &fs) == 1);
+    CHECK(fs.n == 1 && fs.addr[0] == 0x5000 && fs.pos[0] == 2);
     struct ring_record *a = &seen.r[0];
     CHECK(a->flags & GP_REC_HEAP_ALLOC && !(a->flags & GP_REC_HEAP_FREE));
     CHECK(a->heap_addr == 0x5000 && a->heap_size == 100 && a->weight == 1);
@@ -402,28 +424,37 @@ static void records(void)
            pc_in(a->pc[0], alloc_site));
     CHECK(a->nframes > 2 && pc_in(a->pc[0], alloc_site) && !(a->pc[0] & GP_PC_EXACT));
     CHECK(a->tid == (uint32_t)gettid() && a->thread_name[0] != 0);
-    CHECK((seen.r[2].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_FREE && seen.r[2].heap_addr == 0x5000 &&
-          seen.r[2].nframes == 0);
-    CHECK((seen.r[3].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_MOVE && seen.r[3].heap_old == 0x6000 &&
-          seen.r[3].heap_addr == 0x7000 && seen.r[3].heap_size == 300);
-    CHECK(seen.r[4].heap_old == 0x7000 && seen.r[4].heap_addr == 0x7000 &&
-          seen.r[4].heap_size == 50);
+    CHECK((seen.r[2].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_MOVE &&
+          seen.r[2].heap_old == 0x6000 && seen.r[2].heap_addr == 0x7000 &&
+          seen.r[2].heap_size == 300);
+    CHECK(seen.r[3].heap_old == 0x7000 && seen.r[3].heap_addr == 0x7000 &&
+          seen.r[3].heap_size == 50);
     CHECK(heap_take(0x7000) == 1);
     free_site(0x7000);
     ring_read(&ring, keep, &seen);
+    fs.n = 0;
+    CHECK(ring_read_frees(&ring, keep_free, &fs) == 1 && fs.addr[0] == 0x7000 && fs.pos[0] == 4);
 
-    /* a full ring: sampled allocations are counted, not inserted; a lost free is counted */
+    /* a full ring: sampled allocations are counted, not inserted; their frees still go to the
+     * free log, and a full log loses a free, counted */
     for (int i = 0; i < 20; i++)
         alloc_site(0x100000 + (uint64_t)i * 16, 8);
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_RING_FULL]) == 4);
     CHECK(atomic_load(&gp_heap.set.live) == 16);
     CHECK(heap_take(0x100000) == 1);
     free_site(0x100000);
+    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 0);
+    for (uint32_t i = 1; i < ring.nfrees; i++)
+        CHECK(ring_log_free(&ring, 0x900000 + i * 16) == 0);
+    CHECK(heap_take(0x100010) == 1);
+    free_site(0x100010);
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 1);
     CHECK(atomic_load(&ring.hdr->drops[GP_DROP_RING_FULL]) == 0);   /* CPU drops untouched */
     seen.n = 0;
     ring_read(&ring, keep, &seen);
     CHECK(seen.n == 16);
+    fs.n = 0;
+    CHECK(ring_read_frees(&ring, keep_free, &fs) == ring.nfrees && fs.addr[0] == 0x100000);
     /* an address allocated again without its free seen: just the ALLOC (the collector lets
      * the old block at a live address go) */
     alloc_site(0x100010, 24);

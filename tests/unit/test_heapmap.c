@@ -14,6 +14,13 @@
 
 static struct ring_record r;
 
+/* Records as a ring delivers them: each at the next position. */
+static uint64_t pos_counter;
+static uint64_t next_pos(void)
+{
+    return pos_counter++;
+}
+
 /* A record with stack {leaf, 0x9000}; labels: one "k"="v" pair when lab is set. */
 static const struct ring_record *alloc_rec(uint64_t leaf, uint64_t addr, uint64_t size, int lab)
 {
@@ -88,54 +95,75 @@ static void test_events(void)
     struct heapmap *h = heapmap_new();
     struct heapmap_stats st;
     CHECK(h != NULL);
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x1000, 100, 0), 0, 0) == 0);
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x2000, 300, 0), 0, 0) == 0);
-    CHECK(heapmap_add(h, 0, alloc_rec(S2, 0x3000, 50, 0), 0, 0) == 0);
-    CHECK(heapmap_add(h, 0, free_rec(0x1000), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x1000, 100, 0), next_pos(), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x2000, 300, 0), next_pos(), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, alloc_rec(S2, 0x3000, 50, 0), next_pos(), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, free_rec(0x1000), next_pos(), 0, 0) == 0);
     CHECK(heapmap_len(h) == 2);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
     CHECK(figures(find(h, 0, S2, 0), 1, 50, 1, 50));
 
     /* a free of a block never seen (allocated before profiling, or unsampled): ignored */
-    CHECK(heapmap_add(h, 0, free_rec(0x9999), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, free_rec(0x9999), next_pos(), 0, 0) == 0);
     heapmap_stats(h, &st);
     CHECK(st.unknown_frees == 1 && st.frees == 1 && st.allocs == 3 && st.live == 2);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
 
     /* another process: the same address and stack are its own */
-    CHECK(heapmap_add(h, 1, alloc_rec(S1, 0x2000, 64, 0), 0, 0) == 0);
+    CHECK(heapmap_add(h, 1, alloc_rec(S1, 0x2000, 64, 0), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 1, S1, 0), 1, 64, 1, 64));
-    CHECK(heapmap_add(h, 1, free_rec(0x2000), 0, 0) == 0);
+    CHECK(heapmap_add(h, 1, free_rec(0x2000), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 1, S1, 0), 1, 64, 0, 0));
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));   /* process 0's 0x2000 still lives */
 
     /* realloc moved process 0's 0x2000 to 0x5000, now 1000 bytes: in-use follows, alloc stays */
-    CHECK(heapmap_add(h, 0, move_rec(0x2000, 0x5000, 1000), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, move_rec(0x2000, 0x5000, 1000), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 1000));
-    CHECK(heapmap_add(h, 0, free_rec(0x2000), 0, 0) == 0);   /* the old address: unknown */
+    CHECK(heapmap_add(h, 0, free_rec(0x2000), next_pos(), 0, 0) == 0);   /* the old address */
     heapmap_stats(h, &st);
     CHECK(st.unknown_frees == 2 && st.moves == 1);
     /* in place (same address, new size) */
-    CHECK(heapmap_add(h, 0, move_rec(0x5000, 0x5000, 200), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, move_rec(0x5000, 0x5000, 200), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 200));
-    CHECK(heapmap_add(h, 0, move_rec(0x7777, 0x8888, 5), 0, 0) == 0);   /* unknown: ignored */
+    CHECK(heapmap_add(h, 0, move_rec(0x7777, 0x8888, 5), next_pos(), 0, 0) == 0);   /* unknown */
     heapmap_stats(h, &st);
     CHECK(st.unknown_moves == 1);
-    CHECK(heapmap_add(h, 0, free_rec(0x5000), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, free_rec(0x5000), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 0, 0));
 
     /* address reuse after a free, by another stack */
-    CHECK(heapmap_add(h, 0, alloc_rec(S2, 0x1000, 70, 0), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, alloc_rec(S2, 0x1000, 70, 0), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 0, S2, 0), 2, 120, 2, 120));
-    /* allocated again while live: its free was lost (ring full); it leaves in-use */
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x1000, 10, 0), 0, 0) == 0);
+    /* allocated again while live (its free not read yet, or lost): it leaves in-use */
+    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x1000, 10, 0), next_pos(), 0, 0) == 0);
     heapmap_stats(h, &st);
-    CHECK(st.lost_frees == 1);
+    CHECK(st.replaced == 1);
     CHECK(figures(find(h, 0, S2, 0), 2, 120, 1, 50));
     CHECK(figures(find(h, 0, S1, 0), 3, 410, 1, 10));
 
+    /* (process 3) the free log is read after the records: a block freed (logged at its
+     * position) and its address allocated again, by another stack, before the free is read.
+     * The ALLOC replaces the old block; the free, whose position is before the new block's
+     * record, is late: the new block stays in use. A free after it (a later position) frees
+     * it. */
+    uint64_t p_old = next_pos();
+    CHECK(heapmap_add(h, 3, alloc_rec(S2, 0xc000, 40, 0), p_old, 0, 0) == 0);
+    uint64_t p_free = next_pos();    /* the free's position: the head when it was logged */
+    CHECK(heapmap_add(h, 3, alloc_rec(S1, 0xc000, 60, 0), next_pos(), 0, 0) == 0);
+    heapmap_free_block(h, 3, 0xc000, p_free);
+    heapmap_stats(h, &st);
+    CHECK(st.replaced == 2 && st.late_frees == 1);
+    CHECK(figures(find(h, 3, S2, 0), 1, 40, 0, 0));
+    CHECK(figures(find(h, 3, S1, 0), 1, 60, 1, 60));
+    heapmap_free_block(h, 3, 0xc000, next_pos());
+    CHECK(figures(find(h, 3, S1, 0), 1, 60, 0, 0));
+    /* in order, a logged free frees its block */
+    CHECK(heapmap_add(h, 3, alloc_rec(S2, 0xd000, 5, 0), next_pos(), 0, 0) == 0);
+    heapmap_free_block(h, 3, 0xd000, next_pos());
+    CHECK(figures(find(h, 3, S2, 0), 2, 45, 0, 0));
+
     /* labels make their own bucket */
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0xa000, 8, 1), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0xa000, 8, 1), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 1), 1, 8, 1, 8));
     CHECK(figures(find(h, 0, S1, 0), 3, 410, 1, 10));
 
@@ -146,7 +174,7 @@ static void test_events(void)
     heapmap_stats(h, &st);
     CHECK(live_before == 3 && st.live == 0);
     CHECK(figures(find(h, 0, S2, 0), 2, 120, 1, 50));
-    CHECK(heapmap_add(h, 0, free_rec(0x3000), 0, 0) == 0);
+    CHECK(heapmap_add(h, 0, free_rec(0x3000), next_pos(), 0, 0) == 0);
     CHECK(figures(find(h, 0, S2, 0), 2, 120, 1, 50));
 
     /* libgoprof's own frames (the interposer) are left out */
@@ -154,7 +182,7 @@ static void test_events(void)
     a->pc[1] = S2;
     a->pc[2] = 0x9000;
     a->nframes = 3;
-    CHECK(heapmap_add(h, 2, a, 0x70000000, 0x70001000) == 0);
+    CHECK(heapmap_add(h, 2, a, next_pos(), 0x70000000, 0x70001000) == 0);
     CHECK(figures(find(h, 2, S2, 0), 1, 16, 1, 16));
     CHECK(find(h, 2, S2, 0) && find(h, 2, S2, 0)->nframes == 2);
     heapmap_free(h);
@@ -201,13 +229,13 @@ static void test_random(void)
             }
             int s = rand() % 8;
             uint64_t sz = 1 + (uint64_t)(rand() % 1000);
-            heapmap_add(h, proc, alloc_rec(0x100 + (uint64_t)s, addr, sz, 0), 0, 0);
+            heapmap_add(h, proc, alloc_rec(0x100 + (uint64_t)s, addr, sz, 0), next_pos(), 0, 0);
             size[proc][a] = sz;
             stack[proc][a] = s;
             inuse_c[proc][s]++;
             inuse_b[proc][s] += sz;
         } else if (op == 1) {
-            heapmap_add(h, proc, free_rec(addr), 0, 0);
+            heapmap_add(h, proc, free_rec(addr), next_pos(), 0, 0);
             inuse_c[proc][stack[proc][a]]--;
             inuse_b[proc][stack[proc][a]] -= size[proc][a];
             size[proc][a] = 0;
@@ -223,7 +251,7 @@ static void test_random(void)
             size[proc][a] = 0;
             size[proc][to] = sz;
             stack[proc][to] = s;
-            heapmap_add(h, proc, move_rec(addr, 0x10000 + (uint64_t)to * 16, sz), 0, 0);
+            heapmap_add(h, proc, move_rec(addr, 0x10000 + (uint64_t)to * 16, sz), next_pos(), 0, 0);
         }
     }
     int ok = 1;
@@ -251,7 +279,7 @@ static void test_random(void)
     for (uint32_t p = 0; p < 3; p += 2)
         for (int a = 0; a < NADDR; a++)
             if (size[p][a]) {
-                heapmap_add(h, p, free_rec(0x10000 + (uint64_t)a * 16), 0, 0);
+                heapmap_add(h, p, free_rec(0x10000 + (uint64_t)a * 16), next_pos(), 0, 0);
                 inuse_c[p][stack[p][a]]--;
             }
     heapmap_stats(h, &st);

@@ -1,10 +1,11 @@
 /* test_ring.c -- the ring's protocol: order, wrap, full ring, torn slots, concurrent writers;
- * the reader's header check.
+ * the reader's header check; the free log and its order against the records.
  * Context: tests
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,11 +18,15 @@ struct seen {
     uint64_t n;
     uint64_t last[8];     /* per writer: last sequence number read */
     int order_ok;
+    uint64_t next_pos;    /* the position the next record must have */
 };
 
-static void collect(const struct ring_record *rec, void *ctx)
+static void collect(const struct ring_record *rec, uint64_t pos, void *ctx)
 {
     struct seen *s = ctx;
+    if (pos < s->next_pos)
+        s->order_ok = 0;
+    s->next_pos = pos + 1;
     uint32_t writer = rec->tid;
     uint64_t seq = rec->goid;
     if (writer < 8) {
@@ -204,8 +209,159 @@ static void test_check(void)
     CHECK(ring_check(&r, why, sizeof why) == -EPROTO);
     r.hdr->nslots = 64;
     r.hdr->mask = 63;
+    r.hdr->free_entries = 64 * GP_RING_FREES_PER_SLOT * 2;   /* a free log past the mapping */
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "free entries"));
+    r.hdr->free_entries = 64 * GP_RING_FREES_PER_SLOT;
     CHECK(ring_check(&r, why, sizeof why) == 0);
     ring_destroy(&r);
+}
+
+/* ---- the free log ---- */
+
+struct frees_seen {
+    uint64_t n;
+    uint64_t addr[4096], pos[4096];
+};
+
+static void collect_free(uint64_t addr, uint64_t pos, void *ctx)
+{
+    struct frees_seen *f = ctx;
+    if (f->n < 4096) {
+        f->addr[f->n] = addr;
+        f->pos[f->n] = pos;
+    }
+    f->n++;
+}
+
+/* An entry carries the ring's head, and is read only once every record before it has been;
+ * full, wrap, a torn entry, an entry from a lying writer. */
+static void test_free_log(void)
+{
+    struct ring r;
+    CHECK(create(&r, 16) == 0);
+    CHECK(r.nfrees == 16 * GP_RING_FREES_PER_SLOT);
+    struct seen s = { .order_ok = 1 };
+    static struct frees_seen f;
+    f.n = 0;
+    CHECK(put(&r, 0, 1));                        /* a block's record: position 0 */
+    CHECK(ring_log_free(&r, 0xa000) == 0);       /* its free: after it (head 1) */
+    CHECK(ring_read_frees(&r, collect_free, &f) == 0 && f.n == 0);   /* the record first */
+    CHECK(ring_read(&r, collect, &s) == 1);
+    CHECK(ring_read_frees(&r, collect_free, &f) == 1);
+    CHECK(f.n == 1 && f.addr[0] == 0xa000 && f.pos[0] == 1);
+    CHECK(ring_read_frees(&r, collect_free, &f) == 0);
+
+    /* full: every entry written, none read; then read, and a second lap in order */
+    f.n = 0;
+    uint32_t written = 0;
+    while (ring_log_free(&r, 0x10000 + written * 16) == 0)
+        written++;
+    CHECK(written == r.nfrees);
+    CHECK(ring_read_frees(&r, collect_free, &f) == r.nfrees);
+    int in_order = f.n == r.nfrees;
+    for (uint64_t i = 0; i < f.n && i < 4096; i++)
+        in_order &= f.addr[i] == 0x10000 + i * 16 && f.pos[i] == 1;
+    CHECK(in_order);
+    f.n = 0;
+    for (int i = 0; i < 5; i++)
+        CHECK(ring_log_free(&r, 0x20000 + (uint64_t)i) == 0);
+    CHECK(ring_read_frees(&r, collect_free, &f) == 5 && f.addr[4] == 0x20004);
+
+    /* torn: a writer took an entry and never committed it; the next one waits behind it until
+     * the reader, knowing the writers gone, steps over it as a lost free */
+    f.n = 0;
+    atomic_fetch_add(&r.hdr->free_head, 1);
+    CHECK(ring_log_free(&r, 0x30000) == 0);
+    CHECK(ring_read_frees(&r, collect_free, &f) == 0);
+    ring_reader_skip_stalled(&r);
+    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 1);
+    CHECK(ring_read_frees(&r, collect_free, &f) == 1 && f.addr[0] == 0x30000);
+
+    /* a position past the ring's head: no writer of ours makes one; dropped, counted, and
+     * the entries behind it are not held up */
+    f.n = 0;
+    uint64_t idx = r.hdr->free_head & r.free_mask;
+    CHECK(ring_log_free(&r, 0x40000) == 0);
+    r.frees[idx].pos = 1000;
+    CHECK(ring_log_free(&r, 0x50000) == 0);
+    CHECK(ring_read_frees(&r, collect_free, &f) == 2 && f.n == 1 && f.addr[0] == 0x50000);
+    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 2);
+    ring_destroy(&r);
+}
+
+/* Writers that record a block (a record) and then log its free, concurrently, with a reader
+ * draining both queues as the collector does: every free is read after its block's record. */
+#define LOG_WRITERS 3
+#define LOG_PER_WRITER 100000
+
+static atomic_int log_writers_done;
+
+static void *log_writer(void *arg)
+{
+    uint32_t id = (uint32_t)(uintptr_t)arg;
+    for (uint64_t seq = 1; seq <= LOG_PER_WRITER;) {
+        uint64_t pos;
+        struct ring_record *rec = ring_reserve(&shared, &pos);
+        if (!rec)
+            continue;
+        rec->tid = id;
+        rec->weight = 1;
+        rec->goid = seq;
+        rec->nframes = 0;
+        ring_commit(&shared, pos);
+        while (ring_log_free(&shared, (uint64_t)id << 32 | seq) != 0)
+            ;
+        seq++;
+    }
+    atomic_fetch_add(&log_writers_done, 1);
+    return NULL;
+}
+
+struct both_seen {
+    uint64_t rec_pos[LOG_WRITERS][LOG_PER_WRITER + 1];   /* each block's record's position */
+    uint64_t records, frees, misordered;
+};
+
+static void both_record(const struct ring_record *rec, uint64_t pos, void *ctx)
+{
+    struct both_seen *b = ctx;
+    if (rec->tid < LOG_WRITERS && rec->goid <= LOG_PER_WRITER)
+        b->rec_pos[rec->tid][rec->goid] = pos + 1;   /* 0: not seen */
+    b->records++;
+}
+
+static void both_free(uint64_t addr, uint64_t pos, void *ctx)
+{
+    struct both_seen *b = ctx;
+    uint64_t id = addr >> 32, seq = addr & 0xffffffffu;
+    if (id >= LOG_WRITERS || seq > LOG_PER_WRITER || !b->rec_pos[id][seq] ||
+        b->rec_pos[id][seq] - 1 >= pos)
+        b->misordered++;
+    b->frees++;
+}
+
+static void test_free_log_concurrent(void)
+{
+    CHECK(create(&shared, 32) == 0);
+    static struct both_seen b;
+    pthread_t t[LOG_WRITERS];
+    for (uintptr_t i = 0; i < LOG_WRITERS; i++)
+        pthread_create(&t[i], NULL, log_writer, (void *)i);
+    while (atomic_load(&log_writers_done) < LOG_WRITERS) {
+        ring_read(&shared, both_record, &b);
+        ring_read_frees(&shared, both_free, &b);
+    }
+    for (int i = 0; i < LOG_WRITERS; i++)
+        pthread_join(t[i], NULL);
+    ring_read(&shared, both_record, &b);
+    ring_read_frees(&shared, both_free, &b);
+    printf("# free log: %llu records, %llu frees, %llu read before their record\n",
+           (unsigned long long)b.records, (unsigned long long)b.frees,
+           (unsigned long long)b.misordered);
+    CHECK(b.records == (uint64_t)LOG_WRITERS * LOG_PER_WRITER);
+    CHECK(b.frees == (uint64_t)LOG_WRITERS * LOG_PER_WRITER);
+    CHECK(b.misordered == 0);
+    ring_destroy(&shared);
 }
 
 /* The collector's side: only a sealed memfd is mapped, and what the writer does to the header
@@ -263,5 +419,7 @@ int main(void)
     test_torn();
     test_given_up();
     test_concurrent();
+    test_free_log();
+    test_free_log_concurrent();
     return check_done();
 }

@@ -602,9 +602,9 @@ static void test_heap_intervals(void)
     }
     keep(&w, "heap.1.pb.gz");
 
-    /* the leader frees one MiB block, the child allocates at the same address, and frees a
-     * block it never allocated (its parent's) */
-    put_heap(&w.ring, GP_REC_HEAP_FREE, 0, 0x1000, 0, 0);
+    /* the leader frees one MiB block (through the free log, as programs do), the child
+     * allocates at the same address, and frees a block it never allocated (its parent's) */
+    CHECK(ring_log_free(&w.ring, 0x1000) == 0);
     put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1000, 100, 0);
     put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1100, 100, 0);
     put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1200, 100, 0);

@@ -19,7 +19,8 @@
 #define GP_REC_RESIDUAL       0x0020u
 /* Not CPU samples: C memory profiling's events (GOPROF_HEAP_RATE). ALLOC: a sampled allocation
  * of heap_size bytes at heap_addr, with its stack and labels. FREE: the sampled block at
- * heap_addr was freed (no stack). Both (MOVE): realloc moved the sampled block from heap_old to
+ * heap_addr was freed (no stack; programs log frees in the ring's free log instead, and the
+ * collector reads both alike). Both (MOVE): realloc moved the sampled block from heap_old to
  * heap_addr, now heap_size bytes (no stack: it keeps the one it was allocated with). */
 #define GP_REC_HEAP_ALLOC     0x0040u
 #define GP_REC_HEAP_FREE      0x0080u

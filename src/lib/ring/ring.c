@@ -14,14 +14,26 @@
 #define RING_HDR_SIZE 8192   /* counters and three cost histograms */
 _Static_assert(sizeof(struct ring_header) <= RING_HDR_SIZE, "ring header fits two pages");
 
+/* The file of a ring of n slots: header, slots, free log. */
+static size_t ring_bytes(uint32_t n)
+{
+    size_t per_slot = sizeof(struct ring_slot) + GP_RING_FREES_PER_SLOT * sizeof(struct ring_free);
+    return RING_HDR_SIZE + (size_t)n * per_slot;
+}
+
+/* n: the slot count (0 for a reader, until ring_check has read it). */
 static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n)
 {
     r->hdr = p;
     r->slots = (struct ring_slot *)((char *)p + RING_HDR_SIZE);
+    r->frees = (struct ring_free *)(r->slots + n);
     r->map_size = size;
     r->nslots = n;
     r->mask = n - 1;
+    r->nfrees = n * GP_RING_FREES_PER_SLOT;
+    r->free_mask = r->nfrees - 1;
     r->tail = 0;
+    r->free_tail = 0;
     r->touched = 0;
 }
 
@@ -30,7 +42,7 @@ int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
     uint32_t n = 1;
     while (n < nslots && n < (1u << 20))
         n <<= 1;
-    size_t size = RING_HDR_SIZE + (size_t)n * sizeof(struct ring_slot);
+    size_t size = ring_bytes(n);
     /* Sealed so that the reader can trust the size it mapped (a shrunk file would fault it).
      * Not populated: the relative seqs make zero pages a fresh ring, and a process that never
      * samples (a short child) then costs no page at all; the handler's first touch of a page
@@ -48,7 +60,7 @@ int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
      * causes are counted like any). */
     while (limited && fsz.rlim_max != RLIM_INFINITY && fsz.rlim_max < (rlim_t)size && n > 16) {
         n >>= 1;
-        size = RING_HDR_SIZE + (size_t)n * sizeof(struct ring_slot);
+        size = ring_bytes(n);
     }
     if (limited && fsz.rlim_max != RLIM_INFINITY && fsz.rlim_max < (rlim_t)size) {
         close(fd);
@@ -82,6 +94,7 @@ int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
     r->hdr->slot_size = sizeof(struct ring_slot);
     r->hdr->nslots = n;
     r->hdr->mask = n - 1;
+    r->hdr->free_entries = r->nfrees;
     *fd_out = fd;
     return 0;
 }
@@ -91,8 +104,7 @@ int ring_attach(struct ring *r, int fd, char *why, size_t whysz)
     struct stat st;
     int seals = fcntl(fd, F_GET_SEALS);
     if (fstat(fd, &st) != 0 || seals < 0 || !(seals & F_SEAL_SHRINK) ||
-        st.st_size < RING_HDR_SIZE + (off_t)sizeof(struct ring_slot) ||
-        st.st_size > RING_HDR_SIZE + ((off_t)sizeof(struct ring_slot) << 20)) {
+        st.st_size < (off_t)ring_bytes(1) || st.st_size > (off_t)ring_bytes(1u << 20)) {
         snprintf(why, whysz, "is not a sealed ring of a usable size");
         return -EPROTO;
     }

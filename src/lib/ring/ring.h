@@ -12,10 +12,19 @@
  * before use and no loop runs longer than the ring is large. A process can at worst spoil its
  * own samples.
  *
- * Layout. A header (struct ring_header, one page) followed by nslots fixed-size slots
- * (struct ring_slot). Fixed slots, not variable records, because a writer that dies mid-record
- * (the application is SIGKILLed while a handler runs) must not make the rest unreadable: the
- * reader can always step over a slot it cannot trust.
+ * Layout. A header (struct ring_header, two pages) followed by nslots fixed-size slots
+ * (struct ring_slot), then the free log (below). Fixed slots, not variable records, because a
+ * writer that dies mid-record (the application is SIGKILLed while a handler runs) must not make
+ * the rest unreadable: the reader can always step over a slot it cannot trust.
+ *
+ * The free log. The free of a sampled C heap block (C memory profiling) says only which block:
+ * it goes into a log of 32-byte entries (struct ring_free, GP_RING_FREES_PER_SLOT per slot),
+ * with the same protocol as the slots, instead of a whole slot. Its order against the records
+ * is given by the ring's head, which the entry carries: the reader applies an entry only once
+ * it has read every record before that position, and applies it to the block at that address
+ * whose record lies before it (a block allocated there since is newer: its record was reserved
+ * after the free). So the two queues need no common order, and a free costs a writer one half
+ * cache line where a slot costs two lines and a fresh page.
  *
  * Sequence protocol (a bounded MPSC queue after D. Vyukov). Every slot carries a 64-bit seq.
  * Initially slot[i].seq = i. Positions are 64-bit and never wrap in practice (2^64 samples).
@@ -49,7 +58,8 @@
  * mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
  * thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap for 128 ms; the
  * collector drains every 50 ms and again at once when a drain found the ring more than a
- * quarter full.
+ * quarter full. The free log after them has 8 entries a slot (256 KiB for 1024 slots), its
+ * pages touched only by C memory profiling.
  *
  * A stack deeper than GP_RING_MAX_FRAMES keeps its GP_RING_LEAF_FRAMES frames nearest the leaf
  * and the rest nearest the root, with one GP_PC_ELIDED word between them that says how many
@@ -74,7 +84,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 6u
+#define GP_RING_VERSION 7u
 #define GP_RING_MAX_FRAMES 896
 #define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
 #define GP_RING_LABEL_BYTES 896
@@ -161,28 +171,51 @@ struct ring_header {
     struct cost_hist forward_other_cost;
     /* the reader's position, published for debugging only: the reader keeps its own */
     _Atomic uint64_t tail;
+    /* the free log, after the slots: free_entries entries (a power of two, immutable) */
+    uint32_t free_entries;
+    uint32_t pad3;
+    uint64_t pad4[6];
+    _Atomic uint64_t free_head;   /* writers; a line of its own */
+    uint64_t pad5[7];
+    _Atomic uint64_t free_tail;   /* published for debugging, as tail */
 };
+
+/* An entry of the free log: a sampled block was freed. pos is the ring's head when it was: the
+ * record that made the block (its ALLOC or MOVE) was reserved before that, so its position is
+ * below pos; a later block at the same address has its record at pos or after. */
+struct ring_free {
+    _Atomic uint64_t seq;   /* relative, as a slot's */
+    uint64_t addr;
+    uint64_t pos;
+    uint64_t pad;
+};
+_Static_assert(sizeof(struct ring_free) == 32, "two free entries a cache line");
+#define GP_RING_FREES_PER_SLOT 8   /* entries of the free log per slot of the ring */
 
 /* One process's view of a ring. Geometry and tail are private copies: the reader never takes
  * them from shared memory again after ring_attach. */
 struct ring {
     struct ring_header *hdr;
     struct ring_slot *slots;
+    struct ring_free *frees;
     size_t map_size;
     uint64_t mask;          /* nslots - 1 */
     uint32_t nslots;
+    uint32_t nfrees;        /* entries of the free log */
+    uint64_t free_mask;     /* nfrees - 1 */
     uint64_t tail;          /* reader only */
+    uint64_t free_tail;     /* reader only */
     uint32_t touched;       /* reader only: slots whose first page ring_reader_touch allocated */
 };
 
-/* The stored seq of slot idx is seq - idx: zero-filled memory is a fresh ring. */
-static inline uint64_t ring_seq_load(struct ring_slot *s, uint64_t idx)
+/* The stored seq of slot or entry idx is seq - idx: zero-filled memory is a fresh ring. */
+static inline uint64_t ring_seq_load(_Atomic uint64_t *seq, uint64_t idx)
 {
-    return atomic_load_explicit(&s->seq, memory_order_acquire) + idx;
+    return atomic_load_explicit(seq, memory_order_acquire) + idx;
 }
-static inline void ring_seq_store(struct ring_slot *s, uint64_t idx, uint64_t seq)
+static inline void ring_seq_store(_Atomic uint64_t *seq, uint64_t idx, uint64_t v)
 {
-    atomic_store_explicit(&s->seq, seq - idx, memory_order_release);
+    atomic_store_explicit(seq, v - idx, memory_order_release);
 }
 
 /* Creates a ring of nslots (rounded up to a power of two) in a sealed memfd (size fixed) and
@@ -208,6 +241,11 @@ GP_SIGSAFE void ring_prefetch_next(struct ring *r, uint64_t pos);
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
 /* A heap event lost (C memory profiling): counted in hdr->heap_drops[why]. */
 GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why);
+/* The free of sampled block addr, into the free log, with the ring's head as its position.
+ * Call after the block left the table of sampled blocks (whose removal synchronizes with the
+ * insert that followed its record's reservation). 0, or -1 when the log is full (the caller
+ * counts the loss). */
+GP_SIGSAFE int ring_log_free(struct ring *r, uint64_t addr);
 
 /* Reader side. Context: collector.
  * ring_check: whether this reader understands r: magic, version, slot size, and a slot count
@@ -218,11 +256,17 @@ int ring_check(struct ring *r, char *why, size_t whysz);
 /* ring_read calls fn for each committed record in order and
  * frees its slot; returns the number consumed. A record that fails validation is counted under
  * GP_DROP_BAD_RECORD and skipped. */
-typedef void (*ring_record_fn)(const struct ring_record *rec, void *ctx);
+typedef void (*ring_record_fn)(const struct ring_record *rec, uint64_t pos, void *ctx);
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
+/* Calls fn for each committed entry of the free log, in order, as long as every record before
+ * the entry's position has been read (pos <= the reader's tail: a later one waits for the next
+ * call, after ring_read), and frees it; returns the number consumed. An entry whose position is
+ * past the ring's head (no honest writer makes one) is dropped, counted as a lost free. */
+typedef void (*ring_free_fn)(uint64_t addr, uint64_t pos, void *ctx);
+size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx);
 /* Only when no writer can ever finish (the process is gone or replaced): steps over reserved
- * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN. Returns how many it
- * skipped. */
+ * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN, and over such entries
+ * of the free log, counted as lost frees. Returns how many slots it skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
 /* First lap only: allocates the first page of the slots the writers will reach next (up to
  * `ahead` slots past head), by writing a word of the slot's padding, so that the handler's

@@ -14,7 +14,7 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
         uint64_t idx = pos & r->mask;
         struct ring_slot *s = &r->slots[idx];
         /* pairs with the release store in ring_read() that frees the slot */
-        uint64_t seq = ring_seq_load(s, idx);
+        uint64_t seq = ring_seq_load(&s->seq, idx);
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             /* racing with other writers for the same position */
@@ -36,7 +36,7 @@ GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
 {
     uint64_t idx = pos & r->mask;
     /* pairs with the acquire load in ring_read() */
-    ring_seq_store(&r->slots[idx], idx, pos + 1);
+    ring_seq_store(&r->slots[idx].seq, idx, pos + 1);
 }
 
 GP_SIGSAFE void ring_prefetch_next(struct ring *r, uint64_t pos)
@@ -55,4 +55,35 @@ GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weig
 GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why)
 {
     atomic_fetch_add_explicit(&r->hdr->heap_drops[why], 1, memory_order_relaxed);
+}
+
+GP_SIGSAFE int ring_log_free(struct ring *r, uint64_t addr)
+{
+    struct ring_header *h = r->hdr;
+    /* Ordered after the caller's removal of addr from the table (an acquire that read the
+     * insert, which its thread made after reserving the block's record): at least that
+     * record's position + 1. */
+    uint64_t at = atomic_load_explicit(&h->head, memory_order_acquire);
+    uint64_t pos = atomic_load_explicit(&h->free_head, memory_order_relaxed);
+    for (;;) {
+        uint64_t idx = pos & r->free_mask;
+        struct ring_free *e = &r->frees[idx];
+        /* pairs with the release store in ring_read_frees() that frees the entry */
+        int64_t dif = (int64_t)(ring_seq_load(&e->seq, idx) - pos);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&h->free_head, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                e->addr = addr;
+                e->pos = at;
+                /* pairs with the acquire load in ring_read_frees() */
+                ring_seq_store(&e->seq, idx, pos + 1);
+                return 0;
+            }
+        } else if (dif < 0) {
+            return -1;   /* the reader has not freed this entry yet: full */
+        } else {
+            pos = atomic_load_explicit(&h->free_head, memory_order_relaxed);
+        }
+    }
 }

@@ -16,7 +16,7 @@
  * Records (lib/ring/ring.h, lib/base/record_flags.h): a sampled allocation is a
  * GP_REC_HEAP_ALLOC record with its stack (leaf: the allocation's caller, libgoprof's own
  * frames left out), its goroutine's labels, heap_addr and heap_size (what was asked for:
- * n * size for calloc). Its free is a GP_REC_HEAP_FREE record (heap_addr, no stack); a
+ * n * size for calloc). Its free is an entry of the ring's free log (ring_log_free); a
  * realloc of it a GP_REC_HEAP_MOVE (heap_old -> heap_addr, heap_size the new size; the same
  * address twice when it grew or shrank in place). A freed block that was never sampled
  * writes nothing. Every record has weight 1, the thread's id and name, and goid 0 but for

@@ -260,24 +260,16 @@ GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight)
     return 1;
 }
 
-/* A FREE or MOVE record; 0, or -1 when the ring had no room (counted). */
-GP_SIGSAFE static int write_event(struct ring *r, uint16_t flags, uint64_t old, uint64_t addr,
-                                  uint64_t size)
+/* The free of a block taken out of the table: into the free log (lib/ring/ring.h), which puts
+ * it after the block's own record. */
+GP_SIGSAFE static void log_free(struct ring *r, uint64_t addr)
 {
-    uint64_t pos;
-    struct ring_record *rec = ring_reserve(r, &pos);
-    if (!rec) {
+    if (ring_log_free(r, addr) == 0) {
+        COUNT(frees, 1);
+    } else {
         ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);
         COUNT(lost_free, 1);
-        return -1;
     }
-    fill_common(rec, flags);
-    rec->heap_old = old;
-    rec->heap_addr = addr;
-    rec->heap_size = size;
-    ring_commit(r, pos);
-    ring_prefetch_next(r, pos);
-    return 0;
 }
 
 /* The table of sampled blocks had no room for an address: the allocation (or the block a
@@ -344,18 +336,18 @@ GP_SIGSAFE int heap_take(uint64_t addr)
     return heap_set_remove(&gp_heap.set, addr);
 }
 
+/* No ENTER: the free log is neither the unwinder nor a slot, which is what busy keeps our
+ * SIGPROF handler away from; and nothing here changes errno. */
 GP_SIGSAFE void heap_record_free(uint64_t addr, const struct unwind_regs *at)
 {
-    struct heap_thread *t = &gp_heap_thread;
+    (void)at;
     struct ring *r = heap_ring();
-    if (!r)
-        return;
-    ENTER(t);
-    if (write_event(r, GP_REC_HEAP_FREE, 0, addr, 0) == 0)
-        COUNT(frees, 1);
-    LEAVE(t, at);
+    if (r)
+        log_free(r, addr);
 }
 
+/* The record is reserved before addr goes into the table, as an allocation's: a free of addr
+ * that finds it there is logged after the record's position. */
 GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
                                  const struct unwind_regs *at)
 {
@@ -364,15 +356,26 @@ GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
     if (!r)
         return;
     ENTER(t);
-    enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
-    if (in == HEAP_SET_FULL) {
-        set_full(r);   /* cannot follow it any more: for the collector it is freed */
-        if (write_event(r, GP_REC_HEAP_FREE, 0, old, 0) == 0)
-            COUNT(frees, 1);
-    } else if (write_event(r, GP_REC_HEAP_MOVE, old, addr, size) == 0) {
-        COUNT(moves, 1);
+    uint64_t pos;
+    struct ring_record *rec = ring_reserve(r, &pos);
+    if (!rec) {
+        ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);   /* for the collector, old stays */
+        COUNT(lost_free, 1);
     } else {
-        heap_set_remove(&gp_heap.set, addr);
+        fill_common(rec, GP_REC_HEAP_MOVE);
+        rec->heap_old = old;
+        rec->heap_addr = addr;
+        rec->heap_size = size;
+        if (heap_set_insert(&gp_heap.set, addr) == HEAP_SET_FULL) {
+            rec->weight = 0;   /* given up: the block cannot be followed, for the collector */
+            set_full(r);       /* it is freed */
+            ring_commit(r, pos);
+            log_free(r, old);
+        } else {
+            COUNT(moves, 1);
+            ring_commit(r, pos);
+        }
+        ring_prefetch_next(r, pos);
     }
     LEAVE(t, at);
 }

@@ -2,7 +2,7 @@
  * Context: signal (malloc hook sampling path; the table's functions take no locks, call
  * nothing and never wait; heap_set_init only lays the table out in memory the caller mapped)
  *
- * Why: a sampled block's free must become a GP_REC_HEAP_FREE record, and free() is called
+ * Why: a sampled block's free must be logged (ring_log_free), and free() is called
  * for every block, sampled or not (one in ~250 at GOPROF_HEAP_RATE=512k): the unsampled
  * case must cost a few ns, with no lock and no allocation, from any thread.
  *
