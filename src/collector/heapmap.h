@@ -3,8 +3,8 @@
  * Context: collector
  *
  * Fed with the rings' heap events (lib/base/record_flags.h: GP_REC_HEAP_ALLOC, _MOVE; _FREE,
- * which the programs now write to the ring's free log instead: heapmap_free_block) with their ring
- * positions.
+ * which the programs write to the ring's free log instead: heapmap_free_block), each with its
+ * ring position.
  * A bucket is one (process, stack, goroutine labels, record flags) with four raw figures, as
  * Go's runtime keeps per bucket (runtime/mprof.go memRecord): sampled allocations and their
  * bytes since the start, and of those the blocks and bytes still in use. One table per session

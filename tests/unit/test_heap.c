@@ -325,8 +325,8 @@ static uint64_t alloc_body(uint64_t addr, uint64_t size, uint64_t c, const struc
 }
 static uint64_t free_body(uint64_t addr, uint64_t b, uint64_t c, const struct unwind_regs *at)
 {
-    (void)b, (void)c;
-    heap_record_free(addr, at);
+    (void)b, (void)c, (void)at;
+    heap_record_free(addr);
     return 0;
 }
 static uint64_t move_body(uint64_t old, uint64_t addr, uint64_t size, const struct unwind_regs *at)

@@ -190,6 +190,10 @@ struct ring_free {
     uint64_t pad;
 };
 _Static_assert(sizeof(struct ring_free) == 32, "two free entries a cache line");
+/* The slots and the log's entries run the same protocol on a seq at their start
+ * (ring_writer.c and ring_reader.c share one claim, read and skip for both). */
+_Static_assert(__builtin_offsetof(struct ring_slot, seq) == 0 &&
+               __builtin_offsetof(struct ring_free, seq) == 0, "seq first");
 #define GP_RING_FREES_PER_SLOT 8   /* entries of the free log per slot of the ring */
 
 /* One process's view of a ring. Geometry and tail are private copies: the reader never takes
@@ -216,6 +220,11 @@ static inline uint64_t ring_seq_load(_Atomic uint64_t *seq, uint64_t idx)
 static inline void ring_seq_store(_Atomic uint64_t *seq, uint64_t idx, uint64_t v)
 {
     atomic_store_explicit(seq, v - idx, memory_order_release);
+}
+/* The seq of element idx of a queue of stride-byte elements at base (slots or log entries). */
+static inline _Atomic uint64_t *ring_seq_at(void *base, size_t stride, uint64_t idx)
+{
+    return (_Atomic uint64_t *)((char *)base + idx * stride);
 }
 
 /* Creates a ring of nslots (rounded up to a power of two) in a sealed memfd (size fixed) and

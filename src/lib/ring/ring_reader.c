@@ -41,26 +41,51 @@ static int record_valid(const struct ring_record *rec)
            rec->labels_len <= GP_RING_LABEL_BYTES;
 }
 
+/* Whether the element at pos of a queue (stride-byte elements at base) is committed: pairs
+ * with the writer's release store (ring_commit, ring_log_free). */
+static int committed(void *base, size_t stride, uint64_t mask, uint64_t pos)
+{
+    uint64_t idx = pos & mask;
+    return ring_seq_load(ring_seq_at(base, stride, idx), idx) == pos + 1;
+}
+
+/* Frees the element at pos of a queue of n elements for the writers' next lap: pairs with the
+ * acquire load in their claim. */
+static void release(void *base, size_t stride, uint64_t mask, uint64_t n, uint64_t pos)
+{
+    uint64_t idx = pos & mask;
+    ring_seq_store(ring_seq_at(base, stride, idx), idx, pos + n);
+}
+
+/* Only when no writer can finish: steps from pos over elements claimed (below *head) and
+ * never committed, at most one lap, adding each to *lost. Returns the new position. */
+static uint64_t skip_torn(void *base, size_t stride, uint64_t mask, uint64_t n,
+                          _Atomic uint64_t *head, uint64_t pos, _Atomic uint64_t *lost)
+{
+    uint64_t end = atomic_load_explicit(head, memory_order_acquire);
+    for (uint64_t k = 0; pos < end && k < n && !committed(base, stride, mask, pos); k++) {
+        atomic_fetch_add_explicit(lost, 1, memory_order_relaxed);
+        release(base, stride, mask, n, pos);
+        pos++;
+    }
+    return pos;
+}
+
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
 {
     struct ring_header *h = r->hdr;
     uint64_t pos = r->tail;
     size_t n = 0;
     /* At most one lap per call: the writers are untrusted and the caller drains again. */
-    while (n < r->nslots) {
-        uint64_t idx = pos & r->mask;
-        struct ring_slot *s = &r->slots[idx];
-        /* pairs with the release store in ring_commit() */
-        if (ring_seq_load(&s->seq, idx) != pos + 1)
-            break;
+    while (n < r->nslots && committed(r->slots, sizeof *r->slots, r->mask, pos)) {
+        struct ring_slot *s = &r->slots[pos & r->mask];
         if (s->rec.weight == 0)
             ;   /* a slot its writer gave up: nothing in it */
         else if (record_valid(&s->rec))
             fn(&s->rec, pos, ctx);
         else
             atomic_fetch_add_explicit(&h->drops[GP_DROP_BAD_RECORD], 1, memory_order_relaxed);
-        /* pairs with the acquire load in ring_reserve(): the slot is free for the next lap */
-        ring_seq_store(&s->seq, idx, pos + r->nslots);
+        release(r->slots, sizeof *r->slots, r->mask, r->nslots, pos);
         pos++;
         n++;
     }
@@ -74,12 +99,8 @@ size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx)
     struct ring_header *h = r->hdr;
     uint64_t pos = r->free_tail;
     size_t n = 0;
-    while (n < r->nfrees) {
-        uint64_t idx = pos & r->free_mask;
-        struct ring_free *e = &r->frees[idx];
-        /* pairs with the release store in ring_log_free() */
-        if (ring_seq_load(&e->seq, idx) != pos + 1)
-            break;
+    while (n < r->nfrees && committed(r->frees, sizeof *r->frees, r->free_mask, pos)) {
+        struct ring_free *e = &r->frees[pos & r->free_mask];
         uint64_t at = e->pos, addr = e->addr;
         if (at <= r->tail)
             fn(addr, at, ctx);
@@ -89,8 +110,7 @@ size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx)
         else
             atomic_fetch_add_explicit(&h->heap_drops[GP_HEAP_DROP_FREE_LOST], 1,
                                       memory_order_relaxed);
-        /* pairs with the acquire load in ring_log_free(): the entry is free for the next lap */
-        ring_seq_store(&e->seq, idx, pos + r->nfrees);
+        release(r->frees, sizeof *r->frees, r->free_mask, r->nfrees, pos);
         pos++;
         n++;
     }
@@ -102,37 +122,15 @@ size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx)
 size_t ring_reader_skip_stalled(struct ring *r)
 {
     struct ring_header *h = r->hdr;
-    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
-    uint64_t pos = r->tail;
-    size_t skipped = 0;
-    while (pos < head && skipped < r->nslots) {
-        uint64_t idx = pos & r->mask;
-        struct ring_slot *s = &r->slots[idx];
-        if (ring_seq_load(&s->seq, idx) == pos + 1)
-            break;   /* committed: ring_read will take it */
-        atomic_fetch_add_explicit(&h->drops[GP_DROP_TORN], 1, memory_order_relaxed);
-        ring_seq_store(&s->seq, idx, pos + r->nslots);
-        pos++;
-        skipped++;
-    }
-    r->tail = pos;
-    atomic_store_explicit(&h->tail, pos, memory_order_relaxed);
-    /* the free log's: entries reserved and never committed (what was committed after them
-     * is read by the next ring_read_frees) */
-    uint64_t free_head = atomic_load_explicit(&h->free_head, memory_order_acquire);
-    uint64_t fpos = r->free_tail;
-    for (size_t k = 0; fpos < free_head && k < r->nfrees; k++) {
-        uint64_t idx = fpos & r->free_mask;
-        struct ring_free *e = &r->frees[idx];
-        if (ring_seq_load(&e->seq, idx) == fpos + 1)
-            break;
-        atomic_fetch_add_explicit(&h->heap_drops[GP_HEAP_DROP_FREE_LOST], 1, memory_order_relaxed);
-        ring_seq_store(&e->seq, idx, fpos + r->nfrees);
-        fpos++;
-    }
-    r->free_tail = fpos;
-    atomic_store_explicit(&h->free_tail, fpos, memory_order_relaxed);
-    return skipped;
+    uint64_t from = r->tail;
+    r->tail = skip_torn(r->slots, sizeof *r->slots, r->mask, r->nslots, &h->head, r->tail,
+                        &h->drops[GP_DROP_TORN]);
+    atomic_store_explicit(&h->tail, r->tail, memory_order_relaxed);
+    /* the free log's (what was committed after them is read by the next ring_read_frees) */
+    r->free_tail = skip_torn(r->frees, sizeof *r->frees, r->free_mask, r->nfrees, &h->free_head,
+                             r->free_tail, &h->heap_drops[GP_HEAP_DROP_FREE_LOST]);
+    atomic_store_explicit(&h->free_tail, r->free_tail, memory_order_relaxed);
+    return (size_t)(r->tail - from);
 }
 
 void ring_reader_touch(struct ring *r, uint32_t ahead)

@@ -1,35 +1,42 @@
-/* ring_writer.c -- reserve/commit of ring slots from the SIGPROF handler.
+/* ring_writer.c -- reserve/commit of ring slots from the SIGPROF handler, and the free log's
+ * entries from the C memory sampling path.
  * Context: library, signal-safe
  * Must not: allocate, lock, wait for the reader or another writer, call libc.
  */
 #include "lib/ring/ring.h"
 
+/* Claims the next position of a queue (the slots, or the free log: elements of stride bytes at
+ * base, mask + 1 of them, positions handed out by *head). 0 with *pos_out, or -1 when full. */
+GP_SIGSAFE static inline __attribute__((always_inline)) int
+claim(_Atomic uint64_t *head, void *base, size_t stride, uint64_t mask, uint64_t *pos_out)
+{
+    uint64_t pos = atomic_load_explicit(head, memory_order_relaxed);
+    for (;;) {
+        uint64_t idx = pos & mask;
+        /* pairs with the release store of the reader that frees the element */
+        int64_t dif = (int64_t)(ring_seq_load(ring_seq_at(base, stride, idx), idx) - pos);
+        if (dif == 0) {
+            /* racing with other writers for the same position */
+            if (atomic_compare_exchange_weak_explicit(head, &pos, pos + 1, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                *pos_out = pos;
+                return 0;
+            }
+        } else if (dif < 0) {
+            return -1;   /* the reader has not freed this element yet: full */
+        } else {
+            pos = atomic_load_explicit(head, memory_order_relaxed);
+        }
+    }
+}
+
 /* Entry assumptions: r was created by ring_create and is mapped in this process.
  * On return: a slot owned by the caller until ring_commit(pos), or NULL if the ring is full. */
 GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
 {
-    struct ring_header *h = r->hdr;
-    uint64_t pos = atomic_load_explicit(&h->head, memory_order_relaxed);
-    for (;;) {
-        uint64_t idx = pos & r->mask;
-        struct ring_slot *s = &r->slots[idx];
-        /* pairs with the release store in ring_read() that frees the slot */
-        uint64_t seq = ring_seq_load(&s->seq, idx);
-        int64_t dif = (int64_t)(seq - pos);
-        if (dif == 0) {
-            /* racing with other writers for the same position */
-            if (atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
-                *pos_out = pos;
-                return &s->rec;
-            }
-        } else if (dif < 0) {
-            return NULL;   /* the reader has not freed this slot yet: full */
-        } else {
-            pos = atomic_load_explicit(&h->head, memory_order_relaxed);
-        }
-    }
+    if (claim(&r->hdr->head, r->slots, sizeof *r->slots, r->mask, pos_out) != 0)
+        return NULL;
+    return &r->slots[*pos_out & r->mask].rec;
 }
 
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
@@ -64,26 +71,14 @@ GP_SIGSAFE int ring_log_free(struct ring *r, uint64_t addr)
      * insert, which its thread made after reserving the block's record): at least that
      * record's position + 1. */
     uint64_t at = atomic_load_explicit(&h->head, memory_order_acquire);
-    uint64_t pos = atomic_load_explicit(&h->free_head, memory_order_relaxed);
-    for (;;) {
-        uint64_t idx = pos & r->free_mask;
-        struct ring_free *e = &r->frees[idx];
-        /* pairs with the release store in ring_read_frees() that frees the entry */
-        int64_t dif = (int64_t)(ring_seq_load(&e->seq, idx) - pos);
-        if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(&h->free_head, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
-                e->addr = addr;
-                e->pos = at;
-                /* pairs with the acquire load in ring_read_frees() */
-                ring_seq_store(&e->seq, idx, pos + 1);
-                return 0;
-            }
-        } else if (dif < 0) {
-            return -1;   /* the reader has not freed this entry yet: full */
-        } else {
-            pos = atomic_load_explicit(&h->free_head, memory_order_relaxed);
-        }
-    }
+    uint64_t pos;
+    if (claim(&h->free_head, r->frees, sizeof *r->frees, r->free_mask, &pos) != 0)
+        return -1;
+    uint64_t idx = pos & r->free_mask;
+    struct ring_free *e = &r->frees[idx];
+    e->addr = addr;
+    e->pos = at;
+    /* pairs with the acquire load in ring_read_frees() */
+    ring_seq_store(&e->seq, idx, pos + 1);
+    return 0;
 }

@@ -116,7 +116,7 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unw
  * became of it: heap_record_free, heap_record_move, or heap_untake), 0 if not. Call before
  * the block is given back to the allocator: another thread may get the address at once. */
 GP_SIGSAFE int heap_take(uint64_t addr);
-GP_SIGSAFE void heap_record_free(uint64_t addr, const struct unwind_regs *at);
+GP_SIGSAFE void heap_record_free(uint64_t addr);
 /* A taken block now lives at addr (== old when it was resized in place), size bytes. */
 GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
                                  const struct unwind_regs *at);

@@ -338,9 +338,8 @@ GP_SIGSAFE int heap_take(uint64_t addr)
 
 /* No ENTER: the free log is neither the unwinder nor a slot, which is what busy keeps our
  * SIGPROF handler away from; and nothing here changes errno. */
-GP_SIGSAFE void heap_record_free(uint64_t addr, const struct unwind_regs *at)
+GP_SIGSAFE void heap_record_free(uint64_t addr)
 {
-    (void)at;
     struct ring *r = heap_ring();
     if (r)
         log_free(r, addr);

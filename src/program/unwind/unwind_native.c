@@ -70,8 +70,9 @@ GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
 {
     /* Only what the Go walker knows is set: the other registers stay unknown, so a CFA rule
      * that needs one fails instead of reading a made-up value. The rest of reg[] and at[] is
-     * left as it is: only a register whose known bit is set is ever read (zeroing the 280
-     * bytes was a rep stos, 0.15 % of heapbench's samples at 512k). */
+     * left as it is: a step may copy those words along, but only a register whose known bit is
+     * set is used (zeroing the 288-byte frame was a rep stos, 0.15 % of heapbench's samples at
+     * 512k). */
     struct cfi_frame f;
     f.pending = 0;
     f.exact = 0;
