@@ -269,7 +269,11 @@ if [ -s "$PROF" ]; then
 	tree_ok
 	tree_ns=$(awk -v u="$ru" -v s="$rs" 'BEGIN { printf "%.0f", (u + s) * 1e9 }')
 	# /usr/bin/time: the user+sys of sh and the 300 children it waited for (10 ms resolution).
-	cpu_check "the tree's CPU (sh and its 300 children, /usr/bin/time user+sys)" "$tree_ns" 0.10
+	# It also counts what each child spends after it sends its CPU clock at exit (the kernel
+	# unmapping and closing what it had), which the profile cannot see. The profile came out at
+	# 0.89-0.98 of it in seven runs, with this build and with bae8120's alike (10 % failed now
+	# and then), so the bound is 15 %.
+	cpu_check "the tree's CPU (sh and its 300 children, /usr/bin/time user+sys)" "$tree_ns" 0.15
 fi
 
 # ---------------------------------------------------------------------------------------
