@@ -90,20 +90,24 @@ static void on_free(uint64_t addr, uint64_t pos, void *ctx)
         heapmap_free_block(c->heap, c->proc, addr, pos);
 }
 
-/* Every committed record of p, in rounds of at most a ring's worth, then the free log as far
- * as the records read allow; returns the records and log entries read. */
+/* Every committed record of p and the free log as far as the records read allow, in steps of
+ * DRAIN_STEP records: a sampled block's free then leaves the live table soon after its record
+ * came in, and the table stays small (heapmap.c). Returns the records and log entries read. */
+#define DRAIN_STEP 64
 static size_t drain_proc(struct collector *c, struct tree_proc *p)
 {
-    size_t total = 0, frees = 0, n;
+    size_t total = 0, frees = 0, n, f;
     if (p->state == TREE_ENDED || !p->ring.hdr)
         return 0;
     c->proc = (uint32_t)(p - tree_get(c->tree, 0));
     c->cur = p;
     uint64_t before = c->total;
-    while ((n = ring_read(&p->ring, on_record, c)) > 0)
+    do {
+        n = ring_read_max(&p->ring, DRAIN_STEP, on_record, c);
+        f = ring_read_frees(&p->ring, on_free, c);
         total += n;
-    while ((n = ring_read_frees(&p->ring, on_free, c)) > 0)
-        frees += n;
+        frees += f;
+    } while (n || f);
     if (total * 4 > p->ring.nslots || frees * 4 > p->ring.nfrees)
         c->busy = 1;
     if (total * 16 > p->ring.nslots || frees * 16 > p->ring.nfrees)
@@ -416,23 +420,28 @@ static void drain_until_end(struct collector *c, int sigfd)
 {
     int busy = 0, hot = 0;
     int64_t next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
-    enum { MAXFDS = 1 + 3 * 320 + 64 + SESSION_MAX_FDS };
+    enum { OWN = 3, MAXFDS = OWN + 3 * 320 + 64 + SESSION_MAX_FDS };
     static struct pollfd p[MAXFDS];
     for (;;) {
-        /* [0] SIGUSR1, then the session's processes, then the session's descriptors */
+        /* [0] SIGUSR1, [1] [2] the output names' claims (asked only when someone knocks: an
+         * accept that finds no one still costs the kernel a socket), then the session's
+         * processes, then the session's descriptors. poll skips a negative fd. */
         p[0] = (struct pollfd){ sigfd, POLLIN, 0 };
-        int ntree = tree_poll_fds(c->tree, p + 1, MAXFDS - 1 - SESSION_MAX_FDS);
+        p[1] = (struct pollfd){ c->claim_fd, POLLIN, 0 };
+        p[2] = (struct pollfd){ c->heap_claim_fd, POLLIN, 0 };
+        int ntree = tree_poll_fds(c->tree, p + OWN, MAXFDS - OWN - SESSION_MAX_FDS);
         int timeout = busy                ? 0
                       : !c->cfg->heap_rate ? DRAIN_PERIOD_MS
                       : hot                ? HEAP_DRAIN_HOT_MS
                                            : HEAP_DRAIN_PERIOD_MS;
-        int nsession = session_poll_fds(p + 1 + ntree, SESSION_MAX_FDS, &timeout);
-        poll(p, (nfds_t)(1 + ntree + nsession), timeout < 0 ? 0 : timeout);
-        tree_service(c->tree, p + 1, ntree, drain_cb, c);
+        int nsession = session_poll_fds(p + OWN + ntree, SESSION_MAX_FDS, &timeout);
+        poll(p, (nfds_t)(OWN + ntree + nsession), timeout < 0 ? 0 : timeout);
+        tree_service(c->tree, p + OWN, ntree, drain_cb, c);
         c->busy = c->hot = 0;
         collector_drain(c);
         add_residuals(c);
-        answer_claim(c);
+        if ((p[1].revents | p[2].revents) & POLLIN)
+            answer_claim(c);
         struct tree_proc *ex;
         while ((ex = tree_exiting(c->tree)) != NULL)
             if (answer_exiting(c, ex))

@@ -126,7 +126,7 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     if (nl)
         h = gp_hash_more(h, labels, (size_t)nl);
     if (n)
-        h = gp_hash_more(h, pcs, n * sizeof *pcs);
+        h = gp_hash_words(h, pcs, n);
     size_t slot = h & (pm->index_cap - 1);
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];

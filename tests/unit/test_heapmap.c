@@ -4,6 +4,8 @@
  * against a hand computation; then a random run checked against a plain model.
  * Context: tests
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,7 +211,9 @@ static void test_scale(void)
 }
 
 /* A random mix against a plain model: every bucket's in-use figures, many collisions and
- * deletions in the live table (addresses from a small range, three processes). */
+ * deletions in the live table (addresses from a small range, three processes). In every other
+ * phase of 30 000 events only live blocks are freed or moved, so the table shrinks as well as
+ * grows (heapmap.c: halved at an eighth full). */
 #define NADDR 4096
 static void test_random(void)
 {
@@ -217,11 +221,26 @@ static void test_random(void)
     static uint64_t size[3][NADDR];     /* 0: not live */
     static int stack[3][NADDR];
     uint64_t inuse_c[3][8] = { { 0 } }, inuse_b[3][8] = { { 0 } };
+    size_t most = 0, least_after = SIZE_MAX;
+    struct heapmap_stats st;
     srand(7);
     for (int i = 0; i < 300000; i++) {
         uint32_t proc = (uint32_t)(rand() % 3);
         int a = rand() % NADDR, op = rand() % 3;
         uint64_t addr = 0x10000 + (uint64_t)a * 16;
+        if ((i / 30000) % 2) {   /* a phase of frees */
+            if (!size[proc][a])
+                continue;
+            op = op ? 1 : 2;
+        }
+        if (i % 1000 == 0) {
+            heapmap_stats(h, &st);
+            if (st.bytes > most) {
+                most = st.bytes;
+                least_after = SIZE_MAX;
+            } else if (st.bytes < least_after)
+                least_after = st.bytes;
+        }
         if (op == 0 || !size[proc][a]) {
             if (size[proc][a]) {   /* lost free */
                 inuse_c[proc][stack[proc][a]]--;
@@ -265,9 +284,12 @@ static void test_random(void)
             live += size[p][a] != 0;
     }
     CHECK(ok);
-    struct heapmap_stats st;
     heapmap_stats(h, &st);
     CHECK(st.live == live && st.buckets == 24);
+    /* the table's memory went down after its largest */
+    CHECK(least_after < most);
+    if (getenv("SHOW") || least_after >= most)
+        fprintf(stderr, "# table bytes: most %zu, least after %zu\n", most, least_after);
     heapmap_end_proc(h, 1);
     heapmap_stats(h, &st);
     size_t live1 = 0;

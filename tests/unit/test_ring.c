@@ -77,6 +77,16 @@ static void test_basic_and_wrap(void)
     }
     CHECK(s.n == 250 && s.order_ok && s.last[0] == 250);
     CHECK(ring_read(&r, collect, &s) == 0);
+    /* in steps: 10 records read 4, 4, 2; a step above a lap is a lap */
+    for (uint64_t i = 251; i <= 260; i++)
+        CHECK(put(&r, 0, i));
+    CHECK(ring_read_max(&r, 4, collect, &s) == 4 && s.last[0] == 254);
+    CHECK(ring_read_max(&r, 4, collect, &s) == 4 && s.last[0] == 258);
+    CHECK(ring_read_max(&r, 4, collect, &s) == 2 && s.last[0] == 260);
+    CHECK(ring_read_max(&r, 4, collect, &s) == 0 && s.order_ok);
+    for (uint64_t i = 261; i <= 324; i++)
+        CHECK(put(&r, 0, i));
+    CHECK(ring_read_max(&r, 1000, collect, &s) == 64 && s.last[0] == 324 && s.order_ok);
     ring_destroy(&r);
 }
 

@@ -267,6 +267,9 @@ int ring_check(struct ring *r, char *why, size_t whysz);
  * GP_DROP_BAD_RECORD and skipped. */
 typedef void (*ring_record_fn)(const struct ring_record *rec, uint64_t pos, void *ctx);
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
+/* The same, at most max records (and at most a lap): a reader that also reads the free log
+ * goes back and forth in steps, so that frees meet their blocks soon after the records. */
+size_t ring_read_max(struct ring *r, size_t max, ring_record_fn fn, void *ctx);
 /* Calls fn for each committed entry of the free log, in order, as long as every record before
  * the entry's position has been read (pos <= the reader's tail: a later one waits for the next
  * call, after ring_read), and frees it; returns the number consumed. An entry whose position is

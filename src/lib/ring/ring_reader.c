@@ -73,11 +73,18 @@ static uint64_t skip_torn(void *base, size_t stride, uint64_t mask, uint64_t n,
 
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
 {
+    return ring_read_max(r, r->nslots, fn, ctx);
+}
+
+size_t ring_read_max(struct ring *r, size_t max, ring_record_fn fn, void *ctx)
+{
     struct ring_header *h = r->hdr;
     uint64_t pos = r->tail;
     size_t n = 0;
     /* At most one lap per call: the writers are untrusted and the caller drains again. */
-    while (n < r->nslots && committed(r->slots, sizeof *r->slots, r->mask, pos)) {
+    if (max > r->nslots)
+        max = r->nslots;
+    while (n < max && committed(r->slots, sizeof *r->slots, r->mask, pos)) {
         struct ring_slot *s = &r->slots[pos & r->mask];
         if (s->rec.weight == 0)
             ;   /* a slot its writer gave up: nothing in it */
