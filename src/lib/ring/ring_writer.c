@@ -80,5 +80,8 @@ GP_SIGSAFE int ring_log_free(struct ring *r, uint64_t addr)
     e->pos = at;
     /* pairs with the acquire load in ring_read_frees() */
     ring_seq_store(&e->seq, idx, pos + 1);
+    /* The next entry's line was last written by the reader (its release, a lap ago): fetched
+     * now, it is here by the next free of a sampled block, which otherwise waited for it. */
+    __builtin_prefetch(&r->frees[(pos + 1) & r->free_mask], 1, 3);
     return 0;
 }
