@@ -63,6 +63,7 @@ bin=$work/bin
 cp "$builddir/bench/writeout/writeout" "$bin/writeout"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/cwork" "$top/bench/cwork/cwork.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/heapbench" "$top/bench/heap/heapbench.c"
+gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread -o "$bin/heapab" "$top/bench/heap/heapab.c" -ldl
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/floor" "$top/bench/floor/floor.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/waitall" "$top/bench/waitall/waitall.c"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/ctrivial" "$top/bench/cwork/trivial.c"
