@@ -34,15 +34,20 @@
  * the kernel's 250 Hz cap (200 records per 50 ms); a drain that took more than a quarter of a
  * ring is followed by another at once. */
 #define DRAIN_PERIOD_MS 50
-/* With C memory profiling: a program writes a record (the allocation) and an entry of the free
- * log (its free) per GOPROF_HEAP_RATE bytes it allocates. One thread of malloc/free pairs of
- * 16-4096 bytes allocates ~25 GB/s: 50 000 records a second at 512k, a quarter of a 1024-slot
- * ring per 5 ms (the log has 8 entries a slot). So the period is 5 ms, and 1 ms after a drain
- * that found more than a sixteenth of the ring or of the log (when frees too took slots, 4 such
- * threads on 2 cores lost 5 % of their allocations to a full ring at 5 ms, 1 % with this on a
- * loaded machine; losses are counted and shown in the profile). */
-#define HEAP_DRAIN_PERIOD_MS 5
-#define HEAP_DRAIN_HOT_MS 1
+/* With C memory profiling the period follows the records' rate: after each drain, the next
+ * one is planned to find HEAP_DRAIN_FILL of a ring (slots or free log, the fuller), from the
+ * share the last one found over the time it had waited, between HEAP_DRAIN_MIN_MS and
+ * HEAP_DRAIN_MAX_MS; a drain that found more than half a ring is followed by another at once.
+ * One thread of heapbench (malloc/free pairs of 16-4096 bytes) writes ~45 000 records a
+ * second at 512k: a drain every ~8.5 ms instead of every 1-5 ms. Waking costs the collector
+ * ~50 us on this VM, so a fixed 5 ms cost 1-3 % of a core even for a program that allocated
+ * little; a quiet program now wakes it every 10 ms. The bound: a burst of 90 000 records a
+ * second (two such threads on 2 cores) after a quiet spell fills 900 of the 1024 slots in
+ * those 10 ms; more is counted as lost and shown in the profile (GOPROF_RING_SLOTS makes
+ * room). */
+#define HEAP_DRAIN_FILL 0.375
+#define HEAP_DRAIN_MIN_MS 1
+#define HEAP_DRAIN_MAX_MS 10
 
 /* Once the leader is PID 1 of its namespace, the one-file profile is rewritten this often:
  * when PID 1 is SIGKILLed the kernel kills the collector with it. */
@@ -61,8 +66,8 @@ struct collector {
     int finished, status;               /* session_finish done, and its result */
     int claim_fd, heap_claim_fd;        /* cfg->keep_fd, cfg->heap_keep_fd until released */
     uint32_t proc;                      /* the process being drained */
-    int busy;                           /* a drain took more than a quarter of a ring */
-    int hot;                            /* a drain took more than a sixteenth of a ring */
+    double fill;                        /* the largest share of a ring (slots or free log)
+                                         * one process's drain took in this loop */
     const struct tree_proc *cur;
 };
 
@@ -108,10 +113,11 @@ static size_t drain_proc(struct collector *c, struct tree_proc *p)
         total += n;
         frees += f;
     } while (n || f);
-    if (total * 4 > p->ring.nslots || frees * 4 > p->ring.nfrees)
-        c->busy = 1;
-    if (total * 16 > p->ring.nslots || frees * 16 > p->ring.nfrees)
-        c->hot = 1;
+    double fill_slots = (double)total / p->ring.nslots, fill_log = (double)frees / p->ring.nfrees;
+    if (fill_slots > c->fill)
+        c->fill = fill_slots;
+    if (fill_log > c->fill)
+        c->fill = fill_log;
     /* Ahead of a process that samples: what it wrote since the last drain, twice over, at
      * least 16 slots. */
     if (total)
@@ -413,12 +419,27 @@ static int answer_exiting(struct collector *c, struct tree_proc *p)
     return c->finished;
 }
 
-/* Drains every DRAIN_PERIOD_MS, or HEAP_DRAIN_PERIOD_MS with C memory profiling (sooner after
- * a hot drain, at once after a busy one), until the session's last process has ended, serving
- * the session in between. */
+int collector_next_period_ms(int heap, double fill, int64_t span_ns)
+{
+    if (!heap)
+        return fill > 0.25 ? 0 : DRAIN_PERIOD_MS;
+    if (fill > 0.5)
+        return 0;
+    if (fill <= 0)
+        return HEAP_DRAIN_MAX_MS;
+    double ms = (double)span_ns / GP_NS_PER_MS * HEAP_DRAIN_FILL / fill;
+    return ms < HEAP_DRAIN_MIN_MS   ? HEAP_DRAIN_MIN_MS
+           : ms > HEAP_DRAIN_MAX_MS ? HEAP_DRAIN_MAX_MS
+                                    : (int)ms;
+}
+
+/* Drains every DRAIN_PERIOD_MS (at once again after a drain that took more than a quarter of
+ * a ring), or with C memory profiling as collector_next_period_ms plans, until the session's last
+ * process has ended, serving the session in between. */
 static void drain_until_end(struct collector *c, int sigfd)
 {
-    int busy = 0, hot = 0;
+    double fill = 0;
+    int64_t span_ns = 0, last_drain_ns = gp_clock_ns(CLOCK_MONOTONIC);
     int64_t next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
     enum { OWN = 3, MAXFDS = OWN + 3 * 320 + 64 + SESSION_MAX_FDS };
     static struct pollfd p[MAXFDS];
@@ -430,14 +451,14 @@ static void drain_until_end(struct collector *c, int sigfd)
         p[1] = (struct pollfd){ c->claim_fd, POLLIN, 0 };
         p[2] = (struct pollfd){ c->heap_claim_fd, POLLIN, 0 };
         int ntree = tree_poll_fds(c->tree, p + OWN, MAXFDS - OWN - SESSION_MAX_FDS);
-        int timeout = busy                ? 0
-                      : !c->cfg->heap_rate ? DRAIN_PERIOD_MS
-                      : hot                ? HEAP_DRAIN_HOT_MS
-                                           : HEAP_DRAIN_PERIOD_MS;
+        int timeout = collector_next_period_ms(c->cfg->heap_rate != 0, fill, span_ns);
         int nsession = session_poll_fds(p + OWN + ntree, SESSION_MAX_FDS, &timeout);
         poll(p, (nfds_t)(OWN + ntree + nsession), timeout < 0 ? 0 : timeout);
         tree_service(c->tree, p + OWN, ntree, drain_cb, c);
-        c->busy = c->hot = 0;
+        c->fill = 0;
+        int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
+        span_ns = now - last_drain_ns;
+        last_drain_ns = now;
         collector_drain(c);
         add_residuals(c);
         if ((p[1].revents | p[2].revents) & POLLIN)
@@ -455,8 +476,7 @@ static void drain_until_end(struct collector *c, int sigfd)
             next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
             session_checkpoint(c);
         }
-        busy = c->busy;   /* the next drain starts at once */
-        hot = c->hot;
+        fill = c->fill;
     }
 }
 

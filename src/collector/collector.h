@@ -126,5 +126,9 @@ struct collector *collector_new(const struct collector_config *cfg);
 void collector_free(struct collector *c);
 int collector_add_ring(struct collector *c, int ring_fd, pid_t pid, const char *name);
 size_t collector_drain(struct collector *c);
+/* The wait before the next drain in ms, for a session with C memory profiling or not
+ * (heap), after a drain that found `fill` of a ring (the largest share of one process's slots
+ * or free log) having waited span_ns (collector.c: HEAP_DRAIN_FILL). */
+int collector_next_period_ms(int heap, double fill, int64_t span_ns);
 
 #endif

@@ -732,8 +732,25 @@ static void test_heap_delta(void)
     next_heap_tmpl = "";
 }
 
+/* The drain's wait: CPU only, 50 ms (at once past a quarter of a ring); with C memory, what
+ * finds 3/8 of a ring at the rate the last drain saw, within 1-10 ms (at once past a half). */
+static void test_drain_period(void)
+{
+    const int64_t ms = 1000000;
+    CHECK(collector_next_period_ms(0, 0, 50 * ms) == 50);
+    CHECK(collector_next_period_ms(0, 0.2, 50 * ms) == 50);
+    CHECK(collector_next_period_ms(0, 0.3, 50 * ms) == 0);
+    CHECK(collector_next_period_ms(1, 0, 10 * ms) == 10);         /* quiet: the longest */
+    CHECK(collector_next_period_ms(1, 0.1875, 4 * ms) == 8);      /* 3/16 in 4 ms: 8 ms */
+    CHECK(collector_next_period_ms(1, 0.375, 5 * ms) == 5);
+    CHECK(collector_next_period_ms(1, 0.01, 10 * ms) == 10);      /* slow: capped */
+    CHECK(collector_next_period_ms(1, 0.45, 1 * ms) == 1);        /* fast: at least 1 ms */
+    CHECK(collector_next_period_ms(1, 0.51, 5 * ms) == 0);        /* past half: at once */
+}
+
 int main(void)
 {
+    test_drain_period();
     session_set_clock(fake_clock);
     test_intervals();
     test_interval_cut();
