@@ -1073,7 +1073,8 @@ func (b *Bench) secHeap() error {
 			}
 		}
 	}
-	return nil
+	// Several threads, more than the cores: the A/B alone (heapbench's rows would be noise).
+	return b.heapAB("4 threads", 4)
 }
 
 // heapAB: C memory profiling's cost at 512k measured inside one process (bench/heap/heapab.c):
