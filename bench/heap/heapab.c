@@ -96,21 +96,15 @@ static void *work(void *arg)
     block_program(&w->via_program, &w->sum);   /* warm both */
     block_libc(&w->via_libc, &w->sum);
     for (int r = 0; r < rounds; r++) {
-        double t0 = thread_cpu_ns(), t1, t2, in, di;
-        if (r & 1) {
-            block_libc(&w->via_libc, &w->sum);
-            t1 = thread_cpu_ns();
-            block_program(&w->via_program, &w->sum);
-            t2 = thread_cpu_ns();
-            di = t1 - t0;
-            in = t2 - t1;
-        } else {
-            block_program(&w->via_program, &w->sum);
-            t1 = thread_cpu_ns();
-            block_libc(&w->via_libc, &w->sum);
-            t2 = thread_cpu_ns();
-            in = t1 - t0;
-            di = t2 - t1;
+        double in = 0, di = 0;
+        for (int half = 0; half < 2; half++) {   /* odd rounds call libc's first */
+            int via_libc = half == (r & 1 ? 0 : 1);
+            double t0 = thread_cpu_ns();
+            if (via_libc)
+                block_libc(&w->via_libc, &w->sum);
+            else
+                block_program(&w->via_program, &w->sum);
+            *(via_libc ? &di : &in) = thread_cpu_ns() - t0;
         }
         w->ratio[r] = in / di;
         w->interposed_ns += in;

@@ -39,12 +39,13 @@
  * share the last one found over the time it had waited, between HEAP_DRAIN_MIN_MS and
  * HEAP_DRAIN_MAX_MS; a drain that found more than half a ring is followed by another at once.
  * One thread of heapbench (malloc/free pairs of 16-4096 bytes) writes ~45 000 records a
- * second at 512k: a drain every ~8.5 ms instead of every 1-5 ms. Waking costs the collector
- * ~50 us on this VM, so a fixed 5 ms cost 1-3 % of a core even for a program that allocated
- * little; a quiet program now wakes it every 10 ms. The bound: a burst of 90 000 records a
- * second (two such threads on 2 cores) after a quiet spell fills 900 of the 1024 slots in
- * those 10 ms; more is counted as lost and shown in the profile (GOPROF_RING_SLOTS makes
- * room). */
+ * second at 512k: ~105 drains a second instead of 200-470. A wake-up costs the collector
+ * 70-110 us of CPU on this VM (schedstat over wake-ups at GOPROF_HEAP_RATE=64m, where almost
+ * nothing is drained), so the fixed 5 ms cost it 14-18 ms a second even for a program that
+ * allocated little; a quiet program now wakes it every 10 ms. The bound: a burst of 90 000
+ * records a second (two such threads on 2 cores) after a quiet spell fills 900 of the 1024
+ * slots in those 10 ms; more is counted as lost and shown in the profile (GOPROF_RING_SLOTS
+ * makes room). */
 #define HEAP_DRAIN_FILL 0.375
 #define HEAP_DRAIN_MIN_MS 1
 #define HEAP_DRAIN_MAX_MS 10

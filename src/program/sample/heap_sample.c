@@ -365,15 +365,16 @@ GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
         rec->heap_old = old;
         rec->heap_addr = addr;
         rec->heap_size = size;
-        if (heap_set_insert(&gp_heap.set, addr) == HEAP_SET_FULL) {
+        int full = heap_set_insert(&gp_heap.set, addr) == HEAP_SET_FULL;
+        if (full) {
             rec->weight = 0;   /* given up: the block cannot be followed, for the collector */
             set_full(r);       /* it is freed */
-            ring_commit(r, pos);
-            log_free(r, old);
         } else {
             COUNT(moves, 1);
-            ring_commit(r, pos);
         }
+        ring_commit(r, pos);
+        if (full)
+            log_free(r, old);
         ring_prefetch_next(r, pos);
     }
     LEAVE(t, at);
