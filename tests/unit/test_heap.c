@@ -58,13 +58,13 @@ static void table_init(struct heap_set *s, void *mem, unsigned bits)
 /* Every slot empty, every line's counts zero, every filter bit clear. */
 static int all_empty(const struct heap_set *s)
 {
-    int ok = atomic_load(&s->live) == 0;
+    int ok = 1;
     for (uint64_t l = 0; l <= s->mask; l++) {
-        ok &= atomic_load(&s->line[l].count) == 0;
+        ok &= atomic_load(&s->line[l].passing) == 0;
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
             ok &= atomic_load(&s->line[l].slot[i]) == HEAP_SET_EMPTY;
     }
-    for (uint64_t i = 0; i <= s->mask / 64; i++)
+    for (uint64_t i = 0; i <= s->mask; i++)
         ok &= atomic_load(&s->filter[i]) == 0;
     return ok;
 }
@@ -96,7 +96,9 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
             else if (r == HEAP_SET_INSERTED)
                 in_ref[k] = 1, live++;
             else
-                ok &= r == HEAP_SET_FULL && live >= s.max_live / 2, full++;
+                /* full: the lines a probe may use from the home are all full */
+                ok &= r == HEAP_SET_FULL &&
+                      live >= (uint64_t)HEAP_SET_LINE_SLOTS * (uint64_t)s.max_lines, full++;
             break;
         }
         case 1:
@@ -109,7 +111,6 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
             if (in_ref[k])
                 filter_ok &= heap_set_maybe(&s, addr);
         }
-        ok &= atomic_load(&s.live) == live;
         ops++;
     }
     /* everything the reference holds is there, and nothing else */
@@ -163,9 +164,8 @@ static void full_table(void)
     uint64_t n = 0;
     while (heap_set_insert(&s, 0x10000 + n * 16) == HEAP_SET_INSERTED)
         n++;
-    CHECK(n == s.max_live);                       /* half the slots */
+    CHECK(n == (uint64_t)HEAP_SET_LINE_SLOTS << 5);   /* a probe reaches every line: all taken */
     CHECK(heap_set_insert(&s, 0x999990) == HEAP_SET_FULL);
-    CHECK(atomic_load(&s.live) == n);
     for (uint64_t i = 0; i < n; i++)
         CHECK(heap_set_contains(&s, 0x10000 + i * 16));
     for (uint64_t i = 0; i < n; i += 2)
@@ -180,7 +180,6 @@ static void full_table(void)
     CHECK(all_empty(&s));
     for (uint64_t i = 0; i < n; i++)
         CHECK(!heap_set_maybe(&s, 0x10000 + i * 16));
-    CHECK(atomic_load(&s.live) == 0);
     CHECK(heap_set_insert(&s, 0) == HEAP_SET_FULL);
     free(mem);
 }
@@ -261,8 +260,8 @@ static void *conc_thread(void *arg)
 
 static void concurrent(double secs)
 {
-    /* small: 4 x 512 addresses contend for 2^8 lines of 7 slots (max_live 896: some inserts
-     * fail, lines overflow) */
+    /* small: 4 x 512 addresses (and those handed over) contend for 2^8 lines of 7 slots:
+     * lines overflow */
     void *mem = table_mem(8);
     table_init(&shared, mem, 8);
     conc_end = now_s() + secs;
@@ -440,7 +439,10 @@ static void records(void)
     for (int i = 0; i < 20; i++)
         alloc_site(0x100000 + (uint64_t)i * 16, 8);
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_RING_FULL]) == 4);
-    CHECK(atomic_load(&gp_heap.set.live) == 16);
+    int in_set = 0;
+    for (int i = 0; i < 20; i++)
+        in_set += heap_set_contains(&gp_heap.set, 0x100000 + (uint64_t)i * 16);
+    CHECK(in_set == 16);
     CHECK(heap_take(0x100000) == 1);
     free_site(0x100000);
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 0);
@@ -464,17 +466,19 @@ static void records(void)
           seen.r[0].heap_addr == 0x100010 && seen.r[0].heap_size == 24);
 
     /* a full table: the allocation's slot is given up (read as nothing), the loss counted */
-    uint64_t filled = 0;
-    while (heap_set_insert(&gp_heap.set, 0x400000 + filled * 16) == HEAP_SET_INSERTED)
-        filled++;
+    const uint64_t tries = 64 * (HEAP_SET_LINE_SLOTS << 7), held = heap_set_count(&gp_heap.set);
+    for (uint64_t i = 0; i < tries; i++)
+        heap_set_insert(&gp_heap.set, 0x400000 + i * 16);
+    CHECK(heap_set_count(&gp_heap.set) == (HEAP_SET_LINE_SLOTS << 7));   /* every slot */
     alloc_site(0x500000, 32);
     CHECK(!heap_set_contains(&gp_heap.set, 0x500000));
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_SET_FULL]) == 1);
     seen.n = 0;
     CHECK(ring_read(&ring, keep, &seen) == 1 && seen.n == 0);
     CHECK(atomic_load(&ring.hdr->drops[GP_DROP_BAD_RECORD]) == 0);
-    for (uint64_t i = 0; i < filled; i++)
+    for (uint64_t i = 0; i < tries; i++)
         heap_set_remove(&gp_heap.set, 0x400000 + i * 16);
+    CHECK(heap_set_count(&gp_heap.set) == held);
 
     /* our SIGPROF handler's samples while the path is busy are deferred to its end */
     gp_heap_thread.busy = 1;
@@ -560,8 +564,8 @@ int main(int argc, char **argv)
     if (argc > 1)
         budget = atof(argv[1]);
     full_table();
-    random_ops(7, 300, budget * 0.2);    /* below max_live (448): mostly inserted */
-    random_ops(7, 2000, budget * 0.2);   /* beyond: the table fills */
+    random_ops(7, 300, budget * 0.2);    /* 300 in 896 slots: lines overflow, none full */
+    random_ops(7, 2000, budget * 0.2);   /* 2000: the table fills */
     random_ops(3, 100, budget * 0.1);    /* tiny (8 lines): long probes, wrap-around */
     churn();
     concurrent(budget * 0.4);

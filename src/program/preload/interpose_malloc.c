@@ -363,14 +363,16 @@ static void *boot_pvalloc(size_t n)
 /* ---- the interposers ------------------------------------------------------------------------ */
 
 /* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, at most 114688 sampled blocks
- * live: 56 GiB of live heap at 512 KiB per sample) and its 4 KiB filter. The lines are mapped
- * untouched (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent
- * huge page where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a
- * sampled allocation's insert lands on a random line, and with 4 KiB pages it also missed the
- * TLB (~90 ns of its ~290 ns measured on the development VM). The filter is here, static:
- * free() reads it at a fixed address with a constant shift. */
+ * live: 56 GiB of live heap at 512 KiB per sample) and its 256 KiB filter (a word per 4 KiB
+ * window of a 128 MiB region: program/sample/heap_set.h). The lines are mapped untouched
+ * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
+ * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
+ * allocation's insert lands on a random line, and with 4 KiB pages it also missed the TLB (~90
+ * ns of its ~290 ns measured on the development VM). The filter is here, static: free() reads
+ * it at a fixed address with a constant shift, and its pages are touched where sampled blocks
+ * are. */
 #define SET_BITS 15
-static _Atomic uint64_t set_filter[((size_t)1 << SET_BITS) / 64];
+static _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
 
 /* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
  * interposer tail-calls so that the stack is walked from the program's call: the allocation's
@@ -424,7 +426,7 @@ static COLD uint64_t free_sampled(uint64_t p, uint64_t b, uint64_t c,
     return 0;
 }
 
-/* No test of gp_heap_on, nor of the arena: a bit is set only for a sampled block's line, and
+/* No test of gp_heap_on, nor of the arena: a bit is set only for a sampled block's granule, and
  * real.free is the arena's own free while an arena block may be live (resolve). */
 static void gp_free(void *p)
 {
@@ -756,8 +758,9 @@ static int map_set(int fixed)
         return -errno;
     set_mem = p;
     (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
-    for (size_t i = 0; i < sizeof set_filter / sizeof set_filter[0]; i++)
-        atomic_store_explicit(&set_filter[i], 0, memory_order_relaxed);   /* (a fork child's) */
+    for (size_t i = 0; i < sizeof set_filter / sizeof set_filter[0]; i++)   /* a fork child's */
+        if (atomic_load_explicit(&set_filter[i], memory_order_relaxed))       /* (untouched pages */
+            atomic_store_explicit(&set_filter[i], 0, memory_order_relaxed);   /* stay untouched) */
     heap_set_init(&gp_heap.set, p, set_filter, SET_BITS);
     return 0;
 }
@@ -880,7 +883,7 @@ __attribute__((destructor)) void heap_report(void)
              "%llu nested, %llu deferred CPU samples", (int)getpid(),
              (unsigned long long)s->allocs, (unsigned long long)s->alloc_bytes,
              (unsigned long long)s->frees, (unsigned long long)s->moves,
-             (unsigned long long)atomic_load(&gp_heap.set.live),
+             (unsigned long long)(gp_heap.count_stats ? heap_set_count(&gp_heap.set) : 0),
              (unsigned long long)s->lost_ring, (unsigned long long)s->lost_set,
              (unsigned long long)s->lost_free, (unsigned long long)s->stale,
              (unsigned long long)s->nested, (unsigned long long)s->deferred_cpu);

@@ -6,16 +6,35 @@
  * for every block, sampled or not (one in ~250 at GOPROF_HEAP_RATE=512k): the unsampled
  * case must cost a few ns, with no lock and no allocation, from any thread.
  *
- * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a count word.
- * An address hashes to its home line and lives there, or, when that line is full, in one of
- * the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's count word holds
- * two counts: its home count (the live addresses whose home it is) and its passing count (the
- * live addresses stored beyond it whose home is it or a line before it: their probe passed
- * through it). A lookup scans a line's 7 slots and stops at the first line whose passing count
- * is 0: every live address it could be looking for past that line would have counted there.
- * So a removed address leaves an empty slot, not a tombstone: the table never fills with dead
- * entries however long the program runs, and an insert or a lookup touches one cache line
- * (its home) unless the home line has overflowed.
+ * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 4 KiB window of
+ * address space and its bit for a 64-byte granule of that window (heap_filter_index). The
+ * windows of one 2^(bits+12)-byte region (128 MiB for the interposers' table) map onto the
+ * words one to one, rotated by a hash of the region's number, so a bit may stand for the same
+ * granule of several regions. The bit is set while a live address in the table starts in its
+ * granule. Why windows, not a hash of each address: a thread frees mostly blocks of its own
+ * arena, so the filter words it reads are the ones its own sampled inserts and removes write;
+ * with hashed bits every sampled insert and remove wrote one of a few filter cache lines that
+ * every thread's free() reads, and each write cost the other cores a miss (perf: the filter
+ * was 1.5 % of a 2-thread allocation benchmark's cycles at GOPROF_HEAP_RATE=512k, in free()).
+ * A free of an unsampled block finds its bit set only when a live sampled block starts in the
+ * same granule (or in the granule of another region that maps there): about one free in 8000
+ * at 512k.
+ *
+ * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a count word. An
+ * address's home line is a hash of its filter bit's number (heap_set_home): the addresses that
+ * share a bit share a home. An address lives at its home, or, when that line is full, in one of
+ * the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's count word is its
+ * passing count: the live addresses stored beyond it whose home is it or a line before it
+ * (their probe passed through it). A lookup scans a line's 7 slots and stops at the first line
+ * whose passing count is 0: every live address it could be looking for past that line would
+ * have counted there. So a removed address leaves an empty slot, not a tombstone: the table
+ * never fills with dead entries however long the program runs, and an insert or a lookup
+ * touches one cache line (its home) unless the home line has overflowed. The load has no cap:
+ * an insert fails only when the HEAP_SET_MAX_LINES lines from its home are full. A table near
+ * full costs sampled inserts and removes more lines (each a cache miss), not the free() of an
+ * unsampled block. (A shared count of the live addresses, to keep the load under half, was
+ * 0.4 % of a 2-thread allocation benchmark's cycles: a line every sampled insert and remove
+ * wrote.)
  *
  * Concurrency. Only the thread that owns an address (it has just had it from malloc, or is
  * freeing it) inserts or removes it, and the program's own synchronisation orders a block's
@@ -26,17 +45,20 @@
  * lowers it only after its slot is empty again, so a count is never below the addresses that
  * passed: a lookup by the owner (or a thread its free was handed to) always reaches its address.
  *
- * Filter: 2^bits bits in 64-bit words, bit i set while line i's home count is not zero.
- * free() of an unsampled block reads that one bit (4 KiB for the default table: the L1
- * cache). The bit is set after the count is raised; when a remove brings the count to zero the
- * bit is cleared and the count read again, and set again if an insert raised it meanwhile: a
- * set bit is never lost for a live address.
+ * The filter's bits. An insert sets its bit after its slot holds the address. A remove clears
+ * its bit when no other live address with the same bit is left (the lookup from their common
+ * home finds none), then looks again and sets the bit back if one came meanwhile. Between that
+ * clear and that second look (a few instructions, unless the thread is preempted there) a bit
+ * can be clear for a block another thread has just inserted; a free of that block from a third
+ * thread in that moment is not seen (the collector then counts the block as live until its
+ * address is sampled again). A bit is never left set without a live address: no filter fills up.
  *
  * The caller owns the memory: the lines (heap_set_bytes(bits) bytes, zero-filled and 64-byte
  * aligned: an mmap'd region, untouched pages cost nothing until a sampled address lands on
  * them) and the filter (heap_set_filter_words(bits) words, zero-filled: the interposers keep
  * it in a static array, whose address free() then has without a load, and whose size,
- * heap_filter_maybe's bits, is a constant there).
+ * heap_filter_maybe's bits, is a constant there; its pages, too, are touched only where
+ * sampled blocks are).
  */
 #ifndef GP_HEAP_SET_H
 #define GP_HEAP_SET_H
@@ -54,27 +76,23 @@
 
 struct heap_set_line {
     _Atomic uint64_t slot[HEAP_SET_LINE_SLOTS];
-    _Atomic uint64_t count;   /* low 32 bits: home count; high 32 bits: passing count */
+    _Atomic uint64_t passing;   /* live addresses stored past this line whose probe passed it */
 };
 _Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache line");
 
 struct heap_set {
     struct heap_set_line *line;
-    _Atomic uint64_t *filter;  /* 2^bits bits: line i's home count is not zero */
+    _Atomic uint64_t *filter;  /* 2^bits words: heap_filter_index */
     uint64_t mask;             /* lines - 1 */
     unsigned bits;
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
                                 * probe never comes back to a line it passed) */
-    uint64_t max_live;         /* half the slots */
-    /* addresses in the table: written by every sampled insert and remove, so on a line of its
-     * own, away from what every free() reads */
-    _Alignas(64) _Atomic uint64_t live;
 };
 
 enum heap_set_insert_result {
     HEAP_SET_INSERTED = 0,
     HEAP_SET_PRESENT = 1,   /* was there already: a block freed where we did not see it */
-    HEAP_SET_FULL = -1,     /* max_live reached, or no empty slot within HEAP_SET_MAX_LINES */
+    HEAP_SET_FULL = -1,     /* no empty slot within HEAP_SET_MAX_LINES of the home */
 };
 
 /* Bytes of memory the lines of a table of 2^bits lines need, and the words of its filter. */
@@ -84,28 +102,27 @@ static inline size_t heap_set_bytes(unsigned bits)
 }
 static inline size_t heap_set_filter_words(unsigned bits)
 {
-    return (((size_t)1 << bits) + 63) / 64;
+    return (size_t)1 << bits;
 }
 
 /* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned) and filter
  * (heap_set_filter_words, zero-filled). 3 <= bits <= 26. */
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter, unsigned bits);
 
-/* addr's home line among 2^bits (blocks are 16-byte aligned: the low bits carry nothing). */
-static inline uint64_t heap_home(uint64_t addr, unsigned bits)
+/* The number of addr's filter bit: word (addr's 4 KiB window in its region, rotated by the
+ * region's hash) * 64 + addr's 64-byte granule in the window. */
+static inline uint64_t heap_filter_index(uint64_t addr, unsigned bits)
 {
-    return gp_hash_index(addr >> 4, bits);
-}
-static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
-{
-    return heap_home(addr, s->bits);
+    uint64_t word = ((addr >> 12) + gp_hash_index(addr >> (bits + 12), bits)) &
+                    (((uint64_t)1 << bits) - 1);
+    return word << 6 | ((addr >> 6) & 63);
 }
 
 /* The free() fast path: 0 means addr is certainly not in the table whose filter and bits these
  * are. */
 static inline int heap_filter_maybe(const _Atomic uint64_t *filter, unsigned bits, uint64_t addr)
 {
-    uint64_t i = heap_home(addr, bits);
+    uint64_t i = heap_filter_index(addr, bits);
     return (atomic_load_explicit(&filter[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
 }
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
@@ -113,9 +130,17 @@ static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
     return heap_filter_maybe(s->filter, s->bits, addr);
 }
 
+/* addr's home line: a hash of its filter bit, so the addresses that share a bit share a home. */
+static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
+{
+    return gp_hash_index(heap_filter_index(addr, s->bits), s->bits);
+}
+
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr);
 /* 1 if addr was in the table (it is not any more), 0 if not. */
 GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr);
 GP_SIGSAFE int heap_set_contains(const struct heap_set *s, uint64_t addr);
+/* The addresses in the table, by a scan of every line (for GOPROF_DEBUG's line at exit). */
+uint64_t heap_set_count(const struct heap_set *s);
 
 #endif
