@@ -17,8 +17,9 @@
  * every thread's free() reads, and each write cost the other cores a miss (perf: the filter
  * was 1.5 % of a 2-thread allocation benchmark's cycles at GOPROF_HEAP_RATE=512k, in free()).
  * A free of an unsampled block finds its bit set only when a live sampled block starts in the
- * same granule (or in the granule of another region that maps there): about one free in 8000
- * at 512k.
+ * same granule (or in the granule of another region that maps there). Measured at 512k: 0.03 %
+ * of frees with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed
+ * table line, whose false positives grow with the live sampled blocks.
  *
  * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a count word. An
  * address's home line is a hash of its filter bit's number (heap_set_home): the addresses that
@@ -51,7 +52,8 @@
  * clear and that second look (a few instructions, unless the thread is preempted there) a bit
  * can be clear for a block another thread has just inserted; a free of that block from a third
  * thread in that moment is not seen (the collector then counts the block as live until its
- * address is sampled again). A bit is never left set without a live address: no filter fills up.
+ * address is sampled again). The same race can leave a bit set with no live address; the next
+ * remove with that bit clears it, so stale bits do not pile up.
  *
  * The caller owns the memory: the lines (heap_set_bytes(bits) bytes, zero-filled and 64-byte
  * aligned: an mmap'd region, untouched pages cost nothing until a sampled address lands on
