@@ -62,7 +62,8 @@ check "c_heap plain: fork child exit 7" grep -qx "fork child: exit 7" "$D/plain.
 requested=$(awk '/^requested/ {print $2}' "$D/plain.stdout")
 
 # 1. 512k: the same run, records plausible
-run_profiled "$D/p512.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_DEBUG=1 -- "$work/c_heap"
+run_profiled "$D/p512.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_DEBUG=1 \
+	GOPROF_HEAP_OUT="$D/p512.heap.pb.gz" -- "$work/c_heap"
 check "512k: a profile is written" test -s "$D/p512.pb.gz"
 expect_same "512k"
 pid=$RUN_PID
@@ -97,7 +98,8 @@ check "heap profiling off: stderr identical" cmp -s "$D/plain.stderr" "$RUN_STDE
 
 # 3. every allocation sampled (a short run): the sampled path under load, the ring overflowing
 run_plain "$D/plain" -- "$work/c_heap" 20000
-run_profiled "$D/every.pb.gz" GOPROF_HEAP_RATE=1 GOPROF_DEBUG=1 -- "$work/c_heap" 20000
+run_profiled "$D/every.pb.gz" GOPROF_HEAP_RATE=1 GOPROF_DEBUG=1 \
+	GOPROF_HEAP_OUT="$D/every.heap.pb.gz" -- "$work/c_heap" 20000
 expect_same "rate 1 byte"
 allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
 check "rate 1 byte: allocations recorded (${allocs:-none})" test "${allocs:-0}" -gt 1000
@@ -211,7 +213,8 @@ for case in pie jemalloc nopie; do
 	check "heap off$what: the debug line counts them" \
 		grep -Eq "heap: off: [1-9][0-9]* calls in [1-9][0-9]* objects bound to the allocator" "$RUN_STDERR"
 done
-run_profiled "$D/gs.on.pb.gz" GOPROF_HEAP_RATE=512k -- "$work/got_slots"
+run_profiled "$D/gs.on.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_HEAP_OUT="$D/gs.on.heap.pb.gz" \
+	-- "$work/got_slots"
 check "heap on: the executable's and libc's malloc and free come to libgoprof.so" \
 	sh -c 'for s in "main malloc" "main free" "libc.so.6 malloc" "libc.so.6 free"; do
 		grep -qx "$s -> libgoprof.so" "$1" || exit 1; done' _ "$RUN_STDOUT"
@@ -231,7 +234,7 @@ run_plain "$D/arena" -- env LD_PRELOAD="$work/arena_shim.so" "$work/arena_free"
 check "arena plain: ok" grep -qx ok "$D/arena.stdout"
 for rate in 512k 1 0; do
 	run_profiled "$D/arena$rate.pb.gz" GOPROF_HEAP_RATE=$rate GOPROF_DEBUG=1 \
-		LD_PRELOAD="$LIBGOPROF $work/arena_shim.so" -- "$work/arena_free"
+		GOPROF_HEAP_OUT="$D/arena$rate.heap.pb.gz" LD_PRELOAD="$LIBGOPROF $work/arena_shim.so" -- "$work/arena_free"
 	check "arena, GOPROF_HEAP_RATE=$rate: the blocks came from libgoprof.so's arena" \
 		grep -qx "kept blocks in libgoprof.so, libgoprof.so" "$RUN_STDERR"
 	expect_same_as "arena, GOPROF_HEAP_RATE=$rate" "$D/arena"

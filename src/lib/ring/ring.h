@@ -49,8 +49,8 @@
  * When the application is gone (its writers can never finish), ring_reader_skip_stalled() steps
  * over such slots and counts them under GP_DROP_TORN.
  *
- * Sizes. A slot is 8 KiB: its seq's cache line, a 64-byte record header, GP_RING_LABEL_BYTES
- * (896) of goroutine labels and GP_RING_MAX_FRAMES (896) PCs. Fixed slots rather than
+ * Sizes. A slot is 8 KiB: its seq and a 56-byte record header in one cache line,
+ * GP_RING_LABEL_BYTES (896) of goroutine labels and GP_RING_MAX_FRAMES (896) PCs. Fixed slots rather than
  * variable-length records (docs/architecture.md, "Records"): a slot is touched page by page,
  * and a record with up to 384 frames and short labels touches only its slot's first page, so
  * what is resident is what variable records would use for the stacks programs have, while a
@@ -84,7 +84,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 7u
+#define GP_RING_VERSION 8u
 #define GP_RING_MAX_FRAMES 896
 #define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
 #define GP_RING_LABEL_BYTES 896
@@ -120,6 +120,8 @@ enum gp_heap_drop_reason {
 };
 
 
+/* The header (56 bytes) shares the slot's first cache line with its seq, and a short stack
+ * (up to 8 frames) fills one more line: a record without labels costs its writer two lines. */
 struct ring_record {
     uint32_t tid;
     uint32_t weight;        /* 1 + timer overruns (heap events: 1); 0: a slot its writer gave
@@ -128,21 +130,25 @@ struct ring_record {
     uint16_t flags;         /* GP_REC_* (base/record_flags.h) */
     uint16_t labels_len;    /* bytes used in labels[] */
     uint16_t labels_left;   /* labels the goroutine had that are not in labels[] */
-    uint64_t goid;          /* goroutine id, 0 when unknown or not on a goroutine */
+    union {
+        uint64_t goid;      /* goroutine id, 0 when unknown or not on a goroutine */
+        uint64_t heap_old;  /* a move (GP_REC_HEAP_MOVE, which has no goroutine): the
+                             * address the block had */
+    };
     char thread_name[16];   /* prctl(PR_GET_NAME), NUL-padded */
-    /* Heap events (GP_REC_HEAP_*), 0 otherwise: the block's address and requested size, and
-     * for a move (realloc of a sampled block) the address it had. */
-    uint64_t heap_addr, heap_size, heap_old;
+    /* Heap events (GP_REC_HEAP_*), 0 otherwise: the block's address and requested size. */
+    uint64_t heap_addr, heap_size;
     uint8_t labels[GP_RING_LABEL_BYTES];
     uint64_t pc[GP_RING_MAX_FRAMES];   /* leaf first; GP_PC_EXACT marks exact PCs */
 };
 
 struct ring_slot {
     _Atomic uint64_t seq;
-    uint64_t pad[7];
     struct ring_record rec;
+    uint64_t pad[8];
 };
-_Static_assert(sizeof(struct ring_record) == 8192 - 64, "a record and its seq's line: 8 KiB");
+_Static_assert(__builtin_offsetof(struct ring_slot, rec.labels) == 64,
+               "the seq and the record's header: one cache line");
 _Static_assert(sizeof(struct ring_slot) == 8192, "a slot is 8 KiB");
 
 struct ring_header {
@@ -281,7 +287,8 @@ size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx);
  * of the free log, counted as lost frees. Returns how many slots it skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
 /* First lap only: allocates the first page of the slots the writers will reach next (up to
- * `ahead` slots past head), by writing a word of the slot's padding, so that the handler's
+ * `ahead` slots past head), by an atomic add of 0 to the slot's seq (a write that changes
+ * nothing, whatever a writer does meanwhile), so that the handler's
  * first write to a slot finds its page in the page cache (a minor fault) instead of allocating
  * and zeroing it in the signal handler. Slots never reached are never touched. */
 void ring_reader_touch(struct ring *r, uint32_t ahead);

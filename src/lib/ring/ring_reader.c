@@ -147,8 +147,8 @@ void ring_reader_touch(struct ring *r, uint32_t ahead)
     uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
     uint64_t want = head + ahead < r->nslots ? head + ahead : r->nslots;
     for (; r->touched < want; r->touched++) {
-        /* pad[0] of the seq's line: a word no writer and no reader uses */
-        volatile uint64_t *pad = &r->slots[r->touched].pad[0];
-        *pad = 0;
+        /* A write that changes nothing: an atomic add of 0 to the seq, which a writer may be
+         * storing to at the same time (the header shares its line: no padding is left there) */
+        atomic_fetch_add_explicit(&r->slots[r->touched].seq, 0, memory_order_relaxed);
     }
 }

@@ -49,8 +49,7 @@ GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos)
 GP_SIGSAFE void ring_prefetch_next(struct ring *r, uint64_t pos)
 {
     struct ring_slot *next = &r->slots[(pos + 1) & r->mask];
-    __builtin_prefetch(&next->seq, 1, 3);
-    __builtin_prefetch(&next->rec, 1, 3);
+    __builtin_prefetch(&next->seq, 1, 3);          /* and the record's header */
     __builtin_prefetch(&next->rec.pc[0], 1, 3);
 }
 

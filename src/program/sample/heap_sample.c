@@ -193,7 +193,6 @@ GP_SIGSAFE static void fill_common(struct ring_record *rec, uint16_t flags)
     gp_copy_bytes(rec->thread_name, st->name, sizeof rec->thread_name);
     rec->heap_addr = 0;
     rec->heap_size = 0;
-    rec->heap_old = 0;
 }
 
 GP_SIGSAFE static int in_self(uint64_t pc)
