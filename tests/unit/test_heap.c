@@ -64,8 +64,8 @@ static int all_empty(const struct heap_set *s)
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
             ok &= atomic_load(&s->line[l].slot[i]) == HEAP_SET_EMPTY;
     }
-    for (uint64_t i = 0; i <= s->mask; i++)
-        ok &= atomic_load(&s->filter[i]) == 0;
+    for (uint64_t i = 0; i <= s->mask; i++)   /* (above the bits: the words' insert counts) */
+        ok &= (atomic_load(&s->filter[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
     return ok;
 }
 
@@ -197,6 +197,19 @@ static _Atomic uint64_t mailbox[NTHREADS][MAILBOX];
 static _Atomic int conc_errors;
 static _Atomic uint64_t conc_ops, handed;
 static double conc_end;
+/* 0: each thread's addresses in a region of their own; 1: the threads' addresses side by side,
+ * 16 bytes apart, so that every filter bit is shared by all of them (each thread's removes
+ * race the others' inserts on the same bits, and its lookups check that its own live
+ * addresses' bits are never seen clear). */
+static int conc_interleaved;
+
+static uint64_t conc_addr(int id, uint64_t k, int fresh)
+{
+    uint64_t base = fresh ? 0x80000000ull : 0;
+    if (conc_interleaved)
+        return 0x100000000ull + base + (k * NTHREADS + (uint64_t)id) * 16;
+    return 0x100000000ull * (uint64_t)(id + 1) + base + k * 16;
+}
 
 static void *conc_thread(void *arg)
 {
@@ -206,13 +219,17 @@ static void *conc_thread(void *arg)
     int errors = 0;
     while (ops & 1023 || now_s() < conc_end) {
         uint64_t k = rnd(&seed) % PER_THREAD;
-        uint64_t addr = 0x100000000ull * (uint64_t)(id + 1) + k * 16;
+        uint64_t addr = conc_addr(id, k, 0);
         switch (rnd(&seed) % 4) {
         case 0:
             if (!mine[k]) {
                 enum heap_set_insert_result r = heap_set_insert(&shared, addr);
-                if (r == HEAP_SET_INSERTED)
+                if (r == HEAP_SET_INSERTED) {
                     mine[k] = 1;
+                    /* at once: where another thread's remove of the bit may be under way */
+                    if (!heap_set_maybe(&shared, addr))
+                        errors++;
+                }
                 else if (r == HEAP_SET_PRESENT)
                     errors++;
             }
@@ -230,7 +247,7 @@ static void *conc_thread(void *arg)
         default: {
             /* hand a fresh block over, and take what was handed to us */
             int slot = (int)(rnd(&seed) % MAILBOX);
-            uint64_t fresh = 0x100000000ull * (uint64_t)(id + 1) + 0x80000000ull + next++ * 16;
+            uint64_t fresh = conc_addr(id, next++, 1);
             if (heap_set_insert(&shared, fresh) == HEAP_SET_INSERTED) {
                 uint64_t empty = 0;
                 if (!atomic_compare_exchange_strong(&mailbox[(id + 1) % NTHREADS][slot], &empty,
@@ -249,7 +266,7 @@ static void *conc_thread(void *arg)
         ops++;
     }
     for (uint64_t k = 0; k < PER_THREAD; k++) {
-        uint64_t addr = 0x100000000ull * (uint64_t)(id + 1) + k * 16;
+        uint64_t addr = conc_addr(id, k, 0);
         if (mine[k] && heap_set_remove(&shared, addr) != 1)
             errors++;
     }
@@ -258,8 +275,12 @@ static void *conc_thread(void *arg)
     return NULL;
 }
 
-static void concurrent(double secs)
+static void concurrent(double secs, int interleaved)
 {
+    conc_interleaved = interleaved;
+    atomic_store(&conc_errors, 0);
+    atomic_store(&conc_ops, 0);
+    atomic_store(&handed, 0);
     /* small: 4 x 512 addresses (and those handed over) contend for 2^8 lines of 7 slots:
      * lines overflow */
     void *mem = table_mem(8);
@@ -273,13 +294,14 @@ static void concurrent(double secs)
     /* what is still in the mailboxes is still in the table */
     for (int i = 0; i < NTHREADS; i++)
         for (int j = 0; j < MAILBOX; j++) {
-            uint64_t a = atomic_load(&mailbox[i][j]);
+            uint64_t a = atomic_exchange(&mailbox[i][j], 0);
             if (a && heap_set_remove(&shared, a) != 1)
                 atomic_fetch_add(&conc_errors, 1);
         }
     CHECK(atomic_load(&conc_errors) == 0);
     CHECK(all_empty(&shared));
-    printf("# concurrent: %d threads, %llu operations, %llu handed over\n", NTHREADS,
+    printf("# concurrent, %s: %d threads, %llu operations, %llu handed over\n",
+           interleaved ? "addresses side by side" : "addresses apart", NTHREADS,
            (unsigned long long)conc_ops, (unsigned long long)handed);
     free(mem);
 }
@@ -568,7 +590,8 @@ int main(int argc, char **argv)
     random_ops(7, 2000, budget * 0.2);   /* 2000: the table fills */
     random_ops(3, 100, budget * 0.1);    /* tiny (8 lines): long probes, wrap-around */
     churn();
-    concurrent(budget * 0.4);
+    concurrent(budget * 0.2, 0);
+    concurrent(budget * 0.2, 1);
     records();
     intervals();
     return check_done();

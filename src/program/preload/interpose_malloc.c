@@ -362,9 +362,9 @@ static void *boot_pvalloc(size_t n)
 
 /* ---- the interposers ------------------------------------------------------------------------ */
 
-/* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, at most 114688 sampled blocks
- * live: 56 GiB of live heap at 512 KiB per sample) and its 256 KiB filter (a word per 4 KiB
- * window of a 128 MiB region: program/sample/heap_set.h). The lines are mapped untouched
+/* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, 229376 slots: a sampled block
+ * stands for ~512 KiB of live heap at 512k) and its 256 KiB filter (a word per 2 KiB
+ * window of a 64 MiB region: program/sample/heap_set.h). The lines are mapped untouched
  * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
  * allocation's insert lands on a random line, and with 4 KiB pages it also missed the TLB (~90

@@ -47,24 +47,39 @@ GP_SIGSAFE static void unpass(struct heap_set *s, uint64_t home, int distance)
                                   memory_order_release);
 }
 
-GP_SIGSAFE static void filter_set(struct heap_set *s, uint64_t fbit)
+/* The word and the mask of addr's filter bit. */
+GP_SIGSAFE static _Atomic uint64_t *filter_word(struct heap_set *s, uint64_t addr, uint64_t *bit)
 {
-    atomic_fetch_or_explicit(&s->filter[fbit >> 6], (uint64_t)1 << (fbit & 63),
-                             memory_order_seq_cst);
+    uint64_t i = heap_filter_index(addr, s->bits);
+    *bit = (uint64_t)1 << (i % HEAP_FILTER_BITS);
+    return &s->filter[i / HEAP_FILTER_BITS];
 }
 
-/* addr has left the table: its bit is cleared unless another live address has it; and set
- * again if one was inserted while it was being cleared (that insert's own set may have come
- * before the clear). */
+/* addr is in its slot: one more insert counted in the word, then its bit set (heap_set.h).
+ * Counted first, by an add that takes the line at once (a load before a CAS would fetch it
+ * twice from the core that wrote it last); the or after it finds the line here. */
+GP_SIGSAFE static void filter_set(struct heap_set *s, uint64_t addr)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = filter_word(s, addr, &bit);
+    if (!(atomic_fetch_add_explicit(w, HEAP_FILTER_INSERT_ONE, memory_order_seq_cst) & bit))
+        atomic_fetch_or_explicit(w, bit, memory_order_seq_cst);
+}
+
+/* addr has left the table: its bit is cleared unless another live address has it, by a CAS
+ * that fails if an insert counted itself in the word since it was read (heap_set.h). */
 GP_SIGSAFE static void filter_release(struct heap_set *s, uint64_t addr)
 {
-    if (lookup(s, addr, 1).slot)
-        return;
-    uint64_t fbit = heap_filter_index(addr, s->bits);
-    atomic_fetch_and_explicit(&s->filter[fbit >> 6], ~((uint64_t)1 << (fbit & 63)),
-                              memory_order_seq_cst);
-    if (lookup(s, addr, 1).slot)
-        filter_set(s, fbit);
+    uint64_t bit;
+    _Atomic uint64_t *w = filter_word(s, addr, &bit);
+    uint64_t v = atomic_load_explicit(w, memory_order_seq_cst);
+    while (v & bit) {
+        if (lookup(s, addr, 1).slot)
+            return;
+        if (atomic_compare_exchange_weak_explicit(w, &v, v & ~bit, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return;
+    }
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr)
@@ -82,7 +97,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
                 atomic_compare_exchange_strong_explicit(&line->slot[i], &v, addr,
                                                         memory_order_seq_cst,
                                                         memory_order_relaxed)) {
-                filter_set(s, heap_filter_index(addr, s->bits));
+                filter_set(s, addr);
                 return HEAP_SET_INSERTED;
             }
         }

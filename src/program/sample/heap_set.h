@@ -6,11 +6,12 @@
  * for every block, sampled or not (one in ~250 at GOPROF_HEAP_RATE=512k): the unsampled
  * case must cost a few ns, with no lock and no allocation, from any thread.
  *
- * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 4 KiB window of
- * address space and its bit for a 64-byte granule of that window (heap_filter_index). The
- * windows of one 2^(bits+12)-byte region (128 MiB for the interposers' table) map onto the
- * words one to one, rotated by a hash of the region's number, so a bit may stand for the same
- * granule of several regions. The bit is set while a live address in the table starts in its
+ * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 2 KiB window of
+ * address space, its low 32 bits one bit per 64-byte granule of that window, its high 32 bits
+ * a count of the inserts that set a bit in it (see "The filter's bits"). The windows of one
+ * 2^(bits+11)-byte region (64 MiB for the interposers' table) map onto the words one to one,
+ * rotated by a hash of the region's number, so a bit may stand for the same granule of several
+ * regions (heap_filter_index). The bit is set while a live address in the table starts in its
  * granule. Why windows, not a hash of each address: a thread frees mostly blocks of its own
  * arena, so the filter words it reads are the ones its own sampled inserts and removes write;
  * with hashed bits every sampled insert and remove wrote one of a few filter cache lines that
@@ -46,14 +47,15 @@
  * lowers it only after its slot is empty again, so a count is never below the addresses that
  * passed: a lookup by the owner (or a thread its free was handed to) always reaches its address.
  *
- * The filter's bits. An insert sets its bit after its slot holds the address. A remove clears
- * its bit when no other live address with the same bit is left (the lookup from their common
- * home finds none), then looks again and sets the bit back if one came meanwhile. Between that
- * clear and that second look (a few instructions, unless the thread is preempted there) a bit
- * can be clear for a block another thread has just inserted; a free of that block from a third
- * thread in that moment is not seen (the collector then counts the block as live until its
- * address is sampled again). The same race can leave a bit set with no live address; the next
- * remove with that bit clears it, so stale bits do not pile up.
+ * The filter's bits. An insert, once its slot holds the address, counts one more insert in
+ * the word (an atomic add), then sets its bit. A remove reads the word, looks from the home for
+ * another live address with its bit (they share the home), and if there is none clears the
+ * bit by a CAS from the word it read: an insert of such an address since then changed the
+ * count, so the CAS fails and the remove looks again; an insert before it had its address in
+ * the table before the read, so the lookup found it. A bit is thus clear only while no live
+ * address has it, and set only while one has (a stale bit would cost frees a lookup). The
+ * count wraps after 2^32 inserts into one word: a remove would have to be held between its
+ * read and its CAS for all of them to be fooled.
  *
  * The caller owns the memory: the lines (heap_set_bytes(bits) bytes, zero-filled and 64-byte
  * aligned: an mmap'd region, untouched pages cost nothing until a sampled address lands on
@@ -111,13 +113,17 @@ static inline size_t heap_set_filter_words(unsigned bits)
  * (heap_set_filter_words, zero-filled). 3 <= bits <= 26. */
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter, unsigned bits);
 
-/* The number of addr's filter bit: word (addr's 4 KiB window in its region, rotated by the
- * region's hash) * 64 + addr's 64-byte granule in the window. */
+/* The number of addr's filter bit: word (addr's 2 KiB window in its region, rotated by the
+ * region's hash) * 32 + addr's 64-byte granule in the window. */
+#define HEAP_FILTER_WINDOW_SHIFT 11
+#define HEAP_FILTER_BITS 32               /* of a word: granules; above them the insert count */
+#define HEAP_FILTER_INSERT_ONE ((uint64_t)1 << HEAP_FILTER_BITS)
 static inline uint64_t heap_filter_index(uint64_t addr, unsigned bits)
 {
-    uint64_t word = ((addr >> 12) + gp_hash_index(addr >> (bits + 12), bits)) &
+    uint64_t word = ((addr >> HEAP_FILTER_WINDOW_SHIFT) +
+                     gp_hash_index(addr >> (bits + HEAP_FILTER_WINDOW_SHIFT), bits)) &
                     (((uint64_t)1 << bits) - 1);
-    return word << 6 | ((addr >> 6) & 63);
+    return word * HEAP_FILTER_BITS | ((addr >> 6) & (HEAP_FILTER_BITS - 1));
 }
 
 /* The free() fast path: 0 means addr is certainly not in the table whose filter and bits these
@@ -125,7 +131,8 @@ static inline uint64_t heap_filter_index(uint64_t addr, unsigned bits)
 static inline int heap_filter_maybe(const _Atomic uint64_t *filter, unsigned bits, uint64_t addr)
 {
     uint64_t i = heap_filter_index(addr, bits);
-    return (atomic_load_explicit(&filter[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
+    return (atomic_load_explicit(&filter[i / HEAP_FILTER_BITS], memory_order_relaxed) >>
+            (i % HEAP_FILTER_BITS)) & 1;
 }
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
