@@ -18,7 +18,7 @@
  * every thread's free() reads, and each write cost the other cores a miss (perf: the filter
  * was 1.5 % of a 2-thread allocation benchmark's cycles at GOPROF_HEAP_RATE=512k, in free()).
  * A free of an unsampled block finds its bit set only when a live sampled block starts in the
- * same granule (or in the granule of another region that maps there). Measured at 512k: 0.03 %
+ * same granule (or in the granule of another region that maps there). Measured at 512k: 0.08 %
  * of frees with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed
  * table line, whose false positives grow with the live sampled blocks.
  *
