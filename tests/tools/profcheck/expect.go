@@ -6,6 +6,8 @@
 //	check-inlined main.outer main.f ...  harness: main.outer contains no CALL to main.f ...
 //	duration-factor N                    harness: run N times LIBGOPROF_STACKS_SECONDS
 //	go-tol POINTS                        Go comparison tolerance for this program (default 3)
+//	go-exclude FUNC ...                  Go comparison: leave out, on both sides, the samples
+//	                                     with any of these functions on their stack
 //	[COND,...] leaf GLOB PATTERN [| PATTERN ...]
 //	[COND,...] has GLOB PATTERN [| PATTERN ...]
 //	[COND,...] never PATTERN [| PATTERN ...]
@@ -133,6 +135,7 @@ type ExpectFile struct {
 	DurationX    int        // duration-factor, 0 if absent
 	GoTol        float64    // go-tol as a share (0.04 for 4 points), 0 if absent
 	GoCompareOff string     // go-compare off REASON: the Go comparison is printed, not judged
+	GoExclude    []string   // go-exclude FUNC ...: samples under these are not compared
 	Expectations []*Expectation
 }
 
@@ -243,6 +246,11 @@ func (ef *ExpectFile) addLine(l logicalLine) error {
 			return fmt.Errorf("go-tol: want points from 1 to 10")
 		}
 		ef.GoTol = n / 100
+	case "go-exclude":
+		if len(fields) < 2 {
+			return fmt.Errorf("go-exclude: need at least one function")
+		}
+		ef.GoExclude = append(ef.GoExclude, fields[1:]...)
 	case "go-compare":
 		if len(fields) < 3 || fields[1] != "off" {
 			return fmt.Errorf("go-compare: want 'go-compare off REASON'")

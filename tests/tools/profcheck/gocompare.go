@@ -311,16 +311,36 @@ type compareRow struct {
 	flatOK, cumOK    bool
 }
 
-func compareWithGo(ours []Stack, goProf *Profile, goStacks []Stack, tol, minShare float64, minSamples int64) *GoCompare {
+// excludedUnder is the reason a stack is left out by go-exclude ("" if it is not).
+func excludedUnder(frames, exclude []string) string {
+	for _, f := range frames {
+		for _, x := range exclude {
+			if f == x {
+				return "under " + x + " (go-exclude)"
+			}
+		}
+	}
+	return ""
+}
+
+// compareWithGo compares ours with Go's profile; the samples with a function of exclude on
+// their stack are left out on both sides (an expect file's go-exclude).
+func compareWithGo(ours []Stack, goProf *Profile, goStacks []Stack, tol, minShare float64, minSamples int64, exclude []string) *GoCompare {
 	g := newGoFuncs(goProf)
 	g.noteGoStacks(goStacks)
 	c := &GoCompare{Ours: newShareSet(), Go: newShareSet(), Tol: tol, Min: minShare, MinSample: minSamples}
 	for i := range ours {
 		v, why := g.oursView(ours[i].Frames)
+		if x := excludedUnder(ours[i].Frames, exclude); x != "" {
+			v, why = nil, x
+		}
 		c.Ours.add(v, why, ours[i].CPU, ours[i].Count)
 	}
 	for i := range goStacks {
 		v, why := g.goView(&goStacks[i])
+		if x := excludedUnder(goStacks[i].Frames, exclude); x != "" {
+			v, why = nil, x
+		}
 		c.Go.add(v, why, goStacks[i].CPU, goStacks[i].Count)
 	}
 	if c.Ours.count < minSamples {

@@ -629,6 +629,7 @@ check-frameless main.leaf
 check-inlined main.outer main.middle main.inner
 duration-factor 2
 go-tol 4
+go-exclude runtime.mcall runtime.park_m
 
 leaf c_inner
     runtime.goexit;runtime.main;main.main;
@@ -649,7 +650,7 @@ func TestParseExpect(t *testing.T) {
 	}
 	if strings.Join(ef.Variants, ",") != "default,pie,stripped" || strings.Join(ef.Frameless, ",") != "main.leaf" ||
 		len(ef.Inlined) != 1 || strings.Join(ef.Inlined[0], ",") != "main.outer,main.middle,main.inner" ||
-		ef.DurationX != 2 || ef.GoTol != 0.04 {
+		ef.DurationX != 2 || ef.GoTol != 0.04 || strings.Join(ef.GoExclude, ",") != "runtime.mcall,runtime.park_m" {
 		t.Errorf("directives: %+v", ef)
 	}
 	if len(ef.Expectations) != 5 {
@@ -661,7 +662,7 @@ func TestParseExpect(t *testing.T) {
 		t.Errorf("never line: %+v", n)
 	}
 	e := ef.Expectations[0]
-	if e.Line != 8 || e.Kind != "leaf" || e.Selector != "c_inner" || len(e.Patterns) != 1 ||
+	if e.Line != 9 || e.Kind != "leaf" || e.Selector != "c_inner" || len(e.Patterns) != 1 ||
 		e.Patterns[0].String() != "runtime.goexit;runtime.main;main.main; main.caller;_cgo_*_Cfunc_c;c_inner" {
 		t.Errorf("expectation 0: %+v %q", e, e.Patterns[0].String())
 	}
@@ -702,6 +703,7 @@ func TestParseExpect(t *testing.T) {
 		"duration-factor x\nleaf a b",
 		"go-tol 0\nleaf a b",
 		"go-tol x\nleaf a b",
+		"go-exclude\nleaf a b",
 		"never",
 		"never a;;b",
 		"variants default", // no expectation at all
@@ -838,7 +840,7 @@ func TestCompareWithGo(t *testing.T) {
 	goC := "runtime.main;main.main;main.caller;main._Cfunc_c;runtime.cgocall"
 	goS := "runtime.main;main.main;main.spin"
 	theirs := stacksOf(map[string]int64{goC: 290, goS: 200, "runtime.futex;runtime._System": 5})
-	c := compareWithGo(ours, nil, theirs, 0.03, 0.05, 100)
+	c := compareWithGo(ours, nil, theirs, 0.03, 0.05, 100, nil)
 	// ours: 980 compared (sysmon excluded): cgocall 61.2 %, spin 38.8 %; Go: 490: 59.2 % / 40.8 %.
 	if !c.OK() {
 		var b bytes.Buffer
@@ -861,7 +863,7 @@ func TestCompareWithGo(t *testing.T) {
 	// Our broken C stacks (stopping at asmcgocall) have no Go function left, so they are not
 	// compared: the C share drops from 61 % to 44 % and main.caller's with it.
 	broken := stacksOf(map[string]int64{cCall: 300, "runtime.asmcgocall;_cgo_1_Cfunc_c;c_inner": 300, goSpin: 380})
-	c = compareWithGo(broken, nil, theirs, 0.03, 0.05, 100)
+	c = compareWithGo(broken, nil, theirs, 0.03, 0.05, 100, nil)
 	if c.OK() {
 		t.Fatalf("broken stacks passed the comparison")
 	}
@@ -873,9 +875,23 @@ func TestCompareWithGo(t *testing.T) {
 		}
 	}
 	// Too few comparable samples.
-	c = compareWithGo(ours, nil, stacksOf(map[string]int64{goS: 10}), 0.03, 0.05, 100)
+	c = compareWithGo(ours, nil, stacksOf(map[string]int64{goS: 10}), 0.03, 0.05, 100, nil)
 	if c.OK() || !strings.Contains(strings.Join(c.Failures, ";"), "only 10 samples of Go's profile") {
 		t.Errorf("min samples not enforced: %v", c.Failures)
+	}
+	// go-exclude: a scheduler path with 20 points more in ours than in Go's fails the
+	// comparison, and passes once its samples are left out on both sides.
+	sched := "runtime.mstart;runtime.mcall;runtime.goexit0;runtime.schedule"
+	goSched := "runtime.mcall;runtime.goexit0;runtime.schedule"
+	oursS := stacksOf(map[string]int64{goSpin: 600, sched: 400})
+	theirsS := stacksOf(map[string]int64{goS: 400, goSched: 100})
+	if c = compareWithGo(oursS, nil, theirsS, 0.03, 0.05, 100, nil); c.OK() {
+		t.Errorf("a 20-point scheduler gap passed")
+	}
+	c = compareWithGo(oursS, nil, theirsS, 0.03, 0.05, 100, []string{"runtime.mcall"})
+	if !c.OK() || c.Ours.excluded["under runtime.mcall (go-exclude)"] != 400*2000000 ||
+		c.Go.excluded["under runtime.mcall (go-exclude)"] != 100*2000000 {
+		t.Errorf("go-exclude: ok %v, ours %v, go %v, %v", c.OK(), c.Ours.excluded, c.Go.excluded, c.Failures)
 	}
 }
 

@@ -298,7 +298,7 @@ func cmdStacks(args []string, w io.Writer) error {
 		if ef.GoTol > tol {
 			tol = ef.GoTol
 		}
-		c := compareWithGo(stacks, gp, gs, tol, *goMin, *goMinSamples)
+		c := compareWithGo(stacks, gp, gs, tol, *goMin, *goMinSamples, ef.GoExclude)
 		c.Write(w)
 		goVerdict = "ok"
 		if ef.GoCompareOff != "" {
