@@ -40,9 +40,11 @@
  * HEAP_DRAIN_MAX_MS; a drain that found more than half a ring is followed by another at once.
  * One thread of heapbench (malloc/free pairs of 16-4096 bytes) writes ~45 000 records a
  * second at 512k: ~105 drains a second instead of 200-470. A wake-up costs the collector
- * 70-110 us of CPU on this VM (schedstat over wake-ups at GOPROF_HEAP_RATE=64m, where almost
- * nothing is drained), so the fixed 5 ms cost it 14-18 ms a second even for a program that
- * allocated little; a quiet program now wakes it every 10 ms. The bound: a burst of 90 000
+ * 60-110 us of CPU on this VM (schedstat over wake-ups at GOPROF_HEAP_RATE=64m, where almost
+ * nothing is drained; a bare poll loop costs 20-40 us), so the fixed 5 ms cost it 14-18 ms a
+ * second even for a program that allocated little; a quiet program now wakes it every 10 ms.
+ * (At 512k its CPU goes mostly to reading the records: a larger ring, fewer wake-ups, raised
+ * it.) The bound: a burst of 90 000
  * records a second (two such threads on 2 cores) after a quiet spell fills 900 of the 1024
  * slots in those 10 ms; more is counted as lost and shown in the profile (GOPROF_RING_SLOTS
  * makes room). */

@@ -198,9 +198,10 @@ static _Atomic int conc_errors;
 static _Atomic uint64_t conc_ops, handed;
 static double conc_end;
 /* 0: each thread's addresses in a region of their own; 1: the threads' addresses side by side,
- * 16 bytes apart, so that every filter bit is shared by all of them (each thread's removes
- * race the others' inserts on the same bits, and its lookups check that its own live
- * addresses' bits are never seen clear). */
+ * 16 bytes apart, so that every filter bit is shared by all of them: a remove that cleared a
+ * bit another thread's live address has fails the bit checks (it does when filter_release
+ * skips its lookup). The instant between a clear and a set back, which the insert count in
+ * each word closes, is too short for this run to hit: the old clear-then-set passed it too. */
 static int conc_interleaved;
 
 static uint64_t conc_addr(int id, uint64_t k, int fresh)

@@ -50,15 +50,16 @@
  * over such slots and counts them under GP_DROP_TORN.
  *
  * Sizes. A slot is 8 KiB: its seq and a 56-byte record header in one cache line,
- * GP_RING_LABEL_BYTES (896) of goroutine labels and GP_RING_MAX_FRAMES (896) PCs. Fixed slots rather than
- * variable-length records (docs/architecture.md, "Records"): a slot is touched page by page,
- * and a record with up to 384 frames and short labels touches only its slot's first page, so
- * what is resident is what variable records would use for the stacks programs have, while a
- * deep stack still fits whole. The default 1024 slots (GOPROF_RING_SLOTS, lib/config; 8 MiB
- * mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
+ * GP_RING_LABEL_BYTES (896) of goroutine labels and GP_RING_MAX_FRAMES (896) PCs. Fixed slots
+ * rather than variable-length records (docs/architecture.md, "Records"): a slot is touched page
+ * by page, and a record with up to 384 frames and short labels touches only its slot's first
+ * page, so what is resident is what variable records would use for the stacks programs have,
+ * while a deep stack still fits whole. The default 1024 slots (GOPROF_RING_SLOTS, lib/config; 8
+ * MiB mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
  * thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap for 128 ms; the
  * collector drains every 50 ms and again at once when a drain found the ring more than a
- * quarter full. The free log after them has 8 entries a slot (256 KiB for 1024 slots), its
+ * quarter full (with C memory profiling, as often as the records' rate needs: collector.c).
+ * The free log after them has 8 entries a slot (256 KiB for 1024 slots), its
  * pages touched only by C memory profiling.
  *
  * A stack deeper than GP_RING_MAX_FRAMES keeps its GP_RING_LEAF_FRAMES frames nearest the leaf
@@ -246,8 +247,8 @@ void ring_destroy(struct ring *r);
  * is full (the caller then calls ring_drop). ring_commit publishes it. */
 GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
-/* Asks for the lines of the record after pos (its seq, header, first PCs): a slot was last
- * touched a lap ago, so each is a cache and TLB miss for its writer. For a writer whose next
+/* Asks for the lines of the record after pos (its seq and header, its first PCs): a slot was
+ * last touched a lap ago, so each is a cache and TLB miss for its writer. For a writer whose next
  * record comes soon (C memory sampling: ~20 us apart in a fast allocator), fetched now they
  * arrive while the program runs on; the SIGPROF handler's next sample is milliseconds away,
  * so it does not ask. A prefetch never faults (an untouched page of a fresh ring is not

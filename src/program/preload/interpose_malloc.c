@@ -362,8 +362,8 @@ static void *boot_pvalloc(size_t n)
 
 /* ---- the interposers ------------------------------------------------------------------------ */
 
-/* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, 229376 slots: a sampled block
- * stands for ~512 KiB of live heap at 512k) and its 256 KiB filter (a word per 2 KiB
+/* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, 229376 slots) and its 256 KiB
+ * filter (a word per 2 KiB
  * window of a 64 MiB region: program/sample/heap_set.h). The lines are mapped untouched
  * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
@@ -758,9 +758,11 @@ static int map_set(int fixed)
         return -errno;
     set_mem = p;
     (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
-    for (size_t i = 0; i < sizeof set_filter / sizeof set_filter[0]; i++)   /* a fork child's */
-        if (atomic_load_explicit(&set_filter[i], memory_order_relaxed))       /* (untouched pages */
-            atomic_store_explicit(&set_filter[i], 0, memory_order_relaxed);   /* stay untouched) */
+    /* A fork child's filter is its parent's: cleared where it is not zero, so that its
+     * untouched pages stay untouched. */
+    for (size_t i = 0; i < sizeof set_filter / sizeof set_filter[0]; i++)
+        if (atomic_load_explicit(&set_filter[i], memory_order_relaxed))
+            atomic_store_explicit(&set_filter[i], 0, memory_order_relaxed);
     heap_set_init(&gp_heap.set, p, set_filter, SET_BITS);
     return 0;
 }

@@ -23,8 +23,8 @@ struct place {
  * bit (by_bit 1: those share addr's home). */
 GP_SIGSAFE static struct place lookup(const struct heap_set *s, uint64_t addr, int by_bit)
 {
-    uint64_t fbit = heap_filter_index(addr, s->bits);
-    uint64_t l = gp_hash_index(fbit, s->bits);
+    uint64_t fbit = by_bit ? heap_filter_index(addr, s->bits) : 0;
+    uint64_t l = heap_set_home(s, addr);
     for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {

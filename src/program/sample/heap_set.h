@@ -22,12 +22,12 @@
  * of frees with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed
  * table line, whose false positives grow with the live sampled blocks.
  *
- * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a count word. An
- * address's home line is a hash of its filter bit's number (heap_set_home): the addresses that
- * share a bit share a home. An address lives at its home, or, when that line is full, in one of
- * the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's count word is its
- * passing count: the live addresses stored beyond it whose home is it or a line before it
- * (their probe passed through it). A lookup scans a line's 7 slots and stops at the first line
+ * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a passing count.
+ * An address's home line is a hash of its filter bit's number (heap_set_home): the addresses
+ * that share a bit share a home. An address lives at its home, or, when that line is full, in
+ * one of the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's passing
+ * count is the live addresses stored beyond it whose home is it or a line before it (their
+ * probe passed through it). A lookup scans a line's 7 slots and stops at the first line
  * whose passing count is 0: every live address it could be looking for past that line would
  * have counted there. So a removed address leaves an empty slot, not a tombstone: the table
  * never fills with dead entries however long the program runs, and an insert or a lookup
