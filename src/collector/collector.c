@@ -34,24 +34,6 @@
  * the kernel's 250 Hz cap (200 records per 50 ms); a drain that took more than a quarter of a
  * ring is followed by another at once. */
 #define DRAIN_PERIOD_MS 50
-/* With C memory profiling the period follows the records' rate: after each drain, the next
- * one is planned to find HEAP_DRAIN_FILL of a ring (slots or free log, the fuller), from the
- * share the last one found over the time it had waited, between HEAP_DRAIN_MIN_MS and
- * HEAP_DRAIN_MAX_MS; a drain that found more than half a ring is followed by another at once.
- * One thread of heapbench (malloc/free pairs of 16-4096 bytes) writes ~45 000 records a
- * second at 512k: ~105 drains a second instead of 200-470. A wake-up costs the collector
- * 60-110 us of CPU on this VM (schedstat over wake-ups at GOPROF_HEAP_RATE=64m, where almost
- * nothing is drained; a bare poll loop costs 20-40 us), so the fixed 5 ms cost it 14-18 ms a
- * second even for a program that allocated little; a quiet program now wakes it every 10 ms.
- * (At 512k its CPU goes mostly to reading the records: a larger ring, fewer wake-ups, raised
- * it.) The bound: a burst of 90 000
- * records a second (two such threads on 2 cores) after a quiet spell fills 900 of the 1024
- * slots in those 10 ms; more is counted as lost and shown in the profile (GOPROF_RING_SLOTS
- * makes room). */
-#define HEAP_DRAIN_FILL 0.375
-#define HEAP_DRAIN_MIN_MS 1
-#define HEAP_DRAIN_MAX_MS 10
-
 /* Once the leader is PID 1 of its namespace, the one-file profile is rewritten this often:
  * when PID 1 is SIGKILLed the kernel kills the collector with it. */
 #define CHECKPOINT_NS (5 * GP_NS_PER_SEC)
@@ -62,27 +44,22 @@ struct collector {
     const struct collector_config *cfg;
     struct tree *tree;
     struct collector_window *windows;   /* open windows, newest first */
-    struct heapmap *heap;               /* heap records; NULL: C memory profiling off */
+    struct heapmap *heap;               /* C memory counts; NULL: C memory profiling off */
     uint64_t total;                     /* summed weights of every drained record */
     uint64_t unsampled;                 /* of those, GP_REC_UNSAMPLED records' */
     int oom;
     int finished, status;               /* session_finish done, and its result */
     int claim_fd, heap_claim_fd;        /* cfg->keep_fd, cfg->heap_keep_fd until released */
     uint32_t proc;                      /* the process being drained */
-    double fill;                        /* the largest share of a ring (slots or free log)
-                                         * one process's drain took in this loop */
+    double fill;                        /* the largest share of a ring one process's drain
+                                         * took in this loop */
     const struct tree_proc *cur;
 };
 
 static void on_record(const struct ring_record *rec, uint64_t pos, void *ctx)
 {
     struct collector *c = ctx;
-    if (rec->flags & GP_REC_HEAP_MOVE) {   /* C memory events are not CPU samples */
-        if (c->heap &&
-            heapmap_add(c->heap, c->proc, rec, pos, c->cur->skip_lo, c->cur->skip_hi))
-            c->oom++;
-        return;
-    }
+    (void)pos;
     c->total += rec->weight;
     if (rec->flags & GP_REC_UNSAMPLED)
         c->unsampled += rec->weight;
@@ -91,47 +68,43 @@ static void on_record(const struct ring_record *rec, uint64_t pos, void *ctx)
             c->oom++;
 }
 
-static void on_free(uint64_t addr, uint64_t pos, void *ctx)
-{
-    struct collector *c = ctx;
-    if (c->heap)
-        heapmap_free_block(c->heap, c->proc, addr, pos);
-}
-
-/* Every committed record of p and the free log as far as the records read allow, in steps of
- * DRAIN_STEP records: a sampled block's free then leaves the live table soon after its record
- * came in, and the table stays small (heapmap.c). Returns the records and log entries read. */
-#define DRAIN_STEP 64
+/* Every committed record of p. Returns the records read. */
 static size_t drain_proc(struct collector *c, struct tree_proc *p)
 {
-    size_t total = 0, frees = 0, n, f;
     if (p->state == TREE_ENDED || !p->ring.hdr)
         return 0;
     c->proc = (uint32_t)(p - tree_get(c->tree, 0));
     c->cur = p;
     uint64_t before = c->total;
-    do {
-        n = ring_read_max(&p->ring, DRAIN_STEP, on_record, c);
-        f = ring_read_frees(&p->ring, on_free, c);
+    size_t total = 0, n;
+    while ((n = ring_read(&p->ring, on_record, c)) > 0)
         total += n;
-        frees += f;
-    } while (n || f);
-    double fill_slots = (double)total / p->ring.nslots, fill_log = (double)frees / p->ring.nfrees;
-    if (fill_slots > c->fill)
-        c->fill = fill_slots;
-    if (fill_log > c->fill)
-        c->fill = fill_log;
+    double fill = (double)total / p->ring.nslots;
+    if (fill > c->fill)
+        c->fill = fill;
     /* Ahead of a process that samples: what it wrote since the last drain, twice over, at
      * least 16 slots. */
     if (total)
         ring_reader_touch(&p->ring, total * 2 > 16 ? (uint32_t)(total * 2) : 16);
     p->samples += c->total - before;
-    return total + frees;
+    return total;
 }
 
+/* p's C memory counts, as of now, into the session's heapmap. */
+static void heap_sync_proc(struct collector *c, struct tree_proc *p)
+{
+    if (!c->heap || p->state == TREE_ENDED || !p->ring.hdr)
+        return;
+    uint32_t proc = (uint32_t)(p - tree_get(c->tree, 0));
+    if (heapmap_sync(c->heap, proc, &p->ring, p->skip_lo, p->skip_hi) != 0)
+        c->oom++;
+}
+
+/* The image p is ending (tree.c): its last records, and its last C memory counts. */
 static void drain_cb(void *ctx, struct tree_proc *p)
 {
     drain_proc(ctx, p);
+    heap_sync_proc(ctx, p);
 }
 
 /* Once an image has told its CPU clock at its end and its ring is drained: the time that no
@@ -203,6 +176,12 @@ struct tree *collector_tree(const struct collector *c)
 struct heapmap *collector_heap(const struct collector *c)
 {
     return c->heap;
+}
+
+void collector_heap_sync(struct collector *c)
+{
+    for (size_t i = 0; c->heap && i < tree_count(c->tree); i++)
+        heap_sync_proc(c, tree_get(c->tree, i));
 }
 
 int collector_window_open(struct collector *c, struct collector_window *w, int64_t start_ns)
@@ -422,27 +401,11 @@ static int answer_exiting(struct collector *c, struct tree_proc *p)
     return c->finished;
 }
 
-int collector_next_period_ms(int heap, double fill, int64_t span_ns)
-{
-    if (!heap)
-        return fill > 0.25 ? 0 : DRAIN_PERIOD_MS;
-    if (fill > 0.5)
-        return 0;
-    if (fill <= 0)
-        return HEAP_DRAIN_MAX_MS;
-    double ms = (double)span_ns / GP_NS_PER_MS * HEAP_DRAIN_FILL / fill;
-    return ms < HEAP_DRAIN_MIN_MS   ? HEAP_DRAIN_MIN_MS
-           : ms > HEAP_DRAIN_MAX_MS ? HEAP_DRAIN_MAX_MS
-                                    : (int)ms;
-}
-
 /* Drains every DRAIN_PERIOD_MS (at once again after a drain that took more than a quarter of
- * a ring), or with C memory profiling as collector_next_period_ms plans, until the session's last
- * process has ended, serving the session in between. */
+ * a ring) until the session's last process has ended, serving the session in between. */
 static void drain_until_end(struct collector *c, int sigfd)
 {
     double fill = 0;
-    int64_t span_ns = 0, last_drain_ns = gp_clock_ns(CLOCK_MONOTONIC);
     int64_t next_checkpoint = gp_clock_ns(CLOCK_MONOTONIC) + CHECKPOINT_NS;
     enum { OWN = 3, MAXFDS = OWN + 3 * 320 + 64 + SESSION_MAX_FDS };
     static struct pollfd p[MAXFDS];
@@ -454,14 +417,11 @@ static void drain_until_end(struct collector *c, int sigfd)
         p[1] = (struct pollfd){ c->claim_fd, POLLIN, 0 };
         p[2] = (struct pollfd){ c->heap_claim_fd, POLLIN, 0 };
         int ntree = tree_poll_fds(c->tree, p + OWN, MAXFDS - OWN - SESSION_MAX_FDS);
-        int timeout = collector_next_period_ms(c->cfg->heap_rate != 0, fill, span_ns);
+        int timeout = fill > 0.25 ? 0 : DRAIN_PERIOD_MS;
         int nsession = session_poll_fds(p + OWN + ntree, SESSION_MAX_FDS, &timeout);
         poll(p, (nfds_t)(OWN + ntree + nsession), timeout < 0 ? 0 : timeout);
         tree_service(c->tree, p + OWN, ntree, drain_cb, c);
         c->fill = 0;
-        int64_t now = gp_clock_ns(CLOCK_MONOTONIC);
-        span_ns = now - last_drain_ns;
-        last_drain_ns = now;
         collector_drain(c);
         add_residuals(c);
         if ((p[1].revents | p[2].revents) & POLLIN)

@@ -23,8 +23,10 @@
  *
  * The output name's claim (cfg->keep_fd, lib/outname/output_claim.h) is held to the end.
  *
- * Heap records (GP_REC_HEAP_*) are not samples: they go to the session's one heapmap, never to
- * a window (heap profiles are cumulative since the start, in-use as of when they are written).
+ * C memory profiling's counts are not samples: the programs keep them (lib/ring/heap_buckets.h),
+ * and the session's one heapmap reads them (collector_heap_sync) before every heap profile and
+ * as each process ends, never into a window (heap profiles are cumulative since the start,
+ * in-use as of when they are written).
  *
  * Windows. Every drained record is added to each open window (struct collector_window), each
  * with its own profmap: the whole run or the current interval (session.c), and one per HTTP
@@ -113,10 +115,13 @@ void collector_drops(const struct collector *c, uint64_t *drops);
 
 /* The session's processes (collector/tree.h). */
 struct tree *collector_tree(const struct collector *c);
-/* C memory profiling's table (collector/heapmap.h): every heap record of the session since the
- * start; NULL when it is off (cfg->heap_rate 0) or could not be allocated. */
+/* C memory profiling's table (collector/heapmap.h): the session's C memory counts since the
+ * start, as of the last collector_heap_sync; NULL when it is off (cfg->heap_rate 0) or could
+ * not be allocated. */
 struct heapmap;
 struct heapmap *collector_heap(const struct collector *c);
+/* Reads every running process's counts into it: before a heap profile is written. */
+void collector_heap_sync(struct collector *c);
 
 /* Tests only (tests/unit/test_session.c drives the session without forking): a collector for
  * cfg with no window open, to collector_free once its windows are closed or forgotten;
@@ -126,9 +131,5 @@ struct collector *collector_new(const struct collector_config *cfg);
 void collector_free(struct collector *c);
 int collector_add_ring(struct collector *c, int ring_fd, pid_t pid, const char *name);
 size_t collector_drain(struct collector *c);
-/* The wait before the next drain in ms, for a session with C memory profiling or not
- * (heap), after a drain that found `fill` of a ring (the largest share of one process's slots
- * or free log) having waited span_ns (collector.c: HEAP_DRAIN_FILL). */
-int collector_next_period_ms(int heap, double fill, int64_t span_ns);
 
 #endif

@@ -1,4 +1,4 @@
-/* heapmap.c -- sampled allocations by stack, and live sampled blocks by address (see heapmap.h).
+/* heapmap.c -- sampled allocations by process, stack and labels (see heapmap.h).
  * Context: collector
  */
 #include "collector/heapmap.h"
@@ -13,19 +13,18 @@
 #include "lib/ring/ring.h"
 #include "lib/ring/ring_labels.h"
 
-/* The live table's least size. It grows at half full and shrinks at an eighth: the collector
- * looks up two random entries per sampled block (its record, its free) after sleeping between
- * drains, and a table of 2048-4096 entries (64-128 KiB) for a handful of live blocks took a
- * cache miss on nearly every lookup: 26-31 % of the collector's time on heapbench (perf). */
-#define LIVE_MIN 256
+/* What the last sync read of one bucket of a process's table. */
+struct seen {
+    uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
+};
 
-/* A live sampled block. bucket: index + 1 (0: empty slot). */
-struct live {
-    uint64_t addr;
-    uint64_t size;
-    uint64_t pos;      /* its ALLOC's or MOVE's position in its process's ring */
-    uint32_t proc;
-    uint32_t bucket;
+/* One process image's table as read so far: per bucket made (by its place in the table's
+ * order; the last entry is the overflow bucket's), the session's bucket + 1 (0: not read yet)
+ * and its figures at the last sync. */
+struct proc_sync {
+    uint32_t *bucket;
+    struct seen *seen;
+    size_t cap;
 };
 
 struct heapmap {
@@ -37,9 +36,7 @@ struct heapmap {
     size_t nframes, frames_cap;
     uint8_t *labels;
     size_t nlabels, labels_cap;
-    struct live *live;          /* linear probing, backward-shift deletion */
-    size_t live_cap, nlive;     /* power of two, at least twice nlive */
-    uint32_t *proc_live;        /* live blocks per process image */
+    struct proc_sync *procs;    /* by process image */
     size_t nprocs;
     struct heapmap_stats st;
 };
@@ -50,10 +47,8 @@ struct heapmap *heapmap_new(void)
     if (!h)
         return NULL;
     h->index_cap = 1024;
-    h->live_cap = LIVE_MIN;
     h->index = calloc(h->index_cap, sizeof *h->index);
-    h->live = calloc(h->live_cap, sizeof *h->live);
-    if (!h->index || !h->live) {
+    if (!h->index) {
         heapmap_free(h);
         errno = ENOMEM;
         return NULL;
@@ -69,8 +64,9 @@ void heapmap_free(struct heapmap *h)
     free(h->index);
     free(h->frames);
     free(h->labels);
-    free(h->live);
-    free(h->proc_live);
+    for (size_t i = 0; i < h->nprocs; i++)
+        heapmap_end_proc(h, (uint32_t)i);
+    free(h->procs);
     free(h);
 }
 
@@ -166,242 +162,166 @@ static long bucket_of(struct heapmap *h, const struct bucket_key *k)
     return (long)(h->len - 1);
 }
 
-/* ---- live blocks ---- */
+/* ---- a process's table ---- */
 
-static size_t live_hash(uint32_t proc, uint64_t addr)
+static struct proc_sync *proc_state(struct heapmap *h, uint32_t proc)
 {
-    return (size_t)gp_hash_u64(addr ^ (uint64_t)proc << 48);
-}
-
-static struct live *live_find(struct heapmap *h, uint32_t proc, uint64_t addr)
-{
-    size_t mask = h->live_cap - 1;
-    for (size_t s = live_hash(proc, addr) & mask; h->live[s].bucket; s = (s + 1) & mask)
-        if (h->live[s].addr == addr && h->live[s].proc == proc)
-            return &h->live[s];
-    return NULL;
-}
-
-static void live_put(struct live *tab, size_t cap, const struct live *e)
-{
-    size_t s = live_hash(e->proc, e->addr) & (cap - 1);
-    while (tab[s].bucket)
-        s = (s + 1) & (cap - 1);
-    tab[s] = *e;
-}
-
-/* The table at cap entries (a power of two above nlive * 2). */
-static int live_resize(struct heapmap *h, size_t cap)
-{
-    struct live *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return -ENOMEM;
-    for (size_t i = 0; i < h->live_cap; i++)
-        if (h->live[i].bucket)
-            live_put(tab, cap, &h->live[i]);
-    free(h->live);
-    h->live = tab;
-    h->live_cap = cap;
-    return 0;
-}
-
-/* After a burst of live blocks, back to a table that stays in cache: halved while an eighth
- * full or less (a quarter full after), not below LIVE_MIN; out of memory, it stays as large. */
-static void live_shrink(struct heapmap *h)
-{
-    while (h->live_cap > LIVE_MIN && h->nlive * 8 < h->live_cap &&
-           live_resize(h, h->live_cap / 2) == 0)
-        ;
-}
-
-/* Removes the entry at e (a pointer into the table), shifting its cluster back. */
-static void live_remove(struct heapmap *h, struct live *e)
-{
-    size_t mask = h->live_cap - 1, hole = (size_t)(e - h->live);
-    if (e->proc < h->nprocs && h->proc_live[e->proc])
-        h->proc_live[e->proc]--;
-    h->nlive--;
-    for (size_t s = (hole + 1) & mask; h->live[s].bucket; s = (s + 1) & mask) {
-        size_t home = live_hash(h->live[s].proc, h->live[s].addr) & mask;
-        /* the entry may move to the hole if its home is not in (hole, s] cyclically */
-        if (((s - home) & mask) >= ((s - hole) & mask)) {
-            h->live[hole] = h->live[s];
-            hole = s;
-        }
+    if (proc >= h->nprocs) {
+        size_t n = h->nprocs ? h->nprocs : 16;
+        while (n <= proc)
+            n *= 2;
+        struct proc_sync *p = realloc(h->procs, n * sizeof *p);
+        if (!p)
+            return NULL;
+        memset(p + h->nprocs, 0, (n - h->nprocs) * sizeof *p);
+        h->procs = p;
+        h->nprocs = n;
     }
-    memset(&h->live[hole], 0, sizeof h->live[hole]);
+    return &h->procs[proc];
 }
 
-static int proc_room(struct heapmap *h, uint32_t proc)
+/* Room for n entries (the buckets made, and the overflow bucket). */
+static int proc_room(struct proc_sync *ps, size_t n)
 {
-    if (proc < h->nprocs)
+    if (n <= ps->cap)
         return 0;
-    size_t n = h->nprocs ? h->nprocs : 16;
-    while (n <= proc)
-        n *= 2;
-    uint32_t *p = realloc(h->proc_live, n * sizeof *p);
-    if (!p)
+    size_t cap = ps->cap ? ps->cap : 64;
+    while (cap < n)
+        cap *= 2;
+    uint32_t *b = realloc(ps->bucket, cap * sizeof *b);
+    if (!b)
         return -ENOMEM;
-    memset(p + h->nprocs, 0, (n - h->nprocs) * sizeof *p);
-    h->proc_live = p;
-    h->nprocs = n;
+    ps->bucket = b;
+    struct seen *s = realloc(ps->seen, cap * sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    ps->seen = s;
+    memset(ps->bucket + ps->cap, 0, (cap - ps->cap) * sizeof *ps->bucket);
+    memset(ps->seen + ps->cap, 0, (cap - ps->cap) * sizeof *ps->seen);
+    ps->cap = cap;
     return 0;
 }
 
-/* The block at e leaves in-use (freed, or found freed). */
-static void release(struct heapmap *h, struct live *e)
-{
-    struct heapmap_bucket *b = &h->buckets[e->bucket - 1];
-    if (b->inuse_count)
-        b->inuse_count--;
-    b->inuse_bytes = b->inuse_bytes >= e->size ? b->inuse_bytes - e->size : 0;
-    live_remove(h, e);
-    live_shrink(h);
-}
-
-/* A live block at (proc, addr) of bucket bi: 0, or -ENOSPC (the table is full). */
-static int track(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t size, uint64_t pos,
-                 size_t bi)
-{
-    if (h->nlive >= HEAPMAP_MAX_LIVE)
-        return -ENOSPC;
-    if ((h->nlive + 1) * 2 > h->live_cap && live_resize(h, h->live_cap * 2) != 0)
-        return -ENOSPC;
-    if (proc_room(h, proc) != 0)
-        return -ENOSPC;
-    struct live e = { addr, size, pos, proc, (uint32_t)(bi + 1) };
-    live_put(h->live, h->live_cap, &e);
-    h->nlive++;
-    h->proc_live[proc]++;
-    return 0;
-}
-
-/* ---- events ---- */
-
-static int on_alloc(struct heapmap *h, uint32_t proc, const struct ring_record *rec,
-                    uint64_t pos, uint64_t skip_lo, uint64_t skip_hi)
+/* The session's bucket for a shared bucket's key (the overflow bucket when it has no stack,
+ * or a key that does not fit the stores' bounds, or past the session's bounds). */
+static long bucket_of_shared(struct heapmap *h, uint32_t proc, const struct ring *r,
+                             const struct heap_bucket *sb, uint64_t skip_lo, uint64_t skip_hi)
 {
     uint64_t pcs[GP_RING_MAX_FRAMES];
     uint8_t labels[GP_RING_LABEL_BYTES];
-    size_t n = 0;
-    size_t nf = rec->nframes <= GP_RING_MAX_FRAMES ? rec->nframes : GP_RING_MAX_FRAMES;
-    for (size_t i = 0; i < nf; i++) {
-        uint64_t pc = rec->pc[i] & ~GP_PC_EXACT;
-        if (pc >= skip_lo && pc < skip_hi)
-            continue;
-        pcs[n++] = rec->pc[i];
+    struct bucket_key k = { .proc = proc, .labels_left = sb->labels_left, .pcs = pcs,
+                            .labels = labels,
+                            .flags = (uint16_t)(sb->flags & ~(GP_HEAP_BUCKET_NOSTACK |
+                                                               HEAPMAP_OVERFLOW)) };
+    size_t nf = sb->nframes, nl = sb->labels_len;
+    int readable = !(sb->flags & GP_HEAP_BUCKET_NOSTACK) && sb != &r->hdr->heap_overflow &&
+                   nf <= GP_RING_MAX_FRAMES && sb->frames <= r->frame_words &&
+                   nf <= r->frame_words - sb->frames && nl <= GP_RING_LABEL_BYTES &&
+                   sb->labels <= r->label_bytes && nl <= r->label_bytes - sb->labels;
+    if (!readable) {
+        if (sb != &r->hdr->heap_overflow && !(sb->flags & GP_HEAP_BUCKET_NOSTACK))
+            h->st.bad++;
+        struct bucket_key over = { .proc = proc, .flags = HEAPMAP_OVERFLOW };
+        return bucket_of(h, &over);
     }
-    struct bucket_key k = {
-        .proc = proc, .labels_left = rec->labels_left, .pcs = pcs, .n = n, .labels = labels,
-        .flags = (uint16_t)(rec->flags & ~(GP_REC_HEAP_MOVE | HEAPMAP_OVERFLOW)),
-    };
-    int nl = rec->labels_len && rec->labels_len <= GP_RING_LABEL_BYTES
-                 ? ring_labels_canonical(rec->labels, rec->labels_len, labels)
-                 : rec->labels_len ? -1 : 0;
-    if (nl < 0) {
-        nl = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < nf; i++) {
+        uint64_t pc = r->heap_frames[sb->frames + i];
+        if ((pc & ~GP_PC_EXACT) >= skip_lo && (pc & ~GP_PC_EXACT) < skip_hi)
+            continue;
+        pcs[n++] = pc;
+    }
+    k.n = n;
+    int len = nl ? ring_labels_canonical(r->heap_labels + sb->labels, nl, labels) : 0;
+    if (len < 0) {
+        len = 0;
         k.labels_left = 0xffff;
     }
-    k.labels_len = (uint16_t)nl;
+    k.labels_len = (uint16_t)len;
     long bi = bucket_of(h, &k);
     if (bi == -ENOSPC) {
         struct bucket_key over = { .proc = proc, .flags = HEAPMAP_OVERFLOW };
-        h->st.overflow_allocs++;
+        h->st.overflow_buckets++;
         bi = bucket_of(h, &over);
     }
-    if (bi < 0)
-        return (int)bi;
-    /* The address is live already: its free is still in the free log (read after the
-     * records), or was lost. It leaves in-use now; its free, when it comes, finds a newer
-     * block and is a late one. */
-    struct live *old = live_find(h, proc, rec->heap_addr);
-    if (old) {
-        release(h, old);
-        h->st.replaced++;
-    }
+    return bi;
+}
+
+/* The shared bucket sb's figures since the last sync (*seen) into the session's bucket bi. */
+static void add_since(struct heapmap *h, size_t bi, const struct heap_bucket *sb,
+                      struct seen *seen)
+{
+    /* frees first: a free seen is never without its allocation (heap_buckets.h) */
+    struct seen now;
+    now.free_count = atomic_load_explicit(&sb->free_count, memory_order_acquire);
+    now.free_bytes = atomic_load_explicit(&sb->free_bytes, memory_order_acquire);
+    now.alloc_count = atomic_load_explicit(&sb->alloc_count, memory_order_relaxed);
+    now.alloc_bytes = atomic_load_explicit(&sb->alloc_bytes, memory_order_relaxed);
+    uint64_t da = now.alloc_count - seen->alloc_count, dab = now.alloc_bytes - seen->alloc_bytes;
+    uint64_t df = now.free_count - seen->free_count, dfb = now.free_bytes - seen->free_bytes;
     struct heapmap_bucket *b = &h->buckets[bi];
-    b->alloc_count++;
-    b->alloc_bytes += rec->heap_size;
-    h->st.allocs++;
-    if (track(h, proc, rec->heap_addr, rec->heap_size, pos, (size_t)bi) != 0) {
-        h->st.untracked++;
-        return 0;
+    /* modulo 2^64, as the counters: a resize may take free_bytes below its last value */
+    b->alloc_count += da;
+    b->alloc_bytes += dab;
+    b->inuse_count += da - df;
+    b->inuse_bytes += dab - dfb;
+    h->st.allocs += da;
+    h->st.frees += df;
+    *seen = now;
+}
+
+/* Shared bucket sb, entry k of ps. */
+static int sync_bucket(struct heapmap *h, uint32_t proc, const struct ring *r,
+                       const struct heap_bucket *sb, struct proc_sync *ps, size_t k,
+                       uint64_t skip_lo, uint64_t skip_hi)
+{
+    if (!ps->bucket[k]) {
+        /* (the overflow bucket, or one whose allocation is not counted yet: nothing to show) */
+        if (!atomic_load_explicit(&sb->alloc_count, memory_order_relaxed))
+            return 0;
+        long bi = bucket_of_shared(h, proc, r, sb, skip_lo, skip_hi);
+        if (bi < 0)
+            return (int)bi;
+        ps->bucket[k] = (uint32_t)bi + 1;
     }
-    b->inuse_count++;
-    b->inuse_bytes += rec->heap_size;
+    add_since(h, ps->bucket[k] - 1, sb, &ps->seen[k]);
     return 0;
 }
 
-void heapmap_free_block(struct heapmap *h, uint32_t proc, uint64_t addr, uint64_t pos)
+int heapmap_sync(struct heapmap *h, uint32_t proc, const struct ring *r, uint64_t skip_lo,
+                 uint64_t skip_hi)
 {
-    struct live *e = live_find(h, proc, addr);
-    if (!e) {
-        h->st.unknown_frees++;
-        return;
-    }
-    if (e->pos >= pos) {   /* a block allocated there after this free */
-        h->st.late_frees++;
-        return;
-    }
-    release(h, e);
-    h->st.frees++;
-}
-
-static void on_move(struct heapmap *h, uint32_t proc, uint64_t from, uint64_t to, uint64_t size,
-                    uint64_t pos)
-{
-    struct live *e = live_find(h, proc, from);
-    if (!e) {
-        h->st.unknown_moves++;
-        return;
-    }
-    h->st.moves++;
-    struct live moved = *e;
-    struct heapmap_bucket *b = &h->buckets[moved.bucket - 1];
-    b->inuse_bytes = (b->inuse_bytes >= moved.size ? b->inuse_bytes - moved.size : 0) + size;
-    live_remove(h, e);
-    if (from != to) {
-        struct live *stale = live_find(h, proc, to);
-        if (stale) {
-            release(h, stale);
-            h->st.replaced++;
-        }
-    }
-    /* Room is certain: one entry just left. */
-    track(h, proc, to, size, pos, moved.bucket - 1);
-}
-
-int heapmap_add(struct heapmap *h, uint32_t proc, const struct ring_record *rec, uint64_t pos,
-                uint64_t skip_lo, uint64_t skip_hi)
-{
-    switch (rec->flags & GP_REC_HEAP_MOVE) {
-    case GP_REC_HEAP_ALLOC:
-        return on_alloc(h, proc, rec, pos, skip_lo, skip_hi);
-    case GP_REC_HEAP_FREE:
-        heapmap_free_block(h, proc, rec->heap_addr, pos);
+    if (!r->hdr || !r->nbuckets)
         return 0;
-    case GP_REC_HEAP_MOVE:
-        on_move(h, proc, rec->heap_old, rec->heap_addr, rec->heap_size, pos);
-        return 0;
-    default:
-        h->st.bad++;
-        return 0;
+    struct proc_sync *ps = proc_state(h, proc);
+    if (!ps)
+        return -ENOMEM;
+    uint64_t made = atomic_load_explicit(&r->hdr->heap_buckets_made, memory_order_acquire);
+    if (made > r->nbuckets)
+        made = r->nbuckets;
+    if (proc_room(ps, r->nbuckets + 1) != 0)
+        return -ENOMEM;
+    for (size_t k = 0; k < made; k++) {
+        uint32_t i = atomic_load_explicit(&r->bucket_order[k], memory_order_acquire);
+        if (i == 0 || i > r->nbuckets ||
+            !atomic_load_explicit(&r->buckets[i - 1].ready, memory_order_acquire))
+            continue;   /* not written yet (or nonsense): read at the next sync */
+        int err = sync_bucket(h, proc, r, &r->buckets[i - 1], ps, k, skip_lo, skip_hi);
+        if (err)
+            return err;
     }
+    /* the overflow bucket's entry is past every bucket's */
+    return sync_bucket(h, proc, r, &r->hdr->heap_overflow, ps, r->nbuckets, skip_lo, skip_hi);
 }
 
 void heapmap_end_proc(struct heapmap *h, uint32_t proc)
 {
-    if (proc >= h->nprocs || !h->proc_live[proc])
+    if (proc >= h->nprocs)
         return;
-    /* Removing shifts entries back into slots already passed: restart the slot until it holds
-     * another process's entry or none. */
-    for (size_t s = 0; s < h->live_cap && h->proc_live[proc];) {
-        if (h->live[s].bucket && h->live[s].proc == proc)
-            live_remove(h, &h->live[s]);
-        else
-            s++;
-    }
-    live_shrink(h);
+    struct proc_sync *ps = &h->procs[proc];
+    free(ps->bucket);
+    free(ps->seen);
+    *ps = (struct proc_sync){ 0 };
 }
 
 int heapmap_snapshot(const struct heapmap *h, int64_t at_ns, struct heapmap_snapshot *out)
@@ -446,11 +366,12 @@ void heapmap_stats(const struct heapmap *h, struct heapmap_stats *out)
 {
     *out = h->st;
     out->buckets = h->len;
-    out->live = h->nlive;
     out->frames = h->nframes;
     out->bytes = sizeof *h + h->cap * sizeof *h->buckets + h->index_cap * sizeof *h->index +
                  h->frames_cap * sizeof *h->frames + h->labels_cap +
-                 h->live_cap * sizeof *h->live + h->nprocs * sizeof *h->proc_live;
+                 h->nprocs * sizeof *h->procs;
+    for (size_t i = 0; i < h->nprocs; i++)
+        out->bytes += h->procs[i].cap * (sizeof *h->procs[i].bucket + sizeof *h->procs[i].seen);
 }
 
 /* ---- un-sampling ---- */

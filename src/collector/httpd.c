@@ -180,6 +180,7 @@ static enum MHD_Result start_heap_delta(struct httpd *h, struct MHD_Connection *
     if (h->nwindows >= HTTPD_MAX_WINDOWS)
         return reply_text(h, conn, 503, "too many profiles in progress; try again later\n");
     struct httpd_request *req = calloc(1, sizeof *req);
+    collector_heap_sync(h->c);
     if (!req || heapmap_snapshot(collector_heap(h->c), gp_clock_ns(CLOCK_REALTIME),
                                  &req->base) != 0) {
         free(req);

@@ -74,6 +74,7 @@ static int write_heap(struct collector *c, unsigned n, time_t t, const char *not
     struct tree *tr = collector_tree(c);
     int per_pid = outpath_uses(cfg->heap_out_tmpl, 'p'), err = 0;
     int64_t now = clock_ns(CLOCK_REALTIME);
+    collector_heap_sync(c);
     for (size_t i = 0; i < (per_pid ? tree_count(tr) : 1); i++) {
         pid_t pid = cfg->app_pid, only = 0;
         const char *prog = cfg->prog;

@@ -174,6 +174,7 @@ int session_write_heap(const struct collector_config *cfg, struct collector *c, 
     const struct heapmap *h = collector_heap(c);
     if (!h)
         return -ENOENT;
+    collector_heap_sync(c);
     struct report_proc *procs = report_procs(cfg, tr, only_pid, path);
     if (!procs)
         return -ENOMEM;
@@ -187,25 +188,19 @@ int session_write_heap(const struct collector_config *cfg, struct collector *c, 
              cfg->version_note);
     uint64_t hd[GP_HEAP_DROP_MAX];
     tree_heap_drops(tr, hd);
-    snprintf(c2, sizeof c2, "heap events: allocs %llu, frees %llu, moves %llu; ignored: "
-             "unknown frees %llu, unknown moves %llu, late frees %llu; replaced while live "
-             "%llu, untracked %llu, over the stack limit %llu%s", (unsigned long long)st.allocs,
-             (unsigned long long)st.frees, (unsigned long long)st.moves,
-             (unsigned long long)st.unknown_frees, (unsigned long long)st.unknown_moves,
-             (unsigned long long)st.late_frees, (unsigned long long)st.replaced,
-             (unsigned long long)st.untracked,
-             (unsigned long long)st.overflow_allocs, note ? note : "");
-    /* What the programs could not record: a sampled allocation lost is missing from every
-     * figure; a free lost leaves its block counted in use. */
-    snprintf(c6, sizeof c6, "heap events lost in the programs: allocations (ring full) %llu, "
-             "allocations (table of sampled blocks full) %llu, "
-             "frees and moves (free log or ring full) %llu",
-             (unsigned long long)hd[GP_HEAP_DROP_RING_FULL],
-             (unsigned long long)hd[GP_HEAP_DROP_SET_FULL],
-             (unsigned long long)hd[GP_HEAP_DROP_FREE_LOST]);
-    snprintf(c3, sizeof c3, "heap table: buckets %zu of %u, frames %zu of %u, live blocks %zu "
-             "of %u, %zu KiB", st.buckets, (unsigned)HEAPMAP_MAX_BUCKETS, st.frames,
-             (unsigned)HEAPMAP_MAX_FRAMES, st.live, (unsigned)HEAPMAP_MAX_LIVE, st.bytes / 1024);
+    snprintf(c2, sizeof c2, "sampled allocations %llu, frees %llu; stacks over the limit "
+             "%llu, unreadable %llu%s", (unsigned long long)st.allocs,
+             (unsigned long long)st.frees, (unsigned long long)st.overflow_buckets,
+             (unsigned long long)st.bad, note ? note : "");
+    /* What the programs could not follow: an allocation without its stack is in the overflow
+     * bucket; one not followed to its free counts as freed at once. */
+    snprintf(c6, sizeof c6, "in the programs: allocations without a stack (their table full) "
+             "%llu, allocations not followed to their free (table of sampled blocks full) %llu",
+             (unsigned long long)hd[GP_HEAP_DROP_NO_BUCKET],
+             (unsigned long long)hd[GP_HEAP_DROP_SET_FULL]);
+    snprintf(c3, sizeof c3, "heap table: buckets %zu of %u, frames %zu of %u, %zu KiB",
+             st.buckets, (unsigned)HEAPMAP_MAX_BUCKETS, st.frames, (unsigned)HEAPMAP_MAX_FRAMES,
+             st.bytes / 1024);
     if (base)
         snprintf(c4, sizeof c4, "delta profile: every figure is its change over the last "
                  "%.1f s (in-use may be negative: freed more than allocated)",

@@ -56,7 +56,7 @@ for v in ${LIBGOPROF_TEST_CMEM_GO_VERSIONS:-1.21 1.26}; do
 		grep -q "^alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" <<<"$raw"
 	check "go$v: period 65536" grep -q "^Period: 65536$" <<<"$raw"
 	check "go$v: no heap event lost in the program" \
-		grep -q "allocations (ring full) 0, allocations (table of sampled blocks full) 0, frees and moves (free log or ring full) 0" <<<"$raw"
+		grep -q "allocations without a stack (their table full) 0, allocations not followed to their free (table of sampled blocks full) 0" <<<"$raw"
 	inuse=$(bytes "$heap" inuse_space TOTAL) leak=$(bytes "$heap" inuse_space main.leakPath)
 	check "go$v: in-use $inuse B, the leak's 64 MiB within 10 %" within "$inuse" $((64 * MIB)) 0.10
 	check "go$v: in-use under main.leakPath: $leak of $inuse B (>= 99 %)" \

@@ -10,9 +10,9 @@
 # one sample per byte, and with jemalloc and tcmalloc preloaded after and before libgoprof.so.
 # Output and exit status must be the plain run's. The records themselves are counted by the
 # GOPROF_DEBUG line the library prints at exit ("heap: pid N: A sampled allocations (B bytes),
-# F frees, M moves, L live; lost: R ring full, S table full, X frees; ..."): A + R + S is
-# about requested bytes / rate, and every sampled block the program freed was seen freed
-# (A = F + X + L, L at most a few libc-internal blocks). cxx_heap's heap profile names its sites
+# F frees, M moves, L live; Q without a bucket, S not followed (table full); T stale, ..."): A
+# is about requested bytes / rate, and every sampled block the program freed was seen freed
+# (A = F + S + T + L, L at most a few libc-internal blocks). cxx_heap's heap profile names its sites
 # demangled (go tool pprof). GOPROF_HEAP_OUT's name is claimed as GOPROF_OUT's is. With heap
 # profiling off, the loaded objects call the allocator directly (got_slots). Blocks served
 # from the bootstrap arena (arena_free) are freed and reallocated safely.
@@ -72,16 +72,16 @@ note "$line"
 allocs=$(heap_field "$RUN_STDERR" "$pid" 1)
 frees=$(heap_field "$RUN_STDERR" "$pid" 3)
 live=$(heap_field "$RUN_STDERR" "$pid" 5)
-lost_ring=$(heap_field "$RUN_STDERR" "$pid" 6)
+no_bucket=$(heap_field "$RUN_STDERR" "$pid" 6)
 lost_set=$(heap_field "$RUN_STDERR" "$pid" 7)
-lost_free=$(heap_field "$RUN_STDERR" "$pid" 8)
+stale=$(heap_field "$RUN_STDERR" "$pid" 8)
 if [ -n "$allocs" ]; then
 	want=$((requested / 524288))
-	got=$((allocs + lost_ring + lost_set))
-	check "512k: $got sampled allocations for $requested bytes (expected ~$want)" \
-		within_pct 20 "$got" "$want"
-	check "512k: every sampled block freed was seen freed ($allocs = $frees + $lost_free + $live live)" \
-		test "$allocs" = $((frees + lost_free + live))
+	check "512k: $allocs sampled allocations for $requested bytes (expected ~$want)" \
+		within_pct 20 "$allocs" "$want"
+	check "512k: every sampled block freed was seen freed ($allocs = $frees + $lost_set + $stale + $live live)" \
+		test "$allocs" = $((frees + lost_set + stale + live))
+	check "512k: every sampled allocation has its stack ($no_bucket without)" test "$no_bucket" = 0
 	check "512k: at most 3 sampled blocks live at the end ($live)" test "$live" -le 3
 	bytes=$(heap_field "$RUN_STDERR" "$pid" 2)
 	check "512k: mean sampled size plausible (16-4096 mostly; $((bytes / (allocs + 1))))" \
@@ -96,7 +96,7 @@ run_profiled "$D/off.pb.gz" -- "$work/c_heap"
 expect_same "heap profiling off"
 check "heap profiling off: stderr identical" cmp -s "$D/plain.stderr" "$RUN_STDERR"
 
-# 3. every allocation sampled (a short run): the sampled path under load, the ring overflowing
+# 3. every allocation sampled (a short run): the sampled path under load
 run_plain "$D/plain" -- "$work/c_heap" 20000
 run_profiled "$D/every.pb.gz" GOPROF_HEAP_RATE=1 GOPROF_DEBUG=1 \
 	GOPROF_HEAP_OUT="$D/every.heap.pb.gz" -- "$work/c_heap" 20000
@@ -119,10 +119,11 @@ check "c++ at 64k: the heap profile shows work, and no mangled name" \
 	sh -c 'grep -q " work" "$1" && ! grep -q " _Z" "$1"' _ "$D/cxx.heap.top"
 allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
 frees=$(heap_field "$RUN_STDERR" "$RUN_PID" 3)
-lost_free=$(heap_field "$RUN_STDERR" "$RUN_PID" 8)
+lost_set=$(heap_field "$RUN_STDERR" "$RUN_PID" 7)
+stale=$(heap_field "$RUN_STDERR" "$RUN_PID" 8)
 live=$(heap_field "$RUN_STDERR" "$RUN_PID" 5)
-check "c++ at 64k: new/delete sampled and freed (${allocs:-none} = ${frees:-?} + ${lost_free:-?} + ${live:-?})" \
-	test "${allocs:-0}" -gt 100 -a "${allocs:-0}" = $((${frees:-0} + ${lost_free:-0} + ${live:-0}))
+check "c++ at 64k: new/delete sampled and freed (${allocs:-none} = ${frees:-?} + ${lost_set:-?} + ${stale:-?} + ${live:-?})" \
+	test "${allocs:-0}" -gt 100 -a "${allocs:-0}" = $((${frees:-0} + ${lost_set:-0} + ${stale:-0} + ${live:-0}))
 
 # 5. other allocators, preloaded after libgoprof.so (interposed, forwarded to) and before it
 # (they interpose us: one line, and allocation left alone)

@@ -1,7 +1,9 @@
 /* test_heap.c -- C memory profiling's program side without a preload: the table of sampled
- * blocks (random operations against a reference, concurrent threads, a full table) and the
- * sampled path's records read back from a ring (ALLOC with a stack, FREE, MOVE, a full ring),
- * and the sampling intervals' distribution.
+ * blocks (random operations against a reference, each address's meta given back by its remove,
+ * concurrent threads, a full table), the sampled path's counts in the ring's table of buckets
+ * (an allocation's stack from its caller, its free and realloc by the bucket and size the table
+ * kept, an address allocated again, a full table, CPU samples deferred to the path's end, our
+ * own frames left out), and the sampling intervals' distribution.
  * Context: tests
  *
  *   test_heap [SECONDS]   (the random and concurrent parts run for SECONDS, default 2 in all)
@@ -22,6 +24,23 @@
 #include "program/unwind/unwind.h"
 
 static double budget = 2.0;
+
+/* Every address goes into the table with a meta of its own, which its remove must give back. */
+#define META_OF(addr) ((addr) * 3 + 1)
+static _Atomic int meta_errors;
+static enum heap_set_insert_result ins(struct heap_set *s, uint64_t addr)
+{
+    uint64_t old;
+    return heap_set_insert(s, addr, META_OF(addr), &old);
+}
+static int rem(struct heap_set *s, uint64_t addr)
+{
+    uint64_t meta = 0;
+    int r = heap_set_remove(s, addr, &meta);
+    if (r && meta != META_OF(addr))
+        atomic_fetch_add(&meta_errors, 1);
+    return r;
+}
 
 static double now_s(void)
 {
@@ -90,7 +109,7 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
         uint64_t addr = 0x7f0000000000ull + k * 16;
         switch (rnd(&seed) % 3) {
         case 0: {
-            enum heap_set_insert_result r = heap_set_insert(&s, addr);
+            enum heap_set_insert_result r = ins(&s, addr);
             if (in_ref[k])
                 ok &= r == HEAP_SET_PRESENT;
             else if (r == HEAP_SET_INSERTED)
@@ -102,7 +121,7 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
             break;
         }
         case 1:
-            ok &= heap_set_remove(&s, addr) == in_ref[k];
+            ok &= rem(&s, addr) == in_ref[k];
             if (in_ref[k])
                 in_ref[k] = 0, live--;
             break;
@@ -118,7 +137,7 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
         ok &= heap_set_contains(&s, 0x7f0000000000ull + k * 16) == in_ref[k];
     for (uint64_t k = 0; k < range; k++)
         if (in_ref[k])
-            ok &= heap_set_remove(&s, 0x7f0000000000ull + k * 16) == 1;
+            ok &= rem(&s, 0x7f0000000000ull + k * 16) == 1;
     ok &= all_empty(&s);
     CHECK(ok);
     CHECK(filter_ok);
@@ -143,15 +162,15 @@ static void churn(void)
     for (long i = 0; i < 2000000; i++) {
         int k = (int)(rnd(&seed) % LIVE);
         if (held[k])
-            ok &= heap_set_remove(&s, held[k]) == 1;
+            ok &= rem(&s, held[k]) == 1;
         held[k] = 0x7f0000000000ull + next++ * 16;   /* never one held already */
-        if (heap_set_insert(&s, held[k]) != HEAP_SET_INSERTED)
+        if (ins(&s, held[k]) != HEAP_SET_INSERTED)
             held[k] = 0, ok = 0;
     }
     CHECK(ok);
     for (int k = 0; k < LIVE; k++)
         if (held[k])
-            CHECK(heap_set_remove(&s, held[k]) == 1);
+            CHECK(rem(&s, held[k]) == 1);
     CHECK(all_empty(&s));
     free(mem);
 }
@@ -162,25 +181,25 @@ static void full_table(void)
     void *mem = table_mem(5);
     table_init(&s, mem, 5);
     uint64_t n = 0;
-    while (heap_set_insert(&s, 0x10000 + n * 16) == HEAP_SET_INSERTED)
+    while (ins(&s, 0x10000 + n * 16) == HEAP_SET_INSERTED)
         n++;
     CHECK(n == (uint64_t)HEAP_SET_LINE_SLOTS << 5);   /* a probe reaches every line: all taken */
-    CHECK(heap_set_insert(&s, 0x999990) == HEAP_SET_FULL);
+    CHECK(ins(&s, 0x999990) == HEAP_SET_FULL);
     for (uint64_t i = 0; i < n; i++)
         CHECK(heap_set_contains(&s, 0x10000 + i * 16));
     for (uint64_t i = 0; i < n; i += 2)
-        CHECK(heap_set_remove(&s, 0x10000 + i * 16) == 1);
-    CHECK(heap_set_insert(&s, 0x999990) == HEAP_SET_INSERTED);
+        CHECK(rem(&s, 0x10000 + i * 16) == 1);
+    CHECK(ins(&s, 0x999990) == HEAP_SET_INSERTED);
     CHECK(heap_set_contains(&s, 0x999990));
-    CHECK(heap_set_remove(&s, 0x999990) == 1 && heap_set_remove(&s, 0x999990) == 0);
+    CHECK(rem(&s, 0x999990) == 1 && rem(&s, 0x999990) == 0);
     /* every address out: every slot empty, every count (home and passing) and the filter
      * zero again -- nothing dead is left behind */
     for (uint64_t i = 1; i < n; i += 2)
-        heap_set_remove(&s, 0x10000 + i * 16);
+        rem(&s, 0x10000 + i * 16);
     CHECK(all_empty(&s));
     for (uint64_t i = 0; i < n; i++)
         CHECK(!heap_set_maybe(&s, 0x10000 + i * 16));
-    CHECK(heap_set_insert(&s, 0) == HEAP_SET_FULL);
+    CHECK(ins(&s, 0) == HEAP_SET_FULL);
     free(mem);
 }
 
@@ -224,7 +243,7 @@ static void *conc_thread(void *arg)
         switch (rnd(&seed) % 4) {
         case 0:
             if (!mine[k]) {
-                enum heap_set_insert_result r = heap_set_insert(&shared, addr);
+                enum heap_set_insert_result r = ins(&shared, addr);
                 if (r == HEAP_SET_INSERTED) {
                     mine[k] = 1;
                     /* at once: where another thread's remove of the bit may be under way */
@@ -236,7 +255,7 @@ static void *conc_thread(void *arg)
             }
             break;
         case 1:
-            if (heap_set_remove(&shared, addr) != mine[k])
+            if (rem(&shared, addr) != mine[k])
                 errors++;
             mine[k] = 0;
             break;
@@ -249,16 +268,16 @@ static void *conc_thread(void *arg)
             /* hand a fresh block over, and take what was handed to us */
             int slot = (int)(rnd(&seed) % MAILBOX);
             uint64_t fresh = conc_addr(id, next++, 1);
-            if (heap_set_insert(&shared, fresh) == HEAP_SET_INSERTED) {
+            if (ins(&shared, fresh) == HEAP_SET_INSERTED) {
                 uint64_t empty = 0;
                 if (!atomic_compare_exchange_strong(&mailbox[(id + 1) % NTHREADS][slot], &empty,
                                                     fresh) &&
-                    heap_set_remove(&shared, fresh) != 1)
+                    rem(&shared, fresh) != 1)
                     errors++;
             }
             uint64_t got = atomic_exchange(&mailbox[id][slot], 0);
             if (got) {
-                if (heap_set_remove(&shared, got) != 1)
+                if (rem(&shared, got) != 1)
                     errors++;
                 atomic_fetch_add(&handed, 1);
             }
@@ -268,7 +287,7 @@ static void *conc_thread(void *arg)
     }
     for (uint64_t k = 0; k < PER_THREAD; k++) {
         uint64_t addr = conc_addr(id, k, 0);
-        if (mine[k] && heap_set_remove(&shared, addr) != 1)
+        if (mine[k] && rem(&shared, addr) != 1)
             errors++;
     }
     atomic_fetch_add(&conc_errors, errors);
@@ -296,7 +315,7 @@ static void concurrent(double secs, int interleaved)
     for (int i = 0; i < NTHREADS; i++)
         for (int j = 0; j < MAILBOX; j++) {
             uint64_t a = atomic_exchange(&mailbox[i][j], 0);
-            if (a && heap_set_remove(&shared, a) != 1)
+            if (a && rem(&shared, a) != 1)
                 atomic_fetch_add(&conc_errors, 1);
         }
     CHECK(atomic_load(&conc_errors) == 0);
@@ -314,21 +333,6 @@ struct rec_seen {
     struct ring_record r[64];
 };
 
-struct frees_seen {
-    int n;
-    uint64_t addr[8], pos[8];
-};
-
-static void keep_free(uint64_t addr, uint64_t pos, void *ctx)
-{
-    struct frees_seen *f = ctx;
-    if (f->n < 8) {
-        f->addr[f->n] = addr;
-        f->pos[f->n] = pos;
-    }
-    f->n++;
-}
-
 static void keep(const struct ring_record *rec, uint64_t pos, void *ctx)
 {
     (void)pos;
@@ -345,15 +349,16 @@ static uint64_t alloc_body(uint64_t addr, uint64_t size, uint64_t c, const struc
     heap_record_alloc(addr, size, at);
     return 0;
 }
-static uint64_t free_body(uint64_t addr, uint64_t b, uint64_t c, const struct unwind_regs *at)
+static uint64_t free_body(uint64_t meta, uint64_t b, uint64_t c, const struct unwind_regs *at)
 {
     (void)b, (void)c, (void)at;
-    heap_record_free(addr);
+    heap_record_free(meta);
     return 0;
 }
-static uint64_t move_body(uint64_t old, uint64_t addr, uint64_t size, const struct unwind_regs *at)
+static uint64_t move_body(uint64_t meta, uint64_t addr, uint64_t size,
+                          const struct unwind_regs *at)
 {
-    heap_record_move(old, addr, size, at);
+    heap_record_move(meta, addr, size, at);
     return 0;
 }
 
@@ -388,13 +393,14 @@ __attribute__((noinline)) static void alloc_site_called(uint64_t addr, uint64_t 
     calling_interposer(addr, size);
     __asm__ volatile("" ::: "memory");
 }
-static void free_site(uint64_t addr)
+/* A sampled block's free and realloc, once heap_take gave its meta. */
+static void free_site(uint64_t meta)
 {
-    jumping_interposer(free_body, addr, 0, 0);
+    jumping_interposer(free_body, meta, 0, 0);
 }
-static void move_site(uint64_t old, uint64_t addr, uint64_t size)
+static void move_site(uint64_t meta, uint64_t addr, uint64_t size)
 {
-    jumping_interposer(move_body, old, addr, size);
+    jumping_interposer(move_body, meta, addr, size);
 }
 
 static int pc_in(uint64_t pc, void *fn)
@@ -404,12 +410,50 @@ static int pc_in(uint64_t pc, void *fn)
     return pc > f && pc < f + 256;
 }
 
+/* The four counters summed over the buckets made for stacks whose leaf is the return address
+ * leaf: each call site of records() is a stack of its own. */
+static struct heap_bucket *sum_at_leaf(struct ring *r, uint64_t leaf)
+{
+    static struct heap_bucket sum;
+    int any = 0;
+    memset(&sum, 0, sizeof sum);
+    uint64_t made = atomic_load(&r->hdr->heap_buckets_made);
+    for (uint64_t k = 0; k < made && k < r->nbuckets; k++) {
+        uint32_t i = atomic_load(&r->bucket_order[k]);
+        struct heap_bucket *b = i ? &r->buckets[i - 1] : NULL;
+        if (b && atomic_load(&b->ready) && b->nframes > 1 && r->heap_frames[b->frames] == leaf) {
+            any = 1;
+            sum.alloc_count += b->alloc_count;
+            sum.alloc_bytes += b->alloc_bytes;
+            sum.free_count += b->free_count;
+            sum.free_bytes += b->free_bytes;
+        }
+    }
+    return any ? &sum : NULL;
+}
+
+static int counts(const struct heap_bucket *b, uint64_t ac, uint64_t ab, uint64_t fc,
+                  uint64_t fb)
+{
+    if (b && b->alloc_count == ac && b->alloc_bytes == ab && b->free_count == fc &&
+        b->free_bytes == fb)
+        return 1;
+    if (b)
+        fprintf(stderr, "  buckets: %llu %llu %llu %llu, want %llu %llu %llu %llu\n",
+                (unsigned long long)b->alloc_count, (unsigned long long)b->alloc_bytes,
+                (unsigned long long)b->free_count, (unsigned long long)b->free_bytes,
+                (unsigned long long)ac, (unsigned long long)ab, (unsigned long long)fc,
+                (unsigned long long)fb);
+    return 0;
+}
+
 static void records(void)
 {
     static struct rec_seen seen;
     struct ring ring;
     int fd = -1;
-    CHECK(ring_create(&ring, 16, &fd) == 0);
+    uint64_t m;
+    CHECK(ring_create(&ring, 16, 1, &fd) == 0);
     close(fd);
     void *mem = table_mem(7);
     table_init(&gp_heap.set, mem, 7);
@@ -419,91 +463,66 @@ static void records(void)
     atomic_store(&gp_sample.enabled, 1);
     unwind_configure_go(NULL);   /* a C program; our pid for the fault-safe reads */
 
-    alloc_site(0x5000, 100);
-    alloc_site(0x6000, 200);
-    CHECK(heap_take(0x5000) == 1 && heap_take(0x5000) == 0);
-    free_site(0x5000);
-    CHECK(heap_take(0x6000) == 1);
-    move_site(0x6000, 0x7000, 300);
-    CHECK(heap_take(0x7000) == 1);
-    move_site(0x7000, 0x7000, 50);   /* in place */
-    CHECK(heap_take(0x9000) == 0);          /* never sampled */
-    seen.n = 0;
-    struct frees_seen fs = { 0 };
-    CHECK(ring_read_frees(&ring, keep_free, &fs) == 0);   /* not before its block's record */
-    ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 4);
-    /* the free is in the free log, after the two allocations' records (positions 0, 1) and
-     * before the moves' */
-    CHECK(ring_read_frees(&ring, keep_free, &fs) == 1);
-    CHECK(fs.n == 1 && fs.addr[0] == 0x5000 && fs.pos[0] == 2);
-    struct ring_record *a = &seen.r[0];
-    CHECK(a->flags & GP_REC_HEAP_ALLOC && !(a->flags & GP_REC_HEAP_FREE));
-    CHECK(a->heap_addr == 0x5000 && a->heap_size == 100 && a->weight == 1);
+    /* one call site, so one stack: one bucket */
+    static const uint64_t addr[2] = { 0x5000, 0x6000 }, size[2] = { 100, 200 };
+    for (volatile int i = 0; i < 2; i++)   /* (volatile: not unrolled into two sites) */
+        alloc_site(addr[i], size[i]);
+    CHECK(atomic_load(&ring.hdr->heap_buckets_made) == 1);
+    struct heap_bucket *b = &ring.buckets[atomic_load(&ring.bucket_order[0]) - 1];
+    CHECK(counts(b, 2, 300, 0, 0));
     /* the walk starts at the interposer's caller: the leaf is alloc_site's call, a return
      * address (not exact) */
-    printf("# ALLOC record: %d frames, leaf in alloc_site %d\n", a->nframes,
-           pc_in(a->pc[0], alloc_site));
-    CHECK(a->nframes > 2 && pc_in(a->pc[0], alloc_site) && !(a->pc[0] & GP_PC_EXACT));
-    CHECK(a->tid == (uint32_t)gettid() && a->thread_name[0] != 0);
-    CHECK((seen.r[2].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_MOVE &&
-          seen.r[2].heap_old == 0x6000 && seen.r[2].heap_addr == 0x7000 &&
-          seen.r[2].heap_size == 300);
-    CHECK(seen.r[3].heap_old == 0x7000 && seen.r[3].heap_addr == 0x7000 &&
-          seen.r[3].heap_size == 50);
-    CHECK(heap_take(0x7000) == 1);
-    free_site(0x7000);
-    ring_read(&ring, keep, &seen);
-    fs.n = 0;
-    CHECK(ring_read_frees(&ring, keep_free, &fs) == 1 && fs.addr[0] == 0x7000 && fs.pos[0] == 4);
-
-    /* a full ring: sampled allocations are counted, not inserted; their frees still go to the
-     * free log, and a full log loses a free, counted */
-    for (int i = 0; i < 20; i++)
-        alloc_site(0x100000 + (uint64_t)i * 16, 8);
-    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_RING_FULL]) == 4);
-    int in_set = 0;
-    for (int i = 0; i < 20; i++)
-        in_set += heap_set_contains(&gp_heap.set, 0x100000 + (uint64_t)i * 16);
-    CHECK(in_set == 16);
-    CHECK(heap_take(0x100000) == 1);
-    free_site(0x100000);
-    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 0);
-    for (uint32_t i = 1; i < ring.nfrees; i++)
-        CHECK(ring_log_free(&ring, 0x900000 + i * 16) == 0);
-    CHECK(heap_take(0x100010) == 1);
-    free_site(0x100010);
-    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 1);
-    CHECK(atomic_load(&ring.hdr->drops[GP_DROP_RING_FULL]) == 0);   /* CPU drops untouched */
+    printf("# the bucket's stack: %d frames\n", b->nframes);
+    CHECK(b->nframes > 2 && !(ring.heap_frames[b->frames] & GP_PC_EXACT) &&
+          pc_in(ring.heap_frames[b->frames], alloc_site) &&
+          pc_in(ring.heap_frames[b->frames + 1], records));
+    uint32_t bi = (uint32_t)(b - ring.buckets);
+    uint64_t in_alloc_site = ring.heap_frames[b->frames];
+    /* the table keeps each block's bucket and size, for its free */
+    CHECK(heap_take(0x5000, &m) == 1 && heap_meta_bucket(m) == bi && heap_meta_size(m) == 100);
+    CHECK(heap_take(0x5000, &m) == 0);
+    free_site(m);
+    CHECK(counts(b, 2, 300, 1, 100));
+    /* realloc: moved and grown (200 -> 300), then shrunk in place (300 -> 50): in-use bytes
+     * (alloc - free) follow, the block keeps its bucket */
+    CHECK(heap_take(0x6000, &m) == 1);
+    move_site(m, 0x7000, 300);
+    CHECK(b->alloc_bytes - b->free_bytes == 300 && b->free_count == 1);
+    CHECK(heap_take(0x7000, &m) == 1 && heap_meta_bucket(m) == bi && heap_meta_size(m) == 300);
+    move_site(m, 0x7000, 50);
+    CHECK(b->alloc_bytes - b->free_bytes == 50);
+    CHECK(heap_take(0x9000, &m) == 0);   /* never sampled */
+    CHECK(heap_take(0x7000, &m) == 1 && heap_meta_size(m) == 50);
+    free_site(m);
+    CHECK(b->alloc_count == b->free_count && b->alloc_bytes == b->free_bytes);
+    /* nothing of it reaches the ring */
     seen.n = 0;
-    ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 16);
-    fs.n = 0;
-    CHECK(ring_read_frees(&ring, keep_free, &fs) == ring.nfrees && fs.addr[0] == 0x100000);
-    /* an address allocated again without its free seen: just the ALLOC (the collector lets
-     * the old block at a live address go) */
-    alloc_site(0x100010, 24);
-    seen.n = 0;
-    ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 1 && (seen.r[0].flags & GP_REC_HEAP_MOVE) == GP_REC_HEAP_ALLOC &&
-          seen.r[0].heap_addr == 0x100010 && seen.r[0].heap_size == 24);
+    CHECK(ring_read(&ring, keep, &seen) == 0);
 
-    /* a full table: the allocation's slot is given up (read as nothing), the loss counted */
+    /* an address allocated again without its free seen: the old block leaves in-use */
+    static const uint64_t again[2] = { 24, 40 };
+    for (volatile int i = 0; i < 2; i++)
+        alloc_site(0x100010, again[i]);
+    CHECK(counts(sum_at_leaf(&ring, in_alloc_site), 4, 364, 3, 324));   /* with b's */
+    CHECK(heap_take(0x100010, &m) == 1 && heap_meta_size(m) == 40);
+    free_site(m);
+
+    /* a full table: the allocation is counted, and counted as freed at once (it cannot be
+     * followed); the loss said */
     const uint64_t tries = 64 * (HEAP_SET_LINE_SLOTS << 7), held = heap_set_count(&gp_heap.set);
     for (uint64_t i = 0; i < tries; i++)
-        heap_set_insert(&gp_heap.set, 0x400000 + i * 16);
+        heap_set_insert(&gp_heap.set, 0x400000 + i * 16, 0, &m);
     CHECK(heap_set_count(&gp_heap.set) == (HEAP_SET_LINE_SLOTS << 7));   /* every slot */
     alloc_site(0x500000, 32);
     CHECK(!heap_set_contains(&gp_heap.set, 0x500000));
     CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_SET_FULL]) == 1);
-    seen.n = 0;
-    CHECK(ring_read(&ring, keep, &seen) == 1 && seen.n == 0);
-    CHECK(atomic_load(&ring.hdr->drops[GP_DROP_BAD_RECORD]) == 0);
+    CHECK(counts(sum_at_leaf(&ring, in_alloc_site), 5, 396, 5, 396));
     for (uint64_t i = 0; i < tries; i++)
-        heap_set_remove(&gp_heap.set, 0x400000 + i * 16);
+        heap_set_remove(&gp_heap.set, 0x400000 + i * 16, &m);
     CHECK(heap_set_count(&gp_heap.set) == held);
 
-    /* our SIGPROF handler's samples while the path is busy are deferred to its end */
+    /* our SIGPROF handler's samples while the path is busy are deferred to its end: a CPU
+     * record in the ring */
     gp_heap_thread.busy = 1;
     CHECK(heap_defer_cpu_sample(3) == 1);
     gp_heap_thread.busy = 0;
@@ -511,30 +530,34 @@ static void records(void)
     alloc_site(0x200000, 64);
     seen.n = 0;
     ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 2 && seen.r[1].flags == 0 && seen.r[1].weight == 3 && seen.r[1].nframes > 0);
+    CHECK(seen.n == 1 && seen.r[0].flags == 0 && seen.r[0].weight == 3 &&
+          seen.r[0].nframes > 0);
+    CHECK(seen.r[0].tid == (uint32_t)gettid() && seen.r[0].thread_name[0] != 0);
     CHECK(gp_heap_thread.deferred == 0);
+    CHECK(counts(sum_at_leaf(&ring, in_alloc_site), 6, 460, 5, 396));
 
     /* an interposer that called heap_sampled_call: its frame is on the stack, and left out
      * when it is in libgoprof's text (here: [calling_interposer, its return address]) */
     alloc_site_called(0x210000, 64);
-    seen.n = 0;
-    ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 1 && pc_in(seen.r[0].pc[0], calling_interposer) &&
-          pc_in(seen.r[0].pc[1], alloc_site_called));
+    uint64_t made = atomic_load(&ring.hdr->heap_buckets_made);
+    struct heap_bucket *bc = &ring.buckets[atomic_load(&ring.bucket_order[made - 1]) - 1];
+    CHECK(counts(bc, 1, 64, 0, 0) && bc->nframes > 2 &&
+          pc_in(ring.heap_frames[bc->frames], calling_interposer) &&
+          pc_in(ring.heap_frames[bc->frames + 1], alloc_site_called));
+    uint64_t in_called = ring.heap_frames[bc->frames + 1];
     gp_heap.skip_lo = (uint64_t)(uintptr_t)calling_interposer;
-    gp_heap.skip_hi = (seen.r[0].pc[0] & ~GP_PC_EXACT) + 1;
+    gp_heap.skip_hi = (ring.heap_frames[bc->frames] & ~GP_PC_EXACT) + 1;
     alloc_site_called(0x220000, 64);
     gp_heap.skip_lo = gp_heap.skip_hi = 0;
-    seen.n = 0;
-    ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 1 && pc_in(seen.r[0].pc[0], alloc_site_called));
+    CHECK(atomic_load(&ring.hdr->heap_buckets_made) == made + 1);
+    CHECK(counts(sum_at_leaf(&ring, in_called), 1, 64, 0, 0));
+    CHECK(atomic_load(&ring.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 0);
 
-    /* sampling off (a fork child that did not join): nothing is written */
+    /* sampling off (a fork child that did not join): nothing is counted */
     atomic_store(&gp_sample.enabled, 0);
     alloc_site(0x300000, 64);
-    seen.n = 0;
-    ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 0 && !heap_set_contains(&gp_heap.set, 0x300000));
+    CHECK(counts(sum_at_leaf(&ring, in_alloc_site), 6, 460, 5, 396));
+    CHECK(!heap_set_contains(&gp_heap.set, 0x300000));
     gp_sample.ring = NULL;
     ring_destroy(&ring);
     free(mem);
@@ -595,5 +618,6 @@ int main(int argc, char **argv)
     concurrent(budget * 0.2, 1);
     records();
     intervals();
+    CHECK(meta_errors == 0);
     return check_done();
 }

@@ -1,66 +1,66 @@
-/* test_heapmap.c -- C memory profiling's aggregation on synthetic heap records: the four figures
- * per bucket through ALLOC, FREE and MOVE, unknown frees, several processes, address reuse after
- * a free, a lost free, ended processes, labels, skipped frames, and Go's un-sampling checked
- * against a hand computation; then a random run checked against a plain model.
+/* test_heapmap.c -- C memory profiling's aggregation, reading the tables programs keep in their
+ * rings: the four figures per bucket through allocations, frees and resizes counted as the
+ * program counts them, syncs that add only what changed, several processes, one stack made
+ * twice, labels in another order, skipped frames, the overflow bucket, a key that does not fit
+ * the stores, ended processes, and Go's un-sampling checked against a hand computation; then a
+ * random run against a plain model.
  * Context: tests
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "collector/heapmap.h"
 #include "lib/base/record_flags.h"
+#include "lib/ring/heap_buckets.h"
 #include "lib/ring/ring.h"
 
-static struct ring_record r;
+/* A process: its ring as the program writes it, and as the collector maps it. */
+struct proc {
+    struct ring w, r;
+};
 
-/* Records as a ring delivers them: each at the next position. */
-static uint64_t pos_counter;
-static uint64_t next_pos(void)
+static void proc_open(struct proc *p)
 {
-    return pos_counter++;
+    int fd;
+    char why[160];
+    CHECK(ring_create(&p->w, 16, 1, &fd) == 0);
+    CHECK(ring_attach(&p->r, fd, why, sizeof why) == 0);
+    close(fd);
 }
 
-/* A record with stack {leaf, 0x9000}; labels: one "k"="v" pair when lab is set. */
-static const struct ring_record *alloc_rec(uint64_t leaf, uint64_t addr, uint64_t size, int lab)
+static void proc_close(struct proc *p)
 {
-    memset(&r, 0, offsetof(struct ring_record, pc));
-    r.flags = GP_REC_HEAP_ALLOC;
-    r.weight = 1;
-    r.nframes = 2;
-    r.pc[0] = leaf;
-    r.pc[1] = 0x9000;
-    r.heap_addr = addr;
-    r.heap_size = size;
+    ring_destroy(&p->w);
+    ring_destroy(&p->r);
+}
+
+static struct ring_record key;
+
+/* The bucket of stack {leaf, 0x9000} (and labels lab: 0 none, 1 k=v, 2 k=v and a=b, 3 the same
+ * two in the other order), as the program finds it. */
+static struct heap_bucket *bucket(struct proc *p, uint64_t leaf, int lab)
+{
+    memset(&key, 0, offsetof(struct ring_record, pc));
+    key.nframes = 2;
+    key.pc[0] = leaf;
+    key.pc[1] = 0x9000;
+    static const uint8_t kv[] = { 1, 1, 0, 'k', 'v' }, ab[] = { 1, 1, 0, 'a', 'b' };
     if (lab) {
-        const uint8_t l[] = { 1, 1, 0, 'k', 'v' };
-        memcpy(r.labels, l, sizeof l);
-        r.labels_len = sizeof l;
+        memcpy(key.labels, lab == 3 ? ab : kv, sizeof kv);
+        key.labels_len = sizeof kv;
     }
-    return &r;
+    if (lab >= 2) {
+        memcpy(key.labels + sizeof kv, lab == 3 ? kv : ab, sizeof ab);
+        key.labels_len += sizeof ab;
+    }
+    return heap_bucket_at(&p->w, heap_bucket_find(&p->w, &key));
 }
 
-static const struct ring_record *free_rec(uint64_t addr)
-{
-    memset(&r, 0, offsetof(struct ring_record, pc));
-    r.flags = GP_REC_HEAP_FREE;
-    r.heap_addr = addr;
-    return &r;
-}
-
-static const struct ring_record *move_rec(uint64_t from, uint64_t to, uint64_t size)
-{
-    memset(&r, 0, offsetof(struct ring_record, pc));
-    r.flags = GP_REC_HEAP_MOVE;
-    r.heap_old = from;
-    r.heap_addr = to;
-    r.heap_size = size;
-    return &r;
-}
-
-/* The bucket of process proc whose leaf is leaf (labelled or not). */
+/* The session's bucket of process proc whose leaf is leaf (with labels or not). */
 static const struct heapmap_bucket *find(const struct heapmap *h, uint32_t proc, uint64_t leaf,
                                          int lab)
 {
@@ -68,6 +68,16 @@ static const struct heapmap_bucket *find(const struct heapmap *h, uint32_t proc,
         const struct heapmap_bucket *b = heapmap_get(h, i);
         if (b->proc == proc && b->nframes && heapmap_frames(h, b)[0] == leaf &&
             (b->labels_len != 0) == lab)
+            return b;
+    }
+    return NULL;
+}
+
+static const struct heapmap_bucket *find_overflow(const struct heapmap *h, uint32_t proc)
+{
+    for (size_t i = 0; i < heapmap_len(h); i++) {
+        const struct heapmap_bucket *b = heapmap_get(h, i);
+        if (b->proc == proc && (b->flags & HEAPMAP_OVERFLOW))
             return b;
     }
     return NULL;
@@ -92,101 +102,120 @@ static int figures(const struct heapmap_bucket *b, uint64_t ac, uint64_t ab, uin
 #define S1 0x1111
 #define S2 0x2222
 
-static void test_events(void)
+static void test_sync(void)
 {
     struct heapmap *h = heapmap_new();
     struct heapmap_stats st;
+    static struct proc p0, p1;
     CHECK(h != NULL);
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x1000, 100, 0), next_pos(), 0, 0) == 0);
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x2000, 300, 0), next_pos(), 0, 0) == 0);
-    CHECK(heapmap_add(h, 0, alloc_rec(S2, 0x3000, 50, 0), next_pos(), 0, 0) == 0);
-    CHECK(heapmap_add(h, 0, free_rec(0x1000), next_pos(), 0, 0) == 0);
-    CHECK(heapmap_len(h) == 2);
+    proc_open(&p0);
+    proc_open(&p1);
+    heap_bucket_count_alloc(bucket(&p0, S1, 0), 100);
+    heap_bucket_count_alloc(bucket(&p0, S1, 0), 300);
+    heap_bucket_count_alloc(bucket(&p0, S2, 0), 50);
+    heap_bucket_count_free(bucket(&p0, S1, 0), 100);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    CHECK(heapmap_len(h) == 2);   /* the empty overflow bucket is not shown */
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
     CHECK(figures(find(h, 0, S2, 0), 1, 50, 1, 50));
-
-    /* a free of a block never seen (allocated before profiling, or unsampled): ignored */
-    CHECK(heapmap_add(h, 0, free_rec(0x9999), next_pos(), 0, 0) == 0);
+    /* a sync adds what changed since the last one, nothing twice */
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
     heapmap_stats(h, &st);
-    CHECK(st.unknown_frees == 1 && st.frees == 1 && st.allocs == 3 && st.live == 2);
+    CHECK(st.allocs == 3 && st.frees == 1 && st.buckets == 2 && st.frames == 4);
+
+    /* another process: the same stack is its own */
+    heap_bucket_count_alloc(bucket(&p1, S1, 0), 64);
+    CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
+    CHECK(figures(find(h, 1, S1, 0), 1, 64, 1, 64));
+    heap_bucket_count_free(bucket(&p1, S1, 0), 64);
+    CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
+    CHECK(figures(find(h, 1, S1, 0), 1, 64, 0, 0));
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
 
-    /* another process: the same address and stack are its own */
-    CHECK(heapmap_add(h, 1, alloc_rec(S1, 0x2000, 64, 0), next_pos(), 0, 0) == 0);
-    CHECK(figures(find(h, 1, S1, 0), 1, 64, 1, 64));
-    CHECK(heapmap_add(h, 1, free_rec(0x2000), next_pos(), 0, 0) == 0);
-    CHECK(figures(find(h, 1, S1, 0), 1, 64, 0, 0));
-    CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));   /* process 0's 0x2000 still lives */
-
-    /* realloc moved process 0's 0x2000 to 0x5000, now 1000 bytes: in-use follows, alloc stays */
-    CHECK(heapmap_add(h, 0, move_rec(0x2000, 0x5000, 1000), next_pos(), 0, 0) == 0);
+    /* realloc: the 300-byte block grew to 1000, then shrank to 200: in-use follows, alloc
+     * stays; then it is freed at its last size */
+    heap_bucket_count_resize(bucket(&p0, S1, 0), 300, 1000);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 1000));
-    CHECK(heapmap_add(h, 0, free_rec(0x2000), next_pos(), 0, 0) == 0);   /* the old address */
-    heapmap_stats(h, &st);
-    CHECK(st.unknown_frees == 2 && st.moves == 1);
-    /* in place (same address, new size) */
-    CHECK(heapmap_add(h, 0, move_rec(0x5000, 0x5000, 200), next_pos(), 0, 0) == 0);
+    heap_bucket_count_resize(bucket(&p0, S1, 0), 1000, 200);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 200));
-    CHECK(heapmap_add(h, 0, move_rec(0x7777, 0x8888, 5), next_pos(), 0, 0) == 0);   /* unknown */
-    heapmap_stats(h, &st);
-    CHECK(st.unknown_moves == 1);
-    CHECK(heapmap_add(h, 0, free_rec(0x5000), next_pos(), 0, 0) == 0);
+    heap_bucket_count_free(bucket(&p0, S1, 0), 200);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 0, 0));
 
-    /* address reuse after a free, by another stack */
-    CHECK(heapmap_add(h, 0, alloc_rec(S2, 0x1000, 70, 0), next_pos(), 0, 0) == 0);
-    CHECK(figures(find(h, 0, S2, 0), 2, 120, 2, 120));
-    /* allocated again while live (its free not read yet, or lost): it leaves in-use */
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0x1000, 10, 0), next_pos(), 0, 0) == 0);
-    heapmap_stats(h, &st);
-    CHECK(st.replaced == 1);
-    CHECK(figures(find(h, 0, S2, 0), 2, 120, 1, 50));
-    CHECK(figures(find(h, 0, S1, 0), 3, 410, 1, 10));
+    /* labels make their own bucket; the same labels in another order are one bucket here
+     * (two in the program) */
+    heap_bucket_count_alloc(bucket(&p0, S1, 2), 8);
+    heap_bucket_count_alloc(bucket(&p0, S1, 3), 16);
+    CHECK(bucket(&p0, S1, 2) != bucket(&p0, S1, 3));
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    CHECK(figures(find(h, 0, S1, 1), 2, 24, 2, 24));
+    CHECK(figures(find(h, 0, S1, 0), 2, 400, 0, 0));
 
-    /* (process 3) the free log is read after the records: a block freed (logged at its
-     * position) and its address allocated again, by another stack, before the free is read.
-     * The ALLOC replaces the old block; the free, whose position is before the new block's
-     * record, is late: the new block stays in use. A free after it (a later position) frees
-     * it. */
-    uint64_t p_old = next_pos();
-    CHECK(heapmap_add(h, 3, alloc_rec(S2, 0xc000, 40, 0), p_old, 0, 0) == 0);
-    uint64_t p_free = next_pos();    /* the free's position: the head when it was logged */
-    CHECK(heapmap_add(h, 3, alloc_rec(S1, 0xc000, 60, 0), next_pos(), 0, 0) == 0);
-    heapmap_free_block(h, 3, 0xc000, p_free);
-    heapmap_stats(h, &st);
-    CHECK(st.replaced == 2 && st.late_frees == 1);
-    CHECK(figures(find(h, 3, S2, 0), 1, 40, 0, 0));
-    CHECK(figures(find(h, 3, S1, 0), 1, 60, 1, 60));
-    heapmap_free_block(h, 3, 0xc000, next_pos());
-    CHECK(figures(find(h, 3, S1, 0), 1, 60, 0, 0));
-    /* in order, a logged free frees its block */
-    CHECK(heapmap_add(h, 3, alloc_rec(S2, 0xd000, 5, 0), next_pos(), 0, 0) == 0);
-    heapmap_free_block(h, 3, 0xd000, next_pos());
-    CHECK(figures(find(h, 3, S2, 0), 2, 45, 0, 0));
+    /* one stack made twice in the program (two threads claimed two slots at once): one
+     * bucket here. Made by hand: a second bucket with the same key in another slot. */
+    struct heap_bucket *b1 = bucket(&p0, S2, 0);
+    uint32_t i1 = (uint32_t)(b1 - p0.w.buckets), i2 = (i1 + 7) & (p0.w.nbuckets - 1);
+    struct heap_bucket *b2 = &p0.w.buckets[i2];
+    CHECK(atomic_load(&b2->hash) == 0);
+    atomic_store(&b2->hash, atomic_load(&b1->hash) ^ 2);
+    b2->nframes = b1->nframes;
+    b2->frames = b1->frames;
+    b2->flags = b1->flags;
+    atomic_store(&b2->ready, 1);
+    uint64_t k = atomic_fetch_add(&p0.w.hdr->heap_buckets_made, 1);
+    atomic_store(&p0.w.bucket_order[k], i2 + 1);
+    heap_bucket_count_alloc(b2, 5);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    CHECK(figures(find(h, 0, S2, 0), 2, 55, 2, 55));
 
-    /* labels make their own bucket */
-    CHECK(heapmap_add(h, 0, alloc_rec(S1, 0xa000, 8, 1), next_pos(), 0, 0) == 0);
-    CHECK(figures(find(h, 0, S1, 1), 1, 8, 1, 8));
-    CHECK(figures(find(h, 0, S1, 0), 3, 410, 1, 10));
-
-    /* process 0 ends: its figures stay (the leak report), its blocks are forgotten */
-    heapmap_stats(h, &st);
-    size_t live_before = st.live;
-    heapmap_end_proc(h, 0);
-    heapmap_stats(h, &st);
-    CHECK(live_before == 3 && st.live == 0);
-    CHECK(figures(find(h, 0, S2, 0), 2, 120, 1, 50));
-    CHECK(heapmap_add(h, 0, free_rec(0x3000), next_pos(), 0, 0) == 0);
-    CHECK(figures(find(h, 0, S2, 0), 2, 120, 1, 50));
+    /* a bucket made but not ready yet (its maker between claim and publish): read later */
+    struct heap_bucket *b3 = bucket(&p0, 0x3333, 0);
+    atomic_store(&b3->ready, 0);
+    heap_bucket_count_alloc(b3, 7);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    CHECK(find(h, 0, 0x3333, 0) == NULL);
+    atomic_store(&b3->ready, 1);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    CHECK(figures(find(h, 0, 0x3333, 0), 1, 7, 1, 7));
 
     /* libgoprof's own frames (the interposer) are left out */
-    struct ring_record *a = (struct ring_record *)alloc_rec(0x70000010, 0xb000, 16, 0);
-    a->pc[1] = S2;
-    a->pc[2] = 0x9000;
-    a->nframes = 3;
-    CHECK(heapmap_add(h, 2, a, next_pos(), 0x70000000, 0x70001000) == 0);
-    CHECK(figures(find(h, 2, S2, 0), 1, 16, 1, 16));
-    CHECK(find(h, 2, S2, 0) && find(h, 2, S2, 0)->nframes == 2);
+    memset(&key, 0, offsetof(struct ring_record, pc));
+    key.nframes = 3;
+    key.pc[0] = 0x70000010;
+    key.pc[1] = 0x4444;
+    key.pc[2] = 0x9000;
+    heap_bucket_count_alloc(heap_bucket_at(&p1.w, heap_bucket_find(&p1.w, &key)), 16);
+    CHECK(heapmap_sync(h, 1, &p1.r, 0x70000000, 0x70001000) == 0);
+    CHECK(figures(find(h, 1, 0x4444, 0), 1, 16, 1, 16));
+    CHECK(find(h, 1, 0x4444, 0) && find(h, 1, 0x4444, 0)->nframes == 2);
+
+    /* the program's overflow bucket (no stack): shown once it has counts */
+    CHECK(find_overflow(h, 1) == NULL);
+    heap_bucket_count_alloc(heap_bucket_at(&p1.w, p1.w.nbuckets), 1000);
+    CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
+    CHECK(figures(find_overflow(h, 1), 1, 1000, 1, 1000));
+
+    /* a key whose stack lies past the frame store (a program that wrote nonsense): counted,
+     * without its stack, and said */
+    struct heap_bucket *bad = bucket(&p1, 0x5555, 0);
+    bad->frames = p1.w.frame_words - 1;
+    heap_bucket_count_alloc(bad, 3);
+    CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
+    heapmap_stats(h, &st);
+    CHECK(st.bad == 1);
+    CHECK(figures(find_overflow(h, 1), 2, 1003, 2, 1003));
+
+    /* process 0 ends: its figures stay (the leak report) */
+    heap_bucket_count_alloc(bucket(&p0, S2, 0), 1);
+    CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
+    heapmap_end_proc(h, 0);
+    proc_close(&p0);
+    CHECK(figures(find(h, 0, S2, 0), 3, 56, 3, 56));
+    CHECK(figures(find(h, 1, S1, 0), 1, 64, 0, 0));
+    proc_close(&p1);
     heapmap_free(h);
 }
 
@@ -210,112 +239,74 @@ static void test_scale(void)
     CHECK(c == 1 && b == (int64_t)(1ull << 40));
 }
 
-/* A random mix against a plain model: every bucket's in-use figures, many collisions and
- * deletions in the live table (addresses from a small range, three processes). In every other
- * phase of 30 000 events only live blocks are freed or moved, so the table shrinks as well as
- * grows (heapmap.c: halved at an eighth full). */
-#define NADDR 4096
+/* A random mix of allocations, frees and resizes over 3 processes and 8 stacks, synced at random
+ * moments, against a plain model of each bucket's four figures; one process ends midway. */
+#define NBLK 4096
 static void test_random(void)
 {
     struct heapmap *h = heapmap_new();
-    static uint64_t size[3][NADDR];     /* 0: not live */
-    static int stack[3][NADDR];
-    uint64_t inuse_c[3][8] = { { 0 } }, inuse_b[3][8] = { { 0 } };
-    size_t most = 0, least_after = SIZE_MAX;
-    struct heapmap_stats st;
+    static struct proc p[3];
+    static uint64_t size[3][NBLK];     /* 0: not live */
+    static int stack[3][NBLK];
+    uint64_t ac[3][8] = { { 0 } }, ab[3][8] = { { 0 } }, ic[3][8] = { { 0 } }, ib[3][8] = { { 0 } };
+    for (int i = 0; i < 3; i++)
+        proc_open(&p[i]);
     srand(7);
-    for (int i = 0; i < 300000; i++) {
+    int ended = 0;
+    for (int i = 0; i < 200000; i++) {
         uint32_t proc = (uint32_t)(rand() % 3);
-        int a = rand() % NADDR, op = rand() % 3;
-        uint64_t addr = 0x10000 + (uint64_t)a * 16;
-        if ((i / 30000) % 2) {   /* a phase of frees */
-            if (!size[proc][a])
-                continue;
-            op = op ? 1 : 2;
-        }
-        if (i % 1000 == 0) {
-            heapmap_stats(h, &st);
-            if (st.bytes > most) {
-                most = st.bytes;
-                least_after = SIZE_MAX;
-            } else if (st.bytes < least_after)
-                least_after = st.bytes;
-        }
-        if (op == 0 || !size[proc][a]) {
-            if (size[proc][a]) {   /* lost free */
-                inuse_c[proc][stack[proc][a]]--;
-                inuse_b[proc][stack[proc][a]] -= size[proc][a];
-            }
+        if (proc == 1 && ended)
+            continue;
+        int a = rand() % NBLK, op = rand() % 3;
+        if (!size[proc][a]) {
             int s = rand() % 8;
             uint64_t sz = 1 + (uint64_t)(rand() % 1000);
-            heapmap_add(h, proc, alloc_rec(0x100 + (uint64_t)s, addr, sz, 0), next_pos(), 0, 0);
+            heap_bucket_count_alloc(bucket(&p[proc], 0x100 + (uint64_t)s, 0), sz);
             size[proc][a] = sz;
             stack[proc][a] = s;
-            inuse_c[proc][s]++;
-            inuse_b[proc][s] += sz;
-        } else if (op == 1) {
-            heapmap_add(h, proc, free_rec(addr), next_pos(), 0, 0);
-            inuse_c[proc][stack[proc][a]]--;
-            inuse_b[proc][stack[proc][a]] -= size[proc][a];
+            ac[proc][s]++, ab[proc][s] += sz, ic[proc][s]++, ib[proc][s] += sz;
+        } else if (op < 2) {
+            int s = stack[proc][a];
+            heap_bucket_count_free(bucket(&p[proc], 0x100 + (uint64_t)s, 0), size[proc][a]);
+            ic[proc][s]--, ib[proc][s] -= size[proc][a];
             size[proc][a] = 0;
         } else {
-            int to = rand() % NADDR;
-            uint64_t sz = 1 + (uint64_t)(rand() % 1000);
             int s = stack[proc][a];
-            if (to != a && size[proc][to]) {
-                inuse_c[proc][stack[proc][to]]--;
-                inuse_b[proc][stack[proc][to]] -= size[proc][to];
-            }
-            inuse_b[proc][s] = inuse_b[proc][s] - size[proc][a] + sz;
-            size[proc][a] = 0;
-            size[proc][to] = sz;
-            stack[proc][to] = s;
-            heapmap_add(h, proc, move_rec(addr, 0x10000 + (uint64_t)to * 16, sz), next_pos(), 0, 0);
+            uint64_t sz = 1 + (uint64_t)(rand() % 5000);
+            heap_bucket_count_resize(bucket(&p[proc], 0x100 + (uint64_t)s, 0), size[proc][a], sz);
+            ib[proc][s] = ib[proc][s] - size[proc][a] + sz;
+            size[proc][a] = sz;
+        }
+        if (rand() % 5000 == 0)
+            CHECK(heapmap_sync(h, proc, &p[proc].r, 0, 0) == 0);
+        if (i == 100000) {   /* process 1 ends: a last sync, then it is forgotten */
+            CHECK(heapmap_sync(h, 1, &p[1].r, 0, 0) == 0);
+            heapmap_end_proc(h, 1);
+            proc_close(&p[1]);
+            ended = 1;
         }
     }
+    for (uint32_t q = 0; q < 3; q += 2)
+        CHECK(heapmap_sync(h, q, &p[q].r, 0, 0) == 0);
     int ok = 1;
-    size_t live = 0;
-    for (uint32_t p = 0; p < 3; p++) {
+    for (uint32_t q = 0; q < 3; q++)
         for (int s = 0; s < 8; s++) {
-            const struct heapmap_bucket *b = find(h, p, 0x100 + (uint64_t)s, 0);
-            ok &= b && b->inuse_count == inuse_c[p][s] && b->inuse_bytes == inuse_b[p][s];
+            const struct heapmap_bucket *b = find(h, q, 0x100 + (uint64_t)s, 0);
+            ok &= b && b->alloc_count == ac[q][s] && b->alloc_bytes == ab[q][s] &&
+                  b->inuse_count == ic[q][s] && b->inuse_bytes == ib[q][s];
         }
-        for (int a = 0; a < NADDR; a++)
-            live += size[p][a] != 0;
-    }
     CHECK(ok);
+    struct heapmap_stats st;
     heapmap_stats(h, &st);
-    CHECK(st.live == live && st.buckets == 24);
-    /* the table's memory went down after its largest */
-    CHECK(least_after < most);
-    if (getenv("SHOW") || least_after >= most)
-        fprintf(stderr, "# table bytes: most %zu, least after %zu\n", most, least_after);
-    heapmap_end_proc(h, 1);
-    heapmap_stats(h, &st);
-    size_t live1 = 0;
-    for (int a = 0; a < NADDR; a++)
-        live1 += size[1][a] != 0;
-    CHECK(st.live == live - live1);
-    /* the others' blocks are all still found after the removals */
-    ok = 1;
-    for (uint32_t p = 0; p < 3; p += 2)
-        for (int a = 0; a < NADDR; a++)
-            if (size[p][a]) {
-                heapmap_add(h, p, free_rec(0x10000 + (uint64_t)a * 16), next_pos(), 0, 0);
-                inuse_c[p][stack[p][a]]--;
-            }
-    heapmap_stats(h, &st);
-    CHECK(st.live == 0);
-    for (uint32_t p = 0; p < 3; p += 2)
-        for (int s = 0; s < 8; s++)
-            ok &= find(h, p, 0x100 + (uint64_t)s, 0)->inuse_count == 0 && inuse_c[p][s] == 0;
-    CHECK(ok);
+    CHECK(st.buckets == 24 && st.bad == 0);
+    proc_close(&p[0]);
+    proc_close(&p[2]);
     heapmap_free(h);
 }
 
 int main(void)
 {
-    test_events();
+    test_sync();
     test_scale();
     test_random();
     return check_done();

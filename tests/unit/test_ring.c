@@ -1,5 +1,8 @@
-/* test_ring.c -- the ring's protocol: order, wrap, full ring, torn slots, concurrent writers;
- * the reader's header check; the free log and its order against the records.
+/* test_ring.c -- the ring's protocol: order, wrap, full ring, at most one lap per read, torn
+ * slots, concurrent writers; the reader's header check, with the heap table's geometry; the
+ * heap table's writer side (lib/ring/heap_buckets.h): a key's bucket, its stored stack and
+ * labels, the order of buckets made, the counters, a full probe sequence and full stores, and
+ * writers making the same keys at once.
  * Context: tests
  */
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "lib/ring/heap_buckets.h"
 #include "lib/ring/ring.h"
 
 struct seen {
@@ -54,20 +58,40 @@ static int put(struct ring *r, uint32_t writer, uint64_t seq)
     return 1;
 }
 
-/* A ring as a process makes it; its memfd is not needed here. */
-static int create(struct ring *r, uint32_t n)
+/* A ring as a process makes it (heap: with C memory profiling's table); its memfd is not
+ * needed here. */
+static int create(struct ring *r, uint32_t n, int heap)
 {
     int fd = -1;
-    int err = ring_create(r, n, &fd);
+    int err = ring_create(r, n, heap, &fd);
     if (fd >= 0)
         close(fd);
     return err;
 }
 
+/* A reader's callback that writes one more record for each one it reads, up to stop (so that
+ * a read past one lap ends in a failed check, not a hang). */
+struct refill {
+    struct seen *s;
+    struct ring *r;
+    uint64_t next, stop;   /* the next sequence number to write; the first not to */
+    int put_ok;            /* 1 while every put found room */
+};
+
+static void collect_refill(const struct ring_record *rec, uint64_t pos, void *ctx)
+{
+    struct refill *f = ctx;
+    collect(rec, pos, f->s);
+    if (f->next < f->stop) {
+        f->put_ok &= put(f->r, 0, f->next);
+        f->next++;
+    }
+}
+
 static void test_basic_and_wrap(void)
 {
     struct ring r;
-    CHECK(create(&r, 60) == 0);
+    CHECK(create(&r, 60, 0) == 0);
     CHECK(r.hdr->nslots == 64);                 /* rounded up to a power of two */
     struct seen s = { .order_ok = 1 };
     for (uint64_t lap = 0; lap < 5; lap++) {    /* 5 laps of 50: wraps several times */
@@ -77,23 +101,23 @@ static void test_basic_and_wrap(void)
     }
     CHECK(s.n == 250 && s.order_ok && s.last[0] == 250);
     CHECK(ring_read(&r, collect, &s) == 0);
-    /* in steps: 10 records read 4, 4, 2; a step above a lap is a lap */
+    /* A writer that keeps pace with the reader (one record written per record read, 10
+     * ahead) never lets the ring run dry: a read still stops after one lap (64), and the 10
+     * written meanwhile follow, in order, at the next read. */
     for (uint64_t i = 251; i <= 260; i++)
         CHECK(put(&r, 0, i));
-    CHECK(ring_read_max(&r, 4, collect, &s) == 4 && s.last[0] == 254);
-    CHECK(ring_read_max(&r, 4, collect, &s) == 4 && s.last[0] == 258);
-    CHECK(ring_read_max(&r, 4, collect, &s) == 2 && s.last[0] == 260);
-    CHECK(ring_read_max(&r, 4, collect, &s) == 0 && s.order_ok);
-    for (uint64_t i = 261; i <= 324; i++)
-        CHECK(put(&r, 0, i));
-    CHECK(ring_read_max(&r, 1000, collect, &s) == 64 && s.last[0] == 324 && s.order_ok);
+    struct refill f = { .s = &s, .r = &r, .next = 261, .stop = 261 + 3 * 64, .put_ok = 1 };
+    CHECK(ring_read(&r, collect_refill, &f) == 64);
+    CHECK(f.put_ok && f.next == 261 + 64 && s.last[0] == 250 + 64 && s.order_ok);
+    CHECK(ring_read(&r, collect, &s) == 10 && s.last[0] == 324 && s.order_ok);
+    CHECK(ring_read(&r, collect, &s) == 0 && s.n == 324);
     ring_destroy(&r);
 }
 
 static void test_full(void)
 {
     struct ring r;
-    CHECK(create(&r, 64) == 0);
+    CHECK(create(&r, 64, 0) == 0);
     int stored = 0;
     for (int i = 1; i <= 100; i++)
         stored += put(&r, 0, (uint64_t)i);
@@ -109,7 +133,7 @@ static void test_full(void)
 static void test_torn(void)
 {
     struct ring r;
-    CHECK(create(&r, 64) == 0);
+    CHECK(create(&r, 64, 0) == 0);
     struct seen s = { .order_ok = 1 };
     CHECK(put(&r, 0, 1));
     uint64_t pos;
@@ -128,7 +152,7 @@ static void test_torn(void)
 static void test_given_up(void)
 {
     struct ring r;
-    CHECK(create(&r, 64) == 0);
+    CHECK(create(&r, 64, 0) == 0);
     struct seen s = { .order_ok = 1 };
     CHECK(put(&r, 0, 1));
     uint64_t pos;
@@ -170,7 +194,7 @@ static void *writer(void *arg)
 
 static void test_concurrent(void)
 {
-    CHECK(create(&shared, 256) == 0);
+    CHECK(create(&shared, 256, 0) == 0);
     pthread_t t[WRITERS];
     for (uintptr_t i = 0; i < WRITERS; i++)
         pthread_create(&t[i], NULL, writer, (void *)i);
@@ -193,7 +217,7 @@ static void test_check(void)
 {
     struct ring r;
     char why[160];
-    CHECK(create(&r, 64) == 0);
+    CHECK(create(&r, 64, 0) == 0);
     CHECK(ring_check(&r, why, sizeof why) == 0);
 
     r.hdr->magic = 0x12345678u;
@@ -219,159 +243,399 @@ static void test_check(void)
     CHECK(ring_check(&r, why, sizeof why) == -EPROTO);
     r.hdr->nslots = 64;
     r.hdr->mask = 63;
-    r.hdr->free_entries = 64 * GP_RING_FREES_PER_SLOT * 2;   /* a free log past the mapping */
-    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "free entries"));
-    r.hdr->free_entries = 64 * GP_RING_FREES_PER_SLOT;
-    CHECK(ring_check(&r, why, sizeof why) == 0);
+    CHECK(ring_check(&r, why, sizeof why) == 0 && r.nbuckets == 0 && r.buckets == NULL);
+
+    /* A header that claims a heap table the mapping has no room for (this ring was made
+     * without one): the reader would read past the end. */
+    r.hdr->heap_buckets = GP_HEAP_BUCKETS;
+    r.hdr->heap_frame_words = GP_HEAP_FRAME_WORDS;
+    r.hdr->heap_label_bytes = GP_HEAP_LABEL_BYTES;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    CHECK(r.nbuckets == 0 && r.buckets == NULL);     /* the refused geometry is not taken */
+    /* no buckets but stores: not "no table" either */
+    r.hdr->heap_buckets = 0;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    r.hdr->heap_frame_words = 0;
+    r.hdr->heap_label_bytes = 0;
+    CHECK(ring_check(&r, why, sizeof why) == 0 && r.nbuckets == 0);
     ring_destroy(&r);
 }
 
-/* ---- the free log ---- */
-
-struct frees_seen {
-    uint64_t n;
-    uint64_t addr[4096], pos[4096];
-};
-
-static void collect_free(uint64_t addr, uint64_t pos, void *ctx)
+/* A ring with the heap table: attached by a reader, which finds the table after the slots, in
+ * the order heap_buckets.h gives, inside the mapping; a geometry other than this reader's, or
+ * slots grown into the table, is refused. */
+static void test_check_heap(void)
 {
-    struct frees_seen *f = ctx;
-    if (f->n < 4096) {
-        f->addr[f->n] = addr;
-        f->pos[f->n] = pos;
-    }
-    f->n++;
+    struct ring w, r;
+    char why[160];
+    int fd = -1;
+    CHECK(ring_create(&w, 64, 1, &fd) == 0);
+    CHECK(w.nbuckets == GP_HEAP_BUCKETS && w.hdr->heap_buckets == GP_HEAP_BUCKETS);
+    CHECK(ring_attach(&r, fd, why, sizeof why) == 0);
+    CHECK(r.nslots == 64 && r.nbuckets == GP_HEAP_BUCKETS &&
+          r.frame_words == GP_HEAP_FRAME_WORDS && r.label_bytes == GP_HEAP_LABEL_BYTES);
+    const char *base = (const char *)r.hdr, *end = base + r.map_size;
+    CHECK((const char *)r.buckets == (const char *)(r.slots + r.nslots));
+    CHECK((const char *)r.bucket_order == (const char *)(r.buckets + r.nbuckets));
+    CHECK((const char *)r.heap_frames == (const char *)(r.bucket_order + r.nbuckets));
+    CHECK((const char *)r.heap_labels == (const char *)(r.heap_frames + r.frame_words));
+    CHECK((const char *)r.buckets > base && (const char *)(r.heap_labels + r.label_bytes) <= end);
+    CHECK((uint64_t)(r.heap_labels + r.label_bytes - (uint8_t *)r.buckets) ==
+          heap_buckets_region_bytes());
+    /* the same table seen from both sides: what the writer stores, the reader reads there */
+    static struct ring_record key;
+    key.nframes = 1;
+    key.pc[0] = 0x401000;
+    uint32_t i = heap_bucket_find(&w, &key);
+    CHECK(i < w.nbuckets && atomic_load(&r.buckets[i].ready) == 1);
+    CHECK(atomic_load(&r.buckets[i].hash) == atomic_load(&w.buckets[i].hash));
+    CHECK(r.heap_frames[r.buckets[i].frames] == 0x401000 &&
+          atomic_load(&r.bucket_order[0]) == i + 1);
+
+    /* another table size, or other stores: not what this reader reads */
+    r.hdr->heap_buckets = GP_HEAP_BUCKETS / 2;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    r.hdr->heap_buckets = GP_HEAP_BUCKETS * 2;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    r.hdr->heap_buckets = GP_HEAP_BUCKETS;
+    r.hdr->heap_frame_words = GP_HEAP_FRAME_WORDS + 1;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    r.hdr->heap_frame_words = GP_HEAP_FRAME_WORDS;
+    r.hdr->heap_label_bytes = 0;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    r.hdr->heap_label_bytes = GP_HEAP_LABEL_BYTES;
+    /* more slots, still inside the mapping, but then the table would run past its end */
+    r.hdr->nslots = 128;
+    r.hdr->mask = 127;
+    CHECK(ring_check(&r, why, sizeof why) == -EPROTO && strstr(why, "heap table"));
+    r.hdr->nslots = 64;
+    r.hdr->mask = 63;
+    CHECK(ring_check(&r, why, sizeof why) == 0 && r.nbuckets == GP_HEAP_BUCKETS &&
+          (const char *)r.buckets == (const char *)(r.slots + 64));
+    ring_destroy(&r);
+    ring_destroy(&w);
+    close(fd);
 }
 
-/* An entry carries the ring's head, and is read only once every record before it has been;
- * full, wrap, a torn entry, an entry from a lying writer. */
-static void test_free_log(void)
+/* ---- the heap table's writer side ---- */
+
+/* Labels as a record holds them ({ klen, vlen, cut, key, value }: NUL bytes inside), and
+ * their length. */
+#define LABELS(lit) lit, (uint16_t)(sizeof lit - 1)
+
+/* Fills the scratch key a sampled allocation fills (a record is 8 KiB: the callers' are
+ * static). */
+static void set_key(struct ring_record *k, uint16_t nframes, uint64_t pc0, uint16_t flags,
+                    const char *labels, uint16_t labels_len, uint16_t labels_left)
+{
+    k->nframes = nframes;
+    for (uint16_t f = 0; f < nframes; f++)
+        k->pc[f] = pc0 + f * 0x10;
+    k->flags = flags;
+    k->labels_len = labels_len;
+    memcpy(k->labels, labels, labels_len);
+    k->labels_left = labels_left;
+}
+
+/* Whether bucket b holds key k: its stack and labels as stored, its flags. */
+static int bucket_holds(const struct ring *r, const struct heap_bucket *b,
+                        const struct ring_record *k)
+{
+    if (atomic_load(&b->ready) != 1 || b->nframes != k->nframes || b->flags != k->flags ||
+        b->labels_len != k->labels_len || b->labels_left != k->labels_left ||
+        (uint64_t)b->frames + b->nframes > r->frame_words ||
+        (uint64_t)b->labels + b->labels_len > r->label_bytes)
+        return 0;
+    return memcmp(r->heap_frames + b->frames, k->pc, b->nframes * sizeof(uint64_t)) == 0 &&
+           memcmp(r->heap_labels + b->labels, k->labels, b->labels_len) == 0;
+}
+
+/* A key's bucket: found again for the same key, another for any change of stack, flags or
+ * labels; made with its key stored, in the order of buckets made; the counters. */
+static void test_heap_buckets(void)
 {
     struct ring r;
-    CHECK(create(&r, 16) == 0);
-    CHECK(r.nfrees == 16 * GP_RING_FREES_PER_SLOT);
-    struct seen s = { .order_ok = 1 };
-    static struct frees_seen f;
-    f.n = 0;
-    CHECK(put(&r, 0, 1));                        /* a block's record: position 0 */
-    CHECK(ring_log_free(&r, 0xa000) == 0);       /* its free: after it (head 1) */
-    CHECK(ring_read_frees(&r, collect_free, &f) == 0 && f.n == 0);   /* the record first */
-    CHECK(ring_read(&r, collect, &s) == 1);
-    CHECK(ring_read_frees(&r, collect_free, &f) == 1);
-    CHECK(f.n == 1 && f.addr[0] == 0xa000 && f.pos[0] == 1);
-    CHECK(ring_read_frees(&r, collect_free, &f) == 0);
+    CHECK(create(&r, 16, 1) == 0);
+    CHECK(r.nbuckets == GP_HEAP_BUCKETS && atomic_load(&r.hdr->heap_buckets_made) == 0);
+    static struct ring_record k;
+    uint32_t idx[16];
+    int n = 0;
 
-    /* full: every entry written, none read; then read, and a second lap in order */
-    f.n = 0;
-    uint32_t written = 0;
-    while (ring_log_free(&r, 0x10000 + written * 16) == 0)
-        written++;
-    CHECK(written == r.nfrees);
-    CHECK(ring_read_frees(&r, collect_free, &f) == r.nfrees);
-    int in_order = f.n == r.nfrees;
-    for (uint64_t i = 0; i < f.n && i < 4096; i++)
-        in_order &= f.addr[i] == 0x10000 + i * 16 && f.pos[i] == 1;
-    CHECK(in_order);
-    f.n = 0;
-    for (int i = 0; i < 5; i++)
-        CHECK(ring_log_free(&r, 0x20000 + (uint64_t)i) == 0);
-    CHECK(ring_read_frees(&r, collect_free, &f) == 5 && f.addr[4] == 0x20004);
+    set_key(&k, 3, 0x401000, 0, LABELS(""), 0);
+    idx[n++] = heap_bucket_find(&r, &k);
+    CHECK(idx[0] < r.nbuckets);
+    struct heap_bucket *b = heap_bucket_at(&r, idx[0]);
+    CHECK(b == &r.buckets[idx[0]]);
+    CHECK(atomic_load(&b->ready) == 1 && atomic_load(&b->hash) != 0);
+    CHECK(bucket_holds(&r, b, &k) && b->frames == 0);
+    CHECK(r.heap_frames[0] == 0x401000 && r.heap_frames[2] == 0x401020);
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == 1 &&
+          atomic_load(&r.bucket_order[0]) == idx[0] + 1);
+    CHECK(atomic_load(&r.hdr->heap_frames_used) == 3);
+    CHECK(heap_bucket_find(&r, &k) == idx[0]);   /* the same key: found, not made again */
+    /* what lies past nframes and labels_len is not the key */
+    k.pc[3] = 0xdead;
+    k.labels[0] = 'x';
+    CHECK(heap_bucket_find(&r, &k) == idx[0]);
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == 1);
 
-    /* torn: a writer took an entry and never committed it; the next one waits behind it until
-     * the reader, knowing the writers gone, steps over it as a lost free */
-    f.n = 0;
-    atomic_fetch_add(&r.hdr->free_head, 1);
-    CHECK(ring_log_free(&r, 0x30000) == 0);
-    CHECK(ring_read_frees(&r, collect_free, &f) == 0);
-    ring_reader_skip_stalled(&r);
-    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 1);
-    CHECK(ring_read_frees(&r, collect_free, &f) == 1 && f.addr[0] == 0x30000);
+    /* each change makes another bucket: another frame, a prefix of the stack, flags, labels,
+     * other labels of the same length, labels left out, no stack at all */
+    set_key(&k, 3, 0x401000, 0, LABELS(""), 0);
+    k.pc[1] = 0x402000;
+    idx[n++] = heap_bucket_find(&r, &k);
+    set_key(&k, 2, 0x401000, 0, LABELS(""), 0);
+    idx[n++] = heap_bucket_find(&r, &k);
+    set_key(&k, 3, 0x401000, GP_REC_TRUNCATED, LABELS(""), 0);
+    idx[n++] = heap_bucket_find(&r, &k);
+    set_key(&k, 3, 0x401000, 0, LABELS("\x01\x01\x00kv"), 0);
+    idx[n++] = heap_bucket_find(&r, &k);
+    b = heap_bucket_at(&r, idx[n - 1]);
+    CHECK(bucket_holds(&r, b, &k) && b->labels == 0 && r.heap_labels[3] == 'k');
+    set_key(&k, 3, 0x401000, 0, LABELS("\x01\x01\x00kw"), 0);
+    idx[n++] = heap_bucket_find(&r, &k);
+    b = heap_bucket_at(&r, idx[n - 1]);
+    CHECK(bucket_holds(&r, b, &k) && b->labels == 5);           /* after the first labels */
+    set_key(&k, 3, 0x401000, 0, LABELS("\x01\x01\x00kv"), 1);
+    idx[n++] = heap_bucket_find(&r, &k);
+    set_key(&k, 0, 0, 0, LABELS(""), 0);
+    idx[n++] = heap_bucket_find(&r, &k);
+    CHECK(bucket_holds(&r, heap_bucket_at(&r, idx[n - 1]), &k));
+    int distinct = 1, ordered = 1;
+    for (int a = 0; a < n; a++) {
+        distinct &= idx[a] < r.nbuckets;
+        for (int c = 0; c < a; c++)
+            distinct &= idx[a] != idx[c];
+        ordered &= atomic_load(&r.bucket_order[a]) == idx[a] + 1;
+    }
+    CHECK(distinct && ordered);
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == (uint64_t)n);
+    CHECK(atomic_load(&r.bucket_order[n]) == 0);                /* none made past them */
+    CHECK(atomic_load(&r.hdr->heap_frames_used) == 3 + 3 + 2 + 3 + 3 + 3 + 3 + 0);
+    CHECK(atomic_load(&r.hdr->heap_labels_used) == 15);
+    /* the first key again, after the others */
+    set_key(&k, 3, 0x401000, 0, LABELS(""), 0);
+    CHECK(heap_bucket_find(&r, &k) == idx[0]);
+    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 0);
 
-    /* a position past the ring's head: no writer of ours makes one; dropped, counted, and
-     * the entries behind it are not held up */
-    f.n = 0;
-    uint64_t idx = r.hdr->free_head & r.free_mask;
-    CHECK(ring_log_free(&r, 0x40000) == 0);
-    r.frees[idx].pos = 1000;
-    CHECK(ring_log_free(&r, 0x50000) == 0);
-    CHECK(ring_read_frees(&r, collect_free, &f) == 2 && f.n == 1 && f.addr[0] == 0x50000);
-    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_FREE_LOST]) == 2);
+    /* counters: in-use is alloc - free, a resize moves free_bytes by old - new (mod 2^64) */
+    b = heap_bucket_at(&r, idx[0]);
+    heap_bucket_count_alloc(b, 100);
+    heap_bucket_count_alloc(b, 28);
+    CHECK(atomic_load(&b->alloc_count) == 2 && atomic_load(&b->alloc_bytes) == 128);
+    CHECK(atomic_load(&b->free_count) == 0 && atomic_load(&b->free_bytes) == 0);
+    heap_bucket_count_resize(b, 28, 50);                        /* grown: below zero */
+    CHECK(atomic_load(&b->free_bytes) == (uint64_t)0 - 22);
+    CHECK(atomic_load(&b->alloc_bytes) - atomic_load(&b->free_bytes) == 150);
+    heap_bucket_count_free(b, 100);
+    CHECK(atomic_load(&b->free_count) == 1 && atomic_load(&b->free_bytes) == 78);
+    heap_bucket_count_resize(b, 50, 20);                        /* shrunk */
+    CHECK(atomic_load(&b->free_bytes) == 108 && atomic_load(&b->alloc_count) == 2);
+    heap_bucket_count_free(b, 20);
+    CHECK(atomic_load(&b->free_count) == 2 && atomic_load(&b->alloc_bytes) == 128 &&
+          atomic_load(&b->free_bytes) == 128);                   /* all freed */
+    struct heap_bucket *other = heap_bucket_at(&r, idx[1]);
+    CHECK(atomic_load(&other->alloc_count) == 0 && atomic_load(&other->free_bytes) == 0);
+
+    /* the overflow bucket, in the header */
+    struct heap_bucket *ov = heap_bucket_at(&r, r.nbuckets);
+    CHECK(ov == &r.hdr->heap_overflow);
+    heap_bucket_count_alloc(ov, 7);
+    CHECK(atomic_load(&r.hdr->heap_overflow.alloc_count) == 1 &&
+          atomic_load(&r.hdr->heap_overflow.alloc_bytes) == 7);
     ring_destroy(&r);
 }
 
-/* Writers that record a block (a record) and then log its free, concurrently, with a reader
- * draining both queues as the collector does: every free is read after its block's record. */
-#define LOG_WRITERS 3
-#define LOG_PER_WRITER 100000
-
-static atomic_int log_writers_done;
-
-static void *log_writer(void *arg)
+/* Full: a key whose GP_HEAP_BUCKET_PROBES slots are all taken gets the overflow bucket, counted
+ * as a drop; a key whose stack no longer fits the store gets a bucket without its stack; a
+ * table filled by keys ends in the overflow bucket too. */
+static void test_heap_bucket_fill(void)
 {
-    uint32_t id = (uint32_t)(uintptr_t)arg;
-    for (uint64_t seq = 1; seq <= LOG_PER_WRITER;) {
-        uint64_t pos;
-        struct ring_record *rec = ring_reserve(&shared, &pos);
-        if (!rec)
-            continue;
-        rec->tid = id;
-        rec->weight = 1;
-        rec->goid = seq;
-        rec->nframes = 0;
-        ring_commit(&shared, pos);
-        while (ring_log_free(&shared, (uint64_t)id << 32 | seq) != 0)
-            ;
-        seq++;
+    struct ring r;
+    static struct ring_record k;
+    CHECK(create(&r, 16, 1) == 0);
+    uint64_t mask = r.nbuckets - 1;
+    /* A key whose first slot is near the end, so that its probes wrap to slot 0: the first
+     * slot is its hash's low bits, as heap_buckets.h says. */
+    uint64_t hash = 0, home = 0;
+    for (uint64_t pc = 0x500000; home < r.nbuckets - GP_HEAP_BUCKET_PROBES / 2; pc += 0x10) {
+        set_key(&k, 1, pc, 0, LABELS(""), 0);
+        struct heap_bucket *b = heap_bucket_at(&r, heap_bucket_find(&r, &k));
+        hash = atomic_load(&b->hash);
+        home = hash & mask;
     }
-    atomic_fetch_add(&log_writers_done, 1);
+    ring_destroy(&r);
+    CHECK(create(&r, 16, 1) == 0);
+    /* every slot of its probe sequence taken by another key: the low bit makes each differ */
+    for (uint64_t p = 0; p < GP_HEAP_BUCKET_PROBES; p++)
+        atomic_store(&r.buckets[(home + p) & mask].hash, hash ^ (p << 1 | 1));
+    CHECK(heap_bucket_find(&r, &k) == r.nbuckets);
+    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 1);
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == 0);
+    /* the last of them free again: the key lands there, past the wrap */
+    uint64_t last = (home + GP_HEAP_BUCKET_PROBES - 1) & mask;
+    CHECK(last < home);
+    atomic_store(&r.buckets[last].hash, 0);
+    CHECK(heap_bucket_find(&r, &k) == last);
+    CHECK(bucket_holds(&r, heap_bucket_at(&r, (uint32_t)last), &k));
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == 1 &&
+          atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 1);
+    ring_destroy(&r);
+
+    /* the frame store full: deep stacks until one does not fit; its bucket is made without a
+     * stack (and found again), counted as a drop */
+    CHECK(create(&r, 16, 1) == 0);
+    uint32_t fit = GP_HEAP_FRAME_WORDS / GP_RING_MAX_FRAMES, whole = 1;
+    for (uint32_t i = 0; i < fit; i++) {
+        set_key(&k, GP_RING_MAX_FRAMES, 0x1000000 + (uint64_t)i * 0x100000, 0, LABELS(""),
+                0);
+        uint32_t at = heap_bucket_find(&r, &k);
+        whole &= at < r.nbuckets && bucket_holds(&r, heap_bucket_at(&r, at), &k);
+    }
+    CHECK(whole && atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 0);
+    set_key(&k, GP_RING_MAX_FRAMES, 0x8, 0, LABELS(""), 0);      /* not one of those */
+    uint32_t at = heap_bucket_find(&r, &k);
+    CHECK(at < r.nbuckets);
+    struct heap_bucket *b = heap_bucket_at(&r, at);
+    CHECK(atomic_load(&b->ready) == 1 && b->nframes == 0 && b->labels_len == 0 &&
+          (b->flags & GP_HEAP_BUCKET_NOSTACK));
+    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 1);
+    CHECK(heap_bucket_find(&r, &k) == at);
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == (uint64_t)fit + 1);
+    ring_destroy(&r);
+
+    /* the table filled by keys: the first key refused is counted, and every bucket made is
+     * in the order */
+    CHECK(create(&r, 16, 1) == 0);
+    uint64_t made = 0;
+    for (uint64_t pc = 0x10; made <= r.nbuckets; pc += 0x10) {
+        set_key(&k, 1, pc, 0, LABELS(""), 0);
+        if (heap_bucket_find(&r, &k) == r.nbuckets)
+            break;
+        made++;
+    }
+    printf("# heap table: %llu of %u buckets made before a key found no slot in %d probes\n",
+           (unsigned long long)made, r.nbuckets, GP_HEAP_BUCKET_PROBES);
+    CHECK(made > GP_HEAP_BUCKET_PROBES && made <= r.nbuckets);
+    CHECK(atomic_load(&r.hdr->heap_buckets_made) == made);
+    CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 1);
+    int in_order = atomic_load(&r.bucket_order[made - 1]) != 0;
+    for (uint64_t i = made; i < r.nbuckets; i++)
+        in_order &= atomic_load(&r.bucket_order[i]) == 0;
+    CHECK(in_order);
+    ring_destroy(&r);
+}
+
+/* Writers making the same keys at once, as threads sampling the same stacks do: each key ends
+ * in one bucket (the first empty slot of its probes is claimed by a CAS, so a writer that loses
+ * the race finds the winner's hash there), holding every writer's counts. */
+#define HB_THREADS 4
+#define HB_SHARED 50    /* keys every writer makes */
+#define HB_OWN 20       /* keys of one writer */
+#define HB_REPEAT 50    /* allocations counted per key and writer */
+#define HB_ROUNDS 20    /* fresh tables: each key is made in a race once per table */
+
+static struct ring hb;
+static pthread_barrier_t hb_start;
+
+static void hb_key(struct ring_record *k, uint32_t owner, uint32_t i)
+{
+    /* owner 0: a shared key; a third of the keys carry labels (the literal is split: "\x00ab"
+     * would be one escape) */
+    set_key(k, (uint16_t)(1 + i % 5), 0x600000 + (uint64_t)owner * 0x10000 + i * 0x100, 0,
+            i % 3 ? "" : "\x01\x01\x00" "ab", i % 3 ? 0 : 5, 0);
+}
+
+static void *hb_writer(void *arg)
+{
+    uint32_t t = (uint32_t)(uintptr_t)arg;
+    static struct ring_record keys[HB_THREADS];
+    struct ring_record *k = &keys[t];
+    pthread_barrier_wait(&hb_start);
+    for (uint32_t rep = 0; rep < HB_REPEAT; rep++) {
+        for (uint32_t i = 0; i < HB_SHARED; i++) {
+            hb_key(k, 0, i);
+            struct heap_bucket *b = heap_bucket_at(&hb, heap_bucket_find(&hb, k));
+            heap_bucket_count_alloc(b, i + 1);
+            if (rep % 2)
+                heap_bucket_count_free(b, i + 1);
+        }
+        for (uint32_t i = 0; i < HB_OWN; i++) {
+            hb_key(k, t + 1, i);
+            heap_bucket_count_alloc(heap_bucket_at(&hb, heap_bucket_find(&hb, k)), 1);
+        }
+    }
     return NULL;
 }
 
-struct both_seen {
-    uint64_t rec_pos[LOG_WRITERS][LOG_PER_WRITER + 1];   /* each block's record's position */
-    uint64_t records, frees, misordered;
-};
-
-static void both_record(const struct ring_record *rec, uint64_t pos, void *ctx)
+/* The buckets made that hold k (from the order, as the collector reads them), and their
+ * summed counts. */
+static uint32_t hb_holding(const struct ring_record *k, uint64_t *allocs, uint64_t *bytes,
+                           uint64_t *frees)
 {
-    struct both_seen *b = ctx;
-    if (rec->tid < LOG_WRITERS && rec->goid <= LOG_PER_WRITER)
-        b->rec_pos[rec->tid][rec->goid] = pos + 1;   /* 0: not seen */
-    b->records++;
-}
-
-static void both_free(uint64_t addr, uint64_t pos, void *ctx)
-{
-    struct both_seen *b = ctx;
-    uint64_t id = addr >> 32, seq = addr & 0xffffffffu;
-    if (id >= LOG_WRITERS || seq > LOG_PER_WRITER || !b->rec_pos[id][seq] ||
-        b->rec_pos[id][seq] - 1 >= pos)
-        b->misordered++;
-    b->frees++;
-}
-
-static void test_free_log_concurrent(void)
-{
-    CHECK(create(&shared, 32) == 0);
-    static struct both_seen b;
-    pthread_t t[LOG_WRITERS];
-    for (uintptr_t i = 0; i < LOG_WRITERS; i++)
-        pthread_create(&t[i], NULL, log_writer, (void *)i);
-    while (atomic_load(&log_writers_done) < LOG_WRITERS) {
-        ring_read(&shared, both_record, &b);
-        ring_read_frees(&shared, both_free, &b);
+    uint32_t n = 0;
+    uint64_t made = atomic_load(&hb.hdr->heap_buckets_made);
+    *allocs = *bytes = *frees = 0;
+    for (uint64_t o = 0; o < made && o < hb.nbuckets; o++) {
+        uint32_t i = atomic_load(&hb.bucket_order[o]);
+        if (i == 0 || i > hb.nbuckets || !bucket_holds(&hb, &hb.buckets[i - 1], k))
+            continue;
+        n++;
+        *allocs += atomic_load(&hb.buckets[i - 1].alloc_count);
+        *bytes += atomic_load(&hb.buckets[i - 1].alloc_bytes);
+        *frees += atomic_load(&hb.buckets[i - 1].free_count);
     }
-    for (int i = 0; i < LOG_WRITERS; i++)
-        pthread_join(t[i], NULL);
-    ring_read(&shared, both_record, &b);
-    ring_read_frees(&shared, both_free, &b);
-    printf("# free log: %llu records, %llu frees, %llu read before their record\n",
-           (unsigned long long)b.records, (unsigned long long)b.frees,
-           (unsigned long long)b.misordered);
-    CHECK(b.records == (uint64_t)LOG_WRITERS * LOG_PER_WRITER);
-    CHECK(b.frees == (uint64_t)LOG_WRITERS * LOG_PER_WRITER);
-    CHECK(b.misordered == 0);
-    ring_destroy(&shared);
+    return n;
+}
+
+static void test_heap_buckets_concurrent(void)
+{
+    static struct ring_record k;
+    int one_each = 1, counts = 1, made_ok = 1, order_ok = 1, claimed_ok = 1, no_drops = 1;
+    for (int round = 0; round < HB_ROUNDS; round++) {
+        CHECK(create(&hb, 16, 1) == 0);
+        pthread_barrier_init(&hb_start, NULL, HB_THREADS);
+        pthread_t t[HB_THREADS];
+        for (uintptr_t i = 0; i < HB_THREADS; i++)
+            pthread_create(&t[i], NULL, hb_writer, (void *)i);
+        for (int i = 0; i < HB_THREADS; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&hb_start);
+
+        uint64_t allocs, bytes, frees;
+        for (uint32_t i = 0; i < HB_SHARED; i++) {
+            hb_key(&k, 0, i);
+            one_each &= hb_holding(&k, &allocs, &bytes, &frees) == 1;
+            counts &= allocs == HB_THREADS * HB_REPEAT &&
+                      bytes == (uint64_t)HB_THREADS * HB_REPEAT * (i + 1) &&
+                      frees == HB_THREADS * (HB_REPEAT / 2);
+        }
+        for (uint32_t w = 1; w <= HB_THREADS; w++)
+            for (uint32_t i = 0; i < HB_OWN; i++) {
+                hb_key(&k, w, i);
+                one_each &= hb_holding(&k, &allocs, &bytes, &frees) == 1;
+                counts &= allocs == HB_REPEAT && bytes == HB_REPEAT && frees == 0;
+            }
+        uint64_t made = atomic_load(&hb.hdr->heap_buckets_made);
+        made_ok &= made == HB_SHARED + HB_THREADS * HB_OWN;
+        /* each bucket made once in the order, and no slot claimed that was not made */
+        uint32_t claimed = 0;
+        for (uint32_t i = 0; i < hb.nbuckets; i++)
+            claimed += atomic_load(&hb.buckets[i].hash) != 0;
+        claimed_ok &= claimed == made;
+        for (uint64_t o = 0; o < made; o++)
+            for (uint64_t p = 0; p < o; p++)
+                order_ok &= atomic_load(&hb.bucket_order[o]) != atomic_load(&hb.bucket_order[p]);
+        no_drops &= atomic_load(&hb.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 0 &&
+                    atomic_load(&hb.hdr->heap_overflow.alloc_count) == 0;
+        ring_destroy(&hb);
+    }
+    CHECK(one_each);
+    CHECK(counts);
+    CHECK(made_ok);
+    CHECK(claimed_ok);
+    CHECK(order_ok);
+    CHECK(no_drops);
 }
 
 /* The collector's side: only a sealed memfd is mapped, and what the writer does to the header
@@ -381,7 +645,7 @@ static void test_attach_hostile(void)
     struct ring w, r;
     char why[160];
     int fd = -1;
-    CHECK(ring_create(&w, 64, &fd) == 0);
+    CHECK(ring_create(&w, 64, 0, &fd) == 0);
     CHECK(ring_attach(&r, fd, why, sizeof why) == 0);
     CHECK(r.nslots == 64 && r.mask == 63);
     struct seen s = { .order_ok = 1 };
@@ -409,7 +673,7 @@ static void test_attach_hostile(void)
 static void test_lazy(void)
 {
     struct ring r;
-    CHECK(create(&r, 64) == 0);
+    CHECK(create(&r, 64, 0) == 0);
     int zero = 1;
     for (uint32_t i = 0; i < 64; i++)
         zero &= atomic_load(&r.slots[i].seq) == 0;
@@ -424,12 +688,14 @@ int main(void)
     test_attach_hostile();
     test_lazy();
     test_check();
+    test_check_heap();
     test_basic_and_wrap();
     test_full();
     test_torn();
     test_given_up();
     test_concurrent();
-    test_free_log();
-    test_free_log_concurrent();
+    test_heap_buckets();
+    test_heap_bucket_fill();
+    test_heap_buckets_concurrent();
     return check_done();
 }

@@ -1,11 +1,15 @@
 /* test_session.c -- the collector's session without a fork, on an injected clock: interval files
- * (%n, %t, contiguous spans, counts), SIGUSR1 cuts, one-file snapshots, the end of the run, exec.
+ * (%n, %t, contiguous spans, counts), SIGUSR1 cuts, one-file snapshots, the end of the run, exec,
+ * and C memory profiles (interval and per-process heap files, delta profiles).
  * Context: tests
  *
  * Each case builds a collector_config writing pprof files into a fresh temporary directory, a
  * ring, and a collector (collector_new); records are written with the ring's writer API,
  * collector_drain reads them into the open windows, and the session's calls are made in the
  * order collector_main makes them (drain, session_alive, session_snapshot, session_finish).
+ * C memory events are counted into the ring's table of counts by stack as the program counts
+ * them (lib/ring/heap_buckets.h: put_heap); the collector reads the tables only when it writes
+ * a heap profile (collector_heap_sync).
  * session_set_clock makes time move only when the test says so; the files are read back with
  * pprof_read_file and checked for exact names, sample counts, leaf addresses and spans.
  */
@@ -64,6 +68,21 @@ struct world {
 static uint64_t next_heap_rate;
 static const char *next_heap_tmpl = "";
 
+/* The program's table of sampled blocks (program/sample/heap_set.h), as put_heap emulates it:
+ * each live sampled block's (ring, address) and its bucket and size. */
+struct heap_block {
+    const struct ring *ring;     /* NULL: a free entry */
+    uint64_t addr, size;
+    uint32_t bucket;
+};
+static struct heap_block heap_blocks[64];
+
+/* A new world's rings may be at the old one's addresses: its blocks are forgotten. */
+static void heap_blocks_forget(void)
+{
+    memset(heap_blocks, 0, sizeof heap_blocks);
+}
+
 static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
 {
     memset(w, 0, sizeof *w);
@@ -74,7 +93,10 @@ static void begin(struct world *w, const char *tmpl, uint64_t interval_ms)
         exit(2);
     }
     int fd = -1, fd2 = -1;
-    if (ring_create(&w->ring, 64, &fd) != 0 || ring_create(&w->ring2, 64, &fd2) != 0) {
+    /* both with C memory profiling's table: the heap cases count into it (put_heap), the
+     * others leave it untouched */
+    heap_blocks_forget();
+    if (ring_create(&w->ring, 64, 1, &fd) != 0 || ring_create(&w->ring2, 64, 1, &fd2) != 0) {
         perror("ring_create");
         exit(2);
     }
@@ -488,28 +510,67 @@ static void test_processes(void)
 #define HEAP_S1 0x4100
 #define HEAP_S2 0x4200
 
-/* A heap event as the program's interposers write it: ALLOC (stack leaf, 0x9000), FREE or
- * MOVE (no stack). */
-static void put_heap(struct ring *ring, uint16_t flags, uint64_t leaf, uint64_t addr,
+/* C memory events, as the program's interposers count them (program/sample/heap_sample.c). */
+enum heap_op { HEAP_ALLOC, HEAP_FREE, HEAP_MOVE };
+
+static struct heap_block *heap_block_of(const struct ring *ring, uint64_t addr)
+{
+    for (size_t i = 0; i < sizeof heap_blocks / sizeof heap_blocks[0]; i++)
+        if (heap_blocks[i].ring == ring && heap_blocks[i].addr == addr)
+            return &heap_blocks[i];
+    return NULL;
+}
+
+/* Block addr of ring, with its bucket and size, into the table of sampled blocks; a block
+ * already there at addr (freed where the program did not see it) leaves in-use first. */
+static void heap_block_put(struct ring *ring, uint64_t addr, uint32_t bucket, uint64_t size)
+{
+    struct heap_block *e = heap_block_of(ring, addr);
+    if (e)
+        heap_bucket_count_free(heap_bucket_at(ring, e->bucket), e->size);
+    else
+        e = heap_block_of(NULL, 0);
+    if (!CHECK(e != NULL))   /* (the test's table is large enough) */
+        return;
+    *e = (struct heap_block){ .ring = ring, .addr = addr, .size = size, .bucket = bucket };
+}
+
+/* A sampled C memory event, counted into ring's table as the program counts it: ALLOC of size
+ * bytes at addr, stack (leaf, 0x9000), in that stack's bucket; FREE of the block at addr (one
+ * the program did not sample or never allocated: nothing); MOVE (realloc) of the block at old
+ * to addr, in place or not, now size bytes: it keeps its bucket, its in-use bytes become size. */
+static void put_heap(struct ring *ring, enum heap_op op, uint64_t leaf, uint64_t addr,
                      uint64_t size, uint64_t old)
 {
-    uint64_t pos;
-    struct ring_record *rec = ring_reserve(ring, &pos);
-    if (!CHECK(rec != NULL))
-        return;
-    memset(rec, 0, offsetof(struct ring_record, pc));
-    rec->tid = 42;
-    rec->weight = 1;
-    rec->flags = flags;
-    rec->heap_addr = addr;
-    rec->heap_size = size;
-    rec->heap_old = old;
-    if (flags == GP_REC_HEAP_ALLOC) {
-        rec->nframes = 2;
-        rec->pc[0] = leaf | GP_PC_EXACT;
-        rec->pc[1] = 0x9000 | GP_PC_EXACT;
+    static struct ring_record scratch;   /* 8 KiB: not on the stack, as the program's */
+    struct heap_block *e;
+    switch (op) {
+    case HEAP_ALLOC: {
+        memset(&scratch, 0, offsetof(struct ring_record, pc));
+        scratch.nframes = 2;
+        scratch.pc[0] = leaf | GP_PC_EXACT;
+        scratch.pc[1] = 0x9000 | GP_PC_EXACT;
+        uint32_t i = heap_bucket_find(ring, &scratch);
+        CHECK(i < ring->nbuckets);   /* a stack of its own, not the overflow bucket */
+        heap_bucket_count_alloc(heap_bucket_at(ring, i), size);
+        heap_block_put(ring, addr, i, size);
+        break;
     }
-    ring_commit(ring, pos);
+    case HEAP_FREE:
+        if ((e = heap_block_of(ring, addr)) != NULL) {
+            heap_bucket_count_free(heap_bucket_at(ring, e->bucket), e->size);
+            e->ring = NULL;
+        }
+        break;
+    case HEAP_MOVE:
+        if ((e = heap_block_of(ring, old)) != NULL) {
+            uint32_t i = e->bucket;
+            heap_bucket_count_resize(heap_bucket_at(ring, i), e->size, size);
+            e->ring = NULL;
+            heap_block_put(ring, addr, i, size);
+        }
+        break;
+    }
 }
 
 /* The four values of the sample with leaf pc (and, when root is not NULL, that root frame):
@@ -572,20 +633,22 @@ static void keep(const struct world *w, const char *name)
 }
 
 /* Interval heap files: Go's four values un-sampled (by hand: python3, c*s and b*s with
- * s = 1/(1-math.exp(-(b/c)/524288))), in-use as of each interval's end, alloc cumulative,
- * the child's buckets its own, unknown frees ignored; CPU files untouched by heap records. */
+ * s = 1/(1-math.exp(-(b/c)/524288))), in-use as of each interval's end (the tables read as
+ * each heap file is written), alloc cumulative, the child's buckets its own, a free of a block
+ * the process never sampled counting nothing, a realloc in place changing in-use bytes only;
+ * the counts are no ring records: CPU files and the drains untouched by them. */
 static void test_heap_intervals(void)
 {
     struct world w;
     next_heap_rate = 524288;
     next_heap_tmpl = "heap.%n.pb.gz";
     begin(&w, "cpu.%n.pb.gz", 1000);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 1048576, 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x2000, 1048576, 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x3000, 100, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S1, 0x1000, 1048576, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S1, 0x2000, 1048576, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S2, 0x3000, 100, 0);
     put(&w, PC_A, 1);
     advance_ms(1000);
-    CHECK(drain_alive(&w) == 4);
+    CHECK(drain_alive(&w) == 1);
     CHECK(nfiles(&w) == 2);
     check_file(&w, "cpu.1.pb.gz", PC_A, 1, w.t0, w.t0 + 1000 * GP_NS_PER_MS);
     struct pprof *p = load(&w, "heap.1.pb.gz");
@@ -596,23 +659,24 @@ static void test_heap_intervals(void)
         CHECK(pprof_sample_count(p) == 2);
         CHECK(values_are(p, HEAP_S1, NULL, 2, 2425393, 2, 2425393, 1048576));
         CHECK(values_are(p, HEAP_S2, NULL, 5243, 524338, 5243, 524338, 100));
-        CHECK(has_comment(p, "heap events: allocs 3, frees 0"));
+        CHECK(has_comment(p, "sampled allocations 3, frees 0; stacks over the limit 0, "
+                             "unreadable 0"));
         CHECK(has_comment(p, "allocations sampled every 524288 bytes"));
         pprof_free(p);
     }
     keep(&w, "heap.1.pb.gz");
 
-    /* the leader frees one MiB block (through the free log, as programs do), the child
-     * allocates at the same address, and frees a block it never allocated (its parent's) */
-    CHECK(ring_log_free(&w.ring, 0x1000) == 0);
-    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1000, 100, 0);
-    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1100, 100, 0);
-    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1200, 100, 0);
-    put_heap(&w.ring2, GP_REC_HEAP_FREE, 0, 0x2000, 0, 0);
+    /* the leader frees one MiB block, the child allocates at the same address, and frees a
+     * block it never allocated (its parent's: not in its table of sampled blocks, nothing) */
+    put_heap(&w.ring, HEAP_FREE, 0, 0x1000, 0, 0);
+    put_heap(&w.ring2, HEAP_ALLOC, HEAP_S2, 0x1000, 100, 0);
+    put_heap(&w.ring2, HEAP_ALLOC, HEAP_S2, 0x1100, 100, 0);
+    put_heap(&w.ring2, HEAP_ALLOC, HEAP_S2, 0x1200, 100, 0);
+    put_heap(&w.ring2, HEAP_FREE, 0, 0x2000, 0, 0);
     /* realloc grows the leader's 100-byte block in place */
-    put_heap(&w.ring, GP_REC_HEAP_MOVE, 0, 0x3000, 1048576, 0x3000);
+    put_heap(&w.ring, HEAP_MOVE, 0, 0x3000, 1048576, 0x3000);
     advance_ms(1000);
-    CHECK(drain_alive(&w) == 6);
+    CHECK(drain_alive(&w) == 0);
     CHECK(nfiles(&w) == 4);
     check_file(&w, "cpu.2.pb.gz", PC_A, 0, w.t0 + 1000 * GP_NS_PER_MS,
                w.t0 + 2000 * GP_NS_PER_MS);
@@ -623,8 +687,8 @@ static void test_heap_intervals(void)
         /* in-use of S2 is now one block of 1 MiB (alloc figures stay as allocated) */
         CHECK(values_are(p, HEAP_S2, NULL, 5243, 524338, 1, 1212696, 100));
         CHECK(values_are(p, HEAP_S2, "[process: child]", 15730, 1573014, 15730, 1573014, 100));
-        CHECK(has_comment(p, "unknown frees 1"));
-        CHECK(has_comment(p, "moves 1"));
+        /* the child's free of its parent's block is no free: only the leader's counts */
+        CHECK(has_comment(p, "sampled allocations 6, frees 1; stacks over the limit 0"));
         pprof_free(p);
     }
     keep(&w, "heap.2.pb.gz");
@@ -636,7 +700,8 @@ static void test_heap_intervals(void)
     next_heap_tmpl = "";
 }
 
-/* %p: one heap file per process with heap samples; off: no heap file, records ignored. */
+/* %p: one heap file per process with heap samples; off: no heap file, the programs' tables
+ * never read. */
 static void test_heap_files(void)
 {
     struct world w;
@@ -644,11 +709,11 @@ static void test_heap_files(void)
     next_heap_rate = 1;   /* every allocation sampled: no scaling */
     next_heap_tmpl = "h.%p.pb.gz";
     begin(&w, "c.pb.gz", 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
-    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x1000, 30, 0);
-    put_heap(&w.ring2, GP_REC_HEAP_ALLOC, HEAP_S2, 0x2000, 50, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
+    put_heap(&w.ring2, HEAP_ALLOC, HEAP_S2, 0x1000, 30, 0);
+    put_heap(&w.ring2, HEAP_ALLOC, HEAP_S2, 0x2000, 50, 0);
     advance_ms(100);
-    CHECK(drain_alive(&w) == 3);
+    CHECK(drain_alive(&w) == 0);
     CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 3);
     snprintf(name, sizeof name, "h.%d.pb.gz", (int)getpid());
@@ -668,9 +733,9 @@ static void test_heap_files(void)
     next_heap_tmpl = "";
 
     begin(&w, "off.pb.gz", 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
     advance_ms(100);
-    CHECK(drain_alive(&w) == 1);
+    CHECK(drain_alive(&w) == 0);
     CHECK(session_finish(w.c) == 0);
     CHECK(nfiles(&w) == 1);
     check_file(&w, "off.pb.gz", PC_A, 0, w.t0, w.t0 + 100 * GP_NS_PER_MS);
@@ -678,26 +743,28 @@ static void test_heap_files(void)
 }
 
 /* Go's delta profile (heap?seconds=N, allocs?seconds=N): each figure minus its value at the
- * snapshot; a bucket with no change left out; in-use may go down; a bucket made since counted
- * whole; "bytes" the window's own block size where it allocated; the window's duration. */
+ * snapshot (taken after a sync of the tables, as httpd.c does); a bucket with no change left
+ * out; in-use may go down; a bucket made since counted whole; "bytes" the window's own block
+ * size where it allocated; the window's duration. */
 static void test_heap_delta(void)
 {
     struct world w;
     next_heap_rate = 1;   /* no scaling: the figures are the sampled ones */
     next_heap_tmpl = "d.pb.gz";
     begin(&w, "dc.pb.gz", 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x2000, 30, 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, PC_A, 0x5000, 99, 0);   /* no change later */
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S1, 0x1000, 10, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S2, 0x2000, 30, 0);
+    put_heap(&w.ring, HEAP_ALLOC, PC_A, 0x5000, 99, 0);   /* no change later */
     advance_ms(100);
-    CHECK(drain_alive(&w) == 3);
+    CHECK(drain_alive(&w) == 0);
+    collector_heap_sync(w.c);
     struct heapmap_snapshot d;
     CHECK(heapmap_snapshot(collector_heap(w.c), real_ns, &d) == 0 && d.len == 3);
-    put_heap(&w.ring, GP_REC_HEAP_FREE, 0, 0x1000, 0, 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, HEAP_S2, 0x3000, 50, 0);
-    put_heap(&w.ring, GP_REC_HEAP_ALLOC, PC_B, 0x4000, 7, 0);    /* a new bucket */
+    put_heap(&w.ring, HEAP_FREE, 0, 0x1000, 0, 0);
+    put_heap(&w.ring, HEAP_ALLOC, HEAP_S2, 0x3000, 50, 0);
+    put_heap(&w.ring, HEAP_ALLOC, PC_B, 0x4000, 7, 0);    /* a new bucket */
     advance_ms(1000);
-    CHECK(drain_alive(&w) == 3);
+    CHECK(drain_alive(&w) == 0);
     char path[600];
     snprintf(path, sizeof path, "%s/delta.pb.gz", w.dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -732,25 +799,8 @@ static void test_heap_delta(void)
     next_heap_tmpl = "";
 }
 
-/* The drain's wait: CPU only, 50 ms (at once past a quarter of a ring); with C memory, what
- * finds 3/8 of a ring at the rate the last drain saw, within 1-10 ms (at once past a half). */
-static void test_drain_period(void)
-{
-    const int64_t ms = 1000000;
-    CHECK(collector_next_period_ms(0, 0, 50 * ms) == 50);
-    CHECK(collector_next_period_ms(0, 0.2, 50 * ms) == 50);
-    CHECK(collector_next_period_ms(0, 0.3, 50 * ms) == 0);
-    CHECK(collector_next_period_ms(1, 0, 10 * ms) == 10);         /* quiet: the longest */
-    CHECK(collector_next_period_ms(1, 0.1875, 4 * ms) == 8);      /* 3/16 in 4 ms: 8 ms */
-    CHECK(collector_next_period_ms(1, 0.375, 5 * ms) == 5);
-    CHECK(collector_next_period_ms(1, 0.01, 10 * ms) == 10);      /* slow: capped */
-    CHECK(collector_next_period_ms(1, 0.45, 1 * ms) == 1);        /* fast: at least 1 ms */
-    CHECK(collector_next_period_ms(1, 0.51, 5 * ms) == 0);        /* past half: at once */
-}
-
 int main(void)
 {
-    test_drain_period();
     session_set_clock(fake_clock);
     test_intervals();
     test_interval_cut();

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
     int bad_ring = argc > 3 && strcmp(argv[3], "badring") == 0;
     struct ring r;
     int ring_fd = -1;
-    if (ring_create(&r, 64, &ring_fd) != 0)
+    if (ring_create(&r, 64, 0, &ring_fd) != 0)
         return 2;
     for (int i = 0; i < n; i++) {
         uint64_t pos;

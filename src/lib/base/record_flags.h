@@ -17,15 +17,6 @@
  * clock at exit, in exact nanoseconds; shown under '[libgoprof] unsampled: CPU time no tick
  * saw'. */
 #define GP_REC_RESIDUAL       0x0020u
-/* Not CPU samples: C memory profiling's events (GOPROF_HEAP_RATE). ALLOC: a sampled allocation
- * of heap_size bytes at heap_addr, with its stack and labels. FREE: the sampled block at
- * heap_addr was freed (no stack; programs log frees in the ring's free log instead, and the
- * collector reads both alike). Both (MOVE): realloc moved the sampled block from heap_old to
- * heap_addr, now heap_size bytes (no stack: it keeps the one it was allocated with). */
-#define GP_REC_HEAP_ALLOC     0x0040u
-#define GP_REC_HEAP_FREE      0x0080u
-#define GP_REC_HEAP_MOVE      (GP_REC_HEAP_ALLOC | GP_REC_HEAP_FREE)
-
 /* Bit 63 of a recorded PC: the PC is exact (an interrupted instruction), not a return address,
  * so the symbolizer must not subtract 1. User-space addresses never have bit 63 set. */
 #define GP_PC_EXACT (1ull << 63)

@@ -14,35 +14,49 @@
 #define RING_HDR_SIZE 8192   /* counters and three cost histograms */
 _Static_assert(sizeof(struct ring_header) <= RING_HDR_SIZE, "ring header fits two pages");
 
-/* The file of a ring of n slots: header, slots, free log. */
-static size_t ring_bytes(uint32_t n)
+/* The file of a ring of n slots: header, slots, and the heap table if heap. */
+static size_t ring_bytes(uint32_t n, int heap)
 {
-    size_t per_slot = sizeof(struct ring_slot) + GP_RING_FREES_PER_SLOT * sizeof(struct ring_free);
-    return RING_HDR_SIZE + (size_t)n * per_slot;
+    return RING_HDR_SIZE + (size_t)n * sizeof(struct ring_slot) +
+           (heap ? (size_t)heap_buckets_region_bytes() : 0);
 }
 
-/* n: the slot count (0 for a reader, until ring_check has read it). */
-static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n)
+/* n: the slot count, buckets the heap table's (0 for a reader, until ring_check has read
+ * them). */
+static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n, uint32_t buckets)
 {
+    *r = (struct ring){ 0 };
     r->hdr = p;
     r->slots = (struct ring_slot *)((char *)p + RING_HDR_SIZE);
-    r->frees = (struct ring_free *)(r->slots + n);
     r->map_size = size;
     r->nslots = n;
     r->mask = n - 1;
-    r->nfrees = n * GP_RING_FREES_PER_SLOT;
-    r->free_mask = r->nfrees - 1;
-    r->tail = 0;
-    r->free_tail = 0;
-    r->touched = 0;
+    ring_set_heap_geometry(r, buckets ? GP_HEAP_BUCKETS : 0, buckets ? GP_HEAP_FRAME_WORDS : 0,
+                           buckets ? GP_HEAP_LABEL_BYTES : 0);
 }
 
-int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
+void ring_set_heap_geometry(struct ring *r, uint32_t buckets, uint32_t frame_words,
+                            uint32_t label_bytes)
+{
+    char *at = (char *)(r->slots + r->nslots);
+    r->nbuckets = buckets;
+    r->frame_words = frame_words;
+    r->label_bytes = label_bytes;
+    r->buckets = buckets ? (struct heap_bucket *)at : NULL;
+    at += (size_t)buckets * sizeof(struct heap_bucket);
+    r->bucket_order = buckets ? (_Atomic uint32_t *)at : NULL;
+    at += (size_t)buckets * sizeof(uint32_t);
+    r->heap_frames = buckets ? (uint64_t *)at : NULL;
+    at += (size_t)frame_words * sizeof(uint64_t);
+    r->heap_labels = buckets ? (uint8_t *)at : NULL;
+}
+
+int ring_create(struct ring *r, uint32_t nslots, int heap, int *fd_out)
 {
     uint32_t n = 1;
     while (n < nslots && n < (1u << 20))
         n <<= 1;
-    size_t size = ring_bytes(n);
+    size_t size = ring_bytes(n, heap);
     /* Sealed so that the reader can trust the size it mapped (a shrunk file would fault it).
      * Not populated: the relative seqs make zero pages a fresh ring, and a process that never
      * samples (a short child) then costs no page at all; the handler's first touch of a page
@@ -60,7 +74,7 @@ int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
      * causes are counted like any). */
     while (limited && fsz.rlim_max != RLIM_INFINITY && fsz.rlim_max < (rlim_t)size && n > 16) {
         n >>= 1;
-        size = ring_bytes(n);
+        size = ring_bytes(n, heap);
     }
     if (limited && fsz.rlim_max != RLIM_INFINITY && fsz.rlim_max < (rlim_t)size) {
         close(fd);
@@ -88,13 +102,15 @@ int ring_create(struct ring *r, uint32_t nslots, int *fd_out)
         close(fd);
         return err;
     }
-    set_geometry(r, p, size, n);
+    set_geometry(r, p, size, n, heap);
     r->hdr->magic = GP_RING_MAGIC;
     r->hdr->version = GP_RING_VERSION;
     r->hdr->slot_size = sizeof(struct ring_slot);
     r->hdr->nslots = n;
     r->hdr->mask = n - 1;
-    r->hdr->free_entries = r->nfrees;
+    r->hdr->heap_buckets = r->nbuckets;
+    r->hdr->heap_frame_words = r->frame_words;
+    r->hdr->heap_label_bytes = r->label_bytes;
     *fd_out = fd;
     return 0;
 }
@@ -104,7 +120,7 @@ int ring_attach(struct ring *r, int fd, char *why, size_t whysz)
     struct stat st;
     int seals = fcntl(fd, F_GET_SEALS);
     if (fstat(fd, &st) != 0 || seals < 0 || !(seals & F_SEAL_SHRINK) ||
-        st.st_size < (off_t)ring_bytes(1) || st.st_size > (off_t)ring_bytes(1u << 20)) {
+        st.st_size < (off_t)ring_bytes(1, 0) || st.st_size > (off_t)ring_bytes(1u << 20, 1)) {
         snprintf(why, whysz, "is not a sealed ring of a usable size");
         return -EPROTO;
     }
@@ -114,7 +130,7 @@ int ring_attach(struct ring *r, int fd, char *why, size_t whysz)
         snprintf(why, whysz, "cannot be mapped");
         return err;
     }
-    set_geometry(r, p, (size_t)st.st_size, 0);
+    set_geometry(r, p, (size_t)st.st_size, 0, 0);
     int err = ring_check(r, why, whysz);
     if (err)
         ring_destroy(r);

@@ -13,18 +13,11 @@
  * own samples.
  *
  * Layout. A header (struct ring_header, two pages) followed by nslots fixed-size slots
- * (struct ring_slot), then the free log (below). Fixed slots, not variable records, because a
- * writer that dies mid-record (the application is SIGKILLed while a handler runs) must not make
- * the rest unreadable: the reader can always step over a slot it cannot trust.
- *
- * The free log. The free of a sampled C heap block (C memory profiling) says only which block:
- * it goes into a log of 32-byte entries (struct ring_free, GP_RING_FREES_PER_SLOT per slot),
- * with the same protocol as the slots, instead of a whole slot. Its order against the records
- * is given by the ring's head, which the entry carries: the reader applies an entry only once
- * it has read every record before that position, and applies it to the block at that address
- * whose record lies before it (a block allocated there since is newer: its record was reserved
- * after the free). So the two queues need no common order, and a free costs a writer one half
- * cache line where a slot costs two lines and a fresh page.
+ * (struct ring_slot), then, with C memory profiling, the table of its counts by stack
+ * (lib/ring/heap_buckets.h: C memory events are counted in the program, not sent as records).
+ * Fixed slots, not variable records, because a writer that dies mid-record (the application
+ * is SIGKILLed while a handler runs) must not make the rest unreadable: the reader can always
+ * step over a slot it cannot trust.
  *
  * Sequence protocol (a bounded MPSC queue after D. Vyukov). Every slot carries a 64-bit seq.
  * Initially slot[i].seq = i. Positions are 64-bit and never wrap in practice (2^64 samples).
@@ -58,9 +51,7 @@
  * MiB mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
  * thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap for 128 ms; the
  * collector drains every 50 ms and again at once when a drain found the ring more than a
- * quarter full (with C memory profiling, as often as the records' rate needs: collector.c).
- * The free log after them has 8 entries a slot (256 KiB for 1024 slots), its
- * pages touched only by C memory profiling.
+ * quarter full.
  *
  * A stack deeper than GP_RING_MAX_FRAMES keeps its GP_RING_LEAF_FRAMES frames nearest the leaf
  * and the rest nearest the root, with one GP_PC_ELIDED word between them that says how many
@@ -81,11 +72,12 @@
 #include "lib/base/record_flags.h"
 #include "lib/base/sigsafe.h"
 #include "lib/ring/cost_hist.h"
+#include "lib/ring/heap_buckets.h"
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 8u
+#define GP_RING_VERSION 9u
 #define GP_RING_MAX_FRAMES 896
 #define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
 #define GP_RING_LABEL_BYTES 896
@@ -109,14 +101,14 @@ enum gp_drop_reason {
     GP_DROP_MAX
 };
 
-/* C memory profiling's losses (GOPROF_HEAP_RATE), counted apart from the CPU drops above so
- * that a CPU profile's totals stay CPU samples. Counts of events, not weights. */
+/* What C memory profiling (GOPROF_HEAP_RATE) could not follow, counted apart from the CPU
+ * drops above so that a CPU profile's totals stay CPU samples. Counts of events. */
 enum gp_heap_drop_reason {
-    GP_HEAP_DROP_RING_FULL,  /* a sampled allocation not recorded: no free slot */
-    GP_HEAP_DROP_SET_FULL,   /* a sampled allocation not recorded: the table of sampled blocks
-                              * (program/sample/heap_set.h) was full */
-    GP_HEAP_DROP_FREE_LOST,  /* the free or move of a recorded block not recorded (ring full):
-                              * the collector still counts that block as allocated */
+    GP_HEAP_DROP_SET_FULL,    /* a sampled allocation counted, but not followed to its free:
+                               * the table of sampled blocks (program/sample/heap_set.h) was
+                               * full, so it counted as freed at once (not in in-use) */
+    GP_HEAP_DROP_NO_BUCKET,   /* a sampled allocation counted without its stack, in the
+                               * overflow bucket: the table of stacks or its stores were full */
     GP_HEAP_DROP_MAX
 };
 
@@ -125,20 +117,15 @@ enum gp_heap_drop_reason {
  * (up to 8 frames) fills one more line: a record without labels costs its writer two lines. */
 struct ring_record {
     uint32_t tid;
-    uint32_t weight;        /* 1 + timer overruns (heap events: 1); 0: a slot its writer gave
+    uint32_t weight;        /* 1 + timer overruns (deferred: their sum); 0: a slot its writer gave
                              * up after reserving it (readers skip it) */
     uint16_t nframes;
     uint16_t flags;         /* GP_REC_* (base/record_flags.h) */
     uint16_t labels_len;    /* bytes used in labels[] */
     uint16_t labels_left;   /* labels the goroutine had that are not in labels[] */
-    union {
-        uint64_t goid;      /* goroutine id, 0 when unknown or not on a goroutine */
-        uint64_t heap_old;  /* a move (GP_REC_HEAP_MOVE, which has no goroutine): the
-                             * address the block had */
-    };
+    uint64_t goid;          /* goroutine id, 0 when unknown or not on a goroutine */
     char thread_name[16];   /* prctl(PR_GET_NAME), NUL-padded */
-    /* Heap events (GP_REC_HEAP_*), 0 otherwise: the block's address and requested size. */
-    uint64_t heap_addr, heap_size;
+    uint64_t pad[2];        /* the header fills the seq's line */
     uint8_t labels[GP_RING_LABEL_BYTES];
     uint64_t pc[GP_RING_MAX_FRAMES];   /* leaf first; GP_PC_EXACT marks exact PCs */
 };
@@ -178,48 +165,40 @@ struct ring_header {
     struct cost_hist forward_other_cost;
     /* the reader's position, published for debugging only: the reader keeps its own */
     _Atomic uint64_t tail;
-    /* the free log, after the slots: free_entries entries (a power of two, immutable) */
-    uint32_t free_entries;
+    /* C memory profiling's table after the slots (lib/ring/heap_buckets.h): its geometry,
+     * immutable (0 buckets: no table) */
+    uint32_t heap_buckets, heap_frame_words, heap_label_bytes;
     uint32_t pad3;
-    uint64_t pad4[6];
-    _Atomic uint64_t free_head;   /* writers; a line of its own */
-    uint64_t pad5[7];
-    _Atomic uint64_t free_tail;   /* published for debugging, as tail */
+    uint64_t pad4[5];
+    /* writers, when they make a bucket: a line of its own */
+    _Atomic uint64_t heap_frames_used, heap_labels_used, heap_buckets_made;
+    uint64_t pad5[5];
+    _Alignas(64) struct heap_bucket heap_overflow;   /* bucket nbuckets: allocations without a
+                                                    * stack */
 };
 
-/* An entry of the free log: a sampled block was freed. pos is the ring's head when it was: the
- * record that made the block (its ALLOC or MOVE) was reserved before that, so its position is
- * below pos; a later block at the same address has its record at pos or after. */
-struct ring_free {
-    _Atomic uint64_t seq;   /* relative, as a slot's */
-    uint64_t addr;
-    uint64_t pos;
-    uint64_t pad;
-};
-_Static_assert(sizeof(struct ring_free) == 32, "two free entries a cache line");
-/* The slots and the log's entries run the same protocol on a seq at their start
- * (ring_writer.c and ring_reader.c share one claim, read and skip for both). */
-_Static_assert(__builtin_offsetof(struct ring_slot, seq) == 0 &&
-               __builtin_offsetof(struct ring_free, seq) == 0, "seq first");
-#define GP_RING_FREES_PER_SLOT 8   /* entries of the free log per slot of the ring */
+_Static_assert(__builtin_offsetof(struct ring_header, heap_overflow) % 64 == 0,
+               "the overflow bucket is one cache line");
 
 /* One process's view of a ring. Geometry and tail are private copies: the reader never takes
  * them from shared memory again after ring_attach. */
 struct ring {
     struct ring_header *hdr;
     struct ring_slot *slots;
-    struct ring_free *frees;
     size_t map_size;
     uint64_t mask;          /* nslots - 1 */
     uint32_t nslots;
-    uint32_t nfrees;        /* entries of the free log */
-    uint64_t free_mask;     /* nfrees - 1 */
-    uint64_t tail;          /* reader only */
-    uint64_t free_tail;     /* reader only */
     uint32_t touched;       /* reader only: slots whose first page ring_reader_touch allocated */
+    uint64_t tail;          /* reader only */
+    /* C memory profiling's table (heap_buckets.h); nbuckets 0: none */
+    struct heap_bucket *buckets;
+    _Atomic uint32_t *bucket_order;
+    uint64_t *heap_frames;
+    uint8_t *heap_labels;
+    uint32_t nbuckets, frame_words, label_bytes;
 };
 
-/* The stored seq of slot or entry idx is seq - idx: zero-filled memory is a fresh ring. */
+/* The stored seq of slot idx is seq - idx: zero-filled memory is a fresh ring. */
 static inline uint64_t ring_seq_load(_Atomic uint64_t *seq, uint64_t idx)
 {
     return atomic_load_explicit(seq, memory_order_acquire) + idx;
@@ -228,16 +207,11 @@ static inline void ring_seq_store(_Atomic uint64_t *seq, uint64_t idx, uint64_t 
 {
     atomic_store_explicit(seq, v - idx, memory_order_release);
 }
-/* The seq of element idx of a queue of stride-byte elements at base (slots or log entries). */
-static inline _Atomic uint64_t *ring_seq_at(void *base, size_t stride, uint64_t idx)
-{
-    return (_Atomic uint64_t *)((char *)base + idx * stride);
-}
-
-/* Creates a ring of nslots (rounded up to a power of two) in a sealed memfd (size fixed) and
- * maps it, pages untouched until used. *fd: the memfd (O_CLOEXEC), to hand to the collector.
- * Context: program. Returns 0 or -errno. */
-int ring_create(struct ring *r, uint32_t nslots, int *fd);
+/* Creates a ring of nslots (rounded up to a power of two), with C memory profiling's table if
+ * heap (heap_buckets.h), in a sealed memfd (size fixed) and maps it, pages untouched until
+ * used. *fd: the memfd (O_CLOEXEC), to hand to the collector. Context: program. Returns 0 or
+ * -errno. */
+int ring_create(struct ring *r, uint32_t nslots, int heap, int *fd);
 /* Reader: maps the ring in fd (another process's), which must be sealed against shrinking,
  * and checks it (ring_check). 0, or -errno with why filled. */
 int ring_attach(struct ring *r, int fd, char *why, size_t whysz);
@@ -247,25 +221,19 @@ void ring_destroy(struct ring *r);
  * is full (the caller then calls ring_drop). ring_commit publishes it. */
 GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
-/* Asks for the lines of the record after pos (its seq and header, its first PCs): a slot was
- * last touched a lap ago, so each is a cache and TLB miss for its writer. For a writer whose next
- * record comes soon (C memory sampling: ~20 us apart in a fast allocator), fetched now they
- * arrive while the program runs on; the SIGPROF handler's next sample is milliseconds away,
- * so it does not ask. A prefetch never faults (an untouched page of a fresh ring is not
- * fetched). */
-GP_SIGSAFE void ring_prefetch_next(struct ring *r, uint64_t pos);
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
-/* A heap event lost (C memory profiling): counted in hdr->heap_drops[why]. */
+/* A heap event not followed (C memory profiling): counted in hdr->heap_drops[why]. */
 GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why);
-/* The free of sampled block addr, into the free log, with the ring's head as its position.
- * Call after the block left the table of sampled blocks (whose removal synchronizes with the
- * insert that followed its record's reservation). 0, or -1 when the log is full (the caller
- * counts the loss). */
-GP_SIGSAFE int ring_log_free(struct ring *r, uint64_t addr);
+
+/* Lays the heap table out after r's slots (r->nslots set) with this geometry (0 buckets:
+ * none). For ring.c and ring_check. */
+void ring_set_heap_geometry(struct ring *r, uint32_t buckets, uint32_t frame_words,
+                            uint32_t label_bytes);
 
 /* Reader side. Context: collector.
- * ring_check: whether this reader understands r: magic, version, slot size, and a slot count
- * (a power of two, with its mask) that fits the mapping; copies the geometry into r. 0, or
+ * ring_check: whether this reader understands r: magic, version, slot size, a slot count (a
+ * power of two, with its mask) and a heap table (none, or heap_buckets.h's geometry) that fit
+ * the mapping; copies the geometry into r. 0, or
  * -EPROTO with why (e.g. "has version 2, this reader reads 4") filled. Called once before the
  * first read (ring_attach does). */
 int ring_check(struct ring *r, char *why, size_t whysz);
@@ -274,18 +242,9 @@ int ring_check(struct ring *r, char *why, size_t whysz);
  * GP_DROP_BAD_RECORD and skipped. */
 typedef void (*ring_record_fn)(const struct ring_record *rec, uint64_t pos, void *ctx);
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
-/* The same, at most max records (and at most a lap): a reader that also reads the free log
- * goes back and forth in steps, so that frees meet their blocks soon after the records. */
-size_t ring_read_max(struct ring *r, size_t max, ring_record_fn fn, void *ctx);
-/* Calls fn for each committed entry of the free log, in order, as long as every record before
- * the entry's position has been read (pos <= the reader's tail: a later one waits for the next
- * call, after ring_read), and frees it; returns the number consumed. An entry whose position is
- * past the ring's head (no honest writer makes one) is dropped, counted as a lost free. */
-typedef void (*ring_free_fn)(uint64_t addr, uint64_t pos, void *ctx);
-size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx);
 /* Only when no writer can ever finish (the process is gone or replaced): steps over reserved
- * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN, and over such entries
- * of the free log, counted as lost frees. Returns how many slots it skipped. */
+ * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN. Returns how many
+ * slots it skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
 /* First lap only: allocates the first page of the slots the writers will reach next (up to
  * `ahead` slots past head), by an atomic add of 0 to the slot's seq (a write that changes

@@ -19,17 +19,22 @@ int ring_check(struct ring *r, char *why, size_t whysz)
         snprintf(why, whysz, "has %u-byte slots, this reader reads %zu-byte slots",
                  h->slot_size, sizeof(struct ring_slot));
     else if (h->nslots == 0 || (h->nslots & (h->nslots - 1)) || h->mask != h->nslots - 1 ||
-             h->free_entries != (uint64_t)h->nslots * GP_RING_FREES_PER_SLOT ||
-             h->nslots > room / (sizeof(struct ring_slot) +
-                                 GP_RING_FREES_PER_SLOT * sizeof(struct ring_free)))
-        snprintf(why, whysz, "has %u slots (mask 0x%llx) and %u free entries in %zu bytes: "
-                 "inconsistent", h->nslots, (unsigned long long)h->mask, h->free_entries, room);
+             h->nslots > room / sizeof(struct ring_slot))
+        snprintf(why, whysz, "has %u slots (mask 0x%llx) in %zu bytes: inconsistent",
+                 h->nslots, (unsigned long long)h->mask, room);
+    else if (h->heap_buckets
+                 ? h->heap_buckets != GP_HEAP_BUCKETS || h->heap_frame_words != GP_HEAP_FRAME_WORDS ||
+                       h->heap_label_bytes != GP_HEAP_LABEL_BYTES ||
+                       room - (size_t)h->nslots * sizeof(struct ring_slot) <
+                           heap_buckets_region_bytes()
+                 : h->heap_frame_words || h->heap_label_bytes)
+        snprintf(why, whysz, "has a heap table of %u buckets, %u frames and %u label bytes: "
+                 "not what this reader reads, or past the end", h->heap_buckets,
+                 h->heap_frame_words, h->heap_label_bytes);
     else {
         r->nslots = h->nslots;   /* from now on the reader's own copies */
         r->mask = h->nslots - 1;
-        r->frees = (struct ring_free *)(r->slots + r->nslots);
-        r->nfrees = h->free_entries;
-        r->free_mask = r->nfrees - 1;
+        ring_set_heap_geometry(r, h->heap_buckets, h->heap_frame_words, h->heap_label_bytes);
         return 0;
     }
     return -EPROTO;
@@ -41,50 +46,28 @@ static int record_valid(const struct ring_record *rec)
            rec->labels_len <= GP_RING_LABEL_BYTES;
 }
 
-/* Whether the element at pos of a queue (stride-byte elements at base) is committed: pairs
- * with the writer's release store (ring_commit, ring_log_free). */
-static int committed(void *base, size_t stride, uint64_t mask, uint64_t pos)
+/* Whether the slot at pos is committed: pairs with the writer's release store (ring_commit). */
+static int committed(struct ring *r, uint64_t pos)
 {
-    uint64_t idx = pos & mask;
-    return ring_seq_load(ring_seq_at(base, stride, idx), idx) == pos + 1;
+    uint64_t idx = pos & r->mask;
+    return ring_seq_load(&r->slots[idx].seq, idx) == pos + 1;
 }
 
-/* Frees the element at pos of a queue of n elements for the writers' next lap: pairs with the
- * acquire load in their claim. */
-static void release(void *base, size_t stride, uint64_t mask, uint64_t n, uint64_t pos)
+/* Frees the slot at pos for the writers' next lap: pairs with the acquire load in their
+ * claim. */
+static void release(struct ring *r, uint64_t pos)
 {
-    uint64_t idx = pos & mask;
-    ring_seq_store(ring_seq_at(base, stride, idx), idx, pos + n);
-}
-
-/* Only when no writer can finish: steps from pos over elements claimed (below *head) and
- * never committed, at most one lap, adding each to *lost. Returns the new position. */
-static uint64_t skip_torn(void *base, size_t stride, uint64_t mask, uint64_t n,
-                          _Atomic uint64_t *head, uint64_t pos, _Atomic uint64_t *lost)
-{
-    uint64_t end = atomic_load_explicit(head, memory_order_acquire);
-    for (uint64_t k = 0; pos < end && k < n && !committed(base, stride, mask, pos); k++) {
-        atomic_fetch_add_explicit(lost, 1, memory_order_relaxed);
-        release(base, stride, mask, n, pos);
-        pos++;
-    }
-    return pos;
+    uint64_t idx = pos & r->mask;
+    ring_seq_store(&r->slots[idx].seq, idx, pos + r->nslots);
 }
 
 size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx)
-{
-    return ring_read_max(r, r->nslots, fn, ctx);
-}
-
-size_t ring_read_max(struct ring *r, size_t max, ring_record_fn fn, void *ctx)
 {
     struct ring_header *h = r->hdr;
     uint64_t pos = r->tail;
     size_t n = 0;
     /* At most one lap per call: the writers are untrusted and the caller drains again. */
-    if (max > r->nslots)
-        max = r->nslots;
-    while (n < max && committed(r->slots, sizeof *r->slots, r->mask, pos)) {
+    while (n < r->nslots && committed(r, pos)) {
         struct ring_slot *s = &r->slots[pos & r->mask];
         if (s->rec.weight == 0)
             ;   /* a slot its writer gave up: nothing in it */
@@ -92,7 +75,7 @@ size_t ring_read_max(struct ring *r, size_t max, ring_record_fn fn, void *ctx)
             fn(&s->rec, pos, ctx);
         else
             atomic_fetch_add_explicit(&h->drops[GP_DROP_BAD_RECORD], 1, memory_order_relaxed);
-        release(r->slots, sizeof *r->slots, r->mask, r->nslots, pos);
+        release(r, pos);
         pos++;
         n++;
     }
@@ -101,42 +84,18 @@ size_t ring_read_max(struct ring *r, size_t max, ring_record_fn fn, void *ctx)
     return n;
 }
 
-size_t ring_read_frees(struct ring *r, ring_free_fn fn, void *ctx)
-{
-    struct ring_header *h = r->hdr;
-    uint64_t pos = r->free_tail;
-    size_t n = 0;
-    while (n < r->nfrees && committed(r->frees, sizeof *r->frees, r->free_mask, pos)) {
-        struct ring_free *e = &r->frees[pos & r->free_mask];
-        uint64_t at = e->pos, addr = e->addr;
-        if (at <= r->tail)
-            fn(addr, at, ctx);
-        else if (at <= atomic_load_explicit(&h->head, memory_order_relaxed))
-            break;   /* records before it are still to be read: next time (the head, read
-                      * after the entry's seq, is at least what its writer read) */
-        else
-            atomic_fetch_add_explicit(&h->heap_drops[GP_HEAP_DROP_FREE_LOST], 1,
-                                      memory_order_relaxed);
-        release(r->frees, sizeof *r->frees, r->free_mask, r->nfrees, pos);
-        pos++;
-        n++;
-    }
-    r->free_tail = pos;
-    atomic_store_explicit(&h->free_tail, pos, memory_order_relaxed);
-    return n;
-}
-
 size_t ring_reader_skip_stalled(struct ring *r)
 {
     struct ring_header *h = r->hdr;
-    uint64_t from = r->tail;
-    r->tail = skip_torn(r->slots, sizeof *r->slots, r->mask, r->nslots, &h->head, r->tail,
-                        &h->drops[GP_DROP_TORN]);
+    uint64_t from = r->tail, pos = r->tail;
+    uint64_t end = atomic_load_explicit(&h->head, memory_order_acquire);
+    for (uint64_t k = 0; pos < end && k < r->nslots && !committed(r, pos); k++) {
+        atomic_fetch_add_explicit(&h->drops[GP_DROP_TORN], 1, memory_order_relaxed);
+        release(r, pos);
+        pos++;
+    }
+    r->tail = pos;
     atomic_store_explicit(&h->tail, r->tail, memory_order_relaxed);
-    /* the free log's (what was committed after them is read by the next ring_read_frees) */
-    r->free_tail = skip_torn(r->frees, sizeof *r->frees, r->free_mask, r->nfrees, &h->free_head,
-                             r->free_tail, &h->heap_drops[GP_HEAP_DROP_FREE_LOST]);
-    atomic_store_explicit(&h->free_tail, r->free_tail, memory_order_relaxed);
     return (size_t)(r->tail - from);
 }
 

@@ -362,16 +362,15 @@ static void *boot_pvalloc(size_t n)
 
 /* ---- the interposers ------------------------------------------------------------------------ */
 
-/* The table of sampled blocks: 2^15 lines of 7 slots (2 MiB, 229376 slots) and its 256 KiB
- * filter (a word per 2 KiB
- * window of a 64 MiB region: program/sample/heap_set.h). The lines are mapped untouched
+/* The table of sampled blocks: 2^16 lines of 3 slots (4 MiB, 196608 slots) and its 512 KiB
+ * filter (a word per 2 KiB window of a 128 MiB region: program/sample/heap_set.h). The lines are mapped untouched
  * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
  * allocation's insert lands on a random line, and with 4 KiB pages it also missed the TLB (~90
  * ns of its ~290 ns measured on the development VM). The filter is here, static: free() reads
  * it at a fixed address with a constant shift, and its pages are touched where sampled blocks
  * are. */
-#define SET_BITS 15
+#define SET_BITS 16
 static _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
 
 /* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
@@ -420,8 +419,9 @@ static COLD uint64_t free_sampled(uint64_t p, uint64_t b, uint64_t c,
                                   const struct unwind_regs *at)
 {
     (void)b, (void)c, (void)at;
-    if (heap_on() && heap_take(p))
-        heap_record_free(p);
+    uint64_t meta;
+    if (heap_on() && heap_take(p, &meta))
+        heap_record_free(meta);
     REAL(free)((void *)(uintptr_t)p);   /* (the filter's false positives include arena blocks) */
     return 0;
 }
@@ -456,14 +456,15 @@ static COLD uint64_t realloc_sampled(uint64_t p, uint64_t n, uint64_t picked,
                                      const struct unwind_regs *at)
 {
     if (!picked) {
-        if (heap_on() && heap_take(p)) {
+        uint64_t meta;
+        if (heap_on() && heap_take(p, &meta)) {
             void *q = REAL(realloc)((void *)(uintptr_t)p, n);
             if (q)
-                heap_record_move(p, (uintptr_t)q, n, at);
+                heap_record_move(meta, (uintptr_t)q, n, at);
             else if (n == 0)
-                heap_record_free(p);   /* glibc's realloc(p, 0) frees p */
+                heap_record_free(meta);   /* glibc's realloc(p, 0) frees p */
             else
-                heap_untake(p);            /* failed: p is still allocated */
+                heap_untake(p, meta);     /* failed: p is still allocated */
             return (uintptr_t)q;
         }
         picked = n > 0 && heap_pick(n);
@@ -862,6 +863,7 @@ void heap_forked_child(void)
     /* The parent's sampled blocks are the child's too, but the child reports into a ring of
      * its own: it forgets them (their frees would refer to allocations it never reported). */
     __atomic_store_n(&gp_heap_on, 0, __ATOMIC_RELAXED);
+    heap_scratch_forked_child();
     if (map_set(1) != 0)
         heap_ready = 0;
     memset(&gp_heap.stats, 0, sizeof gp_heap.stats);
@@ -881,12 +883,12 @@ __attribute__((destructor)) void heap_report(void)
         return;
     struct heap_stats *s = &gp_heap.stats;
     gp_debug("heap", "pid %d: %llu sampled allocations (%llu bytes), %llu frees, %llu moves, "
-             "%llu live; lost: %llu ring full, %llu table full, %llu frees; %llu stale, "
+             "%llu live; %llu without a bucket, %llu not followed (table full); %llu stale, "
              "%llu nested, %llu deferred CPU samples", (int)getpid(),
              (unsigned long long)s->allocs, (unsigned long long)s->alloc_bytes,
              (unsigned long long)s->frees, (unsigned long long)s->moves,
              (unsigned long long)(gp_heap.count_stats ? heap_set_count(&gp_heap.set) : 0),
-             (unsigned long long)s->lost_ring, (unsigned long long)s->lost_set,
-             (unsigned long long)s->lost_free, (unsigned long long)s->stale,
-             (unsigned long long)s->nested, (unsigned long long)s->deferred_cpu);
+             (unsigned long long)s->no_bucket, (unsigned long long)s->lost_set,
+             (unsigned long long)s->stale, (unsigned long long)s->nested,
+             (unsigned long long)s->deferred_cpu);
 }

@@ -319,7 +319,7 @@ static void forked_child(void)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     hello.start_ns = gp_timespec_ns(now);
-    if (ring_create(&fresh, config.ring_slots, &ring_fd) == 0) {
+    if (ring_create(&fresh, config.ring_slots, config.heap_rate != 0, &ring_fd) == 0) {
         if (tree_send_hello(sock, &hello, ring_fd) == 0) {
             struct ring old = ring;
             ring = fresh;
@@ -403,7 +403,7 @@ static void analyze_go(const struct self_text *st)
  * (a member's children would each say it again: debug only). */
 static int make_ring(struct ring *r, int *fd, int leader)
 {
-    int err = ring_create(r, config.ring_slots, fd);
+    int err = ring_create(r, config.ring_slots, config.heap_rate != 0, fd);
     if (err == 0 || (!leader && !gp_log_debug_enabled))
         return err;
     if (err == -EFBIG)

@@ -13,14 +13,13 @@
  * (heap_filter_maybe). Whether profiling is on at all is asked out of line, when a countdown
  * runs out or a bit is set. Everything else is out of line, here.
  *
- * Records (lib/ring/ring.h, lib/base/record_flags.h): a sampled allocation is a
- * GP_REC_HEAP_ALLOC record with its stack (leaf: the allocation's caller, libgoprof's own
- * frames left out), its goroutine's labels, heap_addr and heap_size (what was asked for:
- * n * size for calloc). Its free is an entry of the ring's free log (ring_log_free); a
- * realloc of it a GP_REC_HEAP_MOVE (heap_old -> heap_addr, heap_size the new size; the same
- * address twice when it grew or shrank in place). A freed block that was never sampled
- * writes nothing. Every record has weight 1, the thread's id and name, and goid 0 but for
- * allocations.
+ * Counts (lib/ring/heap_buckets.h): a sampled allocation's stack (leaf: the allocation's
+ * caller, libgoprof's own frames left out) and goroutine labels are captured into a scratch
+ * record (one of HEAP_SCRATCH, heap_sample.c) and name its bucket in the ring's table, whose
+ * alloc counters it adds to (one, and the bytes asked for: n * size for calloc); the block goes
+ * into the table of sampled blocks with its bucket and size (heap_set.h), so that its free
+ * subtracts the same from the same bucket, and a realloc of it keeps its bucket and changes its
+ * bytes. A freed block that was never sampled costs nothing more. No record reaches the ring.
  *
  * Our SIGPROF handler must not run the unwinder or reserve a slot on a thread that is inside
  * the sampled path: instead of blocking SIGPROF (two system calls per sample) the path sets
@@ -46,8 +45,8 @@ struct heap_thread {
 extern __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exec")));
 
 struct heap_stats {   /* this process's own counts, for GOPROF_DEBUG */
-    _Atomic uint64_t allocs, alloc_bytes, frees, moves, stale, lost_ring, lost_set, lost_free,
-        nested, deferred_cpu;
+    _Atomic uint64_t allocs, alloc_bytes, frees, moves, stale, no_bucket, lost_set, nested,
+        deferred_cpu;
 };
 
 struct heap_state {
@@ -58,7 +57,7 @@ struct heap_state {
     struct heap_stats stats;
 };
 extern struct heap_state gp_heap;
-/* Nonzero while heap events are recorded. Read out of line only: in heap_pick_slow (a thread's
+/* Nonzero while heap events are counted. Read out of line only: in heap_pick_slow (a thread's
  * countdown starts at 0, so its first allocation gets there) and in the sampled paths of free
  * and realloc (the filter has no bit set before the first sampled block). */
 extern int gp_heap_on;
@@ -109,19 +108,23 @@ GP_SIGSAFE uint64_t heap_sampled_call(heap_sampled_body *body, uint64_t a, uint6
  * making the call a jump. */
 GP_SIGSAFE int heap_sampled_call_int(heap_sampled_body *body, uint64_t a, uint64_t b, uint64_t c);
 
-/* A sampled allocation of size bytes at addr: into the table and the ring, with the stack
- * from at. (The at of the other records is for CPU samples deferred meanwhile.) */
+/* A sampled allocation of size bytes at addr: counted in the bucket of the stack from at, and
+ * into the table. (The at of heap_record_move is for CPU samples deferred meanwhile.) */
 GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unwind_regs *at);
-/* Takes addr out of the table: 1 if it was a sampled block (then the caller records what
- * became of it: heap_record_free, heap_record_move, or heap_untake), 0 if not. Call before
- * the block is given back to the allocator: another thread may get the address at once. */
-GP_SIGSAFE int heap_take(uint64_t addr);
-GP_SIGSAFE void heap_record_free(uint64_t addr);
-/* A taken block now lives at addr (== old when it was resized in place), size bytes. */
-GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
+/* Takes addr out of the table: 1 if it was a sampled block, *meta its bucket and size (then
+ * the caller says what became of it: heap_record_free, heap_record_move, or heap_untake), 0 if
+ * not. Call before the block is given back to the allocator: another thread may get the
+ * address at once. */
+GP_SIGSAFE int heap_take(uint64_t addr, uint64_t *meta);
+GP_SIGSAFE void heap_record_free(uint64_t meta);
+/* A taken block (meta) now lives at addr (the same address when it was resized in place),
+ * size bytes. */
+GP_SIGSAFE void heap_record_move(uint64_t meta, uint64_t addr, uint64_t size,
                                  const struct unwind_regs *at);
 /* A taken block stays where it was (realloc failed). */
-GP_SIGSAFE void heap_untake(uint64_t addr);
+GP_SIGSAFE void heap_untake(uint64_t addr, uint64_t meta);
+/* In a fork child: the scratch records other threads held at the fork are free again. */
+void heap_scratch_forked_child(void);
 /* Called by the SIGPROF handler: 1 if the thread is in the sampled path (the weight is then
  * deferred, recorded when the path ends). */
 GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight);

@@ -25,8 +25,8 @@ static __thread struct unwind_memo heap_memo __attribute__((tls_model("initial-e
 struct heap_state gp_heap;
 int gp_heap_on;
 
-/* The thread's name is read again every HEAP_NAME_REFRESH records of its own (a system call:
- * 0.1 % of a fast allocator's time when it was every 64); CPU samples refresh it too. */
+/* The thread's name is read again every HEAP_NAME_REFRESH deferred CPU samples of its own (a
+ * system call); the handler's own samples refresh it too. */
 #define HEAP_NAME_REFRESH 1024
 
 /* The process's own counts, for GOPROF_DEBUG's line at exit: atomics on one line shared by
@@ -174,7 +174,7 @@ GP_SIGSAFE static struct ring *heap_ring(void)
     return __atomic_load_n(&gp_sample.ring, __ATOMIC_ACQUIRE);
 }
 
-/* The fields every heap record has. */
+/* The fields of a deferred CPU sample's record. */
 GP_SIGSAFE static void fill_common(struct ring_record *rec, uint16_t flags)
 {
     struct sample_thread *st = &gp_thread;
@@ -191,8 +191,6 @@ GP_SIGSAFE static void fill_common(struct ring_record *rec, uint16_t flags)
     rec->labels_left = 0;
     rec->goid = 0;
     gp_copy_bytes(rec->thread_name, st->name, sizeof rec->thread_name);
-    rec->heap_addr = 0;
-    rec->heap_size = 0;
 }
 
 GP_SIGSAFE static int in_self(uint64_t pc)
@@ -259,24 +257,76 @@ GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight)
     return 1;
 }
 
-/* The free of a block taken out of the table: into the free log (lib/ring/ring.h), which puts
- * it after the block's own record. */
-GP_SIGSAFE static void log_free(struct ring *r, uint64_t addr)
-{
-    if (ring_log_free(r, addr) == 0) {
-        COUNT(frees, 1);
-    } else {
-        ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);
-        COUNT(lost_free, 1);
-    }
-}
-
 /* The table of sampled blocks had no room for an address: the allocation (or the block a
- * realloc moved) cannot be followed. */
-GP_SIGSAFE static void set_full(struct ring *r)
+ * realloc moved) cannot be followed to its free, so it counts as freed at once. */
+GP_SIGSAFE static void set_full(struct ring *r, struct heap_bucket *b, uint64_t size)
 {
+    heap_bucket_count_free(b, size);
     ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
     COUNT(lost_set, 1);
+}
+
+/* ---- scratch records --------------------------------------------------------------------------
+ * A sampled allocation's stack and labels are captured into a scratch record, hashed and looked
+ * up (heap_bucket_find), then forgotten: a record is 8 KiB, more than the signal path's stack
+ * budget, and no TLS array that large is wanted in every thread. A thread takes one of
+ * HEAP_SCRATCH by a CAS of its busy word, from the one its thread id picks on: threads with
+ * different ids mod HEAP_SCRATCH never meet, each on lines of its own. With every one taken
+ * (HEAP_SCRATCH threads in the sampled path at once), the allocation is counted without its
+ * stack. Static, untouched until used (520 KiB of address space). */
+#define HEAP_SCRATCH 64
+struct heap_scratch {
+    _Atomic uint32_t busy;
+    uint32_t pad[15];
+    struct ring_record rec;
+};
+static struct heap_scratch heap_scratch[HEAP_SCRATCH];
+
+GP_SIGSAFE static struct heap_scratch *scratch_take(void)
+{
+    uint32_t first = gp_thread.tid;
+    for (uint32_t k = 0; k < HEAP_SCRATCH; k++) {
+        struct heap_scratch *s = &heap_scratch[(first + k) % HEAP_SCRATCH];
+        uint32_t free_ = 0;
+        if (atomic_load_explicit(&s->busy, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&s->busy, &free_, 1, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return s;
+    }
+    return NULL;
+}
+
+GP_SIGSAFE static void scratch_give(struct heap_scratch *s)
+{
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+}
+
+void heap_scratch_forked_child(void)
+{
+    for (int k = 0; k < HEAP_SCRATCH; k++)
+        atomic_store_explicit(&heap_scratch[k].busy, 0, memory_order_relaxed);
+}
+
+/* The bucket of the stack from at (the overflow bucket when it cannot be had). */
+GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_regs *at)
+{
+    struct heap_scratch *s = scratch_take();
+    if (!s) {
+        ring_heap_drop(r, GP_HEAP_DROP_NO_BUCKET);
+        COUNT(no_bucket, 1);
+        return r->nbuckets;
+    }
+    struct ring_record *rec = &s->rec;
+    rec->nframes = 0;
+    rec->flags = 0;
+    rec->labels_len = 0;
+    rec->labels_left = 0;
+    capture_stack(rec, at);
+    uint32_t i = heap_bucket_find(r, rec);
+    scratch_give(s);
+    if (i == r->nbuckets)
+        COUNT(no_bucket, 1);
+    return i;
 }
 
 /* busy around every use of the ring and the unwinder, errno kept. */
@@ -291,100 +341,90 @@ GP_SIGSAFE static void set_full(struct ring *r)
         flush_deferred(t, at);                      \
     errno = saved_errno_
 
-/* The table's line comes last: asked for first, it arrives while the stack is walked (a cold
- * line: its miss was the largest single cost of a sampled allocation). */
+/* The table's line is asked for first: it arrives while the stack is walked (a cold line: its
+ * miss was the largest single cost of a sampled allocation). */
 GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unwind_regs *at)
 {
     struct heap_thread *t = &gp_heap_thread;
     struct ring *r = heap_ring();
-    if (!r || t->busy)
+    if (!r || !r->nbuckets || t->busy)
         return;
     ENTER(t);
     __builtin_prefetch(&gp_heap.set.line[heap_set_home(&gp_heap.set, addr)], 1, 3);
-    uint64_t pos;
-    struct ring_record *rec = ring_reserve(r, &pos);
-    if (!rec) {
-        ring_heap_drop(r, GP_HEAP_DROP_RING_FULL);
-        COUNT(lost_ring, 1);
-    } else {
-        fill_common(rec, GP_REC_HEAP_ALLOC);
-        rec->heap_addr = addr;
-        rec->heap_size = size;
-        capture_stack(rec, at);
-        /* Present already: the block that had this address was freed where we did not see it
-         * (an entry point we do not interpose). The collector, given an allocation at a live
-         * address, lets the old block go. */
-        enum heap_set_insert_result in = heap_set_insert(&gp_heap.set, addr);
-        if (in == HEAP_SET_FULL) {
-            rec->weight = 0;   /* cannot be followed: the slot is given up (ring.h) */
-            set_full(r);
-        } else {
-            if (in == HEAP_SET_PRESENT)
-                COUNT(stale, 1);
-            COUNT(allocs, 1);
-            COUNT(alloc_bytes, size);
-        }
-        ring_commit(r, pos);
-        ring_prefetch_next(r, pos);
+    uint32_t i = bucket_of_stack(r, at);
+    struct heap_bucket *b = heap_bucket_at(r, i);
+    heap_bucket_count_alloc(b, size);
+    COUNT(allocs, 1);
+    COUNT(alloc_bytes, size);
+    uint64_t old;
+    switch (heap_set_insert(&gp_heap.set, addr, heap_meta(i, size), &old)) {
+    case HEAP_SET_FULL:
+        set_full(r, b, size);
+        break;
+    case HEAP_SET_PRESENT:
+        /* The block that had this address was freed where we did not see it (an entry point
+         * we do not interpose): it leaves in-use now. */
+        heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(old)), heap_meta_size(old));
+        COUNT(stale, 1);
+        break;
+    case HEAP_SET_INSERTED:
+        break;
     }
     LEAVE(t, at);
 }
 
-GP_SIGSAFE int heap_take(uint64_t addr)
+GP_SIGSAFE int heap_take(uint64_t addr, uint64_t *meta)
 {
-    return heap_set_remove(&gp_heap.set, addr);
+    return heap_set_remove(&gp_heap.set, addr, meta);
 }
 
-/* No ENTER: the free log is neither the unwinder nor a slot, which is what busy keeps our
- * SIGPROF handler away from; and nothing here changes errno. */
-GP_SIGSAFE void heap_record_free(uint64_t addr)
+/* No ENTER: counting is neither the unwinder nor a slot, which is what busy keeps our SIGPROF
+ * handler away from; and nothing here changes errno. */
+GP_SIGSAFE void heap_record_free(uint64_t meta)
 {
     struct ring *r = heap_ring();
-    if (r)
-        log_free(r, addr);
+    if (!r || !r->nbuckets)
+        return;
+    heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(meta)), heap_meta_size(meta));
+    COUNT(frees, 1);
 }
 
-/* The record is reserved before addr goes into the table, as an allocation's: a free of addr
- * that finds it there is logged after the record's position. */
-GP_SIGSAFE void heap_record_move(uint64_t old, uint64_t addr, uint64_t size,
+/* The block keeps its bucket: its in-use bytes become size (its alloc figures stay, as Go's,
+ * where a slice that grows is a new allocation of its own). */
+GP_SIGSAFE void heap_record_move(uint64_t meta, uint64_t addr, uint64_t size,
                                  const struct unwind_regs *at)
 {
     struct heap_thread *t = &gp_heap_thread;
     struct ring *r = heap_ring();
-    if (!r)
+    if (!r || !r->nbuckets)
         return;
     ENTER(t);
-    uint64_t pos;
-    struct ring_record *rec = ring_reserve(r, &pos);
-    if (!rec) {
-        ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);   /* for the collector, old stays */
-        COUNT(lost_free, 1);
-    } else {
-        fill_common(rec, GP_REC_HEAP_MOVE);
-        rec->heap_old = old;
-        rec->heap_addr = addr;
-        rec->heap_size = size;
-        int full = heap_set_insert(&gp_heap.set, addr) == HEAP_SET_FULL;
-        if (full) {
-            rec->weight = 0;   /* given up: the block cannot be followed, for the collector */
-            set_full(r);       /* it is freed */
-        } else {
-            COUNT(moves, 1);
-        }
-        ring_commit(r, pos);
-        if (full)
-            log_free(r, old);
-        ring_prefetch_next(r, pos);
+    uint32_t i = heap_meta_bucket(meta);
+    struct heap_bucket *b = heap_bucket_at(r, i);
+    uint64_t old_size = heap_meta_size(meta), stale;
+    heap_bucket_count_resize(b, old_size, size);
+    COUNT(moves, 1);
+    switch (heap_set_insert(&gp_heap.set, addr, heap_meta(i, size), &stale)) {
+    case HEAP_SET_FULL:
+        set_full(r, b, size);
+        break;
+    case HEAP_SET_PRESENT:
+        heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(stale)),
+                               heap_meta_size(stale));
+        COUNT(stale, 1);
+        break;
+    case HEAP_SET_INSERTED:
+        break;
     }
     LEAVE(t, at);
 }
 
-GP_SIGSAFE void heap_untake(uint64_t addr)
+GP_SIGSAFE void heap_untake(uint64_t addr, uint64_t meta)
 {
-    if (heap_set_insert(&gp_heap.set, addr) == HEAP_SET_FULL) {
+    uint64_t stale;
+    if (heap_set_insert(&gp_heap.set, addr, meta, &stale) == HEAP_SET_FULL) {
         struct ring *r = heap_ring();
-        if (r)
-            ring_heap_drop(r, GP_HEAP_DROP_FREE_LOST);
-        COUNT(lost_free, 1);
+        if (r && r->nbuckets)
+            set_full(r, heap_bucket_at(r, heap_meta_bucket(meta)), heap_meta_size(meta));
     }
 }

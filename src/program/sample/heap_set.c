@@ -13,9 +13,11 @@ void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter, un
     s->max_lines = (1u << bits) < HEAP_SET_MAX_LINES ? (int)(1u << bits) : HEAP_SET_MAX_LINES;
 }
 
-/* A slot found by a lookup, and how many lines past the home it is (-1: none found). */
+/* A slot found by a lookup, its meta, and how many lines past the home it is (-1: none
+ * found). */
 struct place {
     _Atomic uint64_t *slot;
+    uint64_t *meta;
     int distance;
 };
 
@@ -31,12 +33,12 @@ GP_SIGSAFE static struct place lookup(const struct heap_set *s, uint64_t addr, i
             uint64_t v = atomic_load_explicit(&line->slot[i], memory_order_seq_cst);
             if (v == addr || (by_bit && v != HEAP_SET_EMPTY &&
                               heap_filter_index(v, s->bits) == fbit))
-                return (struct place){ &line->slot[i], d };
+                return (struct place){ &line->slot[i], &line->meta[i], d };
         }
         if (atomic_load_explicit(&line->passing, memory_order_seq_cst) == 0)
             break;   /* nothing passed this line */
     }
-    return (struct place){ NULL, -1 };
+    return (struct place){ NULL, NULL, -1 };
 }
 
 /* The lines addr's probe passed (its home and the next distance - 1) count one less. */
@@ -82,12 +84,17 @@ GP_SIGSAFE static void filter_release(struct heap_set *s, uint64_t addr)
     }
 }
 
-GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr)
+GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr,
+                                                       uint64_t meta, uint64_t *old)
 {
     if (addr == HEAP_SET_EMPTY)
         return HEAP_SET_FULL;
-    if (lookup(s, addr, 0).slot)
+    struct place p = lookup(s, addr, 0);
+    if (p.slot) {
+        *old = *p.meta;
+        *p.meta = meta;
         return HEAP_SET_PRESENT;
+    }
     uint64_t home = heap_set_home(s, addr), l = home;
     for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
@@ -97,6 +104,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
                 atomic_compare_exchange_strong_explicit(&line->slot[i], &v, addr,
                                                         memory_order_seq_cst,
                                                         memory_order_relaxed)) {
+                line->meta[i] = meta;
                 filter_set(s, addr);
                 return HEAP_SET_INSERTED;
             }
@@ -108,13 +116,14 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
     return HEAP_SET_FULL;
 }
 
-GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr)
+GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta)
 {
     if (addr == HEAP_SET_EMPTY)
         return 0;
     struct place p = lookup(s, addr, 0);
     if (!p.slot)
         return 0;
+    *meta = *p.meta;   /* before the slot is empty: an insert may take it at once */
     uint64_t v = addr;
     /* Only this thread may remove addr (the block's owner): the CAS cannot lose to another
      * remove of it; it guards against a caller that breaks that rule. */

@@ -2,9 +2,11 @@
  * Context: signal (malloc hook sampling path; the table's functions take no locks, call
  * nothing and never wait; heap_set_init only lays the table out in memory the caller mapped)
  *
- * Why: a sampled block's free must be logged (ring_log_free), and free() is called
- * for every block, sampled or not (one in ~250 at GOPROF_HEAP_RATE=512k): the unsampled
- * case must cost a few ns, with no lock and no allocation, from any thread.
+ * Why: a sampled block's free must be counted in its bucket (lib/ring/heap_buckets.h), and
+ * free() is called for every block, sampled or not (one in ~250 at GOPROF_HEAP_RATE=512k): the
+ * unsampled case must cost a few ns, with no lock and no allocation, from any thread. Each
+ * address carries a word of its own (its meta: the block's bucket and size, heap_meta), which
+ * the remove hands back.
  *
  * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 2 KiB window of
  * address space, its low 32 bits one bit per 64-byte granule of that window, its high 32 bits
@@ -22,12 +24,13 @@
  * of frees with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed
  * table line, whose false positives grow with the live sampled blocks.
  *
- * Table: 2^bits lines of one cache line each: 7 address slots (0: empty) and a passing count.
+ * Table: 2^bits lines of one cache line each: 3 address slots (0: empty), their 3 metas and a
+ * passing count.
  * An address's home line is a hash of its filter bit's number (heap_set_home): the addresses
  * that share a bit share a home. An address lives at its home, or, when that line is full, in
  * one of the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's passing
  * count is the live addresses stored beyond it whose home is it or a line before it (their
- * probe passed through it). A lookup scans a line's 7 slots and stops at the first line
+ * probe passed through it). A lookup scans a line's 3 slots and stops at the first line
  * whose passing count is 0: every live address it could be looking for past that line would
  * have counted there. So a removed address leaves an empty slot, not a tombstone: the table
  * never fills with dead entries however long the program runs, and an insert or a lookup
@@ -75,12 +78,14 @@
 #include "lib/base/sigsafe.h"
 
 #define HEAP_SET_EMPTY 0u
-#define HEAP_SET_LINE_SLOTS 7
+#define HEAP_SET_LINE_SLOTS 3
 #define HEAP_SET_MAX_LINES 32
 
 struct heap_set_line {
     _Atomic uint64_t slot[HEAP_SET_LINE_SLOTS];
+    uint64_t meta[HEAP_SET_LINE_SLOTS];   /* written by the slot's inserter, read by its remover */
     _Atomic uint64_t passing;   /* live addresses stored past this line whose probe passed it */
+    uint64_t pad;
 };
 _Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache line");
 
@@ -98,6 +103,22 @@ enum heap_set_insert_result {
     HEAP_SET_PRESENT = 1,   /* was there already: a block freed where we did not see it */
     HEAP_SET_FULL = -1,     /* no empty slot within HEAP_SET_MAX_LINES of the home */
 };
+
+/* A block's meta: its bucket (< 2^24) and its size (saturated at 2^40 - 1 bytes). */
+#define HEAP_META_SIZE_BITS 40
+static inline uint64_t heap_meta(uint32_t bucket, uint64_t size)
+{
+    uint64_t max = ((uint64_t)1 << HEAP_META_SIZE_BITS) - 1;
+    return (uint64_t)bucket << HEAP_META_SIZE_BITS | (size < max ? size : max);
+}
+static inline uint32_t heap_meta_bucket(uint64_t meta)
+{
+    return (uint32_t)(meta >> HEAP_META_SIZE_BITS);
+}
+static inline uint64_t heap_meta_size(uint64_t meta)
+{
+    return meta & (((uint64_t)1 << HEAP_META_SIZE_BITS) - 1);
+}
 
 /* Bytes of memory the lines of a table of 2^bits lines need, and the words of its filter. */
 static inline size_t heap_set_bytes(unsigned bits)
@@ -145,9 +166,12 @@ static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
     return gp_hash_index(heap_filter_index(addr, s->bits), s->bits);
 }
 
-GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr);
-/* 1 if addr was in the table (it is not any more), 0 if not. */
-GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr);
+/* addr with its meta. HEAP_SET_PRESENT: addr was there already, with *old (its meta is now
+ * meta). */
+GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr,
+                                                       uint64_t meta, uint64_t *old);
+/* 1 if addr was in the table (it is not any more; *meta is what it had), 0 if not. */
+GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta);
 GP_SIGSAFE int heap_set_contains(const struct heap_set *s, uint64_t addr);
 /* The addresses in the table, by a scan of every line (for GOPROF_DEBUG's line at exit). */
 uint64_t heap_set_count(const struct heap_set *s);
