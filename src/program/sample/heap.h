@@ -41,6 +41,7 @@ struct heap_thread {
     uint32_t busy;       /* in the sampled path (see above) */
     uint32_t deferred;   /* weight of our SIGPROFs that arrived while busy */
     uint32_t name_age;   /* records since the thread's name was read */
+    uint32_t last_bucket;   /* of its last sampled allocation: likely its next one's too */
 };
 extern __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exec")));
 
