@@ -59,10 +59,10 @@ static uint64_t rnd(uint64_t *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* A table's lines and, after them, its filter, in one zero-filled block. */
+/* A table's lines and, after them, its filter and summary, in one zero-filled block. */
 static void *table_mem(unsigned bits)
 {
-    size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8;
+    size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8 + HEAP_SUMMARY_WORDS * 4;
     void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (p)
         memset(p, 0, n);
@@ -71,10 +71,12 @@ static void *table_mem(unsigned bits)
 
 static void table_init(struct heap_set *s, void *mem, unsigned bits)
 {
-    heap_set_init(s, mem, (_Atomic uint64_t *)((char *)mem + heap_set_bytes(bits)), bits);
+    char *filter = (char *)mem + heap_set_bytes(bits);
+    heap_set_init(s, mem, (_Atomic uint64_t *)filter,
+                  (_Atomic uint32_t *)(filter + heap_set_filter_words(bits) * 8), bits);
 }
 
-/* Every slot empty, every line's counts zero, every filter bit clear. */
+/* Every slot empty, every line's counts zero, every filter bit clear, every summary count 0. */
 static int all_empty(const struct heap_set *s)
 {
     int ok = 1;
@@ -85,6 +87,8 @@ static int all_empty(const struct heap_set *s)
     }
     for (uint64_t i = 0; i <= s->mask; i++)   /* (above the bits: the words' insert counts) */
         ok &= (atomic_load(&s->filter[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
+    for (uint32_t i = 0; i < HEAP_SUMMARY_WORDS; i++)
+        ok &= atomic_load(&s->summary[i]) == 0;
     return ok;
 }
 

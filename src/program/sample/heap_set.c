@@ -4,10 +4,12 @@
  */
 #include "program/sample/heap_set.h"
 
-void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter, unsigned bits)
+void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
+                   _Atomic uint32_t *summary, unsigned bits)
 {
     s->line = lines;
     s->filter = filter;
+    s->summary = summary;
     s->mask = ((uint64_t)1 << bits) - 1;
     s->bits = bits;
     s->max_lines = (1u << bits) < HEAP_SET_MAX_LINES ? (int)(1u << bits) : HEAP_SET_MAX_LINES;
@@ -84,6 +86,14 @@ GP_SIGSAFE static void filter_release(struct heap_set *s, uint64_t addr)
     }
 }
 
+/* addr's count in the summary (heap_set.h: before the address is in the table, after it and its
+ * bit are gone). */
+GP_SIGSAFE static void summary_add(struct heap_set *s, uint64_t addr, uint32_t n)
+{
+    uint64_t i = heap_summary_index_at(addr, heap_filter_rotation(addr, s->bits));
+    atomic_fetch_add_explicit(&s->summary[i], n, memory_order_seq_cst);
+}
+
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr,
                                                        uint64_t meta, uint64_t *old)
 {
@@ -95,6 +105,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         *p.meta = meta;
         return HEAP_SET_PRESENT;
     }
+    summary_add(s, addr, 1);
     uint64_t home = heap_set_home(s, addr), l = home;
     for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
@@ -113,6 +124,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         atomic_fetch_add_explicit(&line->passing, 1, memory_order_seq_cst);
     }
     unpass(s, home, s->max_lines);
+    summary_add(s, addr, (uint32_t)-1);
     return HEAP_SET_FULL;
 }
 
@@ -132,6 +144,7 @@ GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta
         return 0;
     unpass(s, heap_set_home(s, addr), p.distance);
     filter_release(s, addr);
+    summary_add(s, addr, (uint32_t)-1);
     return 1;
 }
 
