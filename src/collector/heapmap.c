@@ -19,12 +19,16 @@ struct seen {
 };
 
 /* One process image's table as read so far: per bucket made (by its place in the table's
- * order; the last entry is the overflow bucket's), the session's bucket + 1 (0: not read yet)
- * and its figures at the last sync. */
+ * order) and for its overflow bucket, the session's bucket + 1 (0: not read yet) and its
+ * figures at the last sync. */
+struct shared_read {
+    uint32_t bucket;
+    struct seen seen;
+};
 struct proc_sync {
-    uint32_t *bucket;
-    struct seen *seen;
+    struct shared_read *e;      /* cap of them, as many as the table has made */
     size_t cap;
+    struct shared_read overflow;
 };
 
 struct heapmap {
@@ -164,42 +168,28 @@ static long bucket_of(struct heapmap *h, const struct bucket_key *k)
 
 /* ---- a process's table ---- */
 
+/* An array grown to hold need elements, its new ones zero. */
+static int grow_zeroed(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    size_t old = *cap;
+    if (gp_grow(p, cap, need, elem, first) != 0)
+        return -ENOMEM;
+    memset((char *)*p + old * elem, 0, (*cap - old) * elem);
+    return 0;
+}
+
 static struct proc_sync *proc_state(struct heapmap *h, uint32_t proc)
 {
-    if (proc >= h->nprocs) {
-        size_t n = h->nprocs ? h->nprocs : 16;
-        while (n <= proc)
-            n *= 2;
-        struct proc_sync *p = realloc(h->procs, n * sizeof *p);
-        if (!p)
-            return NULL;
-        memset(p + h->nprocs, 0, (n - h->nprocs) * sizeof *p);
-        h->procs = p;
-        h->nprocs = n;
-    }
+    if (grow_zeroed((void **)&h->procs, &h->nprocs, (size_t)proc + 1, sizeof *h->procs, 16) != 0)
+        return NULL;
     return &h->procs[proc];
 }
 
-/* Room for n entries (the buckets made, and the overflow bucket). */
-static int proc_room(struct proc_sync *ps, size_t n)
+/* Process proc's overflow bucket (no stack). */
+static long overflow_of(struct heapmap *h, uint32_t proc)
 {
-    if (n <= ps->cap)
-        return 0;
-    size_t cap = ps->cap ? ps->cap : 64;
-    while (cap < n)
-        cap *= 2;
-    uint32_t *b = realloc(ps->bucket, cap * sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    ps->bucket = b;
-    struct seen *s = realloc(ps->seen, cap * sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    ps->seen = s;
-    memset(ps->bucket + ps->cap, 0, (cap - ps->cap) * sizeof *ps->bucket);
-    memset(ps->seen + ps->cap, 0, (cap - ps->cap) * sizeof *ps->seen);
-    ps->cap = cap;
-    return 0;
+    struct bucket_key over = { .proc = proc, .flags = HEAPMAP_OVERFLOW };
+    return bucket_of(h, &over);
 }
 
 /* The session's bucket for a shared bucket's key (the overflow bucket when it has no stack,
@@ -221,8 +211,7 @@ static long bucket_of_shared(struct heapmap *h, uint32_t proc, const struct ring
     if (!readable) {
         if (sb != &r->hdr->heap_overflow && !(sb->flags & GP_HEAP_BUCKET_NOSTACK))
             h->st.bad++;
-        struct bucket_key over = { .proc = proc, .flags = HEAPMAP_OVERFLOW };
-        return bucket_of(h, &over);
+        return overflow_of(h, proc);
     }
     size_t n = 0;
     for (size_t i = 0; i < nf; i++) {
@@ -240,9 +229,8 @@ static long bucket_of_shared(struct heapmap *h, uint32_t proc, const struct ring
     k.labels_len = (uint16_t)len;
     long bi = bucket_of(h, &k);
     if (bi == -ENOSPC) {
-        struct bucket_key over = { .proc = proc, .flags = HEAPMAP_OVERFLOW };
         h->st.overflow_buckets++;
-        bi = bucket_of(h, &over);
+        bi = overflow_of(h, proc);
     }
     return bi;
 }
@@ -270,21 +258,21 @@ static void add_since(struct heapmap *h, size_t bi, const struct heap_bucket *sb
     *seen = now;
 }
 
-/* Shared bucket sb, entry k of ps. */
+/* Shared bucket sb, as read so far (e). */
 static int sync_bucket(struct heapmap *h, uint32_t proc, const struct ring *r,
-                       const struct heap_bucket *sb, struct proc_sync *ps, size_t k,
-                       uint64_t skip_lo, uint64_t skip_hi)
+                       const struct heap_bucket *sb, struct shared_read *e, uint64_t skip_lo,
+                       uint64_t skip_hi)
 {
-    if (!ps->bucket[k]) {
+    if (!e->bucket) {
         /* (the overflow bucket, or one whose allocation is not counted yet: nothing to show) */
         if (!atomic_load_explicit(&sb->alloc_count, memory_order_relaxed))
             return 0;
         long bi = bucket_of_shared(h, proc, r, sb, skip_lo, skip_hi);
         if (bi < 0)
             return (int)bi;
-        ps->bucket[k] = (uint32_t)bi + 1;
+        e->bucket = (uint32_t)bi + 1;
     }
-    add_since(h, ps->bucket[k] - 1, sb, &ps->seen[k]);
+    add_since(h, e->bucket - 1, sb, &e->seen);
     return 0;
 }
 
@@ -299,19 +287,18 @@ int heapmap_sync(struct heapmap *h, uint32_t proc, const struct ring *r, uint64_
     uint64_t made = atomic_load_explicit(&r->hdr->heap_buckets_made, memory_order_acquire);
     if (made > r->nbuckets)
         made = r->nbuckets;
-    if (proc_room(ps, r->nbuckets + 1) != 0)
+    if (grow_zeroed((void **)&ps->e, &ps->cap, (size_t)made, sizeof *ps->e, 64) != 0)
         return -ENOMEM;
     for (size_t k = 0; k < made; k++) {
         uint32_t i = atomic_load_explicit(&r->bucket_order[k], memory_order_acquire);
         if (i == 0 || i > r->nbuckets ||
             !atomic_load_explicit(&r->buckets[i - 1].ready, memory_order_acquire))
             continue;   /* not written yet (or nonsense): read at the next sync */
-        int err = sync_bucket(h, proc, r, &r->buckets[i - 1], ps, k, skip_lo, skip_hi);
+        int err = sync_bucket(h, proc, r, &r->buckets[i - 1], &ps->e[k], skip_lo, skip_hi);
         if (err)
             return err;
     }
-    /* the overflow bucket's entry is past every bucket's */
-    return sync_bucket(h, proc, r, &r->hdr->heap_overflow, ps, r->nbuckets, skip_lo, skip_hi);
+    return sync_bucket(h, proc, r, &r->hdr->heap_overflow, &ps->overflow, skip_lo, skip_hi);
 }
 
 void heapmap_end_proc(struct heapmap *h, uint32_t proc)
@@ -319,8 +306,7 @@ void heapmap_end_proc(struct heapmap *h, uint32_t proc)
     if (proc >= h->nprocs)
         return;
     struct proc_sync *ps = &h->procs[proc];
-    free(ps->bucket);
-    free(ps->seen);
+    free(ps->e);
     *ps = (struct proc_sync){ 0 };
 }
 
@@ -371,7 +357,7 @@ void heapmap_stats(const struct heapmap *h, struct heapmap_stats *out)
                  h->frames_cap * sizeof *h->frames + h->labels_cap +
                  h->nprocs * sizeof *h->procs;
     for (size_t i = 0; i < h->nprocs; i++)
-        out->bytes += h->procs[i].cap * (sizeof *h->procs[i].bucket + sizeof *h->procs[i].seen);
+        out->bytes += h->procs[i].cap * sizeof *h->procs[i].e;
 }
 
 /* ---- un-sampling ---- */

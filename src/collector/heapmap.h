@@ -22,7 +22,7 @@
  * as "[libgoprof] lost: heap stacks over the limit") and counted, as are the allocations the
  * program itself counted without a stack (its table full). With the limits below the table
  * takes at most about 64 MiB (frames), 6 MiB (buckets and their index) and 56 MiB (labels:
- * 896 bytes a bucket at worst, real label sets are tens of bytes), and 36 bytes per bucket a
+ * 896 bytes a bucket at worst, real label sets are tens of bytes), and 40 bytes per bucket a
  * process made; heapmap_stats says what it holds, and every heap profile says it in a comment.
  */
 #ifndef GP_HEAPMAP_H

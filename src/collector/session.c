@@ -185,6 +185,7 @@ int session_render_heap(struct collector *c, int allocs, const struct heapmap_sn
                         int fd)
 {
     session_refresh_maps(c, NULL, 1);
+    collector_heap_sync(c);
     return session_write_heap(cfg, c, 0, allocs, base, clock_ns(CLOCK_REALTIME), ", over HTTP",
                               NULL, fd);
 }

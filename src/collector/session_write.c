@@ -174,7 +174,6 @@ int session_write_heap(const struct collector_config *cfg, struct collector *c, 
     const struct heapmap *h = collector_heap(c);
     if (!h)
         return -ENOENT;
-    collector_heap_sync(c);
     struct report_proc *procs = report_procs(cfg, tr, only_pid, path);
     if (!procs)
         return -ENOMEM;

@@ -32,7 +32,8 @@ struct session_span {
 int session_write(const struct collector_config *cfg, struct collector *c, const struct session_span *sp,
                   const char *path, int fd);
 
-/* The session's C memory profile (collector_heap) as of now_ns, in Go's heap format, written
+/* The session's C memory profile (collector_heap, as of its last collector_heap_sync: the
+ * caller's, once per write) as of now_ns, in Go's heap format, written
  * atomically to path or, when path is NULL, gzipped into fd. only_pid: 0, or that pid's
  * buckets only (%p). allocs: default sample type alloc_space (/debug/pprof/allocs). base:
  * NULL, or the figures are the change since that snapshot (Go's ?seconds=N). note is

@@ -21,9 +21,9 @@ static size_t ring_bytes(uint32_t n, int heap)
            (heap ? (size_t)heap_buckets_region_bytes() : 0);
 }
 
-/* n: the slot count, buckets the heap table's (0 for a reader, until ring_check has read
- * them). */
-static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n, uint32_t buckets)
+/* n: the slot count; heap: with the heap table (n 0 and no table for a reader, until
+ * ring_check has read them). */
+static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n, int heap)
 {
     *r = (struct ring){ 0 };
     r->hdr = p;
@@ -31,8 +31,8 @@ static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n, uint3
     r->map_size = size;
     r->nslots = n;
     r->mask = n - 1;
-    ring_set_heap_geometry(r, buckets ? GP_HEAP_BUCKETS : 0, buckets ? GP_HEAP_FRAME_WORDS : 0,
-                           buckets ? GP_HEAP_LABEL_BYTES : 0);
+    ring_set_heap_geometry(r, heap ? GP_HEAP_BUCKETS : 0, heap ? GP_HEAP_FRAME_WORDS : 0,
+                           heap ? GP_HEAP_LABEL_BYTES : 0);
 }
 
 void ring_set_heap_geometry(struct ring *r, uint32_t buckets, uint32_t frame_words,

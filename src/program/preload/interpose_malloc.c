@@ -762,14 +762,15 @@ static int map_set(int fixed)
         return -errno;
     set_mem = p;
     (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
-    /* A fork child's filter is its parent's: cleared where it is not zero, so that its
-     * untouched pages stay untouched. */
-    for (size_t i = 0; i < sizeof set_filter / sizeof set_filter[0]; i++)
-        if (atomic_load_explicit(&set_filter[i], memory_order_relaxed))
-            atomic_store_explicit(&set_filter[i], 0, memory_order_relaxed);
-    for (size_t i = 0; i < HEAP_SUMMARY_WORDS; i++)
-        if (atomic_load_explicit(&set_summary[i], memory_order_relaxed))
-            atomic_store_explicit(&set_summary[i], 0, memory_order_relaxed);
+    /* A fork child's filter and summary are its parent's: cleared where they are not zero, so
+     * that their untouched pages stay untouched. */
+#define CLEAR_WHERE_SET(a)                                                   \
+    for (size_t i_ = 0; i_ < sizeof(a) / sizeof(a)[0]; i_++)                 \
+        if (atomic_load_explicit(&(a)[i_], memory_order_relaxed))           \
+            atomic_store_explicit(&(a)[i_], 0, memory_order_relaxed)
+    CLEAR_WHERE_SET(set_filter);
+    CLEAR_WHERE_SET(set_summary);
+#undef CLEAR_WHERE_SET
     heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS);
     return 0;
 }

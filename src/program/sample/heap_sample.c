@@ -199,7 +199,7 @@ GP_SIGSAFE static struct ring *heap_ring(void)
 }
 
 /* The fields of a deferred CPU sample's record. */
-GP_SIGSAFE static void fill_common(struct ring_record *rec, uint16_t flags)
+GP_SIGSAFE static void fill_common(struct ring_record *rec)
 {
     struct sample_thread *st = &gp_thread;
     struct heap_thread *t = &gp_heap_thread;
@@ -210,7 +210,7 @@ GP_SIGSAFE static void fill_common(struct ring_record *rec, uint16_t flags)
     rec->tid = st->tid;
     rec->weight = 1;
     rec->nframes = 0;
-    rec->flags = flags;
+    rec->flags = 0;
     rec->labels_len = 0;
     rec->labels_left = 0;
     rec->goid = 0;
@@ -259,7 +259,7 @@ GP_SIGSAFE static void flush_deferred(struct heap_thread *t, const struct unwind
         uint64_t pos;
         struct ring_record *rec = ring_reserve(r, &pos);
         if (rec) {
-            fill_common(rec, 0);
+            fill_common(rec);
             rec->weight = w;
             capture_stack(rec, at);
             ring_commit(r, pos);
@@ -281,13 +281,32 @@ GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight)
     return 1;
 }
 
-/* The table of sampled blocks had no room for an address: the allocation (or the block a
- * realloc moved) cannot be followed to its free, so it counts as freed at once. */
-GP_SIGSAFE static void set_full(struct ring *r, struct heap_bucket *b, uint64_t size)
+/* The block whose meta this is (heap_set.h: its bucket and size) counts as freed. */
+GP_SIGSAFE static void count_freed(struct ring *r, uint64_t meta)
 {
-    heap_bucket_count_free(b, size);
-    ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
-    COUNT(lost_set, 1);
+    heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(meta)), heap_meta_size(meta));
+}
+
+/* A counted block at addr (meta: its bucket and size) into the table of sampled blocks, so that
+ * its free finds it. No room: it cannot be followed, so it counts as freed at once. A block
+ * there already was freed where we did not see it (an entry point we do not interpose): it
+ * leaves in-use now. */
+GP_SIGSAFE static void follow(struct ring *r, uint64_t addr, uint64_t meta)
+{
+    uint64_t old;
+    switch (heap_set_insert(&gp_heap.set, addr, meta, &old)) {
+    case HEAP_SET_FULL:
+        count_freed(r, meta);
+        ring_heap_drop(r, GP_HEAP_DROP_SET_FULL);
+        COUNT(lost_set, 1);
+        break;
+    case HEAP_SET_PRESENT:
+        count_freed(r, old);
+        COUNT(stale, 1);
+        break;
+    case HEAP_SET_INSERTED:
+        break;
+    }
 }
 
 /* ---- scratch records --------------------------------------------------------------------------
@@ -388,24 +407,10 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unw
     prefetch_bucket(r, t);
     uint32_t i = bucket_of_stack(r, at);
     t->last_bucket = i;
-    struct heap_bucket *b = heap_bucket_at(r, i);
-    heap_bucket_count_alloc(b, size);
+    heap_bucket_count_alloc(heap_bucket_at(r, i), size);
     COUNT(allocs, 1);
     COUNT(alloc_bytes, size);
-    uint64_t old;
-    switch (heap_set_insert(&gp_heap.set, addr, heap_meta(i, size), &old)) {
-    case HEAP_SET_FULL:
-        set_full(r, b, size);
-        break;
-    case HEAP_SET_PRESENT:
-        /* The block that had this address was freed where we did not see it (an entry point
-         * we do not interpose): it leaves in-use now. */
-        heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(old)), heap_meta_size(old));
-        COUNT(stale, 1);
-        break;
-    case HEAP_SET_INSERTED:
-        break;
-    }
+    follow(r, addr, heap_meta(i, size));
     LEAVE(t, at);
 }
 
@@ -424,7 +429,7 @@ GP_SIGSAFE void heap_record_free(uint64_t meta)
     struct ring *r = heap_ring();
     if (!r || !r->nbuckets)
         return;
-    heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(meta)), heap_meta_size(meta));
+    count_freed(r, meta);
     COUNT(frees, 1);
 }
 
@@ -439,31 +444,15 @@ GP_SIGSAFE void heap_record_move(uint64_t meta, uint64_t addr, uint64_t size,
         return;
     ENTER(t);
     uint32_t i = heap_meta_bucket(meta);
-    struct heap_bucket *b = heap_bucket_at(r, i);
-    uint64_t old_size = heap_meta_size(meta), stale;
-    heap_bucket_count_resize(b, old_size, size);
+    heap_bucket_count_resize(heap_bucket_at(r, i), heap_meta_size(meta), size);
     COUNT(moves, 1);
-    switch (heap_set_insert(&gp_heap.set, addr, heap_meta(i, size), &stale)) {
-    case HEAP_SET_FULL:
-        set_full(r, b, size);
-        break;
-    case HEAP_SET_PRESENT:
-        heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(stale)),
-                               heap_meta_size(stale));
-        COUNT(stale, 1);
-        break;
-    case HEAP_SET_INSERTED:
-        break;
-    }
+    follow(r, addr, heap_meta(i, size));
     LEAVE(t, at);
 }
 
 GP_SIGSAFE void heap_untake(uint64_t addr, uint64_t meta)
 {
-    uint64_t stale;
-    if (heap_set_insert(&gp_heap.set, addr, meta, &stale) == HEAP_SET_FULL) {
-        struct ring *r = heap_ring();
-        if (r && r->nbuckets)
-            set_full(r, heap_bucket_at(r, heap_meta_bucket(meta)), heap_meta_size(meta));
-    }
+    struct ring *r = heap_ring();
+    if (r && r->nbuckets)
+        follow(r, addr, meta);
 }
