@@ -26,18 +26,19 @@
  *
  * The filter's summary. In front of the filter, a count per 4 KiB page of address space
  * (HEAP_SUMMARY_WORDS 32-bit counts for the pages of 64 MiB, rotated by the region's hash as
- * the filter's words are, so a region's pages map onto them one to one) of the live addresses in the
- * table that lie in it: free() reads the count first, and the filter's word only when it is not
- * 0. Why: the filter costs a heap a word per 2 KiB, ~130 cache lines for 1 MiB, which a fast
- * allocator's own work keeps evicting, and those misses were most of the interposers' cost
- * (heapab, 2 threads, GOPROF_HEAP_RATE=64m: +0.46 % with free() not reading the filter, +1.44 %
- * with it). The summary costs the same heap 16 lines, and with a few sampled blocks live
- * most of its counts are 0; measured, +1.21 % against +1.60 % at 64m and 2.66-2.87 % against
- * 2.91-3.36 % at 512k (interleaved batches). Not coarser: with a count per 64 KiB, 12 % of
- * heapbench's frees found a count and took a mispredicted branch, and 512k got 0.3-0.6 points
- * slower; per 8 KiB it was no better than none, per 2 KiB in between. A count is exact (an
- * insert adds one before its address is in the table, a remove takes it away after its
- * address and bit are gone): it is never 0 while a live address lies in its page.
+ * the filter's words are, so a region's pages map onto them one to one) of the live addresses
+ * in the table that lie in it: free() reads the count first, and the filter's word only when
+ * it is not 0. Why: the filter costs a heap a word per 2 KiB, 64 cache lines per MiB, which a
+ * fast allocator's own work keeps evicting, and those misses were most of the interposers'
+ * cost (heapab, 2 threads, GOPROF_HEAP_RATE=64m: +0.46 % with free() not reading the filter,
+ * +1.44 % with it). The summary costs the same heap 16 lines, and with a few sampled blocks
+ * live most of its counts are 0; measured, +1.21 % against +1.60 % at 64m and 2.66-2.87 %
+ * against 2.91-3.36 % at 512k (interleaved batches). Not coarser: with a count per 64 KiB,
+ * 512k got 0.3-0.6 points slower (heapbench keeps ~4 sampled blocks live per thread among ~32
+ * such blocks of heap: by that estimate one free in eight finds a count and takes a
+ * mispredicted branch); per 8 KiB it was no better than none, per 2 KiB in between. A count is
+ * exact (an insert adds one before its address is in the table, a remove takes it away after
+ * its address and bit are gone): it is never 0 while a live address lies in its page.
  *
  * Table: 2^bits lines of one cache line each: 3 address slots (0: empty), their 3 metas and a
  * passing count.
