@@ -174,7 +174,8 @@ static int grow_zeroed(void **p, size_t *cap, size_t need, size_t elem, size_t f
     size_t old = *cap;
     if (gp_grow(p, cap, need, elem, first) != 0)
         return -ENOMEM;
-    memset((char *)*p + old * elem, 0, (*cap - old) * elem);
+    if (*cap > old)   /* (not when nothing grew: *p may still be NULL) */
+        memset((char *)*p + old * elem, 0, (*cap - old) * elem);
     return 0;
 }
 
