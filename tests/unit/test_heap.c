@@ -62,7 +62,8 @@ static uint64_t rnd(uint64_t *s)
 /* A table's lines and, after them, its filter and summary, in one zero-filled block. */
 static void *table_mem(unsigned bits)
 {
-    size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8 + HEAP_SUMMARY_WORDS * 4;
+    size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8 +
+               heap_set_summary_words(bits) * 8;
     void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (p)
         memset(p, 0, n);
@@ -73,10 +74,10 @@ static void table_init(struct heap_set *s, void *mem, unsigned bits)
 {
     char *filter = (char *)mem + heap_set_bytes(bits);
     heap_set_init(s, mem, (_Atomic uint64_t *)filter,
-                  (_Atomic uint32_t *)(filter + heap_set_filter_words(bits) * 8), bits);
+                  (_Atomic uint64_t *)(filter + heap_set_filter_words(bits) * 8), bits);
 }
 
-/* Every slot empty, every line's counts zero, every filter bit clear, every summary count 0. */
+/* Every slot empty, every line's counts zero, every filter and summary bit clear. */
 static int all_empty(const struct heap_set *s)
 {
     int ok = 1;
@@ -87,8 +88,8 @@ static int all_empty(const struct heap_set *s)
     }
     for (uint64_t i = 0; i <= s->mask; i++)   /* (above the bits: the words' insert counts) */
         ok &= (atomic_load(&s->filter[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
-    for (uint32_t i = 0; i < HEAP_SUMMARY_WORDS; i++)
-        ok &= atomic_load(&s->summary[i]) == 0;
+    for (size_t i = 0; i < heap_set_summary_words(s->bits); i++)
+        ok &= (atomic_load(&s->summary[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
     return ok;
 }
 

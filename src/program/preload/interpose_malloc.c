@@ -15,8 +15,8 @@
  * constructor binds the loaded objects' calls to the allocator itself (heap_bind_direct,
  * got_rebind.c); an object loaded later comes here for the same few instructions as when it
  * is on, and a look at gp_heap_on every HEAP_OFF_LEFT bytes. While it is on: malloc subtracts
- * the size from the thread's countdown (heap_pick), free reads its page's count in the filter's
- * summary and, only where a sampled block lives, one filter bit (heap_filter_maybe), then each
+ * the size from the thread's countdown (heap_pick), free reads one bit of the filter's summary
+ * and, only near a sampled block, one filter bit (heap_filter_maybe), then each
  * jumps through a function pointer. Nothing else: whether
  * profiling is on is asked only when the countdown runs out or the bit is set, and free()
  * does not test for arena blocks (below). On heapbench (1 thread, 512k) the tests that went
@@ -364,8 +364,8 @@ static void *boot_pvalloc(size_t n)
 /* ---- the interposers ------------------------------------------------------------------------ */
 
 /* The table of sampled blocks: 2^16 lines of 3 slots (4 MiB, 196608 slots), its 512 KiB
- * filter (a word per 2 KiB window of a 128 MiB region) and the filter's 64 KiB summary (a
- * count per 4 KiB page): program/sample/heap_set.h. The lines are mapped untouched
+ * filter (a word per 2 KiB window of a 128 MiB region) and the filter's 8 KiB summary (a bit
+ * per pair of filter words): program/sample/heap_set.h. The lines are mapped untouched
  * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
  * allocation's insert lands on a random line, and with 4 KiB pages it also missed the TLB (~90
@@ -374,7 +374,7 @@ static void *boot_pvalloc(size_t n)
  * are. */
 #define SET_BITS 16
 static _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
-static _Atomic uint32_t set_summary[HEAP_SUMMARY_WORDS];
+static _Atomic uint64_t set_summary[((size_t)1 << (SET_BITS - 1)) / HEAP_FILTER_BITS];
 
 /* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
  * interposer tail-calls so that the stack is walked from the program's call: the allocation's

@@ -5,7 +5,7 @@
 #include "program/sample/heap_set.h"
 
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint32_t *summary, unsigned bits)
+                   _Atomic uint64_t *summary, unsigned bits)
 {
     s->line = lines;
     s->filter = filter;
@@ -54,9 +54,8 @@ GP_SIGSAFE static void unpass(struct heap_set *s, uint64_t home, int distance)
 /* The word and the mask of addr's filter bit. */
 GP_SIGSAFE static _Atomic uint64_t *filter_word(struct heap_set *s, uint64_t addr, uint64_t *bit)
 {
-    uint64_t i = heap_filter_index(addr, s->bits);
-    *bit = (uint64_t)1 << (i % HEAP_FILTER_BITS);
-    return &s->filter[i / HEAP_FILTER_BITS];
+    *bit = (uint64_t)1 << heap_filter_granule(addr);
+    return &s->filter[heap_filter_word(addr, s->bits)];
 }
 
 /* addr is in its slot: one more insert counted in the word, then its bit set (heap_set.h).
@@ -86,12 +85,42 @@ GP_SIGSAFE static void filter_release(struct heap_set *s, uint64_t addr)
     }
 }
 
-/* addr's count in the summary (heap_set.h: before the address is in the table, after it and its
- * bit are gone). */
-GP_SIGSAFE static void summary_add(struct heap_set *s, uint64_t addr, uint32_t n)
+/* The summary's word and bit mask of addr's pair of filter words, and the pair's first word. */
+GP_SIGSAFE static _Atomic uint64_t *summary_word(struct heap_set *s, uint64_t addr, uint64_t *bit,
+                                                uint64_t *pair)
 {
-    uint64_t i = heap_summary_index_at(addr, heap_filter_rotation(addr, s->bits));
-    atomic_fetch_add_explicit(&s->summary[i], n, memory_order_seq_cst);
+    uint64_t p = heap_summary_bit(heap_filter_word(addr, s->bits));
+    *bit = (uint64_t)1 << (p % HEAP_FILTER_BITS);
+    *pair = p * 2;
+    return &s->summary[p / HEAP_FILTER_BITS];
+}
+
+/* addr's filter bit is set: its pair's summary bit too, after one more insert counted in the
+ * word (heap_set.h: "The summary's bits"). */
+GP_SIGSAFE static void summary_set(struct heap_set *s, uint64_t addr)
+{
+    uint64_t bit, pair;
+    _Atomic uint64_t *w = summary_word(s, addr, &bit, &pair);
+    if (!(atomic_fetch_add_explicit(w, HEAP_FILTER_INSERT_ONE, memory_order_seq_cst) & bit))
+        atomic_fetch_or_explicit(w, bit, memory_order_seq_cst);
+}
+
+/* addr's filter bit is released: its pair's summary bit is cleared unless a filter word of the
+ * pair has a bit set, by a CAS that fails if an insert counted itself since the read. */
+GP_SIGSAFE static void summary_release(struct heap_set *s, uint64_t addr)
+{
+    uint64_t bit, pair;
+    _Atomic uint64_t *w = summary_word(s, addr, &bit, &pair);
+    uint64_t v = atomic_load_explicit(w, memory_order_seq_cst);
+    while (v & bit) {
+        if ((atomic_load_explicit(&s->filter[pair], memory_order_seq_cst) |
+             atomic_load_explicit(&s->filter[pair + 1], memory_order_seq_cst)) &
+            (HEAP_FILTER_INSERT_ONE - 1))
+            return;
+        if (atomic_compare_exchange_weak_explicit(w, &v, v & ~bit, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return;
+    }
 }
 
 GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint64_t addr,
@@ -105,7 +134,6 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         *p.meta = meta;
         return HEAP_SET_PRESENT;
     }
-    summary_add(s, addr, 1);
     uint64_t home = heap_set_home(s, addr), l = home;
     for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
@@ -117,6 +145,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
                                                         memory_order_relaxed)) {
                 line->meta[i] = meta;
                 filter_set(s, addr);
+                summary_set(s, addr);
                 return HEAP_SET_INSERTED;
             }
         }
@@ -124,7 +153,6 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
         atomic_fetch_add_explicit(&line->passing, 1, memory_order_seq_cst);
     }
     unpass(s, home, s->max_lines);
-    summary_add(s, addr, (uint32_t)-1);
     return HEAP_SET_FULL;
 }
 
@@ -144,7 +172,7 @@ GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta
         return 0;
     unpass(s, heap_set_home(s, addr), p.distance);
     filter_release(s, addr);
-    summary_add(s, addr, (uint32_t)-1);
+    summary_release(s, addr);
     return 1;
 }
 

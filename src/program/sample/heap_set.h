@@ -24,21 +24,34 @@
  * of frees with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed
  * table line, whose false positives grow with the live sampled blocks.
  *
- * The filter's summary. In front of the filter, a count per 4 KiB page of address space
- * (HEAP_SUMMARY_WORDS 32-bit counts for the pages of 64 MiB, rotated by the region's hash as
- * the filter's words are, so a region's pages map onto them one to one) of the live addresses
- * in the table that lie in it: free() reads the count first, and the filter's word only when
- * it is not 0. Why: the filter costs a heap a word per 2 KiB, 64 cache lines per MiB, which a
- * fast allocator's own work keeps evicting, and those misses were most of the interposers'
- * cost (heapab, 2 threads, GOPROF_HEAP_RATE=64m: +0.46 % with free() not reading the filter,
- * +1.44 % with it). The summary costs the same heap 16 lines, and with a few sampled blocks
- * live most of its counts are 0; measured, +1.21 % against +1.60 % at 64m and 2.66-2.87 %
- * against 2.91-3.36 % at 512k (interleaved batches). Not coarser: with a count per 64 KiB,
- * 512k got 0.3-0.6 points slower (heapbench keeps ~4 sampled blocks live per thread among ~32
- * such blocks of heap: by that estimate one free in eight finds a count and takes a
- * mispredicted branch); per 8 KiB it was no better than none, per 2 KiB in between. A count is
- * exact (an insert adds one before its address is in the table, a remove takes it away after
- * its address and bit are gone): it is never 0 while a live address lies in its page.
+ * The filter's summary. In front of the filter, one bit per pair of its words (a 4 KiB stretch
+ * of address space: words 2p and 2p + 1 have bit p), set while either word has a granule bit
+ * set: free() reads the summary's bit first, and the filter's word only when it is set. Why:
+ * the filter costs a heap a word per 2 KiB, 64 cache lines per MiB, which a fast allocator's
+ * own work keeps evicting, and those misses were most of the interposers' cost (heapab, 2
+ * threads, GOPROF_HEAP_RATE=64m: +0.46 % with free() not reading the filter, +1.44 % with it).
+ * The summary costs the same heap half a line per MiB (a word holds 32 bits, and above them a
+ * count of the inserts that set one, as the filter's words do), and with a few sampled blocks
+ * live most of its bits are clear. Measured (heapab, 2 threads, one interleaved batch, the
+ * program's side, medians): 64m +0.97 % against +1.11 % with a 32-bit count per 4 KiB page in
+ * its place (the summary before this one: 16 lines per MiB, whose loads missed the first-level
+ * cache in 30 % of a fast allocator's frees, by cachegrind), and 512k +2.53 % against +2.76 %;
+ * a bit per page with exact counts beside it (an array the sampled path wrote) came in between.
+ * Not coarser: with a count per 64 KiB, 512k got 0.3-0.6 points slower than with a count per
+ * page (heapbench keeps ~4 sampled blocks live per thread among ~32 such blocks of heap: by
+ * that estimate one free in eight finds a count and takes a mispredicted branch).
+ *
+ * The summary's bits. An insert, once its filter bit is set, counts one more insert in its
+ * summary word (an atomic add), then sets its bit. A remove, once its filter bit is released,
+ * reads the summary word, and if neither filter word of its pair has a granule bit set, clears
+ * the summary bit by a CAS from the word it read. An insert whose filter bit the remove did not
+ * see set its filter bit after the remove read the filter words, so after the remove read the
+ * summary word: its count makes the CAS fail (the remove reads again and finds its filter bit),
+ * or comes after the CAS and sets the bit again. So a summary bit is clear only while no live
+ * address has a filter bit in its pair (a bit may stay set while none has, when the filter's
+ * bits are stale: a free then reads the filter word, no harm). The pair is taken from the
+ * filter word's number, not from the address, so that every filter word that can hold a live
+ * address's bit is one of the two the remove reads.
  *
  * Table: 2^bits lines of one cache line each: 3 address slots (0: empty), their 3 metas and a
  * passing count.
@@ -96,6 +109,9 @@
 #define HEAP_SET_EMPTY 0u
 #define HEAP_SET_LINE_SLOTS 3
 #define HEAP_SET_MAX_LINES 32
+#define HEAP_FILTER_WINDOW_SHIFT 11       /* a filter word's window: 2 KiB */
+#define HEAP_FILTER_BITS 32               /* of a word: granules; above them the insert count */
+#define HEAP_FILTER_INSERT_ONE ((uint64_t)1 << HEAP_FILTER_BITS)
 
 struct heap_set_line {
     _Atomic uint64_t slot[HEAP_SET_LINE_SLOTS];
@@ -108,7 +124,7 @@ _Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache 
 struct heap_set {
     struct heap_set_line *line;
     _Atomic uint64_t *filter;  /* 2^bits words: heap_filter_index */
-    _Atomic uint32_t *summary; /* HEAP_SUMMARY_WORDS counts: heap_summary_index_at */
+    _Atomic uint64_t *summary; /* heap_set_summary_words(bits) words: heap_summary_bit */
     uint64_t mask;             /* lines - 1 */
     unsigned bits;
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
@@ -146,52 +162,49 @@ static inline size_t heap_set_filter_words(unsigned bits)
 {
     return (size_t)1 << bits;
 }
+static inline size_t heap_set_summary_words(unsigned bits)
+{
+    return (((size_t)1 << (bits - 1)) + HEAP_FILTER_BITS - 1) / HEAP_FILTER_BITS;
+}
 
 /* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned), filter
- * (heap_set_filter_words, zero-filled) and summary (HEAP_SUMMARY_WORDS, zero-filled).
+ * (heap_set_filter_words, zero-filled) and summary (heap_set_summary_words, zero-filled).
  * 3 <= bits <= 26. */
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint32_t *summary, unsigned bits);
+                   _Atomic uint64_t *summary, unsigned bits);
 
-/* The number of addr's filter bit: word (addr's 2 KiB window in its region, rotated by the
- * region's hash) * 32 + addr's 64-byte granule in the window. */
-#define HEAP_FILTER_WINDOW_SHIFT 11
-#define HEAP_FILTER_BITS 32               /* of a word: granules; above them the insert count */
-#define HEAP_FILTER_INSERT_ONE ((uint64_t)1 << HEAP_FILTER_BITS)
-/* The rotation of addr's region (2^(bits + 11) bytes), in filter words. */
-static inline uint64_t heap_filter_rotation(uint64_t addr, unsigned bits)
+/* addr's filter word: its 2 KiB window in its region, rotated by the region's hash; its filter
+ * bit's number: word * 32 + its 64-byte granule in the window. */
+static inline uint64_t heap_filter_word(uint64_t addr, unsigned bits)
 {
-    return gp_hash_index(addr >> (bits + HEAP_FILTER_WINDOW_SHIFT), bits);
+    uint64_t rot = gp_hash_index(addr >> (bits + HEAP_FILTER_WINDOW_SHIFT), bits);
+    return ((addr >> HEAP_FILTER_WINDOW_SHIFT) + rot) & (((uint64_t)1 << bits) - 1);
 }
-static inline uint64_t heap_filter_index_at(uint64_t addr, unsigned bits, uint64_t rot)
+static inline uint64_t heap_filter_granule(uint64_t addr)
 {
-    uint64_t word = ((addr >> HEAP_FILTER_WINDOW_SHIFT) + rot) & (((uint64_t)1 << bits) - 1);
-    return word * HEAP_FILTER_BITS | ((addr >> 6) & (HEAP_FILTER_BITS - 1));
+    return (addr >> 6) & (HEAP_FILTER_BITS - 1);
 }
 static inline uint64_t heap_filter_index(uint64_t addr, unsigned bits)
 {
-    return heap_filter_index_at(addr, bits, heap_filter_rotation(addr, bits));
+    return heap_filter_word(addr, bits) * HEAP_FILTER_BITS | heap_filter_granule(addr);
 }
-
-/* addr's count in the summary: its 4 KiB page, after its region's rotation. */
-#define HEAP_SUMMARY_SHIFT 12
-#define HEAP_SUMMARY_WORDS 16384u
-static inline uint64_t heap_summary_index_at(uint64_t addr, uint64_t rot)
+/* The summary's bit of a filter word: one for the pair 2p, 2p + 1. */
+static inline uint64_t heap_summary_bit(uint64_t filter_word)
 {
-    return ((addr >> HEAP_SUMMARY_SHIFT) + rot) & (HEAP_SUMMARY_WORDS - 1);
+    return filter_word >> 1;
 }
 
 /* The free() fast path: 0 means addr is certainly not in the table whose summary, filter and
  * bits these are. */
-static inline int heap_filter_maybe(const _Atomic uint64_t *filter, const _Atomic uint32_t *summary,
+static inline int heap_filter_maybe(const _Atomic uint64_t *filter, const _Atomic uint64_t *summary,
                                     unsigned bits, uint64_t addr)
 {
-    uint64_t rot = heap_filter_rotation(addr, bits);
-    if (!atomic_load_explicit(&summary[heap_summary_index_at(addr, rot)], memory_order_relaxed))
+    uint64_t word = heap_filter_word(addr, bits), p = heap_summary_bit(word);
+    if (!((atomic_load_explicit(&summary[p / HEAP_FILTER_BITS], memory_order_relaxed) >>
+           (p % HEAP_FILTER_BITS)) & 1))
         return 0;
-    uint64_t i = heap_filter_index_at(addr, bits, rot);
-    return (atomic_load_explicit(&filter[i / HEAP_FILTER_BITS], memory_order_relaxed) >>
-            (i % HEAP_FILTER_BITS)) & 1;
+    return (atomic_load_explicit(&filter[word], memory_order_relaxed) >> heap_filter_granule(addr)) &
+           1;
 }
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
