@@ -12,7 +12,7 @@
  *
  * The session's processes (collector/tree.h): the leader's connection and rendezvous come with
  * the configuration; every process that joins brings its own ring. The collector drains every
- * ring every DRAIN_PERIOD_MS into each open window, notices each process's end (pidfd; end of
+ * ring every drain_period_ms into each open window, notices each process's end (pidfd; end of
  * file on its connection and its maps for an exec), and ends when the last process of the
  * session has ended: it writes its files and exits. A process that says it is ending
  * (TREE_MSG_EXITING: the leader, or PID 1 of a namespace) is answered once its ring is

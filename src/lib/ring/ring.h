@@ -50,8 +50,9 @@
  * while a deep stack still fits whole. The default 1024 slots (GOPROF_RING_SLOTS, lib/config; 8
  * MiB mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
  * thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap for 128 ms; the
- * collector drains every 50 ms and again at once when a drain found the ring more than a
- * quarter full.
+ * collector drains before a quarter of the smallest ring can have filled at the most the CPUs
+ * can sample (10-250 ms: collector.c, drain_period_ms) and again at once when a drain found the
+ * ring more than a quarter full.
  *
  * A stack deeper than GP_RING_MAX_FRAMES keeps its GP_RING_LEAF_FRAMES frames nearest the leaf
  * and the rest nearest the root, with one GP_PC_ELIDED word between them that says how many
