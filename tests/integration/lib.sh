@@ -214,6 +214,13 @@ _capture() {
 	echo "$RUN_STATUS" >"$RUN_STATUS_FILE"
 }
 
+# COLLECTOR_PAUSED: a command prefix that runs CMD ... under bash, the session's leader, and
+# stops the session's collector (goprof-<bash's pid>) with SIGSTOP from 0.3 s to 0.7 s into
+# the run, so that a small ring overflows whatever the drain period:
+#   run_profiled OUT [VAR=VAL ...] -- "${COLLECTOR_PAUSED[@]}" CMD ...
+COLLECTOR_PAUSED=(bash -c '"$@" & sleep 0.3; c=$(pgrep -x "goprof-$$"); kill -STOP $c
+sleep 0.4; kill -CONT $c; wait $!' _)
+
 # _goprof_unsets: sets the array _UNSETS to "-u NAME" for every GOPROF_* variable in the
 # environment (arguments for env(1)).
 _goprof_unsets() {

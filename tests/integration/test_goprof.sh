@@ -144,7 +144,8 @@ check "GOPROF_FORMAT=folded: $fold_total samples = $((fold_cpu / 10000000)) from
 check "GOPROF_FORMAT=folded: per CPU-second as the pprof run ($fold_total vs $n_profcheck)" \
 	within "$((fold_total * 1000000000 / fold_cpu))" "$((n_profcheck * 1000000000 / pprof_cpu))" 15
 
-run_profiled "$work/lost.folded" GOPROF_FORMAT=folded GOPROF_RING_SLOTS=4 GOPROF_HZ=1000 -- "$C_THREADS"
+run_profiled "$work/lost.folded" GOPROF_FORMAT=folded GOPROF_RING_SLOTS=4 GOPROF_HZ=1000 -- \
+	"${COLLECTOR_PAUSED[@]}" "$C_THREADS"
 check "GOPROF_FORMAT=folded: a lost-sample frame is kept" \
 	grep -Eq '^\[libgoprof\] lost: ring full [0-9]+$' "$work/lost.folded"
 

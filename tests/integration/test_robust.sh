@@ -3,9 +3,14 @@
 # lost samples instead of hiding them.
 #   - c_signals uses SIGPROF itself (own handler, kill, setitimer, SIG_IGN, dies by SIG_DFL):
 #     identical stdout and exit status with and without the preload, and still a profile.
-#   - a tiny ring (GOPROF_RING_SLOTS=4) at 1000 Hz must overflow: the profile shows a
-#     "[libgoprof] lost: ring full" frame and the header counts the loss; samples plus lost
-#     still account for the CPU time.
+#   - a tiny ring (GOPROF_RING_SLOTS=4) at 1000 Hz, its collector stopped (SIGSTOP) for 0.4 s,
+#     must overflow: the profile shows a "[libgoprof] lost: ring full" frame and the header
+#     counts the loss; samples plus lost still account for the CPU time. (Not by the ring's
+#     size alone: the collector drains a 4-slot ring every 10 ms, and again at once while it
+#     is more than a quarter full, which keeps up with 2 CPUs.)
+#   - a small ring (64 slots) at 1000 Hz, both threads busy, loses nothing: the collector
+#     drains before a quarter of it can fill at the most the CPUs can sample (a fixed 250 ms
+#     would let up to 2 CPUs x 250 Hz x 250 ms = 125 records through; the old 50 ms passed).
 #   - GOPROF_DISABLE=1: no profile, no collector, output unchanged.
 . "$(dirname "$0")/lib.sh"
 
@@ -30,7 +35,8 @@ check "c_signals: profile written although the program died by a signal" test "$
 [ "$got" = 0 ] && check "c_signals: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
 
 # --- lost samples are visible --------------------------------------------------------
-run_profiled "$work/lost.pb.gz" GOPROF_RING_SLOTS=4 GOPROF_HZ=1000 -- "$C_THREADS"
+run_profiled "$work/lost.pb.gz" GOPROF_RING_SLOTS=4 GOPROF_HZ=1000 -- \
+    "${COLLECTOR_PAUSED[@]}" "$C_THREADS"
 check "tiny ring: profile written" test -n "$RUN_PROFILE"
 if [ -n "$RUN_PROFILE" ]; then
     out=$("$PROFCHECK" dump "$RUN_PROFILE")
@@ -41,6 +47,19 @@ if [ -n "$RUN_PROFILE" ]; then
     cpu=$(awk '/^cpu /{split($2,a,"="); split($3,b,"="); print a[2]+b[2]}' "$RUN_STDOUT")
     check "tiny ring: samples + lost within 10% of CPU time ($cpu ns)" \
         "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
+fi
+
+# --- the drain keeps up with a small ring --------------------------------------------------
+run_profiled "$work/small.pb.gz" GOPROF_RING_SLOTS=64 GOPROF_HZ=1000 -- "$C_THREADS"
+if [ -n "$RUN_PROFILE" ]; then
+    out=$("$PROFCHECK" dump "$RUN_PROFILE")
+    check "64-slot ring at 1000 Hz: nothing lost" \
+        bash -c '! grep -q "\[libgoprof\] lost" <<<"$1"' _ "$out"
+    cpu=$(awk '/^cpu /{split($2,a,"="); split($3,b,"="); print a[2]+b[2]}' "$RUN_STDOUT")
+    check "64-slot ring at 1000 Hz: samples within 10% of CPU time ($cpu ns)" \
+        "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
+else
+    fail "64-slot ring at 1000 Hz: no profile"
 fi
 
 # --- a thread left without a CPU timer is said -----------------------------------------------
