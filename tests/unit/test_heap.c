@@ -208,6 +208,38 @@ static void full_table(void)
     free(mem);
 }
 
+/* The summary's bit of a pair of filter words: set while a live address has its bit in either
+ * word, clear once neither has; a lone address's free() path asks the filter only there. */
+static int summary_bit_of(const struct heap_set *s, uint64_t addr)
+{
+    uint64_t p = heap_summary_bit(heap_filter_word(addr, s->bits));
+    return (int)((atomic_load(&s->summary[p / HEAP_FILTER_BITS]) >> (p % HEAP_FILTER_BITS)) & 1);
+}
+
+static void summary_pairs(void)
+{
+    struct heap_set s;
+    void *mem = table_mem(8);
+    table_init(&s, mem, 8);
+    /* a and b: the two words of one pair (windows side by side); c: a word of another pair */
+    uint64_t a = 0x7f1234560000ull;
+    if (heap_filter_word(a, 8) & 1)
+        a += 1u << HEAP_FILTER_WINDOW_SHIFT;
+    uint64_t b = a + (1u << HEAP_FILTER_WINDOW_SHIFT) + 64, c = a + (2u << HEAP_FILTER_WINDOW_SHIFT);
+    CHECK(heap_filter_word(b, 8) == heap_filter_word(a, 8) + 1);
+    CHECK(heap_summary_bit(heap_filter_word(c, 8)) != heap_summary_bit(heap_filter_word(a, 8)));
+    CHECK(!summary_bit_of(&s, a) && !heap_set_maybe(&s, a));
+    CHECK(ins(&s, a) == HEAP_SET_INSERTED && ins(&s, b) == HEAP_SET_INSERTED);
+    CHECK(summary_bit_of(&s, a) && heap_set_maybe(&s, a) && heap_set_maybe(&s, b));
+    CHECK(!summary_bit_of(&s, c) && !heap_set_maybe(&s, c));
+    CHECK(!heap_set_maybe(&s, a + 64));   /* the bit's pair, but not the filter's granule */
+    CHECK(rem(&s, a) == 1);
+    CHECK(summary_bit_of(&s, b) && heap_set_maybe(&s, b));   /* b still lives in the pair */
+    CHECK(rem(&s, b) == 1);
+    CHECK(!summary_bit_of(&s, a) && all_empty(&s));
+    free(mem);
+}
+
 /* ---- concurrent threads ---------------------------------------------------------------------
  * Each thread owns its addresses (as a thread owns the blocks malloc gave it): inserts,
  * removes, looks up, checking against its own reference; and hands some over to the next
@@ -614,6 +646,7 @@ int main(int argc, char **argv)
     if (argc > 1)
         budget = atof(argv[1]);
     full_table();
+    summary_pairs();
     random_ops(7, 300, budget * 0.2);    /* 300 in 896 slots: lines overflow, none full */
     random_ops(7, 2000, budget * 0.2);   /* 2000: the table fills */
     random_ops(3, 100, budget * 0.1);    /* tiny (8 lines): long probes, wrap-around */
