@@ -51,71 +51,58 @@ GP_SIGSAFE static void unpass(struct heap_set *s, uint64_t home, int distance)
                                   memory_order_release);
 }
 
-/* The word and the mask of addr's filter bit. */
-GP_SIGSAFE static _Atomic uint64_t *filter_word(struct heap_set *s, uint64_t addr, uint64_t *bit)
-{
-    *bit = (uint64_t)1 << heap_filter_granule(addr);
-    return &s->filter[heap_filter_word(addr, s->bits)];
-}
+/* The filter's and the summary's words: 32 bits, and above them a count of the inserts that
+ * set one (heap_set.h: "The filter's bits", "The summary's bits"). */
+enum counted_word { FILTER, SUMMARY };
 
-/* addr is in its slot: one more insert counted in the word, then its bit set (heap_set.h).
- * Counted first, by an add that takes the line at once (a load before a CAS would fetch it
- * twice from the core that wrote it last); the or after it finds the line here. */
-GP_SIGSAFE static void filter_set(struct heap_set *s, uint64_t addr)
+/* The word and bit mask of addr's filter bit, or of its pair's summary bit. */
+GP_SIGSAFE static _Atomic uint64_t *counted_word(struct heap_set *s, enum counted_word which,
+                                                uint64_t addr, uint64_t *bit)
 {
-    uint64_t bit;
-    _Atomic uint64_t *w = filter_word(s, addr, &bit);
-    if (!(atomic_fetch_add_explicit(w, HEAP_FILTER_INSERT_ONE, memory_order_seq_cst) & bit))
-        atomic_fetch_or_explicit(w, bit, memory_order_seq_cst);
-}
-
-/* addr has left the table: its bit is cleared unless another live address has it, by a CAS
- * that fails if an insert counted itself in the word since it was read (heap_set.h). */
-GP_SIGSAFE static void filter_release(struct heap_set *s, uint64_t addr)
-{
-    uint64_t bit;
-    _Atomic uint64_t *w = filter_word(s, addr, &bit);
-    uint64_t v = atomic_load_explicit(w, memory_order_seq_cst);
-    while (v & bit) {
-        if (lookup(s, addr, 1).slot)
-            return;
-        if (atomic_compare_exchange_weak_explicit(w, &v, v & ~bit, memory_order_seq_cst,
-                                                  memory_order_seq_cst))
-            return;
+    uint64_t word = heap_filter_word(addr, s->bits);
+    if (which == FILTER) {
+        *bit = (uint64_t)1 << heap_filter_granule(addr);
+        return &s->filter[word];
     }
-}
-
-/* The summary's word and bit mask of addr's pair of filter words, and the pair's first word. */
-GP_SIGSAFE static _Atomic uint64_t *summary_word(struct heap_set *s, uint64_t addr, uint64_t *bit,
-                                                uint64_t *pair)
-{
-    uint64_t p = heap_summary_bit(heap_filter_word(addr, s->bits));
+    uint64_t p = heap_summary_bit(word);
     *bit = (uint64_t)1 << (p % HEAP_FILTER_BITS);
-    *pair = p * 2;
     return &s->summary[p / HEAP_FILTER_BITS];
 }
 
-/* addr's filter bit is set: its pair's summary bit too, after one more insert counted in the
- * word (heap_set.h: "The summary's bits"). */
-GP_SIGSAFE static void summary_set(struct heap_set *s, uint64_t addr)
+/* Whether a live address still has the bit: another address with addr's filter bit (they
+ * share its home), or a filter bit set in either word of addr's pair. */
+GP_SIGSAFE static int still_held(struct heap_set *s, enum counted_word which, uint64_t addr)
 {
-    uint64_t bit, pair;
-    _Atomic uint64_t *w = summary_word(s, addr, &bit, &pair);
+    if (which == FILTER)
+        return lookup(s, addr, 1).slot != NULL;
+    uint64_t pair = heap_summary_bit(heap_filter_word(addr, s->bits)) * 2;
+    return ((atomic_load_explicit(&s->filter[pair], memory_order_seq_cst) |
+             atomic_load_explicit(&s->filter[pair + 1], memory_order_seq_cst)) &
+            (HEAP_FILTER_INSERT_ONE - 1)) != 0;
+}
+
+/* addr holds the bit now (its slot for the filter, its filter bit for the summary): one more
+ * insert counted in the word, then the bit set. Counted first, by an add that takes the line
+ * at once (a load before a CAS would fetch it twice from the core that wrote it last); the or
+ * after it finds the line here. */
+GP_SIGSAFE static void counted_set(struct heap_set *s, enum counted_word which, uint64_t addr)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = counted_word(s, which, addr, &bit);
     if (!(atomic_fetch_add_explicit(w, HEAP_FILTER_INSERT_ONE, memory_order_seq_cst) & bit))
         atomic_fetch_or_explicit(w, bit, memory_order_seq_cst);
 }
 
-/* addr's filter bit is released: its pair's summary bit is cleared unless a filter word of the
- * pair has a bit set, by a CAS that fails if an insert counted itself since the read. */
-GP_SIGSAFE static void summary_release(struct heap_set *s, uint64_t addr)
+/* addr no longer holds the bit: cleared unless a live address still holds it, by a CAS that
+ * fails if an insert counted itself in the word since it was read. */
+GP_SIGSAFE static void counted_release(struct heap_set *s, enum counted_word which,
+                                       uint64_t addr)
 {
-    uint64_t bit, pair;
-    _Atomic uint64_t *w = summary_word(s, addr, &bit, &pair);
+    uint64_t bit;
+    _Atomic uint64_t *w = counted_word(s, which, addr, &bit);
     uint64_t v = atomic_load_explicit(w, memory_order_seq_cst);
     while (v & bit) {
-        if ((atomic_load_explicit(&s->filter[pair], memory_order_seq_cst) |
-             atomic_load_explicit(&s->filter[pair + 1], memory_order_seq_cst)) &
-            (HEAP_FILTER_INSERT_ONE - 1))
+        if (still_held(s, which, addr))
             return;
         if (atomic_compare_exchange_weak_explicit(w, &v, v & ~bit, memory_order_seq_cst,
                                                   memory_order_seq_cst))
@@ -144,8 +131,8 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
                                                         memory_order_seq_cst,
                                                         memory_order_relaxed)) {
                 line->meta[i] = meta;
-                filter_set(s, addr);
-                summary_set(s, addr);
+                counted_set(s, FILTER, addr);
+                counted_set(s, SUMMARY, addr);
                 return HEAP_SET_INSERTED;
             }
         }
@@ -171,8 +158,8 @@ GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta
                                                  memory_order_relaxed))
         return 0;
     unpass(s, heap_set_home(s, addr), p.distance);
-    filter_release(s, addr);
-    summary_release(s, addr);
+    counted_release(s, FILTER, addr);
+    counted_release(s, SUMMARY, addr);
     return 1;
 }
 
