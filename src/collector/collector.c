@@ -34,7 +34,9 @@
  * DRAIN_MIN_MS..DRAIN_MAX_MS (drain_period_ms); a drain that took more than a quarter of a ring
  * is followed by another at once. Not a fixed short period: at 50 ms the wake-ups alone (a
  * poll over the session's descriptors, two context switches) came to 0.34-0.39 % of a
- * one-thread program's CPU in heapab's collector row, 0.11-0.14 % at 250 ms. */
+ * one-thread program's CPU in heapab's collector row, 0.11-0.14 % at 250 ms. The cost: a
+ * library loaded, sampled and unloaded within one period is gone before the drain that would
+ * read the maps again (docs/architecture.md, "Drain"). */
 #define DRAIN_MIN_MS 10
 #define DRAIN_MAX_MS 250
 /* Once the leader is PID 1 of its namespace, the one-file profile is rewritten this often:
