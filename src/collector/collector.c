@@ -414,11 +414,12 @@ static int answer_exiting(struct collector *c, struct tree_proc *p)
 
 /* How long the rings can go undrained. A process's records come from its threads' CPU-time
  * timers, and its threads' CPU time together cannot outrun the CPUs: at most ncpus * hz records
- * a second (and at most one per CPU per kernel tick, 1000 Hz at most), besides one early
- * expiry per thread, which the quarter's margin covers. So the smallest ring, a quarter of it,
- * at that rate: 250 ms (the cap) for 1024 slots, 100 Hz and up to 10 CPUs; 64 ms with 16 CPUs
- * at 250 Hz; 10 ms (the floor) past that, where a ring that fills faster is drained at once
- * again (fill). */
+ * a second (and at most one per CPU per kernel tick, 1000 Hz at most), besides at most one
+ * early expiry per thread (one that had nearly a period of CPU time already), which the ring's
+ * other three quarters absorb (768 threads at once for 1024 slots). So the time a quarter of
+ * the smallest ring takes to fill at that rate: 250 ms (the cap) for 1024 slots, 100 Hz and
+ * up to 10 CPUs; 64 ms with 16 CPUs at 250 Hz; 10 ms (the floor) past that, where a ring that
+ * fills faster is drained at once again (fill). */
 static int drain_period_ms(const struct collector *c)
 {
     if (!c->min_slots)

@@ -63,7 +63,7 @@ static uint64_t rnd(uint64_t *s)
 static void *table_mem(unsigned bits)
 {
     size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8 +
-               heap_set_summary_words(bits) * 8;
+               HEAP_SET_SUMMARY_WORDS(bits) * 8;
     void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (p)
         memset(p, 0, n);
@@ -88,7 +88,7 @@ static int all_empty(const struct heap_set *s)
     }
     for (uint64_t i = 0; i <= s->mask; i++)   /* (above the bits: the words' insert counts) */
         ok &= (atomic_load(&s->filter[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
-    for (size_t i = 0; i < heap_set_summary_words(s->bits); i++)
+    for (size_t i = 0; i < HEAP_SET_SUMMARY_WORDS(s->bits); i++)
         ok &= (atomic_load(&s->summary[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
     return ok;
 }

@@ -374,7 +374,7 @@ static void *boot_pvalloc(size_t n)
  * are. */
 #define SET_BITS 16
 static _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
-static _Atomic uint64_t set_summary[((size_t)1 << (SET_BITS - 1)) / HEAP_FILTER_BITS];
+static _Atomic uint64_t set_summary[HEAP_SET_SUMMARY_WORDS(SET_BITS)];
 
 /* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
  * interposer tail-calls so that the stack is walked from the program's call: the allocation's
@@ -738,6 +738,14 @@ static void *set_mem;
 static size_t set_size;
 static int heap_ready;   /* heap_start succeeded */
 
+/* Words cleared where they are not zero, so that untouched pages stay untouched. */
+static void clear_where_set(_Atomic uint64_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&w[i], memory_order_relaxed))
+            atomic_store_explicit(&w[i], 0, memory_order_relaxed);
+}
+
 static int map_set(int fixed)
 {
     void *p;
@@ -762,15 +770,9 @@ static int map_set(int fixed)
         return -errno;
     set_mem = p;
     (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
-    /* A fork child's filter and summary are its parent's: cleared where they are not zero, so
-     * that their untouched pages stay untouched. */
-#define CLEAR_WHERE_SET(a)                                                   \
-    for (size_t i_ = 0; i_ < sizeof(a) / sizeof(a)[0]; i_++)                 \
-        if (atomic_load_explicit(&(a)[i_], memory_order_relaxed))           \
-            atomic_store_explicit(&(a)[i_], 0, memory_order_relaxed)
-    CLEAR_WHERE_SET(set_filter);
-    CLEAR_WHERE_SET(set_summary);
-#undef CLEAR_WHERE_SET
+    /* A fork child's filter and summary are its parent's. */
+    clear_where_set(set_filter, sizeof set_filter / sizeof set_filter[0]);
+    clear_where_set(set_summary, sizeof set_summary / sizeof set_summary[0]);
     heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS);
     return 0;
 }

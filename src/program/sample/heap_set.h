@@ -48,10 +48,11 @@
  * see set its filter bit after the remove read the filter words, so after the remove read the
  * summary word: its count makes the CAS fail (the remove reads again and finds its filter bit),
  * or comes after the CAS and sets the bit again. So a summary bit is clear only while no live
- * address has a filter bit in its pair (a bit may stay set while none has, when the filter's
- * bits are stale: a free then reads the filter word, no harm). The pair is taken from the
- * filter word's number, not from the address, so that every filter word that can hold a live
- * address's bit is one of the two the remove reads.
+ * address has a filter bit in its pair. (It may be set while no live address of this stretch
+ * of the heap is in its pair: filter words, and so pairs, are shared by the regions their
+ * rotation maps onto them; a free there reads the filter word, which answers.) The pair is
+ * taken from the filter word's number, not from the address, so that every filter word that
+ * can hold a live address's bit is one of the two the remove reads.
  *
  * Table: 2^bits lines of one cache line each: 3 address slots (0: empty), their 3 metas and a
  * passing count.
@@ -91,10 +92,11 @@
  *
  * The caller owns the memory: the lines (heap_set_bytes(bits) bytes, zero-filled and 64-byte
  * aligned: an mmap'd region, untouched pages cost nothing until a sampled address lands on
- * them) and the filter (heap_set_filter_words(bits) words, zero-filled: the interposers keep
- * it in a static array, whose address free() then has without a load, and whose size,
+ * them), the filter (heap_set_filter_words(bits) words, zero-filled: the interposers keep it
+ * in a static array, whose address free() then has without a load, and whose size,
  * heap_filter_maybe's bits, is a constant there; its pages, too, are touched only where
- * sampled blocks are).
+ * sampled blocks are) and the summary (HEAP_SET_SUMMARY_WORDS(bits) words, zero-filled, static
+ * there too).
  */
 #ifndef GP_HEAP_SET_H
 #define GP_HEAP_SET_H
@@ -124,7 +126,7 @@ _Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache 
 struct heap_set {
     struct heap_set_line *line;
     _Atomic uint64_t *filter;  /* 2^bits words: heap_filter_index */
-    _Atomic uint64_t *summary; /* heap_set_summary_words(bits) words: heap_summary_bit */
+    _Atomic uint64_t *summary; /* HEAP_SET_SUMMARY_WORDS(bits) words: heap_summary_bit */
     uint64_t mask;             /* lines - 1 */
     unsigned bits;
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
@@ -162,13 +164,12 @@ static inline size_t heap_set_filter_words(unsigned bits)
 {
     return (size_t)1 << bits;
 }
-static inline size_t heap_set_summary_words(unsigned bits)
-{
-    return (((size_t)1 << (bits - 1)) + HEAP_FILTER_BITS - 1) / HEAP_FILTER_BITS;
-}
+/* (a constant expression, for a static array: a bit per pair of the 2^bits filter words) */
+#define HEAP_SET_SUMMARY_WORDS(bits) \
+    ((((size_t)1 << ((bits) - 1)) + HEAP_FILTER_BITS - 1) / HEAP_FILTER_BITS)
 
 /* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned), filter
- * (heap_set_filter_words, zero-filled) and summary (heap_set_summary_words, zero-filled).
+ * (heap_set_filter_words, zero-filled) and summary (HEAP_SET_SUMMARY_WORDS, zero-filled).
  * 3 <= bits <= 26. */
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
                    _Atomic uint64_t *summary, unsigned bits);
@@ -196,15 +197,15 @@ static inline uint64_t heap_summary_bit(uint64_t filter_word)
 
 /* The free() fast path: 0 means addr is certainly not in the table whose summary, filter and
  * bits these are. */
-static inline int heap_filter_maybe(const _Atomic uint64_t *filter, const _Atomic uint64_t *summary,
-                                    unsigned bits, uint64_t addr)
+static inline int heap_filter_maybe(const _Atomic uint64_t *filter,
+                                    const _Atomic uint64_t *summary, unsigned bits, uint64_t addr)
 {
     uint64_t word = heap_filter_word(addr, bits), p = heap_summary_bit(word);
     if (!((atomic_load_explicit(&summary[p / HEAP_FILTER_BITS], memory_order_relaxed) >>
            (p % HEAP_FILTER_BITS)) & 1))
         return 0;
-    return (atomic_load_explicit(&filter[word], memory_order_relaxed) >> heap_filter_granule(addr)) &
-           1;
+    uint64_t w = atomic_load_explicit(&filter[word], memory_order_relaxed);
+    return (w >> heap_filter_granule(addr)) & 1;
 }
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
