@@ -223,12 +223,20 @@ static int scenario_reached(const struct worker *wk)
 static atomic_int running = 1;
 static __thread struct worker *self;
 
-/* One known divergence, ~1 in 50 000 samples: SIGPROF arrives on the first instruction of
- * a signal handler (the kernel has just set up the handler's frame). libunwind then reports
- * the sigreturn trampoline and the frame it returns to as return addresses, while it marks
- * both exact whenever the handler is deeper. Ours marks them exact in both cases. Tolerated
- * only when everything else is equal and the frames that differ are exactly that pair. */
-static atomic_long missed_trampolines;
+/* Where the two walks agree on every PC and differ only in exactness, the truth is known
+ * without either walker: a PC is exact when it is the leaf, a sigreturn trampoline, or the
+ * frame that trampoline returns to (the interrupted context); every other PC is a return
+ * address. libunwind's bit is unreliable in two known ways, and ours is then judged by that
+ * rule instead:
+ *  - SIGPROF on the first instruction of a signal handler (the kernel has just set up the
+ *    handler's frame, ~1 in 50 000 samples): libunwind reports the trampoline and the frame
+ *    it returns to as return addresses, while it marks both exact whenever the handler is
+ *    deeper.
+ *  - Its x86_64 unw_is_signal_frame returns a flag its register-state cache keeps per PC, so a
+ *    PC once reached as a signal frame's can come back marked exact as a plain caller (seen
+ *    once in ~5 ASan runs: chain_step's return address, exact, under o0nofp_vla).
+ * The count is reported and must stay under 1 in 1000 samples. */
+static atomic_long misjudged_exactness;
 
 static int is_sigreturn(uint64_t pc)
 {
@@ -236,24 +244,26 @@ static int is_sigreturn(uint64_t pc)
     return memcmp((const void *)(uintptr_t)pc, code, sizeof code) == 0;
 }
 
-static int libunwind_missed_trampoline(const uint64_t *a, int na, const uint64_t *b, int nb,
-                                       int abroken, int bbroken)
+static int exact_by_rule(const uint64_t *pc, int i)
 {
-    if (na != nb || abroken != bbroken || na < 3)
+    return i == 0 || is_sigreturn(pc[i] & ~GP_PC_EXACT) ||
+           is_sigreturn(pc[i - 1] & ~GP_PC_EXACT);
+}
+
+/* ours: a, libunwind: b */
+static int libunwind_misjudged_exactness(const uint64_t *a, int na, const uint64_t *b, int nb,
+                                         int abroken, int bbroken)
+{
+    if (na != nb || abroken != bbroken)
         return 0;
-    int differing = 0;
     for (int i = 0; i < na; i++) {
         if (a[i] == b[i])
             continue;
-        if ((a[i] & ~GP_PC_EXACT) != (b[i] & ~GP_PC_EXACT) || !(a[i] & GP_PC_EXACT))
+        if ((a[i] & ~GP_PC_EXACT) != (b[i] & ~GP_PC_EXACT) ||
+            !(a[i] & GP_PC_EXACT) != !exact_by_rule(a, i))
             return 0;
-        int trampoline = is_sigreturn(a[i] & ~GP_PC_EXACT);
-        int above_trampoline = i > 0 && is_sigreturn(a[i - 1] & ~GP_PC_EXACT);
-        if (!trampoline && !above_trampoline)
-            return 0;
-        differing++;
     }
-    return differing == 2;
+    return 1;
 }
 
 struct mismatch {
@@ -330,9 +340,9 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     int same = na == nb && abroken == bbroken;
     for (int i = 0; same && i < na; i++)
         same = a[i] == b[i];
-    if (!same && libunwind_missed_trampoline(a, na, b, nb, abroken, bbroken)) {
+    if (!same && libunwind_misjudged_exactness(a, na, b, nb, abroken, bbroken)) {
         same = 1;
-        atomic_fetch_add(&missed_trampolines, 1);
+        atomic_fetch_add(&misjudged_exactness, 1);
     }
     atomic_fetch_add(&wk->compared, 1);
     atomic_fetch_add(&wk->frames, nb);
@@ -766,9 +776,10 @@ int main(int argc, char **argv)
         bad += m;
     }
     printf("total: %ld samples compared, %ld mismatches\n", total, bad);
-    printf("tolerated: %ld samples taken on a signal handler's first instruction, where "
-           "libunwind does not mark the trampoline pair exact\n",
-           atomic_load(&missed_trampolines));
+    long misjudged = atomic_load(&misjudged_exactness);
+    printf("tolerated: %ld samples where only libunwind's exactness bits differ, and ours "
+           "follow the rule (leaf, trampoline, the frame it returns to)\n", misjudged);
+    CHECK(misjudged <= total / 1000 + 2);
     int nr = atomic_load(&nreported);
     for (int i = 0; i < nr && i < MAX_REPORTED; i++)
         print_mismatch(&reported[i]);
