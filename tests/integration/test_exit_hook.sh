@@ -11,6 +11,10 @@
 # default and PIE builds; runtime.exit's bytes are checked in the source and with objdump.
 # Where `unshare --pid` works, the case the hook exists for: the Go program as PID 1 of a PID
 # namespace, where a SIGTERM without handler ends it through runtime.exit(2).
+# Then, with libgoprof.so itself: CPU samples taken in its exit work (a preloaded send() that
+# spins, tests/fixtures/exit_hook/slow_send.c) walk on from the hook's private stack to the
+# program's callers, down to a root (runtime.goexit, runtime.mstart, _start), for every way a
+# Go program ends through runtime.exit and for C's exit() and _exit().
 # Then the exit latency of the mechanism alone (a callback that does nothing) is printed.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,10 +31,37 @@ echo "# work directory $work; shim $SHIM"
 [ -f "$SHIM" ] || { fail "no $SHIM (built by make check)"; finish; }
 need_go || { fail "Go toolchain"; finish; }
 if ! gcc -O1 -Wall -pthread -o "$work/c_exit" "$fx/c_exit.c" ||
-	! gcc -O2 -Wall -o "$work/exit_latency" "$fx/exit_latency.c"; then
+	! gcc -O2 -Wall -o "$work/exit_latency" "$fx/exit_latency.c" ||
+	! gcc -O2 -Wall -shared -fPIC -o "$work/slow_send.so" "$fx/slow_send.c" -ldl; then
 	fail "build C fixtures"
 	finish
 fi
+if ! (cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$work/profcheck" .); then
+	fail "build profcheck"
+	finish
+fi
+PROFCHECK=$work/profcheck
+
+# sampled_exit NAME ROOTS -- CMD...: CMD under libgoprof.so at 500 Hz, slow_send.so preloaded
+# before it: the samples in libgoprof's exit work (their stacks hold the shim's `send`) are at
+# least 20 (the shim spins 100 ms per send), and every one ends at a root in ROOTS (a regex).
+sampled_exit() {
+	local name=$1 roots=$2 prof=$D/exit.pb.gz n bad
+	shift 3
+	PRELOAD_FIRST=$work/slow_send.so run_profiled "$prof" GOPROF_HZ=500 -- "$@"
+	read -r n bad < <("$PROFCHECK" dump "$prof" 2>/dev/null | awk -v re="^($roots)$" -F' \\| ' '
+		!/^#/ { k = split($2, fr, ";"); hit = 0
+			for (i = 1; i <= k; i++) if (fr[i] == "send") hit = 1
+			if (!hit) next
+			split($1, c, " "); n += c[1]; if (fr[1] !~ re) { bad += c[1]; if (!ex) ex = $2 } }
+		END { print n + 0, bad + 0; if (ex) print ex > "/dev/stderr" }' 2>"$D/exit.broken")
+	if [ "${n:-0}" -ge 20 ] && [ "${bad:-1}" = 0 ]; then
+		pass "$name: $n samples in libgoprof's exit work, every one rooted"
+	else
+		fail "$name: ${n:-0} samples in libgoprof's exit work (want >= 20), ${bad:-?} not ending at $roots"
+		show_file "$D/exit.broken" 2
+	fi
+}
 
 # hooked PREFIX [VAR=VALUE ...] -- CMD...: CMD with the shim preloaded, hook lines to
 # PREFIX.hook; like run_plain otherwise (PREFIX.stdout/.stderr/.status, $_RUN_PID, and the
@@ -155,6 +186,8 @@ read -r ppid cpid <"$D/hook.pids" 2>/dev/null
 verify "C fork child exit(8): its own hook with its own pid, then the parent's" 0 0 \
 	"exit_hook 8 pid ${cpid:-?}" "exit_hook 0 pid ${ppid:-?}"
 race "C exit(4), then a thread's _exit(6) during the callback" 0 "4|6" 4 -- "$C" race
+sampled_exit "C exit(4), sampled" "_start" -- "$C" exit
+sampled_exit "C _exit(6), sampled" "_start" -- "$C" _exit
 
 # ---- Go ------------------------------------------------------------------------------------
 # The 12 bytes exit_hook.c expects (sys_linux_amd64.s: MOVL code+0(FP), DI; MOVL
@@ -214,7 +247,12 @@ for v in $VERSIONS; do
 		fi
 		race "$g: os.Exit(7), then another goroutine's os.Exit(9) during the callback" 1 "7|9" 7 \
 			-- "$bin" race
-		[ "$m" = exe ] && LAT_GO=$bin
+		if [ "$m" = exe ]; then
+			LAT_GO=$bin
+			for how in return exit panic throw; do
+				sampled_exit "$g: $how, sampled" "runtime.goexit|runtime.mstart" -- "$bin" $how
+			done
+		fi
 	done
 done
 

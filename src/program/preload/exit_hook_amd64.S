@@ -89,14 +89,23 @@ gp_exit_group:
 
 /* void gp_exit_run_and_end(int status): for the claim's winner on a path that never returns
  * (_exit, Go): the callback on the private stack, then gp_exit_done = 1 (a waiting thread may
- * then end with its own status), then exit_group(status). */
+ * then end with its own status), then exit_group(status).
+ * A CPU sample taken in the callback walks on to whoever called (or, from gp_exit_go_entry,
+ * jumped here as runtime.exit): r12 keeps the caller's stack pointer, which points at its return
+ * address, so the CFA is r12 + 8 (the callback preserves r12, and its CFI says where). Without
+ * that the walk ended here, and with libgoprof's own frames left out of profiles the sample
+ * showed as a stack with no root (`__libc_send` alone, in a Go program's exit). The caller's
+ * rbx and r12 are given up: undefined. */
     .globl gp_exit_run_and_end
     .hidden gp_exit_run_and_end
     .type gp_exit_run_and_end, @function
 gp_exit_run_and_end:
     .cfi_startproc
-    .cfi_undefined rip          /* the end of the stack for an unwinder */
+    movq %rsp, %r12
+    .cfi_def_cfa_register r12
+    .cfi_undefined r12
     movl %edi, %ebx             /* callee-saved: survives the callback */
+    .cfi_undefined rbx
     movq gp_exit_stack_top(%rip), %rax
     testq %rax, %rax
     jz 1f
