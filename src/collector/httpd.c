@@ -248,6 +248,26 @@ static enum MHD_Result serve_heap(struct httpd *h, struct MHD_Connection *conn, 
     return queue(h, conn, 200, r, "application/octet-stream");
 }
 
+/* /debug/pprof/symbol, as Go's net/http/pprof serves it: go tool pprof asks it (POST, the
+ * addresses in the body; or GET) for the names of every location of a fetched profile that has
+ * none, in any mapping, and fails the whole fetch on an error reply. Every name the collector
+ * could find is in the profile already (a stripped library, or code the vDSO does not export,
+ * stays an address), so the answer is the header alone: "num_symbols: 1" (Go's too: pprof only
+ * asks whether it is 0), no address named. A POST's body is read and dropped: its connection
+ * holds symbol_post until then. */
+static char symbol_post;
+static const char symbol_reply[] = "num_symbols: 1\n";
+
+static enum MHD_Result serve_symbol(struct httpd *h, struct MHD_Connection *conn, void **con_cls,
+                                    const char *method)
+{
+    if (!strcmp(method, "POST")) {
+        *con_cls = &symbol_post;
+        return MHD_YES;
+    }
+    return reply_text(h, conn, 200, symbol_reply);   /* any other method: as Go, as a GET */
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -256,7 +276,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct httpd_request *req = *con_cls;
     (void)version;
     (void)upload;
+    if (*con_cls == &symbol_post) {
+        if (*upload_size) {
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return reply_text(h, conn, 200, symbol_reply);
+    }
     if (!req) {
+        if (!strcmp(url, "/debug/pprof/symbol"))
+            return serve_symbol(h, conn, con_cls, method);
         if (strcmp(method, "GET") != 0)
             return reply_text(h, conn, 405, "method not allowed: only GET is served\n");
         if (!strcmp(url, "/debug/pprof/") || !strcmp(url, "/debug/pprof")) {
@@ -270,7 +299,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strcmp(url, "/debug/pprof/profile") != 0)
             return reply_text(h, conn, 404, "404 page not found: libgoprof serves "
                                             "/debug/pprof/profile, /debug/pprof/heap, "
-                                            "/debug/pprof/allocs and /debug/pprof/\n");
+                                            "/debug/pprof/allocs, /debug/pprof/symbol and "
+                                            "/debug/pprof/\n");
         return start_profile(h, conn, con_cls);
     }
     if (*upload_size) {         /* a body we do not want */
@@ -337,8 +367,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct httpd_request *req = *con_cls;
     (void)conn;
     (void)toe;
-    if (!req)
+    if (!req || *con_cls == &symbol_post) {
+        *con_cls = NULL;
         return;
+    }
     if (req->window_open) {
         close_window(h, req, NULL);
         profmap_free(req->w.pm);

@@ -10,9 +10,13 @@
  *   GET /debug/pprof/heap?seconds=N      (and allocs) Go's delta profile: every figure's
  *                                        change over the next N seconds, answered then
  *   GET /debug/pprof/                    an index page
+ *   POST (or GET) /debug/pprof/symbol    "num_symbols: 1", no address named: go tool pprof
+ *                                        asks it for every nameless location of a fetched
+ *                                        profile and fails on an error; the profile holds
+ *                                        every name the collector found already
  * so `go tool pprof http://HOST:PORT/debug/pprof/profile?seconds=5` works unchanged. A bad
- * seconds value gets 400, an unknown path 404, another method 405, more than
- * HTTPD_MAX_WINDOWS profiles at once 503; every error has a one-line text body.
+ * seconds value gets 400, an unknown path 404, a method other than GET 405 (symbol aside),
+ * more than HTTPD_MAX_WINDOWS profiles at once 503; every error has a one-line text body.
  *
  * The collector stays single-threaded: libmicrohttpd runs in its external epoll mode, its
  * epoll descriptor waited on in the collector's poll loop. A profile request opens a window
