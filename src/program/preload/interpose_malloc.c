@@ -368,8 +368,9 @@ static void *boot_pvalloc(size_t n)
  * per pair of filter words): program/sample/heap_set.h. The lines are mapped untouched
  * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
- * allocation's insert lands on a random line, and with 4 KiB pages it also missed the TLB (~90
- * ns of its ~290 ns measured on the development VM). The filter is here, static: free() reads
+ * allocation's insert lands on its window's line, or a random one at rates under 4 KiB
+ * (heap_set.h), and when homes were all random lines, with 4 KiB pages it also missed the TLB
+ * (~90 ns of its ~290 ns measured on the development VM). The filter is here, static: free() reads
  * it at a fixed address with a constant shift, and its pages are touched where sampled blocks
  * are. */
 #define SET_BITS 16
@@ -773,7 +774,8 @@ static int map_set(int fixed)
     /* A fork child's filter and summary are its parent's. */
     clear_where_set(set_filter, sizeof set_filter / sizeof set_filter[0]);
     clear_where_set(set_summary, sizeof set_summary / sizeof set_summary[0]);
-    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS);
+    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS,
+                  gp_heap.rate >= HEAP_SET_WINDOWED_RATE);
     return 0;
 }
 
@@ -795,13 +797,13 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
         return -1;
     }
     set_size = heap_set_bytes(SET_BITS);
+    gp_heap.rate = rate;   /* (map_set lays the table out for it) */
     int err = map_set(0);
     if (err) {
         gp_log("heap", "cannot map the table of sampled blocks (%s); C memory profiling is off",
                strerror(-err));
         return -1;
     }
-    gp_heap.rate = rate;
     gp_heap.skip_lo = skip_lo;
     gp_heap.skip_hi = skip_hi;
     gp_heap.count_stats = gp_log_debug_enabled;

@@ -5,8 +5,9 @@
 #include "program/sample/heap_set.h"
 
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint64_t *summary, unsigned bits)
+                   _Atomic uint64_t *summary, unsigned bits, int windowed)
 {
+    s->windowed = windowed;
     s->line = lines;
     s->filter = filter;
     s->summary = summary;
