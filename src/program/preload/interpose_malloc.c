@@ -370,9 +370,9 @@ static void *boot_pvalloc(size_t n)
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
  * allocation's insert lands on its window's line, or a random one at rates under 4 KiB
  * (heap_set.h), and when homes were all random lines, with 4 KiB pages it also missed the TLB
- * (~90 ns of its ~290 ns measured on the development VM). The filter is here, static: free() reads
- * it at a fixed address with a constant shift, and its pages are touched where sampled blocks
- * are. */
+ * (~90 ns of its ~290 ns measured on the development VM). The filter is here, static: free()
+ * reads it at a fixed address with a constant shift, and its pages are touched where sampled
+ * blocks are. */
 #define SET_BITS 16
 static _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
 static _Atomic uint64_t set_summary[HEAP_SET_SUMMARY_WORDS(SET_BITS)];

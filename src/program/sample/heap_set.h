@@ -66,7 +66,8 @@
  * 10 interleaved runs: +3.26 % against +3.80 %). A window expects 2 KiB / rate sampled blocks,
  * at most half of one at those rates, and its 3 slots and the next lines take more. Below,
  * where windows would fill, the home is a hash of the bit's number: lines evenly loaded, as
- * in a table sampling every allocation. An address lives at its home, or, when that line is full, in
+ * in a table sampling every allocation.
+ * An address lives at its home, or, when that line is full, in
  * one of the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's passing
  * count is the live addresses stored beyond it whose home is it or a line before it (their
  * probe passed through it). A lookup scans a line's 3 slots and stops at the first line
