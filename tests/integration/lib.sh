@@ -14,6 +14,7 @@
 #
 # Functions:
 #   need_go                 sets $GO (Go 1.26 from scripts/go-toolchain.sh) and a Go env
+#   build_profcheck DIR     builds DIR/profcheck (tests/tools/profcheck); sets PROFCHECK
 #   build_fixtures DIR      builds DIR/c_threads, DIR/go_cgo and DIR/profcheck;
 #                           sets $C_THREADS, $GO_CGO, $PROFCHECK
 #   run_profiled OUT [--kill-after=SECS] [--no-profile] [VAR=VALUE ...] -- CMD [ARG ...]
@@ -164,6 +165,14 @@ need_go() {
 	return 0
 }
 
+# build_profcheck DIR: tests/tools/profcheck built into DIR/profcheck; sets PROFCHECK.
+build_profcheck() {
+	(cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$1/profcheck" .) ||
+		return 1
+	PROFCHECK=$1/profcheck
+	export PROFCHECK
+}
+
 build_fixtures() {
 	local dir=$1 fx="$top_srcdir/tests/fixtures"
 	[ -n "$dir" ] || { echo "usage: build_fixtures DIR" >&2; return 1; }
@@ -179,14 +188,13 @@ build_fixtures() {
 		echo "lib.sh: building go_cgo failed" >&2
 		return 1
 	fi
-	if ! (cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$dir/profcheck" .); then
+	if ! build_profcheck "$dir"; then
 		echo "lib.sh: building profcheck failed" >&2
 		return 1
 	fi
 	C_THREADS=$dir/c_threads
 	GO_CGO=$dir/go_cgo
-	PROFCHECK=$dir/profcheck
-	export C_THREADS GO_CGO PROFCHECK
+	export C_THREADS GO_CGO
 	return 0
 }
 

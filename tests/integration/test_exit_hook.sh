@@ -36,11 +36,10 @@ if ! gcc -O1 -Wall -pthread -o "$work/c_exit" "$fx/c_exit.c" ||
 	fail "build C fixtures"
 	finish
 fi
-if ! (cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$work/profcheck" .); then
+if ! build_profcheck "$work"; then
 	fail "build profcheck"
 	finish
 fi
-PROFCHECK=$work/profcheck
 
 # sampled_exit NAME ROOTS -- CMD...: CMD under libgoprof.so at 500 Hz, slow_send.so preloaded
 # before it: the samples in libgoprof's exit work (their stacks hold the shim's `send`) are at

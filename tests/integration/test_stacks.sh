@@ -24,12 +24,11 @@ hz=${LIBGOPROF_STACKS_HZ:-500}
 need_go || { echo "0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-stacks.XXXXXX")
 mkdir -p "$work/bin" "$work/src" "$work/out"
-if ! (cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$work/profcheck" .); then
+if ! build_profcheck "$work"; then
     fail "build profcheck"
     summary
     exit 1
 fi
-PROFCHECK=$work/profcheck
 # The checker's own tests (matcher, expect files, roots, Go comparison) first.
 check "profcheck unit tests (go test)" \
     env -C "$top_srcdir/tests/tools/profcheck" CGO_ENABLED=0 "$GO" test -count=1 .

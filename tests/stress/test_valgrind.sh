@@ -69,8 +69,12 @@ vg_run() {
 	_goprof_unsets
 	# Only the static tool's environment has the preload (see the top): the reaper and env
 	# start without it, the tool ignores it, the program under memcheck loads it.
+	# GODEBUG=cpu.rdtscp=off, for a Go program: valgrind 3.19 cannot run RDTSCP (SIGILL), yet
+	# its CPUID says the CPU has it on some hosts (a Zen 5), and Go's cputicks then uses it
+	# (runtime.lock2's slow path: go_cgo died of SIGILL in 1 full run of 3 on 2026-12-05).
 	env -u LD_PRELOAD "${_UNSETS[@]}" "$REAPER" -l "$RUN/reaped" -t 120 -- \
 		env VALGRIND_LIB="$(dirname "$VG_TOOL")" VALGRIND_LAUNCHER="$VG_LAUNCHER" \
+		GODEBUG=cpu.rdtscp=off \
 		LD_PRELOAD="$LIBGOPROF" GOPROF_OUT="$RUN/out/prof.pb.gz" "${vars[@]}" \
 		"$VG_TOOL" --tool=memcheck --trace-children=yes --child-silent-after-fork=no \
 		--leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
@@ -172,10 +176,7 @@ snapshot() {
 }
 # LIBGOPROF_STRESS_SECONDS (default 3) + 1 s of work: a long run drains and aggregates for longer.
 secs=$((${LIBGOPROF_STRESS_SECONDS:-3} + 1))
-# GODEBUG=cpu.rdtscp=off: valgrind 3.19 cannot run RDTSCP (SIGILL) yet its CPUID says the CPU
-# has it on some hosts (seen on a Zen 5), and Go's cputicks uses it when told so (runtime.lock2's
-# slow path: the program died of SIGILL in 1 full run of 3 on 2026-12-05).
-DURING=snapshot vg_run go GOPROF_DEBUG=1 GODEBUG=cpu.rdtscp=off -- "$GO_CGO" -d "${secs}s"
+DURING=snapshot vg_run go GOPROF_DEBUG=1 -- "$GO_CGO" -d "${secs}s"
 check "go_cgo under memcheck: program ran to its end" grep -qx 'go_cgo: done' "$RUN/stdout"
 check "go_cgo under memcheck: a SIGUSR1 snapshot, valid" "$PROFCHECK" check "$RUN/snapshot.pb.gz"
 check "go_cgo under memcheck: the snapshot says so" \

@@ -61,9 +61,9 @@
  * it is the bit's filter word: a line per 2 KiB window, the windows of a region on consecutive
  * lines, as the filter's words. Why: a thread's sampled blocks then have their homes in a
  * stretch of the table a 32nd of its heap's size, which its sampled path keeps in the
- * second-level cache and the TLB, where a hashed home was a random line of 4 MiB, a miss to
- * memory and often a page walk for every sampled insert and remove (heapab, 2 threads, 512k,
- * 10 interleaved runs: +3.26 % against +3.80 %). A window expects 2 KiB / rate sampled blocks,
+ * second-level cache, where a hashed home was a random line of 4 MiB, a miss to
+ * memory for every sampled insert and remove (heapab, 2 threads, 512k, 8 interleaved runs:
+ * +3.15 % against +3.68 %). A window expects 2 KiB / rate sampled blocks,
  * at most half of one at those rates, and its 3 slots and the next lines take more. Below,
  * where windows would fill, the home is a hash of the bit's number: lines evenly loaded, as
  * in a table sampling every allocation.
