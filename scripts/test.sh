@@ -25,7 +25,18 @@ for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/stress
     p=$(echo "$line" | awk '{print $1 + 0}'); q=$(echo "$line" | awk '{print $3 + 0}')
     total_pass=$((total_pass + p)); total_fail=$((total_fail + q))
 done
-[ $status = 0 ] || { echo "make check failed; details:"; head -n 200 build/test-suite.log; }
+# On a failure, each failing test's failed checks with what they printed around them (a log
+# is thousands of PASS lines; the head of test-suite.log rarely reaches the failure).
+if [ $status != 0 ]; then
+    echo "make check failed; details:"
+    for trs in $(grep -l -E '^:test-result: (FAIL|ERROR)' build/tests/*.trs build/tests/*/*.trs 2>/dev/null); do
+        log=${trs%.trs}.log
+        echo "--- ${log#build/}"
+        grep -n -B3 -A15 -E '^(FAIL|ERROR)' "$log" | head -n 150
+        echo "--- ${log#build/}: its last lines"
+        tail -n 10 "$log"
+    done
+fi
 
 echo "== cppcheck"
 if cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
