@@ -107,8 +107,11 @@ same_as_plain "go pprof" "$D/plain"
 for r in 1 2 3; do
     cpu=$(awk -F'[= ]' -v r="$r" '$1 == "cpu_ns" && $3 == "round" && $4 == r { print $2 }' "$RUN_STDOUT")
     check "go pprof round $r: Go's profile valid" pprof_ok "$D/go.$r"
-    check "go pprof round $r: Go's samples within 15% of the round's CPU (${cpu} ns)" \
-        "$PROFCHECK" total "$D/go.$r" --expect-cpu-ns "${cpu:-0}" --tol 0.15
+    # -30 %: Go counts a signal as one period and ignores the timer's overruns, and with the
+    # CPUs shared the kernel delivers expiries only at ticks that find the thread running: with
+    # one other busy thread on this 2-CPU VM, Go's own profile got 84 % of a round's CPU.
+    check "go pprof round $r: Go's samples within -30% +15% of the round's CPU (${cpu} ns)" \
+        "$PROFCHECK" total "$D/go.$r" --expect-cpu-ns "${cpu:-0}" --tol 0.15 --tol-low 0.30
     check "go pprof round $r: Go's profile has its workers (main.goSigSpin)" \
         test "$(samples_of "$D/go.$r" main.goSigSpin)" -gt 0
 done
