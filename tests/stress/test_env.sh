@@ -499,7 +499,7 @@ check "stripped Go binary: no .symtab, no DWARF" \
 	sh -c '! readelf -S "$1" | grep -Eq "\.symtab|\.debug_info|\.zdebug_info"' _ "$B/go_stripped"
 # 2 s of wall time (the fixture's -d), and a chain check on 10 samples: main.goSpin gets ~45 a
 # second idle, but a busy host leaves the program a third of a CPU or less (two other busy
-# threads on this 2-CPU VM: 10-19 in 1 s, under profcheck's default 20, in 36 of 60 runs).
+# threads on this 2-CPU VM: 10-19 in 1 s, under profcheck's default 20, in 42 of 60 runs).
 run_pair go_stripped "$B/go_stripped" -d 2s
 same_run "stripped Go binary"
 check "stripped Go binary: no 'libgoprof:' line (1.26 is in the version table)" test ! -s "$CASE/stderr"
