@@ -25,17 +25,22 @@ for f in build/tests/unit/*.log build/tests/integration/*.log build/tests/stress
     p=$(echo "$line" | awk '{print $1 + 0}'); q=$(echo "$line" | awk '{print $3 + 0}')
     total_pass=$((total_pass + p)); total_fail=$((total_fail + q))
 done
-# On a failure, each failing test's failed checks with what they printed around them (a log
-# is thousands of PASS lines; the head of test-suite.log rarely reaches the failure).
-if [ $status != 0 ]; then
-    echo "make check failed; details:"
-    for trs in $(grep -l -E '^:test-result: (FAIL|ERROR)' build/tests/*.trs build/tests/*/*.trs 2>/dev/null); do
+# show_failed TRS...: for each test whose .trs says FAIL or ERROR, its failed checks with what
+# they printed around them, and its last lines (a log is thousands of PASS lines; the head of
+# test-suite.log rarely reaches the failure).
+show_failed() {
+    local trs log
+    for trs in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$@" 2>/dev/null); do
         log=${trs%.trs}.log
         echo "--- ${log#build/}"
         grep -n -B3 -A15 -E '^(FAIL|ERROR)' "$log" | head -n 150
         echo "--- ${log#build/}: its last lines"
         tail -n 10 "$log"
     done
+}
+if [ $status != 0 ]; then
+    echo "make check failed; details:"
+    show_failed build/tests/*.trs build/tests/*/*.trs
 fi
 
 echo "== cppcheck"
@@ -59,6 +64,7 @@ if ( mkdir -p build-asan && cd build-asan &&
     grep -h 'passed, ' build-asan/tests/unit/*.log | sed 's/^/sanitizers: /'
 else
     tail -n 40 /tmp/libgoprof-asan.log
+    show_failed build-asan/tests/unit/*.trs
     status=1
 fi
 echo "== ASan + UBSan library preloaded into real programs (collector on real profiles)"
@@ -79,9 +85,7 @@ if ( cd build && make distcheck -j2 TESTS="$unit_tests" >/tmp/libgoprof-distchec
 else
     tail -n 40 /tmp/libgoprof-distcheck.log
     # The failing tests' own logs (the unpacked tree stays after a failure).
-    for t in $(grep -l '^:test-result: FAIL' build/libgoprof-*/_build/sub/tests/unit/*.trs 2>/dev/null); do
-        echo "-- ${t%.trs}.log"; grep -v '^PASS' "${t%.trs}.log" | head -n 30
-    done
+    show_failed build/libgoprof-*/_build/sub/tests/unit/*.trs
     status=1
 fi
 

@@ -4,11 +4,11 @@
  *
  *   -DCOUNTDOWN  malloc subtracts the size from a thread's countdown (initial-exec TLS), as
  *                heap_pick does; the countdown never runs out here
- *   -DFILTER     free reads its address's bit in the summary (and, were it set, the filter
- *                word), as heap_filter_maybe does: the same word and bit arithmetic, with
- *                every bit clear
+ *   -DFILTER     free asks heap_filter_maybe (src/program/sample/heap_set.h, the interposers'
+ *                own test) of a filter and summary of the interposers' size, every bit clear
  *
- *   gcc -O2 -fPIC -shared [-DCOUNTDOWN] [-DFILTER] -o floor.so bench/heap/interpose_floor.c -ldl
+ *   gcc -O2 -fPIC -shared -I src [-DCOUNTDOWN] [-DFILTER] -o floor.so \
+ *       bench/heap/interpose_floor.c -ldl
  *   LD_PRELOAD=./floor.so heapab 2 1000     (bench/heap/heapab.c: the A/B ratio, interleaved
  *                                            with runs without it and with libgoprof.so)
  * Runs in the benchmarked program (preloaded); it is a measurement, not part of libgoprof.
@@ -51,8 +51,12 @@ void *malloc(size_t n)
 #endif
 
 #ifdef FILTER
-/* 2^16 filter words (a 2 KiB window each) and a summary bit per pair of them, 32 bits a word. */
-static uint64_t summary[1024], filter[65536];
+#include "program/sample/heap_set.h"
+
+/* As interpose_malloc.c's: SET_BITS 16, static, zero-filled. */
+#define FILTER_BITS 16
+static _Atomic uint64_t filter[(size_t)1 << FILTER_BITS];
+static _Atomic uint64_t summary[HEAP_SET_SUMMARY_WORDS(FILTER_BITS)];
 
 __attribute__((noinline)) static void free_maybe_sampled(void *p)
 {
@@ -61,11 +65,7 @@ __attribute__((noinline)) static void free_maybe_sampled(void *p)
 
 void free(void *p)
 {
-    uint64_t a = (uint64_t)(uintptr_t)p;
-    uint64_t rot = (a >> 27) * 0x9e3779b97f4a7c15ull >> 48;   /* the region's rotation */
-    uint64_t w = ((a >> 11) + rot) & 0xffff, b = w >> 1;
-    if (__builtin_expect((__atomic_load_n(&summary[b / 32], __ATOMIC_RELAXED) >> (b % 32)) & 1, 0) &&
-        (__atomic_load_n(&filter[w], __ATOMIC_RELAXED) >> ((a >> 6) & 31)) & 1) {
+    if (heap_filter_maybe(filter, summary, FILTER_BITS, (uintptr_t)p)) {
         free_maybe_sampled(p);
         return;
     }

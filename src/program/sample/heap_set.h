@@ -11,7 +11,7 @@
  * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 2 KiB window of
  * address space, its low 32 bits one bit per 64-byte granule of that window, its high 32 bits
  * a count of the inserts that set a bit in it (see "The filter's bits"). The windows of one
- * 2^(bits+11)-byte region (64 MiB for the interposers' table) map onto the words one to one,
+ * 2^(bits+11)-byte region (128 MiB for the interposers' table) map onto the words one to one,
  * rotated by a hash of the region's number, so a bit may stand for the same granule of several
  * regions (heap_filter_index). The bit is set while a live address in the table starts in its
  * granule. Why windows, not a hash of each address: a thread frees mostly blocks of its own
