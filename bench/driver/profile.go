@@ -35,8 +35,8 @@ type Profile struct {
 	// The other SIGPROFs forwarded (setitimer's, which Go's handler drops on threads with a
 	// per-thread timer); nil when absent.
 	ForwardedOther *Hist
-	CollCPUNS int64 // "collector: cpu_ns=": -1 when absent
-	CollRSSKB int64
+	CollCPUNS      int64 // "collector: cpu_ns=": -1 when absent
+	CollRSSKB      int64
 }
 
 var (

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -1057,7 +1058,7 @@ func (b *Bench) secHeap() error {
 			b.add("9", name+": gperftools HEAPPROFILE (tcmalloc, every allocation), against tcmalloc alone", st.pct(), "", "")
 		}
 		if threads > 0 {
-			if err := b.heapAB(name, threads); err != nil {
+			if err := b.heapABs(name, threads); err != nil {
 				return err
 			}
 		}
@@ -1074,7 +1075,22 @@ func (b *Bench) secHeap() error {
 		}
 	}
 	// Several threads, more than the cores: the A/B alone (heapbench's rows would be noise).
-	return b.heapAB("4 threads", 4)
+	return b.heapABs("4 threads", 4)
+}
+
+// heapABs: the in-process A/B from the process's start, then in its steady state: after a
+// warm-up in which the CPU samples have gone once round the ring (bench/heap/heapab.c: until
+// then every sample's slot is a page new to both processes, which this VM makes costly).
+func (b *Bench) heapABs(name string, threads int) error {
+	if err := b.heapAB(name, threads, 0); err != nil {
+		return err
+	}
+	busy := threads
+	if n := runtime.NumCPU(); busy > n {
+		busy = n
+	}
+	const slots, hz = 1024, 100 // GOPROF_RING_SLOTS's default; the A/B's sampling rate
+	return b.heapAB(name+", after the ring's first lap", threads, 1.3*slots/float64(hz*busy))
 }
 
 // heapAB: C memory profiling's cost at 512k measured inside one process (bench/heap/heapab.c):
@@ -1084,8 +1100,9 @@ func (b *Bench) secHeap() error {
 // profiled half's CPU (it takes a core from the program when all are busy). Whole runs move
 // by 10-25 % on this VM, rounds 1 ms apart by far less: this resolves what heapbench's
 // run-against-run rows above cannot. CPU profiling at 100 Hz runs in both halves and cancels.
-func (b *Bench) heapAB(name string, threads int) error {
-	argv := []string{filepath.Join(b.Bin, "heapab"), strconv.Itoa(threads), strconv.Itoa(b.P.HeapABRounds)}
+func (b *Bench) heapAB(name string, threads int, warmS float64) error {
+	argv := []string{filepath.Join(b.Bin, "heapab"), strconv.Itoa(threads), strconv.Itoa(b.P.HeapABRounds),
+		"10000", strconv.FormatFloat(warmS, 'f', 1, 64)}
 	specs := []Spec{
 		{Label: "S9 A/B none", Argv: argv},
 		{Label: "S9 A/B lgp cpu 100 Hz, heap 512k", Argv: argv, LGPHz: 100, LGPEnv: []string{"GOPROF_HEAP_RATE=512k"}},

@@ -1,5 +1,6 @@
 /* heapab.c -- the program's side of C memory profiling's cost, side by side in one process.
- *   heapab [THREADS [ROUNDS [PAIRS_PER_BLOCK]]]     (default 2 threads, 2000 rounds, 10 000 pairs)
+ *   heapab [THREADS [ROUNDS [PAIRS_PER_BLOCK [WARM_S]]]]
+ *          (default 2 threads, 2000 rounds, 10 000 pairs, no warm-up)
  * Each thread runs heapbench's loop (1024 live blocks of 16-4096 bytes, one freed at random and
  * one allocated in its place per pair) on two sets of blocks: one through malloc and free as the
  * program calls them (libgoprof.so's interposers, when preloaded with GOPROF_HEAP_RATE set),
@@ -15,6 +16,15 @@
  * a core from the program when all are busy. So it reads the collector's CPU time (schedstat of
  * the process named goprof-<our pid>) over the rounds, to add as a share of the interposed
  * half's CPU time. Prints key=integer lines for bench/driver.
+ *
+ * WARM_S: the threads first run both loops, unmeasured, for that many seconds of wall time,
+ * and the rounds (and the collector's CPU) are measured after. A process's first samples cost
+ * more than its later ones: each CPU sample takes a slot of the ring that no sample has used
+ * before, whose page is new to both processes (a page fault in the signal handler and one in
+ * the collector's touch-ahead: 5-13 us each on the development VM), until the ring has lapped
+ * (GOPROF_RING_SLOTS samples: about 5 s at 100 Hz with two busy threads). A warm-up at least
+ * that long measures the steady state a long-running program sees; without one, heapab's
+ * seconds-long runs lie within the first lap.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -48,6 +58,8 @@ static void *(*libc_malloc)(size_t);
 static void (*libc_free)(void *);
 static int rounds = 2000;
 static long pairs = 10000;
+static double warm_s;
+static pthread_barrier_t warmed, measuring;   /* the threads and main */
 
 static double thread_cpu_ns(void)
 {
@@ -93,8 +105,16 @@ static void *work(void *arg)
         w->via_program.blk[i] = malloc(16);
         w->via_libc.blk[i] = libc_malloc(16);
     }
-    block_program(&w->via_program, &w->sum);   /* warm both */
-    block_libc(&w->via_libc, &w->sum);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double until = (double)t.tv_sec + (double)t.tv_nsec * 1e-9 + warm_s;
+    do {   /* warm both, for warm_s at least */
+        block_program(&w->via_program, &w->sum);
+        block_libc(&w->via_libc, &w->sum);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((double)t.tv_sec + (double)t.tv_nsec * 1e-9 < until);
+    pthread_barrier_wait(&warmed);      /* main reads the collector's CPU */
+    pthread_barrier_wait(&measuring);
     for (int r = 0; r < rounds; r++) {
         double in = 0, di = 0;
         for (int half = 0; half < 2; half++) {   /* odd rounds call libc's first */
@@ -173,7 +193,9 @@ int main(int argc, char **argv)
         rounds = atoi(argv[2]);
     if (argc > 3)
         pairs = atol(argv[3]);
-    if (nthreads < 1 || nthreads > MAX_THREADS || rounds < 1 || pairs < 1)
+    if (argc > 4)
+        warm_s = atof(argv[4]);
+    if (nthreads < 1 || nthreads > MAX_THREADS || rounds < 1 || pairs < 1 || !(warm_s >= 0))
         return 2;
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     libc_malloc = libc ? (void *(*)(size_t))dlsym(libc, "malloc") : NULL;
@@ -192,11 +214,17 @@ int main(int argc, char **argv)
         usleep(10000);
         c0 = collector_cpu_ns();
     }
+    pthread_barrier_init(&warmed, NULL, (unsigned)nthreads + 1);
+    pthread_barrier_init(&measuring, NULL, (unsigned)nthreads + 1);
     for (int i = 0; i < nthreads; i++) {
         w[i].via_program.x = w[i].via_libc.x = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
         w[i].ratio = all + (size_t)i * (size_t)rounds;
         pthread_create(&w[i].t, NULL, work, &w[i]);
     }
+    pthread_barrier_wait(&warmed);
+    if (c0 >= 0)
+        c0 = collector_cpu_ns();
+    pthread_barrier_wait(&measuring);
     double in = 0, di = 0;
     uint64_t sum = 0;
     for (int i = 0; i < nthreads; i++) {
