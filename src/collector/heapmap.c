@@ -13,17 +13,12 @@
 #include "lib/ring/ring.h"
 #include "lib/ring/ring_labels.h"
 
-/* What the last sync read of one bucket of a process's table. */
-struct seen {
-    uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
-};
-
 /* One process image's table as read so far: per bucket made (by its place in the table's
  * order) and for its overflow bucket, the session's bucket + 1 (0: not read yet) and its
  * figures at the last sync. */
 struct shared_read {
     uint32_t bucket;
-    struct seen seen;
+    struct heap_totals seen;   /* what the last sync read */
 };
 struct proc_sync {
     struct shared_read *e;      /* cap of them, as many as the table has made */
@@ -236,18 +231,13 @@ static long bucket_of_shared(struct heapmap *h, uint32_t proc, const struct ring
     return bi;
 }
 
-/* The shared bucket sb's figures since the last sync (*seen) into the session's bucket bi. */
-static void add_since(struct heapmap *h, size_t bi, const struct heap_bucket *sb,
-                      struct seen *seen)
+/* The shared bucket's figures now (heap_bucket_totals: a free seen is never without its
+ * allocation) less those of the last sync (*seen) into the session's bucket bi. */
+static void add_since(struct heapmap *h, size_t bi, const struct heap_totals *now,
+                      struct heap_totals *seen)
 {
-    /* frees first: a free seen is never without its allocation (heap_buckets.h) */
-    struct seen now;
-    now.free_count = atomic_load_explicit(&sb->free_count, memory_order_acquire);
-    now.free_bytes = atomic_load_explicit(&sb->free_bytes, memory_order_acquire);
-    now.alloc_count = atomic_load_explicit(&sb->alloc_count, memory_order_relaxed);
-    now.alloc_bytes = atomic_load_explicit(&sb->alloc_bytes, memory_order_relaxed);
-    uint64_t da = now.alloc_count - seen->alloc_count, dab = now.alloc_bytes - seen->alloc_bytes;
-    uint64_t df = now.free_count - seen->free_count, dfb = now.free_bytes - seen->free_bytes;
+    uint64_t da = now->alloc_count - seen->alloc_count, dab = now->alloc_bytes - seen->alloc_bytes;
+    uint64_t df = now->free_count - seen->free_count, dfb = now->free_bytes - seen->free_bytes;
     struct heapmap_bucket *b = &h->buckets[bi];
     /* modulo 2^64, as the counters: a resize may take free_bytes below its last value */
     b->alloc_count += da;
@@ -256,24 +246,26 @@ static void add_since(struct heapmap *h, size_t bi, const struct heap_bucket *sb
     b->inuse_bytes += dab - dfb;
     h->st.allocs += da;
     h->st.frees += df;
-    *seen = now;
+    *seen = *now;
 }
 
-/* Shared bucket sb, as read so far (e). */
-static int sync_bucket(struct heapmap *h, uint32_t proc, const struct ring *r,
+/* Shared bucket i (r->nbuckets: the overflow bucket), whose key is sb, as read so far (e). */
+static int sync_bucket(struct heapmap *h, uint32_t proc, const struct ring *r, uint32_t i,
                        const struct heap_bucket *sb, struct shared_read *e, uint64_t skip_lo,
                        uint64_t skip_hi)
 {
+    struct heap_totals now;
+    heap_bucket_totals(r, i, &now);
     if (!e->bucket) {
         /* (the overflow bucket, or one whose allocation is not counted yet: nothing to show) */
-        if (!atomic_load_explicit(&sb->alloc_count, memory_order_relaxed))
+        if (!now.alloc_count)
             return 0;
         long bi = bucket_of_shared(h, proc, r, sb, skip_lo, skip_hi);
         if (bi < 0)
             return (int)bi;
         e->bucket = (uint32_t)bi + 1;
     }
-    add_since(h, e->bucket - 1, sb, &e->seen);
+    add_since(h, e->bucket - 1, &now, &e->seen);
     return 0;
 }
 
@@ -295,11 +287,12 @@ int heapmap_sync(struct heapmap *h, uint32_t proc, const struct ring *r, uint64_
         if (i == 0 || i > r->nbuckets ||
             !atomic_load_explicit(&r->buckets[i - 1].ready, memory_order_acquire))
             continue;   /* not written yet (or nonsense): read at the next sync */
-        int err = sync_bucket(h, proc, r, &r->buckets[i - 1], &ps->e[k], skip_lo, skip_hi);
+        int err = sync_bucket(h, proc, r, i - 1, &r->buckets[i - 1], &ps->e[k], skip_lo, skip_hi);
         if (err)
             return err;
     }
-    return sync_bucket(h, proc, r, &r->hdr->heap_overflow, &ps->overflow, skip_lo, skip_hi);
+    return sync_bucket(h, proc, r, r->nbuckets, &r->hdr->heap_overflow, &ps->overflow, skip_lo,
+                       skip_hi);
 }
 
 void heapmap_end_proc(struct heapmap *h, uint32_t proc)

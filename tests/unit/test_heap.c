@@ -454,11 +454,19 @@ static int pc_in(uint64_t pc, void *fn)
     return pc > f && pc < f + 256;
 }
 
+/* Bucket b's counters, over every stripe. */
+static struct heap_totals *totals_of(struct ring *r, const struct heap_bucket *b)
+{
+    static struct heap_totals t;
+    heap_bucket_totals(r, (uint32_t)(b - r->buckets), &t);
+    return &t;
+}
+
 /* The four counters summed over the buckets made for stacks whose leaf is the return address
  * leaf: each call site of records() is a stack of its own. */
-static struct heap_bucket *sum_at_leaf(struct ring *r, uint64_t leaf)
+static struct heap_totals *sum_at_leaf(struct ring *r, uint64_t leaf)
 {
-    static struct heap_bucket sum;
+    static struct heap_totals sum;
     int any = 0;
     memset(&sum, 0, sizeof sum);
     uint64_t made = atomic_load(&r->hdr->heap_buckets_made);
@@ -467,16 +475,17 @@ static struct heap_bucket *sum_at_leaf(struct ring *r, uint64_t leaf)
         struct heap_bucket *b = i ? &r->buckets[i - 1] : NULL;
         if (b && atomic_load(&b->ready) && b->nframes > 1 && r->heap_frames[b->frames] == leaf) {
             any = 1;
-            sum.alloc_count += b->alloc_count;
-            sum.alloc_bytes += b->alloc_bytes;
-            sum.free_count += b->free_count;
-            sum.free_bytes += b->free_bytes;
+            struct heap_totals *t = totals_of(r, b);
+            sum.alloc_count += t->alloc_count;
+            sum.alloc_bytes += t->alloc_bytes;
+            sum.free_count += t->free_count;
+            sum.free_bytes += t->free_bytes;
         }
     }
     return any ? &sum : NULL;
 }
 
-static int counts(const struct heap_bucket *b, uint64_t ac, uint64_t ab, uint64_t fc,
+static int counts(const struct heap_totals *b, uint64_t ac, uint64_t ab, uint64_t fc,
                   uint64_t fb)
 {
     if (b && b->alloc_count == ac && b->alloc_bytes == ab && b->free_count == fc &&
@@ -513,7 +522,7 @@ static void records(void)
         alloc_site(addr[i], size[i]);
     CHECK(atomic_load(&ring.hdr->heap_buckets_made) == 1);
     struct heap_bucket *b = &ring.buckets[atomic_load(&ring.bucket_order[0]) - 1];
-    CHECK(counts(b, 2, 300, 0, 0));
+    CHECK(counts(totals_of(&ring, b), 2, 300, 0, 0));
     /* the walk starts at the interposer's caller: the leaf is alloc_site's call, a return
      * address (not exact) */
     printf("# the bucket's stack: %d frames\n", b->nframes);
@@ -525,19 +534,22 @@ static void records(void)
     CHECK(heap_take(0x5000, &m) == 1 && heap_meta_bucket(m) == bi && heap_meta_size(m) == 100);
     CHECK(heap_take(0x5000, &m) == 0);
     free_site(m);
-    CHECK(counts(b, 2, 300, 1, 100));
+    CHECK(counts(totals_of(&ring, b), 2, 300, 1, 100));
     /* realloc: moved and grown (200 -> 300), then shrunk in place (300 -> 50): in-use bytes
      * (alloc - free) follow, the block keeps its bucket */
     CHECK(heap_take(0x6000, &m) == 1);
     move_site(m, 0x7000, 300);
-    CHECK(b->alloc_bytes - b->free_bytes == 300 && b->free_count == 1);
+    struct heap_totals *t = totals_of(&ring, b);
+    CHECK(t->alloc_bytes - t->free_bytes == 300 && t->free_count == 1);
     CHECK(heap_take(0x7000, &m) == 1 && heap_meta_bucket(m) == bi && heap_meta_size(m) == 300);
     move_site(m, 0x7000, 50);
-    CHECK(b->alloc_bytes - b->free_bytes == 50);
+    t = totals_of(&ring, b);
+    CHECK(t->alloc_bytes - t->free_bytes == 50);
     CHECK(heap_take(0x9000, &m) == 0);   /* never sampled */
     CHECK(heap_take(0x7000, &m) == 1 && heap_meta_size(m) == 50);
     free_site(m);
-    CHECK(b->alloc_count == b->free_count && b->alloc_bytes == b->free_bytes);
+    t = totals_of(&ring, b);
+    CHECK(t->alloc_count == t->free_count && t->alloc_bytes == t->free_bytes);
     /* nothing of it reaches the ring */
     seen.n = 0;
     CHECK(ring_read(&ring, keep, &seen) == 0);
@@ -584,7 +596,7 @@ static void records(void)
     alloc_site_called(0x210000, 64);
     uint64_t made = atomic_load(&ring.hdr->heap_buckets_made);
     struct heap_bucket *bc = &ring.buckets[atomic_load(&ring.bucket_order[made - 1]) - 1];
-    CHECK(counts(bc, 1, 64, 0, 0) && bc->nframes > 2 &&
+    CHECK(counts(totals_of(&ring, bc), 1, 64, 0, 0) && bc->nframes > 2 &&
           pc_in(ring.heap_frames[bc->frames], calling_interposer) &&
           pc_in(ring.heap_frames[bc->frames + 1], alloc_site_called));
     uint64_t in_called = ring.heap_frames[bc->frames + 1];

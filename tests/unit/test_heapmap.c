@@ -60,6 +60,15 @@ static struct heap_bucket *bucket(struct proc *p, uint64_t leaf, int lab)
     return heap_bucket_at(&p->w, heap_bucket_find(&p->w, &key));
 }
 
+/* Bucket b's counters (b may be the overflow bucket), each time in the next stripe, as threads
+ * with other ids count: the reader adds them up. */
+static struct heap_counts *counts_of(struct proc *p, struct heap_bucket *b)
+{
+    static uint32_t next_tid;
+    uint32_t i = b == &p->w.hdr->heap_overflow ? p->w.nbuckets : (uint32_t)(b - p->w.buckets);
+    return heap_counts_at(&p->w, i, next_tid++);
+}
+
 /* The session's bucket of process proc whose leaf is leaf (with labels or not). */
 static const struct heapmap_bucket *find(const struct heapmap *h, uint32_t proc, uint64_t leaf,
                                          int lab)
@@ -110,10 +119,10 @@ static void test_sync(void)
     CHECK(h != NULL);
     proc_open(&p0);
     proc_open(&p1);
-    heap_bucket_count_alloc(bucket(&p0, S1, 0), 100);
-    heap_bucket_count_alloc(bucket(&p0, S1, 0), 300);
-    heap_bucket_count_alloc(bucket(&p0, S2, 0), 50);
-    heap_bucket_count_free(bucket(&p0, S1, 0), 100);
+    heap_bucket_count_alloc(counts_of(&p0, bucket(&p0, S1, 0)), 100);
+    heap_bucket_count_alloc(counts_of(&p0, bucket(&p0, S1, 0)), 300);
+    heap_bucket_count_alloc(counts_of(&p0, bucket(&p0, S2, 0)), 50);
+    heap_bucket_count_free(counts_of(&p0, bucket(&p0, S1, 0)), 100);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(heapmap_len(h) == 2);   /* the empty overflow bucket is not shown */
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
@@ -125,30 +134,30 @@ static void test_sync(void)
     CHECK(st.allocs == 3 && st.frees == 1 && st.buckets == 2 && st.frames == 4);
 
     /* another process: the same stack is its own */
-    heap_bucket_count_alloc(bucket(&p1, S1, 0), 64);
+    heap_bucket_count_alloc(counts_of(&p1, bucket(&p1, S1, 0)), 64);
     CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
     CHECK(figures(find(h, 1, S1, 0), 1, 64, 1, 64));
-    heap_bucket_count_free(bucket(&p1, S1, 0), 64);
+    heap_bucket_count_free(counts_of(&p1, bucket(&p1, S1, 0)), 64);
     CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
     CHECK(figures(find(h, 1, S1, 0), 1, 64, 0, 0));
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 300));
 
     /* realloc: the 300-byte block grew to 1000, then shrank to 200: in-use follows, alloc
      * stays; then it is freed at its last size */
-    heap_bucket_count_resize(bucket(&p0, S1, 0), 300, 1000);
+    heap_bucket_count_resize(counts_of(&p0, bucket(&p0, S1, 0)), 300, 1000);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 1000));
-    heap_bucket_count_resize(bucket(&p0, S1, 0), 1000, 200);
+    heap_bucket_count_resize(counts_of(&p0, bucket(&p0, S1, 0)), 1000, 200);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 1, 200));
-    heap_bucket_count_free(bucket(&p0, S1, 0), 200);
+    heap_bucket_count_free(counts_of(&p0, bucket(&p0, S1, 0)), 200);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 0), 2, 400, 0, 0));
 
     /* labels make their own bucket; the same labels in another order are one bucket here
      * (two in the program) */
-    heap_bucket_count_alloc(bucket(&p0, S1, 2), 8);
-    heap_bucket_count_alloc(bucket(&p0, S1, 3), 16);
+    heap_bucket_count_alloc(counts_of(&p0, bucket(&p0, S1, 2)), 8);
+    heap_bucket_count_alloc(counts_of(&p0, bucket(&p0, S1, 3)), 16);
     CHECK(bucket(&p0, S1, 2) != bucket(&p0, S1, 3));
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S1, 1), 2, 24, 2, 24));
@@ -167,14 +176,14 @@ static void test_sync(void)
     atomic_store(&b2->ready, 1);
     uint64_t k = atomic_fetch_add(&p0.w.hdr->heap_buckets_made, 1);
     atomic_store(&p0.w.bucket_order[k], i2 + 1);
-    heap_bucket_count_alloc(b2, 5);
+    heap_bucket_count_alloc(counts_of(&p0, b2), 5);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(figures(find(h, 0, S2, 0), 2, 55, 2, 55));
 
     /* a bucket made but not ready yet (its maker between claim and publish): read later */
     struct heap_bucket *b3 = bucket(&p0, 0x3333, 0);
     atomic_store(&b3->ready, 0);
-    heap_bucket_count_alloc(b3, 7);
+    heap_bucket_count_alloc(counts_of(&p0, b3), 7);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     CHECK(find(h, 0, 0x3333, 0) == NULL);
     atomic_store(&b3->ready, 1);
@@ -187,14 +196,14 @@ static void test_sync(void)
     key.pc[0] = 0x70000010;
     key.pc[1] = 0x4444;
     key.pc[2] = 0x9000;
-    heap_bucket_count_alloc(heap_bucket_at(&p1.w, heap_bucket_find(&p1.w, &key)), 16);
+    heap_bucket_count_alloc(counts_of(&p1, heap_bucket_at(&p1.w, heap_bucket_find(&p1.w, &key))), 16);
     CHECK(heapmap_sync(h, 1, &p1.r, 0x70000000, 0x70001000) == 0);
     CHECK(figures(find(h, 1, 0x4444, 0), 1, 16, 1, 16));
     CHECK(find(h, 1, 0x4444, 0) && find(h, 1, 0x4444, 0)->nframes == 2);
 
     /* the program's overflow bucket (no stack): shown once it has counts */
     CHECK(find_overflow(h, 1) == NULL);
-    heap_bucket_count_alloc(heap_bucket_at(&p1.w, p1.w.nbuckets), 1000);
+    heap_bucket_count_alloc(counts_of(&p1, heap_bucket_at(&p1.w, p1.w.nbuckets)), 1000);
     CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
     CHECK(figures(find_overflow(h, 1), 1, 1000, 1, 1000));
 
@@ -202,14 +211,14 @@ static void test_sync(void)
      * without its stack, and said */
     struct heap_bucket *bad = bucket(&p1, 0x5555, 0);
     bad->frames = p1.w.frame_words - 1;
-    heap_bucket_count_alloc(bad, 3);
+    heap_bucket_count_alloc(counts_of(&p1, bad), 3);
     CHECK(heapmap_sync(h, 1, &p1.r, 0, 0) == 0);
     heapmap_stats(h, &st);
     CHECK(st.bad == 1);
     CHECK(figures(find_overflow(h, 1), 2, 1003, 2, 1003));
 
     /* process 0 ends: its figures stay (the leak report) */
-    heap_bucket_count_alloc(bucket(&p0, S2, 0), 1);
+    heap_bucket_count_alloc(counts_of(&p0, bucket(&p0, S2, 0)), 1);
     CHECK(heapmap_sync(h, 0, &p0.r, 0, 0) == 0);
     heapmap_end_proc(h, 0);
     proc_close(&p0);
@@ -261,19 +270,19 @@ static void test_random(void)
         if (!size[proc][a]) {
             int s = rand() % 8;
             uint64_t sz = 1 + (uint64_t)(rand() % 1000);
-            heap_bucket_count_alloc(bucket(&p[proc], 0x100 + (uint64_t)s, 0), sz);
+            heap_bucket_count_alloc(counts_of(&p[proc], bucket(&p[proc], 0x100 + (uint64_t)s, 0)), sz);
             size[proc][a] = sz;
             stack[proc][a] = s;
             ac[proc][s]++, ab[proc][s] += sz, ic[proc][s]++, ib[proc][s] += sz;
         } else if (op < 2) {
             int s = stack[proc][a];
-            heap_bucket_count_free(bucket(&p[proc], 0x100 + (uint64_t)s, 0), size[proc][a]);
+            heap_bucket_count_free(counts_of(&p[proc], bucket(&p[proc], 0x100 + (uint64_t)s, 0)), size[proc][a]);
             ic[proc][s]--, ib[proc][s] -= size[proc][a];
             size[proc][a] = 0;
         } else {
             int s = stack[proc][a];
             uint64_t sz = 1 + (uint64_t)(rand() % 5000);
-            heap_bucket_count_resize(bucket(&p[proc], 0x100 + (uint64_t)s, 0), size[proc][a], sz);
+            heap_bucket_count_resize(counts_of(&p[proc], bucket(&p[proc], 0x100 + (uint64_t)s, 0)), size[proc][a], sz);
             ib[proc][s] = ib[proc][s] - size[proc][a] + sz;
             size[proc][a] = sz;
         }

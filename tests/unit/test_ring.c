@@ -279,9 +279,11 @@ static void test_check_heap(void)
     CHECK((const char *)r.bucket_order == (const char *)(r.buckets + r.nbuckets));
     CHECK((const char *)r.heap_frames == (const char *)(r.bucket_order + r.nbuckets));
     CHECK((const char *)r.heap_labels == (const char *)(r.heap_frames + r.frame_words));
-    CHECK((const char *)r.buckets > base && (const char *)(r.heap_labels + r.label_bytes) <= end);
-    CHECK((uint64_t)(r.heap_labels + r.label_bytes - (uint8_t *)r.buckets) ==
-          heap_buckets_region_bytes());
+    CHECK((const char *)r.heap_counts == (const char *)(r.heap_labels + r.label_bytes));
+    const char *counts_end =
+        (const char *)(r.heap_counts + GP_HEAP_STRIPES * heap_counts_row(r.nbuckets));
+    CHECK((const char *)r.buckets > base && counts_end <= end);
+    CHECK((uint64_t)(counts_end - (const char *)r.buckets) == heap_buckets_region_bytes());
     /* the same table seen from both sides: what the writer stores, the reader reads there */
     static struct ring_record key;
     key.nframes = 1;
@@ -418,31 +420,45 @@ static void test_heap_buckets(void)
     CHECK(heap_bucket_find(&r, &k) == idx[0]);
     CHECK(atomic_load(&r.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 0);
 
-    /* counters: in-use is alloc - free, a resize moves free_bytes by old - new (mod 2^64) */
-    b = heap_bucket_at(&r, idx[0]);
-    heap_bucket_count_alloc(b, 100);
-    heap_bucket_count_alloc(b, 28);
-    CHECK(atomic_load(&b->alloc_count) == 2 && atomic_load(&b->alloc_bytes) == 128);
-    CHECK(atomic_load(&b->free_count) == 0 && atomic_load(&b->free_bytes) == 0);
-    heap_bucket_count_resize(b, 28, 50);                        /* grown: below zero */
-    CHECK(atomic_load(&b->free_bytes) == (uint64_t)0 - 22);
-    CHECK(atomic_load(&b->alloc_bytes) - atomic_load(&b->free_bytes) == 150);
-    heap_bucket_count_free(b, 100);
-    CHECK(atomic_load(&b->free_count) == 1 && atomic_load(&b->free_bytes) == 78);
-    heap_bucket_count_resize(b, 50, 20);                        /* shrunk */
-    CHECK(atomic_load(&b->free_bytes) == 108 && atomic_load(&b->alloc_count) == 2);
-    heap_bucket_count_free(b, 20);
-    CHECK(atomic_load(&b->free_count) == 2 && atomic_load(&b->alloc_bytes) == 128 &&
-          atomic_load(&b->free_bytes) == 128);                   /* all freed */
-    struct heap_bucket *other = heap_bucket_at(&r, idx[1]);
-    CHECK(atomic_load(&other->alloc_count) == 0 && atomic_load(&other->free_bytes) == 0);
+    /* counters: in-use is alloc - free, a resize moves free_bytes by old - new (mod 2^64);
+     * each thread counts in its stripe (tid % GP_HEAP_STRIPES), the totals add them up */
+    struct heap_totals t;
+    struct heap_counts *c = heap_counts_at(&r, idx[0], 3);
+    struct heap_counts *c2 = heap_counts_at(&r, idx[0], 3 + GP_HEAP_STRIPES);   /* the same */
+    struct heap_counts *c3 = heap_counts_at(&r, idx[0], 6);                     /* another */
+    CHECK(c2 == c && c3 != c && heap_counts_at(&r, idx[1], 3) != c);
+    heap_bucket_count_alloc(c, 100);
+    heap_bucket_count_alloc(c3, 28);
+    CHECK(atomic_load(&c->alloc_count) == 1 && atomic_load(&c3->alloc_bytes) == 28);
+    heap_bucket_totals(&r, idx[0], &t);
+    CHECK(t.alloc_count == 2 && t.alloc_bytes == 128 && t.free_count == 0 && t.free_bytes == 0);
+    heap_bucket_count_resize(c, 28, 50);                        /* grown: below zero */
+    heap_bucket_totals(&r, idx[0], &t);
+    CHECK(t.free_bytes == (uint64_t)0 - 22 && t.alloc_bytes - t.free_bytes == 150);
+    heap_bucket_count_free(c3, 100);                            /* freed in another stripe */
+    heap_bucket_totals(&r, idx[0], &t);
+    CHECK(t.free_count == 1 && t.free_bytes == 78);
+    heap_bucket_count_resize(c2, 50, 20);                       /* shrunk */
+    heap_bucket_totals(&r, idx[0], &t);
+    CHECK(t.free_bytes == 108 && t.alloc_count == 2);
+    heap_bucket_count_free(heap_counts_at(&r, idx[0], 0), 20);
+    heap_bucket_totals(&r, idx[0], &t);
+    CHECK(t.free_count == 2 && t.alloc_bytes == 128 && t.free_bytes == 128);   /* all freed */
+    heap_bucket_totals(&r, idx[1], &t);
+    CHECK(t.alloc_count == 0 && t.free_bytes == 0);
 
-    /* the overflow bucket, in the header */
-    struct heap_bucket *ov = heap_bucket_at(&r, r.nbuckets);
-    CHECK(ov == &r.hdr->heap_overflow);
-    heap_bucket_count_alloc(ov, 7);
-    CHECK(atomic_load(&r.hdr->heap_overflow.alloc_count) == 1 &&
-          atomic_load(&r.hdr->heap_overflow.alloc_bytes) == 7);
+    /* the overflow bucket: its key in the header, its counters after the others' */
+    CHECK(heap_bucket_at(&r, r.nbuckets) == &r.hdr->heap_overflow);
+    heap_bucket_count_alloc(heap_counts_at(&r, r.nbuckets, 5), 7);
+    heap_bucket_totals(&r, r.nbuckets, &t);
+    CHECK(t.alloc_count == 1 && t.alloc_bytes == 7);
+    /* every stripe's counters lie inside the mapping, apart from every other's */
+    const char *end = (const char *)r.hdr + r.map_size;
+    CHECK((const char *)(heap_counts_at(&r, r.nbuckets, GP_HEAP_STRIPES - 1) + 1) <= end &&
+          (const char *)heap_counts_at(&r, 0, 0) >= (const char *)(r.heap_labels + r.label_bytes));
+    for (uint32_t s = 1; s < GP_HEAP_STRIPES; s++)
+        CHECK(heap_counts_at(&r, 0, s) > heap_counts_at(&r, r.nbuckets, s - 1) &&
+              (uintptr_t)heap_counts_at(&r, 0, s) % 64 == 0);
     ring_destroy(&r);
 }
 
@@ -551,21 +567,31 @@ static void *hb_writer(void *arg)
     uint32_t t = (uint32_t)(uintptr_t)arg;
     static struct ring_record keys[HB_THREADS];
     struct ring_record *k = &keys[t];
+    /* stripes 0, 4, 0, 4: threads that share a stripe, and threads that do not */
+    uint32_t tid = t * (GP_HEAP_STRIPES / 2);
     pthread_barrier_wait(&hb_start);
     for (uint32_t rep = 0; rep < HB_REPEAT; rep++) {
         for (uint32_t i = 0; i < HB_SHARED; i++) {
             hb_key(k, 0, i);
-            struct heap_bucket *b = heap_bucket_at(&hb, heap_bucket_find(&hb, k));
-            heap_bucket_count_alloc(b, i + 1);
+            struct heap_counts *c = heap_counts_at(&hb, heap_bucket_find(&hb, k), tid);
+            heap_bucket_count_alloc(c, i + 1);
             if (rep % 2)
-                heap_bucket_count_free(b, i + 1);
+                heap_bucket_count_free(c, i + 1);
         }
         for (uint32_t i = 0; i < HB_OWN; i++) {
             hb_key(k, t + 1, i);
-            heap_bucket_count_alloc(heap_bucket_at(&hb, heap_bucket_find(&hb, k)), 1);
+            heap_bucket_count_alloc(heap_counts_at(&hb, heap_bucket_find(&hb, k), tid), 1);
         }
     }
     return NULL;
+}
+
+/* The allocations counted in r's overflow bucket. */
+static uint64_t overflow_allocs(const struct ring *r)
+{
+    struct heap_totals t;
+    heap_bucket_totals(r, r->nbuckets, &t);
+    return t.alloc_count;
 }
 
 /* The buckets made that hold k (from the order, as the collector reads them), and their
@@ -581,9 +607,11 @@ static uint32_t hb_holding(const struct ring_record *k, uint64_t *allocs, uint64
         if (i == 0 || i > hb.nbuckets || !bucket_holds(&hb, &hb.buckets[i - 1], k))
             continue;
         n++;
-        *allocs += atomic_load(&hb.buckets[i - 1].alloc_count);
-        *bytes += atomic_load(&hb.buckets[i - 1].alloc_bytes);
-        *frees += atomic_load(&hb.buckets[i - 1].free_count);
+        struct heap_totals t;
+        heap_bucket_totals(&hb, i - 1, &t);
+        *allocs += t.alloc_count;
+        *bytes += t.alloc_bytes;
+        *frees += t.free_count;
     }
     return n;
 }
@@ -627,7 +655,7 @@ static void test_heap_buckets_concurrent(void)
             for (uint64_t p = 0; p < o; p++)
                 order_ok &= atomic_load(&hb.bucket_order[o]) != atomic_load(&hb.bucket_order[p]);
         no_drops &= atomic_load(&hb.hdr->heap_drops[GP_HEAP_DROP_NO_BUCKET]) == 0 &&
-                    atomic_load(&hb.hdr->heap_overflow.alloc_count) == 0;
+                    overflow_allocs(&hb) == 0;
         ring_destroy(&hb);
     }
     CHECK(one_each);

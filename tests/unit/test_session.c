@@ -527,7 +527,7 @@ static void heap_block_put(struct ring *ring, uint64_t addr, uint32_t bucket, ui
 {
     struct heap_block *e = heap_block_of(ring, addr);
     if (e)
-        heap_bucket_count_free(heap_bucket_at(ring, e->bucket), e->size);
+        heap_bucket_count_free(heap_counts_at(ring, e->bucket, (uint32_t)addr), e->size);
     else
         e = heap_block_of(NULL, 0);
     if (!CHECK(e != NULL))   /* (the test's table is large enough) */
@@ -552,20 +552,20 @@ static void put_heap(struct ring *ring, enum heap_op op, uint64_t leaf, uint64_t
         scratch.pc[1] = 0x9000 | GP_PC_EXACT;
         uint32_t i = heap_bucket_find(ring, &scratch);
         CHECK(i < ring->nbuckets);   /* a stack of its own, not the overflow bucket */
-        heap_bucket_count_alloc(heap_bucket_at(ring, i), size);
+        heap_bucket_count_alloc(heap_counts_at(ring, i, (uint32_t)size), size);
         heap_block_put(ring, addr, i, size);
         break;
     }
     case HEAP_FREE:
         if ((e = heap_block_of(ring, addr)) != NULL) {
-            heap_bucket_count_free(heap_bucket_at(ring, e->bucket), e->size);
+            heap_bucket_count_free(heap_counts_at(ring, e->bucket, (uint32_t)addr), e->size);
             e->ring = NULL;
         }
         break;
     case HEAP_MOVE:
         if ((e = heap_block_of(ring, old)) != NULL) {
             uint32_t i = e->bucket;
-            heap_bucket_count_resize(heap_bucket_at(ring, i), e->size, size);
+            heap_bucket_count_resize(heap_counts_at(ring, i, (uint32_t)old), e->size, size);
             e->ring = NULL;
             heap_block_put(ring, addr, i, size);
         }

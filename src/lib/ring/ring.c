@@ -49,6 +49,8 @@ void ring_set_heap_geometry(struct ring *r, uint32_t buckets, uint32_t frame_wor
     r->heap_frames = buckets ? (uint64_t *)at : NULL;
     at += (size_t)frame_words * sizeof(uint64_t);
     r->heap_labels = buckets ? (uint8_t *)at : NULL;
+    at += label_bytes;
+    r->heap_counts = buckets ? (struct heap_counts *)at : NULL;
 }
 
 int ring_create(struct ring *r, uint32_t nslots, int heap, int *fd_out)

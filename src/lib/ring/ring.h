@@ -78,7 +78,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 9u
+#define GP_RING_VERSION 10u
 #define GP_RING_MAX_FRAMES 896
 #define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
 #define GP_RING_LABEL_BYTES 896
@@ -174,8 +174,8 @@ struct ring_header {
     /* writers, when they make a bucket: a line of its own */
     _Atomic uint64_t heap_frames_used, heap_labels_used, heap_buckets_made;
     uint64_t pad5[5];
-    _Alignas(64) struct heap_bucket heap_overflow;   /* bucket nbuckets: allocations without a
-                                                    * stack */
+    _Alignas(64) struct heap_bucket heap_overflow;   /* bucket nbuckets' key: allocations
+                                                    * without a stack */
 };
 
 _Static_assert(__builtin_offsetof(struct ring_header, heap_overflow) % 64 == 0,
@@ -196,6 +196,7 @@ struct ring {
     _Atomic uint32_t *bucket_order;
     uint64_t *heap_frames;
     uint8_t *heap_labels;
+    struct heap_counts *heap_counts;   /* GP_HEAP_STRIPES rows of heap_counts_row(nbuckets) */
     uint32_t nbuckets, frame_words, label_bytes;
 };
 

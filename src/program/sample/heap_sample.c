@@ -281,10 +281,17 @@ GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight)
     return 1;
 }
 
+/* Bucket i's counters in this thread's stripe (a thread that never sampled has tid 0: any
+ * stripe will do). */
+GP_SIGSAFE static struct heap_counts *own_counts(struct ring *r, uint32_t i)
+{
+    return heap_counts_at(r, i, gp_thread.tid);
+}
+
 /* The block whose meta this is (heap_set.h: its bucket and size) counts as freed. */
 GP_SIGSAFE static void count_freed(struct ring *r, uint64_t meta)
 {
-    heap_bucket_count_free(heap_bucket_at(r, heap_meta_bucket(meta)), heap_meta_size(meta));
+    heap_bucket_count_free(own_counts(r, heap_meta_bucket(meta)), heap_meta_size(meta));
 }
 
 /* A counted block at addr (meta: its bucket and size) into the table of sampled blocks, so that
@@ -384,18 +391,19 @@ GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_r
         flush_deferred(t, at);                      \
     errno = saved_errno_
 
-/* The bucket of the thread's last sampled allocation: its line is written by every thread that
- * allocates or frees at that site, so it is rarely here. Asked for (to be written) before it is
- * needed: an allocation's walk, or a free's lookup in the table, runs while it comes. */
-GP_SIGSAFE static void prefetch_bucket(struct ring *r, const struct heap_thread *t)
+/* The counters of the thread's last sampled allocation's bucket, in its stripe: likely the
+ * next sample's too, and rarely still in this core's cache. Asked for (to be written) before
+ * they are needed: an allocation's walk, or a free's lookup in the table, runs while they
+ * come. */
+GP_SIGSAFE static void prefetch_counts(struct ring *r, const struct heap_thread *t)
 {
     if (t->last_bucket <= r->nbuckets)
-        __builtin_prefetch(heap_bucket_at(r, t->last_bucket), 1, 3);
+        __builtin_prefetch(own_counts(r, t->last_bucket), 1, 3);
 }
 
-/* The table's line and the bucket's are asked for first: they arrive while the stack is
- * walked (cold lines: the table line's miss was the largest single cost of a sampled
- * allocation). */
+/* The table's line and the bucket's (its key and counters) are asked for first: they arrive
+ * while the stack is walked (cold lines: the table line's miss was the largest single cost of a
+ * sampled allocation). */
 GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unwind_regs *at)
 {
     struct heap_thread *t = &gp_heap_thread;
@@ -404,10 +412,12 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unw
         return;
     ENTER(t);
     __builtin_prefetch(&gp_heap.set.line[heap_set_home(&gp_heap.set, addr)], 1, 3);
-    prefetch_bucket(r, t);
+    if (t->last_bucket <= r->nbuckets)
+        __builtin_prefetch(heap_bucket_at(r, t->last_bucket), 0, 3);   /* its key, to read */
+    prefetch_counts(r, t);
     uint32_t i = bucket_of_stack(r, at);
     t->last_bucket = i;
-    heap_bucket_count_alloc(heap_bucket_at(r, i), size);
+    heap_bucket_count_alloc(own_counts(r, i), size);
     COUNT(allocs, 1);
     COUNT(alloc_bytes, size);
     follow(r, addr, heap_meta(i, size));
@@ -418,7 +428,7 @@ GP_SIGSAFE int heap_take(uint64_t addr, uint64_t *meta)
 {
     struct ring *r = heap_ring();
     if (r && r->nbuckets)
-        prefetch_bucket(r, &gp_heap_thread);
+        prefetch_counts(r, &gp_heap_thread);
     return heap_set_remove(&gp_heap.set, addr, meta);
 }
 
@@ -444,7 +454,7 @@ GP_SIGSAFE void heap_record_move(uint64_t meta, uint64_t addr, uint64_t size,
         return;
     ENTER(t);
     uint32_t i = heap_meta_bucket(meta);
-    heap_bucket_count_resize(heap_bucket_at(r, i), heap_meta_size(meta), size);
+    heap_bucket_count_resize(own_counts(r, i), heap_meta_size(meta), size);
     COUNT(moves, 1);
     follow(r, addr, heap_meta(i, size));
     LEAVE(t, at);
