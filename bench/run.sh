@@ -71,9 +71,11 @@ gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin/ctrivial" "$top/bench/cwork/trivial
 (cd "$top/bench/gowork" && CGO_ENABLED=1 "$GO" build -o "$bin/cgotrivial" ./trivial)
 (cd "$top/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$bin/profcheck" .)
 (cd "$top/bench/driver" && CGO_ENABLED=0 "$GO" build -o "$bin/benchdriver" .)
-# The pprof writer's unit benchmark (tests/unit/test_pprof.c, as tests/unit/run_pprof.sh builds it).
+# The pprof writer's unit benchmark (tests/unit/test_pprof.c, as Makefile.am builds it: config.h
+# first, which defines _GNU_SOURCE for O_TMPFILE in atomic_file.c).
 # shellcheck disable=SC2046
-gcc -std=gnu11 -O2 -g -I"$builddir/src" -I"$top/src" $(pkg-config --cflags libprotobuf-c zlib) \
+gcc -std=gnu11 -O2 -g -include "$builddir/config.h" -I"$builddir/src" -I"$top/src" \
+    $(pkg-config --cflags libprotobuf-c zlib) \
     -o "$bin/test_pprof" "$top/tests/unit/test_pprof.c" \
     "$top/src/lib/pprof/pprof.c" "$top/src/lib/pprof/pprof_emit.c" "$top/src/lib/pprof/strtab.c" \
     "$top/src/lib/pprof/gzwriter.c" "$top/src/lib/outname/outpath.c" "$top/src/lib/base/log.c" \
