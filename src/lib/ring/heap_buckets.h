@@ -34,8 +34,8 @@
  * last (perf: the free's first add was 80 % of its function's samples). With stripes, threads
  * whose ids differ mod 8 write lines of their own, and the key's line, only read, stays in
  * every core's cache. Measured (heapab, 2 threads, GOPROF_HEAP_RATE=64k, where sampling is 8
- * times as frequent as at 512k, interleaved runs, the program's side): counters in the thread's
- * own memory made it 1.1 points cheaper, of 11.4 for the whole sampled path.
+ * times as frequent as at 512k, 8 interleaved runs, the program's side): +11.85 % with stripes
+ * against +13.07 % without, about a tenth of the sampled path's cost.
  *
  * Identity. A bucket is its key's 64-bit hash (stack, record flags, labels): two different keys
  * with the same hash would share a bucket; with fewer than 2^14 buckets that is a chance of
