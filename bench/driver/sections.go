@@ -1078,6 +1078,9 @@ func (b *Bench) secHeap() error {
 	return b.heapABs("4 threads", 4)
 }
 
+// heapABHz: the CPU profiling rate of the A/B's profiled runs.
+const heapABHz = 100
+
 // heapABs: the in-process A/B from the process's start, then in its steady state: after a
 // warm-up in which the CPU samples have gone once round the ring (bench/heap/heapab.c: until
 // then every sample's slot is a page new to both processes, which this VM makes costly).
@@ -1089,8 +1092,8 @@ func (b *Bench) heapABs(name string, threads int) error {
 	if n := runtime.NumCPU(); busy > n {
 		busy = n
 	}
-	const slots, hz = 1024, 100 // GOPROF_RING_SLOTS's default; the A/B's sampling rate
-	return b.heapAB(name+", after the ring's first lap", threads, 1.3*slots/float64(hz*busy))
+	const slots = 1024 // GOPROF_RING_SLOTS's default
+	return b.heapAB(name+", after the ring's first lap", threads, 1.3*slots/float64(heapABHz*busy))
 }
 
 // heapAB: C memory profiling's cost at 512k measured inside one process (bench/heap/heapab.c):
@@ -1105,7 +1108,7 @@ func (b *Bench) heapAB(name string, threads int, warmS float64) error {
 		"10000", strconv.FormatFloat(warmS, 'f', 1, 64)}
 	specs := []Spec{
 		{Label: "S9 A/B none", Argv: argv},
-		{Label: "S9 A/B lgp cpu 100 Hz, heap 512k", Argv: argv, LGPHz: 100, LGPEnv: []string{"GOPROF_HEAP_RATE=512k"}},
+		{Label: "S9 A/B lgp cpu 100 Hz, heap 512k", Argv: argv, LGPHz: heapABHz, LGPEnv: []string{"GOPROF_HEAP_RATE=512k"}},
 	}
 	res, err := b.interleave("9. C memory profiling, in-process A/B, "+name, b.P.RepsHeap, specs)
 	if err != nil {

@@ -1,6 +1,6 @@
-/* heap_buckets.c -- C memory profiling's table of counts by stack (see heap_buckets.h): the
- * program's side, and the reader's sum of a bucket's stripes.
- * Context: library, signal-safe (all but heap_bucket_totals, the reader's)
+/* heap_buckets.c -- the program's side of C memory profiling's table of counts by stack (see
+ * heap_buckets.h; the reader's sum of a bucket's stripes is in ring_reader.c).
+ * Context: library, signal-safe
  * Must not: allocate, lock, wait for another writer, call libc.
  */
 #include "lib/ring/heap_buckets.h"
@@ -110,20 +110,4 @@ GP_SIGSAFE void heap_bucket_count_free(struct heap_counts *c, uint64_t size)
 GP_SIGSAFE void heap_bucket_count_resize(struct heap_counts *c, uint64_t old, uint64_t size)
 {
     atomic_fetch_add_explicit(&c->free_bytes, old - size, memory_order_release);
-}
-
-void heap_bucket_totals(const struct ring *r, uint32_t i, struct heap_totals *t)
-{
-    uint64_t row = heap_counts_row(r->nbuckets);
-    *t = (struct heap_totals){ 0 };
-    for (uint32_t s = 0; s < GP_HEAP_STRIPES; s++) {
-        struct heap_counts *c = &r->heap_counts[s * row + i];
-        t->free_count += atomic_load_explicit(&c->free_count, memory_order_acquire);
-        t->free_bytes += atomic_load_explicit(&c->free_bytes, memory_order_acquire);
-    }
-    for (uint32_t s = 0; s < GP_HEAP_STRIPES; s++) {
-        struct heap_counts *c = &r->heap_counts[s * row + i];
-        t->alloc_count += atomic_load_explicit(&c->alloc_count, memory_order_relaxed);
-        t->alloc_bytes += atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed);
-    }
 }

@@ -132,8 +132,8 @@ GP_SIGSAFE void heap_bucket_count_alloc(struct heap_counts *c, uint64_t size);
 GP_SIGSAFE void heap_bucket_count_free(struct heap_counts *c, uint64_t size);
 /* A block went from old to size bytes (realloc): in-use bytes change by the difference. */
 GP_SIGSAFE void heap_bucket_count_resize(struct heap_counts *c, uint64_t old, uint64_t size);
-/* Bucket i's counters (i <= r->nbuckets) over every stripe: the frees read first (see
- * "Concurrency"). Context: the reader (not signal-safe by contract, though it only loads). */
+/* Bucket i's counters (i <= r->nbuckets) over every stripe, the frees read first (see
+ * "Concurrency"). The reader's (ring_reader.c). */
 void heap_bucket_totals(const struct ring *r, uint32_t i, struct heap_totals *t);
 
 #endif

@@ -111,3 +111,20 @@ void ring_reader_touch(struct ring *r, uint32_t ahead)
         atomic_fetch_add_explicit(&r->slots[r->touched].seq, 0, memory_order_relaxed);
     }
 }
+
+/* Frees of every stripe first, then allocations (heap_buckets.h, "Concurrency"). */
+void heap_bucket_totals(const struct ring *r, uint32_t i, struct heap_totals *t)
+{
+    uint64_t row = heap_counts_row(r->nbuckets);
+    *t = (struct heap_totals){ 0 };
+    for (uint32_t s = 0; s < GP_HEAP_STRIPES; s++) {
+        struct heap_counts *c = &r->heap_counts[s * row + i];
+        t->free_count += atomic_load_explicit(&c->free_count, memory_order_acquire);
+        t->free_bytes += atomic_load_explicit(&c->free_bytes, memory_order_acquire);
+    }
+    for (uint32_t s = 0; s < GP_HEAP_STRIPES; s++) {
+        struct heap_counts *c = &r->heap_counts[s * row + i];
+        t->alloc_count += atomic_load_explicit(&c->alloc_count, memory_order_relaxed);
+        t->alloc_bytes += atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed);
+    }
+}

@@ -281,8 +281,8 @@ GP_SIGSAFE int heap_defer_cpu_sample(uint32_t weight)
     return 1;
 }
 
-/* Bucket i's counters in this thread's stripe (a thread that never sampled has tid 0: any
- * stripe will do). */
+/* Bucket i's counters in this thread's stripe (tid 0 while the thread's id is not known yet:
+ * any stripe will do). */
 GP_SIGSAFE static struct heap_counts *own_counts(struct ring *r, uint32_t i)
 {
     return heap_counts_at(r, i, gp_thread.tid);
@@ -391,14 +391,17 @@ GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_r
         flush_deferred(t, at);                      \
     errno = saved_errno_
 
-/* The counters of the thread's last sampled allocation's bucket, in its stripe: likely the
- * next sample's too, and rarely still in this core's cache. Asked for (to be written) before
- * they are needed: an allocation's walk, or a free's lookup in the table, runs while they
- * come. */
-GP_SIGSAFE static void prefetch_counts(struct ring *r, const struct heap_thread *t)
+/* The bucket of the thread's last sampled allocation, likely the next sample's too and rarely
+ * still in this core's cache: its counters in the thread's stripe (to be written) and, for an
+ * allocation, its key (to be read). Asked for before they are needed: an allocation's walk, or
+ * a free's lookup in the table, runs while they come. */
+GP_SIGSAFE static void prefetch_bucket(struct ring *r, const struct heap_thread *t, int key)
 {
-    if (t->last_bucket <= r->nbuckets)
-        __builtin_prefetch(own_counts(r, t->last_bucket), 1, 3);
+    if (t->last_bucket > r->nbuckets)
+        return;
+    if (key)
+        __builtin_prefetch(heap_bucket_at(r, t->last_bucket), 0, 3);
+    __builtin_prefetch(own_counts(r, t->last_bucket), 1, 3);
 }
 
 /* The table's line and the bucket's (its key and counters) are asked for first: they arrive
@@ -412,9 +415,7 @@ GP_SIGSAFE void heap_record_alloc(uint64_t addr, uint64_t size, const struct unw
         return;
     ENTER(t);
     __builtin_prefetch(&gp_heap.set.line[heap_set_home(&gp_heap.set, addr)], 1, 3);
-    if (t->last_bucket <= r->nbuckets)
-        __builtin_prefetch(heap_bucket_at(r, t->last_bucket), 0, 3);   /* its key, to read */
-    prefetch_counts(r, t);
+    prefetch_bucket(r, t, 1);
     uint32_t i = bucket_of_stack(r, at);
     t->last_bucket = i;
     heap_bucket_count_alloc(own_counts(r, i), size);
@@ -428,7 +429,7 @@ GP_SIGSAFE int heap_take(uint64_t addr, uint64_t *meta)
 {
     struct ring *r = heap_ring();
     if (r && r->nbuckets)
-        prefetch_counts(r, &gp_heap_thread);
+        prefetch_bucket(r, &gp_heap_thread, 0);
     return heap_set_remove(&gp_heap.set, addr, meta);
 }
 
