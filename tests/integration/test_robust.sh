@@ -3,6 +3,9 @@
 # lost samples instead of hiding them.
 #   - c_signals uses SIGPROF itself (own handler, kill, setitimer, SIG_IGN, dies by SIG_DFL):
 #     identical stdout and exit status with and without the preload, and still a profile.
+#   - c_sigwait blocks every signal and takes them itself (sigtimedwait, sigwaitinfo, sigwait,
+#     a signalfd; on the main thread or another), as a container's init does: it never gets
+#     one of our timer's SIGPROFs, and tini never forwards one to its child.
 #   - a tiny ring (GOPROF_RING_SLOTS=4) at 1000 Hz, its collector stopped (SIGSTOP) for 0.4 s,
 #     must overflow: the profile shows a "[libgoprof] lost: ring full" frame and the header
 #     counts the loss; samples plus lost still account for the CPU time. (Not by the ring's
@@ -19,6 +22,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-robust.XXXXXX")
 build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
 gcc -O1 -o "$work/c_signals" "$top_srcdir/tests/fixtures/c_signals/c_signals.c" ||
     { fail "build c_signals"; summary; exit 1; }
+gcc -O1 -pthread -o "$work/c_sigwait" "$top_srcdir/tests/fixtures/c_sigwait/c_sigwait.c" ||
+    { fail "build c_sigwait"; summary; exit 1; }
 
 # --- signals ---------------------------------------------------------------------------
 run_plain "$work/sig-plain" -- "$work/c_signals"
@@ -33,6 +38,43 @@ check "c_signals: own handler seen, kill and setitimer delivered" \
     grep -q "kill delivered: 3" "$RUN_STDOUT"
 check "c_signals: profile written although the program died by a signal" test "$got" = 0
 [ "$got" = 0 ] && check "c_signals: profile valid" "$PROFCHECK" check "$RUN_PROFILE"
+
+# --- a program that takes its signals itself never gets one of our timer's ---------------
+# c_sigwait blocks every signal and takes them with MODE, as tini, dumb-init and catatonit do;
+# it exits 1 if it took a SIGPROF it did not send. At 1000 Hz its 300 ms of blocked CPU leave
+# our timer's signal waiting for it; the profile counts that time as unsampled.
+for mode in sigtimedwait sigwaitinfo sigwait signalfd; do
+    for where in main thread; do
+        name="c_sigwait $mode ($where thread)"
+        run_plain "$work/sw-plain" -- "$work/c_sigwait" $mode $where
+        plain_status=$RUN_STATUS
+        run_profiled "$work/sw.pb.gz" GOPROF_HZ=1000 -- "$work/c_sigwait" $mode $where
+        check "$name: exit status 0 as without the preload ($plain_status)" \
+            test "$RUN_STATUS" = 0 -a "$plain_status" = 0
+        check "$name: stdout identical (only SIGRTMIN and kill's SIGPROF)" \
+            cmp -s "$work/sw-plain.stdout" "$RUN_STDOUT"
+        if [ -n "$RUN_PROFILE" ]; then
+            check "$name: the blocked time is '[libgoprof] unsampled: SIGPROF blocked by the program'" \
+                grep -q '\[libgoprof\] unsampled: SIGPROF blocked by the program' \
+                <<<"$("$PROFCHECK" dump "$RUN_PROFILE")"
+        else
+            fail "$name: no profile"
+        fi
+    done
+done
+# tini blocks every signal and forwards what sigtimedwait gives it to its child: our timer's
+# SIGPROF in tini, forwarded, killed a child that had not installed our handler yet (status
+# 155). At 1000 Hz tini's own start is several periods of CPU.
+if command -v tini >/dev/null; then
+    for i in 1 2 3; do
+        run_profiled "$work/tini.pb.gz" GOPROF_HZ=1000 -- tini -s -- "$C_THREADS" 0.2 0.1
+        check "tini -s -- c_threads ($i): exit status 0" test "$RUN_STATUS" = 0
+        [ -n "$RUN_PROFILE" ] && check "tini -s -- c_threads ($i): no SIGPROF reached a handler but ours" \
+            bash -c '! grep -q "forwarded_other_ns: signals=" <<<"$1"' _ "$("$PROFCHECK" dump "$RUN_PROFILE")"
+    done
+else
+    fail "tini is not installed (scripts/setup.sh installs it)"
+fi
 
 # --- lost samples are visible --------------------------------------------------------
 run_profiled "$work/lost.pb.gz" GOPROF_RING_SLOTS=4 GOPROF_HZ=1000 -- \

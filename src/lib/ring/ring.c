@@ -154,11 +154,12 @@ const char *ring_drop_label(enum gp_drop_reason why)
     case GP_DROP_TORN: return "lost: writer interrupted";
     case GP_DROP_BAD_RECORD: return "lost: bad record";
     case GP_DROP_THREAD_EXIT: return "unsampled: thread ended between ticks";
+    case GP_DROP_SIGPROF_BLOCKED: return "unsampled: SIGPROF blocked by the program";
     default: return "lost: unknown";
     }
 }
 
 int ring_drop_is_loss(enum gp_drop_reason why)
 {
-    return why != GP_DROP_THREAD_EXIT;
+    return why != GP_DROP_THREAD_EXIT && why != GP_DROP_SIGPROF_BLOCKED;
 }

@@ -78,7 +78,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 10u
+#define GP_RING_VERSION 11u
 #define GP_RING_MAX_FRAMES 896
 #define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
 #define GP_RING_LABEL_BYTES 896
@@ -90,15 +90,17 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in
 
 
 /* Why CPU time the timer measured is not in a sample. Each reason becomes a pseudo-frame
- * "[libgoprof] <ring_drop_label>" in the profile. All but the last are samples the handler
- * took and lost ("lost: ..."); GP_DROP_THREAD_EXIT is CPU time the kernel never signalled
- * ("unsampled: ..."), counted apart so that "lost" keeps meaning lost. */
+ * "[libgoprof] <ring_drop_label>" in the profile. All but the last two are samples the handler
+ * took and lost ("lost: ..."); the last two are CPU time no handler saw ("unsampled: ..."),
+ * counted apart so that "lost" keeps meaning lost. */
 enum gp_drop_reason {
     GP_DROP_RING_FULL,    /* no free slot */
     GP_DROP_TORN,         /* writer died mid-record (application killed) */
     GP_DROP_BAD_RECORD,   /* the reader found a record it could not trust */
     GP_DROP_THREAD_EXIT,  /* unsampled: a thread ended before the kernel's tick delivered its
                            * expiries (sample/timer.c: sample_thread_stop) */
+    GP_DROP_SIGPROF_BLOCKED,  /* unsampled: the thread blocked SIGPROF and took our timer's
+                               * signal itself (sigwait, signalfd: sample/blocked.c) */
     GP_DROP_MAX
 };
 
@@ -256,7 +258,7 @@ size_t ring_reader_skip_stalled(struct ring *r);
 void ring_reader_touch(struct ring *r, uint32_t ahead);
 /* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
 const char *ring_drop_label(enum gp_drop_reason why);
-/* 1 for samples taken and lost, 0 for CPU time never sampled (GP_DROP_THREAD_EXIT). */
+/* 1 for samples taken and lost, 0 for CPU time never sampled (the "unsampled: " reasons). */
 int ring_drop_is_loss(enum gp_drop_reason why);
 
 #endif

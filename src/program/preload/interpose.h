@@ -6,12 +6,17 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 struct real_functions {
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     __sighandler_t (*signal)(int, __sighandler_t);
     __sighandler_t (*sysv_signal)(int, __sighandler_t);
     int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    int (*sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
+    int (*sigwaitinfo)(const sigset_t *, siginfo_t *);
+    int (*sigwait)(const sigset_t *, int *);
+    int (*signalfd)(int, const sigset_t *, int);
 };
 
 extern struct real_functions gp_real;

@@ -23,8 +23,6 @@
 /* The thread name is re-read every THREAD_NAME_REFRESH samples: names are set once, early, and
  * prctl costs a syscall. */
 #define THREAD_NAME_REFRESH 64
-/* A weight above this means a corrupt overrun count, not a real backlog. */
-#define MAX_WEIGHT (1u << 20)
 
 /* clock_gettime is async-signal-safe and, for CLOCK_MONOTONIC, a vDSO call (~20 ns): cheap
  * enough to time every sample, so the profile can say what sampling cost. */
@@ -108,10 +106,9 @@ GP_SIGSAFE void sample_sigprof_handler(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
     uint64_t t0 = monotonic_ns();
-    if (si && si->si_code == SI_TIMER && si->si_value.sival_ptr == &gp_sample) {
+    if (sample_signal_is_ours(si)) {
         if (atomic_load_explicit(&gp_sample.enabled, memory_order_relaxed)) {
-            uint32_t overrun = si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0;
-            uint32_t weight = overrun < MAX_WEIGHT ? 1 + overrun : MAX_WEIGHT;
+            uint32_t weight = sample_signal_weight(si);
             /* Inside C memory profiling's sampled path (heap.h): the unwinder and a ring slot
              * are in use on this thread; the path records this weight when it is done. */
             if (heap_defer_cpu_sample(weight))

@@ -44,6 +44,14 @@ void sample_set_ring(struct ring *ring);
  * does not have, are forgotten. */
 void sample_forked_child(void);
 
+/* The program took a SIGPROF itself (sigwait, sigwaitinfo, sigtimedwait): 1 when it was one of
+ * our timer's, now counted as unsampled time, which the program must not see; else 0. Context:
+ * the program's call, on the thread that took the signal (blocked.c). */
+int sample_signal_taken(const siginfo_t *si);
+/* The calling thread makes a signalfd that reads SIGPROF: its timer is disarmed for good, and a
+ * signal of ours already pending is taken off (blocked.c). */
+void sample_thread_quiet(void);
+
 /* The handler itself, so the sigaction interposer can recognise (and ignore) installs of it. */
 void sample_sigprof_handler(int sig, siginfo_t *si, void *uc);
 

@@ -23,12 +23,15 @@ struct sample_thread {
      * samples the handler took on this thread (timer.c: sample_thread_stop). */
     uint64_t first_expiry_ns;
     uint64_t taken;
+    /* Set when the timer was disarmed because the program takes SIGPROF through a signalfd
+     * (blocked.c), with the thread's CPU time then: what it uses after is counted apart. */
+    int disarmed;
+    uint64_t disarmed_cpu_ns;
     /* The initial thread only: how far down its stack may have grown (handler.c extends
      * unw.stack_lo to the interrupted SP after checking the pages), else 0. */
     uint64_t main_stack_floor;
 };
 
-/* Its address is the cookie in sigev_value: unique in this process, and never zero. */
 struct sample_state {
     struct ring *ring;
     uint64_t period_ns;
@@ -37,6 +40,32 @@ struct sample_state {
 
 extern __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
 extern struct sample_state gp_sample;
+
+/* Disarms the calling thread's timer, keeping it to be deleted and accounted at the thread's
+ * end; its CPU time from now on counts as unsampled (timer.c). */
+void sample_thread_disarm(void);
+
+/* A weight above this means a corrupt overrun count, not a real backlog. */
+#define SAMPLE_MAX_WEIGHT (1u << 20)
+
+/* The cookie our timers carry in sigev_value ("goprof"; Go's leave it zero). A constant, not
+ * an address of ours: a signal of ours still pending when its thread calls exec (with SIGPROF
+ * blocked) reaches the new image's handler, which must know it rather than forward it to a
+ * SIG_DFL that would end the program. */
+#define SAMPLE_TIMER_COOKIE ((void *)(uintptr_t)0x676f70726f66ull)
+
+/* Whether si is one of our timers' signals: they alone carry our cookie. */
+GP_SIGSAFE static inline int sample_signal_is_ours(const siginfo_t *si)
+{
+    return si && si->si_code == SI_TIMER && si->si_value.sival_ptr == SAMPLE_TIMER_COOKIE;
+}
+
+/* The periods one of our timer's signals stands for: 1 plus the expiries merged into it. */
+GP_SIGSAFE static inline uint32_t sample_signal_weight(const siginfo_t *si)
+{
+    uint32_t overrun = si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0;
+    return overrun < SAMPLE_MAX_WEIGHT ? 1 + overrun : SAMPLE_MAX_WEIGHT;
+}
 
 /* Makes the stack from sp up readable with plain loads for the unwinder: on the initial
  * thread, extends unw.stack_lo down to sp once the pages are checked (handler.c). Every path

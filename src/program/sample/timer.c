@@ -80,7 +80,7 @@ static int arm(clockid_t clock, pid_t tid, timer_t *out, uint64_t *first_ns)
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGPROF;
-    sev.sigev_value.sival_ptr = &gp_sample;
+    sev.sigev_value.sival_ptr = SAMPLE_TIMER_COOKIE;
     sev._sigev_un._tid = tid;
     if (timer_create(clock, &sev, out) != 0)
         return -errno;
@@ -262,11 +262,40 @@ void sample_thread_stop(uint64_t start_pc)
      * the ring is full. (A signal already pending may still arrive after this: at most one
      * sample counted twice.) */
     uint64_t cpu = thread_cpu_ns(), due = 0;
+    if (t->disarmed) {
+        /* Its CPU time since the timer was disarmed had no timer to measure it. */
+        uint64_t quiet = (cpu - t->disarmed_cpu_ns) / gp_sample.period_ns;
+        if (quiet && sample_enabled() && gp_sample.ring)
+            ring_drop(gp_sample.ring, GP_DROP_SIGPROF_BLOCKED, quiet);
+        cpu = t->disarmed_cpu_ns;
+        t->disarmed = 0;
+    }
     if (cpu >= t->first_expiry_ns)
         due = 1 + (cpu - t->first_expiry_ns) / gp_sample.period_ns;
     if (due > t->taken && sample_enabled() && gp_sample.ring &&
         record_unsampled(t, start_pc, due - t->taken) != 0)
         ring_drop(gp_sample.ring, GP_DROP_THREAD_EXIT, due - t->taken);
+}
+
+void sample_thread_disarm(void)
+{
+    struct sample_thread *t = &gp_thread;
+    timer_t *timer = t->has_timer ? &t->timer : NULL;
+    if (!timer && atomic_load_explicit(&nearly, memory_order_relaxed) != 0) {
+        /* A thread armed by sample_arm_thread: its entry stays while it lives. */
+        int tid = (int)syscall(SYS_gettid);
+        for (int i = 0; i < EARLY_MAX && !timer; i++)
+            if (atomic_load_explicit(&early[i].tid, memory_order_acquire) == tid)
+                timer = &early[i].timer;
+    }
+    if (!timer || t->disarmed)
+        return;
+    struct itimerspec off;
+    memset(&off, 0, sizeof off);
+    if (timer_settime(*timer, 0, &off, NULL) == 0) {
+        t->disarmed_cpu_ns = thread_cpu_ns();
+        t->disarmed = 1;
+    }
 }
 
 int sample_arm_thread(pid_t tid)
@@ -307,6 +336,7 @@ void sample_forked_child(void)
      * the child's own timer_create hands out the same ids. */
     sample_enable(0);
     gp_thread.has_timer = 0;
+    gp_thread.disarmed = 0;
     for (int i = 0; i < EARLY_MAX; i++)
         atomic_store_explicit(&early[i].tid, 0, memory_order_relaxed);
     atomic_store_explicit(&nearly, 0, memory_order_relaxed);
