@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-layers.sh -- the tree is the architecture (docs/architecture.md): every file under src/
 # says which process it runs in, and every #include goes where its folder may go.
-#   scripts/check-layers.sh [SRCDIR]     (default: the repository's src/)
+#   scripts/check-layers.sh [SRCDIR [FILE...]]  (default: the repository's src/, every file;
+#                                               FILEs: only these, relative to SRCDIR)
 #   scripts/check-layers.sh --self-test  (plants violations in a copy of src/: each must fail)
 #
 # Folders and their Context: (line 2 or 3 of each file, first word; a file runs in one process,
@@ -22,7 +23,7 @@ if [ "${1:-}" = --self-test ]; then
     plant() {   # plant FILE LINE-TO-ADD WHAT: the check must fail on the planted copy
         rm -rf "$tmp/src" && cp -r "$top/src" "$tmp/src"
         printf '%s\n' "$2" >>"$tmp/src/$1"
-        if "$0" "$tmp/src" >/dev/null 2>&1; then
+        if "$0" "$tmp/src" "$1" >/dev/null 2>&1; then
             echo "check-layers: self-test: $3 was not caught" >&2
             return 1
         fi
@@ -30,7 +31,7 @@ if [ "${1:-}" = --self-test ]; then
     sed_ctx() {  # a file whose Context names another process
         rm -rf "$tmp/src" && cp -r "$top/src" "$tmp/src"
         sed -i '2s/Context: library/Context: collector/' "$tmp/src/lib/base/log.c"
-        if "$0" "$tmp/src" >/dev/null 2>&1; then
+        if "$0" "$tmp/src" lib/base/log.c >/dev/null 2>&1; then
             echo "check-layers: self-test: a wrong Context line was not caught" >&2
             return 1
         fi
@@ -38,7 +39,7 @@ if [ "${1:-}" = --self-test ]; then
     sed_two() {  # sed_two SED-EXPR FILE: a Context line naming a second process
         rm -rf "$tmp/src" && cp -r "$top/src" "$tmp/src"
         sed -i "$1" "$tmp/src/$2"
-        if cmp -s "$top/src/$2" "$tmp/src/$2" || "$0" "$tmp/src" >/dev/null 2>&1; then
+        if cmp -s "$top/src/$2" "$tmp/src/$2" || "$0" "$tmp/src" "$2" >/dev/null 2>&1; then
             echo "check-layers: self-test: two processes in $2's Context were not caught" >&2
             return 1
         fi
@@ -67,6 +68,7 @@ if [ "${1:-}" = --self-test ]; then
 fi
 
 src=${1:-$top/src}
+[ $# -gt 0 ] && shift
 set -f   # "lib/*" in the table is a pattern for case, never a glob
 # May include: the folders a folder's files may include (itself always).
 allowed() {
@@ -92,19 +94,26 @@ contexts() {
         lib/*) echo "library" ;;
     esac
 }
-# The folder of a path relative to src/: lib/x and program/x are two levels, the rest one.
-folder() {
+# folder_of PATH: sets fold to the folder of a path relative to src/: lib/x and program/x are
+# two levels, the rest one. Without a subshell or a command: it runs for every include, and the
+# self-test runs the whole check 14 times.
+folder_of() {
     case $1 in
-        lib/* | program/*) echo "$1" | cut -d/ -f1-2 ;;
-        *) echo "$1" | cut -d/ -f1 ;;
+        lib/* | program/*) fold=${1#*/}; fold=${1%%/*}/${fold%%/*} ;;
+        *) fold=${1%%/*} ;;
     esac
 }
 
 status=0
-files=$(cd "$src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.proto' \) |
-    sed 's#^\./##' | sort)
+if [ $# -gt 0 ]; then
+    files=$*   # only these (the self-test's planted file)
+else
+    files=$(cd "$src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.proto' \) |
+        sed 's#^\./##' | sort)
+fi
 for rel in $files; do
-    dir=$(folder "$rel")
+    folder_of "$rel"
+    dir=$fold
     ok=$(allowed "$dir")
     if [ "$ok" = "?" ]; then
         echo "check-layers: src/$rel is in no known folder ($dir)" >&2
@@ -137,7 +146,7 @@ for rel in $files; do
                   echo "check-layers: src/$rel includes <$inc>: write it with quotes" >&2
                   status=1 ;;
         esac
-        here=$(dirname "$rel")
+        here=${rel%/*}
         if [ -f "$src/$here/$inc" ]; then
             target=$(cd "$src/$here" && realpath --relative-to="$src" "$inc")
         elif [ -f "$src/$inc" ]; then
@@ -153,7 +162,8 @@ for rel in $files; do
             echo "check-layers: src/$rel includes \"$inc\": write it from src/, \"$target\"" >&2
             status=1
         fi
-        tdir=$(folder "$target")
+        folder_of "$target"
+        tdir=$fold
         [ "$tdir" = "$dir" ] && continue
         pass=0
         for a in $ok; do

@@ -196,10 +196,12 @@ if [ "$got" = 0 ]; then
     check "spawn: samples within 15% of the four processes' CPU time ($((4 * ms)) ms)" \
         "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$((4 * ms * 1000000))" --tol 0.15
     # The fork child joins twice (its forked image, then its exec'd one), unless its exec'd
-    # image's hello came first; the forked image runs too briefly for a sample.
+    # image's hello came first. The forked image runs briefly (joining, then exec), but its
+    # timer's first expiry is random within a period, so now and then it has a sample (a full
+    # run on 538d53f: "5 joined, 5 with samples").
     pr=$(processes_of "$RUN_PROFILE")
-    check "spawn: comment: 4 or 5 joined, 4 with samples, 0 refused ($pr)" \
-        grep -Eqx 'processes: [45] joined, 4 with samples, 0 refused' <<<"$pr"
+    check "spawn: comment: 4 joined and 4 with samples, or 5 joined and 4 or 5 ($pr)" \
+        grep -Eqx 'processes: (4 joined, 4|5 joined, [45]) with samples, 0 refused' <<<"$pr"
 fi
 sleep 0.5
 nfiles=$(profiles_in "$D")
