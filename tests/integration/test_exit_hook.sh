@@ -74,7 +74,8 @@ hooked() {
 	rm -f "$prefix.hook"
 	_goprof_unsets
 	t0=$EPOCHREALTIME
-	_capture "$prefix" "" env "${_UNSETS[@]}" LD_PRELOAD="$SHIM" EXIT_HOOK_OUT="$prefix.hook" \
+	# Killed after 60 s: a hang fails its check (status 137) instead of holding up the suite.
+	_capture "$prefix" 60 env "${_UNSETS[@]}" LD_PRELOAD="$SHIM" EXIT_HOOK_OUT="$prefix.hook" \
 		"${vars[@]}" "$@"
 	ELAPSED=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
 }

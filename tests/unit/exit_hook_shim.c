@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE   /* config.h (the build) defines it already */
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdlib.h>
@@ -87,8 +88,19 @@ static void on_end(int status)
         return;
     put_line("exit_hook ", status, " pid ", (long)getpid());
     if (sleep_ms > 0) {
-        struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) != 0)
+        /* To a deadline: Go's GC, waiting to suspend the goroutine that called os.Exit (it runs
+         * this, in C, and never reaches a safe point), sends its thread SIGURG every few
+         * microseconds, and a relative sleep restarted with the time left did not end (a full
+         * run hung here for 10 minutes: the GC thread in suspendG, this one in nanosleep). */
+        struct timespec end;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += sleep_ms / 1000;
+        end.tv_nsec += (sleep_ms % 1000) * 1000000L;
+        if (end.tv_nsec >= 1000000000L) {
+            end.tv_sec++;
+            end.tv_nsec -= 1000000000L;
+        }
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL) == EINTR)
             ;
     }
     if (reenter)
