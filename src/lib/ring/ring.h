@@ -172,14 +172,18 @@ struct ring_header {
      * immutable (0 buckets: no table) */
     uint32_t heap_buckets, heap_frame_words, heap_label_bytes;
     uint32_t pad3;
-    uint64_t pad4[5];
     /* writers, when they make a bucket: a line of its own */
-    _Atomic uint64_t heap_frames_used, heap_labels_used, heap_buckets_made;
+    _Alignas(64) _Atomic uint64_t heap_frames_used;   /* (_Alignas would align each name) */
+    _Atomic uint64_t heap_labels_used, heap_buckets_made;
     uint64_t pad5[5];
     _Alignas(64) struct heap_bucket heap_overflow;   /* bucket nbuckets' key: allocations
                                                     * without a stack */
 };
 
+_Static_assert(__builtin_offsetof(struct ring_header, heap_frames_used) % 64 == 0 &&
+                   __builtin_offsetof(struct ring_header, heap_overflow) ==
+                       __builtin_offsetof(struct ring_header, heap_frames_used) + 64,
+               "the bucket makers' counters are one cache line");
 _Static_assert(__builtin_offsetof(struct ring_header, heap_overflow) % 64 == 0,
                "the overflow bucket is one cache line");
 
