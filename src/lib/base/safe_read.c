@@ -52,7 +52,7 @@ GP_SIGSAFE long safe_read_pieces(int pid, const struct iovec *local, const struc
     return raw_syscall6(SYS_process_vm_readv, pid, (long)local, n, (long)remote, n, 0);
 }
 
-GP_SIGSAFE int safe_read_word(struct safe_reader *sr, uint64_t addr, uint64_t *out)
+GP_SIGSAFE int safe_read_word_other(struct safe_reader *sr, uint64_t addr, uint64_t *out)
 {
     if (addr & 7)
         return -1;

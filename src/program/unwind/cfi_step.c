@@ -50,7 +50,8 @@ GP_SIGSAFE int cfi_frame_from_sigframe(struct safe_reader *sr, struct cfi_frame 
     return 0;
 }
 
-GP_SIGSAFE int cfi_get_reg(struct safe_reader *sr, struct cfi_frame *f, int r, uint64_t *v)
+/* (inline: apply_compact, a warm frame's whole step, calls it twice) */
+static inline int get_reg(struct safe_reader *sr, struct cfi_frame *f, int r, uint64_t *v)
 {
     if (r < 0 || r >= CFI_NREGS || !(f->known & BIT(r)))
         return -1;
@@ -61,6 +62,11 @@ GP_SIGSAFE int cfi_get_reg(struct safe_reader *sr, struct cfi_frame *f, int r, u
     }
     *v = f->reg[r];
     return 0;
+}
+
+GP_SIGSAFE int cfi_get_reg(struct safe_reader *sr, struct cfi_frame *f, int r, uint64_t *v)
+{
+    return get_reg(sr, f, r, v);
 }
 
 /* Register r of the caller takes over register src of this frame (value or pending slot). */
@@ -175,11 +181,12 @@ GP_SIGSAFE static enum cfi_step_result apply(struct safe_reader *sr, struct cfi_
  * packed words, and known/pending stay in registers until the end: when the row was unpacked
  * into a struct first and the masks were updated in memory slot by slot, a warm frame cost ~65
  * cycles, 60 % of them here and in the unpacking; ~40 now (a 7-frame walk in a loop, rdtsc). */
-GP_SIGSAFE static enum cfi_step_result apply_compact(struct safe_reader *sr, struct cfi_frame *f,
-                                                     const struct cfi_packed *p)
+GP_SIGSAFE static inline enum cfi_step_result apply_compact(struct safe_reader *sr,
+                                                            struct cfi_frame *f,
+                                                            const struct cfi_packed *p)
 {
     uint64_t old_ip = f->reg[CFI_RIP], old_sp = f->reg[CFI_RSP], base, ra;
-    if (cfi_get_reg(sr, f, (int)(uint8_t)(p->cfa >> 32), &base) != 0)
+    if (get_reg(sr, f, (int)(uint8_t)(p->cfa >> 32), &base) != 0)
         return CFI_STEP_BROKEN;
     uint64_t cfa = base + (uint64_t)(int64_t)(int32_t)(uint32_t)p->cfa;
     uint32_t known = f->known, pending = f->pending;
@@ -202,7 +209,7 @@ GP_SIGSAFE static enum cfi_step_result apply_compact(struct safe_reader *sr, str
     f->pending = pending & ~BIT(CFI_RSP);
     if (!(f->known & BIT(CFI_RIP)))
         return CFI_STEP_END;
-    if (cfi_get_reg(sr, f, CFI_RIP, &ra) != 0)
+    if (get_reg(sr, f, CFI_RIP, &ra) != 0)
         return CFI_STEP_BROKEN;
     if (ra == old_ip && cfa == old_sp)
         return CFI_STEP_BROKEN;
@@ -229,19 +236,17 @@ GP_SIGSAFE static void memo_forget(struct cfi_memo_frame *m)
         m->pc = 0;
 }
 
-GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_frame *f,
-                                         struct cfi_memo_frame *memo)
+/* cfi_step for a pc its memo row does not cover: the cache, else the FDE. Apart, so that a memo
+ * hit does not pay for this part's stack frame (~0.8 KiB, five saved registers). */
+GP_SIGSAFE static __attribute__((noinline)) enum cfi_step_result
+step_looked_up(struct safe_reader *sr, struct cfi_frame *f, struct cfi_memo_frame *memo,
+               uint64_t pc)
 {
-    uint64_t pc = f->exact ? f->reg[CFI_RIP] : f->reg[CFI_RIP] - 1;
     struct cfi_module mod;
     struct cfi_fde fde;
     struct cfi_row row;
     struct cfi_packed packed;
     uint64_t fde_addr;
-    if (cfi_cache_bypass)
-        memo = 0;
-    if (memo && memo->pc == pc)
-        return apply_compact(sr, f, &memo->row);
     if (cfi_module_find(pc, &mod) != 0) {
         memo_forget(memo);
         return cfi_fallback_step(sr, f, 0);
@@ -264,4 +269,15 @@ GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_fram
         memo_keep(memo, pc, &packed);
     }
     return apply(sr, f, &fde, &row);
+}
+
+GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_frame *f,
+                                         struct cfi_memo_frame *memo)
+{
+    uint64_t pc = f->exact ? f->reg[CFI_RIP] : f->reg[CFI_RIP] - 1;
+    if (cfi_cache_bypass)
+        memo = 0;
+    if (memo && memo->pc == pc)
+        return apply_compact(sr, f, &memo->row);
+    return step_looked_up(sr, f, memo, pc);
 }

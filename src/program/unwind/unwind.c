@@ -18,11 +18,6 @@ struct unwind_go gp_unwind_go;
  * freed. initial-exec: no dynamic TLS in the handler. */
 static __thread int tls_g_trusted __attribute__((tls_model("initial-exec")));
 
-GP_SIGSAFE int unwind_in_go_text(uint64_t pc)
-{
-    return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
-}
-
 /* Index in pc[] of the frame pushed as number i (0-based): the first max frames in order, then
  * the root window [leaf + 1, max) in circle. */
 GP_SIGSAFE static int slot_of(const struct unwind_out *out, uint32_t i)
@@ -33,7 +28,7 @@ GP_SIGSAFE static int slot_of(const struct unwind_out *out, uint32_t i)
     return (int)(first + (i - first) % span);
 }
 
-GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc)
+GP_SIGSAFE int unwind_push_wrapped(struct unwind_out *out, uint64_t pc)
 {
     if (out->walked >= UNWIND_MAX_WALK) {
         out->flags |= GP_REC_TRUNCATED;

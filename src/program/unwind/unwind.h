@@ -158,9 +158,23 @@ GP_SIGSAFE enum unwind_next unwind_native_walk(struct unwind_walk *w, const ucon
 GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
                                                     const struct unwind_regs *at,
                                                     struct unwind_regs *next);
-GP_SIGSAFE int unwind_in_go_text(uint64_t pc);
+/* (inline, as unwind_push: each is asked once per native frame, and a call was a good part of
+ * a warm frame's cost) */
+static inline int unwind_in_go_text(uint64_t pc)
+{
+    return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
+}
+/* unwind_push once max frames are in (the root window goes round), or too many. */
+GP_SIGSAFE int unwind_push_wrapped(struct unwind_out *out, uint64_t pc);
 /* Adds the next frame towards the root: 0, or -1 when the walk must stop (UNWIND_MAX_WALK). */
-GP_SIGSAFE int unwind_push(struct unwind_out *out, uint64_t pc);
+static inline int unwind_push(struct unwind_out *out, uint64_t pc)
+{
+    if (out->walked < (uint32_t)out->max && out->walked < UNWIND_MAX_WALK) {
+        out->pc[out->walked++] = pc;
+        return 0;
+    }
+    return unwind_push_wrapped(out, pc);
+}
 /* Marks the frame pushed last as exact. */
 GP_SIGSAFE void unwind_mark_last_exact(struct unwind_out *out);
 /* Puts the frames pushed into their final order and sets out->n (unwind_capture calls it). */
