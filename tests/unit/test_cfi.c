@@ -168,6 +168,8 @@ struct worker {
     atomic_long trampoline, vdso, plt, libc;
     /* W_MEMO: walks from a call site with the thread's memo and without one, compared. */
     atomic_long memo_compared, memo_mismatched, memo_reused, memo_changed;
+    /* ... and walks the memo said would replay the last one: they did, or did not */
+    atomic_long memo_replayed, memo_replay_wrong;
 };
 
 /* Address ranges the coverage counters look at, set before sampling starts. */
@@ -433,6 +435,7 @@ static uint64_t memo_body(uint64_t a, uint64_t b, uint64_t c, const struct unwin
     struct unwind_out o1 = { .pc = with, .max = MAXF, .leaf = MAXF / 2 };
     struct unwind_out o2 = { .pc = without, .max = MAXF, .leaf = MAXF / 2 };
     struct unwind_memo before = memo;
+    int replays = unwind_memo_replays(&memo, at, &th);
     unwind_capture_at(at, &th, &memo, &o1);
     int reused = memcmp(&before, &memo, sizeof memo) == 0;
     unwind_capture_at(at, &th, NULL, &o2);
@@ -443,8 +446,119 @@ static uint64_t memo_body(uint64_t a, uint64_t b, uint64_t c, const struct unwin
     atomic_fetch_add(reused ? &wk->memo_reused : &wk->memo_changed, 1);
     if (!same)
         atomic_fetch_add(&wk->memo_mismatched, 1);
+    /* A walk the memo said would replay the last one is the last one, frame for frame. */
+    static __thread uint64_t last[MAXF];
+    static __thread int last_n = -1;
+    if (replays) {
+        int again = o1.n == last_n && o1.flags == 0;
+        for (int i = 0; again && i < o1.n; i++)
+            again = with[i] == last[i];
+        atomic_fetch_add(again ? &wk->memo_replayed : &wk->memo_replay_wrong, 1);
+    }
+    memcpy(last, with, sizeof(uint64_t) * (size_t)o1.n);
+    last_n = o1.n;
     return 0;
 }
+
+/* ---- replay: one call site reached through two callers at the same stack depth ---------- */
+
+/* (-O2 without frame pointers, as distribution C code: every CFA from the stack pointer, so
+ * that the walk can be replayed whatever the build's own flags) */
+#pragma GCC push_options
+#pragma GCC optimize("O2", "omit-frame-pointer")
+static struct {
+    struct unwind_thread th;
+    int replays, same_start, n;
+    uint64_t pc[MAXF];
+} replay_last;
+static __thread struct unwind_memo replay_memo;
+
+static uint64_t replay_body(uint64_t a, uint64_t b, uint64_t c, const struct unwind_regs *at)
+{
+    (void)a, (void)b, (void)c;
+    replay_last.same_start = replay_memo.ip == at->ip && replay_memo.sp == at->sp;
+    replay_last.replays = unwind_memo_replays(&replay_memo, at, &replay_last.th);
+    struct unwind_out o = { .pc = replay_last.pc, .max = MAXF, .leaf = MAXF / 2 };
+    unwind_capture_at(at, &replay_last.th, &replay_memo, &o);
+    replay_last.n = o.n;
+    return (uint64_t)o.n;
+}
+
+static __attribute__((noinline, noipa)) uint64_t replay_site(void)
+{
+    uint64_t r = heap_sampled_call(replay_body, 0, 0, 0);
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    return r;
+}
+
+static __attribute__((noinline, noipa)) uint64_t replay_via_a(void)
+{
+    uint64_t r = replay_site();
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    return r + 1;
+}
+
+static __attribute__((noinline, noipa)) uint64_t replay_via_b(void)
+{
+    uint64_t r = replay_site();
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    return r + 2;
+}
+
+static __attribute__((noinline, noipa)) uint64_t replay_via(int b)
+{
+    uint64_t r = b ? replay_via_b() : replay_via_a();
+    __asm__ volatile("" : "+r"(r) : : "memory");
+    return r;
+}
+
+static void *replay_main(void *arg)
+{
+    (void)arg;
+    pthread_attr_t attr;
+    void *stk;
+    size_t sz;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &stk, &sz);
+        replay_last.th.stack_lo = (uint64_t)(uintptr_t)stk;
+        replay_last.th.stack_hi = replay_last.th.stack_lo + sz;
+        pthread_attr_destroy(&attr);
+    }
+    /* A step whose row was not in the cache yet is not replayable (cfi_step applied the full
+     * row): walks 0 and 1 put the rows of both ways in. Then a, a, b, b, a: the second walk of
+     * each pair replays the first; the first of each pair has the same start as the walk before
+     * it, and a word that differs (the return address into a or b). One call site for all
+     * (no unrolling): the words above replay_via are the same every time. */
+    static const int via[] = { 0, 1, 0, 0, 1, 1, 0 }, want[] = { 0, 0, 0, 1, 0, 1, 0 };
+    uint64_t prev[MAXF];
+    int prev_n = -1;
+#pragma GCC unroll 1
+    for (int k = 0; k < 7; k++) {
+        uint64_t r = replay_via(via[k]);
+        __asm__ volatile("" : "+r"(r) : : "memory");
+        int same = replay_last.n == prev_n;
+        for (int i = 0; same && i < prev_n; i++)
+            same = replay_last.pc[i] == prev[i];
+        printf("replay: walk %d via %c: %d frames, same start %d, replays %d (want %d), same "
+               "frames as the last walk %d\n", k, via[k] ? 'b' : 'a', replay_last.n,
+               replay_last.same_start, replay_last.replays, want[k], same);
+        CHECK(replay_last.replays == want[k]);
+        if (k > 0)
+            CHECK(replay_last.same_start);   /* so a refusal came from the words */
+        CHECK(same == (k > 0 && via[k] == via[k - 1]));
+        if (k > 1)   /* (walk 1 is the first through b: its new rows) */
+            CHECK(replay_memo.replayable);
+        memcpy(prev, replay_last.pc, sizeof(uint64_t) * (size_t)replay_last.n);
+        prev_n = replay_last.n;
+    }
+    /* nothing replays while the tests bypass the memo */
+    cfi_cache_bypass = 1;
+    replay_via(0);
+    CHECK(!replay_last.replays);
+    cfi_cache_bypass = 0;
+    return 0;
+}
+#pragma GCC pop_options
 
 static uint64_t act_memo(struct chain_ctx *c)
 {
@@ -694,6 +808,13 @@ int main(int argc, char **argv)
             ;
     }
     find_ranges();
+    if (!bench) {
+        pthread_t rt;
+        if (pthread_create(&rt, 0, replay_main, 0) == 0)
+            pthread_join(rt, 0);
+        else
+            CHECK(0);
+    }
     pthread_key_create(&plt_key, 0);
     install(SIGPROF, on_sigprof, 0);
     /* SIGUSR1 runs on the sigaltstack and lets SIGPROF in: samples then walk the handler's
@@ -756,10 +877,13 @@ int main(int argc, char **argv)
         if (i == W_MEMO) {
             long mc = atomic_load(&wk->memo_compared), mm = atomic_load(&wk->memo_mismatched);
             printf("%-12s %6ld walks from a call site with and without the memo, %ld mismatches; "
-                   "every row reused %ld, memo changed %ld\n", worker_name[i], mc, mm,
-                   atomic_load(&wk->memo_reused), atomic_load(&wk->memo_changed));
+                   "every row reused %ld, memo changed %ld; replays %ld, wrong %ld\n",
+                   worker_name[i], mc, mm, atomic_load(&wk->memo_reused),
+                   atomic_load(&wk->memo_changed), atomic_load(&wk->memo_replayed),
+                   atomic_load(&wk->memo_replay_wrong));
             CHECK(mc >= SAMPLES_PER_WORKER);
             CHECK(mm == 0);
+            CHECK(atomic_load(&wk->memo_replay_wrong) == 0);
             CHECK(scenario_reached(wk));
             continue;
         }

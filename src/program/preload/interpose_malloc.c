@@ -895,11 +895,11 @@ __attribute__((destructor)) void heap_report(void)
     struct heap_stats *s = &gp_heap.stats;
     gp_debug("heap", "pid %d: %llu sampled allocations (%llu bytes), %llu frees, %llu moves, "
              "%llu live; %llu without a bucket, %llu not followed (table full); %llu stale, "
-             "%llu nested, %llu deferred CPU samples", (int)getpid(),
+             "%llu nested, %llu deferred CPU samples; %llu stacks replayed", (int)getpid(),
              (unsigned long long)s->allocs, (unsigned long long)s->alloc_bytes,
              (unsigned long long)s->frees, (unsigned long long)s->moves,
              (unsigned long long)(gp_heap.count_stats ? heap_set_count(&gp_heap.set) : 0),
              (unsigned long long)s->no_bucket, (unsigned long long)s->lost_set,
              (unsigned long long)s->stale, (unsigned long long)s->nested,
-             (unsigned long long)s->deferred_cpu);
+             (unsigned long long)s->deferred_cpu, (unsigned long long)s->replayed);
 }

@@ -187,6 +187,7 @@ void heap_thread_restart(void)
 {
     gp_heap_thread.left = 0;
     gp_heap_thread.rng = 0;
+    gp_heap_thread.repeat = 0;
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
@@ -227,6 +228,7 @@ GP_SIGSAFE static int in_self(uint64_t pc)
  * interposer's, where heap_sampled_call was called rather than jumped to) left out. */
 GP_SIGSAFE static void capture_stack(struct ring_record *rec, const struct unwind_regs *at)
 {
+    gp_heap_thread.repeat = 0;   /* the memo's walk is this one now */
     sample_stack_reach(&gp_thread, at->sp);
     struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
                               .leaf = GP_RING_LEAF_FRAMES };
@@ -357,9 +359,21 @@ void heap_scratch_forked_child(void)
         atomic_store_explicit(&heap_scratch[k].busy, 0, memory_order_relaxed);
 }
 
-/* The bucket of the stack from at (the overflow bucket when it cannot be had). */
+/* The bucket of the stack from at (the overflow bucket when it cannot be had). The thread's
+ * last one when the walk from at would be the last walk again (unwind.h: Replay): then neither
+ * walk, nor record, nor lookup. A hot allocation site in a C program is found so: in a loop, its
+ * stack is the same from the same stack pointer every time. (Not a cgo call's: its walk goes
+ * through Go frames, and those are walked each time.) */
 GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_regs *at)
 {
+    struct heap_thread *t = &gp_heap_thread;
+    uint64_t gen = atomic_load_explicit(&gp_sample.ring_gen, memory_order_relaxed);
+    if (t->repeat && t->repeat_ring == r && t->repeat_gen == gen && t->last_bucket < r->nbuckets &&
+        unwind_memo_replays(&heap_memo, at, &gp_thread.unw)) {
+        sample_stack_reach(&gp_thread, at->sp);
+        COUNT(replayed, 1);
+        return t->last_bucket;
+    }
     struct heap_scratch *s = scratch_take();
     if (!s) {
         ring_heap_drop(r, GP_HEAP_DROP_NO_BUCKET);
@@ -376,6 +390,9 @@ GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_r
     scratch_give(s);
     if (i == r->nbuckets)
         COUNT(no_bucket, 1);
+    t->repeat = i < r->nbuckets && heap_memo.replayable;
+    t->repeat_ring = r;
+    t->repeat_gen = gen;
     return i;
 }
 

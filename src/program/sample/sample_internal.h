@@ -36,6 +36,11 @@ struct sample_state {
     struct ring *ring;
     uint64_t period_ns;
     _Atomic int enabled;
+    /* Counts the rings ring has been set to; raised before each (release): one who finds a
+     * ring (acquire) and then this count has the count of that ring or a later one. What was
+     * found in an earlier ring (a bucket's number) is known stale by it, even where a new ring
+     * is mapped at an old one's address. */
+    _Atomic uint64_t ring_gen;
 };
 
 extern __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));

@@ -124,7 +124,8 @@ static void reap_early_timers(void)
 int sample_setup(const struct sample_config *cfg,
                  int (*install)(int, const struct sigaction *, struct sigaction *))
 {
-    gp_sample.ring = cfg->ring;
+    atomic_fetch_add_explicit(&gp_sample.ring_gen, 1, memory_order_relaxed);
+    __atomic_store_n(&gp_sample.ring, cfg->ring, __ATOMIC_RELEASE);
     gp_sample.period_ns = cfg->period_ns;
     rand_state = (uint64_t)getpid() * 0x100000001b3ull ^ (uint64_t)time(NULL);
     chain_init(install);
@@ -327,6 +328,7 @@ void sample_set_ring(struct ring *ring)
 {
     /* The handler's forwarding path writes cost histograms into the ring even while sampling
      * is off: it sees the old ring or the new one, both mapped until the caller unmaps. */
+    atomic_fetch_add_explicit(&gp_sample.ring_gen, 1, memory_order_relaxed);
     __atomic_store_n(&gp_sample.ring, ring, __ATOMIC_RELEASE);
 }
 

@@ -140,6 +140,11 @@ struct cfi_frame {
     uint8_t exact;               /* reg[CFI_RIP] is an interrupted pc (the first frame of a
                                   * signal context, or reached through a signal trampoline),
                                   * not a return address: look it up as is, not RIP - 1 */
+    /* What the last cfi_step did, for a walk's memo (unwind.h: a walk that can be replayed):
+     * sp_step, its CFA was the stack pointer plus a constant of the row (a compact row on
+     * RSP); ra_slot, the stack word it read the return address from (0: none read). */
+    uint8_t sp_step;
+    uint64_t ra_slot;
 };
 
 enum cfi_step_result {

@@ -207,10 +207,13 @@ GP_SIGSAFE static inline enum cfi_step_result apply_compact(struct safe_reader *
     f->reg[CFI_RSP] = cfa;
     f->known = known | BIT(CFI_RSP);
     f->pending = pending & ~BIT(CFI_RSP);
+    f->sp_step = (uint8_t)(p->cfa >> 32) == CFI_RSP;
     if (!(f->known & BIT(CFI_RIP)))
         return CFI_STEP_END;
+    uint64_t ra_at = f->pending & BIT(CFI_RIP) ? f->at[CFI_RIP] : 0;
     if (get_reg(sr, f, CFI_RIP, &ra) != 0)
         return CFI_STEP_BROKEN;
+    f->ra_slot = ra_at;
     if (ra == old_ip && cfa == old_sp)
         return CFI_STEP_BROKEN;
     if (!(f->known & BIT(CFI_RBP)) || ra == 0)
@@ -275,6 +278,8 @@ GP_SIGSAFE enum cfi_step_result cfi_step(struct safe_reader *sr, struct cfi_fram
                                          struct cfi_memo_frame *memo)
 {
     uint64_t pc = f->exact ? f->reg[CFI_RIP] : f->reg[CFI_RIP] - 1;
+    f->sp_step = 0;
+    f->ra_slot = 0;
     if (cfi_cache_bypass)
         memo = 0;
     if (memo && memo->pc == pc)

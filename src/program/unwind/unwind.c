@@ -183,8 +183,36 @@ GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unw
     struct unwind_walk w;
     walk_begin(&w, &sr, th, out);
     w.memo = memo;
+    if (memo) {
+        memo->ip = at->ip;
+        memo->sp = at->sp;
+        memo->steps = 0;
+        memo->replayable = 0;   /* set by the native walker's end (keep_step) */
+    }
     struct unwind_regs next = *at;
     enum unwind_next step =
         unwind_in_go_text(at->exact ? at->ip : at->ip - 1) ? UNWIND_TO_GO : UNWIND_TO_NATIVE;
+    if (memo && (step == UNWIND_TO_GO || at->exact))
+        memo->steps = UNWIND_MEMO_FRAMES + 1;
     walk_segments(&w, step, next);
+    if (memo)
+        memo->replayable = memo->replayable && memo->steps <= UNWIND_MEMO_FRAMES &&
+                           !out->flags && !out->goid && !out->labels && !cfi_cache_bypass;
+}
+
+GP_SIGSAFE int unwind_memo_replays(const struct unwind_memo *memo, const struct unwind_regs *at,
+                                   const struct unwind_thread *th)
+{
+    if (!memo->replayable || memo->ip != at->ip || memo->sp != at->sp || at->exact ||
+        cfi_cache_bypass || th->stack_hi < th->stack_lo + 8)
+        return 0;
+    for (uint32_t k = 0; k < memo->steps; k++) {
+        uint64_t slot = memo->ra_at[k].slot;
+        if (!slot)
+            continue;   /* the end, before a return address */
+        if (slot < th->stack_lo || slot > th->stack_hi - 8 ||
+            *(const volatile uint64_t *)(uintptr_t)slot != memo->ra_at[k].ra)
+            return 0;
+    }
+    return 1;
 }

@@ -112,10 +112,26 @@ struct unwind_regs {
 /* The rows of a thread's last walk from a call site, by native step (cfi.h: struct
  * cfi_memo_frame). Allocations come from few places, over and over: a walk that repeats the
  * last one reads its rows from these lines, in order, instead of one cold cache line and an
- * object lookup per frame. Deeper steps look their rows up as usual. */
+ * object lookup per frame. Deeper steps look their rows up as usual.
+ *
+ * Replay. The memo also keeps where the last walk started (ip, sp) and, for each step, the
+ * stack word it read the return address from and what it read, when the walk can be replayed:
+ * every step's CFA was the stack pointer plus a constant of its row, every caller was found by
+ * a return address read from a word of the thread's own stack, and the walk was one native
+ * segment ended by its CFI (no Go frame, no label, no flag). Such a walk is a function of its
+ * start and of those words: its rows are functions of its pcs, its CFAs of the start's sp and
+ * the rows, its pcs of the words. So a walk from the same ip and sp whose words hold the same
+ * return addresses is the same walk, frame for frame (unwind_memo_replays), and a caller may
+ * keep what it derived from the last one instead of walking again. */
 #define UNWIND_MEMO_FRAMES 16
 struct unwind_memo {
     struct cfi_memo_frame f[UNWIND_MEMO_FRAMES];
+    uint64_t ip, sp;              /* the last walk's start */
+    uint32_t steps;               /* native steps it took (their words below) */
+    uint32_t replayable;          /* it can be replayed (above); 0 while a walk is under way */
+    struct {
+        uint64_t slot, ra;        /* the stack word a step read its return address from, and it */
+    } ra_at[UNWIND_MEMO_FRAMES];
 } __attribute__((aligned(64)));
 
 /* As unwind_capture, from a call site instead of a signal context: at->ip is a return address
@@ -124,6 +140,12 @@ struct unwind_memo {
  * calling thread's own (zero-filled at first), never used by two walks at once; or NULL. */
 GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unwind_thread *th,
                                   struct unwind_memo *memo, struct unwind_out *out);
+
+/* 1 if unwind_capture_at(at, th, memo, ...) would give the memo's last walk again, frame for
+ * frame (see Replay above): the same start, and each word it read (plain loads, inside th's
+ * stack) holding the same return address. 0 otherwise, or while the tests bypass the memo. */
+GP_SIGSAFE int unwind_memo_replays(const struct unwind_memo *memo, const struct unwind_regs *at,
+                                   const struct unwind_thread *th);
 
 /* Internal pieces, in their own files. */
 void unwind_go_warm(void);

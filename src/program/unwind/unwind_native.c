@@ -16,6 +16,27 @@
 #include "program/unwind/cfi.h"
 #include "program/unwind/unwind.h"
 
+/* A step of a walk with a memo, for its replay (unwind.h): the word it read its return
+ * address from, and what it read. A step that cannot be replayed (its CFA not from the stack
+ * pointer, a caller found otherwise, a walk broken or too deep for the memo) makes the walk
+ * one that cannot; the walk's end (CFI_STEP_END) makes it one that can, unless something did. */
+GP_SIGSAFE static void keep_step(struct unwind_memo *m, int step, const struct cfi_frame *f,
+                                 enum cfi_step_result r)
+{
+    if (step >= UNWIND_MEMO_FRAMES || !f->sp_step || r == CFI_STEP_BROKEN ||
+        (r == CFI_STEP_OK && !f->ra_slot)) {
+        m->steps = UNWIND_MEMO_FRAMES + 1;   /* not replayable */
+        return;
+    }
+    if (m->steps != (uint32_t)step)
+        return;   /* not replayable already */
+    m->ra_at[step].slot = f->ra_slot;   /* 0 only at an end before a return address was read */
+    m->ra_at[step].ra = f->ra_slot ? f->reg[CFI_RIP] : 0;
+    m->steps = (uint32_t)step + 1;
+    if (r == CFI_STEP_END)
+        m->replayable = 1;   /* unwind_capture_at decides, once the walk is over */
+}
+
 /* Walks from *f (its registers as the caller set them up) until Go text or the end. */
 GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame *f,
                                         struct unwind_regs *next)
@@ -35,6 +56,8 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
             next->bp = bp;
             next->have_callee_saved = 0;
             next->exact = f->exact;   /* Go code a C signal handler interrupted */
+            if (w->memo)
+                w->memo->steps = UNWIND_MEMO_FRAMES + 1;   /* Go frames: not replayable */
             return UNWIND_TO_GO;
         }
         if (unwind_push(out, f->exact ? (ip | GP_PC_EXACT) : ip) != 0)
@@ -42,7 +65,10 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
         int step = w->native_steps++;
         struct cfi_memo_frame *memo =
             w->memo && step < UNWIND_MEMO_FRAMES ? &w->memo->f[step] : 0;
-        switch (cfi_step(w->sr, f, memo)) {
+        enum cfi_step_result r = cfi_step(w->sr, f, memo);
+        if (w->memo)
+            keep_step(w->memo, step, f, r);
+        switch (r) {
         case CFI_STEP_OK:
             break;
         case CFI_STEP_END:
