@@ -20,6 +20,8 @@
  * into the table of sampled blocks with its bucket and size (heap_set.h), so that its free
  * subtracts the same from the same bucket, and a realloc of it keeps its bucket and changes its
  * bytes. A freed block that was never sampled costs nothing more. No record reaches the ring.
+ * A walk that would replay the thread's last one (unwind.h: Replay) takes its bucket without
+ * walking (heap_sample.c, bucket_of_stack).
  *
  * Our SIGPROF handler must not run the unwinder or reserve a slot on a thread that is inside
  * the sampled path: instead of blocking SIGPROF (two system calls per sample) the path sets
