@@ -44,12 +44,11 @@ struct heap_thread {
     uint32_t deferred;   /* weight of our SIGPROFs that arrived while busy */
     uint32_t name_age;   /* records since the thread's name was read */
     uint32_t last_bucket;   /* of its last sampled allocation: likely its next one's too */
-    /* last_bucket is the bucket of the walk in the thread's memo, found in ring repeat_ring
-     * while gp_sample.ring_gen was repeat_gen: an allocation whose walk replays that one
+    /* last_bucket is the bucket of the walk in the thread's memo, found in the ring set while
+     * gp_sample.ring_gen was repeat_gen: an allocation whose walk replays that one
      * (unwind_memo_replays) counts there without walking (heap_sample.c, bucket_of_stack). */
     uint32_t repeat;
     uint64_t repeat_gen;
-    const void *repeat_ring;
 };
 extern __thread struct heap_thread gp_heap_thread __attribute__((tls_model("initial-exec")));
 

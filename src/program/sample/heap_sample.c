@@ -368,7 +368,7 @@ GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_r
 {
     struct heap_thread *t = &gp_heap_thread;
     uint64_t gen = atomic_load_explicit(&gp_sample.ring_gen, memory_order_relaxed);
-    if (t->repeat && t->repeat_ring == r && t->repeat_gen == gen && t->last_bucket < r->nbuckets &&
+    if (t->repeat && t->repeat_gen == gen && t->last_bucket < r->nbuckets &&
         unwind_memo_replays(&heap_memo, at, &gp_thread.unw)) {
         sample_stack_reach(&gp_thread, at->sp);
         COUNT(replayed, 1);
@@ -391,7 +391,6 @@ GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_r
     if (i == r->nbuckets)
         COUNT(no_bucket, 1);
     t->repeat = i < r->nbuckets && heap_memo.replayable;
-    t->repeat_ring = r;
     t->repeat_gen = gen;
     return i;
 }

@@ -193,10 +193,10 @@ GP_SIGSAFE void unwind_capture_at(const struct unwind_regs *at, const struct unw
     enum unwind_next step =
         unwind_in_go_text(at->exact ? at->ip : at->ip - 1) ? UNWIND_TO_GO : UNWIND_TO_NATIVE;
     if (memo && (step == UNWIND_TO_GO || at->exact))
-        memo->steps = UNWIND_MEMO_FRAMES + 1;
+        memo->steps = UNWIND_MEMO_SPOILT;
     walk_segments(&w, step, next);
     if (memo)
-        memo->replayable = memo->replayable && memo->steps <= UNWIND_MEMO_FRAMES &&
+        memo->replayable = memo->replayable && memo->steps != UNWIND_MEMO_SPOILT &&
                            !out->flags && !out->goid && !out->labels && !cfi_cache_bypass;
 }
 

@@ -124,10 +124,12 @@ struct unwind_regs {
  * return addresses is the same walk, frame for frame (unwind_memo_replays), and a caller may
  * keep what it derived from the last one instead of walking again. */
 #define UNWIND_MEMO_FRAMES 16
+#define UNWIND_MEMO_SPOILT (UNWIND_MEMO_FRAMES + 1)
 struct unwind_memo {
     struct cfi_memo_frame f[UNWIND_MEMO_FRAMES];
     uint64_t ip, sp;              /* the last walk's start */
-    uint32_t steps;               /* native steps it took (their words below) */
+    uint32_t steps;               /* native steps it took (their words below); UNWIND_MEMO_SPOILT
+                                   * once the walk cannot be replayed */
     uint32_t replayable;          /* it can be replayed (above); 0 while a walk is under way */
     struct {
         uint64_t slot, ra;        /* the stack word a step read its return address from, and it */

@@ -25,7 +25,7 @@ GP_SIGSAFE static void keep_step(struct unwind_memo *m, int step, const struct c
 {
     if (step >= UNWIND_MEMO_FRAMES || !f->sp_step || r == CFI_STEP_BROKEN ||
         (r == CFI_STEP_OK && !f->ra_slot)) {
-        m->steps = UNWIND_MEMO_FRAMES + 1;   /* not replayable */
+        m->steps = UNWIND_MEMO_SPOILT;
         return;
     }
     if (m->steps != (uint32_t)step)
@@ -57,7 +57,7 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
             next->have_callee_saved = 0;
             next->exact = f->exact;   /* Go code a C signal handler interrupted */
             if (w->memo)
-                w->memo->steps = UNWIND_MEMO_FRAMES + 1;   /* Go frames: not replayable */
+                w->memo->steps = UNWIND_MEMO_SPOILT;   /* Go frames */
             return UNWIND_TO_GO;
         }
         if (unwind_push(out, f->exact ? (ip | GP_PC_EXACT) : ip) != 0)
