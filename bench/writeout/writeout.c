@@ -101,11 +101,11 @@ int main(int argc, char **argv)
     if (!pm)
         return 1;
     for (int i = 0; i < STACKS; i++) {
-        rec->tid = 1000 + (uint32_t)(i % THREADS);
-        rec->weight = 1;
-        rec->nframes = DEPTH;
-        rec->flags = 0;
-        snprintf(rec->thread_name, sizeof rec->thread_name, "worker-%d", i % THREADS);
+        rec->h.tid = 1000 + (uint32_t)(i % THREADS);
+        rec->h.weight = 1;
+        rec->h.nframes = DEPTH;
+        rec->h.flags = 0;
+        snprintf(rec->h.thread_name, sizeof rec->h.thread_name, "worker-%d", i % THREADS);
         for (int d = 0; d < DEPTH; d++)     /* pc[0] is the leaf; shared keeps the root side */
             if (!shared || d < LEAVES || i % RUN == 0)
                 rec->pc[d] = pool[xorshift64(&rng) % POOL];

@@ -67,9 +67,9 @@ static void on_record(const struct ring_record *rec, uint64_t pos, void *ctx)
 {
     struct collector *c = ctx;
     (void)pos;
-    c->total += rec->weight;
-    if (rec->flags & GP_REC_UNSAMPLED)
-        c->unsampled += rec->weight;
+    c->total += rec->h.weight;
+    if (rec->h.flags & GP_REC_UNSAMPLED)
+        c->unsampled += rec->h.weight;
     for (struct collector_window *w = c->windows; w; w = w->next)
         if (profmap_add(w->pm, c->proc, rec, c->cur->skip_lo, c->cur->skip_hi) != 0)
             c->oom++;

@@ -82,19 +82,19 @@ static int same(const struct profmap *pm, const struct profmap_entry *e, uint64_
                 const struct record_key *k, const uint64_t *pcs, size_t n)
 {
     const struct ring_record *rec = k->rec;
-    return e->hash == hash && e->proc == k->proc && e->tid == rec->tid &&
-           e->flags == rec->flags && e->goid == rec->goid && e->nframes == n &&
+    return e->hash == hash && e->proc == k->proc && e->tid == rec->h.tid &&
+           e->flags == rec->h.flags && e->goid == rec->h.goid && e->nframes == n &&
            e->labels_len == k->labels_len && e->labels_left == k->labels_left &&
-           !memcmp(e->thread_name, rec->thread_name, sizeof e->thread_name) &&
+           !memcmp(e->thread_name, rec->h.thread_name, sizeof e->thread_name) &&
            (n == 0 || !memcmp(pm->frames + e->frames, pcs, n * sizeof *pcs)) &&
            (k->labels_len == 0 || !memcmp(pm->labels + e->labels, k->labels, k->labels_len));
 }
 
 static void add_total(struct profmap *pm, const struct ring_record *rec)
 {
-    pm->total += rec->weight;
-    if (rec->flags & GP_REC_UNSAMPLED)
-        pm->unsampled += rec->weight;
+    pm->total += rec->h.weight;
+    if (rec->h.flags & GP_REC_UNSAMPLED)
+        pm->unsampled += rec->h.weight;
 }
 
 int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec,
@@ -103,25 +103,25 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     uint64_t pcs[GP_RING_MAX_FRAMES];
     uint8_t labels[GP_RING_LABEL_BYTES];
     size_t n = 0;
-    for (size_t i = 0; i < rec->nframes; i++) {
+    for (size_t i = 0; i < rec->h.nframes; i++) {
         uint64_t pc = rec->pc[i] & ~GP_PC_EXACT;
         if (pc >= skip_lo && pc < skip_hi)
             continue;
         pcs[n++] = rec->pc[i];
     }
     struct record_key k = { .rec = rec, .proc = proc, .labels = labels,
-                            .labels_left = rec->labels_left };
-    int nl = rec->labels_len ? ring_labels_canonical(rec->labels, rec->labels_len, labels) : 0;
+                            .labels_left = rec->h.labels_left };
+    int nl = rec->h.labels_len ? ring_labels_canonical(rec->labels, rec->h.labels_len, labels) : 0;
     if (nl < 0) {   /* malformed: shown as a set that could not be read */
         nl = 0;
         k.labels_left = 0xffff;
     }
     k.labels_len = (uint16_t)nl;
-    uint64_t h = gp_hash_bytes(&rec->tid, sizeof rec->tid);
+    uint64_t h = gp_hash_bytes(&rec->h.tid, sizeof rec->h.tid);
     h = gp_hash_more(h, &proc, sizeof proc);
-    h = gp_hash_more(h, &rec->flags, sizeof rec->flags);
-    h = gp_hash_more(h, &rec->goid, sizeof rec->goid);
-    h = gp_hash_more(h, rec->thread_name, sizeof rec->thread_name);
+    h = gp_hash_more(h, &rec->h.flags, sizeof rec->h.flags);
+    h = gp_hash_more(h, &rec->h.goid, sizeof rec->h.goid);
+    h = gp_hash_more(h, rec->h.thread_name, sizeof rec->h.thread_name);
     h = gp_hash_more(h, &k.labels_left, sizeof k.labels_left);
     if (nl)
         h = gp_hash_more(h, labels, (size_t)nl);
@@ -131,7 +131,7 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     while (pm->index[slot]) {
         struct profmap_entry *e = &pm->entries[pm->index[slot] - 1];
         if (same(pm, e, h, &k, pcs, n)) {
-            e->count += rec->weight;
+            e->count += rec->h.weight;
             add_total(pm, rec);
             return 0;
         }
@@ -147,17 +147,17 @@ int profmap_add(struct profmap *pm, uint32_t proc, const struct ring_record *rec
     struct profmap_entry *e = &pm->entries[pm->len];
     memset(e, 0, sizeof *e);
     e->hash = h;
-    e->count = rec->weight;
-    e->goid = rec->goid;
-    e->tid = rec->tid;
+    e->count = rec->h.weight;
+    e->goid = rec->h.goid;
+    e->tid = rec->h.tid;
     e->proc = proc;
-    e->flags = rec->flags;
+    e->flags = rec->h.flags;
     e->nframes = (uint16_t)n;
     e->frames = pm->nframes;
     e->labels = pm->nlabels;
     e->labels_len = k.labels_len;
     e->labels_left = k.labels_left;
-    memcpy(e->thread_name, rec->thread_name, sizeof e->thread_name);
+    memcpy(e->thread_name, rec->h.thread_name, sizeof e->thread_name);
     if (n)   /* (a residual has no frames, and the store may not exist yet) */
         memcpy(pm->frames + pm->nframes, pcs, n * sizeof *pcs);
     pm->nframes += n;
@@ -175,15 +175,15 @@ int profmap_add_residual(struct profmap *pm, uint32_t proc, uint64_t ns, uint64_
 {
     struct ring_record rec;
     memset(&rec, 0, offsetof(struct ring_record, pc));
-    rec.flags = GP_REC_RESIDUAL | GP_REC_UNSAMPLED;
-    rec.weight = (uint32_t)((ns + period_ns / 2) / period_ns);
+    rec.h.flags = GP_REC_RESIDUAL | GP_REC_UNSAMPLED;
+    rec.h.weight = (uint32_t)((ns + period_ns / 2) / period_ns);
     int err = profmap_add(pm, proc, &rec, 0, 0);
     if (err)
         return err;
     /* the entry just made, or the one it was merged into: only this function feeds it */
     for (size_t i = pm->len; i-- > 0;) {
         struct profmap_entry *e = &pm->entries[i];
-        if (e->proc == proc && e->flags == rec.flags && e->nframes == 0) {
+        if (e->proc == proc && e->flags == rec.h.flags && e->nframes == 0) {
             e->cpu_ns += ns;
             break;
         }

@@ -585,9 +585,9 @@ static void records(void)
     alloc_site(0x200000, 64);
     seen.n = 0;
     ring_read(&ring, keep, &seen);
-    CHECK(seen.n == 1 && seen.r[0].flags == 0 && seen.r[0].weight == 3 &&
-          seen.r[0].nframes > 0);
-    CHECK(seen.r[0].tid == (uint32_t)gettid() && seen.r[0].thread_name[0] != 0);
+    CHECK(seen.n == 1 && seen.r[0].h.flags == 0 && seen.r[0].h.weight == 3 &&
+          seen.r[0].h.nframes > 0);
+    CHECK(seen.r[0].h.tid == (uint32_t)gettid() && seen.r[0].h.thread_name[0] != 0);
     CHECK(gp_heap_thread.deferred == 0);
     CHECK(counts(sum_at_leaf(&ring, in_alloc_site), 6, 460, 5, 396));
 

@@ -45,17 +45,17 @@ static struct ring_record key;
 static struct heap_bucket *bucket(struct proc *p, uint64_t leaf, int lab)
 {
     memset(&key, 0, offsetof(struct ring_record, pc));
-    key.nframes = 2;
+    key.h.nframes = 2;
     key.pc[0] = leaf;
     key.pc[1] = 0x9000;
     static const uint8_t kv[] = { 1, 1, 0, 'k', 'v' }, ab[] = { 1, 1, 0, 'a', 'b' };
     if (lab) {
         memcpy(key.labels, lab == 3 ? ab : kv, sizeof kv);
-        key.labels_len = sizeof kv;
+        key.h.labels_len = sizeof kv;
     }
     if (lab >= 2) {
         memcpy(key.labels + sizeof kv, lab == 3 ? kv : ab, sizeof ab);
-        key.labels_len += sizeof ab;
+        key.h.labels_len += sizeof ab;
     }
     return heap_bucket_at(&p->w, heap_bucket_find(&p->w, &key));
 }
@@ -192,7 +192,7 @@ static void test_sync(void)
 
     /* libgoprof's own frames (the interposer) are left out */
     memset(&key, 0, offsetof(struct ring_record, pc));
-    key.nframes = 3;
+    key.h.nframes = 3;
     key.pc[0] = 0x70000010;
     key.pc[1] = 0x4444;
     key.pc[2] = 0x9000;

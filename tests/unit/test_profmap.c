@@ -11,10 +11,10 @@ static struct ring_record rec(uint32_t tid, uint32_t weight, int n, uint64_t bas
 {
     struct ring_record r;
     memset(&r, 0, sizeof r);
-    r.tid = tid;
-    r.weight = weight;
-    r.nframes = (uint16_t)n;
-    memcpy(r.thread_name, "worker", 6);
+    r.h.tid = tid;
+    r.h.weight = weight;
+    r.h.nframes = (uint16_t)n;
+    memcpy(r.h.thread_name, "worker", 6);
     for (int i = 0; i < n; i++)
         r.pc[i] = base + (uint64_t)i;
     return r;

@@ -31,8 +31,8 @@ static void collect(const struct ring_record *rec, uint64_t pos, void *ctx)
     if (pos < s->next_pos)
         s->order_ok = 0;
     s->next_pos = pos + 1;
-    uint32_t writer = rec->tid;
-    uint64_t seq = rec->goid;
+    uint32_t writer = rec->h.tid;
+    uint64_t seq = rec->h.goid;
     if (writer < 8) {
         if (seq != s->last[writer] + 1)
             s->order_ok = 0;
@@ -44,15 +44,15 @@ static void collect(const struct ring_record *rec, uint64_t pos, void *ctx)
 static int put(struct ring *r, uint32_t writer, uint64_t seq)
 {
     uint64_t pos;
-    struct ring_record *rec = ring_reserve(r, &pos);
+    struct ring_slot *rec = ring_reserve(r, &pos);
     if (!rec) {
         ring_drop(r, GP_DROP_RING_FULL, 1);
         return 0;
     }
-    rec->tid = writer;
-    rec->weight = 1;
-    rec->goid = seq;
-    rec->nframes = 1;
+    rec->h.tid = writer;
+    rec->h.weight = 1;
+    rec->h.goid = seq;
+    rec->h.nframes = 1;
     rec->pc[0] = seq;
     ring_commit(r, pos);
     return 1;
@@ -156,16 +156,16 @@ static void test_given_up(void)
     struct seen s = { .order_ok = 1 };
     CHECK(put(&r, 0, 1));
     uint64_t pos;
-    struct ring_record *rec = ring_reserve(&r, &pos);
+    struct ring_slot *rec = ring_reserve(&r, &pos);
     CHECK(rec != NULL);
-    rec->weight = 0;
-    rec->nframes = 9999;
+    rec->h.weight = 0;
+    rec->h.nframes = 9999;
     ring_commit(&r, pos);
     CHECK(put(&r, 0, 2));
     rec = ring_reserve(&r, &pos);
     CHECK(rec != NULL);
-    rec->weight = 1;
-    rec->nframes = GP_RING_MAX_FRAMES + 1;
+    rec->h.weight = 1;
+    rec->h.nframes = GP_RING_MAX_FRAMES + 1;
     ring_commit(&r, pos);
     CHECK(ring_read(&r, collect, &s) == 4);
     CHECK(s.n == 2 && s.last[0] == 2 && s.order_ok);
@@ -275,7 +275,8 @@ static void test_check_heap(void)
     CHECK(r.nslots == 64 && r.nbuckets == GP_HEAP_BUCKETS &&
           r.frame_words == GP_HEAP_FRAME_WORDS && r.label_bytes == GP_HEAP_LABEL_BYTES);
     const char *base = (const char *)r.hdr, *end = base + r.map_size;
-    CHECK((const char *)r.buckets == (const char *)(r.slots + r.nslots));
+    CHECK((const char *)r.spills == (const char *)(r.slots + r.nslots));
+    CHECK((const char *)r.buckets == (const char *)(r.spills + r.nslots));
     CHECK((const char *)r.bucket_order == (const char *)(r.buckets + r.nbuckets));
     CHECK((const char *)r.heap_frames == (const char *)(r.bucket_order + r.nbuckets));
     CHECK((const char *)r.heap_labels == (const char *)(r.heap_frames + r.frame_words));
@@ -286,7 +287,7 @@ static void test_check_heap(void)
     CHECK((uint64_t)(counts_end - (const char *)r.buckets) == heap_buckets_region_bytes());
     /* the same table seen from both sides: what the writer stores, the reader reads there */
     static struct ring_record key;
-    key.nframes = 1;
+    key.h.nframes = 1;
     key.pc[0] = 0x401000;
     uint32_t i = heap_bucket_find(&w, &key);
     CHECK(i < w.nbuckets && atomic_load(&r.buckets[i].ready) == 1);
@@ -313,7 +314,7 @@ static void test_check_heap(void)
     r.hdr->nslots = 64;
     r.hdr->mask = 63;
     CHECK(ring_check(&r, why, sizeof why) == 0 && r.nbuckets == GP_HEAP_BUCKETS &&
-          (const char *)r.buckets == (const char *)(r.slots + 64));
+          (const char *)r.buckets == (const char *)(r.spills + 64));
     ring_destroy(&r);
     ring_destroy(&w);
     close(fd);
@@ -330,21 +331,21 @@ static void test_check_heap(void)
 static void set_key(struct ring_record *k, uint16_t nframes, uint64_t pc0, uint16_t flags,
                     const char *labels, uint16_t labels_len, uint16_t labels_left)
 {
-    k->nframes = nframes;
+    k->h.nframes = nframes;
     for (uint16_t f = 0; f < nframes; f++)
         k->pc[f] = pc0 + f * 0x10;
-    k->flags = flags;
-    k->labels_len = labels_len;
+    k->h.flags = flags;
+    k->h.labels_len = labels_len;
     memcpy(k->labels, labels, labels_len);
-    k->labels_left = labels_left;
+    k->h.labels_left = labels_left;
 }
 
 /* Whether bucket b holds key k: its stack and labels as stored, its flags. */
 static int bucket_holds(const struct ring *r, const struct heap_bucket *b,
                         const struct ring_record *k)
 {
-    if (atomic_load(&b->ready) != 1 || b->nframes != k->nframes || b->flags != k->flags ||
-        b->labels_len != k->labels_len || b->labels_left != k->labels_left ||
+    if (atomic_load(&b->ready) != 1 || b->nframes != k->h.nframes || b->flags != k->h.flags ||
+        b->labels_len != k->h.labels_len || b->labels_left != k->h.labels_left ||
         (uint64_t)b->frames + b->nframes > r->frame_words ||
         (uint64_t)b->labels + b->labels_len > r->label_bytes)
         return 0;
@@ -711,10 +712,105 @@ static void test_lazy(void)
     ring_destroy(&r);
 }
 
+/* Resident pages among n bytes from p (page-aligned). */
+static int resident(const void *p, size_t n)
+{
+    unsigned char v[128];
+    size_t pages = (n + 4095) / 4096;
+    if (pages > sizeof v || mincore((void *)(uintptr_t)p, n, v) != 0)
+        return -1;
+    int k = 0;
+    for (size_t i = 0; i < pages; i++)
+        k += v[i] & 1;
+    return k;
+}
+
+static struct ring_record split_got[8];
+static int split_n;
+
+static void collect_split(const struct ring_record *rec, uint64_t pos, void *ctx)
+{
+    (void)pos, (void)ctx;
+    if (split_n < 8)
+        split_got[split_n] = *rec;
+    split_n++;
+}
+
+/* A record of nframes frames (pc i: base + i) and labels_len label bytes (byte i: i * 7),
+ * written where the handler writes them: the first GP_RING_SLOT_FRAMES frames in the slot,
+ * the rest and the labels in the spill. */
+static void put_split(struct ring *r, uint16_t nframes, uint16_t labels_len, uint64_t base)
+{
+    uint64_t pos;
+    struct ring_slot *s = ring_reserve(r, &pos);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    struct ring_spill *sp = ring_spill_of(r, pos);
+    s->h.tid = 7;
+    s->h.weight = 1;
+    s->h.nframes = nframes;
+    s->h.labels_len = labels_len;
+    for (uint16_t i = 0; i < nframes; i++) {
+        if (i < GP_RING_SLOT_FRAMES)
+            s->pc[i] = base + i;
+        else
+            sp->pc[i - GP_RING_SLOT_FRAMES] = base + i;
+    }
+    for (uint16_t i = 0; i < labels_len; i++)
+        sp->labels[i] = (uint8_t)(i * 7);
+    ring_commit(r, pos);
+}
+
+static int split_intact(const struct ring_record *rec, uint16_t nframes, uint16_t labels_len,
+                        uint64_t base)
+{
+    int ok = rec->h.nframes == nframes && rec->h.labels_len == labels_len && rec->h.tid == 7;
+    for (uint16_t i = 0; ok && i < nframes; i++)
+        ok = rec->pc[i] == base + i;
+    for (uint16_t i = 0; ok && i < labels_len; i++)
+        ok = rec->labels[i] == (uint8_t)(i * 7);
+    return ok;
+}
+
+/* A record is its slot and its spill: short stacks without labels write their slot alone (four
+ * to a page: the spills' pages stay unallocated), a deep one or one with labels its spill too;
+ * the reader hands each out whole, frames in order across the two. */
+static void test_split(void)
+{
+    struct ring r;
+    CHECK(create(&r, 64, 0) == 0);
+    CHECK((const char *)r.spills == (const char *)(r.slots + 64) &&
+          sizeof(struct ring_slot) + sizeof(struct ring_spill) == 8192);
+    size_t slots_bytes = 64 * sizeof(struct ring_slot);
+    size_t spills_bytes = 64 * sizeof(struct ring_spill);
+    CHECK(resident(r.slots, slots_bytes) == 0 && resident(r.spills, spills_bytes) == 0);
+    for (int i = 0; i < 8; i++)
+        put_split(&r, GP_RING_SLOT_FRAMES, 0, 0x1000);
+    printf("# 8 records of %d frames: %d slot pages, %d spill pages resident\n",
+           GP_RING_SLOT_FRAMES, resident(r.slots, slots_bytes), resident(r.spills, spills_bytes));
+    CHECK(resident(r.slots, slots_bytes) == 2 && resident(r.spills, spills_bytes) == 0);
+    CHECK(ring_read(&r, collect_split, NULL) == 8 && split_n == 8);
+    CHECK(split_intact(&split_got[0], GP_RING_SLOT_FRAMES, 0, 0x1000));
+    CHECK(split_intact(&split_got[7], GP_RING_SLOT_FRAMES, 0, 0x1000));
+
+    split_n = 0;
+    put_split(&r, GP_RING_SLOT_FRAMES + 1, 0, 0x2000);        /* one frame in the spill */
+    put_split(&r, 3, 40, 0x3000);                             /* labels: in the spill */
+    put_split(&r, GP_RING_MAX_FRAMES, GP_RING_LABEL_BYTES, 0x4000);   /* all of it */
+    CHECK(ring_read(&r, collect_split, NULL) == 3 && split_n == 3);
+    CHECK(split_intact(&split_got[0], GP_RING_SLOT_FRAMES + 1, 0, 0x2000));
+    CHECK(split_intact(&split_got[1], 3, 40, 0x3000));
+    CHECK(split_intact(&split_got[2], GP_RING_MAX_FRAMES, GP_RING_LABEL_BYTES, 0x4000));
+    CHECK(resident(r.spills, spills_bytes) >= 3);
+    ring_destroy(&r);
+}
+
 int main(void)
 {
     test_attach_hostile();
     test_lazy();
+    test_split();
     test_check();
     test_check_heap();
     test_basic_and_wrap();

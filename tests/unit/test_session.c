@@ -152,14 +152,14 @@ static void put_in(struct ring *ring, uint64_t pc, int n)
 {
     for (int i = 0; i < n; i++) {
         uint64_t pos;
-        struct ring_record *rec = ring_reserve(ring, &pos);
+        struct ring_slot *rec = ring_reserve(ring, &pos);
         if (!CHECK(rec != NULL))
             return;
         memset(rec, 0, offsetof(struct ring_record, pc));
-        rec->tid = 42;
-        rec->weight = 1;
-        rec->nframes = 2;
-        memcpy(rec->thread_name, "worker", 7);
+        rec->h.tid = 42;
+        rec->h.weight = 1;
+        rec->h.nframes = 2;
+        memcpy(rec->h.thread_name, "worker", 7);
         rec->pc[0] = pc | GP_PC_EXACT;
         rec->pc[1] = 0x9000 | GP_PC_EXACT;
         ring_commit(ring, pos);
@@ -547,7 +547,7 @@ static void put_heap(struct ring *ring, enum heap_op op, uint64_t leaf, uint64_t
     switch (op) {
     case HEAP_ALLOC: {
         memset(&scratch, 0, offsetof(struct ring_record, pc));
-        scratch.nframes = 2;
+        scratch.h.nframes = 2;
         scratch.pc[0] = leaf | GP_PC_EXACT;
         scratch.pc[1] = 0x9000 | GP_PC_EXACT;
         uint32_t i = heap_bucket_find(ring, &scratch);

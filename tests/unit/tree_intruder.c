@@ -35,13 +35,13 @@ int main(int argc, char **argv)
         return 2;
     for (int i = 0; i < n; i++) {
         uint64_t pos;
-        struct ring_record *rec = ring_reserve(&r, &pos);
+        struct ring_slot *rec = ring_reserve(&r, &pos);
         if (!rec)
             break;
         memset(rec, 0, sizeof *rec);
-        rec->tid = (uint32_t)getpid();
-        rec->weight = 1;
-        rec->nframes = 1;
+        rec->h.tid = (uint32_t)getpid();
+        rec->h.weight = 1;
+        rec->h.nframes = 1;
         rec->pc[0] = 0xbad0000 | GP_PC_EXACT;
         ring_commit(&r, pos);
     }

@@ -11,11 +11,11 @@
 /* The key's hash: the stack, its length and flags, the labels. Never 0 (an empty slot). */
 GP_SIGSAFE static uint64_t key_hash(const struct ring_record *rec)
 {
-    uint64_t h = gp_hash_u64(GP_HASH_SEED ^ rec->flags ^ (uint64_t)rec->nframes << 16 ^
-                             (uint64_t)rec->labels_left << 32);
-    h = gp_hash_words(h, rec->pc, rec->nframes);
-    if (rec->labels_len)
-        h = gp_hash_more(h, rec->labels, rec->labels_len);
+    uint64_t h = gp_hash_u64(GP_HASH_SEED ^ rec->h.flags ^ (uint64_t)rec->h.nframes << 16 ^
+                             (uint64_t)rec->h.labels_left << 32);
+    h = gp_hash_words(h, rec->pc, rec->h.nframes);
+    if (rec->h.labels_len)
+        h = gp_hash_more(h, rec->labels, rec->h.labels_len);
     return h ? h : 1;
 }
 
@@ -35,25 +35,25 @@ GP_SIGSAFE static void make(struct ring *r, struct heap_bucket *b, uint32_t i,
                             const struct ring_record *rec)
 {
     struct ring_header *h = r->hdr;
-    uint16_t flags = rec->flags;
-    int64_t f = reserve(&h->heap_frames_used, rec->nframes, r->frame_words);
-    int64_t l = reserve(&h->heap_labels_used, rec->labels_len, r->label_bytes);
+    uint16_t flags = rec->h.flags;
+    int64_t f = reserve(&h->heap_frames_used, rec->h.nframes, r->frame_words);
+    int64_t l = reserve(&h->heap_labels_used, rec->h.labels_len, r->label_bytes);
     if (f < 0 || l < 0) {
         flags |= GP_HEAP_BUCKET_NOSTACK;
         ring_heap_drop(r, GP_HEAP_DROP_NO_BUCKET);
         b->nframes = 0;
         b->labels_len = 0;
     } else {
-        for (uint32_t k = 0; k < rec->nframes; k++)
+        for (uint32_t k = 0; k < rec->h.nframes; k++)
             r->heap_frames[f + k] = rec->pc[k];
-        gp_copy_bytes(r->heap_labels + l, rec->labels, rec->labels_len);
-        b->nframes = rec->nframes;
+        gp_copy_bytes(r->heap_labels + l, rec->labels, rec->h.labels_len);
+        b->nframes = rec->h.nframes;
         b->frames = (uint32_t)f;
         b->labels = (uint32_t)l;
-        b->labels_len = rec->labels_len;
+        b->labels_len = rec->h.labels_len;
     }
     b->flags = flags;
-    b->labels_left = rec->labels_left;
+    b->labels_left = rec->h.labels_left;
     atomic_store_explicit(&b->ready, 1, memory_order_release);
     uint64_t k = atomic_fetch_add_explicit(&h->heap_buckets_made, 1, memory_order_relaxed);
     if (k < r->nbuckets)

@@ -14,10 +14,10 @@
 #define RING_HDR_SIZE 8192   /* counters and three cost histograms */
 _Static_assert(sizeof(struct ring_header) <= RING_HDR_SIZE, "ring header fits two pages");
 
-/* The file of a ring of n slots: header, slots, and the heap table if heap. */
+/* The file of a ring of n slots: header, slots, spills, and the heap table if heap. */
 static size_t ring_bytes(uint32_t n, int heap)
 {
-    return RING_HDR_SIZE + (size_t)n * sizeof(struct ring_slot) +
+    return RING_HDR_SIZE + (size_t)n * (sizeof(struct ring_slot) + sizeof(struct ring_spill)) +
            (heap ? (size_t)heap_buckets_region_bytes() : 0);
 }
 
@@ -27,18 +27,24 @@ static void set_geometry(struct ring *r, void *p, size_t size, uint32_t n, int h
 {
     *r = (struct ring){ 0 };
     r->hdr = p;
-    r->slots = (struct ring_slot *)((char *)p + RING_HDR_SIZE);
     r->map_size = size;
     r->nslots = n;
     r->mask = n - 1;
+    ring_set_slot_geometry(r);
     ring_set_heap_geometry(r, heap ? GP_HEAP_BUCKETS : 0, heap ? GP_HEAP_FRAME_WORDS : 0,
                            heap ? GP_HEAP_LABEL_BYTES : 0);
+}
+
+void ring_set_slot_geometry(struct ring *r)
+{
+    r->slots = (struct ring_slot *)((char *)r->hdr + RING_HDR_SIZE);
+    r->spills = (struct ring_spill *)(r->slots + r->nslots);
 }
 
 void ring_set_heap_geometry(struct ring *r, uint32_t buckets, uint32_t frame_words,
                             uint32_t label_bytes)
 {
-    char *at = (char *)(r->slots + r->nslots);
+    char *at = (char *)(r->spills + r->nslots);
     r->nbuckets = buckets;
     r->frame_words = frame_words;
     r->label_bytes = label_bytes;
@@ -145,6 +151,7 @@ void ring_destroy(struct ring *r)
         munmap(r->hdr, r->map_size);
     r->hdr = NULL;
     r->slots = NULL;
+    r->spills = NULL;
 }
 
 const char *ring_drop_label(enum gp_drop_reason why)

@@ -12,12 +12,19 @@
  * before use and no loop runs longer than the ring is large. A process can at worst spoil its
  * own samples.
  *
- * Layout. A header (struct ring_header, two pages) followed by nslots fixed-size slots
- * (struct ring_slot), then, with C memory profiling, the table of its counts by stack
- * (lib/ring/heap_buckets.h: C memory events are counted in the program, not sent as records).
- * Fixed slots, not variable records, because a writer that dies mid-record (the application
- * is SIGKILLed while a handler runs) must not make the rest unreadable: the reader can always
- * step over a slot it cannot trust.
+ * Layout. A header (struct ring_header, two pages), then nslots slots of 1 KiB (struct
+ * ring_slot: the seq, the record's head and its first GP_RING_SLOT_FRAMES frames), then as many
+ * spills of 7 KiB (struct ring_spill: the record's labels and the rest of its frames), then,
+ * with C memory profiling, the table of its counts by stack (lib/ring/heap_buckets.h: C memory
+ * events are counted in the program, not sent as records). A record is a slot and its spill:
+ * 8 KiB, room for a deep stack whole. Apart because a page is allocated when it is first
+ * written: a record of up to 120 frames without labels writes only its slot, and four slots
+ * share a page, so the ring's first lap (each page's first write: a page fault, 10-15 us on the
+ * development VM) takes a fault every fourth sample rather than every one, and the pages
+ * resident for such stacks are a quarter of what one page a record would be. Fixed slots, not
+ * variable records, because a writer that dies mid-record (the application is SIGKILLed while
+ * a handler runs) must not make the rest unreadable: the reader can always step over a slot it
+ * cannot trust.
  *
  * Sequence protocol (a bounded MPSC queue after D. Vyukov). Every slot carries a 64-bit seq.
  * Initially slot[i].seq = i. Positions are 64-bit and never wrap in practice (2^64 samples).
@@ -42,17 +49,15 @@
  * When the application is gone (its writers can never finish), ring_reader_skip_stalled() steps
  * over such slots and counts them under GP_DROP_TORN.
  *
- * Sizes. A slot is 8 KiB: its seq and a 56-byte record header in one cache line,
- * GP_RING_LABEL_BYTES (896) of goroutine labels and GP_RING_MAX_FRAMES (896) PCs. Fixed slots
- * rather than variable-length records (docs/architecture.md, "Records"): a slot is touched page
- * by page, and a record with up to 384 frames and short labels touches only its slot's first
- * page, so what is resident is what variable records would use for the stacks programs have,
- * while a deep stack still fits whole. The default 1024 slots (GOPROF_RING_SLOTS, lib/config; 8
- * MiB mapped, about 4 MiB resident for stacks under 384 frames) hold 1024 samples: 10
- * thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap for 128 ms; the
- * collector drains before a quarter of the smallest ring can have filled at the most the CPUs
- * can sample (10-250 ms: collector.c, drain_period_ms) and again at once when a drain found the
- * ring more than a quarter full.
+ * Sizes. A record holds GP_RING_MAX_FRAMES (896) PCs and GP_RING_LABEL_BYTES (896) of
+ * goroutine labels: the slot has its head (40 bytes, with the seq in one cache line) and its
+ * first 120 PCs, the spill its labels and the other 776 PCs. The default 1024 slots
+ * (GOPROF_RING_SLOTS, lib/config; 8 MiB mapped, 256 KiB resident for stacks of up to 120
+ * frames without labels, a page more for each record with labels or deeper) hold 1024
+ * samples: 10 thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap
+ * for 128 ms; the collector drains before a quarter of the smallest ring can have filled at
+ * the most the CPUs can sample (10-250 ms: collector.c, drain_period_ms) and again at once when
+ * a drain found the ring more than a quarter full.
  *
  * A stack deeper than GP_RING_MAX_FRAMES keeps its GP_RING_LEAF_FRAMES frames nearest the leaf
  * and the rest nearest the root, with one GP_PC_ELIDED word between them that says how many
@@ -78,7 +83,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #define GP_RING_MAGIC 0x676f7072u  /* "gopr" */
-#define GP_RING_VERSION 11u
+#define GP_RING_VERSION 12u
 #define GP_RING_MAX_FRAMES 896
 #define GP_RING_LEAF_FRAMES 384     /* of a deeper stack, kept at the leaf end */
 #define GP_RING_LABEL_BYTES 896
@@ -116,9 +121,12 @@ enum gp_heap_drop_reason {
 };
 
 
-/* The header (56 bytes) shares the slot's first cache line with its seq, and a short stack
- * (up to 8 frames) fills one more line: a record without labels costs its writer two lines. */
-struct ring_record {
+#define GP_RING_SLOT_FRAMES 120     /* of a record's frames, in its slot; the rest in its spill */
+_Static_assert(GP_RING_SLOT_FRAMES <= GP_RING_LEAF_FRAMES,
+               "a deep stack's elided window lies in the spill (unwind_finish)");
+
+/* A record's head: in its slot's first cache line, beside the seq. */
+struct ring_record_head {
     uint32_t tid;
     uint32_t weight;        /* 1 + timer overruns (deferred: their sum); 0: a slot its writer gave
                              * up after reserving it (readers skip it) */
@@ -128,25 +136,40 @@ struct ring_record {
     uint16_t labels_left;   /* labels the goroutine had that are not in labels[] */
     uint64_t goid;          /* goroutine id, 0 when unknown or not on a goroutine */
     char thread_name[16];   /* prctl(PR_GET_NAME), NUL-padded */
-    uint64_t pad[2];        /* the header fills the seq's line */
+};
+
+/* A record whole, in one piece: what the reader hands out (ring_read copies the slot and its
+ * spill into one), and the heap path's scratch records. */
+struct ring_record {
+    struct ring_record_head h;
     uint8_t labels[GP_RING_LABEL_BYTES];
     uint64_t pc[GP_RING_MAX_FRAMES];   /* leaf first; GP_PC_EXACT marks exact PCs */
 };
 
+/* In the ring: a short stack without labels (up to 120 frames) is its slot alone, one cache
+ * line more per 8 frames. */
 struct ring_slot {
     _Atomic uint64_t seq;
-    struct ring_record rec;
+    struct ring_record_head h;
+    uint64_t pad[2];
+    uint64_t pc[GP_RING_SLOT_FRAMES];   /* frames 0 .. GP_RING_SLOT_FRAMES - 1 */
+};
+_Static_assert(__builtin_offsetof(struct ring_slot, pc) == 64,
+               "the seq and the record's head: one cache line");
+_Static_assert(sizeof(struct ring_slot) == 1024, "a slot is 1 KiB: four to a page");
+
+struct ring_spill {
+    uint8_t labels[GP_RING_LABEL_BYTES];
+    uint64_t pc[GP_RING_MAX_FRAMES - GP_RING_SLOT_FRAMES];   /* frames GP_RING_SLOT_FRAMES .. */
     uint64_t pad[8];
 };
-_Static_assert(__builtin_offsetof(struct ring_slot, rec.labels) == 64,
-               "the seq and the record's header: one cache line");
-_Static_assert(sizeof(struct ring_slot) == 8192, "a slot is 8 KiB");
+_Static_assert(sizeof(struct ring_spill) == 7168, "a spill is 7 KiB: a record is 8 KiB");
 
 struct ring_header {
     /* immutable after init */
     uint32_t magic;
     uint32_t version;
-    uint32_t slot_size;
+    uint32_t slot_size;     /* sizeof(struct ring_slot) */
     uint32_t nslots;        /* power of two */
     uint64_t mask;
     uint64_t pad0[5];
@@ -192,10 +215,11 @@ _Static_assert(__builtin_offsetof(struct ring_header, heap_overflow) % 64 == 0,
 struct ring {
     struct ring_header *hdr;
     struct ring_slot *slots;
+    struct ring_spill *spills;
     size_t map_size;
     uint64_t mask;          /* nslots - 1 */
     uint32_t nslots;
-    uint32_t touched;       /* reader only: slots whose first page ring_reader_touch allocated */
+    uint32_t touched;       /* reader only: slots whose page ring_reader_touch allocated */
     uint64_t tail;          /* reader only */
     /* C memory profiling's table (heap_buckets.h); nbuckets 0: none */
     struct heap_bucket *buckets;
@@ -225,16 +249,22 @@ int ring_create(struct ring *r, uint32_t nslots, int heap, int *fd);
 int ring_attach(struct ring *r, int fd, char *why, size_t whysz);
 void ring_destroy(struct ring *r);
 
-/* Writer side. Context: signal. ring_reserve returns the record to fill, or NULL when the ring
- * is full (the caller then calls ring_drop). ring_commit publishes it. */
-GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos);
+/* Writer side. Context: signal. ring_reserve returns the slot to fill (its spill:
+ * ring_spill_of), or NULL when the ring is full (the caller then calls ring_drop). ring_commit
+ * publishes the record. */
+GP_SIGSAFE struct ring_slot *ring_reserve(struct ring *r, uint64_t *pos);
 GP_SIGSAFE void ring_commit(struct ring *r, uint64_t pos);
+static inline struct ring_spill *ring_spill_of(struct ring *r, uint64_t pos)
+{
+    return &r->spills[pos & r->mask];
+}
 GP_SIGSAFE void ring_drop(struct ring *r, enum gp_drop_reason why, uint64_t weight);
 /* A heap event not followed (C memory profiling): counted in hdr->heap_drops[why]. */
 GP_SIGSAFE void ring_heap_drop(struct ring *r, enum gp_heap_drop_reason why);
 
-/* Lays the heap table out after r's slots (r->nslots set) with this geometry (0 buckets:
- * none). For ring.c and ring_check. */
+/* Lays the slots and spills out after the header (r->hdr and r->nslots set), and the heap
+ * table after them with this geometry (0 buckets: none). For ring.c and ring_check. */
+void ring_set_slot_geometry(struct ring *r);
 void ring_set_heap_geometry(struct ring *r, uint32_t buckets, uint32_t frame_words,
                             uint32_t label_bytes);
 
@@ -254,11 +284,12 @@ size_t ring_read(struct ring *r, ring_record_fn fn, void *ctx);
  * but uncommitted slots (at most one lap), counting them as GP_DROP_TORN. Returns how many
  * slots it skipped. */
 size_t ring_reader_skip_stalled(struct ring *r);
-/* First lap only: allocates the first page of the slots the writers will reach next (up to
- * `ahead` slots past head), by an atomic add of 0 to the slot's seq (a write that changes
- * nothing, whatever a writer does meanwhile), so that the handler's
- * first write to a slot finds its page in the page cache (a minor fault) instead of allocating
- * and zeroing it in the signal handler. Slots never reached are never touched. */
+/* First lap only: allocates the pages of the slots the writers will reach next (up to `ahead`
+ * slots past head; MADV_POPULATE_WRITE, which writes nothing, whatever a writer does
+ * meanwhile), so that the handler's first write to a slot finds its page in the page cache (a
+ * minor fault) instead of allocating and zeroing it in the signal handler. Slots never reached
+ * are never touched; spills are not touched (a record writes its spill only when it is deep or
+ * has labels). */
 void ring_reader_touch(struct ring *r, uint32_t ahead);
 /* The pseudo-frame's text after "[libgoprof] ", e.g. "lost: ring full". */
 const char *ring_drop_label(enum gp_drop_reason why);

@@ -7,7 +7,7 @@
 
 /* Entry assumptions: r was created by ring_create and is mapped in this process.
  * On return: a slot owned by the caller until ring_commit(pos), or NULL if the ring is full. */
-GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
+GP_SIGSAFE struct ring_slot *ring_reserve(struct ring *r, uint64_t *pos_out)
 {
     _Atomic uint64_t *head = &r->hdr->head;
     uint64_t pos = atomic_load_explicit(head, memory_order_relaxed);
@@ -20,7 +20,7 @@ GP_SIGSAFE struct ring_record *ring_reserve(struct ring *r, uint64_t *pos_out)
             if (atomic_compare_exchange_weak_explicit(head, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 *pos_out = pos;
-                return &r->slots[idx].rec;
+                return &r->slots[idx];
             }
         } else if (dif < 0) {
             return NULL;   /* the reader has not freed this slot yet: full */

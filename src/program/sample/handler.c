@@ -74,7 +74,7 @@ GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
     struct sample_thread *t = &gp_thread;
     uint64_t pos;
     t->taken += weight;
-    struct ring_record *rec = ring_reserve(gp_sample.ring, &pos);
+    struct ring_slot *rec = ring_reserve(gp_sample.ring, &pos);
     if (!rec) {
         ring_drop(gp_sample.ring, GP_DROP_RING_FULL, weight);
         return;
@@ -83,18 +83,19 @@ GP_SIGSAFE static void take_sample(void *ucv, uint32_t weight)
         t->tid = (uint32_t)syscall(SYS_gettid);
     if (t->name_age++ % THREAD_NAME_REFRESH == 0)
         prctl(PR_GET_NAME, t->name, 0, 0, 0);
-    rec->tid = t->tid;
-    rec->weight = weight;
-    gp_copy_bytes(rec->thread_name, t->name, sizeof rec->thread_name);
+    rec->h.tid = t->tid;
+    rec->h.weight = weight;
+    gp_copy_bytes(rec->h.thread_name, t->name, sizeof rec->h.thread_name);
     uint64_t sp = (uint64_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RSP];
     sample_stack_reach(t, sp);
-    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
-                              .leaf = GP_RING_LEAF_FRAMES };
+    struct ring_spill *spill = ring_spill_of(gp_sample.ring, pos);
+    struct unwind_out out = sample_out_to(rec, spill, 0);
     unwind_capture((const ucontext_t *)ucv, &t->unw, &out);
-    rec->nframes = (uint16_t)out.n;
-    rec->flags = out.flags;
-    rec->goid = out.goid;
-    labels_copy(rec, gp_unwind_go.pid, gp_unwind_go.layout.labels_form, out.labels);
+    rec->h.nframes = (uint16_t)out.n;
+    rec->h.flags = out.flags;
+    rec->h.goid = out.goid;
+    labels_copy(&rec->h, spill->labels, gp_unwind_go.pid, gp_unwind_go.layout.labels_form,
+                out.labels);
     ring_commit(gp_sample.ring, pos);
 }
 

@@ -200,7 +200,7 @@ GP_SIGSAFE static struct ring *heap_ring(void)
 }
 
 /* The fields of a deferred CPU sample's record. */
-GP_SIGSAFE static void fill_common(struct ring_record *rec)
+GP_SIGSAFE static void fill_common(struct ring_record_head *h)
 {
     struct sample_thread *st = &gp_thread;
     struct heap_thread *t = &gp_heap_thread;
@@ -208,14 +208,14 @@ GP_SIGSAFE static void fill_common(struct ring_record *rec)
         st->tid = (uint32_t)syscall(SYS_gettid);
     if (t->name_age++ % HEAP_NAME_REFRESH == 0)
         prctl(PR_GET_NAME, st->name, 0, 0, 0);
-    rec->tid = st->tid;
-    rec->weight = 1;
-    rec->nframes = 0;
-    rec->flags = 0;
-    rec->labels_len = 0;
-    rec->labels_left = 0;
-    rec->goid = 0;
-    gp_copy_bytes(rec->thread_name, st->name, sizeof rec->thread_name);
+    h->tid = st->tid;
+    h->weight = 1;
+    h->nframes = 0;
+    h->flags = 0;
+    h->labels_len = 0;
+    h->labels_left = 0;
+    h->goid = 0;
+    gp_copy_bytes(h->thread_name, st->name, sizeof h->thread_name);
 }
 
 GP_SIGSAFE static int in_self(uint64_t pc)
@@ -224,26 +224,26 @@ GP_SIGSAFE static int in_self(uint64_t pc)
     return pc >= gp_heap.skip_lo && pc < gp_heap.skip_hi;
 }
 
-/* The stack from the allocation's caller (at) into rec; libgoprof's own frames at the leaf (the
- * interposer's, where heap_sampled_call was called rather than jumped to) left out. */
-GP_SIGSAFE static void capture_stack(struct ring_record *rec, const struct unwind_regs *at)
+/* The stack from the allocation's caller (at) into out, its head h and labels; libgoprof's
+ * own frames at the leaf (the interposer's, where heap_sampled_call was called rather than
+ * jumped to) left out. */
+GP_SIGSAFE static void capture_stack(struct ring_record_head *h, uint8_t *labels,
+                                     struct unwind_out *out, const struct unwind_regs *at)
 {
     gp_heap_thread.repeat = 0;   /* the memo's walk is this one now */
     sample_stack_reach(&gp_thread, at->sp);
-    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
-                              .leaf = GP_RING_LEAF_FRAMES };
-    unwind_capture_at(at, &gp_thread.unw, &heap_memo, &out);
+    unwind_capture_at(at, &gp_thread.unw, &heap_memo, out);
     int skip = 0;
-    while (skip < out.n - 1 && in_self(rec->pc[skip]))
+    while (skip < out->n - 1 && in_self(*unwind_out_frame(out, skip)))
         skip++;
     if (skip) {
-        for (int i = skip; i < out.n; i++)
-            rec->pc[i - skip] = rec->pc[i];
+        for (int i = skip; i < out->n; i++)
+            *unwind_out_frame(out, i - skip) = *unwind_out_frame(out, i);
     }
-    rec->nframes = (uint16_t)(out.n - skip);
-    rec->flags |= out.flags;
-    rec->goid = out.goid;
-    labels_copy(rec, gp_unwind_go.pid, gp_unwind_go.layout.labels_form, out.labels);
+    h->nframes = (uint16_t)(out->n - skip);
+    h->flags |= out->flags;
+    h->goid = out->goid;
+    labels_copy(h, labels, gp_unwind_go.pid, gp_unwind_go.layout.labels_form, out->labels);
 }
 
 /* CPU samples our handler left to us while the thread was busy here: recorded on the stack
@@ -259,11 +259,13 @@ GP_SIGSAFE static void flush_deferred(struct heap_thread *t, const struct unwind
         t->busy = 1;
         atomic_signal_fence(memory_order_seq_cst);
         uint64_t pos;
-        struct ring_record *rec = ring_reserve(r, &pos);
+        struct ring_slot *rec = ring_reserve(r, &pos);
         if (rec) {
-            fill_common(rec);
-            rec->weight = w;
-            capture_stack(rec, at);
+            struct ring_spill *spill = ring_spill_of(r, pos);
+            struct unwind_out out = sample_out_to(rec, spill, 0);
+            fill_common(&rec->h);
+            rec->h.weight = w;
+            capture_stack(&rec->h, spill->labels, &out, at);
             ring_commit(r, pos);
             COUNT(deferred_cpu, w);
         } else {
@@ -381,11 +383,13 @@ GP_SIGSAFE static uint32_t bucket_of_stack(struct ring *r, const struct unwind_r
         return r->nbuckets;
     }
     struct ring_record *rec = &s->rec;
-    rec->nframes = 0;
-    rec->flags = 0;
-    rec->labels_len = 0;
-    rec->labels_left = 0;
-    capture_stack(rec, at);
+    rec->h.nframes = 0;
+    rec->h.flags = 0;
+    rec->h.labels_len = 0;
+    rec->h.labels_left = 0;
+    struct unwind_out out = { .pc = rec->pc, .max = GP_RING_MAX_FRAMES,
+                              .leaf = GP_RING_LEAF_FRAMES };
+    capture_stack(&rec->h, rec->labels, &out, at);
     uint32_t i = heap_bucket_find(r, rec);
     scratch_give(s);
     if (i == r->nbuckets)

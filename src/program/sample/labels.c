@@ -135,8 +135,9 @@ GP_SIGSAFE static int map_labels(int pid, uint64_t set, struct go_label *out, ui
 
 /* labels_copy for a goroutine with a label set. Apart, so that the common case (none: a C
  * thread, a goroutine without labels) does not pay for this one's 1.6 KiB frame. */
-GP_SIGSAFE static __attribute__((noinline)) void copy_set(struct ring_record *rec, int pid,
-                                                          int form, uint64_t set)
+GP_SIGSAFE static __attribute__((noinline)) void copy_set(struct ring_record_head *h,
+                                                          uint8_t *labels, int pid, int form,
+                                                          uint64_t set)
 {
     struct go_label l[GP_LABEL_MAX];
     uint64_t total = 0;
@@ -144,7 +145,7 @@ GP_SIGSAFE static __attribute__((noinline)) void copy_set(struct ring_record *re
             : form == GO_LABELS_MAP ? map_labels(pid, set, l, &total)
                                     : -1;
     if (n < 0) {
-        rec->labels_left = 0xffff;   /* it had labels we could not read */
+        h->labels_left = 0xffff;   /* it had labels we could not read */
         return;
     }
     /* One read for every key and value: entries { klen, vlen, cut, key, value }. */
@@ -158,7 +159,7 @@ GP_SIGSAFE static __attribute__((noinline)) void copy_set(struct ring_record *re
             l[i].key.len > (1u << 30) || l[i].value.len > (1u << 30) ||
             off + 3 + klen + vlen > GP_RING_LABEL_BYTES)
             break;
-        uint8_t *e = rec->labels + off;
+        uint8_t *e = labels + off;
         e[0] = (uint8_t)klen;
         e[1] = (uint8_t)vlen;
         e[2] = (uint8_t)((klen < l[i].key.len ? GP_LABEL_CUT_KEY : 0) |
@@ -177,21 +178,22 @@ GP_SIGSAFE static __attribute__((noinline)) void copy_set(struct ring_record *re
     long strings = 0;
     int whole = 0;
     for (; whole < kept; whole++) {
-        const uint8_t *e = rec->labels + end;
+        const uint8_t *e = labels + end;
         strings += e[0] + e[1];
         if (got < strings)
             break;
         end += 3u + e[0] + e[1];
     }
-    rec->labels_len = (uint16_t)end;
+    h->labels_len = (uint16_t)end;
     uint64_t left = total - (uint64_t)whole;
-    rec->labels_left = left < 0xffff ? (uint16_t)left : 0xffff;
+    h->labels_left = left < 0xffff ? (uint16_t)left : 0xffff;
 }
 
-GP_SIGSAFE void labels_copy(struct ring_record *rec, int pid, int form, uint64_t set)
+GP_SIGSAFE void labels_copy(struct ring_record_head *h, uint8_t *labels, int pid, int form,
+                            uint64_t set)
 {
-    rec->labels_len = 0;
-    rec->labels_left = 0;
+    h->labels_len = 0;
+    h->labels_left = 0;
     if (set && plausible(set))
-        copy_set(rec, pid, form, set);
+        copy_set(h, labels, pid, form, set);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lib/base/sigsafe.h"
+#include "lib/ring/ring.h"
 #include "program/sample/sample.h"
 #include "program/unwind/unwind.h"
 
@@ -77,5 +78,16 @@ GP_SIGSAFE static inline uint32_t sample_signal_weight(const siginfo_t *si)
  * that unwinds from its own registers (the handler, the heap sampling path) calls it first:
  * below the known bottom, each read would be a system call. */
 GP_SIGSAFE void sample_stack_reach(struct sample_thread *t, uint64_t sp);
+
+/* Where a walk writes a ring record's frames: its slot's, then its spill's (lib/ring/ring.h),
+ * from frame `from` of the record on (its earlier frames are the caller's). */
+GP_SIGSAFE static inline struct unwind_out sample_out_to(struct ring_slot *s,
+                                                         struct ring_spill *sp, int from)
+{
+    return (struct unwind_out){ .pc = s->pc + from, .more = sp->pc,
+                                .split = GP_RING_SLOT_FRAMES - from,
+                                .max = GP_RING_MAX_FRAMES - from,
+                                .leaf = GP_RING_LEAF_FRAMES };
+}
 
 #endif

@@ -224,21 +224,20 @@ static int record_unsampled(struct sample_thread *t, uint64_t start_pc, uint64_t
     int err = -ENOSPC;
     ucontext_t uc;
     uint64_t pos;
-    struct ring_record *rec = NULL;
+    struct ring_slot *rec = NULL;
     if (getcontext(&uc) == 0 && (rec = ring_reserve(gp_sample.ring, &pos)) != NULL) {
-        rec->tid = t->tid;
-        rec->weight = weight < UINT32_MAX ? (uint32_t)weight : UINT32_MAX;
+        rec->h.tid = t->tid;
+        rec->h.weight = weight < UINT32_MAX ? (uint32_t)weight : UINT32_MAX;
         prctl(PR_GET_NAME, t->name, 0, 0, 0);
-        memcpy(rec->thread_name, t->name, sizeof rec->thread_name);
+        memcpy(rec->h.thread_name, t->name, sizeof rec->h.thread_name);
         rec->pc[0] = start_pc | GP_PC_EXACT;   /* its entry: inside it, and not a return */
-        struct unwind_out out = { .pc = rec->pc + 1, .max = GP_RING_MAX_FRAMES - 1,
-                                  .leaf = GP_RING_LEAF_FRAMES };
+        struct unwind_out out = sample_out_to(rec, ring_spill_of(gp_sample.ring, pos), 1);
         unwind_capture(&uc, &t->unw, &out);
-        rec->nframes = (uint16_t)(1 + out.n);
-        rec->flags = (uint16_t)(out.flags | GP_REC_UNSAMPLED);
-        rec->goid = 0;
-        rec->labels_len = 0;
-        rec->labels_left = 0;
+        rec->h.nframes = (uint16_t)(1 + out.n);
+        rec->h.flags = (uint16_t)(out.flags | GP_REC_UNSAMPLED);
+        rec->h.goid = 0;
+        rec->h.labels_len = 0;
+        rec->h.labels_left = 0;
         ring_commit(gp_sample.ring, pos);
         err = 0;
     }

@@ -34,14 +34,14 @@ GP_SIGSAFE int unwind_push_wrapped(struct unwind_out *out, uint64_t pc)
         out->flags |= GP_REC_TRUNCATED;
         return -1;
     }
-    out->pc[slot_of(out, out->walked++)] = pc;
+    *unwind_out_frame(out, slot_of(out, out->walked++)) = pc;
     return 0;
 }
 
 GP_SIGSAFE void unwind_mark_last_exact(struct unwind_out *out)
 {
     if (out->walked)
-        out->pc[slot_of(out, out->walked - 1)] |= GP_PC_EXACT;
+        *unwind_out_frame(out, slot_of(out, out->walked - 1)) |= GP_PC_EXACT;
 }
 
 GP_SIGSAFE static void reverse(uint64_t *a, int lo, int hi)   /* [lo, hi) */
@@ -55,7 +55,7 @@ GP_SIGSAFE static void reverse(uint64_t *a, int lo, int hi)   /* [lo, hi) */
 
 /* A stack deeper than max: frame number leaf (the first one overwritten) becomes the elision
  * word, and the root window, whose oldest frame is where the next push would go, is rotated
- * into order. */
+ * into order. The window is all in pc[] or all in more[] (split <= leaf + 1). */
 GP_SIGSAFE void unwind_finish(struct unwind_out *out)
 {
     if (out->walked <= (uint32_t)out->max) {
@@ -63,10 +63,12 @@ GP_SIGSAFE void unwind_finish(struct unwind_out *out)
         return;
     }
     int first = out->leaf + 1, oldest = slot_of(out, out->walked);
-    reverse(out->pc, first, oldest);
-    reverse(out->pc, oldest, out->max);
-    reverse(out->pc, first, out->max);
-    out->pc[out->leaf] = GP_PC_ELIDED | (out->walked - (uint32_t)out->max + 1);
+    uint64_t *w = out->split ? out->more : out->pc;
+    int at = out->split;   /* frame i is w[i - at] */
+    reverse(w, first - at, oldest - at);
+    reverse(w, oldest - at, out->max - at);
+    reverse(w, first - at, out->max - at);
+    *unwind_out_frame(out, out->leaf) = GP_PC_ELIDED | (out->walked - (uint32_t)out->max + 1);
     out->n = out->max;
 }
 

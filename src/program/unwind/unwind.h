@@ -74,6 +74,9 @@ struct unwind_thread {
  * (unwind_finish). */
 struct unwind_out {
     uint64_t *pc;       /* leaf first; GP_PC_EXACT marks exact PCs */
+    uint64_t *more;     /* frames split .. max - 1, where pc[] ends at split (a ring slot's
+                         * spill: lib/ring/ring.h) */
+    int split;          /* 0: pc[] holds all max; else <= leaf + 1 */
     int max;            /* >= 3 */
     int leaf;           /* frames kept at the leaf end of a deeper stack, < max - 1 */
     int n;              /* frames in pc[] (after unwind_finish) */
@@ -188,16 +191,22 @@ static inline int unwind_in_go_text(uint64_t pc)
 {
     return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
 }
-/* unwind_push once max frames are in (the root window goes round), or too many. */
+/* unwind_push past pc[] (into more[], or the root window going round), or too many. */
 GP_SIGSAFE int unwind_push_wrapped(struct unwind_out *out, uint64_t pc);
 /* Adds the next frame towards the root: 0, or -1 when the walk must stop (UNWIND_MAX_WALK). */
 static inline int unwind_push(struct unwind_out *out, uint64_t pc)
 {
-    if (out->walked < (uint32_t)out->max && out->walked < UNWIND_MAX_WALK) {
+    uint32_t in_pc = (uint32_t)(out->split ? out->split : out->max);
+    if (out->walked < in_pc && out->walked < UNWIND_MAX_WALK) {
         out->pc[out->walked++] = pc;
         return 0;
     }
     return unwind_push_wrapped(out, pc);
+}
+/* Frame i (< out->max) of out, in pc[] or in more[]. */
+static inline uint64_t *unwind_out_frame(const struct unwind_out *out, int i)
+{
+    return out->split && i >= out->split ? &out->more[i - out->split] : &out->pc[i];
 }
 /* Marks the frame pushed last as exact. */
 GP_SIGSAFE void unwind_mark_last_exact(struct unwind_out *out);
