@@ -418,16 +418,14 @@ static void *gp_calloc(size_t n, size_t m)
     return REAL(calloc)(n, m);
 }
 
-/* p may be a sampled block (its filter bit is set). */
-static COLD uint64_t free_sampled(uint64_t p, uint64_t b, uint64_t c,
-                                  const struct unwind_regs *at)
+/* p may be a sampled block (its filter bit is set). Called, not reached through
+ * heap_sampled_call: a free records no stack. */
+static COLD void free_sampled(void *p)
 {
-    (void)b, (void)c, (void)at;
     uint64_t meta;
-    if (heap_on() && heap_take(p, &meta))
+    if (heap_on() && heap_take((uintptr_t)p, &meta))
         heap_record_free(meta);
-    REAL(free)((void *)(uintptr_t)p);   /* (the filter's false positives include arena blocks) */
-    return 0;
+    REAL(free)(p);   /* (the filter's false positives include arena blocks) */
 }
 
 /* No test of gp_heap_on, nor of the arena: a bit is set only for a sampled block's granule, and
@@ -435,7 +433,7 @@ static COLD uint64_t free_sampled(uint64_t p, uint64_t b, uint64_t c,
 static void gp_free(void *p)
 {
     if (heap_filter_maybe(set_filter, set_summary, SET_BITS, (uintptr_t)p)) {
-        SAMPLED(free_sampled, p, 0, 0);
+        free_sampled(p);
         return;
     }
     REAL(free)(p);
