@@ -52,7 +52,7 @@
  * Sizes. A record holds GP_RING_MAX_FRAMES (896) PCs and GP_RING_LABEL_BYTES (896) of
  * goroutine labels: the slot has its head (40 bytes, with the seq in one cache line) and its
  * first 120 PCs, the spill its labels and the other 776 PCs. The default 1024 slots
- * (GOPROF_RING_SLOTS, lib/config; 8 MiB mapped, 256 KiB resident for stacks of up to 120
+ * (GOPROF_RING_SLOTS, lib/config; 8 MiB mapped, 1 MiB resident for stacks of up to 120
  * frames without labels, a page more for each record with labels or deeper) hold 1024
  * samples: 10 thread-seconds at 100 Hz, or 32 busy threads at the kernel's 250 Hz tick cap
  * for 128 ms; the collector drains before a quarter of the smallest ring can have filled at
