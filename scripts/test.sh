@@ -2,7 +2,7 @@
 # test.sh -- sets everything up and runs every test of libgoprof; prints "N passed, N failed".
 #   ./scripts/test.sh        (as root on a fresh Debian 12 machine; .ci/run calls exactly this)
 # LIBGOPROF_TEST_GO_VERSIONS: Go versions for the multi-version tests (default: 1.21 to 1.26).
-# LIBGOPROF_FUZZ_SECONDS: fuzzing time per libFuzzer target (tests/fuzz/run.sh; default 20).
+# LIBGOPROF_FUZZ_SECONDS: fuzzing time per libFuzzer target (tests/fuzz/run.sh; default 10).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"

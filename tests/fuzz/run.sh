@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh -- builds the libFuzzer targets, replays the regression inputs, then fuzzes each target.
 #   tests/fuzz/run.sh [TARGET...]        (default: elf buildinfo pclntab dwarf cfi)
-# LIBGOPROF_FUZZ_SECONDS  fuzzing time per target (default 20; 0 = replay the regressions only)
+# LIBGOPROF_FUZZ_SECONDS  fuzzing time per target (default 10; 0 = replay the regressions only)
 # LIBGOPROF_FUZZ_DIR      work directory (default build-fuzz/ at the top): binaries, seeds
 #                         (seeds.sh, made once), the growing corpus, crash artifacts, logs
 # Needs clang with libFuzzer (Debian: clang-14 libclang-rt-14-dev, which scripts/setup.sh
@@ -13,7 +13,7 @@ export LC_ALL=C   # the fuzzer's log holds binary bytes: sed and grep must take 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 dir=${LIBGOPROF_FUZZ_DIR:-$top/build-fuzz}
-secs=${LIBGOPROF_FUZZ_SECONDS:-20}
+secs=${LIBGOPROF_FUZZ_SECONDS:-10}
 targets=${*:-elf buildinfo pclntab dwarf cfi}
 mkdir -p "$dir" || exit 1
 
