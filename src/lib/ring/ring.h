@@ -19,7 +19,7 @@
  * events are counted in the program, not sent as records). A record is a slot and its spill:
  * 8 KiB, room for a deep stack whole. Apart because a page is allocated when it is first
  * written: a record of up to 120 frames without labels writes only its slot, and four slots
- * share a page, so the ring's first lap (each page's first write: a page fault, 10-15 us on the
+ * share a page, so the ring's first lap (each page's first write: a page fault, 10-17 us on the
  * development VM) takes a fault every fourth sample rather than every one, and the pages
  * resident for such stacks are a quarter of what one page a record would be. Fixed slots, not
  * variable records, because a writer that dies mid-record (the application is SIGKILLed while
