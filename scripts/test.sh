@@ -57,10 +57,12 @@ unit_tests="tests/unit/test_ring tests/unit/test_config tests/unit/test_profmap 
     tests/unit/test_deep_stack tests/unit/test_ring_labels tests/unit/test_heapmap tests/unit/test_heap"
 
 echo "== ASan + UBSan build of the collector-side code, running the unit tests"
+# run_symbolize.sh without Go programs: the symbolizer on C code (its own, with DWARF).
 san="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 if ( mkdir -p build-asan && cd build-asan &&
      { [ -f Makefile ] || ../configure CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" >/dev/null; } &&
-     make -j2 check TESTS="$unit_tests" >/tmp/libgoprof-asan.log 2>&1 ); then
+     LIBGOPROF_TEST_GO_VERSIONS= make -j2 check TESTS="$unit_tests tests/unit/run_symbolize.sh" \
+         >/tmp/libgoprof-asan.log 2>&1 ); then
     grep -h 'passed, ' build-asan/tests/unit/*.log | sed 's/^/sanitizers: /'
 else
     tail -n 40 /tmp/libgoprof-asan.log

@@ -576,7 +576,8 @@ static struct dw_unit *unit_of(struct sym_dwarf *d, Dwarf_Die *cu)
         u->broken = 1;
         return NULL;
     }
-    qsort(u->ranges, u->nranges, sizeof *u->ranges, range_cmp);
+    if (u->nranges)     /* a unit without code has no ranges array at all */
+        qsort(u->ranges, u->nranges, sizeof *u->ranges, range_cmp);
     /* Each range's enclosing range: the nearest earlier one still open at its start. */
     int32_t *open = malloc((u->nranges ? u->nranges : 1) * sizeof *open);
     if (!open || u->nranges > INT32_MAX) {

@@ -180,9 +180,10 @@ static int summary_print_heap(FILE *out, const char *path, const struct pprof *p
         long m = tally(p, (size_t)ix[t], &v, &lost);
         if (m < 0)
             return (int)m;
-        qsort(v, (size_t)m, sizeof *v, by_flat);
-        if (m)
+        if (m) {
+            qsort(v, (size_t)m, sizeof *v, by_flat);
             print_table(out, v, (size_t)m, totals[t], what[t]);
+        }
         free(v);
     }
     return 0;

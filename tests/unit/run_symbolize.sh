@@ -1,7 +1,7 @@
 #!/bin/sh
 # run_symbolize.sh -- build the symbolize fixtures (C, and Go+cgo with each toolchain in
-# LIBGOPROF_TEST_GO_VERSIONS, default "1.26 1.21": default, pie, stripped, stripped pie,
-# internal-link pie), then
+# LIBGOPROF_TEST_GO_VERSIONS, default "1.26 1.21", set and empty: none; default, pie,
+# stripped, stripped pie, internal-link pie), then
 # run test_symbolize on each and the goexe_shim LD_PRELOAD check inside each Go binary.
 # test_symbolize and goexe_shim.so are built by Makefile.am (make check); top_builddir (set by
 # make check) says where, and defaults to the tree's build/ when run by hand.
@@ -45,7 +45,7 @@ run "$test_symbolize" self "$(buildid "$test_symbolize")"
 src="$here/symbolize_fixture.go"
 line() { grep -n "LINE:$1\$" "$src" | cut -d: -f1; }
 lines="$(line noinline),$(line inlined),$(line inlined_body),$(line caller)"
-for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
+for v in ${LIBGOPROF_TEST_GO_VERSIONS-1.26 1.21}; do
     goroot=$("$top/scripts/go-toolchain.sh" "$v") || { fail "toolchain $v"; continue; }
     mkdir -p "$tmp/go$v" && cp "$src" "$tmp/go$v/main.go"
     for kind in default pie strip pie-strip ipie; do
