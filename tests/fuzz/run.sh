@@ -2,6 +2,7 @@
 # run.sh -- builds the libFuzzer targets, replays the regression inputs, then fuzzes each target.
 #   tests/fuzz/run.sh [TARGET...]        (default: elf buildinfo pclntab dwarf cfi)
 # LIBGOPROF_FUZZ_SECONDS  fuzzing time per target (default 10; 0 = replay the regressions only)
+# LIBGOPROF_FUZZ_JOBS     targets built and fuzzed at once (default 2)
 # LIBGOPROF_FUZZ_DIR      work directory (default build-fuzz/ at the top): binaries, seeds
 #                         (seeds.sh, made once), the growing corpus, crash artifacts, logs
 # Needs clang with libFuzzer (Debian: clang-14 libclang-rt-14-dev, which scripts/setup.sh
@@ -50,17 +51,17 @@ if [ ! -d "$dir/seeds/elf" ]; then
     rm -rf "$dir/seeds" && mv "$dir/seeds.tmp" "$dir/seeds"
 fi
 
-pass=0 fail=0
-printf '%-10s %8s %10s %8s %8s %8s %6s  %s\n' target seconds execs exec/s cov ft new result
-for t in $targets; do
+# fuzz_one TARGET: build, replay the regressions, fuzz; prints the target's line (and what a
+# crash printed); fails on any failure.
+fuzz_one() {
+    t=$1
     eval "srcs=\$srcs_$t"
     bin="$dir/fuzz_$t"
     # shellcheck disable=SC2086
     if ! "$cc" $cflags -o "$bin" "$here/fuzz_$t.c" "$common" $srcs -lz 2>"$dir/build_$t.log"; then
         cat "$dir/build_$t.log"
         printf '%-10s build failed\n' "$t"
-        fail=$((fail + 1))
-        continue
+        return 1
     fi
     log="$dir/fuzz_$t.log"
     art="$dir/artifacts/$t"
@@ -72,11 +73,10 @@ for t in $targets; do
         if ! "$bin" -runs=1 $regress >"$dir/regress_$t.log" 2>&1; then
             tail -n 40 "$dir/regress_$t.log"
             printf '%-10s regression input crashed (log: %s)\n' "$t" "$dir/regress_$t.log"
-            fail=$((fail + 1))
-            continue
+            return 1
         fi
     fi
-    [ "$secs" -gt 0 ] || { pass=$((pass + 1)); continue; }
+    [ "$secs" -gt 0 ] || return 0
     before=$(ls "$art" | wc -l)
     # libFuzzer's default -max_len (1 MiB) would cut the whole-binary seeds, and with them
     # the section headers at their end: allow the largest seed.
@@ -94,14 +94,37 @@ for t in $targets; do
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     if [ $crashes = 0 ]; then
-        result=ok; pass=$((pass + 1))
+        result=ok
     else
-        result="CRASH (log: $log, inputs: $art)"; fail=$((fail + 1))
+        result="CRASH (log: $log, inputs: $art)"
     fi
     printf '%-10s %8s %10s %8s %8s %8s %6s  %s\n' "$t" "$secs" "${execs:-?}" "${rate:-?}" \
         "${cov:-?}" "${ft:-?}" "${new:-?}" "$result"
     [ $crashes = 0 ] || grep -E -A 30 '^==[0-9]+==ERROR|runtime error|^SUMMARY|timeout after|out-of-memory|leak' \
         "$log" | head -n 40
+    [ $crashes = 0 ]
+}
+
+# LIBGOPROF_FUZZ_JOBS targets at a time (default 2: a fuzzer is one process, and the machine
+# has two cores), each its own LIBGOPROF_FUZZ_SECONDS; their lines are printed in order.
+jobs=${LIBGOPROF_FUZZ_JOBS:-2}
+pass=0 fail=0
+printf '%-10s %8s %10s %8s %8s %8s %6s  %s\n' target seconds execs exec/s cov ft new result
+set -- $targets
+while [ $# -gt 0 ]; do
+    batch=
+    while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$jobs" ]; do
+        batch="$batch $1"
+        shift
+    done
+    for t in $batch; do
+        ( fuzz_one "$t" >"$dir/result_$t" 2>&1; echo $? >"$dir/result_$t.rc" ) &
+    done
+    wait
+    for t in $batch; do
+        cat "$dir/result_$t"
+        if [ "$(cat "$dir/result_$t.rc" 2>/dev/null)" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+    done
 done
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

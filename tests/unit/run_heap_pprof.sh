@@ -81,5 +81,5 @@ expect base '[process: child]'
 expect basealloc 'Showing nodes accounting for 1573014B'
 expect basealloc '[process: child]'
 
-echo "run_heap_pprof.sh: $pass passed, $fail failed"
+echo "$pass passed, $fail failed"   # (scripts/test.sh adds up lines that start with the count)
 [ "$fail" -eq 0 ]
