@@ -15,8 +15,8 @@
 # Functions:
 #   need_go                 sets $GO (Go 1.26 from scripts/go-toolchain.sh) and a Go env
 #   build_profcheck DIR     builds DIR/profcheck (tests/tools/profcheck); sets PROFCHECK
-#   build_fixtures DIR      builds DIR/c_threads, DIR/go_cgo and DIR/profcheck;
-#                           sets $C_THREADS, $GO_CGO, $PROFCHECK
+#   build_fixtures DIR      puts DIR/c_threads, DIR/go_cgo and DIR/profcheck (built once per
+#                           build tree); sets $C_THREADS, $GO_CGO, $PROFCHECK
 #   run_profiled OUT [--kill-after=SECS] [--no-profile] [VAR=VALUE ...] -- CMD [ARG ...]
 #                           runs CMD with LD_PRELOAD=$LIBGOPROF GOPROF_OUT=OUT (+ VAR=VALUE,
 #                           and no other GOPROF_* variable);
@@ -173,12 +173,36 @@ build_profcheck() {
 	export PROFCHECK
 }
 
+# build_fixtures DIR: the common fixtures into DIR. They are built once per build tree and
+# source (tests/fixture-cache/<hash of their sources, this file and the Go version> under
+# $top_builddir) and copied from there: twenty tests each linking the same three programs
+# took a minute of make check.
 build_fixtures() {
-	local dir=$1 fx="$top_srcdir/tests/fixtures"
+	local dir=$1 fx="$top_srcdir/tests/fixtures" key cache tmp
 	[ -n "$dir" ] || { echo "usage: build_fixtures DIR" >&2; return 1; }
 	[ -n "${GO:-}" ] || need_go || return 1
 	mkdir -p "$dir" || return 1
 	dir=$(cd "$dir" && pwd)
+	key=$({ find "$fx/c_threads" "$fx/go_cgo" "$top_srcdir/tests/tools/profcheck" -type f |
+		LC_ALL=C sort | xargs cat; cat "$top_srcdir/tests/integration/lib.sh"; "$GO" version; } |
+		sha1sum | cut -c1-16)
+	cache=${top_builddir:-$top_srcdir}/tests/fixture-cache/$key
+	if [ ! -x "$cache/profcheck" ]; then
+		mkdir -p "${cache%/*}" && tmp=$(mktemp -d "${cache%/*}/.build.XXXXXX") || return 1
+		_build_fixtures_into "$tmp" || { rm -rf "$tmp"; return 1; }
+		# Another test may have built the same key meanwhile: the first rename wins.
+		mv -T "$tmp" "$cache" 2>/dev/null || rm -rf "$tmp"
+	fi
+	cp "$cache/c_threads" "$cache/go_cgo" "$cache/profcheck" "$dir/" || return 1
+	C_THREADS=$dir/c_threads
+	GO_CGO=$dir/go_cgo
+	PROFCHECK=$dir/profcheck
+	export C_THREADS GO_CGO PROFCHECK
+	return 0
+}
+
+_build_fixtures_into() {
+	local dir=$1 fx="$top_srcdir/tests/fixtures"
 	if ! gcc -O1 -fno-omit-frame-pointer -fno-inline -pthread -Wall -o "$dir/c_threads" \
 		"$fx/c_threads/c_threads.c"; then
 		echo "lib.sh: building c_threads failed" >&2
@@ -192,10 +216,6 @@ build_fixtures() {
 		echo "lib.sh: building profcheck failed" >&2
 		return 1
 	fi
-	C_THREADS=$dir/c_threads
-	GO_CGO=$dir/go_cgo
-	export C_THREADS GO_CGO
-	return 0
 }
 
 # _capture PREFIX KILL_AFTER CMD...: run CMD (env already set up by the caller's `env`),
