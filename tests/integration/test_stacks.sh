@@ -83,42 +83,6 @@ row() { # label version samples match root go verdict broken-endings
     printf '%-22s %-5s %8s %8s %8s %6s  %-6s %s\n' "$@" >>"$table"
 }
 
-# program_variants P: the build variants P's expect file lists (default: default).
-program_variants() {
-    local variants
-    variants=$(expect_directive "$stacks_dir/$1/expect" variants | tr '\n' ' ')
-    [ -n "${variants// /}" ] || variants=default
-    echo $variants
-}
-
-# build_one V P VARIANT: P's VARIANT with Go V into bin/P-VARIANT-goV; its output and exit
-# status to out/P-VARIANT-goV.build and .build.rc (the run loop reads them).
-build_one() {
-    local v=$1 p=$2 var=$3 goroot rc flags
-    local base=$work/out/$p-$var-go$v
-    if goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") && mapfile -t flags < <(variant_flags "$var"); then
-        (cd "$work/src/$p" && "$goroot/bin/go" build "${flags[@]}" -o "$work/bin/$p-$var-go$v" .) >"$base.build" 2>&1
-        rc=$?
-    else
-        echo "no toolchain for go$v" >"$base.build"
-        rc=1
-    fi
-    echo "$rc" >"$base.build.rc"
-}
-
-# Every binary is built first, two builds at a time: a build is mostly one process, and the
-# builds were a third of this test's time (19 of 61 s a toolchain). The runs stay one at a time.
-export -f build_one variant_flags
-export work top_srcdir
-for v in $versions; do
-    for p in $programs; do
-        [ -d "$work/src/$p" ] || continue
-        for var in $(program_variants "$p"); do
-            variant_flags "$var" >/dev/null && echo "$v $p $var"
-        done
-    done
-done | xargs -r -P 2 -n 3 bash -c 'build_one "$@"' build_one
-
 for v in $versions; do
     if ! goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v"); then
         fail "go$v: toolchain"
@@ -127,7 +91,8 @@ for v in $versions; do
     for p in $programs; do
         [ -d "$work/src/$p" ] || continue
         expect=$stacks_dir/$p/expect
-        variants=$(program_variants "$p")
+        variants=$(expect_directive "$expect" variants | tr '\n' ' ')
+        [ -n "${variants// /}" ] || variants=default
         factor=$(expect_directive "$expect" duration-factor | tail -n 1)
         run_seconds=$(awk -v s="$seconds" -v f="${factor:-1}" 'BEGIN { print s * f }')
         for var in $variants; do
@@ -139,7 +104,8 @@ for v in $versions; do
                 fail "$label go$v: unknown variant '$var' in $expect"
                 continue
             fi
-            if [ "$(cat "$out.build.rc" 2>/dev/null)" != 0 ]; then
+            mapfile -t flags < <(variant_flags "$var")
+            if ! (cd "$work/src/$p" && "$goroot/bin/go" build "${flags[@]}" -o "$bin" .) >"$out.build" 2>&1; then
                 fail "$label go$v: build"
                 show_file "$out.build"
                 row "$label" "$v" - - - - "FAIL(build)"
