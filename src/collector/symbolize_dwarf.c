@@ -576,7 +576,7 @@ static struct dw_unit *unit_of(struct sym_dwarf *d, Dwarf_Die *cu)
         u->broken = 1;
         return NULL;
     }
-    if (u->nranges)     /* a unit without code has no ranges array at all */
+    if (u->nranges)     /* a unit without function DIEs (assembly) has no ranges array */
         qsort(u->ranges, u->nranges, sizeof *u->ranges, range_cmp);
     /* Each range's enclosing range: the nearest earlier one still open at its start. */
     int32_t *open = malloc((u->nranges ? u->nranges : 1) * sizeof *open);

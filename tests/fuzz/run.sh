@@ -112,9 +112,9 @@ pass=0 fail=0
 printf '%-10s %8s %10s %8s %8s %8s %6s  %s\n' target seconds execs exec/s cov ft new result
 set -- $targets
 while [ $# -gt 0 ]; do
-    batch=
-    while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$jobs" ]; do
-        batch="$batch $1"
+    batch= n=0
+    while [ $# -gt 0 ] && [ $n -lt "$jobs" ]; do
+        batch="$batch $1" n=$((n + 1))
         shift
     done
     for t in $batch; do

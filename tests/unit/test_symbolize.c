@@ -350,7 +350,8 @@ static void test_self(const char *buildid)
     n = symbolizer_lookup(s, (uint64_t)(uintptr_t)&test_self_marker, 1, fr, 4);
     CHECK(n == 0 || strcmp(fr[0].function, "test_self_marker") != 0, "return address uses addr-1");
     /* A function in an assembled unit: DWARF has lines but no function, the name comes from
-     * the symbol table (the unit's empty index once tripped UBSan in the collector). */
+     * the symbol table (the unit's empty index once tripped UBSan in the collector). Twice:
+     * the second lookup goes through what the first left behind. */
     for (int k = 0; k < 2; k++) {
         n = symbolizer_lookup(s, (uint64_t)(uintptr_t)&test_asm_marker + 2, 0, fr, 4);
         CHECK(n == 1 && strcmp(fr[0].function, "test_asm_marker") == 0,
