@@ -53,10 +53,11 @@ void *malloc(size_t n)
 #ifdef FILTER
 #include "program/sample/heap_set.h"
 
-/* As interpose_malloc.c's: SET_BITS 16, static, zero-filled. */
+/* As interpose_malloc.c's: SET_BITS 16, SET_SPAN 36, static, zero-filled. */
 #define FILTER_BITS 16
+#define SUMMARY_SPAN 36
 static _Atomic uint64_t filter[(size_t)1 << FILTER_BITS];
-static _Atomic uint64_t summary[HEAP_SET_SUMMARY_WORDS(FILTER_BITS)];
+static _Atomic uint64_t summary[HEAP_SET_SUMMARY_WORDS(SUMMARY_SPAN)];
 
 __attribute__((noinline)) static void free_maybe_sampled(void *p)
 {
@@ -65,7 +66,7 @@ __attribute__((noinline)) static void free_maybe_sampled(void *p)
 
 void free(void *p)
 {
-    if (heap_filter_maybe(filter, summary, FILTER_BITS, (uintptr_t)p)) {
+    if (heap_filter_maybe(filter, summary, FILTER_BITS, SUMMARY_SPAN, (uintptr_t)p)) {
         free_maybe_sampled(p);
         return;
     }

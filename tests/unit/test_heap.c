@@ -59,11 +59,20 @@ static uint64_t rnd(uint64_t *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/* The summary's span for a table of 2^bits lines: four of the filter's regions (the
+ * interposers' spans 512), so that addresses a few regions apart share summary bits and filter
+ * words, and the tests' addresses, spread over terabytes, fold onto a small table. */
+static unsigned test_span(unsigned bits)
+{
+    unsigned span = bits + HEAP_FILTER_WINDOW_SHIFT + 2;
+    return span < HEAP_SUMMARY_PAGE_SHIFT + 5 ? HEAP_SUMMARY_PAGE_SHIFT + 5 : span;
+}
+
 /* A table's lines and, after them, its filter and summary, in one zero-filled block. */
 static void *table_mem(unsigned bits)
 {
     size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8 +
-               HEAP_SET_SUMMARY_WORDS(bits) * 8;
+               HEAP_SET_SUMMARY_WORDS(test_span(bits)) * 8;
     void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (p)
         memset(p, 0, n);
@@ -78,7 +87,8 @@ static void table_init(struct heap_set *s, void *mem, unsigned bits)
 {
     char *filter = (char *)mem + heap_set_bytes(bits);
     heap_set_init(s, mem, (_Atomic uint64_t *)filter,
-                  (_Atomic uint64_t *)(filter + heap_set_filter_words(bits) * 8), bits, windowed);
+                  (_Atomic uint64_t *)(filter + heap_set_filter_words(bits) * 8), bits,
+                  test_span(bits), windowed);
 }
 
 /* Every slot empty, every line's counts zero, every filter and summary bit clear. */
@@ -92,7 +102,7 @@ static int all_empty(const struct heap_set *s)
     }
     for (uint64_t i = 0; i <= s->mask; i++)   /* (above the bits: the words' insert counts) */
         ok &= (atomic_load(&s->filter[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
-    for (size_t i = 0; i < HEAP_SET_SUMMARY_WORDS(s->bits); i++)
+    for (size_t i = 0; i < HEAP_SET_SUMMARY_WORDS(s->span); i++)
         ok &= (atomic_load(&s->summary[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
     return ok;
 }
@@ -215,35 +225,64 @@ static void full_table(void)
     free(mem);
 }
 
-/* The summary's bit of a pair of filter words: set while a live address has its bit in either
- * word, clear once neither has; a lone address's free() path asks the filter only there. */
+/* The summary's bit of a page: set while a live address has its bit in either filter word of
+ * the page's pair, clear once neither has; a lone address's free() path asks the filter only
+ * there. */
 static int summary_bit_of(const struct heap_set *s, uint64_t addr)
 {
-    uint64_t p = heap_summary_bit(heap_filter_word(addr, s->bits));
+    uint64_t p = heap_summary_page(addr, s->span);
     return (int)((atomic_load(&s->summary[p / HEAP_FILTER_BITS]) >> (p % HEAP_FILTER_BITS)) & 1);
 }
 
-static void summary_pairs(void)
+static void summary_pages(void)
 {
     struct heap_set s;
     void *mem = table_mem(8);
     table_init(&s, mem, 8);
-    /* a and b: the two words of one pair (windows side by side); c: a word of another pair */
-    uint64_t a = 0x7f1234560000ull;
-    if (heap_filter_word(a, 8) & 1)
-        a += 1u << HEAP_FILTER_WINDOW_SHIFT;
-    uint64_t b = a + (1u << HEAP_FILTER_WINDOW_SHIFT) + 64, c = a + (2u << HEAP_FILTER_WINDOW_SHIFT);
-    CHECK(heap_filter_word(b, 8) == heap_filter_word(a, 8) + 1);
-    CHECK(heap_summary_bit(heap_filter_word(c, 8)) != heap_summary_bit(heap_filter_word(a, 8)));
+    unsigned span = s.span, w = HEAP_FILTER_WINDOW_SHIFT;
+    /* a and b: the two windows of one page, so the two words of one pair; c: the next page */
+    uint64_t a = 0x7f1234560000ull, b = a + (1u << w) + 64, c = a + (2u << w);
+    CHECK(heap_filter_word(a, 8, span) % 2 == 0);   /* the rotation is even */
+    CHECK(heap_filter_word(b, 8, span) == heap_filter_word(a, 8, span) + 1);
+    CHECK(heap_summary_page(b, span) == heap_summary_page(a, span));
+    CHECK(heap_summary_page(c, span) != heap_summary_page(a, span));
     CHECK(!summary_bit_of(&s, a) && !heap_set_maybe(&s, a));
     CHECK(ins(&s, a) == HEAP_SET_INSERTED && ins(&s, b) == HEAP_SET_INSERTED);
     CHECK(summary_bit_of(&s, a) && heap_set_maybe(&s, a) && heap_set_maybe(&s, b));
     CHECK(!summary_bit_of(&s, c) && !heap_set_maybe(&s, c));
-    CHECK(!heap_set_maybe(&s, a + 64));   /* the bit's pair, but not the filter's granule */
+    CHECK(!heap_set_maybe(&s, a + 64));   /* the bit's page, but not the filter's granule */
     CHECK(rem(&s, a) == 1);
-    CHECK(summary_bit_of(&s, b) && heap_set_maybe(&s, b));   /* b still lives in the pair */
+    CHECK(summary_bit_of(&s, b) && heap_set_maybe(&s, b));   /* b still lives in the page */
     CHECK(rem(&s, b) == 1);
     CHECK(!summary_bit_of(&s, a) && all_empty(&s));
+
+    /* d: a's page in the next span. It shares a's summary bit and, rotated alike, a's filter
+     * word; e: a's page in the next region of a's span, whose rotation differs */
+    uint64_t d = a + ((uint64_t)1 << span) + 128, e = a + ((uint64_t)1 << (8 + w));
+    CHECK(heap_summary_page(d, span) == heap_summary_page(a, span));
+    CHECK(heap_filter_word(d, 8, span) == heap_filter_word(a, 8, span));
+    CHECK(heap_summary_page(e, span) != heap_summary_page(a, span));
+    CHECK(heap_filter_word(e, 8, span) != heap_filter_word(a, 8, span));
+    CHECK(ins(&s, a) == HEAP_SET_INSERTED && ins(&s, d) == HEAP_SET_INSERTED);
+    CHECK(rem(&s, a) == 1);
+    CHECK(summary_bit_of(&s, d) && heap_set_maybe(&s, d));   /* d keeps the bit */
+    CHECK(!heap_set_maybe(&s, a));   /* (a's granule is not d's) */
+    CHECK(rem(&s, d) == 1);
+    CHECK(!summary_bit_of(&s, d) && all_empty(&s));
+
+    /* f: another page of a's span, in another region, whose rotation maps it onto a's filter
+     * word: a's summary bit clears when a leaves although f's filter bit is still in the pair
+     * (kept, it would stay set after f left too) */
+    uint64_t f = 0;
+    for (uint64_t k = 1; k < ((uint64_t)1 << (span - w)) && !f; k++)
+        if (heap_filter_word(a + (k << w), 8, span) == heap_filter_word(a, 8, span))
+            f = a + (k << w);
+    CHECK(f && heap_summary_page(f, span) != heap_summary_page(a, span));
+    CHECK(ins(&s, a) == HEAP_SET_INSERTED && ins(&s, f) == HEAP_SET_INSERTED);
+    CHECK(rem(&s, a) == 1);
+    CHECK(!summary_bit_of(&s, a) && summary_bit_of(&s, f) && heap_set_maybe(&s, f));
+    CHECK(rem(&s, f) == 1);
+    CHECK(all_empty(&s));
     free(mem);
 }
 
@@ -667,7 +706,7 @@ int main(int argc, char **argv)
     for (windowed = 0; windowed <= 1; windowed++) {
         printf("# homes %s\n", windowed ? "by window" : "hashed");
         full_table();
-        summary_pairs();
+        summary_pages();
         /* 300 in 896 slots: hashed, lines overflow and none is full; by window these dense
          * addresses (16 bytes apart) crowd a few homes, and inserts find them full */
         random_ops(7, 300, budget * 0.1);

@@ -364,18 +364,21 @@ static void *boot_pvalloc(size_t n)
 /* ---- the interposers ------------------------------------------------------------------------ */
 
 /* The table of sampled blocks: 2^16 lines of 3 slots (4 MiB, 196608 slots), its 512 KiB
- * filter (a word per 2 KiB window of a 128 MiB region) and the filter's 8 KiB summary (a bit
- * per pair of filter words): program/sample/heap_set.h. The lines are mapped untouched
+ * filter (a word per 2 KiB window of a 128 MiB region) and the filter's 4 MiB summary (a bit
+ * per 4 KiB page of a 64 GiB span, a heap's 64 MiB on one page of it):
+ * program/sample/heap_set.h. The lines are mapped untouched
  * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
  * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
  * allocation's insert lands on its window's line, or a random one at rates under 4 KiB
  * (heap_set.h), and when homes were all random lines, with 4 KiB pages it also missed the TLB
- * (~90 ns of its ~290 ns measured on the development VM). The filter is here, static: free()
- * reads it at a fixed address with a constant shift, and its pages are touched where sampled
- * blocks are. */
+ * (~90 ns of its ~290 ns measured on the development VM). The filter and its summary are
+ * here, static: free() reads them at fixed addresses with constant shifts, and their pages are
+ * touched where the program's heap is (page-aligned: a fork child replaces them whole,
+ * zero_static). */
 #define SET_BITS 16
-static _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
-static _Atomic uint64_t set_summary[HEAP_SET_SUMMARY_WORDS(SET_BITS)];
+#define SET_SPAN 36
+static _Alignas(4096) _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
+static _Alignas(4096) _Atomic uint64_t set_summary[HEAP_SET_SUMMARY_WORDS(SET_SPAN)];
 
 /* The sampled paths are bodies for heap_sampled_call (program/sample/heap.h), which an
  * interposer tail-calls so that the stack is walked from the program's call: the allocation's
@@ -432,7 +435,7 @@ static COLD void free_sampled(void *p)
  * real.free is the arena's own free while an arena block may be live (resolve). */
 static void gp_free(void *p)
 {
-    if (heap_filter_maybe(set_filter, set_summary, SET_BITS, (uintptr_t)p)) {
+    if (heap_filter_maybe(set_filter, set_summary, SET_BITS, SET_SPAN, (uintptr_t)p)) {
         free_sampled(p);
         return;
     }
@@ -481,7 +484,7 @@ static void *gp_realloc(void *p, size_t n)
 {
     if (__builtin_expect(in_arena(p), 0))
         return arena_realloc(p, n);
-    if (p && heap_filter_maybe(set_filter, set_summary, SET_BITS, (uintptr_t)p))
+    if (p && heap_filter_maybe(set_filter, set_summary, SET_BITS, SET_SPAN, (uintptr_t)p))
         return (void *)SAMPLED(realloc_sampled, p, n, 0);
     if (n > 0 && heap_pick(n))
         return (void *)SAMPLED(realloc_sampled, p, n, 1);
@@ -737,9 +740,14 @@ static void *set_mem;
 static size_t set_size;
 static int heap_ready;   /* heap_start succeeded */
 
-/* Words cleared where they are not zero, so that untouched pages stay untouched. */
-static void clear_where_set(_Atomic uint64_t *w, size_t n)
+/* A static array (page-aligned, whole pages) zeroed: replaced by fresh pages, so that the
+ * pages the parent never touched stay untouched (reading the summary's 4 MiB word by word would
+ * fault in a thousand pages in every fork child); word by word where that fails. */
+static void zero_static(_Atomic uint64_t *w, size_t n)
 {
+    if (mmap(w, n * sizeof *w, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+        return;
     for (size_t i = 0; i < n; i++)
         if (atomic_load_explicit(&w[i], memory_order_relaxed))
             atomic_store_explicit(&w[i], 0, memory_order_relaxed);
@@ -769,10 +777,11 @@ static int map_set(int fixed)
         return -errno;
     set_mem = p;
     (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
-    /* A fork child's filter and summary are its parent's. */
-    clear_where_set(set_filter, sizeof set_filter / sizeof set_filter[0]);
-    clear_where_set(set_summary, sizeof set_summary / sizeof set_summary[0]);
-    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS,
+    if (fixed) {   /* a fork child's filter and summary are its parent's */
+        zero_static(set_filter, sizeof set_filter / sizeof set_filter[0]);
+        zero_static(set_summary, sizeof set_summary / sizeof set_summary[0]);
+    }
+    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS, SET_SPAN,
                   gp_heap.rate >= HEAP_SET_WINDOWED_RATE);
     return 0;
 }

@@ -5,7 +5,7 @@
 #include "program/sample/heap_set.h"
 
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint64_t *summary, unsigned bits, int windowed)
+                   _Atomic uint64_t *summary, unsigned bits, unsigned span, int windowed)
 {
     s->windowed = windowed;
     s->line = lines;
@@ -13,6 +13,7 @@ void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
     s->summary = summary;
     s->mask = ((uint64_t)1 << bits) - 1;
     s->bits = bits;
+    s->span = span;
     s->max_lines = (1u << bits) < HEAP_SET_MAX_LINES ? (int)(1u << bits) : HEAP_SET_MAX_LINES;
 }
 
@@ -24,24 +25,39 @@ struct place {
     int distance;
 };
 
-/* The slot, from addr's home on, of addr itself (by_bit 0) or of any address with addr's filter
- * bit (by_bit 1: those share addr's home). */
-GP_SIGSAFE static struct place lookup(const struct heap_set *s, uint64_t addr, int by_bit)
+/* What a lookup looks for: addr itself, or any address with addr's filter bit, or any in
+ * addr's summary page (of the span). */
+enum match { SAME_ADDR, SAME_BIT, SAME_PAGE };
+
+/* The slot of such an address among those whose home is `home`. */
+GP_SIGSAFE static struct place scan(const struct heap_set *s, uint64_t home, uint64_t addr,
+                                    enum match m)
 {
-    uint64_t fbit = by_bit ? heap_filter_index(addr, s->bits) : 0;
-    uint64_t l = heap_set_home(s, addr);
+    uint64_t key = m == SAME_BIT    ? heap_filter_index(addr, s->bits, s->span)
+                   : m == SAME_PAGE ? heap_summary_page(addr, s->span)
+                                    : addr;
+    uint64_t l = home;
     for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
         struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {
             uint64_t v = atomic_load_explicit(&line->slot[i], memory_order_seq_cst);
-            if (v == addr || (by_bit && v != HEAP_SET_EMPTY &&
-                              heap_filter_index(v, s->bits) == fbit))
+            if (v == addr ||
+                (m != SAME_ADDR && v != HEAP_SET_EMPTY &&
+                 (m == SAME_BIT ? heap_filter_index(v, s->bits, s->span)
+                                : heap_summary_page(v, s->span)) == key))
                 return (struct place){ &line->slot[i], &line->meta[i], d };
         }
         if (atomic_load_explicit(&line->passing, memory_order_seq_cst) == 0)
             break;   /* nothing passed this line */
     }
     return (struct place){ NULL, NULL, -1 };
+}
+
+/* The slot, from addr's home on, of addr itself (SAME_ADDR) or of any address with addr's
+ * filter bit (SAME_BIT: those share addr's home). */
+GP_SIGSAFE static struct place lookup(const struct heap_set *s, uint64_t addr, enum match m)
+{
+    return scan(s, heap_set_home(s, addr), addr, m);
 }
 
 /* The lines addr's probe passed (its home and the next distance - 1) count one less. */
@@ -56,30 +72,44 @@ GP_SIGSAFE static void unpass(struct heap_set *s, uint64_t home, int distance)
  * set one (heap_set.h: "The filter's bits", "The summary's bits"). */
 enum counted_word { FILTER, SUMMARY };
 
-/* The word and bit mask of addr's filter bit, or of its pair's summary bit. */
+/* The word and bit mask of addr's filter bit, or of its page's summary bit. */
 GP_SIGSAFE static _Atomic uint64_t *counted_word(struct heap_set *s, enum counted_word which,
                                                 uint64_t addr, uint64_t *bit)
 {
-    uint64_t word = heap_filter_word(addr, s->bits);
     if (which == FILTER) {
         *bit = (uint64_t)1 << heap_filter_granule(addr);
-        return &s->filter[word];
+        return &s->filter[heap_filter_word(addr, s->bits, s->span)];
     }
-    uint64_t p = heap_summary_bit(word);
+    uint64_t p = heap_summary_page(addr, s->span);
     *bit = (uint64_t)1 << (p % HEAP_FILTER_BITS);
     return &s->summary[p / HEAP_FILTER_BITS];
 }
 
 /* Whether a live address still has the bit: another address with addr's filter bit (they
- * share its home), or a filter bit set in either word of addr's pair. */
+ * share its home), or another address in addr's summary page. Those have their filter bits in
+ * the two words of addr's page's pair (heap_set.h), usually both clear; where a bit is set, it
+ * may be an address of another page whose region the rotation maps there, so the bit's home is
+ * looked through: a summary bit kept for another page's address would stay set after it left. */
 GP_SIGSAFE static int still_held(struct heap_set *s, enum counted_word which, uint64_t addr)
 {
     if (which == FILTER)
-        return lookup(s, addr, 1).slot != NULL;
-    uint64_t pair = heap_summary_bit(heap_filter_word(addr, s->bits)) * 2;
-    return ((atomic_load_explicit(&s->filter[pair], memory_order_seq_cst) |
-             atomic_load_explicit(&s->filter[pair + 1], memory_order_seq_cst)) &
-            (HEAP_FILTER_INSERT_ONE - 1)) != 0;
+        return lookup(s, addr, SAME_BIT).slot != NULL;
+    uint64_t pair = heap_filter_word(addr, s->bits, s->span) & ~(uint64_t)1;
+    for (uint64_t word = pair; word <= pair + 1; word++) {
+        uint64_t bits = atomic_load_explicit(&s->filter[word], memory_order_seq_cst) &
+                        (HEAP_FILTER_INSERT_ONE - 1);
+        if (bits && s->windowed)   /* the word is the home of its bits' addresses */
+            bits = 1;
+        for (; bits; bits &= bits - 1) {
+            uint64_t home = s->windowed ? word
+                                        : gp_hash_index(word * HEAP_FILTER_BITS |
+                                                            (uint64_t)__builtin_ctzll(bits),
+                                                        s->bits);
+            if (scan(s, home, addr, SAME_PAGE).slot)
+                return 1;
+        }
+    }
+    return 0;
 }
 
 /* addr holds the bit now (its slot for the filter, its filter bit for the summary): one more
@@ -116,7 +146,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
 {
     if (addr == HEAP_SET_EMPTY)
         return HEAP_SET_FULL;
-    struct place p = lookup(s, addr, 0);
+    struct place p = lookup(s, addr, SAME_ADDR);
     if (p.slot) {
         *old = *p.meta;
         *p.meta = meta;
@@ -148,7 +178,7 @@ GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta
 {
     if (addr == HEAP_SET_EMPTY)
         return 0;
-    struct place p = lookup(s, addr, 0);
+    struct place p = lookup(s, addr, SAME_ADDR);
     if (!p.slot)
         return 0;
     *meta = *p.meta;   /* before the slot is empty: an insert may take it at once */
@@ -166,7 +196,7 @@ GP_SIGSAFE int heap_set_remove(struct heap_set *s, uint64_t addr, uint64_t *meta
 
 GP_SIGSAFE int heap_set_contains(const struct heap_set *s, uint64_t addr)
 {
-    return addr != HEAP_SET_EMPTY && lookup(s, addr, 0).slot != NULL;
+    return addr != HEAP_SET_EMPTY && lookup(s, addr, SAME_ADDR).slot != NULL;
 }
 
 uint64_t heap_set_count(const struct heap_set *s)

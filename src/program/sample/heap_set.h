@@ -12,47 +12,56 @@
  * address space, its low 32 bits one bit per 64-byte granule of that window, its high 32 bits
  * a count of the inserts that set a bit in it (see "The filter's bits"). The windows of one
  * 2^(bits+11)-byte region (128 MiB for the interposers' table) map onto the words one to one,
- * rotated by a hash of the region's number, so a bit may stand for the same granule of several
- * regions (heap_filter_index). The bit is set while a live address in the table starts in its
- * granule. Why windows, not a hash of each address: a thread frees mostly blocks of its own
- * arena, so the filter words it reads are the ones its own sampled inserts and removes write;
- * with hashed bits every sampled insert and remove wrote one of a few filter cache lines that
- * every thread's free() reads, and each write cost the other cores a miss (perf: the filter
- * was 1.5 % of a 2-thread allocation benchmark's cycles at GOPROF_HEAP_RATE=512k, in free()).
- * A free of an unsampled block finds its bit set only when a live sampled block starts in the
- * same granule (or in the granule of another region that maps there). Measured at 512k: 0.08 %
- * of frees with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed
- * table line, whose false positives grow with the live sampled blocks.
+ * rotated by a hash of the region's number within its span (below), so a bit may stand for the
+ * same granule of several regions (heap_filter_index). The rotation is even: a 4 KiB page's two
+ * windows stay a pair of words, 2p and 2p + 1. The bit is set while a live address in the table
+ * starts in its granule. Why windows, not a hash of each address: a thread frees mostly blocks
+ * of its own arena, so the filter words it reads are the ones its own sampled inserts and
+ * removes write; with hashed bits every sampled insert and remove wrote one of a few filter
+ * cache lines that every thread's free() reads, and each write cost the other cores a miss
+ * (perf: the filter was 1.5 % of a 2-thread allocation benchmark's cycles at
+ * GOPROF_HEAP_RATE=512k, in free()). Why rotated: glibc's thread arenas are 64 MiB-aligned
+ * heaps, whose busy first pages would otherwise all land on the same few words. A free of an
+ * unsampled block finds its bit set only when a live sampled block starts in the same granule
+ * (or in the granule of another region that maps there). Measured at 512k: 0.08 % of frees
+ * with 256 Ki live blocks (512 MiB) in one thread, against 2.8 % with a bit per hashed table
+ * line, whose false positives grow with the live sampled blocks.
  *
- * The filter's summary. In front of the filter, one bit per pair of its words (a 4 KiB stretch
- * of address space: words 2p and 2p + 1 have bit p), set while either word has a granule bit
- * set: free() reads the summary's bit first, and the filter's word only when it is set. Why:
- * the filter costs a heap a word per 2 KiB, 64 cache lines per MiB, which a fast allocator's
- * own work keeps evicting, and those misses were most of the interposers' cost (heapab, 2
- * threads, GOPROF_HEAP_RATE=64m: +0.46 % with free() not reading the filter, +1.44 % with it).
- * The summary costs the same heap half a line per MiB (a word holds 32 bits, and above them a
- * count of the inserts that set one, as the filter's words do), and with a few sampled blocks
- * live most of its bits are clear. Measured (heapab, 2 threads, one interleaved batch, the
- * program's side, medians): 64m +0.97 % against +1.11 % with a 32-bit count per 4 KiB page in
- * its place (the summary before this one: 16 lines per MiB, whose loads missed the first-level
- * cache in 30 % of a fast allocator's frees, by cachegrind), and 512k +2.53 % against +2.76 %;
- * a bit per page with exact counts beside it (an array the sampled path wrote) came in between.
- * Not coarser: with a count per 64 KiB, 512k got 0.3-0.6 points slower than with a count per
- * page (heapbench keeps ~4 sampled blocks live per thread among ~32 such blocks of heap: by
- * that estimate one free in eight finds a count and takes a mispredicted branch).
+ * The filter's summary. In front of the filter, one bit per 4 KiB page of a span of 2^span
+ * bytes of address space (64 GiB for the interposers': a 4 MiB array, of which a 64 MiB heap
+ * touches one page), not rotated: addresses 2^span apart share a bit. Its bit is set while
+ * either filter word of the page's pair has a granule bit set: free() reads the summary's bit
+ * first, and the filter's word only when it is set. The region's hash that rotates the filter
+ * is taken from the address's bits below the span, so that addresses that share a summary bit
+ * share the pair of filter words too. Why a summary: the filter costs a heap a word per 2 KiB,
+ * 64 cache lines per MiB, which a fast allocator's own work keeps evicting, and those misses
+ * were most of the interposers' cost (heapab, 2 threads, GOPROF_HEAP_RATE=64m: +0.46 % with
+ * free() not reading the filter, +1.44 % with it). The summary costs the same heap half a line
+ * per MiB (a word holds 32 bits, and above them a count of the inserts that set one, as the
+ * filter's words do), and with a few sampled blocks live most of its bits are clear. Why by
+ * address, not by the filter's (rotated) word: free()'s test is then a shift, a mask, a load
+ * and a bit test, 10 instructions where the rotation's multiply made 17, for every free of the
+ * program (heapab, 2 threads: the test cost about 0.3 points less; bench/heap/interpose_floor.c).
+ * Measured before (the summary by filter word): 64m +0.97 % against +1.11 % with a 32-bit count
+ * per 4 KiB page in its place (16 lines per MiB, whose loads missed the first-level cache in
+ * 30 % of a fast allocator's frees, by cachegrind), and 512k +2.53 % against +2.76 %. Not
+ * coarser: with a count per 64 KiB, 512k got 0.3-0.6 points slower than with a count per page
+ * (heapbench keeps ~4 sampled blocks live per thread among ~32 such blocks of heap: by that
+ * estimate one free in eight finds a count and takes a mispredicted branch).
  *
  * The summary's bits. An insert, once its filter bit is set, counts one more insert in its
  * summary word (an atomic add), then sets its bit. A remove, once its filter bit is released,
- * reads the summary word, and if neither filter word of its pair has a granule bit set, clears
- * the summary bit by a CAS from the word it read. An insert whose filter bit the remove did not
- * see set its filter bit after the remove read the filter words, so after the remove read the
- * summary word: its count makes the CAS fail (the remove reads again and finds its filter bit),
- * or comes after the CAS and sets the bit again. So a summary bit is clear only while no live
- * address has a filter bit in its pair. (It may be set while no live address of this stretch
- * of the heap is in its pair: filter words, and so pairs, are shared by the regions their
- * rotation maps onto them; a free there reads the filter word, which answers.) The pair is
- * taken from the filter word's number, not from the address, so that every filter word that
- * can hold a live address's bit is one of the two the remove reads.
+ * reads the summary word, and if no other live address is in its page (of the span), clears
+ * the summary bit by a CAS from the word it read. The other addresses of its page have their
+ * filter bits in the page's pair of words (same page offset in the span: the same window pair
+ * and the same rotation); the remove reads the two words, and only where a bit is set looks
+ * through the table from that bit's home for an address of its page (the bit may be another
+ * page's, of a region the rotation maps there: were the summary bit kept for it, it would stay
+ * set after that address left, as nothing of its own page would come to clear it). An insert
+ * whose filter bit the remove did not see set its filter bit after the remove read the filter
+ * words, so after the remove read the summary word: its count makes the CAS fail (the remove
+ * reads again and finds its address), or comes after the CAS and sets the bit again. So a
+ * summary bit is clear only while no live address is in its page, and set only while one is.
  *
  * Table: 2^bits lines of one cache line each: 3 address slots (0: empty), their 3 metas and a
  * passing count.
@@ -105,8 +114,8 @@
  * them), the filter (heap_set_filter_words(bits) words, zero-filled: the interposers keep it
  * in a static array, whose address free() then has without a load, and whose size,
  * heap_filter_maybe's bits, is a constant there; its pages, too, are touched only where
- * sampled blocks are) and the summary (HEAP_SET_SUMMARY_WORDS(bits) words, zero-filled, static
- * there too).
+ * sampled blocks are) and the summary (HEAP_SET_SUMMARY_WORDS(span) words, zero-filled, static
+ * there too, and mostly never touched).
  */
 #ifndef GP_HEAP_SET_H
 #define GP_HEAP_SET_H
@@ -124,6 +133,7 @@
 #define HEAP_FILTER_WINDOW_SHIFT 11       /* a filter word's window: 2 KiB */
 #define HEAP_FILTER_BITS 32               /* of a word: granules; above them the insert count */
 #define HEAP_FILTER_INSERT_ONE ((uint64_t)1 << HEAP_FILTER_BITS)
+#define HEAP_SUMMARY_PAGE_SHIFT 12        /* a summary bit: a 4 KiB page, two windows */
 
 struct heap_set_line {
     _Atomic uint64_t slot[HEAP_SET_LINE_SLOTS];
@@ -136,9 +146,10 @@ _Static_assert(sizeof(struct heap_set_line) == 64, "one table line is one cache 
 struct heap_set {
     struct heap_set_line *line;
     _Atomic uint64_t *filter;  /* 2^bits words: heap_filter_index */
-    _Atomic uint64_t *summary; /* HEAP_SET_SUMMARY_WORDS(bits) words: heap_summary_bit */
+    _Atomic uint64_t *summary; /* HEAP_SET_SUMMARY_WORDS(span) words: heap_summary_page */
     uint64_t mask;             /* lines - 1 */
     unsigned bits;
+    unsigned span;             /* the summary's: addresses 2^span apart share its bits */
     int windowed;              /* homes by filter word, else by a hash of the filter bit */
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
                                 * probe never comes back to a line it passed) */
@@ -175,64 +186,73 @@ static inline size_t heap_set_filter_words(unsigned bits)
 {
     return (size_t)1 << bits;
 }
-/* (a constant expression, for a static array: a bit per pair of the 2^bits filter words) */
-#define HEAP_SET_SUMMARY_WORDS(bits) \
-    ((((size_t)1 << ((bits) - 1)) + HEAP_FILTER_BITS - 1) / HEAP_FILTER_BITS)
+/* The summary's words for a span of 2^span bytes (a constant expression, for a static array:
+ * 32 bits a word, a bit per page). */
+#define HEAP_SET_SUMMARY_WORDS(span) \
+    ((size_t)1 << ((span) - HEAP_SUMMARY_PAGE_SHIFT - 5))
 
 /* The sampling rate (mean bytes between sampled allocations) from which homes go by window:
  * a 2 KiB window then expects at most half a sampled block. */
 #define HEAP_SET_WINDOWED_RATE ((uint64_t)2 << HEAP_FILTER_WINDOW_SHIFT)
 
 /* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned), filter
- * (heap_set_filter_words, zero-filled) and summary (HEAP_SET_SUMMARY_WORDS, zero-filled);
- * windowed: homes by window (rate >= HEAP_SET_WINDOWED_RATE), else hashed. 3 <= bits <= 26. */
+ * (heap_set_filter_words, zero-filled) and summary (HEAP_SET_SUMMARY_WORDS(span), zero-filled);
+ * windowed: homes by window (rate >= HEAP_SET_WINDOWED_RATE), else hashed.
+ * 3 <= bits <= 25, bits + 11 <= span <= 47, span >= 17 (a summary word at least). */
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint64_t *summary, unsigned bits, int windowed);
+                   _Atomic uint64_t *summary, unsigned bits, unsigned span, int windowed);
 
-/* addr's filter word: its 2 KiB window in its region, rotated by the region's hash; its filter
- * bit's number: word * 32 + its 64-byte granule in the window. */
-static inline uint64_t heap_filter_word(uint64_t addr, unsigned bits)
+/* addr's filter word: its 2 KiB window in its region, rotated by an even hash of the region's
+ * number within its span (the address's bits from bits + 11 up to span); its filter bit's
+ * number: word * 32 + its 64-byte granule in the window. */
+static inline uint64_t heap_filter_word(uint64_t addr, unsigned bits, unsigned span)
 {
-    uint64_t rot = gp_hash_index(addr >> (bits + HEAP_FILTER_WINDOW_SHIFT), bits);
+    unsigned region_shift = bits + HEAP_FILTER_WINDOW_SHIFT;
+    uint64_t region = (addr >> region_shift) & (((uint64_t)1 << (span - region_shift)) - 1);
+    uint64_t rot = gp_hash_index(region, bits) & ~(uint64_t)1;
     return ((addr >> HEAP_FILTER_WINDOW_SHIFT) + rot) & (((uint64_t)1 << bits) - 1);
 }
 static inline uint64_t heap_filter_granule(uint64_t addr)
 {
     return (addr >> 6) & (HEAP_FILTER_BITS - 1);
 }
-static inline uint64_t heap_filter_index(uint64_t addr, unsigned bits)
+static inline uint64_t heap_filter_index(uint64_t addr, unsigned bits, unsigned span)
 {
-    return heap_filter_word(addr, bits) * HEAP_FILTER_BITS | heap_filter_granule(addr);
+    return heap_filter_word(addr, bits, span) * HEAP_FILTER_BITS | heap_filter_granule(addr);
 }
-/* The summary's bit of a filter word: one for the pair 2p, 2p + 1. */
-static inline uint64_t heap_summary_bit(uint64_t filter_word)
+/* addr's summary bit's number: its page in the span (word: / 32, bit: % 32). */
+static inline uint64_t heap_summary_page(uint64_t addr, unsigned span)
 {
-    return filter_word >> 1;
+    return (addr >> HEAP_SUMMARY_PAGE_SHIFT) &
+           (((uint64_t)1 << (span - HEAP_SUMMARY_PAGE_SHIFT)) - 1);
 }
 
-/* The free() fast path: 0 means addr is certainly not in the table whose summary, filter and
- * bits these are. */
+/* The free() fast path: 0 means addr is certainly not in the table whose summary, filter,
+ * bits and span these are. (With constants for bits and span, the summary's test is a shift,
+ * a mask, a load and a bit test.) */
 static inline int heap_filter_maybe(const _Atomic uint64_t *filter,
-                                    const _Atomic uint64_t *summary, unsigned bits, uint64_t addr)
+                                    const _Atomic uint64_t *summary, unsigned bits,
+                                    unsigned span, uint64_t addr)
 {
-    uint64_t word = heap_filter_word(addr, bits), p = heap_summary_bit(word);
+    uint64_t p = heap_summary_page(addr, span);
     if (!((atomic_load_explicit(&summary[p / HEAP_FILTER_BITS], memory_order_relaxed) >>
            (p % HEAP_FILTER_BITS)) & 1))
         return 0;
-    uint64_t w = atomic_load_explicit(&filter[word], memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&filter[heap_filter_word(addr, bits, span)],
+                                      memory_order_relaxed);
     return (w >> heap_filter_granule(addr)) & 1;
 }
 static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
 {
-    return heap_filter_maybe(s->filter, s->summary, s->bits, addr);
+    return heap_filter_maybe(s->filter, s->summary, s->bits, s->span, addr);
 }
 
 /* addr's home line: its filter word, or a hash of its filter bit; either way the addresses
  * that share a bit share a home. */
 static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
 {
-    return s->windowed ? heap_filter_word(addr, s->bits)
-                       : gp_hash_index(heap_filter_index(addr, s->bits), s->bits);
+    return s->windowed ? heap_filter_word(addr, s->bits, s->span)
+                       : gp_hash_index(heap_filter_index(addr, s->bits, s->span), s->bits);
 }
 
 /* addr with its meta. HEAP_SET_PRESENT: addr was there already, with *old (its meta is now
