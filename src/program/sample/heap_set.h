@@ -29,9 +29,9 @@
  *
  * The filter's summary. In front of the filter, one bit per 4 KiB page of a span of 2^span
  * bytes of address space (64 GiB for the interposers': a 4 MiB array, of which a 64 MiB heap
- * touches one page), not rotated: addresses 2^span apart share a bit. Its bit is set while
- * either filter word of the page's pair has a granule bit set: free() reads the summary's bit
- * first, and the filter's word only when it is set. The region's hash that rotates the filter
+ * touches one page), not rotated: addresses 2^span apart share a bit. Its bit is set while a
+ * live address in the table is in its page: free() reads the summary's bit first, and the
+ * filter's word only when it is set. The region's hash that rotates the filter
  * is taken from the address's bits below the span, so that addresses that share a summary bit
  * share the pair of filter words too. Why a summary: the filter costs a heap a word per 2 KiB,
  * 64 cache lines per MiB, which a fast allocator's own work keeps evicting, and those misses
