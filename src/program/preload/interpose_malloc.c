@@ -373,10 +373,12 @@ static void *boot_pvalloc(size_t n)
  * (heap_set.h), and when homes were all random lines, with 4 KiB pages it also missed the TLB
  * (~90 ns of its ~290 ns measured on the development VM). The filter and its summary are
  * here, static: free() reads them at fixed addresses with constant shifts, and their pages are
- * touched where the program's heap is (page-aligned: a fork child replaces them whole,
+ * touched where the program's heap is (page-aligned: a fork child drops their pages,
  * zero_static). */
 #define SET_BITS 16
 #define SET_SPAN 36
+_Static_assert(SET_BITS + HEAP_FILTER_WINDOW_SHIFT <= SET_SPAN && SET_SPAN <= 47,
+               "the summary's span holds whole filter regions (heap_set_init)");
 static _Alignas(4096) _Atomic uint64_t set_filter[(size_t)1 << SET_BITS];
 static _Alignas(4096) _Atomic uint64_t set_summary[HEAP_SET_SUMMARY_WORDS(SET_SPAN)];
 
@@ -740,13 +742,14 @@ static void *set_mem;
 static size_t set_size;
 static int heap_ready;   /* heap_start succeeded */
 
-/* A static array (page-aligned, whole pages) zeroed: replaced by fresh pages, so that the
- * pages the parent never touched stay untouched (reading the summary's 4 MiB word by word would
- * fault in a thousand pages in every fork child); word by word where that fails. */
+/* A static array (page-aligned, whole pages of the library's zero-filled, anonymous part)
+ * zeroed: its pages dropped (MADV_DONTNEED gives such pages back as zeros), so that the pages
+ * the parent never touched stay untouched (reading the summary's 4 MiB word by word would fault
+ * in a thousand pages in every fork child). Not a new mapping over it: a MAP_FIXED that fails
+ * may leave a hole, which every free() would then fault on. Word by word where that fails. */
 static void zero_static(_Atomic uint64_t *w, size_t n)
 {
-    if (mmap(w, n * sizeof *w, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+    if (madvise(w, n * sizeof *w, MADV_DONTNEED) == 0)
         return;
     for (size_t i = 0; i < n; i++)
         if (atomic_load_explicit(&w[i], memory_order_relaxed))

@@ -98,14 +98,11 @@ GP_SIGSAFE static int still_held(struct heap_set *s, enum counted_word which, ui
     for (uint64_t word = pair; word <= pair + 1; word++) {
         uint64_t bits = atomic_load_explicit(&s->filter[word], memory_order_seq_cst) &
                         (HEAP_FILTER_INSERT_ONE - 1);
-        if (bits && s->windowed)   /* the word is the home of its bits' addresses */
-            bits = 1;
+        if (s->windowed)   /* the bits share one home: look there once */
+            bits &= -bits;
         for (; bits; bits &= bits - 1) {
-            uint64_t home = s->windowed ? word
-                                        : gp_hash_index(word * HEAP_FILTER_BITS |
-                                                            (uint64_t)__builtin_ctzll(bits),
-                                                        s->bits);
-            if (scan(s, home, addr, SAME_PAGE).slot)
+            uint64_t bit = word * HEAP_FILTER_BITS | (uint64_t)__builtin_ctzll(bits);
+            if (scan(s, heap_set_bit_home(s, bit), addr, SAME_PAGE).slot)
                 return 1;
         }
     }

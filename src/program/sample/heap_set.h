@@ -198,7 +198,7 @@ static inline size_t heap_set_filter_words(unsigned bits)
 /* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned), filter
  * (heap_set_filter_words, zero-filled) and summary (HEAP_SET_SUMMARY_WORDS(span), zero-filled);
  * windowed: homes by window (rate >= HEAP_SET_WINDOWED_RATE), else hashed.
- * 3 <= bits <= 25, bits + 11 <= span <= 47, span >= 17 (a summary word at least). */
+ * 3 <= bits <= 26, bits + 11 <= span <= 47, span >= 17 (a summary word at least). */
 void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
                    _Atomic uint64_t *summary, unsigned bits, unsigned span, int windowed);
 
@@ -247,12 +247,15 @@ static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
     return heap_filter_maybe(s->filter, s->summary, s->bits, s->span, addr);
 }
 
-/* addr's home line: its filter word, or a hash of its filter bit; either way the addresses
- * that share a bit share a home. */
+/* The home line of the addresses with filter bit number `bit`: its filter word, or a hash of
+ * the bit; either way the addresses that share a bit share a home. */
+static inline uint64_t heap_set_bit_home(const struct heap_set *s, uint64_t bit)
+{
+    return s->windowed ? bit / HEAP_FILTER_BITS : gp_hash_index(bit, s->bits);
+}
 static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
 {
-    return s->windowed ? heap_filter_word(addr, s->bits, s->span)
-                       : gp_hash_index(heap_filter_index(addr, s->bits, s->span), s->bits);
+    return heap_set_bit_home(s, heap_filter_index(addr, s->bits, s->span));
 }
 
 /* addr with its meta. HEAP_SET_PRESENT: addr was there already, with *old (its meta is now
