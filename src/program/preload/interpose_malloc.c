@@ -367,11 +367,15 @@ static void *boot_pvalloc(size_t n)
  * filter (a word per 2 KiB window of a 128 MiB region) and the filter's 4 MiB summary (a bit
  * per 4 KiB page of a 64 GiB span, a heap's 64 MiB on one page of it):
  * program/sample/heap_set.h. The lines are mapped untouched
- * (map_set), pages come as addresses land; they are one 2 MiB-aligned transparent huge page
- * where the kernel gives one (MADV_HUGEPAGE; THP in "madvise" or "always" mode): a sampled
- * allocation's insert lands on its window's line, or a random one at rates under 4 KiB
- * (heap_set.h), and when homes were all random lines, with 4 KiB pages it also missed the TLB
- * (~90 ns of its ~290 ns measured on the development VM). The filter and its summary are
+ * (map_set), pages come as addresses land. At the usual rates (4 KiB and up) a sampled
+ * allocation's insert lands on its window's line (heap_set.h), so a thread's inserts touch a
+ * stretch of the table a 32nd of its heap's size, and the pages stay small (MADV_NOHUGEPAGE):
+ * a transparent huge page is zeroed whole by the first insert that lands on it, 2 MiB inside
+ * one malloc, which took 5-6 ms on the development VM in half the runs (perf: 19-24 samples
+ * at 4 kHz in clear_page_erms under the first inserts, 2 % of a 0.25 s heapbench run; with
+ * small pages 0-1). Under 4 KiB homes are random lines, and there a huge page (MADV_HUGEPAGE)
+ * spares the TLB misses (~90 ns of an insert's ~290 ns when all homes were random, on the
+ * same VM). The filter and its summary are
  * here, static: free() reads them at fixed addresses with constant shifts, and their pages are
  * touched where the program's heap is (page-aligned: a fork child drops their pages,
  * zero_static). */
@@ -779,13 +783,14 @@ static int map_set(int fixed)
     if (p == MAP_FAILED)
         return -errno;
     set_mem = p;
-    (void)madvise(p, set_size & ~(SET_ALIGN - 1), MADV_HUGEPAGE);   /* a hint: may fail */
+    int windowed = gp_heap.rate >= HEAP_SET_WINDOWED_RATE;
+    /* a hint: may fail */
+    (void)madvise(p, set_size & ~(SET_ALIGN - 1), windowed ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
     if (fixed) {   /* a fork child's filter and summary are its parent's */
         zero_static(set_filter, sizeof set_filter / sizeof set_filter[0]);
         zero_static(set_summary, sizeof set_summary / sizeof set_summary[0]);
     }
-    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS, SET_SPAN,
-                  gp_heap.rate >= HEAP_SET_WINDOWED_RATE);
+    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS, SET_SPAN, windowed);
     return 0;
 }
 

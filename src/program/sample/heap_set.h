@@ -50,7 +50,7 @@
  * estimate one free in eight finds a count and takes a mispredicted branch).
  *
  * The summary's bits. An insert, once its filter bit is set, counts one more insert in its
- * summary word (an atomic add), then sets its bit. A remove, once its filter bit is released,
+ * summary word and sets its bit, in one CAS. A remove, once its filter bit is released,
  * reads the summary word, and if no other live address is in its page (of the span), clears
  * the summary bit by a CAS from the word it read. The other addresses of its page have their
  * filter bits in the page's pair of words (same page offset in the span: the same window pair
@@ -100,7 +100,8 @@
  * passed: a lookup by the owner (or a thread its free was handed to) always reaches its address.
  *
  * The filter's bits. An insert, once its slot holds the address, counts one more insert in
- * the word (an atomic add), then sets its bit. A remove reads the word, looks from the home for
+ * the word and sets its bit, in one CAS (one locked instruction, not an add and an or: they
+ * wait for the program's pending stores, heap_set.c). A remove reads the word, looks from the home for
  * another live address with its bit (they share the home), and if there is none clears the
  * bit by a CAS from the word it read: an insert of such an address since then changed the
  * count, so the CAS fails and the remove looks again; an insert before it had its address in
