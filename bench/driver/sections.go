@@ -22,7 +22,7 @@ type Params struct {
 	UnitsAttr, UnitsDepth, UnitsThreads, UnitsThreadsMin int
 	UnitsDistinct                                        int
 	StartPairs, SpawnReps                                int
-	HeapPairs, RepsHeap                                  int
+	HeapPairs, RepsHeap, RepsHeapWhole                   int
 	HeapABRounds, RepsHeapAB                             int
 	FloorArgs                                            []string
 }
@@ -32,7 +32,7 @@ var fullParams = Params{
 	UnitsCost: 2000, Units1: 2000, Units2: 1200, UnitsMag: 1500, UnitsMagMany: 150,
 	UnitsAttr: 4000, UnitsDepth: 1000, UnitsThreads: 1500, UnitsThreadsMin: 40,
 	UnitsDistinct: 4000, StartPairs: 40, SpawnReps: 5,
-	HeapPairs: 20000000, RepsHeap: 7, HeapABRounds: 2000, RepsHeapAB: 15,
+	HeapPairs: 20000000, RepsHeap: 7, RepsHeapWhole: 25, HeapABRounds: 2000, RepsHeapAB: 15,
 	FloorArgs: []string{"5", "100000", "1000"},
 }
 
@@ -41,7 +41,7 @@ var quickParams = Params{
 	UnitsCost: 600, Units1: 400, Units2: 300, UnitsMag: 400, UnitsMagMany: 20,
 	UnitsAttr: 1500, UnitsDepth: 300, UnitsThreads: 400, UnitsThreadsMin: 10,
 	UnitsDistinct: 1000, StartPairs: 15, SpawnReps: 3,
-	HeapPairs: 5000000, RepsHeap: 3, HeapABRounds: 600, RepsHeapAB: 9,
+	HeapPairs: 5000000, RepsHeap: 3, RepsHeapWhole: 15, HeapABRounds: 600, RepsHeapAB: 9,
 	FloorArgs: []string{"3", "30000", "300"},
 }
 
@@ -1001,61 +1001,72 @@ func (b *Bench) secHeap() error {
 		} else if threads > 1 {
 			name += "s"
 		}
+		// libgoprof against no profiler, whole runs: more repetitions than the other
+		// allocators' rows, in an interleave of their own (whole runs move by ±10 % against
+		// each other here; the median's interval says what the repetitions resolve).
 		specs := []Spec{
 			{Label: "S9 none", Argv: argv(threads)},
 			{Label: "S9 lgp disabled (interposers only)", Argv: argv(threads), Preload: []string{b.R.Lib}, Env: []string{"GOPROF_DISABLE=1"}},
 			{Label: "S9 lgp cpu 100 Hz, heap off", Argv: argv(threads), LGPHz: 100},
 			{Label: "S9 lgp cpu 100 Hz, heap 512k", Argv: argv(threads), LGPHz: 100, LGPEnv: []string{"GOPROF_HEAP_RATE=512k"}},
 		}
-		haveJe, haveTc := fileExists(jemalloc), fileExists(tcmalloc)
-		if haveJe {
-			specs = append(specs,
-				Spec{Label: "S9 jemalloc", Argv: argv(threads), Preload: []string{jemalloc}},
-				Spec{Label: "S9 jemalloc prof 512k", Argv: argv(threads), Preload: []string{jemalloc},
-					Env: []string{"MALLOC_CONF=prof:true,lg_prof_sample:19,prof_prefix:" + filepath.Join(b.R.Work, "jeprof")}})
-		}
-		if haveTc {
-			specs = append(specs,
-				Spec{Label: "S9 tcmalloc", Argv: argv(threads), Preload: []string{tcmalloc}},
-				Spec{Label: "S9 tcmalloc HEAPPROFILE", Argv: argv(threads), Preload: []string{tcmalloc},
-					Env: []string{"HEAPPROFILE=" + filepath.Join(b.R.Work, "gperf.heap")}})
-		}
-		res, err := b.interleave("9. C memory profiling, "+name, b.P.RepsHeap, specs)
+		res, err := b.interleave("9. C memory profiling, whole runs, "+name, b.P.RepsHeapWhole, specs)
 		if err != nil {
 			return err
 		}
 		base := stat(column(res, 0, pairPS))
 		b.add("9", fmt.Sprintf("heapbench, %s × %d malloc/free pairs of 16-4096 bytes, 1024 live: without a profiler", name, b.P.HeapPairs),
 			fmt.Sprintf("%.1f ns per pair (CPU)", base.Med/1000), "", "")
-		over := func(i, against int) Stat {
-			return stat(paired(res, i, against, func(r, bs *Result) float64 {
+		over := func(res [][]*Result, i, against int) []float64 {
+			return paired(res, i, against, func(r, bs *Result) float64 {
 				a, ok1 := pairPS(r)
 				c, ok2 := pairPS(bs)
 				if !ok1 || !ok2 {
 					return math.NaN()
 				}
 				return a/c - 1
-			}))
+			})
 		}
-		st := over(1, 0)
-		b.add("9", name+": libgoprof loaded, profiling off (the interposers alone)", st.pct(), "≤ 0.5 %",
+		xs := over(res, 1, 0)
+		st := stat(xs)
+		b.add("9", name+": libgoprof loaded, profiling off (the interposers alone), whole runs", st.pctInterval(xs), "≤ 0.5 %",
 			judge(st, func(x float64) bool { return x <= 0.005 }))
-		st = over(2, 0)
-		b.add("9", name+": CPU profiling at 100 Hz, heap off", st.pct(), "", "")
-		st = over(3, 0)
-		b.add("9", name+": CPU 100 Hz + C memory at 512k, against no profiler", st.pct(), "≤ 3 %",
+		xs = over(res, 2, 0)
+		b.add("9", name+": CPU profiling at 100 Hz, heap off, whole runs", stat(xs).pctInterval(xs), "", "")
+		xs = over(res, 3, 0)
+		st = stat(xs)
+		b.add("9", name+": CPU 100 Hz + C memory at 512k, against no profiler, whole runs", st.pctInterval(xs), "≤ 3 %",
 			judge(st, func(x float64) bool { return x <= 0.03 }))
-		st = over(3, 2)
-		b.add("9", name+": C memory at 512k, against CPU profiling alone", st.pct(), "", "")
-		k := 4
+		xs = over(res, 3, 2)
+		b.add("9", name+": C memory at 512k, against CPU profiling alone, whole runs", stat(xs).pctInterval(xs), "", "")
+		// The other allocators' profilers, each against its allocator alone.
+		var others []Spec
+		haveJe, haveTc := fileExists(jemalloc), fileExists(tcmalloc)
 		if haveJe {
-			st = over(k+1, k)
-			b.add("9", name+": jemalloc's profiler (prof:true, lg_prof_sample:19), against jemalloc alone", st.pct(), "", "")
-			k += 2
+			others = append(others,
+				Spec{Label: "S9 jemalloc", Argv: argv(threads), Preload: []string{jemalloc}},
+				Spec{Label: "S9 jemalloc prof 512k", Argv: argv(threads), Preload: []string{jemalloc},
+					Env: []string{"MALLOC_CONF=prof:true,lg_prof_sample:19,prof_prefix:" + filepath.Join(b.R.Work, "jeprof")}})
 		}
 		if haveTc {
-			st = over(k+1, k)
-			b.add("9", name+": gperftools HEAPPROFILE (tcmalloc, every allocation), against tcmalloc alone", st.pct(), "", "")
+			others = append(others,
+				Spec{Label: "S9 tcmalloc", Argv: argv(threads), Preload: []string{tcmalloc}},
+				Spec{Label: "S9 tcmalloc HEAPPROFILE", Argv: argv(threads), Preload: []string{tcmalloc},
+					Env: []string{"HEAPPROFILE=" + filepath.Join(b.R.Work, "gperf.heap")}})
+		}
+		if len(others) > 0 {
+			res, err := b.interleave("9. C memory profiling, other allocators, "+name, b.P.RepsHeap, others)
+			if err != nil {
+				return err
+			}
+			k := 0
+			if haveJe {
+				b.add("9", name+": jemalloc's profiler (prof:true, lg_prof_sample:19), against jemalloc alone", stat(over(res, k+1, k)).pct(), "", "")
+				k += 2
+			}
+			if haveTc {
+				b.add("9", name+": gperftools HEAPPROFILE (tcmalloc, every allocation), against tcmalloc alone", stat(over(res, k+1, k)).pct(), "", "")
+			}
 		}
 		if threads > 0 {
 			if err := b.heapABs(name, threads); err != nil {

@@ -49,6 +49,37 @@ func stat(in []float64) Stat {
 
 func (s Stat) ok() bool { return s.N > 0 && !math.IsNaN(s.Med) }
 
+// medianInterval is the sign test's 95 % interval of the median of xs: the order statistics k
+// and n + 1 - k, k = n/2 - 0.98 sqrt(n) (no assumption about the spread; with fewer than 6
+// values it is the whole range).
+func medianInterval(in []float64) (lo, hi float64) {
+	var xs []float64
+	for _, x := range in {
+		if !math.IsNaN(x) {
+			xs = append(xs, x)
+		}
+	}
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	sort.Float64s(xs)
+	n := len(xs)
+	k := int(float64(n)/2 - 0.98*math.Sqrt(float64(n)))
+	if k < 1 {
+		k = 1
+	}
+	return xs[k-1], xs[n-k]
+}
+
+// pctInterval is pct with the median's 95 % interval of the same values after it.
+func (s Stat) pctInterval(xs []float64) string {
+	if !s.ok() {
+		return "n/a"
+	}
+	lo, hi := medianInterval(xs)
+	return fmt.Sprintf("%s; the median's 95 %% interval [%+.1f, %+.1f] %%", s.pct(), lo*100, hi*100)
+}
+
 // f formats the median and [min, max] with format fm and a unit suffix.
 func (s Stat) f(fm, unit string) string {
 	if !s.ok() {
