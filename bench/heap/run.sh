@@ -9,7 +9,7 @@
 # Why paired, and why so many rounds: on a shared VM whole runs move by ±10 % against each
 # other, faster than a run lasts, so a handful of runs cannot resolve 3 %. The interval is the
 # sign test's (the order statistics around the median: no assumption about the spread), so with
-# 40 rounds it spans about ±1.5 points, with 300 about ±0.5.
+# 40 rounds it spanned about ±1.5 points on the development VM, with 150 about ±1.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 lib=${LIBGOPROF:-$here/../../build/.libs/libgoprof.so}

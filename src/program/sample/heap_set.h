@@ -101,8 +101,8 @@
  *
  * The filter's bits. An insert, once its slot holds the address, counts one more insert in
  * the word and sets its bit, in one CAS (one locked instruction, not an add and an or: they
- * wait for the program's pending stores, heap_set.c). A remove reads the word, looks from the home for
- * another live address with its bit (they share the home), and if there is none clears the
+ * wait for the program's pending stores, heap_set.c). A remove reads the word, looks from the
+ * home for another live address with its bit (they share the home), and if there is none clears the
  * bit by a CAS from the word it read: an insert of such an address since then changed the
  * count, so the CAS fails and the remove looks again; an insert before it had its address in
  * the table before the read, so the lookup found it. A bit is thus clear only while no live
