@@ -434,10 +434,12 @@ if [ "$got" = 0 ]; then
     check "killpg: profile valid and holds crash_work, without a process frame" \
         "$PROFCHECK" chain "$RUN_PROFILE" --leaf crash_work --expect "_start;...;main;crash_work" --min-samples 20
     # setsid's image (the leader), its exec'd c_procs and the idle child forked before
-    # crash_work, which dies by the group's SIGTERM too: three joined, one with samples
+    # crash_work, which dies by the group's SIGTERM too: three joined. c_procs has samples;
+    # setsid's image may have one too: a timer's first expiry is random within the period, and
+    # its brief CPU time got a tick in 1 run of 40 here (in setlocale).
     pr=$(processes_of "$RUN_PROFILE")
     check "killpg: the idle child was a member too ($pr)" \
-        test "$pr" = "processes: 3 joined, 1 with samples, 0 refused"
+        grep -Eqx 'processes: 3 joined, [12] with samples, 0 refused' <<<"$pr"
 fi
 
 # --- SIGKILL from outside while two threads are busy --------------------------------------
