@@ -180,27 +180,6 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
     if (addr == HEAP_SET_EMPTY)
         return HEAP_SET_FULL;
     struct where w = where_of(s, addr);
-    /* The usual case in one look at the home line: addr is there, or nothing passed the line
-     * (so addr is nowhere) and it has an empty slot, which is as far as the probe below would
-     * go. */
-    struct heap_set_line *line = &s->line[w.home];
-    int empty = -1;
-    for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {
-        uint64_t v = atomic_load_explicit(&line->slot[i], memory_order_seq_cst);
-        if (v == addr) {
-            *old = line->meta[i];
-            line->meta[i] = meta;
-            return HEAP_SET_PRESENT;
-        }
-        if (v == HEAP_SET_EMPTY && empty < 0)
-            empty = i;
-    }
-    if (empty >= 0 && atomic_load_explicit(&line->passing, memory_order_seq_cst) == 0) {
-        uint64_t v = HEAP_SET_EMPTY;
-        if (atomic_compare_exchange_strong_explicit(&line->slot[empty], &v, addr,
-                                                    memory_order_seq_cst, memory_order_relaxed))
-            return inserted(s, line, empty, meta, &w);
-    }
     struct place p = scan(s, w.home, addr, addr, SAME_ADDR);
     if (p.slot) {
         *old = *p.meta;
@@ -209,7 +188,7 @@ GP_SIGSAFE enum heap_set_insert_result heap_set_insert(struct heap_set *s, uint6
     }
     uint64_t l = w.home;
     for (int d = 0; d < s->max_lines; d++, l = (l + 1) & s->mask) {
-        line = &s->line[l];
+        struct heap_set_line *line = &s->line[l];
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++) {
             uint64_t v = atomic_load_explicit(&line->slot[i], memory_order_relaxed);
             if (v == HEAP_SET_EMPTY &&
