@@ -32,7 +32,7 @@ var fullParams = Params{
 	UnitsCost: 2000, Units1: 2000, Units2: 1200, UnitsMag: 1500, UnitsMagMany: 150,
 	UnitsAttr: 4000, UnitsDepth: 1000, UnitsThreads: 1500, UnitsThreadsMin: 40,
 	UnitsDistinct: 4000, StartPairs: 40, SpawnReps: 5,
-	HeapPairs: 20000000, RepsHeap: 7, RepsHeapWhole: 25, HeapABRounds: 2000, RepsHeapAB: 15,
+	HeapPairs: 20000000, RepsHeap: 7, RepsHeapWhole: 40, HeapABRounds: 2000, RepsHeapAB: 15,
 	FloorArgs: []string{"5", "100000", "1000"},
 }
 
@@ -41,7 +41,7 @@ var quickParams = Params{
 	UnitsCost: 600, Units1: 400, Units2: 300, UnitsMag: 400, UnitsMagMany: 20,
 	UnitsAttr: 1500, UnitsDepth: 300, UnitsThreads: 400, UnitsThreadsMin: 10,
 	UnitsDistinct: 1000, StartPairs: 15, SpawnReps: 3,
-	HeapPairs: 5000000, RepsHeap: 3, RepsHeapWhole: 15, HeapABRounds: 600, RepsHeapAB: 9,
+	HeapPairs: 5000000, RepsHeap: 3, RepsHeapWhole: 60, HeapABRounds: 600, RepsHeapAB: 9,
 	FloorArgs: []string{"3", "30000", "300"},
 }
 
@@ -1030,13 +1030,13 @@ func (b *Bench) secHeap() error {
 		xs := over(res, 1, 0)
 		st := stat(xs)
 		b.add("9", name+": libgoprof loaded, profiling off (the interposers alone), whole runs", st.pctInterval(xs), "≤ 0.5 %",
-			judge(st, func(x float64) bool { return x <= 0.005 }))
+			judgeInterval(xs, 0.005))
 		xs = over(res, 2, 0)
 		b.add("9", name+": CPU profiling at 100 Hz, heap off, whole runs", stat(xs).pctInterval(xs), "", "")
 		xs = over(res, 3, 0)
 		st = stat(xs)
 		b.add("9", name+": CPU 100 Hz + C memory at 512k, against no profiler, whole runs", st.pctInterval(xs), "≤ 3 %",
-			judge(st, func(x float64) bool { return x <= 0.03 }))
+			judgeInterval(xs, 0.03))
 		xs = over(res, 3, 2)
 		b.add("9", name+": C memory at 512k, against CPU profiling alone, whole runs", stat(xs).pctInterval(xs), "", "")
 		// The other allocators' profilers, each against its allocator alone.

@@ -173,6 +173,26 @@ func verdict(ok bool) string {
 	return "MISS"
 }
 
+// judgeInterval judges a median against an upper limit by its 95 % interval: PASS when the
+// whole interval is at or under the limit, MISS when all of it is over, and otherwise
+// "unresolved" with the median's side: the rounds did not decide it, and a median a hair
+// under the limit is not a pass.
+func judgeInterval(xs []float64, limit float64) string {
+	lo, hi := medianInterval(xs)
+	s := stat(xs)
+	switch {
+	case !s.ok() || math.IsNaN(lo):
+		return "n/a"
+	case hi <= limit:
+		return "PASS"
+	case lo > limit:
+		return "MISS"
+	case s.Med <= limit:
+		return "unresolved (median under)"
+	}
+	return "unresolved (median over)"
+}
+
 // judge returns the verdict of cond on s.Med, or n/a when s has no data.
 func judge(s Stat, cond func(float64) bool) string {
 	if !s.ok() {
