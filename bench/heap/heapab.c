@@ -17,8 +17,9 @@
  * the process named goprof-<our pid>) over the rounds, to add as a share of the interposed
  * half's CPU time. Nor what libgoprof's presence costs both halves alike, which cancels in the
  * ratio: direct_pair_ps, the direct half's time a pair, set against runs without libgoprof,
- * shows it (about +1 % on the development VM, with C memory profiling on or off: BENCHMARKS.md,
- * 2026-12-06); whole runs (run.sh) pay it. Prints key=integer lines for bench/driver.
+ * shows it. Whole runs (run.sh) pay it: on the development VM, CPU profiling's signals by their
+ * rate (0.1-0.5 % at 100 Hz); an idle libgoprof, nothing measurable (BENCHMARKS.md,
+ * 2026-12-06, third session). Prints key=integer lines for bench/driver.
  *
  * WARM_S: the threads first run both loops, unmeasured, for that many seconds of wall time,
  * and the rounds (and the collector's CPU) are measured after. A process's first samples cost
