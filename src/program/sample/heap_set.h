@@ -8,6 +8,17 @@
  * address carries a word of its own (its meta: the block's bucket and size, heap_meta), which
  * the remove hands back.
  *
+ * Why a table, not the block. A sampled block's bucket and size could ride in the block itself
+ * (16 bytes more asked of the allocator, kept at its usable end): free() would find them with
+ * no lookup, and a sampled pair would cost about a quarter less (BENCHMARKS.md, 2026-12-06,
+ * fourth session: 0.3-0.5 points of heapbench at 512k). But the allocator would then hold
+ * blocks larger than the program asked for, and a size the program passes it later by a call
+ * we do not interpose (a preloaded jemalloc's sdallocx or tcmalloc's tc_free_sized called by
+ * name, C23's free_sized) would be 16 bytes short: a block freed in the wrong size class.
+ * (C++'s sized deletes come here and drop the size.) Interposing those too would put them
+ * where a program that tests for them (folly, by weak symbols) finds them with no allocator of
+ * theirs behind. The table changes no block.
+ *
  * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 2 KiB window of
  * address space, its low 32 bits one bit per 64-byte granule of that window, its high 32 bits
  * a count of the inserts that set a bit in it (see "The filter's bits"). The windows of one
