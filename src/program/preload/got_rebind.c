@@ -1,6 +1,7 @@
 /* got_rebind.c -- binding the loaded objects' calls of an interposed function straight to the
- * definition behind it.
- * Context: program (the constructor, before the program's threads)
+ * definition behind it; and which definition the calls of a name go to.
+ * Context: program (the constructor, before the program's threads; the allocation interposers'
+ * first call)
  *
  * Why. An LD_PRELOAD interposer costs every call one more jump, taken or not: about 1 ns on a
  * malloc/free pair, ~1 % of an allocation-heavy C program, with C memory profiling off. Once
@@ -31,6 +32,7 @@
  * The store is one aligned word: a thread calling through the slot meanwhile (one started by a
  * library's constructor) takes ours or the next, both correct.
  */
+#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -54,6 +56,7 @@ struct object {
     const char *strtab;
     size_t strsz;
     const uint32_t *gnu_hash, *sysv_hash;
+    const Elf64_Half *versym;       /* DT_VERSYM, or NULL */
     /* DT_GNU_HASH: buckets, chains (indexed from symoffset); they hold symbols [lo, hi) only */
     uint32_t nbuckets, symoffset;
     const uint32_t *buckets, *chain;
@@ -246,65 +249,88 @@ static void rebind_relocs(const struct walk *w, const struct object *o, const st
     }
 }
 
-static int rebind_object(struct dl_phdr_info *info, size_t size, void *arg)
+/* An object's relocation tables (RELA, and the PLT's when it is RELA too). */
+struct relocs {
+    const Elf64_Rela *rela, *jmprel;
+    size_t relasz, pltrelsz;
+};
+
+/* Reads an object's extent, RELRO, dynamic symbols and hash table into o (and its relocation
+ * tables into rel, if asked). 0: it has no dynamic symbols to look at. */
+static int object_read(struct dl_phdr_info *info, size_t page, struct object *o,
+                       struct relocs *rel)
 {
-    (void)size;
-    const struct walk *w = arg;
-    struct object o = { .base = info->dlpi_addr, .lo = UINTPTR_MAX };
+    *o = (struct object){ .base = info->dlpi_addr, .lo = UINTPTR_MAX };
     const Elf64_Dyn *dyn = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const Elf64_Phdr *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD) {
-            if (o.base + ph->p_vaddr < o.lo)
-                o.lo = o.base + ph->p_vaddr;
-            if (o.base + ph->p_vaddr + ph->p_memsz > o.hi)
-                o.hi = o.base + ph->p_vaddr + ph->p_memsz;
+            if (o->base + ph->p_vaddr < o->lo)
+                o->lo = o->base + ph->p_vaddr;
+            if (o->base + ph->p_vaddr + ph->p_memsz > o->hi)
+                o->hi = o->base + ph->p_vaddr + ph->p_memsz;
         } else if (ph->p_type == PT_DYNAMIC) {
-            dyn = (const Elf64_Dyn *)(o.base + ph->p_vaddr);
+            dyn = (const Elf64_Dyn *)(o->base + ph->p_vaddr);
         } else if (ph->p_type == PT_GNU_RELRO) {
             /* as ld.so rounds it: the last partial page stays writable */
-            o.relro_lo = (o.base + ph->p_vaddr) & ~(w->page - 1);
-            o.relro_hi = (o.base + ph->p_vaddr + ph->p_memsz) & ~(w->page - 1);
+            o->relro_lo = (o->base + ph->p_vaddr) & ~(page - 1);
+            o->relro_hi = (o->base + ph->p_vaddr + ph->p_memsz) & ~(page - 1);
         }
     }
-    /* Not libgoprof.so itself: its own few calls can come through its interposers, and its
-     * 500 relocations and RELRO page would cost a tenth of the time here. */
-    if (!dyn || ((uintptr_t)got_rebind >= o.lo && (uintptr_t)got_rebind < o.hi))
+    if (!dyn)
         return 0;
-    const Elf64_Rela *rela = NULL, *jmprel = NULL;
-    size_t relasz = 0, pltrelsz = 0;
+    struct relocs r = { 0 };
     Elf64_Sxword pltrel = DT_RELA;
     for (const Elf64_Dyn *d = dyn; d->d_tag != DT_NULL; d++) {
         switch (d->d_tag) {
-        case DT_SYMTAB: o.symtab = (const Elf64_Sym *)dyn_addr(&o, d->d_un.d_ptr); break;
-        case DT_STRTAB: o.strtab = (const char *)dyn_addr(&o, d->d_un.d_ptr); break;
-        case DT_STRSZ: o.strsz = d->d_un.d_val; break;
-        case DT_GNU_HASH: o.gnu_hash = (const uint32_t *)dyn_addr(&o, d->d_un.d_ptr); break;
-        case DT_HASH: o.sysv_hash = (const uint32_t *)dyn_addr(&o, d->d_un.d_ptr); break;
-        case DT_RELA: rela = (const Elf64_Rela *)dyn_addr(&o, d->d_un.d_ptr); break;
-        case DT_RELASZ: relasz = d->d_un.d_val; break;
-        case DT_JMPREL: jmprel = (const Elf64_Rela *)dyn_addr(&o, d->d_un.d_ptr); break;
-        case DT_PLTRELSZ: pltrelsz = d->d_un.d_val; break;
+        case DT_SYMTAB: o->symtab = (const Elf64_Sym *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_STRTAB: o->strtab = (const char *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_STRSZ: o->strsz = d->d_un.d_val; break;
+        case DT_GNU_HASH: o->gnu_hash = (const uint32_t *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_HASH: o->sysv_hash = (const uint32_t *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_VERSYM: o->versym = (const Elf64_Half *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_RELA: r.rela = (const Elf64_Rela *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_RELASZ: r.relasz = d->d_un.d_val; break;
+        case DT_JMPREL: r.jmprel = (const Elf64_Rela *)dyn_addr(o, d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: r.pltrelsz = d->d_un.d_val; break;
         case DT_PLTREL: pltrel = (Elf64_Sxword)d->d_un.d_val; break;
-        case DT_SYMBOLIC: o.symbolic = 1; break;
-        case DT_FLAGS: o.symbolic |= (d->d_un.d_val & DF_SYMBOLIC) != 0; break;
+        case DT_SYMBOLIC: o->symbolic = 1; break;
+        case DT_FLAGS: o->symbolic |= (d->d_un.d_val & DF_SYMBOLIC) != 0; break;
         default: break;
         }
     }
-    if (!o.symtab || !o.strtab || (!o.gnu_hash && !o.sysv_hash))
+    if (!o->symtab || !o->strtab || (!o->gnu_hash && !o->sysv_hash))
         return 0;
-    if (o.gnu_hash)
-        gnu_hashed_range(&o);
+    if (o->gnu_hash)
+        gnu_hashed_range(o);
     else
-        o.hashed_hi = UINT32_MAX;   /* DT_HASH holds every symbol */
+        o->hashed_hi = UINT32_MAX;   /* DT_HASH holds every symbol */
+    if (pltrel != DT_RELA)
+        r.jmprel = NULL;
+    if (rel)
+        *rel = r;
+    return 1;
+}
+
+static int rebind_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    const struct walk *w = arg;
+    struct object o;
+    struct relocs r;
+    /* Not libgoprof.so itself: its own few calls can come through its interposers, and its
+     * 500 relocations and RELRO page would cost a tenth of the time here. */
+    if (!object_read(info, w->page, &o, &r) ||
+        ((uintptr_t)got_rebind >= o.lo && (uintptr_t)got_rebind < o.hi))
+        return 0;
     struct hits h = { 0 };
     for (size_t t = 0; t < w->n; t++)
         find_hashed(&o, w->targets[t].name, t, &h);
     struct stores st = { 0 };
-    if (rela)
-        rebind_relocs(w, &o, &h, rela, relasz, &st);
-    if (jmprel && pltrel == DT_RELA)
-        rebind_relocs(w, &o, &h, jmprel, pltrelsz, &st);
+    if (r.rela)
+        rebind_relocs(w, &o, &h, r.rela, r.relasz, &st);
+    if (r.jmprel)
+        rebind_relocs(w, &o, &h, r.jmprel, r.pltrelsz, &st);
     store_all(w, &o, &st);
     return 0;
 }
@@ -319,4 +345,57 @@ void got_rebind(struct got_target *targets, size_t n, got_next_fn next_of,
 #else
     (void)targets, (void)n, (void)next_of;
 #endif
+}
+
+/* ---- where calls of a name go -------------------------------------------------------------- */
+
+struct definition_walk {
+    const char *name;
+    uintptr_t found;    /* the global lookup's address for name */
+    size_t page;
+    int stand_in;       /* found is an object's undefined symbol with a value (below) */
+    int unknown;        /* the first definition is an IFUNC: its address is its resolver's */
+    uintptr_t first;    /* the first definition in load order */
+};
+
+static int find_definition(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct definition_walk *d = arg;
+    struct object o;
+    if (!object_read(info, d->page, &o, NULL))
+        return 0;
+    struct hits h = { 0 };
+    find_hashed(&o, d->name, 0, &h);
+    for (size_t k = 0; k < h.n; k++) {
+        uint32_t i = h.sym[k];
+        const Elf64_Sym *s = &o.symtab[i];
+        if (s->st_value == 0 || (o.versym && (o.versym[i] & 0x8000)))   /* hidden version */
+            continue;
+        uintptr_t a = o.base + s->st_value;
+        if (s->st_shndx == SHN_UNDEF) {
+            d->stand_in |= a == d->found;
+            continue;
+        }
+        if (d->first || d->unknown)
+            continue;
+        if (ELF64_ST_TYPE(s->st_info) == STT_GNU_IFUNC)
+            d->unknown = 1;
+        else
+            d->first = a;
+    }
+    return d->stand_in && (d->first || d->unknown);
+}
+
+uintptr_t got_call_definition(const char *name, uintptr_t found)
+{
+    /* Only a non-PIE executable (ET_EXEC) has such entries: its first page holds its ELF
+     * header. */
+    struct dl_find_object fo;
+    if (!found || _dl_find_object((void *)found, &fo) != 0 ||
+        ((const Elf64_Ehdr *)fo.dlfo_map_start)->e_type != ET_EXEC)
+        return found;
+    struct definition_walk d = { name, found, (size_t)sysconf(_SC_PAGESIZE), 0, 0, 0 };
+    dl_iterate_phdr(find_definition, &d);
+    return d.stand_in && d.first ? d.first : found;
 }

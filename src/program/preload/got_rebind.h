@@ -34,4 +34,13 @@ struct got_rebind_stats {
 void got_rebind(struct got_target *targets, size_t n, got_next_fn next_of,
                 struct got_rebind_stats *stats);
 
+/* Where the calls of name go, given found, what the global lookup (dlsym(RTLD_DEFAULT)) gives
+ * for it: found, unless found is a non-PIE executable's PLT entry standing in for the function.
+ * An executable whose non-PIC code takes a function's address gets such an entry (an undefined
+ * symbol with a value): it is the function's address for the whole process, so dlsym gives it,
+ * but the executable does not define the function, and calls go through the entry to the first
+ * definition in the lookup order, which this returns (Debian's python3 does that for malloc
+ * and free). found where that definition is an IFUNC. */
+uintptr_t got_call_definition(const char *name, uintptr_t found);
+
 #endif

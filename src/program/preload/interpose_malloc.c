@@ -172,6 +172,16 @@ static const void *object_of(const void *fn)
     return fn && _dl_find_object((void *)(uintptr_t)fn, &o) == 0 ? o.dlfo_map_start : NULL;
 }
 
+/* The definition a call of name goes to: the global lookup's, but not an executable's PLT entry
+ * standing in for the function (got_rebind.h: got_call_definition), which dlsym gives in a
+ * non-PIE executable that takes the function's address (Debian's python3, malloc and free):
+ * taken for a definition of its own, it made the executable look like an allocator that comes
+ * first, and its calls come back to us. */
+static void *global_definition(const char *name)
+{
+    return (void *)got_call_definition(name, (uintptr_t)dlsym(RTLD_DEFAULT, name));
+}
+
 /* C++'s operators that chain to others, as libstdc++'s do (new[] calls new, every delete
  * calls the plain delete): the program's own definitions (an executable's custom operator
  * new) must keep seeing those calls. */
@@ -190,6 +200,15 @@ struct cxx_global {
 };
 static struct cxx_global cxx;
 
+/* The global operators new and delete, as a call finds them. */
+static void cxx_lookup(void)
+{
+    cxx.znwm = (void *(*)(size_t))global_definition("_Znwm");
+    cxx.znwm_al = (void *(*)(size_t, size_t))global_definition("_ZnwmSt11align_val_t");
+    cxx.zdlpv = (void (*)(void *))global_definition("_ZdlPv");
+    cxx.zdlpv_al = (void (*)(void *, size_t))global_definition("_ZdlPvSt11align_val_t");
+}
+
 static void *gp_malloc(size_t n);
 
 /* 0 once the real functions are known; -1 while they are being resolved (by this thread, from
@@ -198,7 +217,7 @@ static void *gp_malloc(size_t n);
  * Which functions. Normally libgoprof.so comes first and the allocator is the next definition
  * (RTLD_NEXT). When another allocator comes first (jemalloc preloaded before us), the program
  * calls it directly and reaches us only for the names it lacks: then those forward to its
- * functions (RTLD_DEFAULT), never to libc's behind it. Either way a function of another object
+ * functions (the global lookup's, global_definition), never to libc's behind it. Either way a function of another object
  * than the allocator's malloc (glibc's pvalloc behind a jemalloc that has none) is not used:
  * it would hand the allocator blocks it does not know; a fallback on the allocator's own
  * posix_memalign replaces it. */
@@ -214,10 +233,13 @@ static int resolve(void)
         return s == RESOLVED ? 0 : -1;
     int saved = errno;
     const void *self = object_of((const void *)gp_malloc);
-    int first = dlsym(RTLD_DEFAULT, "malloc") == (void *)gp_malloc;
+    int first = global_definition("malloc") == (void *)gp_malloc;
     malloc_first = first;
-    void *where = first ? RTLD_NEXT : RTLD_DEFAULT;
-#define FIND(name) ({ void *f_ = dlsym(where, name); object_of(f_) == self ? NULL : f_; })
+#define FIND(name)                                                                          \
+    ({                                                                                      \
+        void *f_ = first ? dlsym(RTLD_NEXT, name) : global_definition(name);               \
+        object_of(f_) == self ? NULL : f_;                                                  \
+    })
     struct malloc_real r;
     r.malloc = (void *(*)(size_t))FIND("malloc");
     const void *alloc_obj = object_of((const void *)r.malloc);
@@ -255,10 +277,7 @@ static int resolve(void)
      * After the C functions: a failed dlsym allocates its error message, which must then come
      * from the allocator, not the arena, whose blocks keep free() coming here
      * (heap_bind_direct). */
-    cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
-    cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
-    cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
-    cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+    cxx_lookup();
     cxx.next_znwm = (void *(*)(size_t))FIND("_Znwm");
     cxx.next_znwm_al = (void *(*)(size_t, size_t))FIND("_ZnwmSt11align_val_t");
     cxx.next_znwm_nt = (void *(*)(size_t, const void *))FIND("_ZnwmRKSt9nothrow_t");
@@ -531,7 +550,7 @@ static COLD uint64_t aligned_sampled(uint64_t k, uint64_t align, uint64_t n,
 
 /* ---- the exported names ---------------------------------------------------------------------
  * Aliases of the static functions above, so that heap_start can tell whether the program's
- * malloc is ours (dlsym(RTLD_DEFAULT) against gp_malloc's own address), and so that our own
+ * malloc is ours (global_definition against gp_malloc's own address), and so that our own
  * calls (reallocarray -> realloc) do not go through the PLT. */
 #define EXPORT_AS(name, impl) __typeof__(impl) name __attribute__((alias(#impl), visibility("default")))
 
@@ -592,10 +611,7 @@ GP_EXPORT void *reallocarray(void *p, size_t n, size_t m)
 static void cxx_resolve(void)
 {
     if (!cxx.zdlpv || !cxx.znwm) {   /* a C++ library loaded after our first allocation */
-        cxx.znwm = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
-        cxx.znwm_al = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "_ZnwmSt11align_val_t");
-        cxx.zdlpv = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
-        cxx.zdlpv_al = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvSt11align_val_t");
+        cxx_lookup();
     }
 }
 
@@ -798,7 +814,7 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
 {
     if (!rate)
         return 0;
-    void *m = dlsym(RTLD_DEFAULT, "malloc"), *f = dlsym(RTLD_DEFAULT, "free");
+    void *m = global_definition("malloc"), *f = global_definition("free");
     if (m != (void *)gp_malloc || f != (void *)gp_free) {
         Dl_info info;
         const char *who = m && dladdr(m, &info) && info.dli_fname ? info.dli_fname : "another object";
@@ -854,7 +870,7 @@ static const struct {
 static uintptr_t next_definition(const struct got_target *t)
 {
     void *next = dlsym(RTLD_NEXT, t->name);
-    if (!next || dlsym(RTLD_DEFAULT, t->name) != (void *)t->ours)
+    if (!next || global_definition(t->name) != (void *)t->ours)
         return 0;
     return (uintptr_t)next;
 }
