@@ -48,6 +48,17 @@ heap_field() {
 	heap_line "$1" "$2" | sed 's/^libgoprof: heap: pid [0-9]*: //' | tr -c '0-9\n' ' ' |
 		awk -v n="$3" '{print $n}'
 }
+# heap_counts: the last run's heap line, as allocs, bytes, frees, live, no_bucket, lost_set
+# and stale (empty when there is none).
+heap_counts() {
+	allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
+	bytes=$(heap_field "$RUN_STDERR" "$RUN_PID" 2)
+	frees=$(heap_field "$RUN_STDERR" "$RUN_PID" 3)
+	live=$(heap_field "$RUN_STDERR" "$RUN_PID" 5)
+	no_bucket=$(heap_field "$RUN_STDERR" "$RUN_PID" 6)
+	lost_set=$(heap_field "$RUN_STDERR" "$RUN_PID" 7)
+	stale=$(heap_field "$RUN_STDERR" "$RUN_PID" 8)
+}
 
 # expect_same NAME: the last run_profiled's stdout and status equal the plain run's
 # (expect_same_as NAME PREFIX: those of the plain run at PREFIX).
@@ -72,12 +83,7 @@ expect_same "512k"
 pid=$RUN_PID
 line=$(heap_line "$RUN_STDERR" "$pid")
 note "$line"
-allocs=$(heap_field "$RUN_STDERR" "$pid" 1)
-frees=$(heap_field "$RUN_STDERR" "$pid" 3)
-live=$(heap_field "$RUN_STDERR" "$pid" 5)
-no_bucket=$(heap_field "$RUN_STDERR" "$pid" 6)
-lost_set=$(heap_field "$RUN_STDERR" "$pid" 7)
-stale=$(heap_field "$RUN_STDERR" "$pid" 8)
+heap_counts
 if [ -n "$allocs" ]; then
 	want=$((requested / 524288))
 	check "512k: $allocs sampled allocations for $requested bytes (expected ~$want)" \
@@ -86,7 +92,6 @@ if [ -n "$allocs" ]; then
 		test "$allocs" = $((frees + lost_set + stale + live))
 	check "512k: every sampled allocation has its stack ($no_bucket without)" test "$no_bucket" = 0
 	check "512k: at most 3 sampled blocks live at the end ($live)" test "$live" -le 3
-	bytes=$(heap_field "$RUN_STDERR" "$pid" 2)
 	check "512k: mean sampled size plausible (16-4096 mostly; $((bytes / (allocs + 1))))" \
 		test $((bytes / (allocs + 1))) -ge 1000 -a $((bytes / (allocs + 1))) -le 20000
 else
@@ -120,11 +125,7 @@ check "c++ at 64k: the heap profile shows std::__new_allocator<int>::allocate (v
 	grep -q "std::__new_allocator<int>::allocate" "$D/cxx.heap.top"
 check "c++ at 64k: the heap profile shows work, and no mangled name" \
 	sh -c 'grep -q " work" "$1" && ! grep -q " _Z" "$1"' _ "$D/cxx.heap.top"
-allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
-frees=$(heap_field "$RUN_STDERR" "$RUN_PID" 3)
-lost_set=$(heap_field "$RUN_STDERR" "$RUN_PID" 7)
-stale=$(heap_field "$RUN_STDERR" "$RUN_PID" 8)
-live=$(heap_field "$RUN_STDERR" "$RUN_PID" 5)
+heap_counts
 check "c++ at 64k: new/delete sampled and freed (${allocs:-none} = ${frees:-?} + ${lost_set:-?} + ${stale:-?} + ${live:-?})" \
 	test "${allocs:-0}" -gt 100 -a "${allocs:-0}" = $((${frees:-0} + ${lost_set:-0} + ${stale:-0} + ${live:-0}))
 
@@ -271,11 +272,7 @@ for rate in off 512k 1; do
 		check "fn_address, heap off: its calls bound to the allocator" \
 			grep -Eq "heap: off: [1-9][0-9]* calls in [1-9][0-9]* objects bound to the allocator" "$RUN_STDERR" ;;
 	512k)
-		allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
-		frees=$(heap_field "$RUN_STDERR" "$RUN_PID" 3)
-		live=$(heap_field "$RUN_STDERR" "$RUN_PID" 5)
-		lost_set=$(heap_field "$RUN_STDERR" "$RUN_PID" 7)
-		stale=$(heap_field "$RUN_STDERR" "$RUN_PID" 8)
+		heap_counts
 		want=$(($(awk '/^requested/ {print $2}' "$D/fa.stdout") / 524288))
 		check "fn_address, 512k: ${allocs:-no} sampled allocations (expected ~$want)" \
 			within_pct 20 "${allocs:-0}" "$want"

@@ -1,7 +1,8 @@
 /* got_rebind.c -- binding the loaded objects' calls of an interposed function straight to the
  * definition behind it; and which definition the calls of a name go to.
- * Context: program (the constructor, before the program's threads; the allocation interposers'
- * first call)
+ * Context: program (got_rebind: the constructor, before the program's threads;
+ * got_call_definition: the allocation interposers' lookups, on any thread, from the first
+ * allocation of the process on)
  *
  * Why. An LD_PRELOAD interposer costs every call one more jump, taken or not: about 1 ns on a
  * malloc/free pair, ~1 % of an allocation-heavy C program, with C memory profiling off. Once

@@ -1,6 +1,7 @@
 /* got_rebind.h -- binding the loaded objects' calls of an interposed function straight to the
  * definition behind it (got_rebind.c).
- * Context: program (the constructor)
+ * Context: program (got_rebind: the constructor; got_call_definition: the allocation
+ * interposers' lookups, on any thread)
  */
 #ifndef GP_GOT_REBIND_H
 #define GP_GOT_REBIND_H

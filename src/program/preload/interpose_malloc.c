@@ -217,10 +217,10 @@ static void *gp_malloc(size_t n);
  * Which functions. Normally libgoprof.so comes first and the allocator is the next definition
  * (RTLD_NEXT). When another allocator comes first (jemalloc preloaded before us), the program
  * calls it directly and reaches us only for the names it lacks: then those forward to its
- * functions (the global lookup's, global_definition), never to libc's behind it. Either way a function of another object
- * than the allocator's malloc (glibc's pvalloc behind a jemalloc that has none) is not used:
- * it would hand the allocator blocks it does not know; a fallback on the allocator's own
- * posix_memalign replaces it. */
+ * functions (the global lookup's: global_definition), never to libc's behind it. Either way a
+ * function of another object than the allocator's malloc (glibc's pvalloc behind a jemalloc
+ * that has none) is not used: it would hand the allocator blocks it does not know; a fallback
+ * on the allocator's own posix_memalign replaces it. */
 static int resolve(void)
 {
     int s = atomic_load_explicit(&resolve_state, memory_order_acquire);
