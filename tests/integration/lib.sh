@@ -45,6 +45,8 @@
 #   processes_of PROFILE    the profile's "processes: N joined, M with samples, R refused"
 #                           comment, from "processes:" on
 #   within_pct PCT GOT WANT |GOT - WANT| <= PCT % of WANT (WANT > 0)
+#   segments_apart EXE      EXE is a non-PIE executable with unmapped pages between two of its
+#                           PT_LOAD segments
 #   pass MSG / fail MSG     count and print a result line
 #   check MSG CMD...        run CMD; pass MSG if it succeeds, else fail MSG
 #   summary                 prints "N passed, N failed"; returns 1 if any failed
@@ -446,6 +448,19 @@ processes_of() {
 # within_pct PCT GOT WANT: |GOT - WANT| <= PCT % of WANT, WANT > 0.
 within_pct() {
 	awk -v p="$1" -v a="$2" -v b="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b * p / 100) }'
+}
+
+# segments_apart EXE: a non-PIE executable (ET_EXEC) with a page or more unmapped between one
+# PT_LOAD segment's last page and the next one's first (the dynamic linker's test of whether
+# the executable is contiguous).
+segments_apart() {
+	readelf -h "$1" | grep -q "Type: *EXEC" || return 1
+	local vaddr memsz end=0
+	while read -r vaddr memsz; do
+		[ "$end" -gt 0 ] && [ $((vaddr & ~4095)) -gt $(((end + 4095) & ~4095)) ] && return 0
+		end=$((vaddr + memsz))
+	done < <(readelf -l -W "$1" | awk '$1 == "LOAD" { print $3, $6 }')
+	return 1
 }
 
 # field_of FILE KEY: the value of "KEY=<v>" anywhere in FILE (first match).

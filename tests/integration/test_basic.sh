@@ -129,6 +129,29 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+# 1b'. c_threads as a non-PIE executable whose segments are 2 MiB apart, without frame
+# pointers (Debian's node is laid out so). The kernel maps such an executable segment by
+# segment, with unmapped gaps, and _dl_find_object then gives each segment as a mapping of its
+# own: the code's has no ELF header at its start, and .eh_frame_hdr is in another segment. The
+# unwinder must still find the executable's CFI (every sample ended at once without it).
+D=$WORK/c_threads_gaps
+mkdir -p "$D"
+if gcc -O1 -fomit-frame-pointer -fno-inline -pthread -Wall -no-pie -fno-pic \
+	-Wl,-z,max-page-size=0x200000 -Wl,-z,separate-code \
+	-o "$D/c_threads" "$top_srcdir/tests/fixtures/c_threads/c_threads.c" &&
+	run_profiled "$D/prof.pb.gz" GOPROF_HZ=250 -- "$D/c_threads"; then
+	expect_status "c_threads, segments apart" 0
+	check "c_threads, segments apart: an ET_EXEC with a gap between its PT_LOAD segments" \
+		segments_apart "$D/c_threads"
+	check "c_threads, segments apart: chain $CHAIN_LEAF_A for leaf leaf_a" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf leaf_a --expect "$CHAIN_LEAF_A"
+	check "c_threads, segments apart: chain $CHAIN_LEAF_B for leaf leaf_b" \
+		"$PROFCHECK" chain "$RUN_PROFILE" --leaf leaf_b --expect "$CHAIN_LEAF_B"
+else
+	fail "c_threads, segments apart: build or profile"
+fi
+
+# ---------------------------------------------------------------------------------------
 # 1c. C program that dlopens a library, spends CPU time in it and dlcloses it before exit: the
 # collector reads the maps again when a sample falls outside the known ones (not on a timer), so
 # plugin_spin must still be named, under main.

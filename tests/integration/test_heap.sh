@@ -16,8 +16,9 @@
 # demangled (go tool pprof). GOPROF_HEAP_OUT's name is claimed as GOPROF_OUT's is. With heap
 # profiling off, the loaded objects call the allocator directly (got_slots). Blocks served
 # from the bootstrap arena (arena_free) are freed and reallocated safely. A non-PIE executable
-# whose PLT entries stand in for malloc and free (fn_address, and /usr/bin/python3 where it is
-# installed) runs and is profiled as any other.
+# whose PLT entries stand in for malloc and free (fn_address, the same with its segments 2 MiB
+# apart, and /usr/bin/python3 and /usr/bin/node where they are installed) runs and is profiled
+# as any other.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,6 +33,8 @@ if gcc -O2 -g -pthread -o "$work/c_heap" "$fx/c_heap.c" &&
 	gcc -O2 -g -no-pie -fno-pie -o "$work/got_slots_nopie" "$fx/got_slots.c" \
 		-Wl,--no-as-needed -lstdc++ -ldl &&
 	gcc -O2 -g -no-pie -fno-pic -o "$work/fn_address" "$fx/fn_address.c" &&
+	gcc -O2 -g -no-pie -fno-pic -Wl,-z,max-page-size=0x200000 -Wl,-z,separate-code \
+		-o "$work/fn_address_apart" "$fx/fn_address.c" &&
 	gcc -O2 -shared -fPIC -o "$work/arena_shim.so" "$fx/arena_shim.c" -ldl &&
 	gcc -O2 -g -o "$work/arena_free" "$fx/arena_free.c" -ldl; then
 	pass "build c_heap, cxx_heap, got_slots, fn_address and arena_free"
@@ -251,41 +254,46 @@ check "arena, heap off: free and realloc stay ours" grep -q "(arena in use)" "$R
 # symbols with a value), and dlsym gives those. That is not an allocator of its own that
 # comes before libgoprof.so: its calls go through the entries to us. (Debian's python3 is such
 # a program; taken for definitions, the entries left libgoprof.so without an allocator, and
-# python3 died at its start, C memory profiling on or off.)
-check "fn_address: its malloc and free are undefined symbols with a value" \
-	sh -c 'for f in malloc free; do readelf --dyn-syms -W "$1" |
-		grep -Eq ": 0*[1-9a-f][0-9a-f]* +0 FUNC +GLOBAL +DEFAULT +UND $f@" || exit 1; done' _ "$work/fn_address"
-for rate in off 512k 1; do
-	pairs=200000
-	[ "$rate" = 1 ] && pairs=20000
-	run_plain "$D/fa" -- "$work/fn_address" $pairs
-	check "fn_address $pairs plain: ok, the pointers are the functions" \
-		sh -c 'grep -qx ok "$1" && grep -qx "the pointers are the functions: 1 1" "$1"' _ "$D/fa.stdout"
-	vars=(GOPROF_DEBUG=1)
-	[ "$rate" = off ] || vars+=(GOPROF_HEAP_RATE=$rate GOPROF_HEAP_OUT="$D/fa$rate.heap.pb.gz")
-	run_profiled "$D/fa$rate.pb.gz" "${vars[@]}" -- "$work/fn_address" $pairs
-	expect_same_as "fn_address, heap $rate" "$D/fa"
-	check "fn_address, heap $rate: the allocator found, no allocator taken to come first" \
-		sh -c '! grep -Eq "static arena|comes before libgoprof.so" "$1"' _ "$RUN_STDERR"
-	case $rate in
-	off)
-		check "fn_address, heap off: its calls bound to the allocator" \
-			grep -Eq "heap: off: [1-9][0-9]* calls in [1-9][0-9]* objects bound to the allocator" "$RUN_STDERR" ;;
-	512k)
-		heap_counts
-		want=$(($(awk '/^requested/ {print $2}' "$D/fa.stdout") / 524288))
-		check "fn_address, 512k: ${allocs:-no} sampled allocations (expected ~$want)" \
-			within_pct 20 "${allocs:-0}" "$want"
-		check "fn_address, 512k: every sampled block freed was seen freed (${allocs:-?} = ${frees:-?} + ${lost_set:-?} + ${stale:-?} + ${live:-?} live)" \
-			test "${allocs:-0}" -gt 0 -a "${allocs:-0}" = $((${frees:-0} + ${lost_set:-0} + ${stale:-0} + ${live:-0})) -a "${live:-9}" -le 3
-		check "fn_address, 512k: the heap profile is valid" pprof_ok "$D/fa512k.heap.pb.gz" ;;
-	1)
-		allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
-		check "fn_address, every allocation sampled: ${allocs:-none} of its $pairs" \
-			test "${allocs:-0}" -ge "$pairs" ;;
-	esac
+# python3 died at its start, C memory profiling on or off.) The same program again with its
+# segments 2 MiB apart, as Debian's node is laid out: _dl_find_object then gives each segment
+# as a mapping of its own, and node's malloc, taken for the executable's own, jumped to itself.
+check "fn_address_apart: its segments are apart" segments_apart "$work/fn_address_apart"
+for exe in fn_address fn_address_apart; do
+	check "$exe: its malloc and free are undefined symbols with a value" \
+		sh -c 'for f in malloc free; do readelf --dyn-syms -W "$1" |
+			grep -Eq ": 0*[1-9a-f][0-9a-f]* +0 FUNC +GLOBAL +DEFAULT +UND $f@" || exit 1; done' _ "$work/$exe"
+	for rate in off 512k 1; do
+		pairs=200000
+		[ "$rate" = 1 ] && pairs=20000
+		run_plain "$D/fa" -- "$work/$exe" $pairs
+		check "$exe $pairs plain: ok, the pointers are the functions" \
+			sh -c 'grep -qx ok "$1" && grep -qx "the pointers are the functions: 1 1" "$1"' _ "$D/fa.stdout"
+		vars=(GOPROF_DEBUG=1)
+		[ "$rate" = off ] || vars+=(GOPROF_HEAP_RATE=$rate GOPROF_HEAP_OUT="$D/fa$rate.heap.pb.gz")
+		run_profiled "$D/fa$rate.pb.gz" --kill-after=60 "${vars[@]}" -- "$work/$exe" $pairs
+		expect_same_as "$exe, heap $rate" "$D/fa"
+		check "$exe, heap $rate: the allocator found, no allocator taken to come first" \
+			sh -c '! grep -Eq "static arena|comes before libgoprof.so" "$1"' _ "$RUN_STDERR"
+		case $rate in
+		off)
+			check "$exe, heap off: its calls bound to the allocator" \
+				grep -Eq "heap: off: [1-9][0-9]* calls in [1-9][0-9]* objects bound to the allocator" "$RUN_STDERR" ;;
+		512k)
+			heap_counts
+			want=$(($(awk '/^requested/ {print $2}' "$D/fa.stdout") / 524288))
+			check "$exe, 512k: ${allocs:-no} sampled allocations (expected ~$want)" \
+				within_pct 20 "${allocs:-0}" "$want"
+			check "$exe, 512k: every sampled block freed was seen freed (${allocs:-?} = ${frees:-?} + ${lost_set:-?} + ${stale:-?} + ${live:-?} live)" \
+				test "${allocs:-0}" -gt 0 -a "${allocs:-0}" = $((${frees:-0} + ${lost_set:-0} + ${stale:-0} + ${live:-0})) -a "${live:-9}" -le 3
+			check "$exe, 512k: the heap profile is valid" pprof_ok "$D/fa512k.heap.pb.gz" ;;
+		1)
+			allocs=$(heap_field "$RUN_STDERR" "$RUN_PID" 1)
+			check "$exe, every allocation sampled: ${allocs:-none} of its $pairs" \
+				test "${allocs:-0}" -ge "$pairs" ;;
+		esac
+	done
 done
-# The program that showed it, where it is installed.
+# The programs that showed them, where they are installed.
 if [ -x /usr/bin/python3 ]; then
 	run_plain "$D/py" -- /usr/bin/python3 -c 'print(sum(len(str(i) * 700) for i in range(20000)))'
 	for rate in off 512k; do
@@ -298,6 +306,19 @@ if [ -x /usr/bin/python3 ]; then
 	check "/usr/bin/python3, 512k: the heap profile is valid" pprof_ok "$D/py512k.heap.pb.gz"
 else
 	note "/usr/bin/python3 not installed: skipped"
+fi
+if [ -x /usr/bin/node ]; then
+	js='let s = 0; for (let i = 0; i < 20000; i++) s += Buffer.alloc(700 + i % 300, i).length; console.log(s)'
+	run_plain "$D/node" -- /usr/bin/node -e "$js"
+	for rate in off 512k; do
+		vars=()
+		[ "$rate" = off ] || vars=(GOPROF_HEAP_RATE=$rate GOPROF_HEAP_OUT="$D/node$rate.heap.pb.gz")
+		run_profiled "$D/node$rate.pb.gz" --kill-after=60 "${vars[@]}" -- /usr/bin/node -e "$js"
+		expect_same_as "/usr/bin/node, heap $rate" "$D/node"
+	done
+	check "/usr/bin/node, 512k: the heap profile is valid" pprof_ok "$D/node512k.heap.pb.gz"
+else
+	note "/usr/bin/node not installed: skipped"
 fi
 
 finish

@@ -791,14 +791,14 @@ int main(int argc, char **argv)
         }
         self = &main_worker;
         bench_at_n = argc > 2 ? atol(argv[2]) : bench_at_n;
-        unwind_configure_go(NULL);
+        unwind_configure(NULL);
         struct chain_ctx c = { .spin = 0, .seed = 4, .action = act_bench_at };
         chain_step(&c, 14);
         return 0;
     }
     bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
     bench_max = bench && argc > 2 ? atol(argv[2]) : 3000;
-    unwind_configure_go(NULL);
+    unwind_configure(NULL);
     {   /* libunwind's lazy initialisation outside the handler */
         unw_context_t ctx;
         unw_cursor_t cur;

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
     if (!CHECK(goexe_analyze_file(argv[1], &go) == 0 && go.is_go) ||
         !CHECK(elf_file_section(go.file, ".text", &text) == 0 && text.data))
         return check_done();
-    unwind_configure_go(&go);
+    unwind_configure(&go);
     printf("%s: %s\n", argv[1], go.version);
 
     struct gofunc ss, callers, func1, goexit;

@@ -553,7 +553,7 @@ static void records(void)
     gp_heap.skip_lo = gp_heap.skip_hi = 0;   /* (libgoprof.so's text in the library) */
     gp_sample.ring = &ring;
     atomic_store(&gp_sample.enabled, 1);
-    unwind_configure_go(NULL);   /* a C program; our pid for the fault-safe reads */
+    unwind_configure(NULL);   /* a C program; our pid for the fault-safe reads */
 
     /* one call site, so one stack: one bucket */
     static const uint64_t addr[2] = { 0x5000, 0x6000 }, size[2] = { 100, 200 };

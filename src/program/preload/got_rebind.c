@@ -390,11 +390,15 @@ static int find_definition(struct dl_phdr_info *info, size_t size, void *arg)
 
 uintptr_t got_call_definition(const char *name, uintptr_t found)
 {
-    /* Only a non-PIE executable (ET_EXEC) has such entries: its first page holds its ELF
-     * header. */
+    /* Only a non-PIE executable (ET_EXEC) has such entries, and it is the one object loaded
+     * at its link-time addresses (l_addr 0). Not its ELF header: the start of the mapping
+     * _dl_find_object gives is the header only where the executable's segments are contiguous.
+     * Where they are not (Debian's node: 2 MiB-aligned segments), each is a mapping of its own,
+     * and a stand-in in the .plt segment's looked like no executable's: node's malloc then jumped
+     * to itself. */
     struct dl_find_object fo;
-    if (!found || _dl_find_object((void *)found, &fo) != 0 ||
-        ((const Elf64_Ehdr *)fo.dlfo_map_start)->e_type != ET_EXEC)
+    if (!found || _dl_find_object((void *)found, &fo) != 0 || !fo.dlfo_link_map ||
+        fo.dlfo_link_map->l_addr != 0)
         return found;
     struct definition_walk d = { name, found, (size_t)sysconf(_SC_PAGESIZE), 0, 0, 0 };
     dl_iterate_phdr(find_definition, &d);

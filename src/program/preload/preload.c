@@ -382,7 +382,7 @@ static void analyze_go(const struct self_text *st)
 {
     if (!st->main_has_go_note) {   /* a C/C++ program: no file to open */
         memset(&goexe, 0, sizeof goexe);
-        unwind_configure_go(NULL);
+        unwind_configure(NULL);
         return;
     }
     int r = goexe_analyze("/proc/self/exe", st->main_bias, &goexe);
@@ -396,7 +396,7 @@ static void analyze_go(const struct self_text *st)
         gp_log("go", "this Go program's layout is not supported (%s): Go frames are unwound "
                "without runtime state", strerror(-r));
     }
-    unwind_configure_go(goexe.is_go ? &goexe : NULL);
+    unwind_configure(goexe.is_go ? &goexe : NULL);
     if (goexe.is_go && !gp_unwind_go.layout.known)
         gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "
                "are known): goroutine state is not read; stacks may end early at morestack",

@@ -63,6 +63,15 @@ struct cfi_module {
     struct cfi_span eh_frame;    /* the PT_LOAD segment holding .eh_frame (CIEs and FDEs) */
 };
 
+/* The executable's program headers (AT_PHDR) and link map, set at init (unwind_configure): the
+ * start of the mapping _dl_find_object gives for the executable is its ELF header only when its
+ * PT_LOAD segments are contiguous (cfi_find.c). lm NULL: unknown. */
+struct cfi_main {
+    const struct link_map *lm;
+    const void *phdr;
+    int phnum;
+};
+extern struct cfi_main gp_cfi_main;
 /* The object holding pc (_dl_find_object; no other memory is read). Returns 0 or -1. */
 GP_SIGSAFE int cfi_module_find(uint64_t pc, struct cfi_module *mod);
 /* Finds the FDE that covers pc if any does (the caller checks its range): the last entry of

@@ -14,6 +14,15 @@
  * PROT_NONE gaps between segments, so the span each read is checked against is the PT_LOAD
  * segment (from the program headers at the start of the mapping) that holds the table or the
  * .eh_frame. Where the headers are unreadable, the whole mapping is the span.
+ *
+ * The executable is the exception. The dynamic linker maps a library in one reservation, its
+ * gaps kept PROT_NONE, but the kernel maps the executable segment by segment, and where they
+ * are not contiguous (Debian's node: 2 MiB-aligned segments, unmapped between) _dl_find_object
+ * gives each segment as a mapping of its own: only the first starts with the ELF header, and
+ * .eh_frame_hdr lies in another segment than the code. The executable's program headers are
+ * therefore the ones the kernel gave (AT_PHDR), noted at init (gp_cfi_main), and its segments
+ * are its spans: every PT_LOAD of a loaded object is mapped. Without this, node's own code was
+ * walked without its CFI, and 86 of 121 stacks of a node run ended in "incomplete".
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -26,8 +35,15 @@
  * a signal handler. gcc's objects always have the table. */
 #define CFI_LINEAR_MAX 4096
 
-/* Program headers of the object, when its mapping starts with an ELF header whose first
- * PT_LOAD (file offset 0) is that mapping's start. */
+struct cfi_main gp_cfi_main;
+
+GP_SIGSAFE static int is_main_program(const struct cfi_module *m)
+{
+    return m->lm && m->lm == gp_cfi_main.lm;
+}
+
+/* Program headers of the object: the executable's from init; another's when its mapping starts
+ * with an ELF header whose first PT_LOAD (file offset 0) is that mapping's start. */
 GP_SIGSAFE static void module_headers(struct cfi_module *m)
 {
     if (m->headers_read)
@@ -36,6 +52,11 @@ GP_SIGSAFE static void module_headers(struct cfi_module *m)
     m->phdr = 0;
     m->phnum = 0;
     m->bias = m->lm ? (uint64_t)m->lm->l_addr : 0;
+    if (is_main_program(m)) {
+        m->phdr = gp_cfi_main.phdr;
+        m->phnum = gp_cfi_main.phnum;
+        return;
+    }
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(uintptr_t)m->map_lo;
     if (m->map_hi - m->map_lo < sizeof *eh)
         return;
@@ -61,11 +82,13 @@ GP_SIGSAFE static void module_headers(struct cfi_module *m)
     }
 }
 
-/* The PT_LOAD segment holding addr, clipped to the mapping; empty when none does. */
+/* The PT_LOAD segment holding addr, clipped to the mapping (the executable's: not clipped, its
+ * mapping may be one segment); empty when none does. */
 GP_SIGSAFE static struct cfi_span segment_of(struct cfi_module *m, uint64_t addr)
 {
     struct cfi_span s = { 0, 0 };
-    if (addr < m->map_lo || addr >= m->map_hi)
+    int whole = is_main_program(m);
+    if (!whole && (addr < m->map_lo || addr >= m->map_hi))
         return s;
     module_headers(m);
     if (!m->phdr) {
@@ -79,8 +102,8 @@ GP_SIGSAFE static struct cfi_span segment_of(struct cfi_module *m, uint64_t addr
             continue;
         uint64_t lo = m->bias + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
         if (addr >= lo && addr < hi) {
-            s.lo = lo < m->map_lo ? m->map_lo : lo;
-            s.hi = hi > m->map_hi ? m->map_hi : hi;
+            s.lo = lo < m->map_lo && !whole ? m->map_lo : lo;
+            s.hi = hi > m->map_hi && !whole ? m->map_hi : hi;
             return s;
         }
     }

@@ -86,10 +86,11 @@ struct unwind_out {
     uint64_t labels;    /* the goroutine's g.labels, 0 when none (labels.c reads it) */
 };
 
-/* Configures the Go side from the analysed executable (go == NULL for a non-Go program).
- * Context: init. */
+/* Configures the unwinder for this executable: where its program headers are (cfi_find.c:
+ * cfi_main_program), and the Go side from the analysed executable (go == NULL for a non-Go
+ * program). Context: init. */
 struct goexe;
-void unwind_configure_go(const struct goexe *go);
+void unwind_configure(const struct goexe *go);
 
 /* Allocates the pages of the unwinder's caches (128 KiB of .bss) now, so that the first samples
  * do not take two page faults per page (zero page, then copy on write: ~60 faults, 25-50 us

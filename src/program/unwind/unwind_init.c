@@ -1,7 +1,11 @@
 /* unwind_init.c -- configuration of the unwinder from the analysed executable.
  * Context: program (constructor)
  */
+#include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "lib/go/goexe.h"
@@ -30,8 +34,22 @@ static const struct {
     { "crosscall2", GO_CROSSCALL2 },
 };
 
-void unwind_configure_go(const struct goexe *go)
+/* gp_cfi_main: the executable's program headers, as the kernel gave them. */
+static void main_program_headers(void)
 {
+    const void *ph = (const void *)getauxval(AT_PHDR);
+    unsigned long n = getauxval(AT_PHNUM);
+    struct dl_find_object o;
+    if (!ph || n == 0 || n > 0xffff || _dl_find_object((void *)(uintptr_t)ph, &o) != 0)
+        return;
+    gp_cfi_main.phdr = ph;
+    gp_cfi_main.phnum = (int)n;
+    gp_cfi_main.lm = o.dlfo_link_map;
+}
+
+void unwind_configure(const struct goexe *go)
+{
+    main_program_headers();
     struct unwind_go *u = &gp_unwind_go;
     memset(u, 0, sizeof *u);
     u->pid = getpid();
