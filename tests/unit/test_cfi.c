@@ -775,6 +775,33 @@ static void sleep_us(long us)
     nanosleep(&ts, 0);
 }
 
+/* A frame no FDE covers (code bytes of zeros in .rodata) whose RBP points at a frame whose
+ * return-address word is no user-space address (bit 62 set, as a word of node's stack was when
+ * its CFI was not found): the frame-pointer guess takes it, and the walk must end there, broken,
+ * without pushing it, where it would read as GP_PC_ELIDED. */
+static void check_not_an_address(void)
+{
+    static const uint8_t no_cfi[64];
+    static uint64_t stack[32];
+    stack[8] = 0;                        /* the caller's RBP */
+    stack[9] = 0x4000000021cc0000ull;    /* its "return address" */
+    struct unwind_regs at = { .ip = (uint64_t)(uintptr_t)&no_cfi[16],
+                              .sp = (uint64_t)(uintptr_t)&stack[0],
+                              .bp = (uint64_t)(uintptr_t)&stack[8] };
+    struct unwind_thread th = { (uint64_t)(uintptr_t)stack, (uint64_t)(uintptr_t)(stack + 32) };
+    uint64_t pc[8];
+    struct unwind_out out = { .pc = pc, .max = 8, .leaf = 4 };
+    unwind_capture_at(&at, &th, NULL, &out);
+    int high = 0;
+    for (int i = 0; i < out.n; i++)
+        high |= (pc[i] & ~GP_PC_EXACT) >> 56 != 0;
+    printf("a return address that is no user-space address: %d frame(s), broken %d, above 2^56 %d\n",
+           out.n, (out.flags & GP_REC_UNWIND_BROKEN) != 0, high);
+    CHECK(out.n == 1 && (pc[0] & ~GP_PC_EXACT) == at.ip);
+    CHECK(out.flags & GP_REC_UNWIND_BROKEN);
+    CHECK(!high);
+}
+
 int main(int argc, char **argv)
 {
     pid = getpid();
@@ -799,6 +826,8 @@ int main(int argc, char **argv)
     bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
     bench_max = bench && argc > 2 ? atol(argv[2]) : 3000;
     unwind_configure(NULL);
+    if (!bench)
+        check_not_an_address();
     {   /* libunwind's lazy initialisation outside the handler */
         unw_context_t ctx;
         unw_cursor_t cur;

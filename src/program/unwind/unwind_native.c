@@ -16,6 +16,12 @@
 #include "program/unwind/cfi.h"
 #include "program/unwind/unwind.h"
 
+/* User-space addresses are below 2^56 (2^47 with 4-level paging). A return address at or above
+ * is a word the frame-pointer guess (cfi_fallback.c) read from a frame that keeps no frame
+ * pointer, and its top bits would read as GP_PC_EXACT or GP_PC_ELIDED: a node run without its
+ * CFI showed "[libgoprof] 567057512 frames left out". The walk ends there, broken. */
+#define UNWIND_USER_BITS 56
+
 /* A step of a walk with a memo, for its replay (unwind.h): the word it read its return
  * address from, and what it read. A step that cannot be replayed (its CFA not from the stack
  * pointer, a caller found otherwise, a walk broken or too deep for the memo) makes the walk
@@ -66,6 +72,8 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
         struct cfi_memo_frame *memo =
             w->memo && step < UNWIND_MEMO_FRAMES ? &w->memo->f[step] : 0;
         enum cfi_step_result r = cfi_step(w->sr, f, memo);
+        if (r == CFI_STEP_OK && f->reg[CFI_RIP] >> UNWIND_USER_BITS)
+            r = CFI_STEP_BROKEN;   /* a stack word taken for a return address (below) */
         if (w->memo)
             keep_step(w->memo, step, f, r);
         switch (r) {
