@@ -35,11 +35,12 @@ if gcc -O2 -g -pthread -o "$work/c_heap" "$fx/c_heap.c" &&
 	gcc -O2 -g -no-pie -fno-pic -o "$work/fn_address" "$fx/fn_address.c" &&
 	gcc -O2 -g -no-pie -fno-pic -Wl,-z,max-page-size=0x200000 -Wl,-z,separate-code \
 		-o "$work/fn_address_apart" "$fx/fn_address.c" &&
+	gcc -O2 -g -o "$work/own_malloc" "$fx/own_malloc.c" &&
 	gcc -O2 -shared -fPIC -o "$work/arena_shim.so" "$fx/arena_shim.c" -ldl &&
 	gcc -O2 -g -o "$work/arena_free" "$fx/arena_free.c" -ldl; then
-	pass "build c_heap, cxx_heap, got_slots, fn_address and arena_free"
+	pass "build c_heap, cxx_heap, got_slots, fn_address, own_malloc and arena_free"
 else
-	fail "build c_heap, cxx_heap, got_slots, fn_address and arena_free"
+	fail "build c_heap, cxx_heap, got_slots, fn_address, own_malloc and arena_free"
 	finish
 fi
 
@@ -166,6 +167,19 @@ for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 \
 	done
 done
 
+# 5b. An executable with an allocator of its own (rustc links jemalloc in, chromium
+# PartitionAlloc): it comes before every preload. One line says so, as the executable's (no
+# advice to preload libgoprof.so first, which cannot help); the program runs as without us.
+run_plain "$D/own" -- "$work/own_malloc"
+check "own_malloc plain: every call reached its malloc" grep -qx "its malloc had every call" "$D/own.stdout"
+run_profiled "$D/own.pb.gz" GOPROF_HEAP_RATE=512k GOPROF_HEAP_OUT="$D/own.heap.pb.gz" -- \
+	"$work/own_malloc"
+expect_same_as "own_malloc, heap 512k" "$D/own"
+check "own_malloc, heap 512k: one line says malloc is the executable's own" \
+	sh -c 'test "$(grep -c "malloc is the executable.s own ($2).*C memory profiling is off" "$1")" = 1 &&
+		test "$(grep -c libgoprof "$1")" = 1' _ "$RUN_STDERR" "$work/own_malloc"
+check "own_malloc, heap 512k: its CPU profile is valid" pprof_ok "$D/own.pb.gz"
+
 # 6. GOPROF_HEAP_OUT's name is claimed like GOPROF_OUT's: two sessions given one fixed heap
 # name at once, the second writes NAME.<its pid>; the same name as GOPROF_OUT's turns heap
 # profiling off in one line, the CPU profile is written.
@@ -273,7 +287,7 @@ for exe in fn_address fn_address_apart; do
 		run_profiled "$D/fa$rate.pb.gz" --kill-after=60 "${vars[@]}" -- "$work/$exe" $pairs
 		expect_same_as "$exe, heap $rate" "$D/fa"
 		check "$exe, heap $rate: the allocator found, no allocator taken to come first" \
-			sh -c '! grep -Eq "static arena|comes before libgoprof.so" "$1"' _ "$RUN_STDERR"
+			sh -c '! grep -Eq "static arena|comes before libgoprof.so|malloc is the executable" "$1"' _ "$RUN_STDERR"
 		case $rate in
 		off)
 			check "$exe, heap off: its calls bound to the allocator" \

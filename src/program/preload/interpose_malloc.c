@@ -33,6 +33,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -817,10 +818,20 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
         return 0;
     void *m = global_definition("malloc"), *f = global_definition("free");
     if (m != (void *)gp_malloc || f != (void *)gp_free) {
+        /* The executable's own allocator (rustc's jemalloc, chromium's PartitionAlloc) comes
+         * before every preload; a library's came before ours in LD_PRELOAD. (The executable's
+         * link map heads the list.) */
         Dl_info info;
-        const char *who = m && dladdr(m, &info) && info.dli_fname ? info.dli_fname : "another object";
-        gp_log("heap", "GOPROF_HEAP_RATE: malloc is %s's, which comes before libgoprof.so in the "
-               "lookup order (preload libgoprof.so first); C memory profiling is off", who);
+        struct link_map *lm = NULL;
+        int found = m && dladdr1(m, &info, (void **)&lm, RTLD_DL_LINKMAP) && info.dli_fname;
+        const char *who = found ? info.dli_fname : "another object";
+        if (found && lm && !lm->l_prev)
+            gp_log("heap", "GOPROF_HEAP_RATE: malloc is the executable's own (%s), which no "
+                   "preloaded library comes before; C memory profiling is off", who);
+        else
+            gp_log("heap", "GOPROF_HEAP_RATE: malloc is %s's, which comes before libgoprof.so "
+                   "in the lookup order (preload libgoprof.so first); C memory profiling is off",
+                   who);
         return -1;
     }
     if (resolve() != 0) {
