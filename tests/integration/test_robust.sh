@@ -14,6 +14,8 @@
 #   - a small ring (64 slots) at 1000 Hz, both threads busy, loses nothing: the collector
 #     drains before a quarter of it can fill at the most the CPUs can sample (a fixed 250 ms
 #     would let up to 2 CPUs x 250 Hz x 250 ms = 125 records through; the old 50 ms passed).
+#   - a process that puts a socket of its own on every descriptor number, libgoprof's among
+#     them: libgoprof neither closes it in a fork child nor writes into it at the end.
 #   - GOPROF_DISABLE=1: no profile, no collector, output unchanged.
 . "$(dirname "$0")/lib.sh"
 
@@ -24,6 +26,8 @@ gcc -O1 -o "$work/c_signals" "$top_srcdir/tests/fixtures/c_signals/c_signals.c" 
     { fail "build c_signals"; summary; exit 1; }
 gcc -O1 -pthread -o "$work/c_sigwait" "$top_srcdir/tests/fixtures/c_sigwait/c_sigwait.c" ||
     { fail "build c_sigwait"; summary; exit 1; }
+gcc -O1 -Wall -o "$work/fd_reuse" "$top_srcdir/tests/fixtures/c_fds/fd_reuse.c" ||
+    { fail "build fd_reuse"; summary; exit 1; }
 
 # --- signals ---------------------------------------------------------------------------
 run_plain "$work/sig-plain" -- "$work/c_signals"
@@ -129,6 +133,22 @@ check "process tree: no <path>.<pid> file" \
 check "process tree: the child's stacks under [process: c_threads]" \
     "$PROFCHECK" chain "$work/tree.pb.gz" --leaf leaf_a \
     --expect "[process: c_threads];...;main;work_a;leaf_a" --min-samples 5
+
+# --- the program takes libgoprof's descriptor number for its own --------------------------
+# fd_reuse's child dup2s a socket of its own onto every number from 3 to 63, its session
+# connection's among them; its child counts them open, and at its end nothing may arrive on
+# the program's socket. (Before: one closed by the fork child, 24 bytes written at the end.)
+run_plain "$work/fdr-plain" -- "$work/fd_reuse"
+check "fd_reuse plain: 61 of 61 open, 0 bytes received" \
+    sh -c 'grep -qx "grandchild: 61 of 61 descriptors open" "$1" &&
+        grep -qx "the program.s socket received 0 bytes" "$1"' _ "$work/fdr-plain.stdout"
+run_profiled "$work/fdr.pb.gz" -- "$work/fd_reuse"
+check "fd_reuse: exit status unchanged ($(cat "$work/fdr-plain.status"))" \
+    test "$RUN_STATUS" = "$(cat "$work/fdr-plain.status")"
+check "fd_reuse: stdout identical (no descriptor of the program's closed, nothing written into it)" \
+    cmp -s "$work/fdr-plain.stdout" "$RUN_STDOUT"
+check "fd_reuse: the three processes in one profile" \
+    grep -q "^processes: 3 joined" <(processes_of "$work/fdr.pb.gz")
 
 # --- disabled ------------------------------------------------------------------------
 run_profiled "$work/off.pb.gz" --no-profile GOPROF_DISABLE=1 -- "$C_THREADS"

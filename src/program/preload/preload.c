@@ -48,7 +48,7 @@ static struct collector_config collector;
 /* This process in its session (lib/tree/tree_proto.h). */
 static struct tree_hello hello;
 static uint64_t session_hash;
-static int session_conn = -1;   /* the connection to the collector, O_CLOEXEC */
+static struct tree_conn session = { -1, 0, 0 };   /* to the collector, O_CLOEXEC */
 static int is_leader;
 
 int interpose_resolve(void)
@@ -280,7 +280,7 @@ static __thread int fork_conn = -1;
 
 static void forking(void)
 {
-    if (session_conn >= 0 && config.follow) {
+    if (session.fd >= 0 && config.follow) {
         int saved = errno;
         fork_conn = tree_find(session_hash, hello.pidns);
         errno = saved;
@@ -303,9 +303,10 @@ static void forked_child(void)
     heap_forked_child();
     /* the unwinder's fault-safe reads (process_vm_readv) are of this process now */
     gp_unwind_go.pid = getpid();
-    if (session_conn >= 0)
-        close(session_conn);
-    session_conn = -1;
+    int parents = tree_conn_fd(&session);   /* (not a number the program took since) */
+    if (parents >= 0)
+        close(parents);
+    session.fd = -1;
     is_leader = 0;
     int saved = errno;
     int sock = fork_conn;
@@ -329,7 +330,7 @@ static void forked_child(void)
             ring = fresh;
             sample_set_ring(&ring);
             ring_destroy(&old);
-            session_conn = sock;
+            tree_conn_set(&session, sock);
             sample_enable(1);
             heap_resume();
             sample_thread_start();
@@ -451,11 +452,12 @@ static void fill_collector_config(struct timespec now)
  * process) and nothing is lost to PID 1's end. */
 static void before_exit(int status)
 {
-    if (session_conn < 0)
+    int conn = tree_conn_fd(&session);   /* (not a number the program took since) */
+    if (conn < 0)
         return;
-    tree_send_cpu(session_conn);
+    tree_send_cpu(conn);
     if ((is_leader || getpid() == 1) && config.exit_wait_ns)
-        tree_wait_done(session_conn, status, config.exit_wait_ns);
+        tree_wait_done(conn, status, config.exit_wait_ns);
 }
 
 /* Before the hello: the collector reads this process's maps when it takes the hello, and
@@ -497,7 +499,7 @@ static int start_collector(int ring_fd)
     if (r == 0)
         hook_exit();
     if (r == 0 && (r = tree_send_hello(pair[0], &hello, ring_fd)) == 0)
-        session_conn = pair[0];
+        tree_conn_set(&session, pair[0]);
     else if (pair[0] >= 0)
         close(pair[0]);
     if (r != 0) {
@@ -557,7 +559,7 @@ static int join_session(int sock)
         ring_destroy(&ring);
         return -1;
     }
-    session_conn = sock;
+    tree_conn_set(&session, sock);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +77,28 @@ int tree_listen(uint64_t hash, uint64_t pidns, pid_t pid)
         return err;
     }
     return s;
+}
+
+void tree_conn_set(struct tree_conn *c, int fd)
+{
+    struct stat st;
+    int saved = errno;
+    c->fd = fd >= 0 && fstat(fd, &st) == 0 ? fd : -1;
+    c->dev = c->fd >= 0 ? st.st_dev : 0;
+    c->ino = c->fd >= 0 ? st.st_ino : 0;
+    errno = saved;
+}
+
+int tree_conn_fd(struct tree_conn *c)
+{
+    if (c->fd < 0)
+        return -1;
+    struct stat st;
+    int saved = errno;
+    if (fstat(c->fd, &st) != 0 || st.st_dev != c->dev || st.st_ino != c->ino)
+        c->fd = -1;
+    errno = saved;
+    return c->fd;
 }
 
 void tree_send_cpu(int sock)

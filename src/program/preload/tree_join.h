@@ -24,6 +24,19 @@ int tree_send_hello(int sock, const struct tree_hello *h, int ring_fd);
  * inherits it): the socket or -errno (EADDRINUSE: the pid's name is held by a replaced
  * image's session; descendants then cannot find ours). */
 int tree_listen(uint64_t hash, uint64_t pidns, pid_t pid);
+/* The connection to the session, and which socket it is. The program may close its number and
+ * take the number for a descriptor of its own (a daemon closing every descriptor, then opening
+ * its own; a dup2 onto it): libgoprof must then neither write into nor close what the number
+ * names. */
+struct tree_conn {
+    int fd;   /* -1: none */
+    dev_t dev;
+    ino_t ino;
+};
+void tree_conn_set(struct tree_conn *c, int fd);
+/* c->fd while that number still names the socket set, else -1 (and c forgets it).
+ * Async-signal-safe (one fstat). */
+int tree_conn_fd(struct tree_conn *c);
 /* At exit, from every process: its CPU clock (TREE_MSG_CPU). Never blocks. */
 void tree_send_cpu(int sock);
 /* At exit: tells the session status and waits for its answer, at most wait_ns. */
