@@ -16,6 +16,9 @@
 #     would let up to 2 CPUs x 250 Hz x 250 ms = 125 records through; the old 50 ms passed).
 #   - a process that puts a socket of its own on every descriptor number, libgoprof's among
 #     them: libgoprof neither closes it in a fork child nor writes into it at the end.
+#   - a process that installs a seccomp filter killing every unexpected system call (prctl,
+#     syscall(SYS_seccomp), TSYNC), and a child made by clone() that installs one unseen: each
+#     runs to its end as without libgoprof.
 #   - GOPROF_DISABLE=1: no profile, no collector, output unchanged.
 . "$(dirname "$0")/lib.sh"
 
@@ -28,6 +31,10 @@ gcc -O1 -pthread -o "$work/c_sigwait" "$top_srcdir/tests/fixtures/c_sigwait/c_si
     { fail "build c_sigwait"; summary; exit 1; }
 gcc -O1 -Wall -o "$work/fd_reuse" "$top_srcdir/tests/fixtures/c_fds/fd_reuse.c" ||
     { fail "build fd_reuse"; summary; exit 1; }
+gcc -O1 -Wall -pthread -o "$work/seccomp_filter" \
+    "$top_srcdir/tests/fixtures/c_seccomp/seccomp_filter.c" &&
+    gcc -O1 -Wall -pthread -o "$work/raw_clone" "$top_srcdir/tests/fixtures/c_seccomp/raw_clone.c" ||
+    { fail "build seccomp_filter and raw_clone"; summary; exit 1; }
 
 # --- signals ---------------------------------------------------------------------------
 run_plain "$work/sig-plain" -- "$work/c_signals"
@@ -149,6 +156,44 @@ check "fd_reuse: stdout identical (no descriptor of the program's closed, nothin
     cmp -s "$work/fdr-plain.stdout" "$RUN_STDOUT"
 check "fd_reuse: the three processes in one profile" \
     grep -q "^processes: 3 joined" <(processes_of "$work/fdr.pb.gz")
+
+# --- a process that installs a seccomp filter --------------------------------------------
+# seccomp_filter allows a short list of system calls and is killed by any other (as OpenSSH's
+# privilege-separated child is), then starts threads that burn CPU and allocate. Through
+# prctl, through syscall(SYS_seccomp) as libseccomp does, and with TSYNC over a thread already
+# running: libgoprof goes inert before the filter and makes no call of its own afterwards (a
+# thread start's timer_create, a sampled allocation's reads, the exit hook's getpid killed it:
+# status 159). What ran before the filter is in the profile.
+for how in prctl seccomp "seccomp tsync"; do
+    tag=${how// /_}
+    run_plain "$work/scf-$tag-plain" -- "$work/seccomp_filter" $how
+    check "seccomp_filter $how plain: ok" grep -qx ok "$work/scf-$tag-plain.stdout"
+    run_profiled "$work/scf-$tag.pb.gz" GOPROF_HZ=1000 GOPROF_HEAP_RATE=512k \
+        GOPROF_HEAP_OUT="$work/scf-$tag.heap.pb.gz" -- "$work/seccomp_filter" $how
+    check "seccomp_filter $how: exit status unchanged ($(cat "$work/scf-$tag-plain.status"))" \
+        test "$RUN_STATUS" = "$(cat "$work/scf-$tag-plain.status")"
+    check "seccomp_filter $how: stdout identical" cmp -s "$work/scf-$tag-plain.stdout" "$RUN_STDOUT"
+    check "seccomp_filter $how: stderr identical" cmp -s "$work/scf-$tag-plain.stderr" "$RUN_STDERR"
+    n=$(samples_of "$work/scf-$tag.pb.gz" burn)
+    check "seccomp_filter $how: the CPU time before the filter in the profile (${n:-0} samples in burn)" \
+        test "${n:-0}" -gt 0
+done
+
+# raw_clone's child is made by clone() (no fork handlers: how Chromium's zygote makes its
+# renderers), installs a filter by an inline system call no wrapper sees, and starts threads
+# that allocate: it must run through (with the old library a thread's timer_create killed it),
+# and nothing of it may reach its parent's ring, whose copy of our state it has.
+run_plain "$work/rawc-plain" -- "$work/raw_clone"
+check "raw_clone plain: the child ran through" grep -qx "child: exit 0" "$work/rawc-plain.stdout"
+run_profiled "$work/rawc.pb.gz" GOPROF_HZ=1000 GOPROF_HEAP_RATE=64k \
+    GOPROF_HEAP_OUT="$work/rawc.heap.pb.gz" -- "$work/raw_clone"
+check "raw_clone: stdout identical (the child ran through)" \
+    cmp -s "$work/rawc-plain.stdout" "$RUN_STDOUT"
+check "raw_clone: exit status unchanged" test "$RUN_STATUS" = "$(cat "$work/rawc-plain.status")"
+n=$(samples_of "$work/rawc.pb.gz" worker)
+h=$(samples_of "$work/rawc.heap.pb.gz" worker)
+check "raw_clone: nothing of the child in its parent's profiles (CPU ${n:-0}, heap ${h:-0} in worker)" \
+    test "${n:-0}" = 0 -a "${h:-0}" = 0
 
 # --- disabled ------------------------------------------------------------------------
 run_profiled "$work/off.pb.gz" --no-profile GOPROF_DISABLE=1 -- "$C_THREADS"

@@ -96,6 +96,11 @@ GP_EXPORT void _Exit(int status)
     end_process(status);
 }
 
+void exit_hook_disown(void)
+{
+    __atomic_store_n(&gp_exit_owner, 0, __ATOMIC_RELEASE);
+}
+
 /* A fork child (atfork handlers run) is a process of its own: the hook is its own, unused. */
 static void forked_child(void)
 {

@@ -41,6 +41,8 @@ exit_hook_nap:                  /* struct timespec: 1 ms */
     .type gp_exit_claim, @function
 gp_exit_claim:
     .cfi_startproc
+    cmpl $0, gp_exit_owner(%rip)   /* not installed, or disowned: no system call at all */
+    je 3f
     movl $SYS_getpid, %eax
     syscall
     cmpl gp_exit_owner(%rip), %eax

@@ -48,6 +48,7 @@
 #include "program/preload/got_rebind.h"
 #include "program/preload/interpose_malloc.h"
 #include "program/sample/heap.h"
+#include "program/sample/sample.h"
 
 /* ---- the bootstrap arena ------------------------------------------------------------------- */
 
@@ -933,7 +934,7 @@ void heap_resume(void)
 
 __attribute__((destructor)) void heap_report(void)
 {
-    if (!heap_ready)
+    if (!heap_ready || sample_inert())   /* (getpid: none in a sandbox, interpose_seccomp.c) */
         return;
     struct heap_stats *s = &gp_heap.stats;
     gp_debug("heap", "pid %d: %llu sampled allocations (%llu bytes), %llu frees, %llu moves, "

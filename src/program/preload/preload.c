@@ -280,7 +280,7 @@ static __thread int fork_conn = -1;
 
 static void forking(void)
 {
-    if (session.fd >= 0 && config.follow) {
+    if (session.fd >= 0 && config.follow && sample_process_is_ours()) {
         int saved = errno;
         fork_conn = tree_find(session_hash, hello.pidns);
         errno = saved;
@@ -452,6 +452,8 @@ static void fill_collector_config(struct timespec now)
  * process) and nothing is lost to PID 1's end. */
 static void before_exit(int status)
 {
+    if (!sample_process_is_ours())   /* a raw clone's child, or sandboxed: nothing of ours */
+        return;
     int conn = tree_conn_fd(&session);   /* (not a number the program took since) */
     if (conn < 0)
         return;

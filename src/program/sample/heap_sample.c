@@ -15,6 +15,7 @@
 #include "lib/ring/ring.h"
 #include "program/sample/heap.h"
 #include "program/sample/labels.h"
+#include "program/sample/sample.h"
 #include "program/sample/sample_internal.h"
 #include "program/unwind/unwind.h"
 
@@ -180,7 +181,9 @@ GP_SIGSAFE int heap_pick_slow(uint64_t n)
         }
     }
     t->left = next_interval(t);
-    return 1;
+    /* (a getpid per sampled allocation: a raw clone's child, which has our state and another
+     * pid, must not sample into its parent's ring: owner.c) */
+    return sample_process_is_ours();
 }
 
 void heap_thread_restart(void)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/base/sigsafe.h"
+
 struct ring;
 
 struct sample_config {
@@ -43,6 +45,20 @@ void sample_set_ring(struct ring *ring);
 /* In a fork child (pthread_atfork): sampling stops, and the parent's timers, which the child
  * does not have, are forgotten. */
 void sample_forked_child(void);
+
+/* The process libgoprof set up (owner.c): noted at set-up and in a fork child. */
+void sample_owner_set(void);
+/* 1 in that process; 0 in an inert one, and in a process made from it without our fork
+ * handlers (a raw clone), which goes inert here: sampling and C memory sampling stop, and the
+ * caller must make no system call of ours, write nothing to the ring or the session. One
+ * getpid. Context: any, async-signal-safe. */
+GP_SIGSAFE int sample_process_is_ours(void);
+/* This process goes inert for good (before a seccomp filter is installed, which may kill our
+ * system calls). The calling thread's timer is deleted; other threads' stay armed, and the
+ * handler ignores their signals (sampling is off). */
+void sample_stop_for_sandbox(void);
+/* Inert (no call of this returns 0 again). Async-signal-safe. */
+GP_SIGSAFE int sample_inert(void);
 
 /* The program took a SIGPROF itself (sigwait, sigwaitinfo, sigtimedwait): 1 when it was one of
  * our timer's, now counted as unsampled time, which the program must not see; else 0. Context:

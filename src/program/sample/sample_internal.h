@@ -47,6 +47,9 @@ struct sample_state {
 extern __thread struct sample_thread gp_thread __attribute__((tls_model("initial-exec")));
 extern struct sample_state gp_sample;
 
+/* Stops sampling and C memory sampling for good (owner.c). */
+GP_SIGSAFE void sample_make_inert(void);
+
 /* Disarms the calling thread's timer, keeping it to be deleted and accounted at the thread's
  * end; its CPU time from now on counts as unsampled (timer.c). */
 void sample_thread_disarm(void);

@@ -127,6 +127,7 @@ int sample_setup(const struct sample_config *cfg,
     atomic_fetch_add_explicit(&gp_sample.ring_gen, 1, memory_order_relaxed);
     __atomic_store_n(&gp_sample.ring, cfg->ring, __ATOMIC_RELEASE);
     gp_sample.period_ns = cfg->period_ns;
+    sample_owner_set();
     rand_state = (uint64_t)getpid() * 0x100000001b3ull ^ (uint64_t)time(NULL);
     chain_init(install);
     struct sigaction sa, old;
@@ -192,9 +193,9 @@ static void record_stack_bounds(struct sample_thread *t)
 void sample_thread_start(void)
 {
     struct sample_thread *t = &gp_thread;
-    reap_early_timers();
-    if (!sample_enabled() || t->has_timer)
+    if (!sample_enabled() || t->has_timer || !sample_process_is_ours())
         return;
+    reap_early_timers();
     t->tid = (uint32_t)syscall(SYS_gettid);
     record_stack_bounds(t);
     uint64_t first;
@@ -248,9 +249,13 @@ static int record_unsampled(struct sample_thread *t, uint64_t start_pc, uint64_t
 void sample_thread_stop(uint64_t start_pc)
 {
     struct sample_thread *t = &gp_thread;
-    reap_early_timers();
     if (!t->has_timer)
         return;
+    if (!sample_process_is_ours()) {   /* its timer is another process's (owner.c) */
+        t->has_timer = 0;
+        return;
+    }
+    reap_early_timers();
     t->has_timer = 0;
     timer_delete(t->timer);
     /* The kernel checks CPU timers at its tick (CONFIG_HZ, often 250 Hz) and delivers what
@@ -331,11 +336,22 @@ void sample_set_ring(struct ring *ring)
     __atomic_store_n(&gp_sample.ring, ring, __ATOMIC_RELEASE);
 }
 
+void sample_stop_for_sandbox(void)
+{
+    struct sample_thread *t = &gp_thread;
+    int ours = sample_process_is_ours();
+    sample_make_inert();
+    if (ours && t->has_timer)
+        timer_delete(t->timer);
+    t->has_timer = 0;
+}
+
 void sample_forked_child(void)
 {
     /* Single-threaded here; nothing in the child may delete a timer by an id of the parent's:
      * the child's own timer_create hands out the same ids. */
     sample_enable(0);
+    sample_owner_set();
     gp_thread.has_timer = 0;
     gp_thread.disarmed = 0;
     for (int i = 0; i < EARLY_MAX; i++)

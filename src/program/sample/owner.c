@@ -1,0 +1,51 @@
+/* owner.c -- the process libgoprof set up, and when it must go inert.
+ * Context: signal (sample_process_is_ours and sample_make_inert run in the heap sampling path
+ * and at a process's end)
+ * Must not: allocate, lock, call anything but getpid.
+ *
+ * libgoprof's state is copied into every child, but only a child made by fork() runs our fork
+ * handlers and becomes a process of its own (or an unprofiled one). A child made by a raw
+ * clone (Chromium's zygote makes its renderers so) has our state and its parent's ring and
+ * connection, but another pid, and is often sandboxed soon after: a seccomp filter that kills
+ * or traps whatever it does not expect. Chromium's renderers died at their next thread's
+ * timer_create. So such a process goes inert: no timer, no C memory sampling, nothing written
+ * to its parent's ring or session, no system call of ours from then on. A process that
+ * installs a seccomp filter itself through libc goes inert the same way, first
+ * (interpose_seccomp.c).
+ */
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "program/sample/heap.h"
+#include "program/sample/sample.h"
+#include "program/sample/sample_internal.h"
+
+static pid_t owner_pid;     /* the process's own pid, once set up; 0: not yet */
+static _Atomic int inert;   /* never cleared: copied into every child of an inert process */
+
+void sample_owner_set(void)
+{
+    owner_pid = getpid();
+}
+
+GP_SIGSAFE void sample_make_inert(void)
+{
+    atomic_store_explicit(&inert, 1, memory_order_relaxed);
+    atomic_store_explicit(&gp_sample.enabled, 0, memory_order_relaxed);
+    __atomic_store_n(&gp_heap_on, 0, __ATOMIC_RELAXED);
+}
+
+GP_SIGSAFE int sample_inert(void)
+{
+    return atomic_load_explicit(&inert, memory_order_relaxed);
+}
+
+GP_SIGSAFE int sample_process_is_ours(void)
+{
+    if (sample_inert())
+        return 0;
+    if (!owner_pid || getpid() == owner_pid)
+        return 1;
+    sample_make_inert();
+    return 0;
+}
