@@ -85,7 +85,7 @@ struct goexe;
  * private stack), or mprotect's error (text not writable under a security policy). */
 int exit_hook_install(void (*fn)(int status), const struct goexe *go);
 /* From now on the hook does nothing at the process's end, not even a system call: the process
- * is about to install a seccomp filter (interpose_seccomp.c). The Go patch stays, and ends the
+ * is about to install a seccomp filter (interpose_sandbox.c). The Go patch stays, and ends the
  * process as before. */
 void exit_hook_disown(void);
 

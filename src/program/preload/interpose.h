@@ -17,6 +17,7 @@ struct real_functions {
     int (*sigwaitinfo)(const sigset_t *, siginfo_t *);
     int (*sigwait)(const sigset_t *, int *);
     int (*signalfd)(int, const sigset_t *, int);
+    int (*clone)(int (*)(void *), void *, int, void *, ...);
 };
 
 extern struct real_functions gp_real;

@@ -934,7 +934,7 @@ void heap_resume(void)
 
 __attribute__((destructor)) void heap_report(void)
 {
-    if (!heap_ready || sample_inert())   /* (getpid: none in a sandbox, interpose_seccomp.c) */
+    if (!heap_ready || sample_inert())   /* (getpid: none in a sandbox, interpose_sandbox.c) */
         return;
     struct heap_stats *s = &gp_heap.stats;
     gp_debug("heap", "pid %d: %llu sampled allocations (%llu bytes), %llu frees, %llu moves, "

@@ -41,7 +41,8 @@ GP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 {
     if (!gp_real.pthread_create && interpose_resolve() != 0)
         return EAGAIN;
-    if (!sample_enabled())
+    /* (a process made by an unseen clone has our state, not our pid: owner.c) */
+    if (!sample_enabled() || !sample_process_is_ours())
         return gp_real.pthread_create(thread, attr, fn, arg);
     struct start *s = malloc(sizeof *s);
     if (!s)

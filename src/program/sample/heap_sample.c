@@ -15,7 +15,6 @@
 #include "lib/ring/ring.h"
 #include "program/sample/heap.h"
 #include "program/sample/labels.h"
-#include "program/sample/sample.h"
 #include "program/sample/sample_internal.h"
 #include "program/unwind/unwind.h"
 
@@ -181,9 +180,7 @@ GP_SIGSAFE int heap_pick_slow(uint64_t n)
         }
     }
     t->left = next_interval(t);
-    /* (a getpid per sampled allocation: a raw clone's child, which has our state and another
-     * pid, must not sample into its parent's ring: owner.c) */
-    return sample_process_is_ours();
+    return 1;
 }
 
 void heap_thread_restart(void)

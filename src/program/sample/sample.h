@@ -31,7 +31,8 @@ void sample_enable(int on);
 int sample_enabled(void);
 
 /* Called on the thread itself: records its stack bounds and arms its timer. Context: thread
- * start (our pthread_create trampoline, or the constructor for the main thread). */
+ * start (our pthread_create trampoline, which asked sample_process_is_ours first, or the
+ * constructor for the main thread). */
 void sample_thread_start(void);
 /* Deletes the calling thread's timer, and records the CPU time its timer never reported (see
  * timer.c) on start_pc, the thread's start function. Context: thread exit. */
@@ -57,6 +58,9 @@ GP_SIGSAFE int sample_process_is_ours(void);
  * system calls). The calling thread's timer is deleted; other threads' stay armed, and the
  * handler ignores their signals (sampling is off). */
 void sample_stop_for_sandbox(void);
+/* In a child made by clone() or a raw clone system call, which ran no fork handler: inert at
+ * once, without a system call (its timers were its parent's). Context: the child's start. */
+void sample_clone_child(void);
 /* Inert (no call of this returns 0 again). Async-signal-safe. */
 GP_SIGSAFE int sample_inert(void);
 

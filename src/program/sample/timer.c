@@ -193,7 +193,7 @@ static void record_stack_bounds(struct sample_thread *t)
 void sample_thread_start(void)
 {
     struct sample_thread *t = &gp_thread;
-    if (!sample_enabled() || t->has_timer || !sample_process_is_ours())
+    if (!sample_enabled() || t->has_timer)
         return;
     reap_early_timers();
     t->tid = (uint32_t)syscall(SYS_gettid);
@@ -344,6 +344,13 @@ void sample_stop_for_sandbox(void)
     if (ours && t->has_timer)
         timer_delete(t->timer);
     t->has_timer = 0;
+}
+
+void sample_clone_child(void)
+{
+    sample_make_inert();
+    gp_thread.has_timer = 0;
+    gp_thread.disarmed = 0;
 }
 
 void sample_forked_child(void)

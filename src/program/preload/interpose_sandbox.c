@@ -1,0 +1,139 @@
+/* interpose_sandbox.c -- prctl, syscall and clone wrappers: the calls by which a process leaves
+ * libgoprof's reach (a seccomp filter, a child made without fork) make it inert first.
+ * Context: program (the program's own calls, on any of its threads; clone_child in the child)
+ *
+ * A seccomp filter may kill the process, or trap into a handler that crashes it, at any
+ * system call it does not expect: OpenSSH's privilege-separated child allows a short list and
+ * kills on the rest, Chromium's renderers crash on one of our timer_create calls. Once one is
+ * installed, a thread start (timer_create), a sampled allocation (process_vm_readv), the end
+ * of the process (send to the session, the exit hook's getpid) could each be that call. So
+ * before the filter goes in, the process stops being profiled for good
+ * (sample_stop_for_sandbox): the calling thread's timer is deleted, C memory sampling stops,
+ * the exit hook is disowned, and nothing of ours makes a system call there again. What it did
+ * until then stays in the profile. Caught: prctl(PR_SET_SECCOMP, ...), as OpenSSH installs
+ * its filter, and syscall(SYS_seccomp, SECCOMP_SET_MODE_*, ...), as libseccomp does.
+ *
+ * A child made by clone() or by syscall(SYS_clone / SYS_clone3 / SYS_fork) runs no fork
+ * handler: it has our state, its parent's ring and connection, and another pid. Chromium's
+ * zygote makes its renderers with clone() and sandboxes them. Such a child goes inert as it
+ * starts, without a system call (sample_clone_child). Children sharing the parent's memory
+ * (CLONE_VM: threads, posix_spawn's) are left alone. A child made by an inline system call is
+ * caught later, at its first thread start or end (owner.c).
+ *
+ * prctl and syscall make the call themselves, as glibc's do: no lookup of the next
+ * definition, so they work from the first call of the process on.
+ */
+#include <errno.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/base/log.h"
+#include "lib/base/raw_syscall.h"
+#include "lib/base/sigsafe.h"
+#include "program/preload/exit_hook.h"
+#include "program/preload/interpose.h"
+#include "program/sample/sample.h"
+
+static long set_errno(long r)
+{
+    if ((unsigned long)r > -4096ul) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+static void before_filter(const char *how)
+{
+    if (sample_inert())
+        return;
+    gp_debug("preload", "pid %d installs a seccomp filter (%s): it is not profiled from here on",
+             (int)getpid(), how);
+    sample_stop_for_sandbox();
+    exit_hook_disown();
+}
+
+/* In a child made without our fork handlers, as it starts: no system call. */
+static void child_without_fork(void)
+{
+    sample_clone_child();
+    exit_hook_disown();
+}
+
+GP_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                  a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP)
+        before_filter("prctl");
+    return (int)set_errno(raw_syscall6(SYS_prctl, option, (long)a2, (long)a3, (long)a4,
+                                       (long)a5, 0));
+}
+
+/* A new process with a copy of this one's memory, not through fork(). */
+static int copies_memory(long number, long a1)
+{
+    if (number == SYS_fork)
+        return 1;
+    if (number == SYS_clone)
+        return !(a1 & CLONE_VM);
+    if (number == SYS_clone3 && a1)
+        return !(((const struct clone_args *)a1)->flags & CLONE_VM);
+    return 0;
+}
+
+GP_EXPORT long syscall(long number, ...)
+{
+    va_list ap;
+    va_start(ap, number);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long),
+         a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER))
+        before_filter("seccomp");
+    int copy = copies_memory(number, a1);
+    long r = raw_syscall6(number, a1, a2, a3, a4, a5, a6);
+    if (copy && r == 0)
+        child_without_fork();
+    return set_errno(r);
+}
+
+struct clone_start {
+    int (*fn)(void *);
+    void *arg;
+};
+
+static int clone_child(void *p)
+{
+    struct clone_start s = *(struct clone_start *)p;   /* our copy of the parent's frame */
+    child_without_fork();
+    return s.fn(s.arg);
+}
+
+GP_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    pid_t *ptid = va_arg(ap, pid_t *);
+    void *tls = va_arg(ap, void *);
+    pid_t *ctid = va_arg(ap, pid_t *);
+    va_end(ap);
+    if (!gp_real.clone)
+        (void)interpose_resolve();
+    if (!gp_real.clone) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (flags & CLONE_VM)   /* the parent's memory: what the child does is the parent's */
+        return gp_real.clone(fn, stack, flags, arg, ptid, tls, ctid);
+    struct clone_start s = { fn, arg };   /* copied into the child with the stack */
+    return gp_real.clone(clone_child, stack, flags, &s, ptid, tls, ctid);
+}
