@@ -160,11 +160,11 @@ check "fd_reuse: the three processes in one profile" \
 # --- a process that installs a seccomp filter --------------------------------------------
 # seccomp_filter allows a short list of system calls and is killed by any other (as OpenSSH's
 # privilege-separated child is), then starts threads that burn CPU and allocate. Through
-# prctl, through syscall(SYS_seccomp) as libseccomp does, and with TSYNC over a thread already
-# running: libgoprof goes inert before the filter and makes no call of its own afterwards (a
+# prctl, through syscall(SYS_seccomp) as libseccomp does, with TSYNC over a thread already
+# running, and forking a child after it: libgoprof goes inert before the filter and makes no call of its own afterwards (a
 # thread start's timer_create, a sampled allocation's reads, the exit hook's getpid killed it:
 # status 159). What ran before the filter is in the profile.
-for how in prctl seccomp "seccomp tsync"; do
+for how in prctl seccomp "seccomp tsync" "prctl fork"; do
     tag=${how// /_}
     run_plain "$work/scf-$tag-plain" -- "$work/seccomp_filter" $how
     check "seccomp_filter $how plain: ok" grep -qx ok "$work/scf-$tag-plain.stdout"

@@ -104,6 +104,8 @@ void exit_hook_disown(void)
 /* A fork child (atfork handlers run) is a process of its own: the hook is its own, unused. */
 static void forked_child(void)
 {
+    if (!gp_exit_owner)   /* not installed, or disowned (a sandbox): no system call */
+        return;
     gp_exit_claimer = 0;
     gp_exit_done = 0;
     gp_exit_owner = (int)getpid();

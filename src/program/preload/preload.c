@@ -281,6 +281,8 @@ static __thread int fork_conn = -1;
 
 static void forking(void)
 {
+    if (sample_inert())   /* nothing of ours in such a process, nor in its children (owner.c) */
+        return;
     if (session.fd >= 0 && config.follow && sample_process_is_ours()) {
         int saved = errno;
         fork_conn = tree_find(session_hash, hello.pidns);
@@ -300,6 +302,8 @@ static void forked_parent(void)
  * own (a prefork worker), with a ring of its own, and its thread sampled again. */
 static void forked_child(void)
 {
+    if (sample_inert())
+        return;
     sample_forked_child();
     heap_forked_child();
     /* the unwinder's fault-safe reads (process_vm_readv) are of this process now */
