@@ -18,6 +18,7 @@ struct real_functions {
     int (*sigwait)(const sigset_t *, int *);
     int (*signalfd)(int, const sigset_t *, int);
     int (*clone)(int (*)(void *), void *, int, void *, ...);
+    long (*syscall)(long, ...);
 };
 
 extern struct real_functions gp_real;

@@ -17,11 +17,14 @@
  * handler: it has our state, its parent's ring and connection, and another pid. Chromium's
  * zygote makes its renderers with clone() and sandboxes them. Such a child goes inert as it
  * starts, without a system call (sample_clone_child). Children sharing the parent's memory
- * (CLONE_VM: threads, posix_spawn's) are left alone. A child made by an inline system call is
- * caught later, at its first thread start or end (owner.c).
+ * (CLONE_VM: threads, posix_spawn's) are left alone. A child made by an inline system call, or
+ * one that resumes on a stack of its own (child_on_its_stack), is caught later, by its pid, at
+ * its first thread start or end (owner.c).
  *
  * prctl and syscall make the call themselves, as glibc's do: no lookup of the next
- * definition, so they work from the first call of the process on.
+ * definition, so they work from the first call of the process on. The exception is a clone
+ * whose child resumes on a stack of its own: only glibc's syscall returns there as the program
+ * expects.
  */
 #include <errno.h>
 #include <linux/sched.h>
@@ -90,6 +93,22 @@ static int copies_memory(long number, long a1)
     return 0;
 }
 
+/* A child that resumes on a stack of its own (a new stack, or the parent's while the parent
+ * waits: vfork): it returns from the call as from glibc's syscall, a leaf function, with a
+ * `ret` from that stack, not into a frame of ours. */
+static int child_on_its_stack(long number, long a1, long a2)
+{
+    if (number == SYS_vfork)
+        return 1;
+    if (number == SYS_clone)
+        return a2 != 0 || (a1 & CLONE_VFORK);
+    if (number == SYS_clone3) {
+        const struct clone_args *ca = (const struct clone_args *)a1;
+        return !ca || ca->stack || (ca->flags & CLONE_VFORK);
+    }
+    return 0;
+}
+
 GP_EXPORT long syscall(long number, ...)
 {
     va_list ap;
@@ -97,6 +116,12 @@ GP_EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long),
          a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
+    if (child_on_its_stack(number, a1, a2)) {
+        if (!gp_real.syscall)
+            (void)interpose_resolve();
+        if (gp_real.syscall)   /* (its child is caught by its pid later: owner.c) */
+            return gp_real.syscall(number, a1, a2, a3, a4, a5, a6);
+    }
     if (number == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER))
         before_filter("seccomp");
     int copy = copies_memory(number, a1);

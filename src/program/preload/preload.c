@@ -58,6 +58,7 @@ int interpose_resolve(void)
     gp_real.sysv_signal = dlsym(RTLD_NEXT, "sysv_signal");
     gp_real.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
     gp_real.clone = dlsym(RTLD_NEXT, "clone");
+    gp_real.syscall = dlsym(RTLD_NEXT, "syscall");
     gp_real.sigtimedwait = dlsym(RTLD_NEXT, "sigtimedwait");
     gp_real.sigwaitinfo = dlsym(RTLD_NEXT, "sigwaitinfo");
     gp_real.sigwait = dlsym(RTLD_NEXT, "sigwait");
