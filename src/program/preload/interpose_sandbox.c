@@ -1,6 +1,9 @@
 /* interpose_sandbox.c -- prctl, syscall and clone wrappers: the calls by which a process leaves
  * libgoprof's reach (a seccomp filter, a child made without fork) make it inert first.
- * Context: program (the program's own calls, on any of its threads; clone_child in the child)
+ * Context: program (the program's own calls, on any of its threads; clone_child in the child).
+ * libgoprof's own syscall() and prctl() calls come here too, the SIGPROF handler's and the C
+ * memory sampling path's among them (gettid, tgkill, PR_GET_NAME): for those the wrappers only
+ * compare numbers and make the call, async-signal-safe; only a seccomp or clone call does more.
  *
  * A seccomp filter may kill the process, or trap into a handler that crashes it, at any
  * system call it does not expect: OpenSSH's privilege-separated child allows a short list and
@@ -8,7 +11,7 @@
  * installed, a thread start (timer_create), a sampled allocation (process_vm_readv), the end
  * of the process (send to the session, the exit hook's getpid) could each be that call. So
  * before the filter goes in, the process stops being profiled for good
- * (sample_stop_for_sandbox): the calling thread's timer is deleted, C memory sampling stops,
+ * (sample_go_inert): the calling thread's timer is deleted, C memory sampling stops,
  * the exit hook is disowned, and nothing of ours makes a system call there again. What it did
  * until then stays in the profile. Caught: prctl(PR_SET_SECCOMP, ...), as OpenSSH installs
  * its filter, and syscall(SYS_seccomp, SECCOMP_SET_MODE_*, ...), as libseccomp does.
@@ -16,9 +19,9 @@
  * A child made by clone() or by syscall(SYS_clone / SYS_clone3 / SYS_fork) runs no fork
  * handler: it has our state, its parent's ring and connection, and another pid. Chromium's
  * zygote makes its renderers with clone() and sandboxes them. Such a child goes inert as it
- * starts, without a system call (sample_clone_child). Children sharing the parent's memory
+ * starts, without a system call (sample_go_inert). Children sharing the parent's memory
  * (CLONE_VM: threads, posix_spawn's) are left alone. A child made by an inline system call, or
- * one that resumes on a stack of its own (child_on_its_stack), is caught later, by its pid, at
+ * one that resumes on a stack of its own (CHILD_OWN_STACK), is caught later, by its pid, at
  * its first thread start or end (owner.c).
  *
  * prctl and syscall make the call themselves, as glibc's do: no lookup of the next
@@ -57,14 +60,14 @@ static void before_filter(const char *how)
         return;
     gp_debug("preload", "pid %d installs a seccomp filter (%s): it is not profiled from here on",
              (int)getpid(), how);
-    sample_stop_for_sandbox();
+    sample_go_inert(1);
     exit_hook_disown();
 }
 
 /* In a child made without our fork handlers, as it starts: no system call. */
 static void child_without_fork(void)
 {
-    sample_clone_child();
+    sample_go_inert(0);
     exit_hook_disown();
 }
 
@@ -81,32 +84,35 @@ GP_EXPORT int prctl(int option, ...)
                                        (long)a5, 0));
 }
 
-/* A new process with a copy of this one's memory, not through fork(). */
-static int copies_memory(long number, long a1)
-{
-    if (number == SYS_fork)
-        return 1;
-    if (number == SYS_clone)
-        return !(a1 & CLONE_VM);
-    if (number == SYS_clone3 && a1)
-        return !(((const struct clone_args *)a1)->flags & CLONE_VM);
-    return 0;
-}
+/* What a system call makes, as far as this file cares. */
+enum child_kind {
+    NO_CHILD,         /* no new process, or one sharing our memory after it resumes here */
+    CHILD_COPY,       /* a new process with a copy of our memory, resuming here (fork-like) */
+    CHILD_OWN_STACK,  /* a child resuming on a stack of its own (a new stack, or the parent's
+                       * while the parent waits: vfork): it returns as from glibc's syscall, a
+                       * leaf function, with a `ret` from that stack, not into a frame of ours */
+};
 
-/* A child that resumes on a stack of its own (a new stack, or the parent's while the parent
- * waits: vfork): it returns from the call as from glibc's syscall, a leaf function, with a
- * `ret` from that stack, not into a frame of ours. */
-static int child_on_its_stack(long number, long a1, long a2)
+static enum child_kind child_of(long number, long a1, long a2)
 {
+    unsigned long long flags;
+    if (number == SYS_fork)
+        return CHILD_COPY;
     if (number == SYS_vfork)
-        return 1;
-    if (number == SYS_clone)
-        return a2 != 0 || (a1 & CLONE_VFORK);
-    if (number == SYS_clone3) {
+        return CHILD_OWN_STACK;
+    if (number == SYS_clone) {
+        if (a2 != 0 || (a1 & CLONE_VFORK))
+            return CHILD_OWN_STACK;
+        flags = (unsigned long)a1;
+    } else if (number == SYS_clone3) {
         const struct clone_args *ca = (const struct clone_args *)a1;
-        return !ca || ca->stack || (ca->flags & CLONE_VFORK);
+        if (!ca || ca->stack || (ca->flags & CLONE_VFORK))
+            return CHILD_OWN_STACK;
+        flags = ca->flags;
+    } else {
+        return NO_CHILD;
     }
-    return 0;
+    return flags & CLONE_VM ? NO_CHILD : CHILD_COPY;
 }
 
 /* (The sixth argument is read from the caller's stack even when fewer were passed, as glibc's
@@ -118,7 +124,8 @@ GP_EXPORT __attribute__((no_sanitize_address)) long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long),
          a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    if (child_on_its_stack(number, a1, a2)) {
+    enum child_kind child = child_of(number, a1, a2);
+    if (child == CHILD_OWN_STACK) {
         if (!gp_real.syscall)
             (void)interpose_resolve();
         if (gp_real.syscall)   /* (its child is caught by its pid later: owner.c) */
@@ -126,9 +133,8 @@ GP_EXPORT __attribute__((no_sanitize_address)) long syscall(long number, ...)
     }
     if (number == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER))
         before_filter("seccomp");
-    int copy = copies_memory(number, a1);
     long r = raw_syscall6(number, a1, a2, a3, a4, a5, a6);
-    if (copy && r == 0)
+    if (child == CHILD_COPY && r == 0)
         child_without_fork();
     return set_errno(r);
 }

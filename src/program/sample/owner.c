@@ -1,5 +1,6 @@
 /* owner.c -- the process libgoprof set up, and when it must go inert.
- * Context: signal (sample_process_is_ours runs at a process's end, in the exit hook)
+ * Context: signal (sample_process_is_ours runs at a process's end, in the exit hook; also in
+ * pthread_create and at a thread's end)
  * Must not: allocate, lock, call anything but getpid.
  *
  * libgoprof's state is copied into every child, but only a child made by fork() runs our fork
@@ -22,14 +23,9 @@
 #include "program/sample/heap.h"
 #include "program/sample/sample.h"
 #include "program/sample/sample_internal.h"
+#include "program/unwind/unwind.h"
 
-static pid_t owner_pid;     /* the process's own pid, once set up; 0: not yet */
 static _Atomic int inert;   /* never cleared: copied into every child of an inert process */
-
-void sample_owner_set(void)
-{
-    owner_pid = getpid();
-}
 
 GP_SIGSAFE void sample_make_inert(void)
 {
@@ -47,7 +43,9 @@ GP_SIGSAFE int sample_process_is_ours(void)
 {
     if (sample_inert())
         return 0;
-    if (!owner_pid || getpid() == owner_pid)
+    /* the process's own pid: set at init and in fork children, for the fault-safe reads */
+    pid_t own = gp_unwind_go.pid;
+    if (!own || getpid() == own)
         return 1;
     sample_make_inert();
     return 0;

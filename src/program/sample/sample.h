@@ -47,20 +47,18 @@ void sample_set_ring(struct ring *ring);
  * does not have, are forgotten. */
 void sample_forked_child(void);
 
-/* The process libgoprof set up (owner.c): noted at set-up and in a fork child. */
-void sample_owner_set(void);
-/* 1 in that process; 0 in an inert one, and in a process made from it without our fork
- * handlers (a raw clone), which goes inert here: sampling and C memory sampling stop, and the
+/* 1 in the process libgoprof set up (its pid is gp_unwind_go.pid, set at init and in a fork
+ * child); 0 in an inert one, and in a process made from it without our fork handlers (a raw
+ * clone), which goes inert here: sampling and C memory sampling stop, and the
  * caller must make no system call of ours, write nothing to the ring or the session. One
  * getpid. Context: any, async-signal-safe. */
 GP_SIGSAFE int sample_process_is_ours(void);
-/* This process goes inert for good (before a seccomp filter is installed, which may kill our
- * system calls). The calling thread's timer is deleted; other threads' stay armed, and the
- * handler ignores their signals (sampling is off). */
-void sample_stop_for_sandbox(void);
-/* In a child made by clone() or a raw clone system call, which ran no fork handler: inert at
- * once, without a system call (its timers were its parent's). Context: the child's start. */
-void sample_clone_child(void);
+/* This process goes inert for good: before a seccomp filter is installed, which may kill our
+ * system calls (delete_timer: the calling thread's timer is deleted; other threads' stay armed,
+ * and the handler ignores their signals, sampling being off); or in a child made by clone()
+ * or a raw clone system call, which ran no fork handler (delete_timer 0: no system call; its
+ * timers were its parent's). */
+void sample_go_inert(int delete_timer);
 /* Inert (no call of this returns 0 again). Async-signal-safe. */
 GP_SIGSAFE int sample_inert(void);
 

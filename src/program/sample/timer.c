@@ -127,7 +127,6 @@ int sample_setup(const struct sample_config *cfg,
     atomic_fetch_add_explicit(&gp_sample.ring_gen, 1, memory_order_relaxed);
     __atomic_store_n(&gp_sample.ring, cfg->ring, __ATOMIC_RELEASE);
     gp_sample.period_ns = cfg->period_ns;
-    sample_owner_set();
     rand_state = (uint64_t)getpid() * 0x100000001b3ull ^ (uint64_t)time(NULL);
     chain_init(install);
     struct sigaction sa, old;
@@ -336,21 +335,14 @@ void sample_set_ring(struct ring *ring)
     __atomic_store_n(&gp_sample.ring, ring, __ATOMIC_RELEASE);
 }
 
-void sample_stop_for_sandbox(void)
+void sample_go_inert(int delete_timer)
 {
     struct sample_thread *t = &gp_thread;
-    int ours = sample_process_is_ours();
-    sample_make_inert();
-    if (ours && t->has_timer)
+    if (delete_timer && t->has_timer && sample_process_is_ours())
         timer_delete(t->timer);
-    t->has_timer = 0;
-}
-
-void sample_clone_child(void)
-{
     sample_make_inert();
-    gp_thread.has_timer = 0;
-    gp_thread.disarmed = 0;
+    t->has_timer = 0;
+    t->disarmed = 0;
 }
 
 void sample_forked_child(void)
@@ -358,7 +350,6 @@ void sample_forked_child(void)
     /* Single-threaded here; nothing in the child may delete a timer by an id of the parent's:
      * the child's own timer_create hands out the same ids. */
     sample_enable(0);
-    sample_owner_set();
     gp_thread.has_timer = 0;
     gp_thread.disarmed = 0;
     for (int i = 0; i < EARLY_MAX; i++)

@@ -86,8 +86,8 @@ struct unwind_out {
     uint64_t labels;    /* the goroutine's g.labels, 0 when none (labels.c reads it) */
 };
 
-/* Configures the unwinder for this executable: where its program headers are (cfi_find.c:
- * cfi_main_program), and the Go side from the analysed executable (go == NULL for a non-Go
+/* Configures the unwinder for this executable: where its program headers are (cfi.h:
+ * gp_cfi_main), and the Go side from the analysed executable (go == NULL for a non-Go
  * program). Context: init. */
 struct goexe;
 void unwind_configure(const struct goexe *go);

@@ -73,7 +73,7 @@ GP_SIGSAFE static enum unwind_next walk(struct unwind_walk *w, struct cfi_frame 
             w->memo && step < UNWIND_MEMO_FRAMES ? &w->memo->f[step] : 0;
         enum cfi_step_result r = cfi_step(w->sr, f, memo);
         if (r == CFI_STEP_OK && f->reg[CFI_RIP] >> UNWIND_USER_BITS)
-            r = CFI_STEP_BROKEN;   /* a stack word taken for a return address (below) */
+            r = CFI_STEP_BROKEN;   /* a stack word taken for a return address (above) */
         if (w->memo)
             keep_step(w->memo, step, f, r);
         switch (r) {
