@@ -67,15 +67,35 @@ struct exec_list {
     size_t n, cap;
 };
 
+/* Whether e continues prev: the next bytes of the same file, mapped right after it. */
+static int continues(const struct maps_entry *prev, const struct maps_entry *e)
+{
+    return e->inode != 0 && e->inode == prev->inode && e->start == prev->limit &&
+           e->offset == prev->offset + (prev->limit - prev->start) &&
+           strcmp(e->path, prev->path) == 0;
+}
+
+/* An executable mapping, or more of the one before it: a segment whose pages were made
+ * writable and back (a patch: libgoprof's own exit hook in Go's runtime.exit, a JIT's or a
+ * hot-patcher's) is two or three lines of maps, their flags no longer equal, but one mapping
+ * of the file, and pprof wants it as one: a tool that symbolizes a part of a segment as if it
+ * were the segment gets every name in it wrong (go tool pprof did, for a Go executable whose
+ * segment had one location it could not name). */
 static int add_exec(const char *line, void *ctx)
 {
     struct exec_list *l = ctx;
     if (gp_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v, 32) != 0)
         return -ENOMEM;
-    int r = maps_parse_line(line, &l->v[l->n]);
-    if (r < 0)
+    struct maps_entry *e = &l->v[l->n];
+    int r = maps_parse_line(line, e);
+    if (r <= 0)
         return r;
-    l->n += (size_t)r;
+    if (l->n > 0 && continues(&l->v[l->n - 1], e)) {
+        l->v[l->n - 1].limit = e->limit;
+        free(e->path);
+        return 0;
+    }
+    l->n++;
     return 0;
 }
 

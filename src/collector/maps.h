@@ -21,7 +21,8 @@ struct maps_entry {
  * none), or -errno (-ENOENT: no such process). */
 int maps_each_line(pid_t pid, int (*fn)(const char *line, void *ctx), void *ctx);
 
-/* Reads the executable ("x" permission) mappings of pid into a malloc'd array.
+/* Reads the executable ("x" permission) mappings of pid into a malloc'd array, lines that
+ * continue the one before them (the same file's next bytes, mapped next) as one mapping.
  * 0 or -errno; on success free with maps_free(). */
 int maps_read(pid_t pid, struct maps_entry **out, size_t *count);
 void maps_free(struct maps_entry *v, size_t count);

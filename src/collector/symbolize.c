@@ -335,7 +335,15 @@ int symbolizer_mapping_get(struct symbolizer *s, size_t i, struct sym_mapping *o
     out->offset = m->offset;
     out->path = m->path;
     out->build_id = m->build_id;
-    out->has_functions = m->lookups > 0 && m->fn_misses == 0;
+    /* Named from the file, as far as the file names anything: an address with no name here
+     * (a stripped executable's C code) has none in the file either, and a tool that takes the
+     * flag's absence as "symbolize this mapping again" replaces every name in it. go tool
+     * pprof's were wrong: for a stripped cgo executable it reads Go's table from the start of
+     * .text, not of runtime.text, and named every location by its neighbour (go1.26's
+     * cmd/internal/objfile; go tool addr2line shows it). Go's own profiles set the flag only
+     * when every lookup named a function, but they hold no C frames. Left clear where nothing
+     * was named (a file we could not read): another tool may do better there. */
+    out->has_functions = m->lookups > m->fn_misses;
     out->has_filenames = out->has_functions && m->file_misses == 0;
     out->has_line_numbers = out->has_functions && m->line_misses == 0;
     out->has_inline_frames = m->go_frames || m->dwarf_frames ||

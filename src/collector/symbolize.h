@@ -35,9 +35,9 @@ struct sym_mapping {
     uint64_t start, limit, offset;
     const char *path;
     const char *build_id;       /* lowercase hex, "" when none */
-    int has_functions;          /* every lookup in this mapping found a function */
-    int has_filenames;          /* ... and a file name */
-    int has_line_numbers;       /* ... and a line number */
+    int has_functions;          /* named from its file: some lookup found a function */
+    int has_filenames;          /* ... and every lookup a function and a file name */
+    int has_line_numbers;       /* ... and every lookup a function and a line number */
     int has_inline_frames;      /* the Go executable, or DWARF: inlined frames are expanded */
 };
 

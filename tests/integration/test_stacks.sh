@@ -160,6 +160,19 @@ for v in $versions; do
                 # Even a passing run says how its few broken stacks ended.
                 grep 'ended at' "$out.stacks" | sed 's/^ */      /'
                 row "$label" "$v" "$(get samples)" "$(get match)" "$(get root)" "$(get go)" PASS "$(get broken)"
+                # go tool pprof, the binary at hand, shows the names the profile has: it names a
+                # mapping again unless the profile marks it named (has_functions), and its names
+                # for a stripped cgo executable are wrong (symbolize.c). Built variants only.
+                if [ "$var" != default ]; then
+                    top() { "$goroot/bin/go" tool pprof -top -nodecount=100000 "$@" "$RUN_PROFILE" 2>&1 |
+                        sed -n '/^ *flat /,$p'; }
+                    if diff <(top -symbolize=none) <(top) >"$out.renamed"; then
+                        pass "$label go$v: go tool pprof keeps the profile's names"
+                    else
+                        fail "$label go$v: go tool pprof renamed functions (< the profile's, > its own)"
+                        head -n 20 "$out.renamed" | sed 's/^/      | /'
+                    fi
+                fi
             else
                 fail "$label go$v: stacks"
                 sed 's/^/      | /' "$out.stacks"

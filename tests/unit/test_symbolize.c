@@ -9,10 +9,13 @@
  * Prints "N passed, N failed" and exits non-zero on any failure.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lib/elf/elf_file.h"
@@ -285,6 +288,53 @@ static void test_maps_parse(void)
     CHECK(maps_parse_line("7f00-7e00 r-xp 0 0:0 0 x\n", &e) == 0, "inverted range");
 }
 
+/* A segment one of whose pages was patched (made writable, written, made executable again, as
+ * the exit hook does to Go's runtime.exit) is three lines of /proc/self/maps, and one mapping
+ * of the file: maps_read gives it whole, as pprof wants it (maps.c). */
+static void test_maps_patched(const char *exe)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    int fd = open(exe, O_RDONLY);
+    unsigned char *seg = fd >= 0 ? mmap(NULL, 3 * (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, page)
+                                 : MAP_FAILED;
+    if (fd >= 0)
+        close(fd);
+    CHECK(seg != MAP_FAILED, "map 3 pages of %s", exe);
+    if (seg == MAP_FAILED)
+        return;
+    CHECK(mprotect(seg + page, (size_t)page, PROT_READ | PROT_WRITE | PROT_EXEC) == 0, "mprotect rwx");
+    seg[page] ^= 1;
+    CHECK(mprotect(seg + page, (size_t)page, PROT_READ | PROT_EXEC) == 0, "mprotect rx");
+    uint64_t lo = (uint64_t)(uintptr_t)seg, hi = lo + 3 * (uint64_t)page;
+    int lines = 0;
+    char want[32];
+    snprintf(want, sizeof want, "%" PRIx64 "-", lo);
+    FILE *fp = fopen("/proc/self/maps", "r");
+    char line[4096];
+    while (fp && fgets(line, sizeof line, fp)) {
+        unsigned long long a, b;
+        if (sscanf(line, "%llx-%llx", &a, &b) == 2 && a >= lo && b <= hi)
+            lines++;
+    }
+    if (fp)
+        fclose(fp);
+    CHECK(lines == 3, "the patched segment is %d lines of maps (the kernel's split, expected 3)", lines);
+    struct maps_entry *me;
+    size_t n, found = 0;
+    if (maps_read(getpid(), &me, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (me[i].start < hi && me[i].limit > lo) {
+                found++;
+                CHECK(me[i].start == lo && me[i].limit == hi && me[i].offset == (uint64_t)page,
+                      "one mapping: %" PRIx64 "-%" PRIx64 " offset %" PRIx64, me[i].start,
+                      me[i].limit, me[i].offset);
+            }
+        maps_free(me, n);
+    }
+    CHECK(found == 1, "maps_read: the patched segment as %zu mappings", found);
+    munmap(seg, 3 * (size_t)page);
+}
+
 /* Truncations and byte flips of a real ELF must never crash any reader. */
 static void test_corrupt(const char *path)
 {
@@ -394,6 +444,7 @@ static void test_self(const char *buildid)
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[len > 0 ? len : 0] = 0;
     test_corrupt(exe);
+    test_maps_patched(exe);
 }
 
 int main(int argc, char **argv)
