@@ -7,7 +7,8 @@
 # libclang_rt.fuzzer-x86_64.a) are for tests/fuzz/run.sh. tini and dumb-init (container init
 # wrappers) run in front of a profiled program in tests/integration/test_tree.sh.
 # libjemalloc2 and libtcmalloc-minimal4 are the other allocators tests/integration/test_heap.sh
-# preloads before and after libgoprof.so.
+# preloads before and after libgoprof.so. golang-github-mattn-go-sqlite3-dev (the Go module's
+# source, with libsqlite3-dev) is the real cgo library tests/integration/test_cmem.sh profiles.
 # Idempotent; prints the GOROOT of the Go toolchain last.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +16,8 @@ pkgs="build-essential autoconf automake libtool pkg-config
       libunwind-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       libmicrohttpd-dev libdw-dev curl
       cppcheck valgrind libc6-dbg clang-14 libclang-rt-14-dev chromium man-db
-      tini dumb-init libjemalloc2 libtcmalloc-minimal4"
+      tini dumb-init libjemalloc2 libtcmalloc-minimal4
+      golang-github-mattn-go-sqlite3-dev libsqlite3-dev"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
