@@ -167,6 +167,18 @@ need_go() {
 	return 0
 }
 
+# in_one_trace FILE INDEX F1 F2 ...: some stack of go tool pprof -traces has F1, F2, ... in this
+# order, leaf first (not necessarily next to each other).
+in_one_trace() {
+	local file=$1 index=$2
+	shift 2
+	"$GO" tool pprof -sample_index="$index" -traces "$file" 2>/dev/null |
+		awk -v chain="$*" 'BEGIN { n = split(chain, want, " ") }
+			/^-+\+-+$/ { k = 1; next }
+			{ sub(/ \(inline\)$/, ""); sub(/^ *[0-9.]+[a-zA-Z]* +/, ""); sub(/^ +/, "") }
+			$0 == want[k] { if (++k > n) found = 1 }
+			END { exit !found }'
+}
 # build_profcheck DIR: tests/tools/profcheck built into DIR/profcheck; sets PROFCHECK.
 build_profcheck() {
 	(cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$1/profcheck" .) ||

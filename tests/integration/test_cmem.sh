@@ -38,18 +38,6 @@ bytes() {
 			$NF == f { c = $4; sub(/B$/, "", c) }
 			END { if (f == "TOTAL") print t + 0; else print c + 0 }'
 }
-# in_one_trace FILE INDEX F1 F2 ...: some stack of go tool pprof -traces has F1, F2, ... in this
-# order, leaf first (not necessarily next to each other).
-in_one_trace() {
-	local file=$1 index=$2
-	shift 2
-	"$GO" tool pprof -sample_index="$index" -traces "$file" 2>/dev/null |
-		awk -v chain="$*" 'BEGIN { n = split(chain, want, " ") }
-			/^-+\+-+$/ { k = 1; next }
-			{ sub(/ \(inline\)$/, ""); sub(/^ *[0-9.]+[a-zA-Z]* +/, ""); sub(/^ +/, "") }
-			$0 == want[k] { if (++k > n) found = 1 }
-			END { exit !found }'
-}
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { exit !(a >= b * (1 - t) && a <= b * (1 + t)) }'; }
 
 for v in ${LIBGOPROF_TEST_CMEM_GO_VERSIONS:-1.21 1.26}; do

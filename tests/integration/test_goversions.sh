@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_goversions.sh -- the cgo fixture built with each Go toolchain in
 # LIBGOPROF_TEST_GO_VERSIONS (default "1.26 1.21"): exact C-through-Go chain for c_inner and
-# total sampled CPU within 10 % of the process's CPU time. Then a Go version it does not know.
+# total sampled CPU within 10 % of the process's CPU time. Then Go in a shared library a C
+# program is linked with (tests/fixtures/go_cshared), and a Go version it does not know.
 . "$(dirname "$0")/lib.sh"
 
 need_go || { echo "0 passed, 1 failed"; exit 1; }
@@ -20,6 +21,46 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
     cpu=$(sed -n 's/^cpu_ns=//p' "$RUN_STDOUT")
     check "go$v: sampled CPU within 10% of getrusage ($cpu ns)" \
         "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
+done
+
+# --- Go in a shared library, a C program linked with it ---------------------------------
+# tests/fixtures/go_cshared built -buildmode=c-shared, and its C host linked with it: the Go
+# runtime is not in the executable. Its main thread and a thread of its own call Go (GoWork,
+# through crosscall2 and cgocallback); the Go leaf's stacks run back into C to their roots, and
+# the C memory GoWork keeps is under its Go and C callers.
+for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
+    goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
+    dir="$work/cshared-$v"
+    mkdir -p "$dir"
+    if ! (cd "$top_srcdir/tests/fixtures/go_cshared" &&
+          CGO_ENABLED=1 "$goroot/bin/go" build -buildmode=c-shared -o "$dir/libgocshared.so" . &&
+          gcc -O1 -fno-omit-frame-pointer -pthread -I "$dir" -o "$dir/host" host/host.c \
+              -L "$dir" -lgocshared -Wl,-rpath,"$dir"); then
+        fail "c-shared go$v: build"
+        continue
+    fi
+    run_plain "$dir/plain" -- "$dir/host" 2
+    heap="$dir/p.heap.pb.gz"
+    run_profiled "$dir/p.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_HEAP_OUT="$heap" -- "$dir/host" 2 ||
+        { fail "c-shared go$v: profile written"; continue; }
+    check "c-shared go$v: output and exit status as without libgoprof, nothing on stderr" \
+        sh -c '[ "$1" = "$(cat "$2.status")" ] && cmp -s "$2.stdout" "$3" && [ ! -s "$4" ]' \
+        _ "$RUN_STATUS" "$dir/plain" "$RUN_STDOUT" "$RUN_STDERR"
+    check "c-shared go$v: the profile names the library's Go version" \
+        sh -c '"$1" tool pprof -raw "$2" 2>/dev/null | grep -q "^Comment: libgoprof .*, go$3"' \
+        _ "$GO" "$RUN_PROFILE" "$v"
+    check "c-shared go$v: main.goSpin's stacks cross back into C (>= 0.99)" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goSpin --min 0.99 \
+        --expect '...;c_caller;GoWork;crosscall2;runtime.cgocallback;...;main.GoWork;main.goSpin'
+    check "c-shared go$v: the main thread's, from _start (>= 0.99)" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf main --min 0.99 \
+        --expect '_start;...;main;c_caller;GoWork;crosscall2;runtime.cgocallback;...'
+    check "c-shared go$v: its own thread's, from start_thread (>= 0.99)" \
+        "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf c_thread --min 0.99 \
+        --expect '...;start_thread;c_thread;c_caller;GoWork;crosscall2;runtime.cgocallback;...'
+    check "c-shared go$v: the kept C memory under cgo, main.GoWork, crosscall2 and the C callers" \
+        in_one_trace "$heap" inuse_space cshared_alloc runtime.asmcgocall runtime.cgocall \
+        main.GoWork crosscall2 GoWork c_caller main _start
 done
 
 # --- a Go version the profiler does not know -------------------------------------------

@@ -128,6 +128,7 @@ static void goexe_tls(const struct elf_file *f, struct goexe *out)
     Elf64_Sym tlsg;
     out->g_tls_offset = GOEXE_DEFAULT_G_TLS;
     out->g_tls_exact = 0;
+    out->g_tls_in_block = -1;
     if (elf_file_phdr_find(f, PT_TLS, &tls) != 0)
         return;
     if (tls.p_memsz == 8) {
@@ -145,6 +146,7 @@ static void goexe_tls(const struct elf_file *f, struct goexe *out)
     uint64_t off = ((tls.p_memsz - firstbyte + align - 1) & ~(align - 1)) + firstbyte;
     out->g_tls_offset = -(int64_t)off + (int64_t)tlsg.st_value;
     out->g_tls_exact = 1;
+    out->g_tls_in_block = (int64_t)tlsg.st_value;
 }
 
 /* text start as a runtime address; pcHeader.textStart may or may not have been relocated. */

@@ -1,4 +1,5 @@
-/* goexe.h -- locate the Go runtime tables of the main executable at startup.
+/* goexe.h -- locate the Go runtime tables of the main executable (or of a Go shared object
+ * a C program is linked with) at startup.
  * Context: library
  *
  * goexe_analyze() runs in-process, in a library constructor, before the Go runtime starts:
@@ -34,6 +35,10 @@ struct goexe {
     uint64_t gofunc;            /* moduledata.gofunc, 0 if unknown (no inline expansion) */
     int64_t g_tls_offset;       /* g lives at thread pointer + g_tls_offset */
     int g_tls_exact;            /* 1: computed from runtime.tlsg; 0: the observed default -8 */
+    int64_t g_tls_in_block;     /* runtime.tlsg's offset in the file's TLS block, -1 unknown:
+                                 * a shared object's block is where the dynamic linker put it,
+                                 * and g_tls_offset, computed for an executable's, is then
+                                 * the caller's to set (preload.c, from dlinfo) */
     struct go_layout layout;    /* g/m offsets; layout.known = 0 when neither source has them */
     int layout_from_dwarf;      /* 1: this binary's DWARF; 0: the version table (or unknown) */
     struct elf_file *file;      /* goexe_analyze_file/_image only: backing image */

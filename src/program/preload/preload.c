@@ -72,6 +72,9 @@ struct self_text {
     uint64_t lo, hi, main_bias;
     int main_seen;
     int main_has_go_note;   /* the executable carries Go's build ID note */
+    const char *go_lib;     /* the first shared object that does (-buildmode=c-shared): its
+                             * link map's name, valid while it stays loaded */
+    uint64_t go_lib_bias;
 };
 
 /* Whether the PT_NOTE segment at [p, p + size) holds a note named "Go" of type 4
@@ -97,6 +100,19 @@ static int has_go_note(const unsigned char *p, size_t size)
     return 0;
 }
 
+/* Whether a loaded object's notes include Go's build ID. */
+static int object_has_go_note(const struct dl_phdr_info *info)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_NOTE &&
+            has_go_note((const unsigned char *)(uintptr_t)(info->dlpi_addr + ph->p_vaddr),
+                        ph->p_memsz))
+            return 1;
+    }
+    return 0;
+}
+
 static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -104,13 +120,11 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
     if (!st->main_seen) {   /* the first entry is the main program */
         st->main_seen = 1;
         st->main_bias = info->dlpi_addr;
-        for (int i = 0; i < info->dlpi_phnum; i++) {
-            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-            if (ph->p_type == PT_NOTE && !st->main_has_go_note)
-                st->main_has_go_note = has_go_note(
-                    (const unsigned char *)(uintptr_t)(info->dlpi_addr + ph->p_vaddr),
-                    ph->p_memsz);
-        }
+        st->main_has_go_note = object_has_go_note(info);
+    } else if (!st->main_has_go_note && !st->go_lib && info->dlpi_name && info->dlpi_name[0] &&
+               object_has_go_note(info)) {
+        st->go_lib = info->dlpi_name;
+        st->go_lib_bias = info->dlpi_addr;
     }
     uint64_t me = (uint64_t)(uintptr_t)&find_modules;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -383,16 +397,49 @@ static int read_config(void)
     return 0;
 }
 
-/* The executable's Go tables (goexe) and what the unwinder may use of them; never fails:
- * without usable tables, Go code is profiled as native code. */
+/* g's offset from the thread pointer in a Go shared object: its TLS block is where the dynamic
+ * linker put it (dlinfo, for this thread: the same offset on every thread for an initial-exec
+ * block, as Go's is), runtime.tlsg at its offset in the block. */
+static int go_lib_tls(const char *path)
+{
+    void *h = goexe.g_tls_in_block >= 0 ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    if (!h)
+        return -ENOENT;
+    void *block = NULL;
+    int r = dlinfo(h, RTLD_DI_TLS_DATA, &block);
+    dlclose(h);   /* the NOLOAD open's reference */
+    if (r != 0 || !block)
+        return -ENOENT;
+    uint64_t tp = (uint64_t)(uintptr_t)__builtin_thread_pointer();
+    goexe.g_tls_offset = (int64_t)((uint64_t)(uintptr_t)block - tp) + goexe.g_tls_in_block;
+    goexe.g_tls_exact = 1;
+    return 0;
+}
+
+/* The Go tables (goexe) of the executable, or of the Go shared object a C program was linked
+ * with, and what the unwinder may use of them; never fails: without usable tables, Go code is
+ * profiled as native code. (A Go shared object loaded later, by dlopen, is not looked for: it
+ * is walked as native code.) */
 static void analyze_go(const struct self_text *st)
 {
-    if (!st->main_has_go_note) {   /* a C/C++ program: no file to open */
+    const char *path = "/proc/self/exe";
+    uint64_t bias = st->main_bias;
+    if (!st->main_has_go_note && st->go_lib) {
+        path = st->go_lib;
+        bias = st->go_lib_bias;
+    } else if (!st->main_has_go_note) {   /* a C/C++ program: no file to open */
         memset(&goexe, 0, sizeof goexe);
         unwind_configure(NULL);
         return;
     }
-    int r = goexe_analyze("/proc/self/exe", st->main_bias, &goexe);
+    int r = goexe_analyze(path, bias, &goexe);
+    if (r == 0 && goexe.is_go && path == st->go_lib && go_lib_tls(path) != 0) {
+        gp_log("go", "%s (%s): g's TLS slot not found; its Go code is profiled as native code",
+               path, goexe.version);
+        memset(&goexe, 0, sizeof goexe);
+        unwind_configure(NULL);
+        return;
+    }
     if (r != 0 && r != -ENOENT && goexe.is_go) {
         /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future pclntab
          * format): half-read tables must not reach the unwinder; one line, then native code. */
