@@ -168,7 +168,7 @@ need_go() {
 }
 
 # in_one_trace FILE INDEX F1 F2 ...: some stack of go tool pprof -traces has F1, F2, ... in this
-# order, leaf first (not necessarily next to each other).
+# order, leaf first (not necessarily next to each other); a name ending in '*' is a prefix.
 in_one_trace() {
 	local file=$1 index=$2
 	shift 2
@@ -176,7 +176,8 @@ in_one_trace() {
 		awk -v chain="$*" 'BEGIN { n = split(chain, want, " ") }
 			/^-+\+-+$/ { k = 1; next }
 			{ sub(/ \(inline\)$/, ""); sub(/^ *[0-9.]+[a-zA-Z]* +/, ""); sub(/^ +/, "") }
-			$0 == want[k] { if (++k > n) found = 1 }
+			{ w = want[k]; p = w ~ /\*$/ ? substr(w, 1, length(w) - 1) : "" }
+			(p != "" ? index($0, p) == 1 : $0 == w) { if (++k > n) found = 1 }
 			END { exit !found }'
 }
 # build_profcheck DIR: tests/tools/profcheck built into DIR/profcheck; sets PROFCHECK.

@@ -23,11 +23,14 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
         "$PROFCHECK" total "$RUN_PROFILE" --expect-cpu-ns "$cpu" --tol 0.10
 done
 
-# --- Go in a shared library, a C program linked with it ---------------------------------
-# tests/fixtures/go_cshared built -buildmode=c-shared, and its C host linked with it: the Go
-# runtime is not in the executable. Its main thread and a thread of its own call Go (GoWork,
-# through crosscall2 and cgocallback); the Go leaf's stacks run back into C to their roots, and
-# the C memory GoWork keeps is under its Go and C callers.
+# --- Go in a shared library: linked with a C program, or loaded by its dlopen --------------
+# tests/fixtures/go_cshared built -buildmode=c-shared, and two C hosts: host linked with it
+# (the Go runtime is not in the executable), host_dlopen loading it by dlopen after start (as
+# Python's ctypes does; found when its runtime starts its first thread). The main thread and
+# a thread of the host's call Go (GoWork, through crosscall2 and cgocallback); the Go leaf's
+# stacks run back into C to their roots, and the C memory GoWork keeps is under its Go and C
+# callers. (A library found after start is symbolized from its ELF symbols, whose names for
+# Go's assembly carry .abi0: runtime.cgocallback* below.)
 for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
     goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
     dir="$work/cshared-$v"
@@ -35,32 +38,42 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
     if ! (cd "$top_srcdir/tests/fixtures/go_cshared" &&
           CGO_ENABLED=1 "$goroot/bin/go" build -buildmode=c-shared -o "$dir/libgocshared.so" . &&
           gcc -O1 -fno-omit-frame-pointer -pthread -I "$dir" -o "$dir/host" host/host.c \
-              -L "$dir" -lgocshared -Wl,-rpath,"$dir"); then
+              -L "$dir" -lgocshared -Wl,-rpath,"$dir" &&
+          gcc -O1 -fno-omit-frame-pointer -pthread -DHOST_DLOPEN -o "$dir/host_dlopen" host/host.c -ldl); then
         fail "c-shared go$v: build"
         continue
     fi
-    run_plain "$dir/plain" -- "$dir/host" 2
-    heap="$dir/p.heap.pb.gz"
-    run_profiled "$dir/p.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_HEAP_OUT="$heap" -- "$dir/host" 2 ||
-        { fail "c-shared go$v: profile written"; continue; }
-    check "c-shared go$v: output and exit status as without libgoprof, nothing on stderr" \
-        sh -c '[ "$1" = "$(cat "$2.status")" ] && cmp -s "$2.stdout" "$3" && [ ! -s "$4" ]' \
-        _ "$RUN_STATUS" "$dir/plain" "$RUN_STDOUT" "$RUN_STDERR"
-    check "c-shared go$v: the profile names the library's Go version" \
+    for host in host host_dlopen; do
+        args=2
+        [ "$host" = host_dlopen ] && args="$dir/libgocshared.so 2"
+        label="c-shared go$v $host"
+        # shellcheck disable=SC2086
+        run_plain "$dir/$host.plain" -- "$dir/$host" $args
+        heap="$dir/$host.heap.pb.gz"
+        # shellcheck disable=SC2086
+        run_profiled "$dir/$host.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_HEAP_OUT="$heap" -- \
+            "$dir/$host" $args || { fail "$label: profile written"; continue; }
+        check "$label: output and exit status as without libgoprof, nothing on stderr" \
+            sh -c '[ "$1" = "$(cat "$2.status")" ] && cmp -s "$2.stdout" "$3" && [ ! -s "$4" ]' \
+            _ "$RUN_STATUS" "$dir/$host.plain" "$RUN_STDOUT" "$RUN_STDERR"
+        check "$label: main.goSpin's stacks cross back into C (>= 0.99)" \
+            "$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goSpin --min 0.99 \
+            --expect '...;c_caller;GoWork;crosscall2;runtime.cgocallback*;...;main.GoWork;main.goSpin'
+        # (the roots: of each thread's samples, those in the host's own loop, its clock reads,
+        # are a few percent, hence 0.95)
+        check "$label: the main thread's, from _start (>= 0.95)" \
+            "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf main --min 0.95 \
+            --expect '_start;...;main;c_caller;GoWork;crosscall2;runtime.cgocallback*;...'
+        check "$label: its own thread's, from start_thread (>= 0.95)" \
+            "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf c_thread --min 0.95 \
+            --expect '...;start_thread;c_thread;c_caller;GoWork;crosscall2;runtime.cgocallback*;...'
+        check "$label: the kept C memory under cgo, main.GoWork, crosscall2 and the C callers" \
+            in_one_trace "$heap" inuse_space cshared_alloc "runtime.asmcgocall*" "runtime.cgocall*" \
+            main.GoWork crosscall2 GoWork c_caller main _start
+    done
+    check "c-shared go$v host: the profile names the library's Go version" \
         sh -c '"$1" tool pprof -raw "$2" 2>/dev/null | grep -q "^Comment: libgoprof .*, go$3"' \
-        _ "$GO" "$RUN_PROFILE" "$v"
-    check "c-shared go$v: main.goSpin's stacks cross back into C (>= 0.99)" \
-        "$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goSpin --min 0.99 \
-        --expect '...;c_caller;GoWork;crosscall2;runtime.cgocallback;...;main.GoWork;main.goSpin'
-    check "c-shared go$v: the main thread's, from _start (>= 0.99)" \
-        "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf main --min 0.99 \
-        --expect '_start;...;main;c_caller;GoWork;crosscall2;runtime.cgocallback;...'
-    check "c-shared go$v: its own thread's, from start_thread (>= 0.99)" \
-        "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf c_thread --min 0.99 \
-        --expect '...;start_thread;c_thread;c_caller;GoWork;crosscall2;runtime.cgocallback;...'
-    check "c-shared go$v: the kept C memory under cgo, main.GoWork, crosscall2 and the C callers" \
-        in_one_trace "$heap" inuse_space cshared_alloc runtime.asmcgocall runtime.cgocall \
-        main.GoWork crosscall2 GoWork c_caller main _start
+        _ "$GO" "$dir/host.pb.gz" "$v"
 done
 
 # --- a Go version the profiler does not know -------------------------------------------

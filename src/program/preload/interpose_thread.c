@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "lib/base/sigsafe.h"
+#include "program/preload/go_module.h"
 #include "program/preload/interpose.h"
 #include "program/sample/sample.h"
 
@@ -44,6 +45,7 @@ GP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     /* (a process made by an unseen clone has our state, not our pid: owner.c) */
     if (!sample_enabled() || !sample_process_is_ours())
         return gp_real.pthread_create(thread, attr, fn, arg);
+    go_module_look_again();   /* a Go library dlopen'd since: its runtime's first thread */
     struct start *s = malloc(sizeof *s);
     if (!s)
         return gp_real.pthread_create(thread, attr, fn, arg);

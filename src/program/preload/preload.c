@@ -29,6 +29,7 @@
 #include "lib/config/config.h"
 #include "program/preload/collector_spawn.h"
 #include "program/preload/exit_hook.h"
+#include "program/preload/go_module.h"
 #include "program/preload/interpose.h"
 #include "program/preload/interpose_malloc.h"
 #include "program/preload/tree_join.h"
@@ -75,43 +76,8 @@ struct self_text {
     const char *go_lib;     /* the first shared object that does (-buildmode=c-shared): its
                              * link map's name, valid while it stays loaded */
     uint64_t go_lib_bias;
+    size_t go_lib_tls_modid;
 };
-
-/* Whether the PT_NOTE segment at [p, p + size) holds a note named "Go" of type 4
- * (NT_GO_BUILDID), which cmd/link writes into every Go executable, internally or externally
- * linked. Read from memory: a C program is told apart without opening its file. */
-static int has_go_note(const unsigned char *p, size_t size)
-{
-    size_t off = 0;
-    while (off + 12 <= size) {
-        uint32_t namesz, descsz, type;
-        memcpy(&namesz, p + off, 4);
-        memcpy(&descsz, p + off + 4, 4);
-        memcpy(&type, p + off + 8, 4);
-        size_t name = off + 12, desc = name + ((namesz + 3u) & ~3u);
-        if (desc < name || desc > size)
-            return 0;
-        /* cmd/link names it "Go\0\0" (namesz 4) */
-        if (type == 4 && (namesz == 3 || namesz == 4) && desc <= size &&
-            memcmp(p + name, "Go", 3) == 0)
-            return 1;
-        off = desc + ((descsz + 3u) & ~3u);
-    }
-    return 0;
-}
-
-/* Whether a loaded object's notes include Go's build ID. */
-static int object_has_go_note(const struct dl_phdr_info *info)
-{
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_NOTE &&
-            has_go_note((const unsigned char *)(uintptr_t)(info->dlpi_addr + ph->p_vaddr),
-                        ph->p_memsz))
-            return 1;
-    }
-    return 0;
-}
 
 static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -120,11 +86,12 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
     if (!st->main_seen) {   /* the first entry is the main program */
         st->main_seen = 1;
         st->main_bias = info->dlpi_addr;
-        st->main_has_go_note = object_has_go_note(info);
+        st->main_has_go_note = go_module_has_note(info);
     } else if (!st->main_has_go_note && !st->go_lib && info->dlpi_name && info->dlpi_name[0] &&
-               object_has_go_note(info)) {
+               go_module_has_note(info)) {
         st->go_lib = info->dlpi_name;
         st->go_lib_bias = info->dlpi_addr;
+        st->go_lib_tls_modid = info->dlpi_tls_modid;
     }
     uint64_t me = (uint64_t)(uintptr_t)&find_modules;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -397,29 +364,10 @@ static int read_config(void)
     return 0;
 }
 
-/* g's offset from the thread pointer in a Go shared object: its TLS block is where the dynamic
- * linker put it (dlinfo, for this thread: the same offset on every thread for an initial-exec
- * block, as Go's is), runtime.tlsg at its offset in the block. */
-static int go_lib_tls(const char *path)
-{
-    void *h = goexe.g_tls_in_block >= 0 ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
-    if (!h)
-        return -ENOENT;
-    void *block = NULL;
-    int r = dlinfo(h, RTLD_DI_TLS_DATA, &block);
-    dlclose(h);   /* the NOLOAD open's reference */
-    if (r != 0 || !block)
-        return -ENOENT;
-    uint64_t tp = (uint64_t)(uintptr_t)__builtin_thread_pointer();
-    goexe.g_tls_offset = (int64_t)((uint64_t)(uintptr_t)block - tp) + goexe.g_tls_in_block;
-    goexe.g_tls_exact = 1;
-    return 0;
-}
-
 /* The Go tables (goexe) of the executable, or of the Go shared object a C program was linked
  * with, and what the unwinder may use of them; never fails: without usable tables, Go code is
- * profiled as native code. (A Go shared object loaded later, by dlopen, is not looked for: it
- * is walked as native code.) */
+ * profiled as native code. A Go shared library loaded later, by dlopen, is looked for as its
+ * runtime starts (go_module.c). */
 static void analyze_go(const struct self_text *st)
 {
     const char *path = "/proc/self/exe";
@@ -430,10 +378,11 @@ static void analyze_go(const struct self_text *st)
     } else if (!st->main_has_go_note) {   /* a C/C++ program: no file to open */
         memset(&goexe, 0, sizeof goexe);
         unwind_configure(NULL);
+        go_module_watch();
         return;
     }
     int r = goexe_analyze(path, bias, &goexe);
-    if (r == 0 && goexe.is_go && path == st->go_lib && go_lib_tls(path) != 0) {
+    if (r == 0 && goexe.is_go && path == st->go_lib && go_module_lib_tls(st->go_lib_tls_modid, &goexe) != 0) {
         gp_log("go", "%s (%s): g's TLS slot not found; its Go code is profiled as native code",
                path, goexe.version);
         memset(&goexe, 0, sizeof goexe);

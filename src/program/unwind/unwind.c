@@ -135,7 +135,7 @@ GP_SIGSAFE static void walk_begin(struct unwind_walk *w, struct safe_reader *sr,
     *w = (struct unwind_walk){ .sr = sr, .out = out, .memo = 0, .native_steps = 0, .m = 0,
                                .curg = 0, .g0_lo = 0, .g0_hi = 0 };
     safe_reader_add(sr, th->stack_lo, th->stack_hi);
-    if (gp_unwind_go.is_go) {
+    if (unwind_go_on()) {
         if (gp_unwind_go.layout.known)
             go_state(w);
         else

@@ -49,7 +49,8 @@ struct go_special_range {
 /* What the unwinder knows of the Go runtime of this process; immutable after init. */
 struct unwind_go {
     int pid;                      /* ours, for fault-safe reads (process_vm_readv) */
-    int is_go;                    /* the main executable is a Go program with a readable pclntab */
+    int is_go;                    /* the Go runtime's object (the executable, or a Go shared
+                                   * library) has a readable pclntab: unwind_go_on */
     struct go_layout layout;      /* layout.known == 0: g/m state is not used */
     int64_t g_tls_offset;         /* g = *(thread pointer + g_tls_offset) */
     struct pc_range text;         /* Go text */
@@ -91,6 +92,10 @@ struct unwind_out {
  * program). Context: init. */
 struct goexe;
 void unwind_configure(const struct goexe *go);
+/* The Go side, for a Go shared library loaded after init (program/preload/go_module.c), unless
+ * it is configured already. Context: program, any thread; handlers may be walking meanwhile.
+ * The special-function ranges and the tables are written before is_go, which publishes them. */
+void unwind_configure_late(const struct goexe *go);
 
 /* Allocates the pages of the unwinder's caches (128 KiB of .bss) now, so that the first samples
  * do not take two page faults per page (zero page, then copy on write: ~60 faults, 25-50 us
@@ -157,6 +162,14 @@ GP_SIGSAFE int unwind_memo_replays(const struct unwind_memo *memo, const struct 
 void unwind_go_warm(void);
 extern struct unwind_go gp_unwind_go;
 
+/* Whether the Go side is configured, and its fields may be read: set at init, or once, later,
+ * by unwind_configure_late while handlers may be walking (a release store after every other
+ * field; this acquire load before any of them). */
+static inline int unwind_go_on(void)
+{
+    return __atomic_load_n(&gp_unwind_go.is_go, __ATOMIC_ACQUIRE);
+}
+
 struct safe_reader;
 
 /* One walk in progress. */
@@ -190,7 +203,7 @@ GP_SIGSAFE enum unwind_next unwind_native_walk_from(struct unwind_walk *w,
  * a warm frame's cost) */
 static inline int unwind_in_go_text(uint64_t pc)
 {
-    return gp_unwind_go.is_go && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
+    return unwind_go_on() && pc >= gp_unwind_go.text.lo && pc < gp_unwind_go.text.hi;
 }
 /* unwind_push past pc[] (into more[], or the root window going round), or too many. */
 GP_SIGSAFE int unwind_push_wrapped(struct unwind_out *out, uint64_t pc);

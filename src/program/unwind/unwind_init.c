@@ -47,15 +47,9 @@ static void main_program_headers(void)
     gp_cfi_main.lm = o.dlfo_link_map;
 }
 
-void unwind_configure(const struct goexe *go)
+/* Everything of the Go side but is_go (and pid, which is not Go's). */
+static void configure_go(struct unwind_go *u, const struct goexe *go)
 {
-    main_program_headers();
-    struct unwind_go *u = &gp_unwind_go;
-    memset(u, 0, sizeof *u);
-    u->pid = getpid();
-    if (!go || !go->is_go)
-        return;
-    u->is_go = 1;
     u->pcln = go->pcln;
     u->text.lo = go->text_start;
     u->text.hi = go->text_end;
@@ -95,9 +89,31 @@ void unwind_configure(const struct goexe *go)
     }
 }
 
+void unwind_configure(const struct goexe *go)
+{
+    main_program_headers();
+    struct unwind_go *u = &gp_unwind_go;
+    memset(u, 0, sizeof *u);
+    u->pid = getpid();
+    if (!go || !go->is_go)
+        return;
+    configure_go(u, go);
+    u->is_go = 1;
+}
+
+void unwind_configure_late(const struct goexe *go)
+{
+    struct unwind_go *u = &gp_unwind_go;
+    if (unwind_go_on() || !go || !go->is_go)
+        return;
+    u->nspecial = 0;
+    configure_go(u, go);
+    __atomic_store_n(&u->is_go, 1, __ATOMIC_RELEASE);   /* last: see unwind_go_on */
+}
+
 void unwind_warm(void)
 {
     cfi_cache_warm();
-    if (gp_unwind_go.is_go)   /* the Go frame cache is only used on Go text */
+    if (unwind_go_on())   /* the Go frame cache is only used on Go text */
         unwind_go_warm();
 }
