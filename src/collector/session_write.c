@@ -37,7 +37,7 @@ static int maps_stale;
 
 /* A process's symbolizer, with the Go tables of its executable: the leader's from the
  * constructor's analysis (we are its fork), another Go program's analysed here from its file
- * (position-dependent executables: their link-time addresses are their runtime ones). */
+ * (link-time addresses, looked up through the mapping's load bias: PIE too). */
 static struct symbolizer *proc_symbolizer(const struct collector_config *cfg,
                                           struct tree_proc *p)
 {
@@ -55,9 +55,9 @@ static struct symbolizer *proc_symbolizer(const struct collector_config *cfg,
     if (!p->exe[0])
         return p->sym;
     struct goexe *g = calloc(1, sizeof *g);
-    if (g && goexe_analyze_file(p->exe, g) == 0 && g->is_go) {
+    if (g && goexe_analyze_file(p->exe, g) == 0 && g->is_go &&
+        symbolizer_set_go_file(p->sym, &g->pcln, g->text_start, g->text_end, p->exe) == 0) {
         p->go = g;
-        symbolizer_set_go(p->sym, &g->pcln, g->text_start, g->text_end);
     } else if (g) {
         goexe_release(g);
         free(g);

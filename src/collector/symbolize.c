@@ -47,6 +47,8 @@ struct symbolizer {
     int have_go;
     struct gopcln go;
     uint64_t go_start, go_end;
+    char *go_file;              /* NULL: runtime addresses; else the tables are this file's, at
+                                 * link-time addresses (symbolizer_set_go_file) */
     int wrapper_funcid;         /* funcID of compiler-generated wrappers, -1 when unknown */
 };
 
@@ -69,6 +71,7 @@ void symbolizer_free(struct symbolizer *s)
         free(s->maps[i].path);
     }
     free(s->maps);
+    free(s->go_file);
     free(s);
 }
 
@@ -115,9 +118,22 @@ int symbolizer_update_maps(struct symbolizer *s, pid_t pid)
     return r < 0 ? r : 0;
 }
 
+int symbolizer_set_go_file(struct symbolizer *s, const struct gopcln *t, uint64_t text_start,
+                           uint64_t text_end, const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    symbolizer_set_go(s, t, text_start, text_end);
+    s->go_file = copy;
+    return 0;
+}
+
 void symbolizer_set_go(struct symbolizer *s, const struct gopcln *t, uint64_t text_start,
                        uint64_t text_end)
 {
+    free(s->go_file);
+    s->go_file = NULL;
     s->go = *t;
     s->go_start = text_start;
     s->go_end = text_end;
@@ -279,6 +295,19 @@ static int sym_lookup_dwarf(struct sym_map *m, int idx, uint64_t pc, struct sym_
     return n;
 }
 
+/* pc as the Go tables' address: itself, or, for tables at link-time addresses, the file's
+ * (0 in another mapping). */
+static uint64_t go_address(struct symbolizer *s, struct sym_map *m, uint64_t pc)
+{
+    if (!s->go_file)
+        return pc;
+    if (strcmp(m->path, s->go_file) != 0)
+        return 0;
+    if (m->open_state == 0)
+        sym_open(m);
+    return m->open_state > 0 ? pc - m->bias : 0;
+}
+
 int symbolizer_lookup(struct symbolizer *s, uint64_t addr, int is_return_address,
                       struct sym_frame *out, int max)
 {
@@ -290,8 +319,9 @@ int symbolizer_lookup(struct symbolizer *s, uint64_t addr, int is_return_address
         return 0;
     struct sym_map *m = &s->maps[idx];
     m->lookups++;
-    if (s->have_go && pc >= s->go_start && pc < s->go_end) {
-        int n = sym_lookup_go(s, m, idx, pc, out, max);
+    uint64_t go_pc = go_address(s, m, pc);
+    if (s->have_go && go_pc >= s->go_start && go_pc < s->go_end) {
+        int n = sym_lookup_go(s, m, idx, go_pc, out, max);
         if (n > 0)
             return n;
         /* Padding between functions and the like: try the ELF symbols below. */
@@ -347,6 +377,6 @@ int symbolizer_mapping_get(struct symbolizer *s, size_t i, struct sym_mapping *o
     out->has_filenames = out->has_functions && m->file_misses == 0;
     out->has_line_numbers = out->has_functions && m->line_misses == 0;
     out->has_inline_frames = m->go_frames || m->dwarf_frames ||
-        (s->have_go && s->go_start >= m->start && s->go_start < m->limit);
+        (s->have_go && !s->go_file && s->go_start >= m->start && s->go_start < m->limit);
     return 0;
 }

@@ -58,6 +58,11 @@ int symbolizer_covers(const struct symbolizer *s, uint64_t addr);
  * The table and the memory it points to must outlive the symbolizer. */
 void symbolizer_set_go(struct symbolizer *s, const struct gopcln *t, uint64_t text_start,
                        uint64_t text_end);
+/* The same for tables analysed from the file at path (goexe_analyze_file: link-time
+ * addresses), looked up in that file's mappings through their load bias: a PIE executable
+ * too. 0 or -ENOMEM. */
+int symbolizer_set_go_file(struct symbolizer *s, const struct gopcln *t, uint64_t text_start,
+                           uint64_t text_end, const char *path);
 
 /* Frames for addr, innermost first (addr-1 is looked up when is_return_address).
  * Returns the count (0 when unknown: the caller prints the address) or -EINVAL. */

@@ -2,7 +2,8 @@
 # test_goversions.sh -- the cgo fixture built with each Go toolchain in
 # LIBGOPROF_TEST_GO_VERSIONS (default "1.26 1.21"): exact C-through-Go chain for c_inner and
 # total sampled CPU within 10 % of the process's CPU time. Then Go in a shared library a C
-# program is linked with (tests/fixtures/go_cshared), and a Go version it does not know.
+# program is linked with or loads (tests/fixtures/go_cshared), a stripped PIE Go program
+# behind a shell, and a Go version it does not know.
 . "$(dirname "$0")/lib.sh"
 
 need_go || { echo "0 passed, 1 failed"; exit 1; }
@@ -75,6 +76,22 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
         sh -c '"$1" tool pprof -raw "$2" 2>/dev/null | grep -q "^Comment: libgoprof .*, go$3"' \
         _ "$GO" "$dir/host.pb.gz" "$v"
 done
+
+# --- a stripped PIE Go program behind a shell -------------------------------------------
+# The shell leads the session and the Go program joins it: the collector analyses the Go
+# program's tables from its file, at link-time addresses, and looks them up through the
+# mapping's load bias. Without a .symtab or DWARF, they are its only names.
+bin="$work/go_cgo-pie-stripped"
+if (cd "$top_srcdir/tests/fixtures/go_cgo" &&
+    CGO_ENABLED=1 "$GO" build -buildmode=pie -ldflags="-s -w" -o "$bin" .); then
+    run_profiled "$work/piemember.pb.gz" -- sh -c '"$1" -d 1s; true' _ "$bin" ||
+        fail "PIE member: profile written"
+    check "PIE member: its Go frames named, runtime.main to the cgo call" \
+        in_one_trace "$RUN_PROFILE" cpu runtime.asmcgocall runtime.cgocall main._Cfunc_c_outer \
+        main.goCallC main.main runtime.main
+else
+    fail "PIE member: build"
+fi
 
 # --- a Go version the profiler does not know -------------------------------------------
 # go_cgo from the newest toolchain without DWARF (-w keeps .symtab for the C names), its
