@@ -18,6 +18,7 @@
 #include "lib/elf/elf_file.h"
 #include "lib/base/grow.h"
 #include "lib/base/log.h"
+#include "lib/go/goexe.h"
 #include "lib/go/pclntab.h"
 #include "collector/maps.h"
 #include "collector/symbolize_dwarf.h"
@@ -39,6 +40,7 @@ struct sym_map {
     int dwarf_state;            /* 0 = not tried, 1 = open, -1 = none */
     struct sym_dwarf *dwarf;    /* the file's DWARF (shared, counted), or NULL */
     int dwarf_frames;           /* some lookup used the DWARF */
+    int go_checked;             /* looked at as a Go library (go_library) */
 };
 
 struct symbolizer {
@@ -49,6 +51,7 @@ struct symbolizer {
     uint64_t go_start, go_end;
     char *go_file;              /* NULL: runtime addresses; else the tables are this file's, at
                                  * link-time addresses (symbolizer_set_go_file) */
+    struct goexe *go_lib;       /* a Go shared library's tables found here (go_library), owned */
     int wrapper_funcid;         /* funcID of compiler-generated wrappers, -1 when unknown */
 };
 
@@ -72,6 +75,10 @@ void symbolizer_free(struct symbolizer *s)
     }
     free(s->maps);
     free(s->go_file);
+    if (s->go_lib) {
+        goexe_release(s->go_lib);
+        free(s->go_lib);
+    }
     free(s);
 }
 
@@ -295,10 +302,38 @@ static int sym_lookup_dwarf(struct sym_map *m, int idx, uint64_t pc, struct sym_
     return n;
 }
 
+/* A process with no Go tables given (a C program) may have loaded a Go shared library: by
+ * dlopen after its constructor's analysis (Python's ctypes), or as a member of the session,
+ * whose libraries the constructor's analysis never saw. Such a mapping's file (Go's build
+ * info section, and an analysis that succeeds) gives its tables, at link-time addresses. */
+static void go_library(struct symbolizer *s, struct sym_map *m)
+{
+    struct elf_section sec;
+    m->go_checked = 1;
+    if (m->open_state == 0)
+        sym_open(m);
+    if (m->open_state <= 0 || elf_file_section(m->elf, ".go.buildinfo", &sec) != 0)
+        return;
+    struct goexe *g = calloc(1, sizeof *g);
+    if (g && goexe_analyze_file(m->path, g) == 0 && g->is_go &&
+        symbolizer_set_go_file(s, &g->pcln, g->text_start, g->text_end, m->path) == 0) {
+        s->go_lib = g;
+        return;
+    }
+    if (g) {
+        goexe_release(g);
+        free(g);
+    }
+}
+
 /* pc as the Go tables' address: itself, or, for tables at link-time addresses, the file's
  * (0 in another mapping). */
 static uint64_t go_address(struct symbolizer *s, struct sym_map *m, uint64_t pc)
 {
+    if (!s->have_go && !m->go_checked)
+        go_library(s, m);
+    if (!s->have_go)
+        return 0;
     if (!s->go_file)
         return pc;
     if (strcmp(m->path, s->go_file) != 0)

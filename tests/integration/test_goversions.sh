@@ -30,8 +30,8 @@ done
 # Python's ctypes does; found when its runtime starts its first thread). The main thread and
 # a thread of the host's call Go (GoWork, through crosscall2 and cgocallback); the Go leaf's
 # stacks run back into C to their roots, and the C memory GoWork keeps is under its Go and C
-# callers. (A library found after start is symbolized from its ELF symbols, whose names for
-# Go's assembly carry .abi0: runtime.cgocallback* below.)
+# callers. (runtime.cgocallback* below: were the collector to symbolize a library loaded after
+# its fork from ELF symbols, not from its pclntab, Go's assembly names would carry .abi0.)
 for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
     goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
     dir="$work/cshared-$v"
@@ -68,6 +68,9 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
         check "$label: its own thread's, from start_thread (>= 0.95)" \
             "$PROFCHECK" chain "$RUN_PROFILE" --contains --leaf c_thread --min 0.95 \
             --expect '...;start_thread;c_thread;c_caller;GoWork;crosscall2;runtime.cgocallback*;...'
+        check "$label: Go's names from its pclntab, not ELF symbols (no runtime.*.abi0)" \
+            sh -c '! "$1" tool pprof -traces "$2" 2>/dev/null | grep -q "runtime\..*\.abi0"' \
+            _ "$GO" "$RUN_PROFILE"
         check "$label: the kept C memory under cgo, main.GoWork, crosscall2 and the C callers" \
             in_one_trace "$heap" inuse_space cshared_alloc "runtime.asmcgocall*" "runtime.cgocall*" \
             main.GoWork crosscall2 GoWork c_caller main _start
