@@ -180,6 +180,14 @@ in_one_trace() {
 			(p != "" ? index($0, p) == 1 : $0 == w) { if (++k > n) found = 1 }
 			END { exit !found }'
 }
+# go_build_fixture FIXTURE VERSION OUT [FLAGS...]: tests/fixtures/FIXTURE built with cgo by the
+# Go VERSION toolchain (scripts/go-toolchain.sh) into OUT.
+go_build_fixture() {
+	local fx=$1 v=$2 out=$3 goroot
+	shift 3
+	goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || return 1
+	(cd "$top_srcdir/tests/fixtures/$fx" && CGO_ENABLED=1 "$goroot/bin/go" build "$@" -o "$out" .)
+}
 # build_profcheck DIR: tests/tools/profcheck built into DIR/profcheck; sets PROFCHECK.
 build_profcheck() {
 	(cd "$top_srcdir/tests/tools/profcheck" && CGO_ENABLED=0 "$GO" build -o "$1/profcheck" .) ||
@@ -201,7 +209,8 @@ build_fixtures() {
 	key=$({ find "$fx/c_threads" "$fx/go_cgo" "$top_srcdir/tests/tools/profcheck" -type f |
 		LC_ALL=C sort | xargs cat; cat "$top_srcdir/tests/integration/lib.sh"; "$GO" version; } |
 		sha1sum | cut -c1-16)
-	cache=${top_builddir:-$top_srcdir}/tests/fixture-cache/$key
+	# absolute: the builds run in the fixtures' directories
+	cache=$(cd "${top_builddir:-$top_srcdir}" && pwd)/tests/fixture-cache/$key || return 1
 	if [ ! -x "$cache/profcheck" ]; then
 		mkdir -p "${cache%/*}" && tmp=$(mktemp -d "${cache%/*}/.build.XXXXXX") || return 1
 		_build_fixtures_into "$tmp" || { rm -rf "$tmp"; return 1; }

@@ -41,17 +41,13 @@ bytes() {
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { exit !(a >= b * (1 - t) && a <= b * (1 + t)) }'; }
 
 for v in ${LIBGOPROF_TEST_CMEM_GO_VERSIONS:-1.21 1.26}; do
-	goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
 	bin="$work/go_cmem-$v"
-	(cd "$top_srcdir/tests/fixtures/go_cmem" && CGO_ENABLED=1 "$goroot/bin/go" build -o "$bin" .) ||
-		{ fail "go$v: build go_cmem"; continue; }
+	go_build_fixture go_cmem "$v" "$bin" || { fail "go$v: build go_cmem"; continue; }
 	run_plain "$work/plain$v" -- "$bin"
 	heap="$work/go$v.heap.pb.gz"
 	run_profiled "$work/go$v.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_RING_SLOTS=8192 \
 		GOPROF_HEAP_OUT="$heap" -- "$bin"
-	check "go$v: exit status as without libgoprof" test "$RUN_STATUS" = "$(cat "$work/plain$v.status")"
-	check "go$v: stdout identical" cmp "$work/plain$v.stdout" "$RUN_STDOUT"
-	check "go$v: stderr identical" cmp "$work/plain$v.stderr" "$RUN_STDERR"
+	same_as_plain "go$v" "$work/plain$v"
 	check "go$v: heap profile written" test -s "$heap"
 	[ -s "$heap" ] || continue
 	raw=$("$GO" tool pprof -raw "$heap" 2>&1)
@@ -85,16 +81,12 @@ done
 sqlite_src=/usr/share/gocode/src/github.com/mattn/go-sqlite3
 for v in ${LIBGOPROF_TEST_CMEM_GO_VERSIONS:-1.21 1.26}; do
 	[ -d "$sqlite_src" ] || { fail "sqlite: $sqlite_src missing (scripts/setup.sh installs golang-github-mattn-go-sqlite3-dev)"; break; }
-	goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
 	bin="$work/go_sqlite-$v"
-	(cd "$top_srcdir/tests/fixtures/go_sqlite" && CGO_ENABLED=1 "$goroot/bin/go" build -o "$bin" .) ||
-		{ fail "sqlite go$v: build go_sqlite"; continue; }
+	go_build_fixture go_sqlite "$v" "$bin" || { fail "sqlite go$v: build go_sqlite"; continue; }
 	run_plain "$work/sqplain$v" -- "$bin"
 	heap="$work/sq$v.heap.pb.gz"
 	run_profiled "$work/sq$v.pb.gz" GOPROF_HEAP_RATE=16k GOPROF_HEAP_OUT="$heap" -- "$bin"
-	check "sqlite go$v: exit status, stdout and stderr as without libgoprof" \
-		sh -c '[ "$1" = "$(cat "$2.status")" ] && cmp -s "$2.stdout" "$3" && cmp -s "$2.stderr" "$4"' \
-		_ "$RUN_STATUS" "$work/sqplain$v" "$RUN_STDOUT" "$RUN_STDERR"
+	same_as_plain "sqlite go$v" "$work/sqplain$v"
 	truth=$(awk '$1 == "sqlite3_memory_used" { print $2 }' "$work/sqplain$v.stdout")
 	[ -s "$heap" ] && [ -n "$truth" ] || { fail "sqlite go$v: heap profile and SQLite's count"; continue; }
 	inuse=$(bytes "$heap" inuse_space TOTAL) fill=$(bytes "$heap" inuse_space main.fill)

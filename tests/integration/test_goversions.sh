@@ -11,10 +11,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/libgoprof-goversions.XXXXXX")
 build_fixtures "$work" || { fail "build fixtures"; summary; exit 1; }
 chain='runtime.goexit;runtime.main;main.main;main.goCallC;main._Cfunc_c_outer;runtime.cgocall;runtime.asmcgocall;*;c_outer;c_inner'
 for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
-    goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
     bin="$work/go_cgo-$v"
-    (cd "$top_srcdir/tests/fixtures/go_cgo" && CGO_ENABLED=1 "$goroot/bin/go" build -o "$bin" .) ||
-        { fail "go$v: build go_cgo"; continue; }
+    go_build_fixture go_cgo "$v" "$bin" || { fail "go$v: build go_cgo"; continue; }
     run_profiled "$work/go$v.pb.gz" -- "$bin" -d 2s || { fail "go$v: profile written"; continue; }
     check "go$v: profile valid for go tool pprof" pprof_ok "$RUN_PROFILE"
     check "go$v: chain for leaf c_inner (>= 0.99)" \
@@ -33,14 +31,13 @@ done
 # callers. (runtime.cgocallback* below: were the collector to symbolize a library loaded after
 # its fork from ELF symbols, not from its pclntab, Go's assembly names would carry .abi0.)
 for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
-    goroot=$("$top_srcdir/scripts/go-toolchain.sh" "$v") || { fail "go$v: toolchain"; continue; }
     dir="$work/cshared-$v"
+    host_c="$top_srcdir/tests/fixtures/go_cshared/host/host.c"
     mkdir -p "$dir"
-    if ! (cd "$top_srcdir/tests/fixtures/go_cshared" &&
-          CGO_ENABLED=1 "$goroot/bin/go" build -buildmode=c-shared -o "$dir/libgocshared.so" . &&
-          gcc -O1 -fno-omit-frame-pointer -pthread -I "$dir" -o "$dir/host" host/host.c \
-              -L "$dir" -lgocshared -Wl,-rpath,"$dir" &&
-          gcc -O1 -fno-omit-frame-pointer -pthread -DHOST_DLOPEN -o "$dir/host_dlopen" host/host.c -ldl); then
+    if ! { go_build_fixture go_cshared "$v" "$dir/libgocshared.so" -buildmode=c-shared &&
+           gcc -O1 -fno-omit-frame-pointer -pthread -I "$dir" -o "$dir/host" "$host_c" \
+               -L "$dir" -lgocshared -Wl,-rpath,"$dir" &&
+           gcc -O1 -fno-omit-frame-pointer -pthread -DHOST_DLOPEN -o "$dir/host_dlopen" "$host_c" -ldl; }; then
         fail "c-shared go$v: build"
         continue
     fi
@@ -54,9 +51,8 @@ for v in ${LIBGOPROF_TEST_GO_VERSIONS:-1.26 1.21}; do
         # shellcheck disable=SC2086
         run_profiled "$dir/$host.pb.gz" GOPROF_HEAP_RATE=64k GOPROF_HEAP_OUT="$heap" -- \
             "$dir/$host" $args || { fail "$label: profile written"; continue; }
-        check "$label: output and exit status as without libgoprof, nothing on stderr" \
-            sh -c '[ "$1" = "$(cat "$2.status")" ] && cmp -s "$2.stdout" "$3" && [ ! -s "$4" ]' \
-            _ "$RUN_STATUS" "$dir/$host.plain" "$RUN_STDOUT" "$RUN_STDERR"
+        same_as_plain "$label" "$dir/$host.plain"
+        check "$label: nothing on stderr" test ! -s "$RUN_STDERR"
         check "$label: main.goSpin's stacks cross back into C (>= 0.99)" \
             "$PROFCHECK" chain "$RUN_PROFILE" --leaf main.goSpin --min 0.99 \
             --expect '...;c_caller;GoWork;crosscall2;runtime.cgocallback*;...;main.GoWork;main.goSpin'
@@ -85,8 +81,7 @@ done
 # program's tables from its file, at link-time addresses, and looks them up through the
 # mapping's load bias. Without a .symtab or DWARF, they are its only names.
 bin="$work/go_cgo-pie-stripped"
-if (cd "$top_srcdir/tests/fixtures/go_cgo" &&
-    CGO_ENABLED=1 "$GO" build -buildmode=pie -ldflags="-s -w" -o "$bin" .); then
+if go_build_fixture go_cgo 1.26 "$bin" -buildmode=pie -ldflags="-s -w"; then
     run_profiled "$work/piemember.pb.gz" -- sh -c '"$1" -d 1s; true' _ "$bin" ||
         fail "PIE member: profile written"
     check "PIE member: its Go frames named, runtime.main to the cgo call" \

@@ -57,6 +57,15 @@ variant_flags() {
     esac
 }
 
+# pprof_top GOROOT [FLAGS]: that toolchain's go tool pprof -top of the last run's profile, every
+# node, from its column header on.
+pprof_top() {
+    local goroot=$1
+    shift
+    "$goroot/bin/go" tool pprof -top -nodecount=100000 "$@" "$RUN_PROFILE" 2>&1 |
+        sed -n '/^ *flat /,$p'
+}
+
 # Each program's build directory: the program's files, the shared gopprof.go and a go.mod.
 for p in $programs; do
     if [ ! -f "$stacks_dir/$p/expect" ]; then
@@ -166,9 +175,8 @@ for v in $versions; do
                 # Set against -symbolize=remote (none for a file), not none, which also skips
                 # pprof's demangler (it made one go1.25 stub's _cgo_<hash> cgo_<hash>).
                 if [ "$var" != default ]; then
-                    top() { "$goroot/bin/go" tool pprof -top -nodecount=100000 "$@" "$RUN_PROFILE" 2>&1 |
-                        sed -n '/^ *flat /,$p'; }
-                    if diff <(top -symbolize=remote) <(top) >"$out.renamed"; then
+                    if diff <(pprof_top "$goroot" -symbolize=remote) <(pprof_top "$goroot") \
+                        >"$out.renamed"; then
                         pass "$label go$v: go tool pprof keeps the profile's names"
                     else
                         fail "$label go$v: go tool pprof renamed functions (< the profile's, > its own)"

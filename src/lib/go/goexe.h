@@ -38,7 +38,7 @@ struct goexe {
     int64_t g_tls_in_block;     /* runtime.tlsg's offset in the file's TLS block, -1 unknown:
                                  * a shared object's block is where the dynamic linker put it,
                                  * and g_tls_offset, computed for an executable's, is then
-                                 * the caller's to set (preload.c, from dlinfo) */
+                                 * the caller's to set (program/preload/go_module.c) */
     struct go_layout layout;    /* g/m offsets; layout.known = 0 when neither source has them */
     int layout_from_dwarf;      /* 1: this binary's DWARF; 0: the version table (or unknown) */
     struct elf_file *file;      /* goexe_analyze_file/_image only: backing image */

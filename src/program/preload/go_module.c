@@ -11,7 +11,9 @@
  * from the library's constructor (_rt0_amd64_lib: _cgo_sys_thread_create, pthread_create),
  * which libgoprof's wrapper sees, and every Go thread after it: the library is analysed there,
  * before its first Go code runs. Until then its frames were native; a sample taken while the
- * unwinder is being configured sees it as Go or not, never half (unwind_configure_late).
+ * unwinder is being configured sees it as Go or not, never half (unwind_configure_late). One
+ * search serves both: the constructor's, over every object loaded at start, and each later
+ * one, over what was loaded since (go_module_find_lib).
  */
 #include "program/preload/go_module.h"
 
@@ -66,7 +68,9 @@ typedef struct {
     unsigned long ti_module, ti_offset;
 } tls_index;
 
-int go_module_lib_tls(size_t modid, struct goexe *g)
+/* g's TLS slot in a Go shared library analysed by goexe_analyze (modid: its TLS module id):
+ * sets g->g_tls_offset. 0, or -ENOENT. */
+static int go_module_lib_tls(size_t modid, struct goexe *g)
 {
     void *(*tls_get_addr)(tls_index *) = NULL;
     *(void **)&tls_get_addr = dlsym(RTLD_DEFAULT, "__tls_get_addr");
@@ -84,7 +88,8 @@ int go_module_lib_tls(size_t modid, struct goexe *g)
 
 /* 0: not looking (a Go program, or one found); 1: looking; 2: a look under way. */
 static _Atomic int watching;
-static unsigned long long seen_adds;   /* dlpi_adds at the last look (under watching == 2) */
+static unsigned long long seen_adds;   /* dlpi_adds at the last look (the constructor's, or
+                                        * under watching == 2) */
 
 void go_module_watch(void)
 {
@@ -102,12 +107,12 @@ struct look {
 static int look_for_go(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct look *l = data;
-    if (l->first) {
+    if (l->first) {   /* the executable: whether anything was loaded since the last look */
         l->first = 0;
         if (size < offsetof(struct dl_phdr_info, dlpi_tls_modid) + sizeof info->dlpi_tls_modid)
-            return 1;   /* no dlpi_adds: nothing to compare */
+            return 1;   /* a glibc without dlpi_adds and dlpi_tls_modid */
         l->adds = info->dlpi_adds;
-        return l->adds == seen_adds;   /* nothing loaded since: stop here */
+        return l->adds == seen_adds;
     }
     if (info->dlpi_name && info->dlpi_name[0] && go_module_has_note(info)) {
         snprintf(l->path, sizeof l->path, "%s", info->dlpi_name);
@@ -118,30 +123,35 @@ static int look_for_go(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+int go_module_find_lib(struct goexe *go)
+{
+    struct look l = { .first = 1 };
+    dl_iterate_phdr(look_for_go, &l);
+    if (l.adds)
+        seen_adds = l.adds;
+    if (!l.path[0])
+        return 0;
+    int r = goexe_analyze(l.path, l.bias, go);
+    if (r == 0 && go->is_go && go_module_lib_tls(l.tls_modid, go) == 0) {
+        gp_debug("go", "%s (%s): its Go frames are walked", l.path, go->version);
+        return 1;
+    }
+    gp_log("go", "%s (%s): %s; its Go code is profiled as native code", l.path,
+           go->version[0] ? go->version : "Go",
+           r != 0 ? strerror(-r) : "g's TLS slot not found");
+    memset(go, 0, sizeof *go);
+    return -ENOTSUP;
+}
+
 void go_module_look_again(void)
 {
     int one = 1;
     if (atomic_load_explicit(&watching, memory_order_relaxed) != 1 ||
         !atomic_compare_exchange_strong(&watching, &one, 2))
         return;   /* not looking, or another thread is */
-    struct look l = { .first = 1 };
-    dl_iterate_phdr(look_for_go, &l);
-    if (l.adds)
-        seen_adds = l.adds;
-    if (!l.path[0]) {
-        atomic_store(&watching, 1);
-        return;
-    }
     static struct goexe go;   /* the unwinder reads its tables in place: they stay */
-    int r = goexe_analyze(l.path, l.bias, &go);
-    if (r == 0 && go.is_go && go_module_lib_tls(l.tls_modid, &go) == 0) {
+    int r = go_module_find_lib(&go);
+    if (r > 0)
         unwind_configure_late(&go);
-        gp_debug("go", "%s (%s), loaded after start: its Go frames are walked from here on",
-                 l.path, go.version);
-    } else {
-        gp_log("go", "%s (%s), loaded after start: %s; its Go code is profiled as native code",
-               l.path, go.version[0] ? go.version : "Go",
-               r != 0 ? strerror(-r) : "g's TLS slot not found");
-    }
-    atomic_store(&watching, 0);   /* one Go runtime in a process */
+    atomic_store(&watching, r == 0);   /* found (usable or not): one Go runtime in a process */
 }

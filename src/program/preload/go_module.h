@@ -15,12 +15,14 @@ struct goexe;
  * executable and shared library): read from memory, no file opened. */
 int go_module_has_note(const struct dl_phdr_info *info);
 
-/* g's TLS slot in a Go shared library analysed by goexe_analyze (modid: its TLS module id,
- * dl_iterate_phdr's dlpi_tls_modid): sets g->g_tls_offset. 0, or -ENOENT. */
-int go_module_lib_tls(size_t modid, struct goexe *g);
+/* The first loaded shared object with Go's note (-buildmode=c-shared), among those loaded
+ * since the last look (all of them at the first), analysed into *go, g's TLS slot included.
+ * 1: found, *go usable; 0: none; -ENOTSUP: one that cannot be used (said in one line, *go
+ * zeroed). */
+int go_module_find_lib(struct goexe *go);
 
 /* A Go shared library loaded after start is looked for from here on (the constructor calls it
- * for a program with no Go in it; ring: whether profiling runs). */
+ * for a program with no Go found at start). */
 void go_module_watch(void);
 
 /* On pthread_create: a Go shared library's runtime starts its first thread from the library's

@@ -73,10 +73,6 @@ struct self_text {
     uint64_t lo, hi, main_bias;
     int main_seen;
     int main_has_go_note;   /* the executable carries Go's build ID note */
-    const char *go_lib;     /* the first shared object that does (-buildmode=c-shared): its
-                             * link map's name, valid while it stays loaded */
-    uint64_t go_lib_bias;
-    size_t go_lib_tls_modid;
 };
 
 static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
@@ -87,11 +83,6 @@ static int find_modules(struct dl_phdr_info *info, size_t size, void *data)
         st->main_seen = 1;
         st->main_bias = info->dlpi_addr;
         st->main_has_go_note = go_module_has_note(info);
-    } else if (!st->main_has_go_note && !st->go_lib && info->dlpi_name && info->dlpi_name[0] &&
-               go_module_has_note(info)) {
-        st->go_lib = info->dlpi_name;
-        st->go_lib_bias = info->dlpi_addr;
-        st->go_lib_tls_modid = info->dlpi_tls_modid;
     }
     uint64_t me = (uint64_t)(uintptr_t)&find_modules;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -364,42 +355,34 @@ static int read_config(void)
     return 0;
 }
 
-/* The Go tables (goexe) of the executable, or of the Go shared object a C program was linked
+/* The Go tables (goexe) of the executable, or of the Go shared library a C program was linked
  * with, and what the unwinder may use of them; never fails: without usable tables, Go code is
  * profiled as native code. A Go shared library loaded later, by dlopen, is looked for as its
  * runtime starts (go_module.c). */
 static void analyze_go(const struct self_text *st)
 {
-    const char *path = "/proc/self/exe";
-    uint64_t bias = st->main_bias;
-    if (!st->main_has_go_note && st->go_lib) {
-        path = st->go_lib;
-        bias = st->go_lib_bias;
-    } else if (!st->main_has_go_note) {   /* a C/C++ program: no file to open */
-        memset(&goexe, 0, sizeof goexe);
-        unwind_configure(NULL);
-        go_module_watch();
-        return;
+    if (!st->main_has_go_note) {   /* a C/C++ program, perhaps with Go in a library */
+        int found = go_module_find_lib(&goexe);
+        unwind_configure(found > 0 ? &goexe : NULL);
+        if (found == 0)
+            go_module_watch();
+        if (found <= 0)
+            return;
+    } else {
+        int r = goexe_analyze("/proc/self/exe", st->main_bias, &goexe);
+        if (r != 0 && r != -ENOENT && goexe.is_go) {
+            /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future
+             * pclntab format): half-read tables must not reach the unwinder; one line, then
+             * native code. */
+            gp_log("go", "%s executable: its Go tables are not usable (%s); it is profiled as "
+                   "native code", goexe.version, strerror(-r));
+            goexe.is_go = 0;
+        } else if (r != 0 && r != -ENOENT) {
+            gp_log("go", "this Go program's layout is not supported (%s): Go frames are "
+                   "unwound without runtime state", strerror(-r));
+        }
+        unwind_configure(goexe.is_go ? &goexe : NULL);
     }
-    int r = goexe_analyze(path, bias, &goexe);
-    if (r == 0 && goexe.is_go && path == st->go_lib && go_module_lib_tls(st->go_lib_tls_modid, &goexe) != 0) {
-        gp_log("go", "%s (%s): g's TLS slot not found; its Go code is profiled as native code",
-               path, goexe.version);
-        memset(&goexe, 0, sizeof goexe);
-        unwind_configure(NULL);
-        return;
-    }
-    if (r != 0 && r != -ENOENT && goexe.is_go) {
-        /* A .go.buildinfo but tables we cannot use (a C program carrying one, a future pclntab
-         * format): half-read tables must not reach the unwinder; one line, then native code. */
-        gp_log("go", "%s executable: its Go tables are not usable (%s); it is profiled as "
-               "native code", goexe.version, strerror(-r));
-        goexe.is_go = 0;
-    } else if (r != 0 && r != -ENOENT) {
-        gp_log("go", "this Go program's layout is not supported (%s): Go frames are unwound "
-               "without runtime state", strerror(-r));
-    }
-    unwind_configure(goexe.is_go ? &goexe : NULL);
     if (goexe.is_go && !gp_unwind_go.layout.known)
         gp_log("go", "%s: runtime layout not recognised (no usable DWARF, and only Go 1.21-1.26 "
                "are known): goroutine state is not read; stacks may end early at morestack",

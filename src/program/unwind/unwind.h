@@ -46,7 +46,8 @@ struct go_special_range {
     uint8_t kind;
 };
 
-/* What the unwinder knows of the Go runtime of this process; immutable after init. */
+/* What the unwinder knows of the Go runtime of this process: set at init, or once later for a
+ * Go library loaded by dlopen (unwind_configure_late, published by is_go); then immutable. */
 struct unwind_go {
     int pid;                      /* ours, for fault-safe reads (process_vm_readv) */
     int is_go;                    /* the Go runtime's object (the executable, or a Go shared
