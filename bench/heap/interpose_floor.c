@@ -53,8 +53,8 @@ void *malloc(size_t n)
 #ifdef FILTER
 #include "program/sample/heap_set.h"
 
-/* As interpose_malloc.c's: SET_BITS 16, SET_SPAN 36, static, zero-filled. */
-#define FILTER_BITS 16
+/* As interpose_malloc.c's: SET_BITS 20, SET_SPAN 36, static, zero-filled. */
+#define FILTER_BITS 20
 #define SUMMARY_SPAN 36
 static _Atomic uint64_t filter[(size_t)1 << FILTER_BITS];
 static _Atomic uint64_t summary[HEAP_SET_SUMMARY_WORDS(SUMMARY_SPAN)];

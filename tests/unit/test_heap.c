@@ -59,8 +59,19 @@ static uint64_t rnd(uint64_t *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* The summary's span for a table of 2^bits lines: four of the filter's regions (the
- * interposers' spans 512), so that addresses a few regions apart share summary bits and filter
+/* Homes hashed (-1, as at GOPROF_HEAP_RATE under 4 KiB), a line per filter word (0, as at
+ * 4 KiB) or per 4 words (2, as at 16 KiB; the interposers' table goes to 16 from 64 KiB):
+ * main runs the table's tests each way. */
+static int home_shift;
+
+/* The filter's bits for a table of 2^line_bits lines: as many words a line as the homes take. */
+static unsigned filter_bits(unsigned line_bits)
+{
+    return line_bits + (unsigned)(home_shift > 0 ? home_shift : 0);
+}
+
+/* The summary's span for a filter of 2^bits words: four of the filter's regions (the
+ * interposers' spans 32), so that addresses a few regions apart share summary bits and filter
  * words, and the tests' addresses, spread over terabytes, fold onto a small table. */
 static unsigned test_span(unsigned bits)
 {
@@ -69,9 +80,10 @@ static unsigned test_span(unsigned bits)
 }
 
 /* A table's lines and, after them, its filter and summary, in one zero-filled block. */
-static void *table_mem(unsigned bits)
+static void *table_mem(unsigned line_bits)
 {
-    size_t n = heap_set_bytes(bits) + heap_set_filter_words(bits) * 8 +
+    unsigned bits = filter_bits(line_bits);
+    size_t n = heap_set_bytes(line_bits) + heap_set_filter_words(bits) * 8 +
                HEAP_SET_SUMMARY_WORDS(test_span(bits)) * 8;
     void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (p)
@@ -79,16 +91,13 @@ static void *table_mem(unsigned bits)
     return p;
 }
 
-/* Homes by window (as at GOPROF_HEAP_RATE >= 4 KiB) or hashed: main runs the table's tests
- * both ways. */
-static int windowed;
-
-static void table_init(struct heap_set *s, void *mem, unsigned bits)
+static void table_init(struct heap_set *s, void *mem, unsigned line_bits)
 {
-    char *filter = (char *)mem + heap_set_bytes(bits);
-    heap_set_init(s, mem, (_Atomic uint64_t *)filter,
+    unsigned bits = filter_bits(line_bits);
+    char *filter = (char *)mem + heap_set_bytes(line_bits);
+    heap_set_init(s, mem, line_bits, (_Atomic uint64_t *)filter,
                   (_Atomic uint64_t *)(filter + heap_set_filter_words(bits) * 8), bits,
-                  test_span(bits), windowed);
+                  test_span(bits), home_shift);
 }
 
 /* Every slot empty, every line's counts zero, every filter and summary bit clear. */
@@ -100,7 +109,8 @@ static int all_empty(const struct heap_set *s)
         for (int i = 0; i < HEAP_SET_LINE_SLOTS; i++)
             ok &= atomic_load(&s->line[l].slot[i]) == HEAP_SET_EMPTY;
     }
-    for (uint64_t i = 0; i <= s->mask; i++)   /* (above the bits: the words' insert counts) */
+    for (uint64_t i = 0; i < heap_set_filter_words(s->bits); i++)   /* (above the bits: the
+                                                                   * words' insert counts) */
         ok &= (atomic_load(&s->filter[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
     for (size_t i = 0; i < HEAP_SET_SUMMARY_WORDS(s->span); i++)
         ok &= (atomic_load(&s->summary[i]) & (HEAP_FILTER_INSERT_ONE - 1)) == 0;
@@ -179,7 +189,7 @@ static void churn(void)
     void *mem = table_mem(8);
     table_init(&s, mem, 8);
     enum { LIVE = 300 };
-    uint64_t held[LIVE] = { 0 }, seed = 42, next = 1, stride = windowed ? 4096 : 16;
+    uint64_t held[LIVE] = { 0 }, seed = 42, next = 1, stride = home_shift >= 0 ? (uint64_t)4096 << home_shift : 16;
     int ok = 1;
     for (long i = 0; i < 2000000; i++) {
         int k = (int)(rnd(&seed) % LIVE);
@@ -239,11 +249,11 @@ static void summary_pages(void)
     struct heap_set s;
     void *mem = table_mem(8);
     table_init(&s, mem, 8);
-    unsigned span = s.span, w = HEAP_FILTER_WINDOW_SHIFT;
+    unsigned span = s.span, w = HEAP_FILTER_WINDOW_SHIFT, fb = s.bits;
     /* a and b: the two windows of one page, so the two words of one pair; c: the next page */
     uint64_t a = 0x7f1234560000ull, b = a + (1u << w) + 64, c = a + (2u << w);
-    CHECK(heap_filter_word(a, 8, span) % 2 == 0);   /* the rotation is even */
-    CHECK(heap_filter_word(b, 8, span) == heap_filter_word(a, 8, span) + 1);
+    CHECK(heap_filter_word(a, fb, span) % 2 == 0);   /* the rotation is even */
+    CHECK(heap_filter_word(b, fb, span) == heap_filter_word(a, fb, span) + 1);
     CHECK(heap_summary_page(b, span) == heap_summary_page(a, span));
     CHECK(heap_summary_page(c, span) != heap_summary_page(a, span));
     CHECK(!summary_bit_of(&s, a) && !heap_set_maybe(&s, a));
@@ -258,11 +268,11 @@ static void summary_pages(void)
 
     /* d: a's page in the next span. It shares a's summary bit and, rotated alike, a's filter
      * word; e: a's page in the next region of a's span, whose rotation differs */
-    uint64_t d = a + ((uint64_t)1 << span) + 128, e = a + ((uint64_t)1 << (8 + w));
+    uint64_t d = a + ((uint64_t)1 << span) + 128, e = a + ((uint64_t)1 << (fb + w));
     CHECK(heap_summary_page(d, span) == heap_summary_page(a, span));
-    CHECK(heap_filter_word(d, 8, span) == heap_filter_word(a, 8, span));
+    CHECK(heap_filter_word(d, fb, span) == heap_filter_word(a, fb, span));
     CHECK(heap_summary_page(e, span) != heap_summary_page(a, span));
-    CHECK(heap_filter_word(e, 8, span) != heap_filter_word(a, 8, span));
+    CHECK(heap_filter_word(e, fb, span) != heap_filter_word(a, fb, span));
     CHECK(ins(&s, a) == HEAP_SET_INSERTED && ins(&s, d) == HEAP_SET_INSERTED);
     CHECK(rem(&s, a) == 1);
     CHECK(summary_bit_of(&s, d) && heap_set_maybe(&s, d));   /* d keeps the bit */
@@ -275,7 +285,7 @@ static void summary_pages(void)
      * (kept, it would stay set after f left too) */
     uint64_t f = 0;
     for (uint64_t k = 1; k < ((uint64_t)1 << (span - w)) && !f; k++)
-        if (heap_filter_word(a + (k << w), 8, span) == heap_filter_word(a, 8, span))
+        if (heap_filter_word(a + (k << w), fb, span) == heap_filter_word(a, fb, span))
             f = a + (k << w);
     CHECK(f && heap_summary_page(f, span) != heap_summary_page(a, span));
     CHECK(ins(&s, a) == HEAP_SET_INSERTED && ins(&s, f) == HEAP_SET_INSERTED);
@@ -703,8 +713,22 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         budget = atof(argv[1]);
-    for (windowed = 0; windowed <= 1; windowed++) {
-        printf("# homes %s\n", windowed ? "by window" : "hashed");
+    /* the interposers' table (2^20 filter words, 2^16 lines) by rate: a line spans at most
+     * rate / 2, and 16 windows at most */
+    CHECK(heap_set_home_shift(4095, 20, 16) == -1);
+    CHECK(heap_set_home_shift(4096, 20, 16) == 0);
+    CHECK(heap_set_home_shift(8191, 20, 16) == 0);
+    CHECK(heap_set_home_shift(8192, 20, 16) == 1);
+    CHECK(heap_set_home_shift(64 * 1024, 20, 16) == 4);
+    CHECK(heap_set_home_shift(512 * 1024, 20, 16) == 4);
+    CHECK(heap_set_home_shift(512 * 1024, 16, 16) == 0);
+    static const int shifts[] = { -1, 0, 2 };
+    for (size_t m = 0; m < sizeof shifts / sizeof shifts[0]; m++) {
+        home_shift = shifts[m];
+        if (home_shift < 0)
+            printf("# homes hashed\n");
+        else
+            printf("# homes by window, %d a line\n", 1 << home_shift);
         full_table();
         summary_pages();
         /* 300 in 896 slots: hashed, lines overflow and none is full; by window these dense
@@ -716,6 +740,7 @@ int main(int argc, char **argv)
         concurrent(budget * 0.1, 0);
         concurrent(budget * 0.1, 1);
     }
+    home_shift = 0;   /* (records' full table: 24 576 addresses 16 bytes apart reach every home) */
     records();
     intervals();
     CHECK(meta_errors == 0);

@@ -385,13 +385,14 @@ static void *boot_pvalloc(size_t n)
 
 /* ---- the interposers ------------------------------------------------------------------------ */
 
-/* The table of sampled blocks: 2^16 lines of 3 slots (4 MiB, 196608 slots), its 512 KiB
- * filter (a word per 2 KiB window of a 128 MiB region) and the filter's 4 MiB summary (a bit
- * per 4 KiB page of a 64 GiB span, a heap's 64 MiB on one page of it):
- * program/sample/heap_set.h. The lines are mapped untouched
- * (map_set), pages come as addresses land. At the usual rates (4 KiB and up) a sampled
- * allocation's insert lands on its window's line (heap_set.h), so a thread's inserts touch a
- * stretch of the table a 32nd of its heap's size, and the pages stay small (MADV_NOHUGEPAGE):
+/* The table of sampled blocks: 2^16 lines of 3 slots (4 MiB, 196608 slots), its 8 MiB
+ * filter (a word per 2 KiB window of a 2 GiB region: 16 words a line, so that homes by window
+ * reach every line at 16 windows a line) and the filter's 4 MiB summary (a bit per 4 KiB page
+ * of a 64 GiB span, a heap's 64 MiB on one page of it): program/sample/heap_set.h. The lines
+ * are mapped untouched (map_set), pages come as addresses land. At the usual rates (4 KiB and
+ * up) a sampled allocation's insert lands on its windows' line (heap_set.h), so a thread's
+ * inserts touch a stretch of the table a 32nd to a 512th of its heap's size, and the pages
+ * stay small (MADV_NOHUGEPAGE):
  * a transparent huge page is zeroed whole by the first insert that lands on it, 2 MiB inside
  * one malloc, which took 5-6 ms on the development VM in half the runs (perf: 19-24 samples
  * at 4 kHz in clear_page_erms under the first inserts, 2 % of a 0.25 s heapbench run; with
@@ -401,7 +402,8 @@ static void *boot_pvalloc(size_t n)
  * here, static: free() reads them at fixed addresses with constant shifts, and their pages are
  * touched where the program's heap is (page-aligned: a fork child drops their pages,
  * zero_static). */
-#define SET_BITS 16
+#define SET_LINE_BITS 16
+#define SET_BITS 20
 #define SET_SPAN 36
 _Static_assert(SET_BITS + HEAP_FILTER_WINDOW_SHIFT <= SET_SPAN && SET_SPAN <= 47,
                "the summary's span holds whole filter regions (heap_set_init)");
@@ -802,14 +804,15 @@ static int map_set(int fixed)
     if (p == MAP_FAILED)
         return -errno;
     set_mem = p;
-    int windowed = gp_heap.rate >= HEAP_SET_WINDOWED_RATE;
+    int home_shift = heap_set_home_shift(gp_heap.rate, SET_BITS, SET_LINE_BITS);
     /* a hint: may fail */
-    (void)madvise(p, set_size & ~(SET_ALIGN - 1), windowed ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+    (void)madvise(p, set_size & ~(SET_ALIGN - 1), home_shift >= 0 ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
     if (fixed) {   /* a fork child's filter and summary are its parent's */
         zero_static(set_filter, sizeof set_filter / sizeof set_filter[0]);
         zero_static(set_summary, sizeof set_summary / sizeof set_summary[0]);
     }
-    heap_set_init(&gp_heap.set, p, set_filter, set_summary, SET_BITS, SET_SPAN, windowed);
+    heap_set_init(&gp_heap.set, p, SET_LINE_BITS, set_filter, set_summary, SET_BITS, SET_SPAN,
+                  home_shift);
     return 0;
 }
 
@@ -840,7 +843,7 @@ int heap_start(uint64_t rate, uint64_t skip_lo, uint64_t skip_hi)
                "off");
         return -1;
     }
-    set_size = heap_set_bytes(SET_BITS);
+    set_size = heap_set_bytes(SET_LINE_BITS);
     gp_heap.rate = rate;   /* (map_set lays the table out for it) */
     int err = map_set(0);
     if (err) {

@@ -4,17 +4,19 @@
  */
 #include "program/sample/heap_set.h"
 
-void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint64_t *summary, unsigned bits, unsigned span, int windowed)
+void heap_set_init(struct heap_set *s, void *lines, unsigned line_bits, _Atomic uint64_t *filter,
+                   _Atomic uint64_t *summary, unsigned bits, unsigned span, int home_shift)
 {
-    s->windowed = windowed;
+    s->home_shift = home_shift;
     s->line = lines;
     s->filter = filter;
     s->summary = summary;
-    s->mask = ((uint64_t)1 << bits) - 1;
+    s->mask = ((uint64_t)1 << line_bits) - 1;
     s->bits = bits;
+    s->line_bits = line_bits;
     s->span = span;
-    s->max_lines = (1u << bits) < HEAP_SET_MAX_LINES ? (int)(1u << bits) : HEAP_SET_MAX_LINES;
+    s->max_lines =
+        (1u << line_bits) < HEAP_SET_MAX_LINES ? (int)(1u << line_bits) : HEAP_SET_MAX_LINES;
 }
 
 /* Where an address's bits are: its filter word, its filter bit's number, its home line and its
@@ -117,7 +119,7 @@ GP_SIGSAFE static int still_held(struct heap_set *s, enum counted_word which, ui
     for (uint64_t word = pair; word <= pair + 1; word++) {
         uint64_t bits = atomic_load_explicit(&s->filter[word], memory_order_seq_cst) &
                         (HEAP_FILTER_INSERT_ONE - 1);
-        if (s->windowed)   /* the bits share one home: look there once */
+        if (s->home_shift >= 0)   /* the bits share one home: look there once */
             bits &= -bits;
         for (; bits; bits &= bits - 1) {
             uint64_t bit = word * HEAP_FILTER_BITS | (uint64_t)__builtin_ctzll(bits);

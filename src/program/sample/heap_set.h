@@ -22,7 +22,7 @@
  * Filter. free() asks one bit of a filter: 2^bits 64-bit words, word w for a 2 KiB window of
  * address space, its low 32 bits one bit per 64-byte granule of that window, its high 32 bits
  * a count of the inserts that set a bit in it (see "The filter's bits"). The windows of one
- * 2^(bits+11)-byte region (128 MiB for the interposers' table) map onto the words one to one,
+ * 2^(bits+11)-byte region (2 GiB for the interposers' table) map onto the words one to one,
  * rotated by a hash of the region's number within its span (below), so a bit may stand for the
  * same granule of several regions (heap_filter_index). The rotation is even: a 4 KiB page's two
  * windows stay a pair of words, 2p and 2p + 1. The bit is set while a live address in the table
@@ -74,19 +74,25 @@
  * reads again and finds its address), or comes after the CAS and sets the bit again. So a
  * summary bit is clear only while no live address is in its page, and set only while one is.
  *
- * Table: 2^bits lines of one cache line each: 3 address slots (0: empty), their 3 metas and a
- * passing count.
+ * Table: 2^line_bits lines (at most the filter's words) of one cache line each: 3 address
+ * slots (0: empty), their 3 metas and a passing count.
  * An address's home line is a function of its filter bit's number (heap_set_home), so the
  * addresses that share a bit share a home. At the usual rates (HEAP_SET_WINDOWED_RATE and up)
- * it is the bit's filter word: a line per 2 KiB window, the windows of a region on consecutive
- * lines, as the filter's words. Why: a thread's sampled blocks then have their homes in a
- * stretch of the table a 32nd of its heap's size, which its sampled path keeps in the
- * second-level cache, where a hashed home was a random line of 4 MiB, a miss to
+ * it is the bit's filter word's group of 2^home_shift consecutive words: a line for that many
+ * 2 KiB windows, the windows of a region on consecutive lines, as the filter's words. The
+ * group is as large as keeps a line's expected sampled blocks at half or under (a line spans
+ * rate / 2 bytes at most: heap_set_home_shift), up to the filter's words over the lines (16 for
+ * the interposers', from 64 KiB: a 32 KiB line). Why by window: a thread's sampled blocks then
+ * have their homes in a stretch of the table a small part of its heap's size (a 32nd with a
+ * window a line, a 512th with 16), where a hashed home was a random line of 4 MiB, a miss to
  * memory for every sampled insert and remove (heapab, 2 threads, 512k, 8 interleaved runs:
- * +3.15 % against +3.68 %). A window expects 2 KiB / rate sampled blocks,
- * at most half of one at those rates, and its 3 slots and the next lines take more. Below,
- * where windows would fill, the home is a hash of the bit's number: lines evenly loaded, as
- * in a table sampling every allocation.
+ * +3.15 % against +3.68 % with a window a line). Why groups: with a window a line, a thread's
+ * 2 MiB heap still had its homes on 1024 lines, each touched once in a thousand samples and
+ * gone from the caches by then: perf put 68 % of heap_set_insert's samples on its first load of
+ * the home line. With 16 windows a line, 64 lines (heapab, 2 threads, 512k, 30 interleaved runs
+ * each, two batches: 0.33 and 0.36 points less). Below HEAP_SET_WINDOWED_RATE, where windows
+ * would fill, the home is a hash of the bit's number: lines evenly loaded, as in a table
+ * sampling every allocation.
  * An address lives at its home, or, when that line is full, in
  * one of the next HEAP_SET_MAX_LINES - 1 lines (bucketed linear probing). A line's passing
  * count is the live addresses stored beyond it whose home is it or a line before it (their
@@ -121,7 +127,7 @@
  * count wraps after 2^32 inserts into one word: a remove would have to be held between its
  * read and its CAS for all of them to be fooled.
  *
- * The caller owns the memory: the lines (heap_set_bytes(bits) bytes, zero-filled and 64-byte
+ * The caller owns the memory: the lines (heap_set_bytes(line_bits) bytes, zero-filled and 64-byte
  * aligned: an mmap'd region, untouched pages cost nothing until a sampled address lands on
  * them), the filter (heap_set_filter_words(bits) words, zero-filled: the interposers keep it
  * in a static array, whose address free() then has without a load, and whose size,
@@ -160,9 +166,11 @@ struct heap_set {
     _Atomic uint64_t *filter;  /* 2^bits words: heap_filter_index */
     _Atomic uint64_t *summary; /* HEAP_SET_SUMMARY_WORDS(span) words: heap_summary_page */
     uint64_t mask;             /* lines - 1 */
-    unsigned bits;
+    unsigned bits;             /* the filter's: 2^bits words */
+    unsigned line_bits;        /* 2^line_bits lines */
     unsigned span;             /* the summary's: addresses 2^span apart share its bits */
-    int windowed;              /* homes by filter word, else by a hash of the filter bit */
+    int home_shift;            /* homes by window, 2^home_shift filter words a line (>= 0), or
+                                * by a hash of the filter bit (-1) */
     int max_lines;             /* HEAP_SET_MAX_LINES, or all the lines of a smaller table (a
                                 * probe never comes back to a line it passed) */
 };
@@ -189,10 +197,10 @@ static inline uint64_t heap_meta_size(uint64_t meta)
     return meta & (((uint64_t)1 << HEAP_META_SIZE_BITS) - 1);
 }
 
-/* Bytes of memory the lines of a table of 2^bits lines need, and the words of its filter. */
-static inline size_t heap_set_bytes(unsigned bits)
+/* Bytes of memory 2^line_bits lines need, and the words of a filter of 2^bits words. */
+static inline size_t heap_set_bytes(unsigned line_bits)
 {
-    return (size_t)sizeof(struct heap_set_line) << bits;
+    return (size_t)sizeof(struct heap_set_line) << line_bits;
 }
 static inline size_t heap_set_filter_words(unsigned bits)
 {
@@ -207,12 +215,28 @@ static inline size_t heap_set_filter_words(unsigned bits)
  * a 2 KiB window then expects at most half a sampled block. */
 #define HEAP_SET_WINDOWED_RATE ((uint64_t)2 << HEAP_FILTER_WINDOW_SHIFT)
 
-/* Lays the table out in lines (heap_set_bytes long, zero-filled, 64-byte aligned), filter
- * (heap_set_filter_words, zero-filled) and summary (HEAP_SET_SUMMARY_WORDS(span), zero-filled);
- * windowed: homes by window (rate >= HEAP_SET_WINDOWED_RATE), else hashed.
- * 3 <= bits <= 26, bits + 11 <= span <= 47, span >= 17 (a summary word at least). */
-void heap_set_init(struct heap_set *s, void *lines, _Atomic uint64_t *filter,
-                   _Atomic uint64_t *summary, unsigned bits, unsigned span, int windowed);
+/* The home_shift for a sampling rate, a filter of 2^bits words and 2^line_bits lines: -1
+ * (hashed) under HEAP_SET_WINDOWED_RATE; from it, as many windows a line as keep a line's
+ * expected sampled blocks at or under half (a line spans at most rate / 2 bytes), and no more
+ * than the filter's words over the lines (so that the homes reach every line). */
+static inline int heap_set_home_shift(uint64_t rate, unsigned bits, unsigned line_bits)
+{
+    if (rate < HEAP_SET_WINDOWED_RATE)
+        return -1;
+    int shift = 0;
+    while (shift < (int)(bits - line_bits) &&
+           ((uint64_t)1 << (HEAP_FILTER_WINDOW_SHIFT + shift + 2)) <= rate)
+        shift++;
+    return shift;
+}
+
+/* Lays the table out in lines (heap_set_bytes(line_bits) long, zero-filled, 64-byte aligned),
+ * filter (heap_set_filter_words(bits), zero-filled) and summary (HEAP_SET_SUMMARY_WORDS(span),
+ * zero-filled); home_shift: heap_set_home_shift's.
+ * 3 <= line_bits <= bits <= 26, bits + 11 <= span <= 47, span >= 17 (a summary word at least),
+ * home_shift <= bits - line_bits. */
+void heap_set_init(struct heap_set *s, void *lines, unsigned line_bits, _Atomic uint64_t *filter,
+                   _Atomic uint64_t *summary, unsigned bits, unsigned span, int home_shift);
 
 /* addr's filter word: its 2 KiB window in its region, rotated by an even hash of the region's
  * number within its span (the address's bits from bits + 11 up to span); its filter bit's
@@ -259,11 +283,12 @@ static inline int heap_set_maybe(const struct heap_set *s, uint64_t addr)
     return heap_filter_maybe(s->filter, s->summary, s->bits, s->span, addr);
 }
 
-/* The home line of the addresses with filter bit number `bit`: its filter word, or a hash of
- * the bit; either way the addresses that share a bit share a home. */
+/* The home line of the addresses with filter bit number `bit`: its filter word's group of
+ * 2^home_shift, or a hash of the bit; either way the addresses that share a bit share a home. */
 static inline uint64_t heap_set_bit_home(const struct heap_set *s, uint64_t bit)
 {
-    return s->windowed ? bit / HEAP_FILTER_BITS : gp_hash_index(bit, s->bits);
+    return s->home_shift >= 0 ? (bit / HEAP_FILTER_BITS >> s->home_shift) & s->mask
+                              : gp_hash_index(bit, s->line_bits);
 }
 static inline uint64_t heap_set_home(const struct heap_set *s, uint64_t addr)
 {
