@@ -180,9 +180,9 @@ static void random_ops(unsigned bits, uint64_t range, double secs)
  * time, in a table of 2^8 lines. The first design left a tombstone per removal and ended with
  * every lookup probing its bound; here the table is as empty at the end as at the start: every
  * slot empty, every home and passing count and every filter bit zero. The blocks are 16 bytes
- * apart where homes are hashed (every allocation sampled), 4 KiB apart where they go by
- * window (a rate of 4 KiB or more: a 2 KiB window's line then expects half a block at most;
- * 16 bytes apart, 128 to a window, they fill its line and the 31 after it). */
+ * apart where homes are hashed (every allocation sampled), and where they go by window, one to
+ * two lines, as at the rate that home_shift stands for: 4 KiB apart with a window a line, 16 KiB
+ * with four (16 bytes apart, 128 to a window, they would fill its line and the 31 after it). */
 static void churn(void)
 {
     struct heap_set s;

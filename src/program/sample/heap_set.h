@@ -90,7 +90,8 @@
  * 2 MiB heap still had its homes on 1024 lines, each touched once in a thousand samples and
  * gone from the caches by then: perf put 68 % of heap_set_insert's samples on its first load of
  * the home line. With 16 windows a line, 64 lines (heapab, 2 threads, 512k, 30 interleaved runs
- * each, two batches: 0.33 and 0.36 points less). Below HEAP_SET_WINDOWED_RATE, where windows
+ * each, two batches: 0.33 and 0.36 points less; whole runs of heapbench, 100 rounds each, two
+ * batches: 0.53 and 0.86 points less). Below HEAP_SET_WINDOWED_RATE, where windows
  * would fill, the home is a hash of the bit's number: lines evenly loaded, as in a table
  * sampling every allocation.
  * An address lives at its home, or, when that line is full, in
